@@ -1,0 +1,100 @@
+"""The JSON API: one NinjaAPI mounted at the site root so that `/auth/…` (the SIWE endpoints
+standard wallet adapters expect) and `/api/v1/…` share one OpenAPI document, served at
+`/api/v1/openapi.json`. Every error leaves as `{"error": code, "detail": sentence}`."""
+
+from __future__ import annotations
+
+import importlib
+
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from django_ratelimit.exceptions import Ratelimited
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, AuthorizationError, HttpError, ValidationError
+from ninja.errors import Throttled
+
+from .errors import DomainError
+
+api = NinjaAPI(
+    title="iDAO Portal API",
+    version="1",
+    description=(
+        "Sign in with Ethereum, govern iDAOs, contribute, validate and earn. Authenticate with the "
+        "session cookie (send `X-CSRFToken` on unsafe methods) or `Authorization: Bearer <token>`. "
+        'Every error is JSON `{"error": <code>, "detail": <sentence>}`.'
+    ),
+    openapi_url="/api/v1/openapi.json",
+    docs_url="/api/v1/docs",
+    urls_namespace="api",
+)
+
+
+def _error(request: HttpRequest, code: str, detail: str, status: int) -> HttpResponse:
+    return api.create_response(request, {"error": code, "detail": detail}, status=status)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return _error(request, exc.code, exc.detail, exc.status)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    parts = []
+    for err in exc.errors[:5]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "payload"))
+        parts.append(f"{loc or 'body'}: {err.get('msg', 'invalid')}")
+    return _error(request, "invalid_input", "; ".join(parts) or "The request body is not valid.", 422)
+
+
+@api.exception_handler(AuthenticationError)
+def _authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(request, "not_authenticated", "Sign in with Ethereum or send a valid API token.", 401)
+
+
+@api.exception_handler(AuthorizationError)
+def _authorization_error(request: HttpRequest, exc: AuthorizationError) -> HttpResponse:
+    return _error(request, "forbidden", str(exc.message) if hasattr(exc, "message") else "Forbidden.", 403)
+
+
+@api.exception_handler(Ratelimited)
+def _ratelimited(request: HttpRequest, exc: Ratelimited) -> HttpResponse:
+    return _error(request, "rate_limited", "Too many requests from this address; wait a minute and retry.", 429)
+
+
+@api.exception_handler(Throttled)
+def _throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    return _error(request, "rate_limited", "Too many requests; wait and retry.", 429)
+
+
+@api.exception_handler(PermissionDenied)
+def _permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
+    return _error(request, "forbidden", str(exc) or "You may not do this.", 403)
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return _error(request, "not_found", str(exc) or "Not found.", 404)
+
+
+@api.exception_handler(RequestDataTooBig)
+def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, "payload_too_large", "The request body is larger than this endpoint accepts.", 413)
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    codes = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+    return _error(request, codes.get(exc.status_code, "error"), str(exc), exc.status_code)
+
+
+api.add_router("/auth", "portal.api_auth.router")
+# Each domain app owns a router in its api.py; they are mounted here in dependency order.
+for _prefix, _app in (
+    ("/api/v1/ledger", "ledger"),
+    ("/api/v1", "idaos"),
+    ("/api/v1", "quorums"),
+    ("/api/v1", "dats"),
+    ("/api/v1", "rewards"),
+):
+    api.add_router(_prefix, importlib.import_module(f"{_app}.api").router)

@@ -1,0 +1,83 @@
+"""SIWE endpoints in the shape standard wallet adapters (RainbowKit/wagmi) expect."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
+from django_ratelimit.core import is_ratelimited
+from ninja import Router, Schema
+from ninja.utils import check_csrf
+
+from .errors import DomainError, Forbidden, RateLimited
+from .siwe import Origin, nonce_issue, nonce_purge, siwe_verify
+
+router = Router(tags=["auth"])
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: str
+
+
+class NonceOut(Schema):
+    nonce: str
+
+
+class VerifyIn(Schema):
+    message: str
+    signature: str
+
+
+class MeOut(Schema):
+    address: str
+    is_staff: bool
+    display_name: str = ""
+
+
+class LoggedOut(Schema):
+    ok: bool
+
+
+def _require_csrf(request: HttpRequest) -> None:
+    if check_csrf(request) is not None:
+        raise Forbidden("CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", code="csrf_failed")
+
+
+@router.get("/siwe/nonce", response={200: NonceOut, 429: ErrorOut}, auth=None)
+def siwe_nonce(request: HttpRequest) -> dict:
+    """A fresh single-use nonce (valid 10 minutes). Also sets the CSRF cookie."""
+    if is_ratelimited(request, group="siwe-nonce", key="ip", rate=settings.SIWE_NONCE_RATE, increment=True):
+        raise RateLimited("Too many nonce requests from this address; wait a minute and retry.")
+    nonce_purge()
+    get_token(request)
+    return {"nonce": nonce_issue()}
+
+
+@router.post("/siwe/verify", response={200: MeOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
+def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
+    """Verify a signed EIP-4361 message and start a session for its address."""
+    _require_csrf(request)
+    origin = Origin(scheme=request.scheme or "http", host=request.get_host())
+    user = siwe_verify(message_text=payload.message, signature=payload.signature, origin=origin)
+    # login() rotates the session key: a session id planted before sign-in is worthless after.
+    login(request, user, backend="portal.auth.AddressBackend")
+    return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
+
+
+@router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=None)
+def me(request: HttpRequest) -> dict:
+    """The signed-in address, or 401."""
+    if not request.user.is_authenticated:
+        raise DomainError("Not signed in.", code="not_authenticated", status=401)
+    user = request.user
+    return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
+
+
+@router.post("/logout", response={200: LoggedOut, 403: ErrorOut}, auth=None)
+def logout_view(request: HttpRequest) -> dict:
+    """End the session server-side."""
+    _require_csrf(request)
+    logout(request)
+    return {"ok": True}

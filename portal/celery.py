@@ -1,0 +1,35 @@
+"""The Celery app. Each domain app may declare periodic work in `<app>/schedule.py` as a dict
+named BEAT; they are merged here so no app has to edit another's settings."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+app = Celery("portal")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+SCHEDULED_APPS = ("ledger", "idaos", "quorums", "dats", "rewards")
+
+
+def beat_schedule() -> dict:
+    schedule: dict = {}
+    for name in SCHEDULED_APPS:
+        try:
+            module = importlib.import_module(f"{name}.schedule")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{name}.schedule":
+                raise
+            continue
+        schedule.update(module.BEAT)
+    return schedule
+
+
+@app.on_after_finalize.connect
+def _install_beat_schedule(sender: Celery, **_: object) -> None:
+    sender.conf.beat_schedule = beat_schedule()

@@ -1,0 +1,105 @@
+"""Identity: users are Ethereum addresses. No passwords anywhere; sign-in is SIWE."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.db import models
+from django.utils import timezone
+from eth_utils import to_checksum_address
+
+
+def checksum(address: str) -> str:
+    """EIP-55 form of an address; raises ValueError for anything that is not 20 hex bytes."""
+    if not isinstance(address, str) or len(address) != 42 or not address.startswith(("0x", "0X")):
+        raise ValueError("An Ethereum address is 0x followed by 40 hex digits.")
+    return to_checksum_address(address)
+
+
+class UserManager(BaseUserManager):
+    def get_by_natural_key(self, address: str) -> User:
+        return self.get(address=checksum(address))
+
+    def create_user(self, address: str, **extra: object) -> User:
+        user = self.model(address=checksum(address), **extra)
+        user.set_unusable_password()
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, address: str, password: str | None = None, **extra: object) -> User:
+        extra.setdefault("is_staff", True)
+        extra.setdefault("is_superuser", True)
+        return self.create_user(address, **extra)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person or program known by an EIP-55 checksummed Ethereum address."""
+
+    address = models.CharField(max_length=42, unique=True)
+    display_name = models.CharField(max_length=80, blank=True)
+    is_staff = models.BooleanField(default=False)
+    is_active = models.BooleanField(default=True)
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "address"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(address__regex=r"^0x[0-9a-fA-F]{40}$"), name="user_address_hex"),
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name or self.short_address
+
+    @property
+    def short_address(self) -> str:
+        return f"{self.address[:6]}…{self.address[-4:]}"
+
+
+class SiweNonce(models.Model):
+    """A nonce we issued. Consumed by a conditional UPDATE, so one message logs in once."""
+
+    value = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class ApiToken(models.Model):
+    """A bearer token for scripts and AI pipelines. Only its SHA-256 is stored; the raw value is
+    shown once. `subject` names what the token acts for: the user itself or, set by downstream
+    apps, something the user stewards (e.g. `idao:open-health`)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=80)
+    subject = models.CharField(max_length=120, blank=True)
+    scopes = models.JSONField(default=list)
+    prefix = models.CharField(max_length=12)
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def generate() -> tuple[str, str, str]:
+        raw = "idao_" + secrets.token_urlsafe(32)
+        return raw, raw[:12], _token_hash(raw)
+
+    @staticmethod
+    def hash(raw: str) -> str:
+        return _token_hash(raw)

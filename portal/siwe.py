@@ -1,0 +1,166 @@
+"""Sign-In with Ethereum (EIP-4361): nonce issuance and message verification.
+
+The `siwe` library checks the signature and the message's own times; the relying party's
+checks (domain, URI origin, chain id, that the nonce is ours and unused) are made here."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from pydantic import ValidationError
+from siwe import siwe as siwe_lib
+
+from .errors import DomainError
+from .models import SiweNonce, User
+
+_ALPHABET = string.ascii_letters + string.digits
+NONCE_LENGTH = 24
+# At most this many live nonces are kept; older ones go first. With the per-IP rate limit this
+# bounds the table even under a distributed flood.
+MAX_LIVE_NONCES = 50_000
+
+
+class SiweRejected(DomainError):
+    status = 401
+
+
+def _reject(code: str, detail: str, status: int = 401) -> SiweRejected:
+    return SiweRejected(detail, code=code, status=status)
+
+
+def nonce_issue(*, now: datetime | None = None) -> str:
+    """A fresh single-use nonce, valid for SIWE_NONCE_TTL_SECONDS."""
+    now = now or timezone.now()
+    value = "".join(secrets.choice(_ALPHABET) for _ in range(NONCE_LENGTH))
+    SiweNonce.objects.create(
+        value=value, created_at=now, expires_at=now + timedelta(seconds=settings.SIWE_NONCE_TTL_SECONDS)
+    )
+    return value
+
+
+def nonce_purge(*, now: datetime | None = None) -> int:
+    """Drop expired and used nonces, then cap the live ones; returns how many were removed."""
+    now = now or timezone.now()
+    removed, _ = SiweNonce.objects.filter(expires_at__lt=now).delete()
+    removed += SiweNonce.objects.filter(used_at__lt=now - timedelta(minutes=1)).delete()[0]
+    overflow = SiweNonce.objects.count() - MAX_LIVE_NONCES
+    if overflow > 0:
+        oldest = SiweNonce.objects.order_by("created_at").values_list("pk", flat=True)[:overflow]
+        removed += SiweNonce.objects.filter(pk__in=list(oldest)).delete()[0]
+    return removed
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where the sign-in request arrived: scheme and host as the browser saw them."""
+
+    scheme: str
+    host: str
+
+    @property
+    def url(self) -> str:
+        return f"{self.scheme}://{self.host}"
+
+
+def parse_message(text: str) -> siwe_lib.SiweMessage:
+    if not isinstance(text, str) or not text.strip():
+        raise _reject("malformed_message", "The message is empty; send the EIP-4361 text that was signed.", 400)
+    if len(text) > 8192:
+        raise _reject("malformed_message", "The message is longer than 8 KiB.", 400)
+    try:
+        message = siwe_lib.SiweMessage.from_message(text, abnf=False)
+    except ValidationError as exc:
+        if any(err.get("loc") == ("address",) for err in exc.errors()):
+            raise _reject(
+                "malformed_message",
+                "The message's address must be EIP-55 checksummed (mixed case), as EIP-4361 requires.",
+                400,
+            ) from None
+        fields = ", ".join(".".join(map(str, e.get("loc", ()))) or "message" for e in exc.errors())
+        raise _reject("malformed_message", f"The message is not valid EIP-4361 ({fields}).", 400) from None
+    except Exception:  # the regex parser raises plain ValueError/TypeError on bad text
+        raise _reject("malformed_message", "The message is not valid EIP-4361 text.", 400) from None
+    # The signature covers the exact text; a message that does not re-serialise to itself
+    # (extra spaces, reordered fields) would verify against a different text than was shown.
+    if message.prepare_message() != text:
+        raise _reject("malformed_message", "The message is not in canonical EIP-4361 form.", 400)
+    return message
+
+
+def _check_relying_party(message: siwe_lib.SiweMessage, origin: Origin) -> None:
+    expected_domain = settings.SIWE_DOMAIN or origin.host
+    if message.domain != expected_domain:
+        raise _reject("domain_mismatch", f"The message is for {message.domain!r}, but this portal is {expected_domain!r}.")
+    uri = urlsplit(str(message.uri))
+    expected_scheme = message.scheme or origin.scheme
+    if f"{uri.scheme}://{uri.netloc}" != f"{expected_scheme}://{expected_domain}":
+        raise _reject("uri_mismatch", f"The message's URI {message.uri!s} is not on {expected_scheme}://{expected_domain}.")
+    if message.chain_id not in settings.SIWE_CHAIN_IDS:
+        allowed = ", ".join(map(str, settings.SIWE_CHAIN_IDS))
+        raise _reject("chain_not_allowed", f"Chain id {message.chain_id} is not accepted here (allowed: {allowed}).")
+
+
+def _check_times(message: siwe_lib.SiweMessage, now: datetime) -> None:
+    skew = timedelta(seconds=settings.SIWE_CLOCK_SKEW_SECONDS)
+    if message.issued_at._datetime > now + skew:
+        raise _reject("not_yet_valid", "The message's Issued At is in the future; check your clock.")
+    if message.not_before is not None and message.not_before._datetime > now + skew:
+        raise _reject("not_yet_valid", "The message is not valid before its Not Before time.")
+    if message.expiration_time is not None and message.expiration_time._datetime <= now:
+        raise _reject("expired", "The message has expired; sign in again.")
+
+
+def _check_signature(message: siwe_lib.SiweMessage, signature: str, now: datetime) -> None:
+    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
+        raise _reject("bad_signature", "The signature must be 65 bytes as 0x-prefixed hex.")
+    try:
+        int(signature, 16)
+        # Times were judged above with our skew; pass a moment the library will accept.
+        message.verify(signature, timestamp=message.issued_at._datetime)
+    except siwe_lib.InvalidSignature:
+        raise _reject("bad_signature", "The signature was not made by the message's address.") from None
+    except (ValueError, TypeError, siwe_lib.VerificationError):
+        raise _reject("bad_signature", "The signature could not be verified.") from None
+
+
+def _nonce_consume(value: str, now: datetime) -> None:
+    """Claim the nonce with one conditional UPDATE: of concurrent verifies, exactly one wins."""
+    claimed = SiweNonce.objects.filter(value=value, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
+    if claimed == 1:
+        return
+    nonce = SiweNonce.objects.filter(value=value).first()
+    if nonce is None:
+        raise _reject("nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one.")
+    if nonce.used_at is not None:
+        raise _reject("nonce_used", "This nonce has already been used; fetch a new one.")
+    raise _reject("expired", "This nonce has expired; fetch a new one.")
+
+
+def siwe_verify(*, message_text: str, signature: str, origin: Origin, now: datetime | None = None) -> User:
+    """Verify a signed EIP-4361 message and return its user, created on first sign-in.
+    Nothing is written unless every check passes."""
+    now = now or timezone.now()
+    message = parse_message(message_text)
+    _check_relying_party(message, origin)
+    _check_times(message, now)
+    _check_signature(message, signature, now)
+    with transaction.atomic():
+        _nonce_consume(message.nonce, now)
+        user, created = User.objects.get_or_create(address=message.address)
+        if created:
+            user.set_unusable_password()
+        if user.address.lower() in settings.PORTAL_ADMINS and not user.is_staff:
+            user.is_staff = True
+            user.is_superuser = True
+        user.last_login = now
+        user.save()
+    if not user.is_active:
+        raise _reject("forbidden", "This account is disabled.", 403)
+    return user

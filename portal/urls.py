@@ -1,0 +1,20 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from . import health, views
+from .api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login", views.login_page, name="login"),
+    path("logout", views.logout_page, name="logout"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("admin/", admin.site.urls),
+    path("ledger/", include("ledger.urls")),
+    path("", include("idaos.urls")),
+    path("", include("quorums.urls")),
+    path("", include("dats.urls")),
+    path("", include("rewards.urls")),
+    path("", api.urls),
+]

@@ -1,0 +1,58 @@
+"""Registries that downstream apps fill from their AppConfig.ready(), so idaos imports none of them.
+
+- `register_action(kind, validate=, execute=, describe=)`: a proposal action kind owned downstream
+  (quorums registers "trust_quorum" and "drop_quorum"). `validate(idao, payload)` returns the
+  cleaned payload or raises DomainError; `execute(proposal, payload)` runs inside the closing
+  transaction and returns a JSON-able dict (or None) recorded with the execution;
+  `describe(payload)` returns a sentence for humans.
+- `register_data_ref_checker(fn)`: `fn(idao, data_ref, purpose)` raises DomainError when a data
+  reference may not enter a training manifest (dats checks the DAT exists and allows training).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ActionHandler:
+    kind: str
+    validate: Callable[[Any, dict], dict]
+    execute: Callable[[Any, dict], dict | None]
+    describe: Callable[[dict], str]
+
+
+_actions: dict[str, ActionHandler] = {}
+_data_ref_checkers: list[Callable[[Any, str, str], None]] = []
+
+
+def register_action(
+    kind: str,
+    *,
+    validate: Callable[[Any, dict], dict],
+    execute: Callable[[Any, dict], dict | None],
+    describe: Callable[[dict], str],
+) -> None:
+    """Register (or re-register, idempotently for the same kind) a downstream action kind."""
+    _actions[kind] = ActionHandler(kind=kind, validate=validate, execute=execute, describe=describe)
+
+
+def action_handler(kind: str) -> ActionHandler | None:
+    return _actions.get(kind)
+
+
+def registered_kinds() -> list[str]:
+    return sorted(_actions)
+
+
+def register_data_ref_checker(fn: Callable[[Any, str, str], None]) -> None:
+    if fn not in _data_ref_checkers:
+        _data_ref_checkers.append(fn)
+
+
+def check_data_ref(idao: Any, data_ref: str, purpose: str) -> None:
+    """Run every registered checker; the first to object raises its DomainError."""
+    for fn in _data_ref_checkers:
+        fn(idao, data_ref, purpose)

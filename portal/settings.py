@@ -5,10 +5,14 @@ var/) so the portal runs on a fresh machine with no services at all."""
 from __future__ import annotations
 
 import secrets
+import warnings
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+
+# siwe's ABNF grammar (which we do not use: we parse with abnf=False) warns on import.
+warnings.filterwarnings("ignore", message=r"rule '.*' redefines", category=UserWarning)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()

@@ -126,7 +126,7 @@ def _check_signature(message: siwe_lib.SiweMessage, signature: str, now: datetim
         message.verify(signature, timestamp=message.issued_at._datetime)
     except siwe_lib.InvalidSignature:
         raise _reject("bad_signature", "The signature was not made by the message's address.") from None
-    except (ValueError, TypeError, siwe_lib.VerificationError):
+    except Exception:  # eth_keys raises its own BadSignature for unrecoverable points
         raise _reject("bad_signature", "The signature could not be verified.") from None
 
 

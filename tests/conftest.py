@@ -52,3 +52,12 @@ def carol():
 @pytest.fixture
 def mallory():
     return MALLORY
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Rate-limit counters live in the cache (Redis); each test starts from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield

@@ -1,0 +1,246 @@
+"""Sign-In with Ethereum: every rejection code with a real signature, and the happy path."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from django.test import Client
+
+from portal.models import SiweNonce, User
+from tests.personas import ALICE, MALLORY
+from tests.siwe_helpers import siwe_message
+
+pytestmark = pytest.mark.django_db
+
+VECTORS = json.loads((Path(__file__).resolve().parents[2] / "tests" / "vectors" / "reference.json").read_text())
+
+
+def _nonce(client: Client) -> str:
+    return client.get("/auth/siwe/nonce").json()["nonce"]
+
+
+def _verify(client: Client, message: str, signature: str):
+    return client.post(
+        "/auth/siwe/verify",
+        {"message": message, "signature": signature},
+        content_type="application/json",
+        headers={"X-CSRFToken": client.cookies["csrftoken"].value},
+    )
+
+
+def _signed(client: Client, who=ALICE, **fields):
+    nonce = fields.pop("nonce", None) or _nonce(client)
+    text = siwe_message(address=who.address, nonce=nonce, **fields)
+    return text, who.sign_text(text)
+
+
+def _assert_rejected(response, code: str, status: int) -> None:
+    assert response.status_code == status, response.content
+    body = response.json()
+    assert body["error"] == code
+    assert body["detail"]
+    assert not User.objects.exists()
+
+
+def test_nonce_is_fresh_long_alphanumeric_and_sets_csrf_cookie(csrf_client):
+    first = csrf_client.get("/auth/siwe/nonce")
+    second = csrf_client.get("/auth/siwe/nonce")
+    assert first.status_code == 200
+    a, b = first.json()["nonce"], second.json()["nonce"]
+    assert a != b and len(a) >= 16 and a.isalnum()
+    assert "csrftoken" in first.cookies or "csrftoken" in csrf_client.cookies
+
+
+def test_valid_signature_signs_in_and_creates_the_user_once(csrf_client):
+    text, sig = _signed(csrf_client)
+    response = _verify(csrf_client, text, sig)
+    assert response.status_code == 200
+    assert response.json() == {"address": ALICE.address, "is_staff": False, "display_name": ""}
+    assert User.objects.get().address == ALICE.address
+    assert csrf_client.get("/auth/me").json()["address"] == ALICE.address
+    text, sig = _signed(csrf_client)
+    assert _verify(csrf_client, text, sig).status_code == 200
+    assert User.objects.count() == 1
+
+
+def test_reference_vector_from_the_js_siwe_library_verifies(settings, csrf_client):
+    """A message and signature made by the npm siwe library and ethers are accepted."""
+    vector = VECTORS["siwe"]
+    settings.SIWE_DOMAIN = "127.0.0.1:8000"
+    SiweNonce.objects.create(
+        value="k3Jd9sPq2LxW8vNa",
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        expires_at=datetime(2099, 1, 1, tzinfo=UTC),
+    )
+    from portal.siwe import Origin, siwe_verify
+
+    user = siwe_verify(
+        message_text=vector["message"],
+        signature=vector["signature"],
+        origin=Origin("http", "127.0.0.1:8000"),
+        now=datetime(2026, 1, 1, 0, 5, tzinfo=UTC),
+    )
+    assert user.address == vector["address"]
+
+
+def test_malformed_message_is_rejected(csrf_client):
+    _nonce(csrf_client)
+    _assert_rejected(_verify(csrf_client, "hello world", "0x" + "11" * 65), "malformed_message", 400)
+
+
+def test_message_with_lowercase_address_is_rejected_clearly(csrf_client):
+    nonce = _nonce(csrf_client)
+    text = siwe_message(address=ALICE.address.lower(), nonce=nonce)
+    response = _verify(csrf_client, text, ALICE.sign_text(text))
+    _assert_rejected(response, "malformed_message", 400)
+    assert "EIP-55" in response.json()["detail"]
+
+
+def test_domain_mismatch(csrf_client):
+    text, sig = _signed(csrf_client, domain="evil.example", uri="http://evil.example")
+    _assert_rejected(_verify(csrf_client, text, sig), "domain_mismatch", 401)
+
+
+def test_uri_on_another_origin(csrf_client):
+    text, sig = _signed(csrf_client, uri="https://evil.example/login")
+    _assert_rejected(_verify(csrf_client, text, sig), "uri_mismatch", 401)
+
+
+def test_chain_not_allowed(csrf_client):
+    text, sig = _signed(csrf_client, chain_id=56)
+    _assert_rejected(_verify(csrf_client, text, sig), "chain_not_allowed", 401)
+
+
+def test_nonce_we_never_issued(csrf_client):
+    _nonce(csrf_client)
+    text, sig = _signed(csrf_client, nonce="NotIssuedByUs12345678")
+    _assert_rejected(_verify(csrf_client, text, sig), "nonce_unknown", 401)
+
+
+def test_nonce_used_twice(csrf_client):
+    text, sig = _signed(csrf_client)
+    assert _verify(csrf_client, text, sig).status_code == 200
+    other = Client(enforce_csrf_checks=True)
+    other.get("/auth/siwe/nonce")
+    response = _verify(other, text, sig)
+    assert response.status_code == 401
+    assert response.json()["error"] == "nonce_used"
+
+
+def test_expired_message(csrf_client):
+    past = datetime.now(UTC) - timedelta(hours=1)
+    text, sig = _signed(csrf_client, issued_at=past, expiration=past + timedelta(minutes=10))
+    _assert_rejected(_verify(csrf_client, text, sig), "expired", 401)
+
+
+def test_expired_nonce(csrf_client):
+    text, sig = _signed(csrf_client)
+    SiweNonce.objects.update(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+    _assert_rejected(_verify(csrf_client, text, sig), "expired", 401)
+
+
+def test_issued_in_the_future_is_not_yet_valid(csrf_client):
+    text, sig = _signed(csrf_client, issued_at=datetime.now(UTC) + timedelta(hours=1))
+    _assert_rejected(_verify(csrf_client, text, sig), "not_yet_valid", 401)
+
+
+def test_not_before_in_the_future_is_not_yet_valid(csrf_client):
+    text, sig = _signed(csrf_client, not_before=datetime.now(UTC) + timedelta(hours=1))
+    _assert_rejected(_verify(csrf_client, text, sig), "not_yet_valid", 401)
+
+
+def test_signature_by_another_key_is_bad_signature(csrf_client):
+    nonce = _nonce(csrf_client)
+    text = siwe_message(address=ALICE.address, nonce=nonce)
+    _assert_rejected(_verify(csrf_client, text, MALLORY.sign_text(text)), "bad_signature", 401)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["", "0x", "0x1234", "garbage", "0x" + "zz" * 65, "0x" + "00" * 65, "0x" + "ff" * 65, "0x" + "11" * 64 + "1c", None],
+)
+def test_garbage_or_truncated_signature_is_bad_signature_not_500(csrf_client, signature):
+    nonce = _nonce(csrf_client)
+    text = siwe_message(address=ALICE.address, nonce=nonce)
+    response = csrf_client.post(
+        "/auth/siwe/verify",
+        json.dumps({"message": text, "signature": signature}),
+        content_type="application/json",
+        headers={"X-CSRFToken": csrf_client.cookies["csrftoken"].value},
+    )
+    if signature is None:
+        _assert_rejected(response, "invalid_input", 422)
+    else:
+        _assert_rejected(response, "bad_signature", 401)
+    assert SiweNonce.objects.filter(used_at__isnull=True).count() == 1
+
+
+def test_failed_verification_leaves_the_nonce_usable(csrf_client):
+    nonce = _nonce(csrf_client)
+    text = siwe_message(address=ALICE.address, nonce=nonce)
+    assert _verify(csrf_client, text, MALLORY.sign_text(text)).status_code == 401
+    assert _verify(csrf_client, text, ALICE.sign_text(text)).status_code == 200
+
+
+def test_verify_without_csrf_token_is_403(csrf_client):
+    text, sig = _signed(csrf_client)
+    response = csrf_client.post("/auth/siwe/verify", {"message": text, "signature": sig}, content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"] == "csrf_failed"
+    assert not User.objects.exists()
+
+
+def test_logout_without_csrf_token_is_403(signed_in):
+    client = signed_in(ALICE)
+    del client.defaults["HTTP_X_CSRFTOKEN"]
+    response = client.post("/auth/logout")
+    assert response.status_code == 403
+    assert client.get("/auth/me").status_code == 200
+
+
+def test_session_key_changes_at_sign_in(csrf_client):
+    csrf_client.get("/")
+    session = csrf_client.session
+    session["planted"] = "by attacker"
+    session.save()
+    before = session.session_key
+    text, sig = _signed(csrf_client)
+    assert _verify(csrf_client, text, sig).status_code == 200
+    assert csrf_client.cookies["sessionid"].value != before
+
+
+def test_logout_ends_the_session_server_side(signed_in):
+    from django.contrib.sessions.models import Session
+
+    client = signed_in(ALICE)
+    key = client.cookies["sessionid"].value
+    assert Session.objects.filter(session_key=key).exists()
+    assert client.post("/auth/logout").json() == {"ok": True}
+    assert not Session.objects.filter(session_key=key).exists()
+    replay = Client()
+    replay.cookies["sessionid"] = key
+    assert replay.get("/auth/me").status_code == 401
+
+
+def test_me_when_signed_out_is_401():
+    response = Client().get("/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+
+
+def test_portal_admins_setting_makes_the_address_staff(settings, csrf_client):
+    settings.PORTAL_ADMINS = [ALICE.address.lower()]
+    text, sig = _signed(csrf_client)
+    assert _verify(csrf_client, text, sig).json()["is_staff"] is True
+    assert csrf_client.get("/admin/").status_code == 200
+
+
+def test_admin_sends_visitors_to_siwe_sign_in(client):
+    response = client.get("/admin/")
+    assert response.status_code == 302
+    login = client.get(response.url, follow=True)
+    assert login.status_code == 200
+    assert b"Sign in with Ethereum" in login.content

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
 from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
 
 from .errors import error_response
 from .middleware import wants_json

@@ -17,7 +17,7 @@ def siwe_message(
     uri: str | None = None,
     chain_id: int = 1,
     issued_at: datetime | None = None,
-    expiration: datetime | None | bool = True,
+    expiration: datetime | bool | None = True,
     not_before: datetime | None = None,
 ) -> str:
     issued_at = issued_at or datetime.now(UTC)

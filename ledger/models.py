@@ -1,1 +1,146 @@
-from django.db import models  # noqa: F401
+"""Double-entry accounts, append-only postings, anchored leaves and sealed blocks.
+
+Amounts are integers in the asset's smallest unit, stored as NUMERIC(78, 0) so any uint256 fits."""
+
+from __future__ import annotations
+
+from django.db import models
+
+AMOUNT = {"max_digits": 78, "decimal_places": 0}
+
+
+class Asset(models.TextChoices):
+    LAZ = "LAZ", "LAZ (utility token)"
+    CREDIT = "CREDIT", "AI compute credits"
+
+
+class Kind(models.TextChoices):
+    MINT = "mint"
+    TRANSFER = "transfer"
+    BOND = "bond"
+    UNBOND = "unbond"
+    SLASH = "slash"
+    REWARD = "reward"
+    FEE = "fee"
+    BURN = "burn"
+
+
+class Account(models.Model):
+    owner = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.owner
+
+
+class Balance(models.Model):
+    """The current balance of one account in one asset; changed only by ledger.services."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
+    asset = models.CharField(max_length=16, choices=Asset.choices)
+    amount = models.DecimalField(default=0, **AMOUNT)
+    allow_negative = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "asset"], name="ledger_balance_account_asset"),
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0) | models.Q(allow_negative=True), name="ledger_balance_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.asset} {self.amount}"
+
+
+class Transaction(models.Model):
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    # keccak256 of the canonical content (kind, postings, memo): a repeated key must match it.
+    fingerprint = models.CharField(max_length=66)
+    memo = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"tx {self.pk} {self.kind}"
+
+
+class Posting(models.Model):
+    """One leg of a transaction. Append-only: a PostgreSQL trigger refuses UPDATE and DELETE."""
+
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    asset = models.CharField(max_length=16, choices=Asset.choices)
+    amount = models.DecimalField(**AMOUNT)
+    balance_after = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "asset", "id"], name="ledger_posting_history")]
+
+    def __str__(self) -> str:
+        return f"posting {self.pk} {self.amount} {self.asset}"
+
+
+class Block(models.Model):
+    """A sealed batch of leaves. The height is the key; heights have no gaps."""
+
+    height = models.BigIntegerField(primary_key=True)
+    prev_hash = models.CharField(max_length=66)
+    merkle_root = models.CharField(max_length=66)
+    leaf_count = models.IntegerField()
+    timestamp = models.BigIntegerField(help_text="Unix seconds, as hashed into the block hash.")
+    block_hash = models.CharField(max_length=66, unique=True)
+    # Optional public anchoring: set once, after the block is sealed.
+    evm_chain_id = models.BigIntegerField(null=True, blank=True)
+    evm_tx_hash = models.CharField(max_length=66, blank=True, default="")
+
+    class Meta:
+        ordering = ["-height"]
+
+    def __str__(self) -> str:
+        return f"block {self.height}"
+
+    def header(self) -> dict:
+        return {
+            "height": self.height,
+            "prevHash": self.prev_hash,
+            "merkleRoot": self.merkle_root,
+            "leafCount": self.leaf_count,
+            "timestamp": self.timestamp,
+            "blockHash": self.block_hash,
+        }
+
+
+class Leaf(models.Model):
+    """An anchored record: its hash commits to (kind, subject), its id and its canonical JSON."""
+
+    kind = models.CharField(max_length=40)
+    subject = models.CharField(max_length=200)
+    payload_json = models.TextField()
+    payload_hash = models.CharField(max_length=66)
+    leaf_hash = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+    block = models.ForeignKey(Block, on_delete=models.PROTECT, null=True, blank=True, related_name="leaves")
+    transaction = models.OneToOneField(
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="leaf"
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["kind", "subject"], name="ledger_leaf_subject"),
+            models.Index(fields=["id"], condition=models.Q(block__isnull=True), name="ledger_leaf_unsealed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"leaf {self.pk} {self.kind}:{self.subject}"
+
+
+class ChainHead(models.Model):
+    """One row, locked while sealing, so two workers never seal the same height."""
+
+    id = models.SmallIntegerField(primary_key=True, default=1)
+    height = models.BigIntegerField(default=0)
+    block_hash = models.CharField(max_length=66, default="0x" + "00" * 32)
+
+    def __str__(self) -> str:
+        return f"chain head at {self.height}"

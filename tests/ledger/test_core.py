@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+import pytest
+
+from ledger import owners, selectors, services
+from ledger.errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
+from ledger.models import Leaf, Posting, Transaction
+from tests.personas import ALICE, BOB
+
+pytestmark = pytest.mark.django_db
+
+A = owners.user(ALICE.address)
+B = owners.user(BOB.address)
+
+
+def test_mint_credits_the_recipient_and_debits_the_issuer():
+    services.mint(to=A, asset="LAZ", amount=100, idempotency_key="m1")
+    assert selectors.balance(A, "LAZ") == 100
+    assert selectors.balance(owners.ISSUER, "LAZ") == -100
+    assert selectors.balances([A, B], "LAZ") == {A: 100, B: 0}
+
+
+def test_transfer_moves_value_and_records_balanced_postings():
+    services.mint(to=A, asset="LAZ", amount=100, idempotency_key="m1")
+    tx = services.transfer(source=A, destination=B, asset="LAZ", amount=30, kind="transfer", idempotency_key="t1")
+    assert selectors.balances([A, B], "LAZ") == {A: 70, B: 30}
+    assert sum(p.amount for p in tx.postings.all()) == 0
+    assert Leaf.objects.get(transaction=tx).subject == str(tx.pk)
+
+
+def test_insufficient_funds_moves_nothing():
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="m1")
+    with pytest.raises(InsufficientFunds):
+        services.transfer(source=A, destination=B, asset="LAZ", amount=11, kind="transfer", idempotency_key="t1")
+    assert selectors.balances([A, B], "LAZ") == {A: 10, B: 0}
+    assert not Transaction.objects.filter(idempotency_key="t1").exists()
+
+
+def test_repeated_key_returns_the_first_transaction_and_moves_nothing():
+    first = services.mint(to=A, asset="LAZ", amount=10, idempotency_key="m1")
+    again = services.mint(to=A, asset="LAZ", amount=10, idempotency_key="m1")
+    assert again.pk == first.pk
+    assert selectors.balance(A, "LAZ") == 10
+    with pytest.raises(IdempotencyKeyReused):
+        services.mint(to=A, asset="LAZ", amount=11, idempotency_key="m1")
+
+
+@pytest.mark.parametrize("amount", [0, -1, True, 1.0, 2**255, "5", None])
+def test_invalid_amounts_are_rejected_before_any_write(amount):
+    with pytest.raises(InvalidAmount):
+        services.mint(to=A, asset="LAZ", amount=amount, idempotency_key="bad")
+    assert not Posting.objects.exists() and not Transaction.objects.exists()
+
+
+def test_unknown_asset_and_unbalanced_postings_are_rejected():
+    with pytest.raises(UnknownAsset):
+        services.mint(to=A, asset="ETH", amount=1, idempotency_key="x")
+    with pytest.raises(InvalidTransaction):
+        services.transaction_post(kind="transfer", postings=[(A, "LAZ", -1), (B, "LAZ", 2)], idempotency_key="y")
+    assert not Transaction.objects.exists()
+
+
+def test_sealing_puts_every_queued_leaf_in_one_block_and_chains_blocks():
+    services.mint(to=A, asset="LAZ", amount=5, idempotency_key="m1")
+    leaf = services.anchor(kind="test.record", subject="r1", payload={"a": 1})
+    first = services.block_seal()
+    assert first.height == 1 and first.leaf_count == 2
+    assert services.block_seal() is None
+    services.anchor(kind="test.record", subject="r2", payload={"a": 2})
+    second = services.block_seal()
+    assert second.height == 2 and second.prev_hash == first.block_hash
+    leaf.refresh_from_db()
+    assert leaf.block_id == 1

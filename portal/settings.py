@@ -153,7 +153,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=100
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(VAR_DIR / "media")))
-MEDIA_URL = None  # uploaded files are never served from a public path
+# No URL pattern serves MEDIA_ROOT: uploads are streamed by views that check access. (A value is
+# still needed: Django's live test server wraps it.)
+MEDIA_URL = "/_media_is_never_served/"
 
 # --- Static files ----------------------------------------------------------------------
 STATIC_URL = "/static/"

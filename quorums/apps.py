@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,13 @@ class QuorumsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "quorums"
     verbose_name = "Quorums"
+
+    def ready(self) -> None:
+        from idaos.hooks import register_action
+
+        from . import governance
+
+        register_action("trust_quorum", validate=governance.validate, execute=governance.execute_trust,
+                        describe=governance.describe_trust)
+        register_action("drop_quorum", validate=governance.validate, execute=governance.execute_drop,
+                        describe=governance.describe_drop)

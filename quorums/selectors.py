@@ -1,0 +1,62 @@
+"""Reads shaped for pages, the API and the VSC."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import Now
+
+from .models import Quorum, Round, RoundState, Seat, ValidatorState
+
+
+def quorum_pick(*, idao_id: int) -> Quorum | None:
+    """The VSC's choice: a trusted, unpaused quorum with at least committee_size active validators
+    holding min_bond each; among those, the one with the fewest open rounds (then the oldest)."""
+    candidates = (
+        Quorum.objects.filter(paused=False, trusts__idao_id=idao_id, trusts__active=True)
+        .annotate(
+            ready=Count("validators", filter=Q(validators__state=ValidatorState.ACTIVE, validators__stake__gte=F("min_bond")), distinct=True),
+            pending=Count("rounds", filter=Q(rounds__state="open"), distinct=True),
+        )
+        .filter(ready__gte=F("committee_size"))
+        .order_by("pending", "id")
+    )
+    return candidates.first()
+
+
+
+def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> bool:
+    """True when `user` sits on the committee of an open, not yet overdue round for this subject."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return Seat.objects.filter(
+        validator__user_id=user.pk, round__subject_kind=subject_kind, round__subject_ref=subject_ref,
+        round__state=RoundState.OPEN, round__deadline__gt=Now(),
+    ).exists()
+
+
+def assignment_list(*, address: str) -> QuerySet[Seat]:
+    """Open rounds where `address` sits on the committee and has not yet signed."""
+    return (
+        Seat.objects.filter(address=address, round__state=RoundState.OPEN, round__deadline__gt=Now())
+        .exclude(round__verdicts__validator_id=F("validator_id"))
+        .select_related("round", "round__quorum", "round__idao")
+        .order_by("round__deadline", "round_id")
+    )
+
+
+def round_get(round_id: int) -> Round:
+    from .errors import RoundNotFound
+
+    r = Round.objects.select_related("quorum", "idao").filter(pk=round_id).first()
+    if r is None:
+        raise RoundNotFound(f"There is no validation round {round_id}.")
+    return r
+
+
+def quorum_list() -> QuerySet[Quorum]:
+    return Quorum.objects.annotate(
+        active_validators=Count("validators", filter=Q(validators__state=ValidatorState.ACTIVE), distinct=True),
+        open_rounds=Count("rounds", filter=Q(rounds__state=RoundState.OPEN), distinct=True),
+    ).order_by("name")

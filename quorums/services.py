@@ -1,0 +1,241 @@
+"""Quorum and validator writes: creation, bonding, unbonding, trust, and staff moderation.
+
+Every function is one transaction. LAZ moves only through ledger.services with keys derived from
+the business event; every staff action leaves an anchored AuditEntry. Round writes live in
+quorums.rounds and are re-exported here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F, Sum
+from django.db.models.functions import Now
+from django.utils import timezone
+
+from ledger import owners
+from ledger import services as ledger
+from ledger.models import Asset
+from ledger.models import Kind as LedgerKind
+
+from .errors import BondTooSmall, QuorumNotFound, QuorumPaused, ReasonRequired, StaffOnly, ValidatorNotActive
+from .models import (
+    AuditEntry,
+    Bond,
+    FraudCase,
+    Quorum,
+    QuorumTrust,
+    Round,
+    SlashReason,
+    Validator,
+    ValidatorState,
+)
+from .rounds import round_close, round_open, verdict_submit  # noqa: F401  (the service surface)
+from .selectors import quorum_pick  # noqa: F401
+from .slashing import apply_slash
+
+
+def _require_staff(actor: Any) -> None:
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise StaffOnly("Only portal staff may moderate quorums.")
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise ReasonRequired("Write the reason for this action (a few words at least); it is audited.")
+    return reason
+
+
+def audit(*, actor: Any, action: str, target: str, reason: str, details: dict | None = None) -> AuditEntry:
+    """Record and anchor a staff action; call inside the action's transaction."""
+    entry = AuditEntry.objects.create(actor=actor, action=action, target=target, reason=reason, details=details or {})
+    leaf = ledger.anchor(
+        kind="audit",
+        subject=f"audit:{entry.pk}",
+        payload={"actor": actor.address, "action": action, "target": target, "reason": reason, "details": details or {}},
+    )
+    AuditEntry.objects.filter(pk=entry.pk).update(anchor_leaf_id=leaf.pk)
+    entry.anchor_leaf_id = leaf.pk
+    return entry
+
+
+def quorum_create(*, actor: Any, name: str, reason: str = "created", **params: Any) -> Quorum:
+    """Create a quorum (staff only). params: min_bond, threshold_bps, min_participation_bps,
+    round_duration, committee_size, slash_*_bps, unbond_delay, description."""
+    _require_staff(actor)
+    with transaction.atomic():
+        quorum = Quorum.objects.create(name=name, created_by=actor, **params)
+        audit(actor=actor, action="quorum_create", target=f"quorum:{quorum.pk}", reason=_reason(reason),
+              details={k: str(v) for k, v in params.items()})
+        return quorum
+
+
+def _get_quorum(quorum_id: int, *, lock: bool = False) -> Quorum:
+    qs = Quorum.objects.select_for_update() if lock else Quorum.objects
+    try:
+        return qs.get(pk=quorum_id)
+    except Quorum.DoesNotExist:
+        raise QuorumNotFound(f"There is no quorum {quorum_id}.") from None
+
+
+def validator_bond(*, quorum_id: int, user: Any, amount: int) -> Validator:
+    """Bond LAZ into the quorum's escrow; the first bond (at least min_bond) makes the user a validator."""
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise BondTooSmall("Bond a positive whole amount of LAZ (smallest unit).")
+    with transaction.atomic():
+        quorum = _get_quorum(quorum_id)
+        if quorum.paused:
+            raise QuorumPaused(f"Quorum {quorum.name} is paused and takes no new bonds.")
+        validator, _ = Validator.objects.select_for_update().get_or_create(
+            quorum=quorum, user=user, defaults={"address": user.address}
+        )
+        if validator.state == ValidatorState.REMOVED:
+            raise ValidatorNotActive("This validator was removed from the quorum and cannot bond again.")
+        if int(validator.stake) + amount < int(quorum.min_bond):
+            raise BondTooSmall(f"Quorum {quorum.name} needs a bond of at least {quorum.min_bond} LAZ in total.")
+        bond = Bond.objects.create(validator=validator, kind=Bond.Kind.BOND, amount=amount)
+        ledger.transfer(
+            source=owners.user(user.address), destination=owners.escrow(quorum.pk), asset=Asset.LAZ, amount=amount,
+            kind=LedgerKind.BOND, idempotency_key=f"bond:{bond.pk}", memo=f"Bond into quorum {quorum.pk}",
+        )
+        Validator.objects.filter(pk=validator.pk).update(stake=F("stake") + amount)
+        validator.refresh_from_db()
+        return validator
+
+
+def validator_unbond(*, quorum_id: int, user: Any, amount: int) -> Bond:
+    """Request an unbond: the stake stops counting now, the LAZ returns after the quorum's delay."""
+    with transaction.atomic():
+        quorum = _get_quorum(quorum_id)
+        validator = Validator.objects.select_for_update().filter(quorum=quorum, user=user).first()
+        if validator is None:
+            raise ValidatorNotActive("You are not a validator of this quorum.")
+        if not isinstance(amount, int) or amount <= 0 or amount > int(validator.stake):
+            raise BondTooSmall(f"Unbond between 1 and your stake ({validator.stake}) LAZ.")
+        Validator.objects.filter(pk=validator.pk).update(stake=F("stake") - amount)
+        bond = Bond.objects.create(validator=validator, kind=Bond.Kind.UNBOND, amount=amount)
+        Bond.objects.filter(pk=bond.pk).update(available_at=Now() + quorum.unbond_delay)
+        bond.refresh_from_db()
+        return bond
+
+
+def unbonds_release_due() -> int:
+    """Return matured unbonds from escrow (database time decides maturity). Safe to run twice."""
+    released = 0
+    for bond_id in Bond.objects.filter(kind=Bond.Kind.UNBOND, released_at__isnull=True, available_at__lte=Now()).values_list("pk", flat=True):
+        with transaction.atomic():
+            bond = Bond.objects.select_for_update().select_related("validator").filter(pk=bond_id, released_at__isnull=True).first()
+            if bond is None:
+                continue
+            ledger.transfer(
+                source=owners.escrow(bond.validator.quorum_id), destination=owners.user(bond.validator.address),
+                asset=Asset.LAZ, amount=int(bond.amount), kind=LedgerKind.UNBOND, idempotency_key=f"unbond:{bond.pk}",
+            )
+            Bond.objects.filter(pk=bond.pk).update(released_at=timezone.now())
+            released += 1
+    return released
+
+
+def trust_set(*, idao: Any, quorum_id: int, active: bool) -> QuorumTrust:
+    """Called by the governance actions trust_quorum / drop_quorum inside their transaction."""
+    quorum = _get_quorum(quorum_id)
+    trust, _ = QuorumTrust.objects.update_or_create(idao=idao, quorum=quorum, defaults={"active": active})
+    return trust
+
+
+def quorum_set_paused(*, actor: Any, quorum_id: int, paused: bool, reason: str) -> Quorum:
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        quorum = _get_quorum(quorum_id, lock=True)
+        Quorum.objects.filter(pk=quorum.pk).update(paused=paused)
+        audit(actor=actor, action="quorum_pause" if paused else "quorum_resume", target=f"quorum:{quorum.pk}", reason=reason)
+        quorum.paused = paused
+        return quorum
+
+
+def validator_set_state(*, actor: Any, validator_id: int, state: str, reason: str) -> Validator:
+    """Jail, unjail (state=active) or remove a validator."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    if state not in ValidatorState.values:
+        raise ValidatorNotActive(f"Unknown validator state {state!r}.")
+    with transaction.atomic():
+        validator = Validator.objects.select_for_update().get(pk=validator_id)
+        if validator.state == ValidatorState.REMOVED:
+            raise ValidatorNotActive("A removed validator stays removed.")
+        Validator.objects.filter(pk=validator.pk).update(state=state)
+        audit(actor=actor, action=f"validator_{state}", target=f"validator:{validator.pk}", reason=reason,
+              details={"from": validator.state, "to": state})
+        validator.state = state
+        return validator
+
+
+def fraud_case_open(*, actor: Any, validator_id: int, allegation: str, round_id: int | None = None) -> FraudCase:
+    _require_staff(actor)
+    allegation = _reason(allegation)
+    with transaction.atomic():
+        validator = Validator.objects.get(pk=validator_id)
+        case = FraudCase.objects.create(validator=validator, round_id=round_id, allegation=allegation, opened_by=actor)
+        audit(actor=actor, action="fraud_case_open", target=f"fraud_case:{case.pk}", reason=allegation,
+              details={"validator": validator.address, "round": round_id})
+        return case
+
+
+def fraud_case_decide(*, actor: Any, case_id: int, slash: bool, reason: str, rate_bps: int = 0, jail: bool = False) -> FraudCase:
+    """Slash (at rate_bps of current stake, optionally jail) or dismiss, with a written reason."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        case = FraudCase.objects.select_for_update().select_related("validator", "round__idao").get(pk=case_id)
+        if case.state != FraudCase.State.OPEN:
+            raise QuorumPaused(f"Fraud case {case.pk} was already decided ({case.state}).", code="case_decided")
+        details: dict[str, Any] = {"slash": slash, "rate_bps": rate_bps, "jail": jail}
+        if slash:
+            if not 0 < rate_bps <= 10_000:
+                raise BondTooSmall("A fraud slash rate is between 1 and 10000 basis points.", code="invalid_rate")
+            s = apply_slash(validator=case.validator, round_=case.round, reason=SlashReason.FRAUD, rate_bps=rate_bps,
+                            key=f"slash:fraud_case:{case.pk}", idao=case.round.idao if case.round else None)
+            details["amount"] = int(s.amount) if s else 0
+            if jail:
+                Validator.objects.filter(pk=case.validator_id).exclude(state=ValidatorState.REMOVED).update(state=ValidatorState.JAILED)
+        state = FraudCase.State.SLASHED if slash else FraudCase.State.DISMISSED
+        FraudCase.objects.filter(pk=case.pk).update(state=state, decision=reason, decided_by=actor, decided_at=timezone.now(), rate_bps=rate_bps)
+        audit(actor=actor, action=f"fraud_case_{state}", target=f"fraud_case:{case.pk}", reason=reason, details=details)
+        case.refresh_from_db()
+        return case
+
+
+def round_force_close(*, actor: Any, round_id: int, reason: str) -> Round:
+    """Close a stuck round now, as if its deadline had passed (staff only, audited)."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        audit(actor=actor, action="round_force_close", target=f"round:{round_id}", reason=reason)
+        return round_close(round_id=round_id, force=True)
+
+
+def demo_validators(*, quorum_id: int, count: int = 3, stake: int = 1000, seed: int = 0x5EED) -> list[Any]:
+    """Create `count` deterministic demo validator accounts, fund and bond them; returns
+    eth_account LocalAccounts (pass them to quorums.validator_node.run_once)."""
+    from eth_account import Account
+
+    from portal.models import User
+
+    accounts = []
+    for i in range(count):
+        account = Account.from_key((seed * 1000 + i + 1).to_bytes(32, "big"))
+        user, _ = User.objects.get_or_create(address=account.address, defaults={"display_name": f"Demo validator {i + 1}"})
+        if not Validator.objects.filter(quorum_id=quorum_id, user=user).exists():
+            ledger.mint(to=owners.user(user.address), asset=Asset.LAZ, amount=stake,
+                        idempotency_key=f"demo-validator-fund:{quorum_id}:{account.address}")
+            validator_bond(quorum_id=quorum_id, user=user, amount=stake)
+        accounts.append(account)
+    return accounts
+
+
+def total_stake(quorum: Quorum) -> int:
+    return int(quorum.validators.filter(state=ValidatorState.ACTIVE).aggregate(s=Sum("stake"))["s"] or 0)
+
+

@@ -1,0 +1,227 @@
+"""Proposal action kinds: validate a payload on creation, execute it when the proposal passes,
+describe it for humans. Kinds idaos does not own are delegated to idaos.hooks."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Max
+
+from . import hooks
+from .errors import Conflict, InvalidInput
+from .models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, ModelVersion, Proposal, ProposalKind
+
+DATA_REF_RE = re.compile(r"^(0x[0-9a-fA-F]{64}|dat:[0-9]{1,30})$")
+MAX_REFS = 100
+OWN_KINDS = (
+    ProposalKind.INCLUDE_DATA,
+    ProposalKind.REMOVE_DATA,
+    ProposalKind.APPROVE_MODEL_UPDATE,
+    ProposalKind.CHANGE_AGENT_POLICY,
+    ProposalKind.CHANGE_CHARTER,
+    ProposalKind.SIGNAL,
+)
+
+
+def _keys(payload: dict, required: set[str], optional: frozenset[str] = frozenset()) -> None:
+    missing = required - set(payload)
+    extra = set(payload) - required - optional
+    if missing:
+        raise InvalidInput(f"The payload is missing: {', '.join(sorted(missing))}.")
+    if extra:
+        raise InvalidInput(f"The payload has unexpected field(s): {', '.join(sorted(extra))}.")
+
+
+def _int_id(payload: dict, name: str) -> int:
+    value = payload.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise InvalidInput(f"{name} is a positive integer id.")
+    return value
+
+
+def clean_data_refs(idao: IDAO, refs: Any, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InvalidInput("data_refs is a list of data references (0x-prefixed content hashes or dat:<token id>).")
+    if not refs and not allow_empty:
+        raise InvalidInput("data_refs names at least one data reference.")
+    if len(refs) > MAX_REFS:
+        raise InvalidInput(f"A proposal names at most {MAX_REFS} data references.")
+    out: list[str] = []
+    for ref in refs:
+        if not DATA_REF_RE.match(ref):
+            raise InvalidInput(f"“{ref[:80]}” is not a data reference: use 0x + 64 hex digits or dat:<token id>.")
+        ref = ref.lower() if ref.startswith("0x") else ref
+        if ref not in out:
+            out.append(ref)
+    for ref in out:
+        hooks.check_data_ref(idao, ref, "training")
+    return out
+
+
+def _model(idao: IDAO, payload: dict) -> AIModel:
+    model = AIModel.objects.filter(pk=_int_id(payload, "model_id"), idao=idao).first()
+    if model is None:
+        raise InvalidInput(f"{idao.name} has no model with id {payload['model_id']}.")
+    return model
+
+
+def _current(model: AIModel) -> ModelVersion:
+    version = model.versions.filter(current=True).first()
+    if version is None:
+        raise Conflict(f"Model “{model.name}” has no current version.", code="no_current_version")
+    return version
+
+
+def validate(idao: IDAO, kind: str, payload: Any) -> dict:
+    """Return the cleaned payload for `kind` or raise InvalidInput with the precise reason."""
+    from .services import charter_of, clean_charter, clean_hash, clean_policy
+
+    if not isinstance(payload, dict):
+        raise InvalidInput("The payload is a JSON object.")
+    if kind == ProposalKind.SIGNAL:
+        _keys(payload, set())
+        return {}
+    if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
+        payload = dict(payload)
+        if "data_ref" in payload and "data_refs" not in payload:
+            payload["data_refs"] = [payload.pop("data_ref")]
+        _keys(payload, {"model_id", "data_refs"})
+        model = _model(idao, payload)
+        if kind == ProposalKind.INCLUDE_DATA:
+            refs = clean_data_refs(idao, payload["data_refs"])
+        else:
+            if not isinstance(payload["data_refs"], list) or not payload["data_refs"]:
+                raise InvalidInput("data_refs is a non-empty list of references in the current manifest.")
+            refs = [r.lower() if isinstance(r, str) and r.startswith("0x") else r for r in payload["data_refs"]]
+        present = set(
+            ManifestEntry.objects.filter(model_version=_current(model), data_ref__in=refs).values_list(
+                "data_ref", flat=True
+            )
+        )
+        if kind == ProposalKind.INCLUDE_DATA and present:
+            raise InvalidInput(f"Already in the training manifest: {', '.join(sorted(present))}.")
+        if kind == ProposalKind.REMOVE_DATA and set(refs) - present:
+            raise InvalidInput(f"Not in the training manifest: {', '.join(sorted(set(refs) - present))}.")
+        return {"model_id": model.pk, "data_refs": refs}
+    if kind == ProposalKind.APPROVE_MODEL_UPDATE:
+        _keys(payload, {"model_id", "artifact_hash"})
+        model = _model(idao, payload)
+        return {"model_id": model.pk, "artifact_hash": clean_hash(payload["artifact_hash"])}
+    if kind == ProposalKind.CHANGE_AGENT_POLICY:
+        _keys(payload, {"agent_id", "behaviour_policy"})
+        agent = Agent.objects.filter(pk=_int_id(payload, "agent_id"), idao=idao).first()
+        if agent is None:
+            raise InvalidInput(f"{idao.name} has no agent with id {payload['agent_id']}.")
+        return {"agent_id": agent.pk, "behaviour_policy": clean_policy(payload["behaviour_policy"])}
+    if kind == ProposalKind.CHANGE_CHARTER:
+        _keys(payload, {"changes"})
+        changes = payload["changes"]
+        if not isinstance(changes, dict) or not changes:
+            raise InvalidInput("changes is a non-empty object of charter fields.")
+        clean_charter(changes, base=charter_of(idao))
+        return {"changes": changes}
+    handler = hooks.action_handler(kind)
+    if handler is None:
+        raise InvalidInput(f"Unknown proposal kind “{kind}”.", code="unknown_kind")
+    return handler.validate(idao, payload)
+
+
+def execute(proposal: Proposal) -> dict:
+    """Apply a passed proposal's action. Runs inside the closing transaction; raises to fail."""
+    from .services import charter_of, clean_charter
+
+    kind, payload, idao = proposal.kind, proposal.payload, proposal.idao
+    if kind == ProposalKind.SIGNAL:
+        return {}
+    if kind == ProposalKind.INCLUDE_DATA:
+        version = _current(AIModel.objects.get(pk=payload["model_id"], idao=idao))
+        added = []
+        for ref in payload["data_refs"]:
+            hooks.check_data_ref(idao, ref, "training")
+            _, created = ManifestEntry.objects.get_or_create(
+                model_version=version, data_ref=ref, defaults={"added_by_proposal": proposal}
+            )
+            if created:
+                added.append(ref)
+        return {"model_version_id": version.pk, "added": added}
+    if kind == ProposalKind.REMOVE_DATA:
+        version = _current(AIModel.objects.get(pk=payload["model_id"], idao=idao))
+        removed, _ = ManifestEntry.objects.filter(model_version=version, data_ref__in=payload["data_refs"]).delete()
+        return {"model_version_id": version.pk, "removed": removed}
+    if kind == ProposalKind.APPROVE_MODEL_UPDATE:
+        model = AIModel.objects.select_for_update().get(pk=payload["model_id"], idao=idao)
+        previous = model.versions.filter(current=True).first()
+        number = (model.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        model.versions.filter(current=True).update(current=False)
+        version = ModelVersion.objects.create(
+            model=model, number=number, artifact_hash=payload["artifact_hash"], current=True,
+            approved_by_proposal=proposal,
+        )
+        if previous is not None:
+            # The new version inherits the manifest it was approved to learn from.
+            ManifestEntry.objects.bulk_create(
+                [
+                    ManifestEntry(model_version=version, data_ref=e.data_ref, added_by_proposal=e.added_by_proposal)
+                    for e in previous.manifest.all()
+                ]
+            )
+        return {"model_version_id": version.pk, "number": number}
+    if kind == ProposalKind.CHANGE_AGENT_POLICY:
+        agent = Agent.objects.select_for_update().get(pk=payload["agent_id"], idao=idao)
+        number = (agent.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        AgentVersion.objects.create(
+            agent=agent, number=number, behaviour_policy=payload["behaviour_policy"], approved_by_proposal=proposal
+        )
+        agent.behaviour_policy = payload["behaviour_policy"]
+        agent.save(update_fields=["behaviour_policy"])
+        return {"agent_version": number}
+    if kind == ProposalKind.CHANGE_CHARTER:
+        locked = IDAO.objects.select_for_update().get(pk=idao.pk)
+        fields = clean_charter(payload["changes"], base=charter_of(locked))
+        for name, value in fields.items():
+            setattr(locked, name, value)
+        locked.save(update_fields=list(fields))
+        return {"changed": sorted(payload["changes"])}
+    handler = hooks.action_handler(kind)
+    if handler is None:
+        raise InvalidInput(f"No handler is registered for proposal kind “{kind}”.", code="unknown_kind")
+    return handler.execute(proposal, payload) or {}
+
+
+def _seconds(value: Any) -> str:
+    if isinstance(value, int):
+        value = timedelta(seconds=value)
+    return str(value)
+
+
+def describe(proposal: Proposal) -> str:
+    """One sentence that says what passing this proposal does."""
+    kind, payload = proposal.kind, proposal.payload
+    try:
+        if kind == ProposalKind.SIGNAL:
+            return "A signal: passing it records the members' view and changes nothing."
+        if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
+            model = AIModel.objects.filter(pk=payload["model_id"]).first()
+            verb = "Add" if kind == ProposalKind.INCLUDE_DATA else "Remove"
+            where = "to" if kind == ProposalKind.INCLUDE_DATA else "from"
+            return f"{verb} {len(payload['data_refs'])} data reference(s) {where} the training manifest of “{model}”."
+        if kind == ProposalKind.APPROVE_MODEL_UPDATE:
+            model = AIModel.objects.filter(pk=payload["model_id"]).first()
+            return f"Approve a new version of “{model}” with artifact {payload['artifact_hash']}."
+        if kind == ProposalKind.CHANGE_AGENT_POLICY:
+            agent = Agent.objects.filter(pk=payload["agent_id"]).first()
+            return f"Replace the behaviour policy of agent “{agent}”."
+        if kind == ProposalKind.CHANGE_CHARTER:
+            parts = []
+            for name, value in payload["changes"].items():
+                shown = _seconds(value) if name in ("voting_period", "voting_delay", "proposal_min_membership_age") else value
+                parts.append(f"{name.replace('_', ' ')} → {shown}")
+            return "Change the charter: " + "; ".join(parts) + "."
+        handler = hooks.action_handler(kind)
+        if handler is not None:
+            return handler.describe(payload)
+    except (KeyError, TypeError):
+        pass
+    return f"Action “{kind}”."

@@ -1,0 +1,62 @@
+"""The refusals of the governance app, each with a stable code (see docs/governance.md)."""
+
+from __future__ import annotations
+
+from portal.errors import Conflict, DomainError, Forbidden, NotFound, RateLimited
+
+
+class InvalidInput(DomainError):
+    code = "invalid_input"
+    status = 422
+
+
+class InvalidBallot(DomainError):
+    """A ballot that is malformed or does not verify (the code says which)."""
+
+    code = "invalid_ballot"
+    status = 422
+
+
+class NotMember(Forbidden):
+    code = "not_member"
+
+
+class NotSteward(Forbidden):
+    code = "not_steward"
+
+
+class NotEligible(Forbidden):
+    code = "not_eligible"
+
+
+class VotingClosed(Conflict):
+    code = "voting_closed"
+
+
+class DuplicateBallot(Conflict):
+    code = "duplicate_ballot"
+
+
+class Superseded(Conflict):
+    code = "superseded"
+
+
+class ProposalLimit(RateLimited):
+    code = "rate_limited"
+
+
+__all__ = [
+    "Conflict",
+    "DomainError",
+    "DuplicateBallot",
+    "Forbidden",
+    "InvalidBallot",
+    "InvalidInput",
+    "NotEligible",
+    "NotFound",
+    "NotMember",
+    "NotSteward",
+    "ProposalLimit",
+    "Superseded",
+    "VotingClosed",
+]

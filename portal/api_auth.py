@@ -10,7 +10,8 @@ from django_ratelimit.core import is_ratelimited
 from ninja import Router, Schema
 from ninja.utils import check_csrf
 
-from .errors import DomainError, Forbidden, RateLimited
+from .auth import api_auth
+from .errors import Forbidden, RateLimited
 from .siwe import Origin, nonce_issue, nonce_purge, siwe_verify
 
 router = Router(tags=["auth"])
@@ -66,12 +67,10 @@ def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
     return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
 
 
-@router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=None)
+@router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=api_auth)
 def me(request: HttpRequest) -> dict:
-    """The signed-in address, or 401."""
-    if not request.user.is_authenticated:
-        raise DomainError("Not signed in.", code="not_authenticated", status=401)
-    user = request.user
+    """The signed-in address (session or bearer token), or 401."""
+    user = request.auth
     return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
 
 

@@ -244,3 +244,32 @@ def test_admin_sends_visitors_to_siwe_sign_in(client):
     login = client.get(response.url, follow=True)
     assert login.status_code == 200
     assert b"Sign in with Ethereum" in login.content
+
+
+def _token_for(who) -> tuple[str, object]:
+    from portal.models import ApiToken
+
+    user = User.objects.create_user(who.address)
+    raw, prefix, digest = ApiToken.generate()
+    return raw, ApiToken.objects.create(user=user, name="script", prefix=prefix, key_hash=digest)
+
+
+def test_bearer_api_token_authenticates_scripts_and_records_last_use():
+    raw, token = _token_for(ALICE)
+    response = Client().get("/auth/me", headers={"Authorization": f"Bearer {raw}"})
+    assert response.status_code == 200
+    assert response.json()["address"] == ALICE.address
+    token.refresh_from_db()
+    assert token.last_used_at is not None
+
+
+def test_revoked_or_unknown_bearer_token_is_401():
+    from django.utils import timezone
+
+    raw, token = _token_for(ALICE)
+    token.revoked_at = timezone.now()
+    token.save()
+    for value in (raw, "idao_not-a-token"):
+        response = Client().get("/auth/me", headers={"Authorization": f"Bearer {value}"})
+        assert response.status_code == 401
+        assert response.json()["error"] == "not_authenticated"

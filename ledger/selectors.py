@@ -123,3 +123,7 @@ def proof_bundle(leaf_id: int) -> dict:
         "block": block.header(),
         "headers": headers,
     }
+
+
+def account_statement_rows(account: Account) -> Iterable[Posting]:
+    return account.postings.select_related("transaction").order_by("id").iterator(chunk_size=2000)

@@ -1,0 +1,124 @@
+"""Public ledger pages: anyone can browse blocks, transactions, accounts and verify proofs."""
+
+from __future__ import annotations
+
+import csv
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import render
+
+from portal.errors import DomainError
+
+from . import owners, selectors
+from .errors import LeafNotSealed
+from .models import Leaf
+
+
+def _or_404(call, *args):
+    try:
+        return call(*args)
+    except DomainError as exc:
+        if exc.status == 404:
+            raise Http404(exc.detail) from exc
+        raise
+
+
+def _json_error(exc: DomainError) -> JsonResponse:
+    return JsonResponse(exc.as_dict(), status=exc.status)
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    context = {
+        "blocks": selectors.block_list(limit=20),
+        "supply": selectors.supply(),
+        "queued": Leaf.objects.filter(block__isnull=True).count(),
+    }
+    template = "ledger/index.html#live" if request.htmx else "ledger/index.html"
+    return render(request, template, context)
+
+
+def block_page(request: HttpRequest, height: int) -> HttpResponse:
+    block = _or_404(selectors.block_get, height)
+    leaves = list(block.leaves.order_by("id").only("id", "kind", "subject", "transaction_id")[:500])
+    return render(request, "ledger/block.html", {"blk": block, "leaves": leaves})
+
+
+def block_json(request: HttpRequest, height: int) -> JsonResponse:
+    try:
+        block = selectors.block_get(height)
+    except DomainError as exc:
+        return _json_error(exc)
+    return JsonResponse({"header": block.header(), "leafIds": selectors.block_leaf_ids(block),
+                         "evm": {"chainId": block.evm_chain_id, "txHash": block.evm_tx_hash or None}})
+
+
+def headers_json(request: HttpRequest) -> JsonResponse:
+    try:
+        after = int(request.GET.get("after", 0))
+        limit = int(request.GET.get("limit", 500))
+    except ValueError:
+        return JsonResponse({"error": "invalid_input", "detail": "after and limit are integers."}, status=422)
+    return JsonResponse(selectors.header_page(after=after, limit=limit))
+
+
+def transaction_page(request: HttpRequest, tx_id: int) -> HttpResponse:
+    tx = _or_404(selectors.transaction_get, tx_id)
+    return render(request, "ledger/transaction.html", {"tx": tx, "postings": selectors.transaction_postings(tx)})
+
+
+def account_page(request: HttpRequest, owner: str) -> HttpResponse:
+    account = _or_404(selectors.account_get, owner)
+    return render(
+        request,
+        "ledger/account.html",
+        {
+            "account": account,
+            "balances": selectors.account_balances(account),
+            "history": selectors.account_history(account, limit=200),
+            "is_issuer": owner == owners.ISSUER,
+        },
+    )
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def account_statement(request: HttpRequest, owner: str) -> StreamingHttpResponse:
+    """The account's full statement as CSV, oldest first, with the balance after each posting."""
+    account = _or_404(selectors.account_get, owner)
+    writer = csv.writer(_Echo())
+
+    def rows():
+        yield writer.writerow(["posting_id", "transaction_id", "time", "kind", "asset", "amount", "balance_after", "memo"])
+        for p in selectors.account_statement_rows(account):
+            yield writer.writerow(
+                [p.pk, p.transaction_id, p.transaction.created_at.isoformat(), p.transaction.kind, p.asset,
+                 int(p.amount), int(p.balance_after), p.transaction.memo]
+            )
+
+    safe = owner.replace(":", "_")
+    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="statement-{safe}.csv"'
+    return response
+
+
+def proof_page(request: HttpRequest, leaf_id: int) -> HttpResponse:
+    leaf = _or_404(selectors.leaf_get, leaf_id)
+    bundle = None
+    if leaf.block_id is not None:
+        bundle = selectors.proof_bundle(leaf_id)
+    return render(request, "ledger/proof.html", {"leaf": leaf, "bundle": bundle})
+
+
+def proof_json(request: HttpRequest, leaf_id: int) -> JsonResponse:
+    try:
+        bundle = selectors.proof_bundle(leaf_id)
+    except LeafNotSealed as exc:
+        response = _json_error(exc)
+        response["Retry-After"] = "5"
+        return response
+    except DomainError as exc:
+        return _json_error(exc)
+    return JsonResponse(bundle)

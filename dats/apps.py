@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 
@@ -5,3 +7,13 @@ class DatsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "dats"
     verbose_name = "Data Anchoring Tokens"
+
+    def ready(self) -> None:
+        from quorums import hooks
+
+        from . import contributions
+
+        hooks.register_subject_kind(contributions.SUBJECT_KIND, describe=contributions.describe, download=contributions.download)
+        hooks.on_verdict(contributions.on_verdict)
+        hooks.on_round_closed(contributions.on_round_closed)
+        hooks.on_sweep(contributions.route_waiting)

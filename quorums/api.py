@@ -1,3 +1,88 @@
-from ninja import Router
+"""Validator API: assignments, verdict submission, round status, bonding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router, Schema
+
+from portal.auth import api_auth
+
+from . import hooks, services
+from .eip712 import verdict_typed_data
+from .models import Round
+from .selectors import assignment_list, round_get
 
 router = Router(tags=["quorums"])
+
+
+class VerdictIn(Schema):
+    message: dict[str, Any]
+    signature: str
+
+
+class AmountIn(Schema):
+    amount: int
+
+
+def round_json(r: Round) -> dict[str, Any]:
+    return {
+        "id": r.pk, "quorum": r.quorum_id, "idao": r.idao.slug, "state": r.state, "outcome": r.outcome,
+        "close_reason": r.close_reason, "content_hash": r.content_hash, "seed": r.seed, "attempt": r.attempt,
+        "opened_at": r.opened_at, "deadline": r.deadline, "closed_at": r.closed_at, "tally": r.tally,
+        "verdicts_digest": r.verdicts_digest, "anchor_leaf_id": r.anchor_leaf_id,
+        "proof": f"/ledger/proofs/{r.anchor_leaf_id}.json" if r.anchor_leaf_id else None,
+        "committee": [{"address": s.address, "stake": int(s.stake)} for s in r.seats.all()],
+        "verdicts": [
+            {"validator": v.validator.address, "verdict": v.verdict, "reason": v.reason, "signature": v.signature,
+             "digest": v.digest, "automated": v.automated}
+            for v in r.verdicts.select_related("validator")
+        ],
+    }
+
+
+@router.get("/validator/assignments", auth=api_auth)
+def assignments(request: HttpRequest) -> list[dict]:
+    """Open rounds where you sit on the committee and have not signed yet, with the typed data
+    to sign (fill in verdict and reason) and where to download the file."""
+    out = []
+    for seat in assignment_list(address=request.auth.address):
+        r = seat.round
+        out.append({
+            "round": r.pk, "deadline": r.deadline, "content_hash": r.content_hash,
+            "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref),
+            "typed_data": verdict_typed_data(validator=seat.address, round_id=r.pk, content_hash=r.content_hash,
+                                             verdict="approve", reason=""),
+        })
+    return out
+
+
+@router.post("/rounds/{round_id}/verdicts", auth=api_auth, response={201: dict, 409: dict})
+def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> tuple[int, dict]:
+    """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
+    recorded as equivocation evidence (409 equivocation)."""
+    result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
+    body = {"verdict_id": result.verdict.pk, "digest": result.verdict.digest, "duplicate": result.duplicate}
+    if result.equivocation is not None:
+        return 409, {"error": "equivocation", "detail": "You already signed a different verdict in this round; both "
+                     "signatures are kept as evidence and your bond will be slashed.", **body}
+    return 201, body
+
+
+@router.get("/rounds/{round_id}", auth=None)
+def round_detail(request: HttpRequest, round_id: int) -> dict:
+    return round_json(round_get(round_id))
+
+
+@router.post("/quorums/{quorum_id}/bond", auth=api_auth)
+def bond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
+    v = services.validator_bond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
+    return {"validator": v.pk, "stake": int(v.stake), "state": v.state}
+
+
+@router.post("/quorums/{quorum_id}/unbond", auth=api_auth)
+def unbond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
+    b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
+    return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
+

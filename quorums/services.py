@@ -239,3 +239,23 @@ def total_stake(quorum: Quorum) -> int:
     return int(quorum.validators.filter(state=ValidatorState.ACTIVE).aggregate(s=Sum("stake"))["s"] or 0)
 
 
+
+
+def parked_resolve(*, actor: Any, parked_id: int, reason: str, retry: bool) -> None:
+    """Mark a parked task handled; with retry, send it to the broker again after commit."""
+    from celery import current_app
+
+    from .models import ParkedTask
+
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        parked = ParkedTask.objects.select_for_update().get(pk=parked_id)
+        if parked.resolved:
+            return
+        ParkedTask.objects.filter(pk=parked.pk).update(resolved=True)
+        audit(actor=actor, action="parked_retry" if retry else "parked_dismiss", target=f"parked:{parked.pk}",
+              reason=reason, details={"task": parked.task_name, "args": parked.args})
+        if retry:
+            name, args, kwargs = parked.task_name, parked.args, parked.kwargs
+            transaction.on_commit(lambda: current_app.send_task(name, args=args, kwargs=kwargs))

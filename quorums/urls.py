@@ -1,4 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from . import views
 
 app_name = "quorums"
-urlpatterns: list = []
+urlpatterns = [
+    path("quorums/", views.quorum_directory, name="quorum_list"),
+    path("quorums/eip712.json", views.eip712_json, name="eip712"),
+    path("quorums/moderation/", views.moderation, name="moderation"),
+    path("quorums/moderation/act", views.moderation_action, name="moderation_action"),
+    path("quorums/<int:quorum_id>/", views.quorum_detail, name="quorum_detail"),
+    path("quorums/<int:quorum_id>/bond", views.quorum_bond, name="quorum_bond"),
+    path("rounds/<int:round_id>/", views.round_detail, name="round_detail"),
+    path("validator/inbox", views.validator_inbox, name="inbox"),
+]

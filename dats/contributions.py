@@ -1,0 +1,245 @@
+"""Contribution services: record an upload, route it through the VSC, follow its round.
+
+dats sits downstream of quorums: it registers "contribution" as a subject kind, opens rounds
+through quorums.services and moves contribution states from quorums' hooks, which run inside
+the round's closing transaction."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import IO, Any
+
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from idaos.models import IDAO
+from idaos.selectors import is_member
+from portal.errors import Conflict, DomainError, Forbidden, NotFound
+from quorums import services as quorum_services
+from quorums.models import Round
+from quorums.selectors import has_active_assignment
+
+from .models import Contribution, ContributionKind, ContributionState
+from .uploads import ArchiveRefused, HashedUpload, inspect_archive, sanitise_name, sniff, type_flags
+
+log = logging.getLogger(__name__)
+SUBJECT_KIND = "contribution"
+ALLOWED_USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
+MAX_ATTEMPTS = 2  # an inconclusive round is re-routed once, then the contribution expires
+
+# Callables (user, contribution) -> bool that grant a download beyond the owner and the
+# committee (the DAT work registers access grants here).
+DOWNLOAD_GRANTS: list[Callable[[Any, Contribution], bool]] = []
+
+
+class NotAMember(Forbidden):
+    code = "not_a_member"
+
+
+class DuplicateContribution(Conflict):
+    code = "duplicate_contribution"
+
+
+class InvalidContribution(DomainError):
+    code = "invalid_contribution"
+    status = 422
+
+
+def clean_usage_policy(raw: dict[str, Any]) -> dict[str, Any]:
+    uses = raw.get("allowed_uses") or []
+    if isinstance(uses, str):
+        uses = [u.strip() for u in uses.split(",") if u.strip()]
+    bad = [u for u in uses if u not in ALLOWED_USES]
+    if bad or not uses:
+        raise InvalidContribution(f"Allowed uses are one or more of: {', '.join(ALLOWED_USES)}.")
+    policy: dict[str, Any] = {"allowed_uses": sorted(set(uses))}
+    for key in ("price", "quota", "expiry_days"):
+        value = raw.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidContribution(f"The usage policy's {key} is a whole number.") from None
+        if number < 0:
+            raise InvalidContribution(f"The usage policy's {key} cannot be negative.")
+        policy[key] = number
+    return policy
+
+
+def contribution_create(
+    *, idao_slug: str, owner: Any, upload: HashedUpload, kind: str, title: str, description: str = "",
+    licence: str, usage_policy: dict[str, Any],
+) -> Contribution:
+    """Record a streamed upload as a contribution of an iDAO member and queue its routing.
+
+    The staged file moves into storage under a generated name; the client's name is kept only as
+    sanitised metadata. Any refusal deletes the staged file and writes nothing."""
+    try:
+        idao = IDAO.objects.filter(slug=idao_slug).first()
+        if idao is None:
+            raise NotFound(f"There is no iDAO {idao_slug!r}.", code="idao_not_found")
+        if not is_member(idao=idao, user=owner):
+            raise NotAMember(f"Only active members of {idao.name} may contribute to it.")
+        if kind not in ContributionKind.values:
+            raise InvalidContribution(f"The kind is one of: {', '.join(ContributionKind.values)}.")
+        title = (title or "").strip()
+        licence = (licence or "").strip()
+        if not title or len(title) > 200:
+            raise InvalidContribution("Give the contribution a title (at most 200 characters).")
+        if not licence or len(licence) > 80:
+            raise InvalidContribution("Name the licence (for example CC-BY-4.0), at most 80 characters.")
+        if len(description) > 5000:
+            raise InvalidContribution("The description is at most 5000 characters.")
+        policy = clean_usage_policy(usage_policy)
+        if upload.size == 0:
+            raise InvalidContribution("The file is empty.")
+        sniffed = sniff(upload.head)
+        flags = type_flags(name=upload.name or "", declared_type=upload.content_type or "", sniffed=sniffed)
+        try:
+            archive = inspect_archive(upload.temporary_file_path(), sniffed)
+        except ArchiveRefused as exc:
+            raise InvalidContribution(exc.detail, code="archive_refused") from None
+        if archive.get("unsafe_paths"):
+            flags.append("archive_unsafe_paths")
+        with transaction.atomic():
+            anchored = (
+                Contribution.objects.select_for_update().filter(sha256=upload.sha256, state=ContributionState.ACCEPTED)
+                .order_by("pk").first()
+            )
+            if anchored is not None and anchored.owner_id == owner.pk:
+                raise DuplicateContribution(
+                    f"You already contributed this exact file: “{anchored.title}” (accepted on "
+                    f"{anchored.updated_at:%Y-%m-%d})."
+                )
+            if anchored is not None:
+                flags.append("duplicate_of_other_owner")
+            storage_name = default_storage.generate_filename(f"contributions/{timezone.now():%Y/%m}/{_random_name()}")
+            contribution = Contribution(
+                idao=idao, owner=owner, kind=kind, title=title, description=description, licence=licence,
+                usage_policy=policy, storage_name=storage_name, original_name=sanitise_name(upload.name or ""),
+                size=upload.size, sha256=upload.sha256, keccak256=upload.keccak256,
+                declared_type=(upload.content_type or "")[:100], sniffed_type=sniffed, flags=flags, archive=archive,
+                duplicate_of=anchored,
+            )
+            saved_name = default_storage.save(storage_name, upload)
+            try:
+                contribution.storage_name = saved_name
+                contribution.save()
+            except Exception:
+                default_storage.delete(saved_name)
+                raise
+            _enqueue_route(contribution.pk)
+            return contribution
+    finally:
+        upload.discard()
+
+
+def _random_name() -> str:
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def _enqueue_route(contribution_id: int) -> None:
+    from .tasks import contribution_route_task
+
+    transaction.on_commit(lambda: contribution_route_task.delay(contribution_id))
+
+
+def contribution_route(*, contribution_id: int) -> Contribution:
+    """The VSC step: open a round at the iDAO's least busy trusted quorum, or leave the
+    contribution visibly waiting (the sweep retries). Safe to run twice."""
+    with transaction.atomic():
+        c = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
+        if c is None:
+            raise NotFound(f"There is no contribution {contribution_id}.")
+        if c.state != ContributionState.UPLOADED:
+            return c
+        r = quorum_services.round_open(
+            idao_id=c.idao_id, subject_kind=SUBJECT_KIND, subject_ref=str(c.pk), content_hash=c.sha256,
+            attempt=c.attempts + 1,
+        )
+        if r is None:
+            reason = "Waiting: no quorum this iDAO trusts has enough bonded validators right now."
+            if c.waiting_reason != reason:
+                Contribution.objects.filter(pk=c.pk).update(waiting_reason=reason)
+            c.waiting_reason = reason
+            return c
+        Contribution.objects.filter(pk=c.pk).update(
+            state=ContributionState.ROUTED, round=r, attempts=c.attempts + 1, waiting_reason="", updated_at=timezone.now()
+        )
+        c.refresh_from_db()
+        return c
+
+
+def route_waiting(limit: int = 200) -> int:
+    """Sweep: try to route contributions still waiting for a quorum."""
+    routed = 0
+    for pk in Contribution.objects.filter(state=ContributionState.UPLOADED).order_by("pk").values_list("pk", flat=True)[:limit]:
+        try:
+            if contribution_route(contribution_id=pk).state != ContributionState.UPLOADED:
+                routed += 1
+        except DomainError as exc:
+            log.info("contribution %s not routed: %s", pk, exc.detail)
+    return routed
+
+
+# --- quorums hooks (run inside quorums' transactions) ------------------------------------------
+
+
+def on_verdict(round_: Round) -> None:
+    if round_.subject_kind == SUBJECT_KIND:
+        Contribution.objects.filter(pk=int(round_.subject_ref), round=round_, state=ContributionState.ROUTED).update(
+            state=ContributionState.IN_REVIEW, updated_at=timezone.now()
+        )
+
+
+def on_round_closed(round_: Round) -> None:
+    if round_.subject_kind != SUBJECT_KIND:
+        return
+    c = Contribution.objects.select_for_update().filter(pk=int(round_.subject_ref), round=round_).first()
+    if c is None or c.state not in (ContributionState.ROUTED, ContributionState.IN_REVIEW):
+        return
+    if round_.outcome == "inconclusive":
+        if c.attempts < MAX_ATTEMPTS:
+            Contribution.objects.filter(pk=c.pk).update(state=ContributionState.UPLOADED, updated_at=timezone.now())
+            _enqueue_route(c.pk)
+            return
+        state = ContributionState.EXPIRED
+    else:
+        state = ContributionState.ACCEPTED if round_.outcome == "accepted" else ContributionState.REJECTED
+    Contribution.objects.filter(pk=c.pk).update(state=state, updated_at=timezone.now())
+
+
+def describe(ref: str) -> dict[str, Any]:
+    c = Contribution.objects.select_related("idao", "owner").get(pk=int(ref))
+    return {
+        "title": c.title, "kind": c.get_kind_display(), "idao": c.idao.name, "owner": c.owner.address,
+        "size": c.size, "sha256": c.sha256, "keccak256": c.keccak256, "declared_type": c.declared_type,
+        "sniffed_type": c.sniffed_type, "flags": list(c.flags), "licence": c.licence, "description": c.description,
+        "original_name": c.original_name, "usage_policy": c.usage_policy, "archive": c.archive,
+        "download_url": f"/contributions/{c.public_id}/file",
+    }
+
+
+def download(ref: str) -> tuple[IO[bytes], str]:
+    c = Contribution.objects.get(pk=int(ref))
+    return default_storage.open(c.storage_name, "rb"), c.original_name
+
+
+def contribution_for_download(*, public_id: str, user: Any) -> Contribution:
+    """The contribution if `user` may fetch its file (owner, committee member of its open round,
+    or a registered grant); NotFound otherwise, so a refusal reveals nothing."""
+    c = Contribution.objects.filter(public_id=public_id).first()
+    if c is None or not getattr(user, "is_authenticated", False):
+        raise NotFound("No such file.")
+    if c.owner_id == user.pk:
+        return c
+    if has_active_assignment(user=user, subject_kind=SUBJECT_KIND, subject_ref=str(c.pk)):
+        return c
+    if any(grant(user, c) for grant in DOWNLOAD_GRANTS):
+        return c
+    raise NotFound("No such file.")

@@ -1,0 +1,137 @@
+"""Quorum pages: directory, quorum, round, validator inbox, staff moderation, EIP-712 schema."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Prefetch
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
+
+from portal.errors import DomainError
+
+from . import eip712, hooks, services
+from .models import AuditEntry, FraudCase, ParkedTask, Quorum, Round, RoundState, Slash, Validator, ValidatorState
+from .selectors import assignment_list, quorum_list
+
+
+def eip712_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(eip712.publication())
+
+
+def quorum_directory(request: HttpRequest) -> HttpResponse:
+    return render(request, "quorums/quorum_list.html", {"quorums": quorum_list()})
+
+
+def quorum_detail(request: HttpRequest, quorum_id: int) -> HttpResponse:
+    quorum = get_object_or_404(Quorum, pk=quorum_id)
+    validators = quorum.validators.select_related("user").order_by("-stake", "pk")
+    context = {
+        "quorum": quorum, "validators": validators,
+        "total_stake": services.total_stake(quorum),
+        "open_rounds": quorum.rounds.filter(state=RoundState.OPEN).select_related("idao")[:50],
+        "recent_rounds": quorum.rounds.filter(state=RoundState.CLOSED).select_related("idao")[:20],
+        "slashes": Slash.objects.filter(validator__quorum=quorum).select_related("validator")[:50],
+        "trusted_by": quorum.trusts.filter(active=True).select_related("idao"),
+        "mine": validators.filter(user_id=request.user.pk).first() if request.user.is_authenticated else None,
+    }
+    return render(request, "quorums/quorum_detail.html", context)
+
+
+@login_required
+@require_POST
+def quorum_bond(request: HttpRequest, quorum_id: int) -> HttpResponse:
+    try:
+        amount = int(request.POST.get("amount", ""))
+        if request.POST.get("action") == "unbond":
+            services.validator_unbond(quorum_id=quorum_id, user=request.user, amount=amount)
+            messages.success(request, f"Unbonding {amount} LAZ; it returns after the quorum's delay.")
+        else:
+            services.validator_bond(quorum_id=quorum_id, user=request.user, amount=amount)
+            messages.success(request, f"Bonded {amount} LAZ.")
+    except ValueError:
+        messages.error(request, "Enter a whole amount of LAZ.")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("quorums:quorum_detail", quorum_id=quorum_id)
+
+
+def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
+    r = get_object_or_404(Round.objects.select_related("quorum", "idao"), pk=round_id)
+    seats = r.seats.select_related("validator").order_by("pk")
+    verdicts = r.verdicts.select_related("validator").order_by("pk")
+    try:
+        subject = hooks.subject_kind(r.subject_kind).describe(r.subject_ref)
+    except Exception:  # the subject may be gone; the round's record stands on its own
+        subject = {}
+    context = {"round": r, "seats": seats, "verdicts": verdicts, "subject": subject,
+               "equivocations": r.equivocations.select_related("validator", "first", "second"),
+               "slashes": r.slashes.select_related("validator")}
+    template = "quorums/round_detail.html#progress" if request.htmx else "quorums/round_detail.html"
+    return render(request, template, context)
+
+
+@login_required
+def validator_inbox(request: HttpRequest) -> HttpResponse:
+    items = []
+    for seat in assignment_list(address=request.user.address):
+        r = seat.round
+        items.append({"seat": seat, "round": r, "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref)})
+    seats = Validator.objects.filter(user=request.user).select_related("quorum")
+    return render(request, "quorums/inbox.html", {"items": items, "seats": seats})
+
+
+# --- staff moderation --------------------------------------------------------------------------
+
+
+def _staff(request: HttpRequest) -> None:
+    if not (request.user.is_authenticated and request.user.is_staff):
+        raise PermissionDenied("Only portal staff may moderate quorums.")
+
+
+def moderation(request: HttpRequest) -> HttpResponse:
+    _staff(request)
+    context = {
+        "quorums": Quorum.objects.prefetch_related(
+            Prefetch("validators", queryset=Validator.objects.exclude(state=ValidatorState.REMOVED).order_by("pk"))
+        ),
+        "stuck": Round.objects.filter(state=RoundState.OPEN).select_related("quorum")[:100],
+        "cases": FraudCase.objects.select_related("validator", "round").order_by("-pk")[:100],
+        "audit": AuditEntry.objects.select_related("actor")[:100],
+        "parked": ParkedTask.objects.filter(resolved=False)[:100],
+    }
+    return render(request, "quorums/moderation.html", context)
+
+
+@require_POST
+def moderation_action(request: HttpRequest) -> HttpResponse:
+    _staff(request)
+    post, actor = request.POST, request.user
+    action, reason = post.get("action", ""), post.get("reason", "")
+    try:
+        if action in ("pause", "resume"):
+            services.quorum_set_paused(actor=actor, quorum_id=int(post["quorum"]), paused=action == "pause", reason=reason)
+        elif action in ("jail", "unjail", "remove"):
+            state = {"jail": ValidatorState.JAILED, "unjail": ValidatorState.ACTIVE, "remove": ValidatorState.REMOVED}[action]
+            services.validator_set_state(actor=actor, validator_id=int(post["validator"]), state=state, reason=reason)
+        elif action == "open_case":
+            services.fraud_case_open(actor=actor, validator_id=int(post["validator"]), allegation=reason,
+                                     round_id=int(post["round"]) if post.get("round") else None)
+        elif action in ("slash_case", "dismiss_case"):
+            services.fraud_case_decide(actor=actor, case_id=int(post["case"]), slash=action == "slash_case", reason=reason,
+                                       rate_bps=int(post.get("rate_bps") or 0), jail=bool(post.get("jail")))
+        elif action == "force_close":
+            services.round_force_close(actor=actor, round_id=int(post["round"]), reason=reason)
+        elif action == "resolve_parked":
+            services.parked_resolve(actor=actor, parked_id=int(post["parked"]), reason=reason, retry=bool(post.get("retry")))
+        else:
+            messages.error(request, "Unknown moderation action.")
+            return redirect("quorums:moderation")
+        messages.success(request, f"Done: {action.replace('_', ' ')}.")
+    except (KeyError, ValueError):
+        messages.error(request, "The form was incomplete.")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("quorums:moderation")

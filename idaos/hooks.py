@@ -56,3 +56,17 @@ def check_data_ref(idao: Any, data_ref: str, purpose: str) -> None:
     """Run every registered checker; the first to object raises its DomainError."""
     for fn in _data_ref_checkers:
         fn(idao, data_ref, purpose)
+
+
+_idao_panels: list[Callable[[Any], dict | None]] = []
+
+
+def register_idao_panel(fn: Callable[[Any], dict | None]) -> None:
+    """A section of the iDAO page owned downstream (quorums: trusted quorums). `fn(idao)` returns
+    None or {"title": str, "items": [{"label": str, "url": str, "note": str}], "empty": str}."""
+    if fn not in _idao_panels:
+        _idao_panels.append(fn)
+
+
+def idao_panels(idao: Any) -> list[dict]:
+    return [panel for panel in (fn(idao) for fn in _idao_panels) if panel]

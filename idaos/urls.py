@@ -1,4 +1,22 @@
-from django.urls import path  # noqa: F401
+from django.urls import path, re_path
+
+from . import views
 
 app_name = "idaos"
-urlpatterns: list = []
+urlpatterns = [
+    path("idaos/", views.directory, name="directory"),
+    path("idaos/new", views.idao_new, name="new"),
+    path("idaos/<slug:slug>/", views.idao_detail, name="detail"),
+    path("idaos/<slug:slug>/join", views.idao_join, name="join"),
+    path("idaos/<slug:slug>/leave", views.idao_leave, name="leave"),
+    path("idaos/<slug:slug>/members", views.members, name="members"),
+    path("idaos/<slug:slug>/models/new", views.model_new, name="model_new"),
+    path("idaos/<slug:slug>/agents/new", views.agent_new, name="agent_new"),
+    path("idaos/<slug:slug>/proposals/", views.proposal_list, name="proposals"),
+    path("idaos/<slug:slug>/proposals/new", views.proposal_new, name="proposal_new"),
+    path("proposals/<int:proposal_id>", views.proposal_detail, name="proposal"),
+    re_path(r"^proposals/(?P<proposal_id>[0-9]+)/ballots\.(?P<fmt>json|csv)$", views.ballots_export, name="ballots_export"),
+    re_path(r"^proposals/(?P<proposal_id>[0-9]+)/(?P<action>submit|cancel)$", views.proposal_action, name="proposal_action"),
+    path("ballots/<int:ballot_id>", views.ballot_receipt, name="ballot"),
+    path("governance/eip712.json", views.eip712_json, name="eip712"),
+]

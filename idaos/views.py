@@ -1,0 +1,271 @@
+"""Pages: directory, iDAO page, membership management, AI assets, proposals, ballots, exports."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from portal.errors import DomainError
+
+from . import eip712, page_selectors, proposals, selectors, services
+from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm
+from .models import Ballot, Domain, Membership, Proposal
+
+
+def _idao(slug: str):
+    try:
+        return selectors.idao_get(slug)
+    except DomainError:
+        raise Http404(f"There is no iDAO “{slug}”.") from None
+
+
+def _proposal(proposal_id: int) -> Proposal:
+    proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
+    if proposal is None:
+        raise Http404("There is no such proposal.")
+    return proposal
+
+
+def _steward_idao(request: HttpRequest, slug: str):
+    idao = _idao(slug)
+    if not selectors.is_steward(idao=idao, user=request.user):
+        raise PermissionDenied(f"Only stewards of {idao.name} may manage it.")
+    return idao
+
+
+@require_GET
+def directory(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "")[:100]
+    domain = request.GET.get("domain", "")
+    if domain not in Domain.values:
+        domain = ""
+    items = selectors.idao_list(q=q, domain=domain, limit=100)
+    context = {"idaos": items, "q": q, "domain": domain, "domains": Domain.choices}
+    if request.htmx:
+        return render(request, "idaos/directory.html#results", context)
+    return render(request, "idaos/directory.html", context)
+
+
+@login_required
+def idao_new(request: HttpRequest) -> HttpResponse:
+    form = IdaoForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            idao = services.idao_create(
+                creator=request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"],
+                domain=form.cleaned_data["domain"], description=form.cleaned_data["description"],
+                charter=form.charter(),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, f"{idao.name} is formed; you are its first steward.")
+            return redirect("idaos:detail", slug=idao.slug)
+    return render(request, "idaos/idao_form.html", {"form": form})
+
+
+@require_GET
+def idao_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _idao(slug)
+    return render(request, "idaos/idao_detail.html", page_selectors.idao_page(idao, request.user))
+
+
+@login_required
+@require_POST
+def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _idao(slug)
+    try:
+        m = services.membership_join(idao=idao, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, "Welcome: you are a member." if m.status == "active" else "Request sent to the stewards.")
+    return redirect("idaos:detail", slug=slug)
+
+
+@login_required
+@require_POST
+def idao_leave(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _idao(slug)
+    try:
+        services.membership_leave(idao=idao, user=request.user)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, f"You left {idao.name}.")
+    return redirect("idaos:detail", slug=slug)
+
+
+@login_required
+def members(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _steward_idao(request, slug)
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            membership_id = int(request.POST.get("membership", "0"))
+            if action in ("approve", "deny"):
+                services.membership_decide(
+                    idao=idao, steward=request.user, membership_id=membership_id, approve=action == "approve"
+                )
+            elif action in ("member", "steward"):
+                services.membership_set_role(idao=idao, steward=request.user, membership_id=membership_id, role=action)
+            else:
+                raise DomainError("Unknown action.", code="invalid_input", status=400)
+        except (DomainError, ValueError) as exc:
+            messages.error(request, getattr(exc, "detail", "The membership id is not a number."))
+        else:
+            messages.success(request, "Done.")
+        return redirect("idaos:members", slug=slug)
+    rows = Membership.objects.filter(idao=idao, status__in=["pending", "active"]).select_related("user")
+    return render(request, "idaos/members.html", {"idao": idao, "memberships": rows.order_by("status", "id")})
+
+
+@login_required
+def model_new(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _steward_idao(request, slug)
+    form = ModelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.aimodel_register(
+                idao=idao, steward=request.user, name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"], artifact_hash=form.cleaned_data["artifact_hash"],
+                manifest=form.refs(),
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, "Model registered.")
+            return redirect("idaos:detail", slug=slug)
+    return render(request, "idaos/asset_form.html", {"idao": idao, "form": form, "what": "model"})
+
+
+@login_required
+def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _steward_idao(request, slug)
+    form = AgentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.agent_register(
+                idao=idao, steward=request.user, name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"], behaviour_policy=form.cleaned_data["behaviour_policy"],
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            messages.success(request, "Agent registered.")
+            return redirect("idaos:detail", slug=slug)
+    return render(request, "idaos/asset_form.html", {"idao": idao, "form": form, "what": "agent"})
+
+
+@require_GET
+def proposal_list(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _idao(slug)
+    qs = idao.proposals.select_related("author").exclude(state="draft")
+    if request.user.is_authenticated:
+        qs = idao.proposals.select_related("author").exclude(state="draft") | idao.proposals.filter(
+            state="draft", author=request.user
+        ).select_related("author")
+    page = Paginator(qs.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
+    return render(request, "idaos/proposal_list.html", {"idao": idao, "page": page})
+
+
+@login_required
+def proposal_new(request: HttpRequest, slug: str) -> HttpResponse:
+    idao = _idao(slug)
+    form = ProposalForm(request.POST or None, initial={"kind": request.GET.get("kind", "signal")})
+    if request.method == "POST" and form.is_valid():
+        try:
+            proposal = proposals.proposal_create(
+                idao=idao, author=request.user, kind=form.cleaned_data["kind"], title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"], payload=form.cleaned_data["payload"],
+                submit=form.cleaned_data["submit_now"],
+            )
+        except DomainError as exc:
+            form.add_error(None, exc.detail)
+        else:
+            return redirect("idaos:proposal", proposal_id=proposal.pk)
+    return render(request, "idaos/proposal_form.html", {"idao": idao, "form": form})
+
+
+@require_GET
+def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
+    proposal = _proposal(proposal_id)
+    if proposal.state == "draft" and proposal.author_id != getattr(request.user, "pk", None):
+        raise Http404("There is no such proposal.")
+    partial = request.GET.get("partial")
+    if request.htmx and partial in ("tally", "voters"):
+        context = page_selectors.proposal_partial(proposal, partial)
+        return render(request, f"idaos/proposal_detail.html#{partial}", context)
+    return render(request, "idaos/proposal_detail.html", page_selectors.proposal_page(proposal, request.user))
+
+
+@login_required
+@require_POST
+def proposal_action(request: HttpRequest, proposal_id: int, action: str) -> HttpResponse:
+    proposal = _proposal(proposal_id)
+    try:
+        if action == "submit":
+            proposals.proposal_submit(proposal_id=proposal.pk, author=request.user)
+            messages.success(request, "Submitted.")
+        elif action == "cancel":
+            proposals.proposal_cancel(proposal_id=proposal.pk, author=request.user)
+            messages.success(request, "Cancelled.")
+        else:
+            raise Http404
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("idaos:proposal", proposal_id=proposal.pk)
+
+
+def _export_rows(proposal: Proposal):
+    return Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
+
+
+@require_GET
+def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResponse:
+    """Every signed ballot with its signature, so anyone can recount offline."""
+    proposal = _proposal(proposal_id)
+    if proposal.state == "draft":
+        raise Http404
+    if fmt == "json":
+        body = {
+            "proposal": selectors.proposal_dict(proposal),
+            "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
+            "ballots": [selectors.ballot_dict(b) for b in _export_rows(proposal)],
+        }
+        response = JsonResponse(body, json_dumps_params={"indent": 1})
+    else:
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        writer = csv.writer(response)
+        writer.writerow(["id", "voter", "idao", "proposal", "choice", "reason", "timestamp", "weight", "counted",
+                         "digest", "signature", "received_at"])
+        for b in _export_rows(proposal):
+            writer.writerow([b.pk, b.voter, b.message["idao"], b.message["proposal"], b.choice, b.reason, b.timestamp,
+                             int(b.weight), b.counted, b.digest, b.signature, b.received_at.isoformat()])
+    response["Content-Disposition"] = f'attachment; filename="proposal-{proposal.pk}-ballots.{fmt}"'
+    return response
+
+
+@require_GET
+def ballot_receipt(request: HttpRequest, ballot_id: int) -> HttpResponse:
+    ballot = Ballot.objects.select_related("proposal__idao").filter(pk=ballot_id).first()
+    if ballot is None:
+        raise Http404("There is no such ballot.")
+    typed = eip712.typed_data(ballot.message)
+    return render(request, "idaos/ballot_receipt.html", {
+        "ballot": ballot, "proposal": ballot.proposal, "typed_json": json.dumps(typed, indent=1),
+    })
+
+
+@require_GET
+def eip712_json(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(eip712.published())
+

@@ -1,0 +1,70 @@
+// Signed voting: build the EIP-712 Ballot, sign it with eth_signTypedData_v4 in the wallet, post it,
+// and ask htmx to refresh the tally and voter list (no reload). Also runs the countdown.
+import { WalletError, connect, postJson, request, showStatus } from "./wallet.js";
+
+async function loadEip712(url) {
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) throw new WalletError("Could not load the ballot format from the server.");
+  return response.json();
+}
+
+async function castVote(box, choice, buttons) {
+  const status = box.querySelector("[data-vote-status]");
+  const reasonField = box.querySelector("[data-vote-reason]");
+  buttons.forEach((b) => (b.disabled = true));
+  showStatus(status, "Waiting for your wallet…", "info");
+  try {
+    const spec = await loadEip712(box.dataset.eip712);
+    const { provider, address, chainId } = await connect();
+    if (address.toLowerCase() !== box.dataset.voter.toLowerCase()) {
+      throw new WalletError(`Your wallet is on ${address}, but you are signed in as ${box.dataset.voter}. Switch accounts.`);
+    }
+    if (chainId !== spec.domain.chainId) {
+      throw new WalletError(`Your wallet is on chain ${chainId}; ballots are counted on chain ${spec.domain.chainId}. Switch networks.`);
+    }
+    const message = {
+      voter: box.dataset.voter,
+      idao: box.dataset.idao,
+      proposal: Number(box.dataset.proposal),
+      choice,
+      reason: reasonField ? reasonField.value : "",
+      timestamp: Math.floor(Date.now() / 1000),
+    };
+    const typedData = { types: spec.types, primaryType: spec.primaryType, domain: spec.domain, message };
+    showStatus(status, "Sign the ballot in your wallet…", "info");
+    const signature = await request(provider, {
+      method: "eth_signTypedData_v4",
+      params: [box.dataset.voter, JSON.stringify(typedData)],
+    });
+    const result = await postJson(box.dataset.endpoint, { message, signature });
+    if (!result.ok) throw new WalletError(`Vote refused: ${result.data.detail || result.data.error}`);
+    showStatus(status, `Your “${choice}” vote is counted. Receipt #${result.data.ballot.id}.`, "ok");
+    document.body.dispatchEvent(new CustomEvent("ballot-cast", { bubbles: true, detail: result.data }));
+  } catch (err) {
+    showStatus(status, err instanceof WalletError ? err.message : `Voting failed: ${err.message || err}`);
+  } finally {
+    buttons.forEach((b) => (b.disabled = false));
+  }
+}
+
+for (const box of document.querySelectorAll("[data-vote]")) {
+  const buttons = [...box.querySelectorAll("[data-choice]")];
+  for (const button of buttons) {
+    button.addEventListener("click", () => castVote(box, button.dataset.choice, buttons));
+  }
+}
+
+function tick() {
+  for (const el of document.querySelectorAll("[data-countdown]")) {
+    const left = Number(el.dataset.countdown) - Math.floor(Date.now() / 1000);
+    if (left <= 0) {
+      el.textContent = "voting has ended; the result appears once the proposal is closed";
+      continue;
+    }
+    const d = Math.floor(left / 86400), h = Math.floor((left % 86400) / 3600);
+    const m = Math.floor((left % 3600) / 60), s = left % 60;
+    el.textContent = `${d ? d + "d " : ""}${h}h ${String(m).padStart(2, "0")}m ${String(s).padStart(2, "0")}s left`;
+  }
+}
+tick();
+setInterval(tick, 1000);

@@ -70,3 +70,4 @@ class Contribution(models.Model):
 
     def __str__(self) -> str:
         return self.title
+from .dat_models import *  # noqa: E402,F403

@@ -1,0 +1,175 @@
+"""Minting: exactly one DAT per accepted validation round, in the round's closing transaction and
+anchored with it. Registered on quorums' `on_round_accepted` hook from DatsConfig.ready()."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ledger import services as ledger
+from portal.errors import Conflict, NotFound
+from quorums.models import Round
+
+from . import policies
+from .dat_models import DAT, DatClass, DatParent, DeclaredLineage, PolicyBounds
+from .lineage import check_parents, clean_parent_ids
+from .models import Contribution
+
+log = logging.getLogger(__name__)
+SUBJECT_KIND = "contribution"
+MINT_LEAF_KIND = "dat.mint"
+KLASS_OF_KIND = {"dataset": DatClass.DATASET, "model_weights": DatClass.MODEL, "model_update": DatClass.MODEL, "agent": DatClass.AGENT}
+
+
+class RoundNotAccepted(Conflict):
+    code = "round_not_accepted"
+
+
+def bounds_of(idao_id: int) -> policies.Bounds:
+    row = PolicyBounds.objects.filter(idao_id=idao_id).first()
+    if row is None:
+        return policies.Bounds()
+    return policies.Bounds(
+        allowed_uses=tuple(u for u in policies.USES if u in row.allowed_uses),
+        min_price_credit=row.min_price_credit,
+        max_price_credit=row.max_price_credit,
+    )
+
+
+def policy_of(dat: DAT) -> policies.Policy:
+    return policies.Policy(
+        allowed_uses=tuple(dat.allowed_uses), price_credit=int(dat.price_credit), quota=dat.quota,
+        expires_at=dat.expires_at, revoked=dat.revoked_at is not None,
+    )
+
+
+def _minted_policy(contribution: Contribution, *, now) -> policies.Policy:
+    """The contributor's requested policy, brought inside the charter's bounds: uses the charter
+    does not allow are dropped and the price is clamped (refusing would undo the round's close)."""
+    raw = dict(contribution.usage_policy or {})
+    raw = {k: v for k, v in raw.items() if k in {"allowed_uses", "price", "price_credit", "quota", "expiry_days", "expires_at"}}
+    try:
+        requested = policies.clean_policy(raw, now=now)
+    except policies.InvalidPolicy as exc:
+        log.warning("contribution %s: unusable policy %r (%s); minting with no allowed use", contribution.pk, raw, exc.detail)
+        requested = policies.Policy(allowed_uses=())
+    bounds = bounds_of(contribution.idao_id)
+    price = max(requested.price_credit, bounds.min_price_credit)
+    if bounds.max_price_credit is not None:
+        price = min(price, bounds.max_price_credit)
+    return policies.Policy(
+        allowed_uses=tuple(u for u in requested.allowed_uses if u in bounds.allowed_uses),
+        price_credit=price, quota=requested.quota, expires_at=requested.expires_at,
+    )
+
+
+def mint_record(dat: DAT, *, parents: list[int], round_: Round, owner: str, idao: str, contribution: str) -> dict[str, Any]:
+    """The anchored mint record (the leaf payload). verify_bundle checks the bundle against it."""
+    return {
+        "tokenId": dat.pk,
+        "class": dat.klass,
+        "title": dat.title,
+        "owner": owner,
+        "idao": idao,
+        "contribution": contribution,
+        "sha256": dat.sha256,
+        "keccak256": dat.keccak256,
+        "size": dat.size,
+        "round": round_.pk,
+        "roundAnchorLeafId": round_.anchor_leaf_id,
+        "outcome": round_.outcome,
+        "parents": parents,
+        "policy": policy_of(dat).as_json(),
+        "mintedAt": dat.minted_at.isoformat(),
+    }
+
+
+def lineage_declare(*, contribution_id: int, parent_ids: Any) -> DeclaredLineage:
+    """Record the DATs a contribution was derived from (before its round closes). Every parent must
+    exist now; DATs are never deleted, so they still exist at minting."""
+    ids = clean_parent_ids(parent_ids)
+    with transaction.atomic():
+        contribution = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
+        if contribution is None:
+            raise NotFound(f"There is no contribution {contribution_id}.", code="contribution_not_found")
+        if DAT.objects.filter(contribution=contribution).exists():
+            raise Conflict("This contribution already has its DAT; add parents to the DAT instead.", code="already_minted")
+        check_parents(ids)
+        row, _ = DeclaredLineage.objects.update_or_create(contribution=contribution, defaults={"parent_ids": ids})
+        return row
+
+
+def dat_mint(*, round_id: int) -> DAT:
+    """Mint the DAT of an accepted round. Idempotent: a second call (even a concurrent one) returns
+    the first DAT, because the database allows one DAT per round."""
+    with transaction.atomic():
+        existing = DAT.objects.filter(round_id=round_id).first()
+        if existing is not None:
+            return existing
+        round_ = Round.objects.select_related("idao").filter(pk=round_id).first()
+        if round_ is None:
+            raise NotFound(f"There is no validation round {round_id}.", code="round_not_found")
+        if round_.outcome != "accepted":
+            raise RoundNotAccepted(f"Round {round_id} was not accepted ({round_.outcome or 'still open'}); no DAT is minted.")
+        if round_.subject_kind != SUBJECT_KIND:
+            raise Conflict(f"Round {round_id} validated a {round_.subject_kind}, not a contribution.", code="not_a_contribution")
+        contribution = Contribution.objects.select_related("owner", "idao").get(pk=int(round_.subject_ref))
+        if contribution.sha256 != round_.content_hash:
+            raise Conflict("The contribution's content hash differs from the one the round validated.", code="hash_mismatch")
+        declared = DeclaredLineage.objects.filter(contribution=contribution).values_list("parent_ids", flat=True).first()
+        parents = clean_parent_ids(declared or [])
+        check_parents(parents)
+        now = timezone.now()
+        policy = _minted_policy(contribution, now=now)
+        try:
+            with transaction.atomic():
+                dat = DAT.objects.create(
+                    klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET), title=contribution.title,
+                    owner=contribution.owner, idao=contribution.idao, contribution=contribution, round=round_,
+                    sha256=contribution.sha256, keccak256=contribution.keccak256, size=contribution.size,
+                    allowed_uses=list(policy.allowed_uses), price_credit=policy.price_credit, quota=policy.quota,
+                    expires_at=policy.expires_at, anchor_leaf_id=0, minted_at=now,
+                )
+        except IntegrityError:
+            # A concurrent mint for this round committed first: the unique index made us wait.
+            existing = DAT.objects.filter(round_id=round_id).first()
+            if existing is None:
+                raise
+            return existing
+        DatParent.objects.bulk_create([DatParent(child=dat, parent_id=p) for p in parents])
+        record = mint_record(
+            dat, parents=parents, round_=round_, owner=contribution.owner.address, idao=contribution.idao.slug,
+            contribution=contribution.public_id,
+        )
+        leaf = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record)
+        DAT.objects.filter(pk=dat.pk).update(anchor_leaf_id=leaf.pk)
+        dat.anchor_leaf_id = leaf.pk
+        return dat
+
+
+def on_round_accepted(round_: Round) -> None:
+    """quorums hook (inside the closing transaction): mint the contribution's DAT."""
+    if round_.subject_kind == SUBJECT_KIND:
+        dat_mint(round_id=round_.pk)
+
+
+def _register_hooks() -> None:
+    """Plug DATs into the upstream apps (imported once from DatsConfig.ready())."""
+    from idaos import hooks as idao_hooks
+    from quorums import hooks as quorum_hooks
+
+    from . import contributions, grants, tokens
+
+    quorum_hooks.on_round_accepted(on_round_accepted)
+    idao_hooks.register_data_ref_checker(grants.check_data_ref)
+    idao_hooks.register_action(
+        tokens.BOUNDS_ACTION, validate=tokens.bounds_validate, execute=tokens.bounds_execute, describe=tokens.bounds_describe
+    )
+    if grants.contribution_download_grant not in contributions.DOWNLOAD_GRANTS:
+        contributions.DOWNLOAD_GRANTS.append(grants.contribution_download_grant)
+
+
+_register_hooks()

@@ -62,3 +62,21 @@ def membership_of():
         return Membership.objects.get(idao=idao, user__address=p.address, status="active")
 
     return get
+
+
+@pytest.fixture(scope="session")
+def celery_app():
+    """The real portal Celery app (Redis broker from the environment)."""
+    from portal.celery import app
+
+    return app
+
+
+@pytest.fixture
+def celery_worker_pool():
+    return "solo"
+
+
+@pytest.fixture
+def celery_worker_parameters():
+    return {"perform_ping_check": False, "queues": ("celery",)}

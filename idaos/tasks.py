@@ -1,0 +1,28 @@
+"""Celery tasks: thin, take ids, safe to run twice (the services claim work with conditional
+updates, so a repeated or concurrent run changes nothing)."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import proposals
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def activate_proposal(proposal_id: int) -> bool:
+    return proposals.proposal_activate(proposal_id=proposal_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def close_proposal(proposal_id: int) -> bool:
+    return proposals.proposal_close(proposal_id=proposal_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def advance_proposals() -> dict[str, int]:
+    """Beat: open proposals whose delay has passed and close those whose period has ended. Each
+    proposal is handled in its own transaction, so one failure does not hold back the others."""
+    to_activate, to_close = proposals.due_ids()
+    activated = sum(1 for pk in to_activate if proposals.proposal_activate(proposal_id=pk))
+    closed = sum(1 for pk in to_close if proposals.proposal_close(proposal_id=pk))
+    return {"activated": activated, "closed": closed}

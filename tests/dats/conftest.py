@@ -29,3 +29,31 @@ def celery_worker_parameters():
 def quick_retries(settings):
     settings.PORTAL_TASK_RETRY_DELAY = 0.2
     settings.PORTAL_TASK_MAX_RETRIES = 2
+
+
+@pytest.fixture
+def broker(celery_app):
+    """The Redis broker, emptied of messages (and unacked deliveries) left by earlier tests."""
+    import redis
+    from django.conf import settings
+    from django.db import connections
+
+    # Worker threads open their own connections; closing them after each task keeps the test
+    # database droppable at the end of the session.
+    connections["default"].settings_dict["CONN_MAX_AGE"] = 0
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    yield client
+    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -14,7 +14,7 @@ from idaos.models import IDAO, Membership
 from ledger import owners
 from ledger import services as ledger
 from portal.models import User
-from quorums import services
+from quorums import hooks, services
 from quorums.eip712 import verdict_typed_data
 from quorums.models import Quorum, QuorumTrust, Validator
 from tests.personas import Persona, many
@@ -107,3 +107,13 @@ def staged(content: bytes, name: str = "data.csv", content_type: str = "text/csv
         handler.receive_data_chunk(chunk, offset)
         offset += len(chunk)
     return handler.file_complete(offset)
+
+
+# A subject kind of the tests' own, so rounds can be exercised without contributions (and
+# without the downstream hooks that act on contributions).
+PROBE = "probe"
+hooks.register_subject_kind(
+    PROBE,
+    describe=lambda ref: {"title": f"probe {ref}", "size": len(f"probe {ref}".encode()), "flags": []},
+    download=lambda ref: (io.BytesIO(f"probe {ref}".encode()), f"probe-{ref}.txt"),
+)

@@ -8,7 +8,6 @@ from django.db import connection
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from dats.contributions import SUBJECT_KIND
 from ledger import owners
 from ledger.selectors import balance
 from quorums import services
@@ -16,6 +15,7 @@ from quorums.eip712 import verdict_typed_data
 from quorums.errors import BadSignature, NotInCommittee, RoundClosed, WrongRound
 from quorums.models import Equivocation, Round, Slash, Validator
 from tests.personas import MALLORY
+from tests.quorums.factories import PROBE as SUBJECT_KIND
 from tests.quorums.factories import setup_network, signed
 
 HASH = "0x" + "ab" * 32

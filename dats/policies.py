@@ -7,7 +7,7 @@ first failed check with a stable reason code."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.errors import DomainError
@@ -132,6 +132,7 @@ def clean_policy(raw: Any, *, now: datetime, base: Policy | None = None) -> Poli
                 raise InvalidPolicy("expires_at is an ISO 8601 date and time.") from None
             if expires_at.tzinfo is None:
                 raise InvalidPolicy("expires_at needs a time zone (e.g. 2027-01-01T00:00:00+00:00).")
+            expires_at = expires_at.astimezone(UTC)  # as the database returns it, so anchored JSON matches
     if not uses:
         raise InvalidPolicy("A policy allows at least one use.")
     return Policy(allowed_uses=uses, price_credit=price, quota=quota, expires_at=expires_at, revoked=base.revoked)

@@ -82,9 +82,12 @@ class Posting(models.Model):
 
 
 class Block(models.Model):
-    """A sealed batch of leaves. The height is the key; heights have no gaps."""
+    """A sealed batch of leaves: those with first_leaf_id <= id <= last_leaf_id. Heights have no
+    gaps and consecutive blocks' leaf ranges touch, so no leaf is in two blocks."""
 
     height = models.BigIntegerField(primary_key=True)
+    first_leaf_id = models.BigIntegerField()
+    last_leaf_id = models.BigIntegerField(db_index=True)
     prev_hash = models.CharField(max_length=66)
     merkle_root = models.CharField(max_length=66)
     leaf_count = models.IntegerField()
@@ -99,6 +102,9 @@ class Block(models.Model):
 
     def __str__(self) -> str:
         return f"block {self.height}"
+
+    def leaves(self) -> models.QuerySet[Leaf]:
+        return Leaf.objects.filter(id__gte=self.first_leaf_id, id__lte=self.last_leaf_id)
 
     def header(self) -> dict:
         return {
@@ -120,16 +126,12 @@ class Leaf(models.Model):
     payload_hash = models.CharField(max_length=66)
     leaf_hash = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
-    block = models.ForeignKey(Block, on_delete=models.PROTECT, null=True, blank=True, related_name="leaves")
     transaction = models.OneToOneField(
         Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="leaf"
     )
 
     class Meta:
-        indexes = [
-            models.Index(fields=["kind", "subject"], name="ledger_leaf_subject"),
-            models.Index(fields=["id"], condition=models.Q(block__isnull=True), name="ledger_leaf_unsealed"),
-        ]
+        indexes = [models.Index(fields=["kind", "subject"], name="ledger_leaf_subject")]
 
     def __str__(self) -> str:
         return f"leaf {self.pk} {self.kind}:{self.subject}"
@@ -140,6 +142,7 @@ class ChainHead(models.Model):
 
     id = models.SmallIntegerField(primary_key=True, default=1)
     height = models.BigIntegerField(default=0)
+    last_leaf_id = models.BigIntegerField(default=0)
     block_hash = models.CharField(max_length=66, default="0x" + "00" * 32)
 
     def __str__(self) -> str:

@@ -43,7 +43,18 @@ def block_get(height: int) -> Block:
 
 
 def block_leaf_ids(block: Block) -> list[int]:
-    return list(block.leaves.order_by("id").values_list("id", flat=True))
+    return list(block.leaves().order_by("id").values_list("id", flat=True))
+
+
+def queued_count() -> int:
+    """Anchored records waiting for the next block."""
+    sealed_upto = ChainHead.objects.filter(pk=1).values_list("last_leaf_id", flat=True).first() or 0
+    return Leaf.objects.filter(id__gt=sealed_upto).count()
+
+
+def leaf_block(leaf_id: int) -> Block | None:
+    """The block whose leaf range holds this leaf, or None while it is queued."""
+    return Block.objects.filter(first_leaf_id__lte=leaf_id, last_leaf_id__gte=leaf_id).first()
 
 
 def header_page(*, after: int = 0, limit: int = 500) -> dict:
@@ -90,12 +101,13 @@ def account_balances(account: Account) -> dict[str, int]:
 
 @lru_cache(maxsize=8)
 def _block_tree(height: int, block_hash: str) -> list[bytes]:
-    hashes = [bytes(h) for h in Leaf.objects.filter(block_id=height).values_list("leaf_hash", flat=True)]
+    block = Block.objects.get(height=height)
+    hashes = [bytes(h) for h in block.leaves().values_list("leaf_hash", flat=True)]
     return merkle.make_tree(hashes)
 
 
 def leaf_get(leaf_id: int) -> Leaf:
-    leaf = Leaf.objects.filter(pk=leaf_id).select_related("block").first()
+    leaf = Leaf.objects.filter(pk=leaf_id).first()
     if leaf is None:
         raise LeafNotFound(f"There is no anchored record {leaf_id}.")
     return leaf
@@ -104,9 +116,9 @@ def leaf_get(leaf_id: int) -> Leaf:
 def proof_bundle(leaf_id: int) -> dict:
     """The bundle `ledger.proofs.verify_proof` checks (and OpenZeppelin's verify, at top level)."""
     leaf = leaf_get(leaf_id)
-    if leaf.block is None:
+    block = leaf_block(leaf.pk)
+    if block is None:
         raise LeafNotSealed(f"Record {leaf_id} is queued and will be sealed into a block within seconds.")
-    block = leaf.block
     tree = _block_tree(block.height, block.block_hash)
     leaf_hash = bytes(leaf.leaf_hash)
     proof = merkle.proof_at(tree, merkle.tree_index(tree, leaf_hash))

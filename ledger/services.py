@@ -170,14 +170,37 @@ def mint(*, to: str, asset: str, amount: int, idempotency_key: str, memo: str = 
     )
 
 
+# Anchoring transactions hold this advisory lock shared; the sealer takes it exclusively for an
+# instant to learn the highest leaf id below which every leaf is committed (see block_seal).
+ANCHOR_LOCK = 0x1ED6E5
+
+
 def _next_leaf_id() -> int:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT nextval(pg_get_serial_sequence('ledger_leaf', 'id'))")
-        else:
-            # SQLite serialises writers (BEGIN IMMEDIATE), so MAX + 1 cannot race.
-            cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_leaf")
+            cursor.execute(
+                "SELECT pg_advisory_xact_lock_shared(%s), nextval(pg_get_serial_sequence('ledger_leaf', 'id'))",
+                [ANCHOR_LOCK],
+            )
+            return int(cursor.fetchone()[1])
+        # SQLite serialises writers (BEGIN IMMEDIATE), so MAX + 1 cannot race.
+        cursor.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM ledger_leaf")
         return int(cursor.fetchone()[0])
+
+
+def _committed_leaf_horizon(cursor) -> int:
+    """The highest leaf id such that every leaf at or below it is committed (or rolled back)."""
+    if connection.vendor != "postgresql":
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM ledger_leaf")  # no concurrent writer on SQLite
+        return int(cursor.fetchone()[0])
+    # Waiting for the exclusive lock waits out every in-flight anchoring transaction; ids handed out
+    # after we release it are higher than any we can see now.
+    cursor.execute("SELECT pg_advisory_lock(%s)", [ANCHOR_LOCK])
+    try:
+        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM ledger_leaf")
+        return int(cursor.fetchone()[0])
+    finally:
+        cursor.execute("SELECT pg_advisory_unlock(%s)", [ANCHOR_LOCK])
 
 
 def _anchor(*, kind: str, subject: str, payload: dict, tx: Transaction | None = None) -> Leaf:
@@ -208,31 +231,36 @@ def anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
 def block_seal(*, max_leaves: int = MAX_LEAVES_PER_BLOCK) -> Block | None:
     """Seal the queued leaves into the next block; None when nothing is queued.
 
-    One transaction: the chain-head row lock serialises sealers, the UPDATE claims the leaves
-    (so none lands in two blocks), and a crash leaves the block absent, never half-written."""
+    One transaction: the chain-head row lock serialises sealers; the block takes the committed
+    leaves after the previous block's last one, so no leaf is in two blocks and none is skipped;
+    a crash leaves the block absent, never half-written. Writes two rows, whatever the leaf count."""
     with transaction.atomic():
         if not ChainHead.objects.filter(pk=1).exists():
             latest = Block.objects.order_by("-height").first()
-            seed = ChainHead(id=1, height=latest.height, block_hash=latest.block_hash) if latest else ChainHead(id=1)
+            seed = (
+                ChainHead(id=1, height=latest.height, block_hash=latest.block_hash, last_leaf_id=latest.last_leaf_id)
+                if latest
+                else ChainHead(id=1)
+            )
             ChainHead.objects.bulk_create([seed], ignore_conflicts=True)
         head = ChainHead.objects.select_for_update().get(pk=1)
         height = head.height + 1
         with connection.cursor() as cursor:
+            horizon = _committed_leaf_horizon(cursor)
             cursor.execute(
-                "UPDATE ledger_leaf SET block_id = %s WHERE id IN"
-                " (SELECT id FROM ledger_leaf WHERE block_id IS NULL ORDER BY id LIMIT %s) RETURNING leaf_hash",
-                [height, max_leaves],
+                "SELECT id, leaf_hash FROM ledger_leaf WHERE id > %s AND id <= %s ORDER BY id LIMIT %s",
+                [head.last_leaf_id, horizon, max_leaves],
             )
-            hashes = [bytes(row[0]) for row in cursor.fetchall()]
-        if not hashes:
+            rows = cursor.fetchall()
+        if not rows:
             return None
-        root = merkle.make_tree(hashes)[0]
+        root = merkle.make_tree([bytes(h) for _, h in rows])[0]
         timestamp = int(time.time())
         prev = merkle.from_hex(head.block_hash)
-        digest = merkle.block_hash(height=height, prev_hash=prev, merkle_root=root, leaf_count=len(hashes), timestamp=timestamp)
+        digest = merkle.block_hash(height=height, prev_hash=prev, merkle_root=root, leaf_count=len(rows), timestamp=timestamp)
         block = Block.objects.create(
-            height=height, prev_hash=head.block_hash, merkle_root=merkle.to_hex(root), leaf_count=len(hashes),
-            timestamp=timestamp, block_hash=merkle.to_hex(digest),
+            height=height, first_leaf_id=head.last_leaf_id + 1, last_leaf_id=rows[-1][0], prev_hash=head.block_hash,
+            merkle_root=merkle.to_hex(root), leaf_count=len(rows), timestamp=timestamp, block_hash=merkle.to_hex(digest),
         )
-        ChainHead.objects.filter(pk=1).update(height=height, block_hash=block.block_hash)
+        ChainHead.objects.filter(pk=1).update(height=height, block_hash=block.block_hash, last_leaf_id=block.last_leaf_id)
     return block

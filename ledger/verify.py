@@ -39,13 +39,18 @@ def _stream(sql: str, params: list | None = None):
         cursor.close()
 
 
-def _blocks(report: Report) -> dict[int, tuple[str, int]]:
-    """Heights from 1 without gaps, each linked to the previous hash and hashing to its own."""
-    roots: dict[int, tuple[str, int]] = {}
+BlockRow = tuple[int, int, int, str, int]  # height, first leaf id, last leaf id, root, leaf count
+
+
+def _blocks(report: Report) -> list[BlockRow]:
+    """Heights from 1 without gaps, each linked to the previous hash and hashing to its own, with
+    leaf ranges that follow each other."""
+    blocks: list[BlockRow] = []
     prev = merkle.ZERO_HASH
-    expected = 1
-    for height, prev_hash, root, count, timestamp, block_hash in _stream(
-        "SELECT height, prev_hash, merkle_root, leaf_count, timestamp, block_hash FROM ledger_block ORDER BY height"
+    expected, last_leaf = 1, 0
+    for height, first, last, prev_hash, root, count, timestamp, block_hash in _stream(
+        "SELECT height, first_leaf_id, last_leaf_id, prev_hash, merkle_root, leaf_count, timestamp, block_hash"
+        " FROM ledger_block ORDER BY height"
     ):
         if height != expected:
             raise Bad(f"block {expected}: missing (the next block is {height})")
@@ -56,58 +61,52 @@ def _blocks(report: Report) -> dict[int, tuple[str, int]]:
         )
         if merkle.to_hex(digest) != block_hash:
             raise Bad(f"block {height}: block_hash does not match its header")
-        roots[height] = (root, count)
-        prev, expected = digest, expected + 1
+        if first != last_leaf + 1 or last < first:
+            raise Bad(f"block {height}: its leaf range does not follow block {height - 1}'s")
+        blocks.append((height, first, last, root, count))
+        prev, expected, last_leaf = digest, expected + 1, last
     with connection.cursor() as cursor:
-        cursor.execute("SELECT height, block_hash FROM ledger_chainhead WHERE id = 1")
+        cursor.execute("SELECT height, block_hash, last_leaf_id FROM ledger_chainhead WHERE id = 1")
         head = cursor.fetchone()
-    if head and (head[0] != expected - 1 or (expected > 1 and head[1] != merkle.to_hex(prev))):
+    if head and (
+        head[0] != expected - 1 or head[2] != last_leaf or (expected > 1 and head[1] != merkle.to_hex(prev))
+    ):
         raise Bad(f"block {head[0]}: the chain head does not match the latest block {expected - 1}")
-    report.counts["blocks"] = len(roots)
-    return roots
+    report.counts["blocks"] = len(blocks)
+    return blocks
 
 
-def _leaves(report: Report, roots: dict[int, tuple[str, int]]) -> None:
+def _leaves(report: Report, blocks: list[BlockRow]) -> None:
     """Every leaf hashes to what it stores; every block's leaves rebuild its Merkle root."""
-    keccak, subject_hash, leaf_hash = merkle.keccak, merkle.subject_hash, merkle.ledger_leaf_hash
-    current: int | None = None
+    keccak, to_hex = merkle.keccak, merkle.to_hex
+    pending = iter(blocks)
+    block = next(pending, None)
     hashes: list[bytes] = []
-    sealed = set()
 
-    def close(height: int) -> None:
-        root, count = roots.get(height, (None, None))
-        if root is None:
-            raise Bad(f"leaf in block {height}: that block does not exist")
-        if len(hashes) != count or merkle.to_hex(merkle.root_of(hashes)) != root:
+    def close(row: BlockRow) -> None:
+        height, _, _, root, count = row
+        if len(hashes) != count or not hashes or to_hex(merkle.root_of(hashes)) != root:
             raise Bad(f"block {height}: its leaves do not rebuild its Merkle root")
-        sealed.add(height)
 
     total = 0
-    for leaf_id, kind, subject, payload_json, payload_hash, stored, block_id in _stream(
-        "SELECT id, kind, subject, payload_json, payload_hash, leaf_hash, block_id FROM ledger_leaf"
-        " ORDER BY block_id NULLS LAST, id"
-        if connection.vendor == "postgresql"
-        else "SELECT id, kind, subject, payload_json, payload_hash, leaf_hash, block_id FROM ledger_leaf"
-        " ORDER BY block_id IS NULL, block_id, id"
+    for leaf_id, kind, subject, payload_json, payload_hash, stored in _stream(
+        "SELECT id, kind, subject, payload_json, payload_hash, leaf_hash FROM ledger_leaf ORDER BY id"
     ):
         total += 1
         p_hash = keccak(payload_json.encode())
-        if merkle.to_hex(p_hash) != payload_hash:
+        if to_hex(p_hash) != payload_hash:
             raise Bad(f"leaf {leaf_id}: its payload does not hash to payload_hash")
-        computed = leaf_hash(subject_hash(kind, subject), leaf_id, p_hash)
+        computed = keccak(keccak(keccak(f"{kind}:{subject}".encode()) + leaf_id.to_bytes(32, "big") + p_hash))
         if computed != bytes(stored):
             raise Bad(f"leaf {leaf_id}: leaf_hash does not match its kind, subject, id and payload")
-        if block_id != current:
-            if current is not None:
-                close(current)
-            current, hashes = block_id, []
-        if block_id is not None:
+        while block is not None and leaf_id > block[2]:
+            close(block)
+            block, hashes = next(pending, None), []
+        if block is not None:
             hashes.append(computed)
-    if current is not None:
-        close(current)
-    missing = sorted(set(roots) - sealed)
-    if missing:
-        raise Bad(f"block {missing[0]}: it has no leaves")
+    while block is not None:
+        close(block)
+        block, hashes = next(pending, None), []
     report.counts["leaves"] = total
 
 
@@ -194,8 +193,8 @@ def ledger_verify() -> Report:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         try:
-            roots = _blocks(report)
-            _leaves(report, roots)
+            blocks = _blocks(report)
+            _leaves(report, blocks)
             _transactions(report)
             _balances(report)
         except Bad as exc:

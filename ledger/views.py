@@ -11,7 +11,6 @@ from portal.errors import DomainError
 
 from . import owners, selectors
 from .errors import LeafNotSealed
-from .models import Leaf
 
 
 def _or_404(call, *args):
@@ -31,7 +30,7 @@ def index(request: HttpRequest) -> HttpResponse:
     context = {
         "blocks": selectors.block_list(limit=20),
         "supply": selectors.supply(),
-        "queued": Leaf.objects.filter(block__isnull=True).count(),
+        "queued": selectors.queued_count(),
     }
     template = "ledger/index.html#live" if request.htmx else "ledger/index.html"
     return render(request, template, context)
@@ -39,7 +38,7 @@ def index(request: HttpRequest) -> HttpResponse:
 
 def block_page(request: HttpRequest, height: int) -> HttpResponse:
     block = _or_404(selectors.block_get, height)
-    leaves = list(block.leaves.order_by("id").only("id", "kind", "subject", "transaction_id")[:500])
+    leaves = list(block.leaves().order_by("id").only("id", "kind", "subject", "transaction_id")[:500])
     return render(request, "ledger/block.html", {"blk": block, "leaves": leaves})
 
 
@@ -63,7 +62,10 @@ def headers_json(request: HttpRequest) -> JsonResponse:
 
 def transaction_page(request: HttpRequest, tx_id: int) -> HttpResponse:
     tx = _or_404(selectors.transaction_get, tx_id)
-    return render(request, "ledger/transaction.html", {"tx": tx, "postings": selectors.transaction_postings(tx)})
+    block = selectors.leaf_block(tx.leaf.pk) if hasattr(tx, "leaf") else None
+    return render(
+        request, "ledger/transaction.html", {"tx": tx, "postings": selectors.transaction_postings(tx), "tx_block": block}
+    )
 
 
 def account_page(request: HttpRequest, owner: str) -> HttpResponse:
@@ -106,9 +108,7 @@ def account_statement(request: HttpRequest, owner: str) -> StreamingHttpResponse
 
 def proof_page(request: HttpRequest, leaf_id: int) -> HttpResponse:
     leaf = _or_404(selectors.leaf_get, leaf_id)
-    bundle = None
-    if leaf.block_id is not None:
-        bundle = selectors.proof_bundle(leaf_id)
+    bundle = selectors.proof_bundle(leaf_id) if selectors.leaf_block(leaf.pk) else None
     return render(request, "ledger/proof.html", {"leaf": leaf, "bundle": bundle})
 
 

@@ -6,7 +6,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from ledger import owners, selectors, services
 from ledger.errors import IdempotencyKeyReused, InsufficientFunds
@@ -87,6 +87,32 @@ def test_two_sealers_racing_never_share_a_leaf_or_skip_a_height():
     assert all(isinstance(r, list) for r in results), results
     heights = sorted(h for r in results for h in r)
     assert heights == list(range(1, len(heights) + 1)) == list(Block.objects.order_by("height").values_list("height", flat=True))
-    assert not Leaf.objects.filter(block__isnull=True).exists()
+    assert selectors.queued_count() == 0
     assert sum(Block.objects.values_list("leaf_count", flat=True)) == Leaf.objects.count() == 30
+    assert ledger_verify().ok
+
+
+def test_a_leaf_committed_late_with_a_lower_id_is_not_skipped_by_the_sealer():
+    opened, release = threading.Event(), threading.Event()
+
+    def slow_anchor():
+        try:
+            with transaction.atomic():
+                leaf = services.anchor(kind="test.record", subject="slow", payload={})
+                opened.set()
+                release.wait(10)
+            return leaf.pk
+        finally:
+            connection.close()
+
+    result = {}
+    worker = threading.Thread(target=lambda: result.update(slow=slow_anchor()))
+    worker.start()
+    assert opened.wait(10)
+    fast = services.anchor(kind="test.record", subject="fast", payload={})
+    threading.Timer(0.5, release.set).start()
+    block = services.block_seal()  # waits for the open anchoring transaction instead of skipping its leaf
+    worker.join(10)
+    assert result["slow"] < fast.pk
+    assert block.first_leaf_id <= result["slow"] and (block.last_leaf_id, block.leaf_count) == (fast.pk, 2)
     assert ledger_verify().ok

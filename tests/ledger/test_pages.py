@@ -6,7 +6,6 @@ import io
 import pytest
 
 from ledger import owners, proofs, services
-from ledger.models import Leaf
 from tests.personas import ALICE, BOB
 
 pytestmark = pytest.mark.django_db
@@ -47,7 +46,7 @@ def test_block_page_and_json(client, sealed):
     assert block.merkle_root in client.get("/ledger/blocks/1").content.decode()
     data = client.get("/ledger/blocks/1.json").json()
     assert data["header"] == block.header()
-    assert data["leafIds"] == sorted(Leaf.objects.filter(block=block).values_list("id", flat=True))
+    assert data["leafIds"] == sorted(block.leaves().values_list("id", flat=True))
     assert client.get("/ledger/blocks/9").status_code == 404
     missing = client.get("/ledger/blocks/9.json")
     assert missing.status_code == 404 and missing.json()["error"] == "block_not_found"

@@ -50,7 +50,7 @@ def test_the_database_refuses_to_update_or_delete_postings_and_sealed_blocks(led
         ("DELETE FROM ledger_posting WHERE id = %s", [posting.pk]),
         ("UPDATE ledger_block SET merkle_root = prev_hash WHERE height = 1", []),
         ("DELETE FROM ledger_block WHERE height = 2", []),
-        ("UPDATE ledger_leaf SET payload_json = '{}' WHERE block_id = 1", []),
+        ("UPDATE ledger_leaf SET payload_json = '{}' WHERE id = (SELECT MIN(id) FROM ledger_leaf)", []),
         ("DELETE FROM ledger_transaction", []),
     ):
         with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:

@@ -1,3 +1,163 @@
-from ninja import Router
+"""Usage metering, epochs, earnings and compute-credit grants over the JSON API."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router, Schema
+
+from idaos.selectors import idao_get
+from portal.auth import BearerAuth, PortalSessionAuth, api_auth
+from portal.errors import DomainError
+from portal.models import ApiToken
+
+from . import conf, metering, selectors, services
+from .errors import InvalidUsage, TokenRevoked
 
 router = Router(tags=["rewards"])
+
+
+class UsageBearer(BearerAuth):
+    """Bearer auth that names a revoked token as such instead of a generic 401."""
+
+    def authenticate(self, request: HttpRequest, token: str):
+        user = super().authenticate(request, token)
+        if user is None and ApiToken.objects.filter(key_hash=ApiToken.hash(token), revoked_at__isnull=False).exists():
+            raise TokenRevoked("This API token was revoked; create a new token to report usage.")
+        return user
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: str
+
+
+class ReportOut(Schema):
+    report_id: int
+    epoch: int
+    received: int
+    accepted: int
+    duplicates: int
+    fee_credit: str
+    fee_tx_id: int | None
+
+
+USAGE_EVENT_SCHEMA = {
+    "type": "object",
+    "required": ["version", "kind", "units", "occurred_at", "idempotency_key"],
+    "properties": {
+        "model_id": {"type": "integer", "description": "Give model_id or agent_id."},
+        "agent_id": {"type": "integer"},
+        "version": {"type": "integer", "minimum": 1},
+        "kind": {"type": "string", "enum": ["inference", "training", "fine_tuning", "evaluation"]},
+        "units": {"type": "integer", "minimum": 1},
+        "occurred_at": {"type": "string", "format": "date-time"},
+        "idempotency_key": {"type": "string", "maxLength": 100},
+    },
+}
+
+
+@router.post(
+    "/usage",
+    response={200: ReportOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut},
+    auth=[UsageBearer(), PortalSessionAuth()],
+    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
+        USAGE_EVENT_SCHEMA,
+        {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "maxItems": 10000, "items": USAGE_EVENT_SCHEMA}}},
+    ]}}}}},
+)
+def usage_report(request: HttpRequest) -> dict:
+    """Report one usage event or a batch of up to 10,000. An idempotency key already accepted
+    from you is skipped (counted in `duplicates`); the CREDIT fee of the accepted events is
+    charged to you (or to the iDAO a token acts for). Errors name the event: `events[3].units`."""
+    cap = conf.max_report_bytes()
+    raw = request.read(cap + 1)
+    if len(raw) > cap:
+        raise DomainError(f"A usage report is at most {cap:,} bytes; split the batch.", code="payload_too_large", status=413)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidUsage("The body is not JSON.", code="invalid_json") from None
+    items = body.get("events") if isinstance(body, dict) and "events" in body else [body]
+    result = metering.usage_report(user=request.user, token=getattr(request, "api_token", None), items=items, now=timezone.now())
+    return {**result.__dict__, "duplicates": result.duplicates, "fee_credit": str(result.fee_credit)}
+
+
+class EpochOut(Schema):
+    number: int
+    state: str
+    starts_at: str
+    ends_at: str
+    closed_at: str | None
+    events: int
+    pool_laz: str
+    pool_credit: str
+    payouts: int
+    payouts_root: str
+    ledger_tx: int | None
+    anchor_leaf_id: int | None
+
+
+def _epoch_out(e) -> dict:
+    return {
+        "number": e.number, "state": e.state, "starts_at": e.starts_at.isoformat(), "ends_at": e.ends_at.isoformat(),
+        "closed_at": e.closed_at.isoformat() if e.closed_at else None, "events": e.event_count,
+        "pool_laz": str(int(e.pool_laz)), "pool_credit": str(int(e.pool_credit)), "payouts": e.payout_count,
+        "payouts_root": e.payouts_root, "ledger_tx": e.payout_tx_id, "anchor_leaf_id": e.anchor_leaf_id,
+    }
+
+
+@router.get("/rewards/epochs", response=list[EpochOut], auth=None)
+def epochs(request: HttpRequest) -> list[dict]:
+    """The latest reward epochs."""
+    return [_epoch_out(e) for e in selectors.epoch_list()]
+
+
+@router.get("/rewards/epochs/{number}", response={200: dict, 404: ErrorOut}, auth=None)
+def epoch(request: HttpRequest, number: int) -> dict:
+    """An epoch: pool, split by role and iDAO, top earners, anchor."""
+    e = selectors.epoch_get(number)
+    return {**_epoch_out(e), **selectors.epoch_detail(e)}
+
+
+@router.get("/rewards/epochs/{number}/payouts/{payout_id}/proof", response={200: dict, 404: ErrorOut}, auth=None)
+def payout_proof(request: HttpRequest, number: int, payout_id: int) -> dict:
+    """A payout line's Merkle proof against the epoch's anchored payouts root."""
+    return selectors.payout_proof(selectors.epoch_get(number), payout_id)
+
+
+@router.get("/rewards/earnings", response={200: dict, 401: ErrorOut}, auth=api_auth)
+def earnings(request: HttpRequest) -> dict:
+    """Your earnings: totals and per-epoch history per asset, per DAT and per iDAO."""
+    data = selectors.user_earnings(request.user)
+    data.pop("chart")
+    data["grants"] = [{"idao": g.idao.slug, "amount": str(int(g.amount)), "ledger_tx": g.ledger_tx_id} for g in data["grants"]]
+    for row in data["history"]:
+        row["closed_at"] = row["closed_at"].isoformat() if row["closed_at"] else None
+    return data
+
+
+class GrantIn(Schema):
+    member: str
+    amount: int
+    idempotency_key: str
+    memo: str = ""
+
+
+class GrantOut(Schema):
+    id: int
+    member: str
+    amount: str
+    ledger_tx: int | None
+
+
+@router.post("/rewards/idaos/{slug}/credit-grants", response={200: GrantOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}, auth=api_auth)
+def credit_grant(request: HttpRequest, slug: str, payload: GrantIn) -> dict:
+    """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""
+    grant = services.credit_grant(
+        idao=idao_get(slug), steward=request.user, member_address=payload.member, amount=payload.amount,
+        request_key=payload.idempotency_key, memo=payload.memo,
+    )
+    return {"id": grant.pk, "member": grant.member.address, "amount": str(int(grant.amount)), "ledger_tx": grant.ledger_tx_id}

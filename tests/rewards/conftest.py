@@ -16,7 +16,16 @@ from rewards import metering
 from rewards.models import Epoch
 from tests.personas import ALICE, BOB, CAROL, DAVE, persona
 
-from .factories import IdaoFactory, MembershipFactory, QuorumFactory, ValidatorFactory, make_agent, make_dat, make_model, user_of
+from .factories import (
+    IdaoFactory,
+    MembershipFactory,
+    QuorumFactory,
+    ValidatorFactory,
+    make_agent,
+    make_dat,
+    make_model,
+    user_of,
+)
 
 PIPELINE = persona("pipeline", 0x77)
 _keys = itertools.count()

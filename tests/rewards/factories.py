@@ -12,7 +12,7 @@ from django.utils import timezone
 from eth_utils import keccak
 
 from dats.models import DAT, Contribution
-from idaos.models import IDAO, AIModel, Agent, AgentVersion, ManifestEntry, Membership, ModelVersion
+from idaos.models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, Membership, ModelVersion
 from portal.models import User
 from quorums.models import Quorum, Round, Seat, Validator, Verdict
 from tests.personas import Persona, many

@@ -1,0 +1,59 @@
+"""Writes of the rewards app besides metering (rewards.metering) and epoch closing (rewards.epochs)."""
+
+from __future__ import annotations
+
+import re
+
+from django.db import IntegrityError, transaction
+
+from idaos import selectors as idao_selectors
+from idaos.models import IDAO
+from ledger import owners
+from ledger import services as ledger_services
+from portal.models import User, checksum
+
+from .errors import InvalidGrant, NotMember, NotSteward
+from .models import CreditGrant
+
+_KEY_RE = re.compile(r"^[!-~]{1,100}$")
+MAX_GRANT = 10**30
+
+
+def credit_grant(*, idao: IDAO, steward: User, member_address: str, amount: int, request_key: str, memo: str = "") -> CreditGrant:
+    """A steward moves CREDIT from the iDAO treasury to an active member, to pay for running
+    models and agents (usage fees, DAT access fees). Repeating a request key returns the first
+    grant and moves nothing."""
+    if not idao_selectors.is_steward(idao=idao, user=steward):
+        raise NotSteward(f"Only stewards of {idao.name} may grant compute credits.")
+    if type(amount) is not int or not 0 < amount <= MAX_GRANT:
+        raise InvalidGrant("A grant is a positive whole number of CREDIT units.")
+    if not isinstance(request_key, str) or not _KEY_RE.match(request_key):
+        raise InvalidGrant("A request key (1 to 100 printable characters) makes the grant safe to retry.")
+    if len(memo or "") > 200:
+        raise InvalidGrant("The memo is at most 200 characters.")
+    try:
+        address = checksum(member_address)
+    except ValueError:
+        raise InvalidGrant(f"{member_address!r} is not an Ethereum address.") from None
+    member = User.objects.filter(address=address).first()
+    if member is None or not idao_selectors.is_member(idao=idao, user=member):
+        raise NotMember(f"{address} is not an active member of {idao.name}.")
+    key = f"{idao.pk}:{request_key}"
+    existing = CreditGrant.objects.filter(request_key=key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            grant = CreditGrant.objects.create(
+                idao=idao, steward=steward, member=member, amount=amount, memo=memo or "", request_key=key
+            )
+            grant.ledger_tx_id = ledger_services.transfer(
+                source=idao.treasury_owner, destination=owners.user(address), asset="CREDIT", amount=amount,
+                kind="transfer", idempotency_key=f"rewards:credit-grant:{grant.pk}",
+                memo=f"Compute credits from {idao.slug}" + (f": {memo}" if memo else ""),
+            ).pk
+            grant.save(update_fields=["ledger_tx_id"])
+    except IntegrityError:
+        # The same request key committed concurrently: that grant is the answer.
+        return CreditGrant.objects.get(request_key=key)
+    return grant

@@ -1,0 +1,72 @@
+"""Kill a real worker process (SIGKILL) in the middle of closing a round, restart one, and check
+that exactly one outcome, one set of slashes and one anchor exist."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from ledger.models import Leaf
+from quorums import services
+from quorums.models import Round, Slash
+from tests.quorums.conftest import wait_for
+from tests.quorums.factories import PROBE, setup_network, signed
+
+SCRIPT = Path(__file__).with_name("pausing_worker.py")
+
+
+def start_worker(env: dict, log: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, str(SCRIPT)], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set_one_anchor(broker, tmp_path):
+    idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="crash", content_hash="0x" + "44" * 32)
+    services.verdict_submit(round_id=r.pk, **signed(ps[3], r, "reject", "not convinced"))
+    for p in ps[:3]:
+        services.verdict_submit(round_id=r.pk, **signed(p, r))  # the third approval enqueues the close
+    assert broker.llen("celery") == 1
+
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_VISIBILITY_TIMEOUT": "2",
+        "CONN_MAX_AGE": "0",
+    }
+    marker = tmp_path / "paused"
+    log = tmp_path / "worker.log"
+    first = start_worker({**env, "QUORUMS_PAUSE_FILE": str(marker)}, log)
+    try:
+        wait_for(marker.exists, timeout=60, interval=0.2)
+        # Inside the closing transaction: the slash and anchor rows are written, not committed.
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=10)
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+    assert Round.objects.get(pk=r.pk).state == "open"
+    assert not Slash.objects.filter(round=r).exists()
+    assert not Leaf.objects.filter(kind="validation_round", subject=f"round:{r.pk}").exists()
+
+    second = start_worker(env, log)
+    try:
+        closed = wait_for(lambda: Round.objects.filter(pk=r.pk, state="closed").first(), timeout=90, interval=0.5)
+        time.sleep(3)  # room for any duplicate redelivery to run (it must be a no-op)
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        second.wait(timeout=20)
+    assert closed.outcome == "accepted"
+    assert [(s.validator.address, s.reason) for s in Slash.objects.filter(round=r)] == [(ps[3].address, "minority")]
+    assert Leaf.objects.filter(kind="validation_round", subject=f"round:{r.pk}").count() == 1
+    assert Round.objects.get(pk=r.pk).anchor_leaf_id == Leaf.objects.get(kind="validation_round", subject=f"round:{r.pk}").pk

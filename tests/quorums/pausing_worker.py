@@ -12,7 +12,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
@@ -23,7 +23,7 @@ from tests.quorums import factories  # noqa: E402, F401  (registers the probe su
 pause_file = os.environ.get("QUORUMS_PAUSE_FILE")
 if pause_file:
 
-    def pause(round_) -> None:  # noqa: ANN001
+    def pause(round_) -> None:
         Path(pause_file).write_text(str(round_.pk))
         time.sleep(300)
 

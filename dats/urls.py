@@ -9,3 +9,7 @@ urlpatterns = [
     path("contributions/mine", views.contribution_mine, name="contribution_mine"),
     path("contributions/<str:public_id>/file", views.contribution_file, name="contribution_file"),
 ]
+
+from .explorer_urls import urlpatterns as explorer_urlpatterns  # noqa: E402  (DAT explorer and API tokens)
+
+urlpatterns += explorer_urlpatterns

@@ -1,0 +1,134 @@
+"""DATs over the JSON API: search, records, provenance bundles, access grants, granted file
+downloads and model manifests. Mounted on dats' router (so under /api/v1)."""
+
+from __future__ import annotations
+
+from django.core.files.storage import default_storage
+from django.http import FileResponse, HttpRequest
+from ninja import Router, Schema
+
+from portal.auth import api_auth
+from portal.errors import Forbidden
+
+from . import bundles, grants, selectors, tokens
+from .dat_models import DatParent
+
+explorer_router = Router(tags=["dats"])
+
+
+class ErrorOut(Schema):
+    error: str
+    detail: str
+
+
+class AccessIn(Schema):
+    use: str
+    idempotency_key: str | None = None
+
+
+class PolicyIn(Schema):
+    allowed_uses: list[str] | None = None
+    price_credit: int | None = None
+    quota: int | None = None
+    expires_at: str | None = None
+
+
+class TransferIn(Schema):
+    to: str
+
+
+class ParentsIn(Schema):
+    parents: list[int]
+
+
+def _grant_dict(result: grants.AccessResult) -> dict:
+    g = result.grant
+    return {
+        "grant": g.pk, "tokenId": g.dat_id, "use": g.use, "fee": str(g.fee), "ownerShare": str(g.owner_share),
+        "idaoShare": str(g.idao_share), "payer": g.payer, "ledgerTransaction": g.ledger_transaction_id,
+        "anchorLeafId": g.anchor_leaf_id, "validUntil": g.valid_until.isoformat(), "replayed": result.replayed,
+        "file": f"/api/v1/dats/{g.dat_id}/file",
+    }
+
+
+@explorer_router.get("/dats", summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)")
+def dat_search(request: HttpRequest, idao: str = "", klass: str = "", owner: str = "", hash: str = "",
+               since: str = "", until: str = "", after: str = "", limit: int = 25):
+    filters = selectors.Filters.parse({"idao": idao, "klass": klass, "owner": owner, "hash": hash, "since": since, "until": until})
+    page = selectors.dat_page(filters, cursor=after, limit=limit)
+    return {"results": [selectors.dat_dict(d) for d in page.rows], "next": page.next_cursor}
+
+
+@explorer_router.get("/dats/{dat_id}", summary="One DAT with its parents and current policy")
+def dat_one(request: HttpRequest, dat_id: int):
+    dat = selectors.dat_get(dat_id)
+    parents = sorted(DatParent.objects.filter(child=dat).values_list("parent_id", flat=True))
+    return selectors.dat_dict(dat, parents=parents)
+
+
+@explorer_router.get("/dats/{dat_id}/bundle", summary="The provenance bundle (verify offline with manage.py verify_bundle)")
+def dat_bundle(request: HttpRequest, dat_id: int):
+    return bundles.export(dat_id)
+
+
+@explorer_router.get("/dats/{dat_id}/verify", summary="Export the bundle and verify it on the server; says what was checked")
+def dat_verify(request: HttpRequest, dat_id: int):
+    try:
+        report = bundles.verify(bundles.export(dat_id))
+    except bundles.InvalidBundle as exc:
+        return {"valid": False, "problem": str(exc), "checks": []}
+    return {"valid": True, "checks": report.checks, "head": report.head}
+
+
+@explorer_router.post(
+    "/dats/{dat_id}/access", auth=api_auth, response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
+)
+def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
+    key = request.headers.get("Idempotency-Key") or body.idempotency_key or ""
+    result = grants.access_request(dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key)
+    return (200 if result.replayed else 201), _grant_dict(result)
+
+
+@explorer_router.get("/dats/{dat_id}/file", auth=api_auth, summary="Download a DAT's file with a valid access grant")
+def dat_file(request: HttpRequest, dat_id: int):
+    dat = selectors.dat_get(dat_id)
+    if grants.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
+        raise Forbidden(f"You hold no valid access grant for DAT #{dat_id}; POST /api/v1/dats/{dat_id}/access first.",
+                        code="no_grant")
+    handle = default_storage.open(dat.contribution.storage_name, "rb")
+    response = FileResponse(handle, as_attachment=True, filename=f"dat-{dat.pk}.bin", content_type="application/octet-stream")
+    response["X-Content-SHA256"] = dat.sha256
+    response["X-Content-Keccak256"] = dat.keccak256
+    return response
+
+
+@explorer_router.get("/models/{model_id}/manifest", summary="The approved DATs of a model version (current or ?version=N) with content hashes")
+def model_manifest(request: HttpRequest, model_id: int, version: int | None = None):
+    return selectors.manifest_of(model_id, version=version)
+
+
+@explorer_router.post("/dats/{dat_id}/policy", auth=api_auth, summary="Change a DAT's policy within the charter (owner)")
+def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
+    changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
+    event = tokens.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes)
+    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+
+
+@explorer_router.post("/dats/{dat_id}/revoke", auth=api_auth, summary="Revoke a DAT's policy (owner)")
+def dat_revoke(request: HttpRequest, dat_id: int):
+    event = tokens.dat_revoke(dat_id=dat_id, actor=request.auth)
+    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+
+
+@explorer_router.post("/dats/{dat_id}/transfer", auth=api_auth, summary="Transfer a DAT to another address (owner)")
+def dat_transfer(request: HttpRequest, dat_id: int, body: TransferIn):
+    event = tokens.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to)
+    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+
+
+@explorer_router.post("/dats/{dat_id}/parents", auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)")
+def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
+    event = tokens.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
+    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+

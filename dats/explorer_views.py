@@ -1,0 +1,139 @@
+"""The public provenance explorer: DAT search, the DAT page (lineage, round, verdicts, policy
+history, usage, Verify), the provenance bundle download, owner actions, and model manifests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.utils.safestring import SafeString, mark_safe
+from django.views.decorators.http import require_GET, require_POST
+
+from idaos.models import IDAO
+from ledger.errors import LeafNotSealed
+from portal.errors import DomainError, NotFound
+from quorums.models import Seat, Verdict
+
+from . import bundles, selectors, tokens
+from .dat_models import DAT, DatClass, DatEvent, EventKind
+from .lineage import lineage_graph, render_svg
+from .minting import policy_of
+from .policies import USES
+
+# Sections other apps add to the DAT page (rewards: usage events and earnings). Each callable
+# gets (request, dat) and returns safe HTML or None.
+DAT_PAGE_SECTIONS: list[Callable[[HttpRequest, DAT], SafeString | None]] = []
+
+
+def register_dat_section(fn: Callable[[HttpRequest, DAT], SafeString | None]) -> None:
+    if fn not in DAT_PAGE_SECTIONS:
+        DAT_PAGE_SECTIONS.append(fn)
+
+
+def _dat_or_404(dat_id: int) -> DAT:
+    try:
+        return selectors.dat_get(dat_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+
+
+@require_GET
+def dat_list(request: HttpRequest) -> HttpResponse:
+    try:
+        filters = selectors.Filters.parse(request.GET)
+        page = selectors.dat_page(filters, cursor=request.GET.get("after", ""))
+        error = ""
+    except DomainError as exc:
+        filters, page, error = selectors.Filters(), selectors.Page(rows=[], next_cursor=None), exc.detail
+    context = {
+        "filters": filters, "page": page, "error": error, "classes": DatClass.choices,
+        "idaos": IDAO.objects.order_by("name").values_list("slug", "name")[:200],
+        "query": filters.as_query(),
+    }
+    template = "dats/explorer/list.html#results" if request.htmx else "dats/explorer/list.html"
+    return render(request, template, context, status=422 if error else 200)
+
+
+@require_GET
+def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
+    dat = _dat_or_404(dat_id)
+    graph = lineage_graph(dat)
+    r = dat.round
+    verdicts = list(Verdict.objects.filter(round=r).select_related("validator").order_by("id"))
+    seats = list(Seat.objects.filter(round=r).order_by("id"))
+    events = list(DatEvent.objects.filter(dat=dat).order_by("seq"))
+    sections = [html for fn in DAT_PAGE_SECTIONS if (html := fn(request, dat))]
+    context = {
+        "dat": dat, "policy": policy_of(dat), "svg": mark_safe(render_svg(graph)),  # noqa: S308 - every text is escaped in render_svg
+        "graph": graph, "round": r, "verdicts": verdicts, "seats": seats,
+        "history": selectors.policy_history(dat), "transfers": [e for e in events if e.kind == EventKind.TRANSFER],
+        "parent_events": [e for e in events if e.kind == EventKind.PARENTS],
+        "usage": selectors.usage_of(dat), "sections": sections, "uses": USES,
+        "is_owner": request.user.is_authenticated and request.user.pk == dat.owner_id,
+    }
+    return render(request, "dats/explorer/detail.html", context)
+
+
+@require_GET
+def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
+    try:
+        bundle = bundles.export(dat_id)
+    except NotFound as exc:
+        return JsonResponse(exc.as_dict(), status=404)
+    except LeafNotSealed as exc:
+        return JsonResponse({"error": exc.code, "detail": "A record of this DAT is waiting for the next ledger block; "
+                             "try again in a few seconds."}, status=409, headers={"Retry-After": "5"})
+    response = HttpResponse(json.dumps(bundle, indent=1), content_type="application/json")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="dat-{dat_id}-provenance.json"'
+    return response
+
+
+def _owner_action(request: HttpRequest, dat_id: int, action: Callable[[], object], done: str) -> HttpResponse:
+    try:
+        action()
+        messages.success(request, done)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("dats:dat_detail", dat_id=dat_id)
+
+
+@login_required
+@require_POST
+def dat_policy(request: HttpRequest, dat_id: int) -> HttpResponse:
+    changes: dict[str, object] = {"allowed_uses": request.POST.getlist("allowed_uses")}
+    for name in ("price_credit", "quota", "expires_at"):
+        if name in request.POST:
+            changes[name] = request.POST[name].strip()
+    return _owner_action(request, dat_id, lambda: tokens.dat_policy_change(dat_id=dat_id, actor=request.user, changes=changes),
+                         "Policy changed and anchored.")
+
+
+@login_required
+@require_POST
+def dat_revoke(request: HttpRequest, dat_id: int) -> HttpResponse:
+    return _owner_action(request, dat_id, lambda: tokens.dat_revoke(dat_id=dat_id, actor=request.user),
+                         "Policy revoked: no new access will be granted.")
+
+
+@login_required
+@require_POST
+def dat_transfer(request: HttpRequest, dat_id: int) -> HttpResponse:
+    to = request.POST.get("to", "").strip()
+    return _owner_action(request, dat_id, lambda: tokens.dat_transfer(dat_id=dat_id, actor=request.user, to_address=to),
+                         f"Transferred to {to}.")
+
+
+@require_GET
+def model_manifest(request: HttpRequest, model_id: int) -> HttpResponse:
+    version = request.GET.get("version")
+    try:
+        manifest = selectors.manifest_of(model_id, version=int(version) if version and version.isdigit() else None)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+    return render(request, "dats/explorer/model.html", {"manifest": manifest})
+

@@ -188,7 +188,7 @@ def fraud_case_decide(*, actor: Any, case_id: int, slash: bool, reason: str, rat
     _require_staff(actor)
     reason = _reason(reason)
     with transaction.atomic():
-        case = FraudCase.objects.select_for_update().select_related("validator", "round__idao").get(pk=case_id)
+        case = FraudCase.objects.select_for_update(of=("self",)).select_related("validator", "round__idao").get(pk=case_id)
         if case.state != FraudCase.State.OPEN:
             raise QuorumPaused(f"Fraud case {case.pk} was already decided ({case.state}).", code="case_decided")
         details: dict[str, Any] = {"slash": slash, "rate_bps": rate_bps, "jail": jail}

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import pytest
+
+from ledger.models import Leaf
+from quorums import services
+from quorums.errors import ReasonRequired, StaffOnly
+from quorums.models import AuditEntry, FraudCase, Quorum, Round, Slash, Validator
+from tests.personas import ALICE, MALLORY
+from tests.quorums.factories import PROBE, setup_network, signed, user_of
+
+ACT = "/quorums/moderation/act"
+
+
+@pytest.fixture
+def staff_client(signed_in):
+    client = signed_in(ALICE)
+    user = user_of(ALICE)
+    user.is_staff = True
+    user.save()
+    return client
+
+
+def anchored(entry: AuditEntry) -> bool:
+    return Leaf.objects.filter(pk=entry.anchor_leaf_id, kind="audit", subject=f"audit:{entry.pk}").exists()
+
+
+@pytest.mark.django_db
+def test_non_staff_get_403_on_every_moderation_page_and_action(signed_in):
+    _idao, quorum, _ps = setup_network(3)
+    client = signed_in(MALLORY)
+    assert client.get("/quorums/moderation/").status_code == 403
+    assert client.post(ACT, {"action": "pause", "quorum": quorum.pk, "reason": "takeover"}).status_code == 403
+    assert not Quorum.objects.get(pk=quorum.pk).paused and not AuditEntry.objects.exists()
+    with pytest.raises(StaffOnly):
+        services.quorum_set_paused(actor=user_of(MALLORY), quorum_id=quorum.pk, paused=True, reason="takeover")
+
+
+@pytest.mark.django_db
+def test_pause_and_resume_are_audited_and_anchored(staff_client):
+    idao, quorum, _ps = setup_network(3)
+    assert staff_client.post(ACT, {"action": "pause", "quorum": quorum.pk, "reason": "key compromise suspected"}).status_code == 302
+    assert Quorum.objects.get(pk=quorum.pk).paused
+    assert services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="x", content_hash="0x" + "aa" * 32) is None
+    staff_client.post(ACT, {"action": "resume", "quorum": quorum.pk, "reason": "keys rotated"})
+    assert not Quorum.objects.get(pk=quorum.pk).paused
+    entries = list(AuditEntry.objects.order_by("pk"))
+    assert [(e.action, e.reason) for e in entries] == [("quorum_pause", "key compromise suspected"), ("quorum_resume", "keys rotated")]
+    assert all(anchored(e) for e in entries)
+    page = staff_client.get("/quorums/moderation/")
+    assert page.status_code == 200 and b"key compromise suspected" in page.content
+
+
+@pytest.mark.django_db
+def test_paused_quorum_lets_open_rounds_finish(staff_client):
+    idao, quorum, ps = setup_network(3)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="y", content_hash="0x" + "bb" * 32)
+    staff_client.post(ACT, {"action": "pause", "quorum": quorum.pk, "reason": "maintenance"})
+    for p in ps:
+        services.verdict_submit(round_id=r.pk, **signed(p, r))
+    assert services.round_close(round_id=r.pk).outcome == "accepted"
+
+
+@pytest.mark.django_db
+def test_jail_unjail_and_remove_validators_with_reasons(staff_client):
+    _idao, _quorum, ps = setup_network(3)
+    v = Validator.objects.get(address=ps[0].address)
+    for action, state in (("jail", "jailed"), ("unjail", "active"), ("remove", "removed")):
+        staff_client.post(ACT, {"action": action, "validator": v.pk, "reason": f"{action} for cause"})
+        assert Validator.objects.get(pk=v.pk).state == state
+    assert AuditEntry.objects.filter(target=f"validator:{v.pk}").count() == 3
+    with pytest.raises(ReasonRequired):
+        services.validator_set_state(actor=user_of(ALICE), validator_id=v.pk, state="active", reason="")
+
+
+@pytest.mark.django_db
+def test_fraud_cases_are_opened_and_decided_by_slash_or_dismissal_with_a_written_reason(staff_client):
+    idao, _quorum, ps = setup_network(3)
+    v0, v1 = (Validator.objects.get(address=p.address) for p in ps[:2])
+    staff_client.post(ACT, {"action": "open_case", "validator": v0.pk, "reason": "copied verdicts from a bot"})
+    staff_client.post(ACT, {"action": "open_case", "validator": v1.pk, "reason": "reported by a member"})
+    c0, c1 = FraudCase.objects.order_by("pk")
+    staff_client.post(ACT, {"action": "slash_case", "case": c0.pk, "reason": "logs confirm it", "rate_bps": 2500, "jail": "1"})
+    staff_client.post(ACT, {"action": "dismiss_case", "case": c1.pk, "reason": "no evidence"})
+    staff_client.post(ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500})  # decided already
+    c0.refresh_from_db()
+    c1.refresh_from_db()
+    assert (c0.state, c0.decision, c1.state, c1.decision) == ("slashed", "logs confirm it", "dismissed", "no evidence")
+    assert [(s.reason, int(s.amount)) for s in Slash.objects.all()] == [("fraud", 250)]
+    assert Validator.objects.get(pk=v0.pk).state == "jailed"
+    assert all(anchored(e) for e in AuditEntry.objects.all())
+
+
+@pytest.mark.django_db
+def test_staff_force_close_a_stuck_round(staff_client):
+    idao, _quorum, ps = setup_network(3)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="z", content_hash="0x" + "cc" * 32)
+    services.verdict_submit(round_id=r.pk, **signed(ps[0], r))
+    staff_client.post(ACT, {"action": "force_close", "round": r.pk, "reason": "validators offline for a day"})
+    r = Round.objects.get(pk=r.pk)
+    assert (r.state, r.outcome, r.close_reason) == ("closed", "inconclusive", "forced")
+    assert AuditEntry.objects.get(action="round_force_close").target == f"round:{r.pk}"
+
+
+@pytest.mark.django_db
+def test_public_pages_render(signed_in, client):
+    idao, quorum, ps = setup_network(3)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="p", content_hash="0x" + "dd" * 32)
+    services.verdict_submit(round_id=r.pk, **signed(ps[0], r))
+    assert quorum.name.encode() in client.get("/quorums/").content
+    assert ps[0].address.encode() in client.get(f"/quorums/{quorum.pk}/").content
+    page = client.get(f"/rounds/{r.pk}/")
+    assert page.status_code == 200 and b"approve" in page.content
+    assert client.get(f"/rounds/{r.pk}/", headers={"HX-Request": "true"}).content.lstrip().startswith(b"<section")
+    schema = client.get("/quorums/eip712.json").json()
+    assert schema["domain"]["name"] == "iDAO Portal" and schema["primaryType"] == "Verdict"
+    seat = r.seats.exclude(address=ps[0].address).first()
+    inbox = signed_in(next(p for p in ps if p.address == seat.address)).get("/validator/inbox")
+    assert inbox.status_code == 200 and f'data-round="{r.pk}"'.encode() in inbox.content

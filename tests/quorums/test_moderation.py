@@ -75,7 +75,7 @@ def test_jail_unjail_and_remove_validators_with_reasons(staff_client):
 
 @pytest.mark.django_db
 def test_fraud_cases_are_opened_and_decided_by_slash_or_dismissal_with_a_written_reason(staff_client):
-    idao, _quorum, ps = setup_network(3)
+    _idao, _quorum, ps = setup_network(3)
     v0, v1 = (Validator.objects.get(address=p.address) for p in ps[:2])
     staff_client.post(ACT, {"action": "open_case", "validator": v0.pk, "reason": "copied verdicts from a bot"})
     staff_client.post(ACT, {"action": "open_case", "validator": v1.pk, "reason": "reported by a member"})

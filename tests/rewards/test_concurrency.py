@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connection, connections
+from django.utils import timezone
+
+from ledger import owners
+from ledger import selectors as ledger_selectors
+from ledger.models import Transaction
+from rewards.epochs import epoch_close, epochs_close_due
+from rewards.models import Epoch, Payout, UsageEvent
+
+from .conftest import current_epoch, event
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _in_threads(n: int, fn) -> list:
+    barrier, results, errors = threading.Barrier(n), [], []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait()
+            results.append(fn(i))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors, errors
+    return results
+
+
+def test_two_workers_closing_the_same_epoch_at_once_pay_once(world):
+    world.report([event(world.model, 3000), event(world.agent, 1000)])
+    epoch = current_epoch()
+    results = _in_threads(2, lambda i: epoch_close(epoch_id=epoch.pk, now=epoch.ends_at))
+    assert sorted(r is None for r in results) == [False, True]
+    assert Transaction.objects.filter(kind="reward").count() == 1
+    assert ledger_selectors.balance(owners.REWARD_POOL, "LAZ") == 0
+    assert sum(int(p.amount) for p in Payout.objects.filter(asset="LAZ")) == 1_000_000
+
+
+def test_two_beat_schedulers_closing_due_epochs_pay_once(world):
+    world.report([event(world.model, 3000)])
+    epoch = current_epoch()
+    results = _in_threads(3, lambda i: epochs_close_due(now=epoch.ends_at))
+    assert sorted(len(r) for r in results) == [0, 0, 1]
+    assert Transaction.objects.filter(kind="reward").count() == 1
+
+
+def test_usage_racing_the_close_counts_in_exactly_one_epoch(world, settings):
+    settings.REWARDS_EPOCH_SECONDS = 1
+    stop = time.monotonic() + 2.5
+
+    def reporter(i: int) -> int:
+        sent = 0
+        while time.monotonic() < stop:
+            world.report([event(world.model, 1, key=f"race-{i}-{sent}")])
+            sent += 1
+        return sent
+
+    def closer() -> None:
+        while time.monotonic() < stop:
+            epochs_close_due()
+            time.sleep(0.05)
+
+    closing = threading.Thread(target=lambda: (closer(), connections.close_all()))
+    closing.start()
+    sent = sum(_in_threads(2, reporter))
+    closing.join(30)
+    time.sleep(1.1)
+    epochs_close_due(now=timezone.now())
+    assert UsageEvent.objects.count() == sent
+    for epoch in Epoch.objects.filter(state="closed"):
+        assert epoch.event_count == UsageEvent.objects.filter(epoch=epoch).count()
+    assert not Epoch.objects.filter(state="open", ends_at__lte=timezone.now()).exists()
+
+
+def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_worker):
+    from rewards.tasks import close_due_epochs
+
+    world.report([event(world.model, 3000)])
+    epoch = current_epoch()
+    Epoch.objects.filter(pk=epoch.pk).update(ends_at=timezone.now(), starts_at=timezone.now() - timezone.timedelta(hours=1))
+    close_due_epochs.delay()
+    close_due_epochs.delay()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and Epoch.objects.get(pk=epoch.pk).state == "open":
+        time.sleep(0.1)
+    time.sleep(0.5)
+    assert Epoch.objects.get(pk=epoch.pk).state == "closed"
+    assert Transaction.objects.filter(kind="reward").count() == 1
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from portal.auth import api_auth
 from portal.errors import Forbidden
@@ -87,7 +87,7 @@ def dat_verify(request: HttpRequest, dat_id: int):
 def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
     key = request.headers.get("Idempotency-Key") or body.idempotency_key or ""
     result = grants.access_request(dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key)
-    return (200 if result.replayed else 201), _grant_dict(result)
+    return Status(200 if result.replayed else 201, _grant_dict(result))
 
 
 @explorer_router.get("/dats/{dat_id}/file", auth=api_auth, summary="Download a DAT's file with a valid access grant")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from portal.auth import api_auth
 
@@ -59,15 +59,15 @@ def assignments(request: HttpRequest) -> list[dict]:
 
 
 @router.post("/rounds/{round_id}/verdicts", auth=api_auth, response={201: dict, 409: dict})
-def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> tuple[int, dict]:
+def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> Status:
     """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
     recorded as equivocation evidence (409 equivocation)."""
     result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
     body = {"verdict_id": result.verdict.pk, "digest": result.verdict.digest, "duplicate": result.duplicate}
     if result.equivocation is not None:
-        return 409, {"error": "equivocation", "detail": "You already signed a different verdict in this round; both "
-                     "signatures are kept as evidence and your bond will be slashed.", **body}
-    return 201, body
+        return Status(409, {"error": "equivocation", "detail": "You already signed a different verdict in this round; both "
+                     "signatures are kept as evidence and your bond will be slashed.", **body})
+    return Status(201, body)
 
 
 @router.get("/rounds/{round_id}", auth=None)

@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+from dats.contributions import contribution_route
+from dats.models import Contribution
+from quorums import services
+from quorums.models import Verdict
+from tests.personas import BOB, MALLORY
+from tests.quorums.factories import PROBE, member, setup_network, signed
+
+
+def url(r) -> str:
+    return f"/api/v1/rounds/{r.pk}/verdicts"
+
+
+@pytest.mark.django_db
+def test_verdict_api_refuses_each_bad_verdict_with_a_clear_error(signed_in):
+    idao, _quorum, ps = setup_network(3, threshold_bps=6000)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="a", content_hash="0x" + "01" * 32)
+    other = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="b", content_hash="0x" + "02" * 32)
+    v = signed_in(ps[0])
+    outsider = signed_in(MALLORY).post(url(r), signed(MALLORY, r), content_type="application/json")
+    assert outsider.status_code == 403 and outsider.json()["error"] == "not_in_committee"
+    wrong = v.post(url(other), signed(ps[0], r), content_type="application/json")
+    assert wrong.status_code == 422 and wrong.json()["error"] == "verdict_wrong_round"
+    no_reason = v.post(url(r), signed(ps[0], r, "reject", ""), content_type="application/json")
+    assert no_reason.status_code == 422 and no_reason.json()["error"] == "invalid_verdict"
+    assert v.post(url(r), signed(ps[0], r), content_type="application/json").status_code == 201
+    equivocation = v.post(url(r), signed(ps[0], r, "reject", "on reflection"), content_type="application/json")
+    assert equivocation.status_code == 409 and equivocation.json()["error"] == "equivocation"
+    for p in ps[1:]:
+        services.verdict_submit(round_id=r.pk, **signed(p, r))
+    services.round_close(round_id=r.pk)
+    late = signed_in(ps[1]).post(url(r), signed(ps[1], r, "reject", "too late"), content_type="application/json")
+    assert late.status_code == 409 and late.json()["error"] == "round_closed"
+    detail = signed_in(BOB).get(f"/api/v1/rounds/{r.pk}").json()
+    assert detail["outcome"] == "accepted" and len(detail["verdicts"]) == 4 and detail["proof"]
+
+
+@pytest.mark.django_db
+def test_bonding_over_the_api_moves_laz_into_escrow(signed_in):
+    from ledger import owners
+    from ledger.selectors import balance
+    from tests.quorums.factories import QuorumFactory, fund
+
+    quorum = QuorumFactory(min_bond=100)
+    fund(BOB, 500)
+    client = signed_in(BOB)
+    small = client.post(f"/api/v1/quorums/{quorum.pk}/bond", {"amount": 50}, content_type="application/json")
+    assert small.status_code == 422 and small.json()["error"] == "bond_too_small"
+    ok = client.post(f"/api/v1/quorums/{quorum.pk}/bond", {"amount": 300}, content_type="application/json")
+    assert ok.status_code == 200 and ok.json()["stake"] == 300
+    assert balance(owners.escrow(quorum.pk), "LAZ") == 300 and balance(owners.user(BOB.address), "LAZ") == 200
+    un = client.post(f"/api/v1/quorums/{quorum.pk}/unbond", {"amount": 100}, content_type="application/json")
+    assert un.status_code == 200
+    assert services.unbonds_release_due() == 0  # the unbonding delay has not passed
+    assert balance(owners.escrow(quorum.pk), "LAZ") == 300
+
+
+@pytest.mark.django_db
+def test_run_validator_node_rehashes_checks_signs_and_submits(tmp_path, signed_in):
+    idao, _quorum, ps = setup_network(3)
+    member(idao, BOB)
+    client = signed_in(BOB)
+
+    def up(content: bytes, name: str) -> Contribution:
+        f = io.BytesIO(content)
+        f.name = name
+        body = client.post("/api/v1/contributions/upload", {"idao": idao.slug, "kind": "dataset", "title": name,
+                                                            "licence": "MIT", "allowed_uses": ["training"], "file": f}).json()
+        c = Contribution.objects.get(public_id=body["id"])
+        contribution_route(contribution_id=c.pk)
+        return Contribution.objects.get(pk=c.pk)
+
+    good = up(b"a,b\n1,2\n", "good.csv")
+    bad = up(b"\x7fELF\x02\x01\x01" + b"\x00" * 50, "photo.jpg")
+    for i, p in enumerate(ps):
+        key = tmp_path / f"v{i}.key"
+        key.write_text(p.account.key.hex())
+        call_command("run_validator", "--key-file", str(key), "--once", stdout=io.StringIO())
+    assert set(Verdict.objects.filter(round=good.round).values_list("verdict", flat=True)) == {"approve"}
+    rejections = Verdict.objects.filter(round=bad.round)
+    assert rejections.count() == 3 and {v.verdict for v in rejections} == {"reject"}
+    assert all(v.automated and "type" in v.reason for v in rejections)
+    assert services.round_close(round_id=good.round_id).outcome == "accepted"
+    assert services.round_close(round_id=bad.round_id).outcome == "rejected"
+
+
+@pytest.mark.django_db
+def test_demo_validators_are_funded_bonded_and_take_rounds_through():
+    from quorums.models import QuorumTrust
+    from quorums.validator_node import run_once
+    from tests.quorums.factories import IdaoFactory, QuorumFactory
+
+    idao, quorum = IdaoFactory(), QuorumFactory(committee_size=3)
+    QuorumTrust.objects.create(idao=idao, quorum=quorum)
+    accounts = services.demo_validators(quorum_id=quorum.pk, count=3)
+    assert services.demo_validators(quorum_id=quorum.pk, count=3) == accounts  # idempotent
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="demo",
+                            content_hash="0x" + __import__("hashlib").sha256(b"probe demo").hexdigest())
+    assert run_once(accounts) == 3
+    assert services.round_close(round_id=r.pk).outcome == "accepted"

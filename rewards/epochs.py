@@ -26,7 +26,7 @@ def epoch_current(*, now: datetime) -> Epoch:
     """The epoch receiving usage at `now`, created when the previous one has ended. Epochs follow
     each other without overlap; concurrent creators insert the same row and one of them wins."""
     latest = Epoch.objects.order_by("-number").first()
-    if latest is not None and latest.starts_at <= now < latest.ends_at:
+    if latest is not None and now < latest.ends_at:
         return latest
     length = conf.epoch_seconds()
     aligned = datetime.fromtimestamp(int(now.timestamp()) // length * length, tz=UTC)

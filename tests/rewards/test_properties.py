@@ -1,0 +1,82 @@
+"""Property: for random usage and stakes, payouts are non-negative, sum to the pool, and every
+contributor's payout is monotone in the usage of their DAT."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import owners
+from ledger import services as ledger_services
+from quorums.models import Seat
+from rewards.epochs import epoch_close, epoch_current
+from rewards.models import Payout, UsageEvent, UsageReport
+
+from .factories import IdaoFactory, QuorumFactory, UserFactory, ValidatorFactory, make_dat, make_model
+
+_clock = itertools.count(1)
+_keys = itertools.count()
+
+
+@pytest.fixture
+def market(db):
+    """Six DATs with distinct owners over two iDAOs; each DAT is the artifact of its own model,
+    and a seventh model learns from three of them."""
+    a = IdaoFactory(split_contributors_bps=7000, split_treasury_bps=2000, split_validators_bps=1000)
+    b = IdaoFactory(split_contributors_bps=5000, split_treasury_bps=4000, split_validators_bps=1000)
+    quorum = QuorumFactory()
+    validators = [ValidatorFactory(quorum=quorum, stake=1) for _ in range(2)]
+    dats = [make_dat(idao=(a if i < 4 else b), owner=UserFactory(), seats=[(v, 1, "approve") for v in validators]) for i in range(6)]
+    own = [make_model(idao=d.idao, artifact_hash=d.sha256, manifest=[], name=f"m{d.pk}") for d in dats]
+    shared = make_model(idao=a, artifact_hash="0x" + "ab" * 32, manifest=[f"dat:{d.pk}" for d in dats[1:4]], name="shared")
+    return {"dats": dats, "versions": [*own, shared], "reporter": UserFactory(), "validators": [v.pk for v in validators]}
+
+
+def _close(market, units: list[int], stakes: tuple[int, int]) -> dict[tuple[str, str], int]:
+    for validator_id, stake in zip(market["validators"], stakes, strict=True):
+        Seat.objects.filter(validator_id=validator_id).update(stake=stake)
+    base = timezone.now() - timedelta(days=400) + timedelta(hours=next(_clock) * 2)
+    epoch = epoch_current(now=base)
+    report = UsageReport.objects.create(reporter=market["reporter"], payer="user:x", epoch=epoch, received=len(units))
+    events = [
+        UsageEvent(reporter=market["reporter"], idempotency_key=f"p{next(_keys)}", report=report, epoch=epoch,
+                   idao_id=v.model.idao_id, model_version=v, kind="inference", units=n, weighted=n, fee=n, occurred_at=base)
+        for v, n in zip(market["versions"], units, strict=True) if n > 0
+    ]
+    UsageEvent.objects.bulk_create(events)
+    fees = sum(units)
+    if fees:
+        ledger_services.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=fees, idempotency_key=f"prop-fees:{epoch.pk}")
+    closed = epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
+    lines = list(Payout.objects.filter(epoch=closed).values_list("recipient", "asset", "amount"))
+    assert all(int(amount) > 0 for _, _, amount in lines)
+    totals = {a: int(s) for a, s in Payout.objects.filter(epoch=closed).values_list("asset").annotate(s=Sum("amount"))}
+    expected = {"LAZ": 1_000_000, "CREDIT": fees} if fees else {}
+    assert totals == {k: v for k, v in expected.items() if v}
+    paid: dict[tuple[str, str], int] = {}
+    for recipient, asset, amount in lines:
+        paid[(recipient, asset)] = paid.get((recipient, asset), 0) + int(amount)
+    return paid
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    units=st.lists(st.integers(min_value=0, max_value=50_000), min_size=7, max_size=7),
+    stakes=st.tuples(st.integers(min_value=1, max_value=10**6), st.integers(min_value=1, max_value=10**6)),
+    which=st.integers(min_value=0, max_value=5),
+    extra=st.integers(min_value=1, max_value=100_000),
+)
+def test_payouts_are_non_negative_sum_to_the_pool_and_grow_with_usage(market, units, stakes, which, extra):
+    before = _close(market, units, stakes)
+    more = list(units)
+    more[which] += extra
+    after = _close(market, more, stakes)
+    owner = owners.user(market["dats"][which].owner.address)
+    for asset in ("LAZ", "CREDIT"):
+        assert after.get((owner, asset), 0) >= before.get((owner, asset), 0)

@@ -45,7 +45,9 @@ def _dat_or_404(dat_id: int) -> DAT:
 def dat_list(request: HttpRequest) -> HttpResponse:
     try:
         filters = selectors.Filters.parse(request.GET)
-        page = selectors.dat_page(filters, cursor=request.GET.get("after", ""))
+        limit = request.GET.get("limit", "")
+        page = selectors.dat_page(filters, cursor=request.GET.get("after", ""),
+                                  limit=int(limit) if limit.isdigit() else selectors.PAGE_SIZE)
         error = ""
     except DomainError as exc:
         filters, page, error = selectors.Filters(), selectors.Page(rows=[], next_cursor=None), exc.detail

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import queue
 import re
 import tarfile
+import threading
 import unicodedata
 import zipfile
 from pathlib import Path
@@ -62,6 +64,33 @@ class HashedUpload(UploadedFile):
             Path(self.file.name).unlink(missing_ok=True)
 
 
+class _BackgroundKeccak:
+    """keccak-256 in its own thread: pycryptodome releases the GIL, so hashing overlaps with
+    parsing, SHA-256 and the disk write. A bounded queue keeps memory flat (a few chunks)."""
+
+    def __init__(self) -> None:
+        self._hash = keccak.new(digest_bits=256)
+        self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
+        self._thread = threading.Thread(target=self._run, name="upload-keccak", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            self._hash.update(chunk)
+
+    def update(self, chunk: bytes) -> None:
+        self._queue.put(chunk)
+
+    def hexdigest(self) -> str:
+        self.close()
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+
 class HashingUploadHandler(FileUploadHandler):
     """Takes over every file part: counts bytes against PORTAL_MAX_UPLOAD_BYTES, feeds both hashes
     and the staging file chunk by chunk. Too large: stops reading and marks `too_large`."""
@@ -86,7 +115,7 @@ class HashingUploadHandler(FileUploadHandler):
             raise StopUpload(connection_reset=True)
         self.size = 0
         self._sha = hashlib.sha256()
-        self._keccak = keccak.new(digest_bits=256)
+        self._keccak = _BackgroundKeccak()
         self.upload = HashedUpload(self.file_name or "", self.content_type or "", self.charset)
         self.uploads.append(self.upload)
         raise StopFutureHandlers()
@@ -117,6 +146,8 @@ class HashingUploadHandler(FileUploadHandler):
         self.cleanup()
 
     def cleanup(self) -> None:
+        if getattr(self, "_keccak", None) is not None:
+            self._keccak.close()
         for upload in self.uploads:
             upload.discard()
 

@@ -1,0 +1,265 @@
+"""Contribution pipeline benchmarks, each beside a baseline measured in the same run:
+
+1. contributions/s from upload record to anchored outcome with ONE real Celery worker process
+   (routing and closing through the Redis broker; three automated validators sign every round),
+   beside the same work done in-process without the broker;
+2. streaming a 1 GiB upload through Django's multipart parser with the hashing upload handler
+   (SHA-256 + keccak-256 + staging write): speed beside `sha256sum` on the same file, and the
+   parsing process's peak RSS. The file lives in a temporary directory and is deleted.
+
+    .venv/bin/python bench/pipeline.py [--n 300] [--upload-mib 1024]
+
+Uses its own database (bench_pipeline, recreated each run) and Redis database 14."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_pipeline")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
+os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
+os.environ.setdefault("PORTAL_HTTPS", "false")
+os.environ.setdefault("PORTAL_VAR_DIR", str(ROOT / "var" / "bench"))
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+BENCH_DB = os.environ["DATABASE_URL"]
+
+
+def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
+    ratio = value / baseline if baseline else None
+    print(json.dumps({"bench": "pipeline", "figure": figure, "value": round(value, 3), "unit": unit,
+                      "baseline": round(baseline, 3), "ratio": round(ratio, 3) if ratio else None,
+                      "target": target, **extra}), flush=True)
+
+
+# --- upload child: runs in its own process so its peak RSS is the upload path's alone ----------
+
+
+class MultipartStream:
+    """A multipart body read lazily: preamble, the file's bytes from disk, epilogue."""
+
+    def __init__(self, path: str, boundary: str) -> None:
+        self.head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n"
+                     "Content-Type: application/octet-stream\r\n\r\n").encode()
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+        self.fh = open(path, "rb")  # noqa: SIM115
+        self.size = len(self.head) + os.path.getsize(path) + len(self.tail)
+        self.stage = 0
+
+    def read(self, n: int = -1) -> bytes:
+        out = b""
+        while (n < 0 or len(out) < n) and self.stage < 3:
+            want = -1 if n < 0 else n - len(out)
+            if self.stage == 0:
+                out += self.head
+                self.stage = 1
+            elif self.stage == 1:
+                chunk = self.fh.read(want if want > 0 else 1 << 20)
+                if chunk:
+                    out += chunk
+                else:
+                    self.stage = 2
+            else:
+                out += self.tail
+                self.stage = 3
+        return out
+
+
+def upload_child(path: str) -> None:
+    import django
+
+    django.setup()
+    from django.http.multipartparser import MultiPartParser
+
+    from dats.uploads import HashingUploadHandler
+
+    boundary = "benchBOUNDARY7MA4YWxkTrZu0gW"
+    stream = MultipartStream(path, boundary)
+    meta = {"CONTENT_TYPE": f"multipart/form-data; boundary={boundary}", "CONTENT_LENGTH": str(stream.size)}
+    handler = HashingUploadHandler()
+    handler.limit = stream.size
+    start = time.perf_counter()
+    _post, files = MultiPartParser(meta, stream, [handler], "utf-8").parse()
+    elapsed = time.perf_counter() - start
+    upload = files["file"]
+    sha = upload.sha256
+    upload.discard()
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": elapsed, "sha256": sha, "peak_rss_mb": peak_kib / 1024}))
+
+
+def idle_child() -> None:
+    import django
+
+    django.setup()
+    from django.http.multipartparser import MultiPartParser  # noqa: F401
+
+    import dats.uploads  # noqa: F401
+
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def bench_upload(mib: int) -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-upload-") as tmp:
+        path = os.path.join(tmp, "big.bin")
+        block = os.urandom(1 << 20)
+        with open(path, "wb") as fh:
+            for i in range(mib):
+                fh.write(block[:-8] + i.to_bytes(8, "big"))
+        subprocess.run(["sha256sum", path], check=True, capture_output=True)  # warm the page cache
+        start = time.perf_counter()
+        out = subprocess.run(["sha256sum", path], check=True, capture_output=True, text=True).stdout
+        baseline_s = time.perf_counter() - start
+        child = subprocess.run([sys.executable, __file__, "--upload-child", path], check=True, capture_output=True, text=True)
+        result = json.loads(child.stdout.strip().splitlines()[-1])
+        idle = json.loads(subprocess.run([sys.executable, __file__, "--idle-child"], check=True, capture_output=True,
+                                         text=True).stdout.strip().splitlines()[-1])
+    assert result["sha256"] == "0x" + out.split()[0], "hash mismatch against sha256sum"
+    size_mb = mib * (1 << 20) / 1e6
+    emit("upload_hash_speed", size_mb / result["seconds"], "MB/s", size_mb / baseline_s,
+         {"ratio_min": 0.70}, file_mib=mib, note="multipart parse + SHA-256 + keccak-256 + staging write vs sha256sum")
+    emit("upload_peak_rss", result["peak_rss_mb"], "MB", idle["peak_rss_mb"], {"value_max": 100}, file_mib=mib,
+         note="baseline: the same process with Django loaded and no upload")
+
+
+# --- pipeline ---------------------------------------------------------------------------------
+
+
+def recreate_database() -> None:
+    import psycopg
+
+    name = BENCH_DB.rsplit("/", 1)[1]
+    admin = BENCH_DB.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def bench_pipeline(n: int) -> None:
+    recreate_database()
+    import django
+
+    django.setup()
+    import redis
+    from django.conf import settings
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from eth_account import Account
+
+    from dats.contributions import contribution_create, contribution_route
+    from dats.models import Contribution
+    from idaos.models import IDAO, Membership
+    from portal.models import User
+    from quorums import services
+    from quorums.models import QuorumTrust, Round
+    from quorums.validator_node import run_once
+    from tests.quorums.factories import staged
+
+    broker = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    broker.flushdb()
+    owner = User.objects.create_user(Account.from_key(b"\x01" * 32).address)
+    staff = User.objects.create_user(Account.from_key(b"\x02" * 32).address, is_staff=True)
+    idao = IDAO.objects.create(slug="bench", name="Bench", domain="science", created_by=owner)
+    Membership.objects.create(idao=idao, user=owner, status="active")
+    quorum = services.quorum_create(actor=staff, name="Bench quorum", committee_size=3, min_bond=100)
+    QuorumTrust.objects.create(idao=idao, quorum=quorum)
+    accounts = services.demo_validators(quorum_id=quorum.pk, count=3)
+
+    def create(batch: str, i: int) -> Contribution:
+        return contribution_create(idao_slug="bench", owner=owner, upload=staged(f"{batch},{i}\n".encode() * 4),
+                                   kind="dataset", title=f"{batch} {i}", licence="MIT",
+                                   usage_policy={"allowed_uses": ["training"]})
+
+    # Baseline: the same services in this process, no broker hop, no worker.
+    start = time.perf_counter()
+    made = [create("inline", i) for i in range(n)]
+    for c in made:
+        contribution_route(contribution_id=c.pk)
+    run_once(accounts)
+    for r in Round.objects.filter(state="open").values_list("pk", flat=True):
+        services.round_close(round_id=r)
+    baseline_s = time.perf_counter() - start
+    assert Contribution.objects.filter(state="accepted").count() == n
+    broker.flushdb()
+
+    env = {**os.environ, "CONN_MAX_AGE": "60"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "-Q", "celery", "-l", "WARNING",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    stop = threading.Event()
+
+    def validators() -> None:
+        from django.db import connection
+
+        while not stop.is_set():
+            if not run_once(accounts):
+                time.sleep(0.01)
+        connection.close()
+
+    try:
+        time.sleep(3)  # let the worker connect
+        thread = threading.Thread(target=validators, daemon=True)
+        start = time.perf_counter()
+        first = None
+        thread.start()
+        for i in range(n):
+            c = create("worker", i)
+            first = first or c.pk
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = Round.objects.filter(subject_ref__gte="0", state="closed", anchor_leaf_id__isnull=False,
+                                        subject_kind="contribution").count()
+            if done >= 2 * n:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+    finally:
+        stop.set()
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
+    accepted = Contribution.objects.filter(title__startswith="worker", state="accepted").count()
+    emit("pipeline_throughput", n / elapsed, "contributions/s", n / baseline_s, {"value_min": 100},
+         contributions=n, accepted=accepted, workers=1, validators=3,
+         note="upload record -> routed -> 3 automated signed verdicts -> closed, slashes, anchored (and the DAT hook); "
+              "baseline: the same services in-process without the broker")
+    broker.flushdb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--upload-mib", type=int, default=1024)
+    parser.add_argument("--upload-child")
+    parser.add_argument("--idle-child", action="store_true")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    args = parser.parse_args()
+    if args.upload_child:
+        upload_child(args.upload_child)
+        return
+    if args.idle_child:
+        idle_child()
+        return
+    bench_upload(args.upload_mib)
+    if not args.skip_pipeline:
+        bench_pipeline(args.n)
+
+
+if __name__ == "__main__":
+    main()

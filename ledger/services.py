@@ -47,10 +47,10 @@ def _validate_owner(owner: object) -> str:
 def _validate(kind: object, postings: object, idempotency_key: object, memo: object) -> list[Leg]:
     if kind not in Kind.values:
         raise InvalidTransaction(f"Unknown transaction kind {kind!r}.")
-    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200:
-        raise InvalidTransaction("An idempotency key (1 to 200 characters) is required.")
-    if not isinstance(memo, str) or len(memo) > 500:
-        raise InvalidTransaction("A memo is text of at most 500 characters.")
+    if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200 or "\x00" in idempotency_key:
+        raise InvalidTransaction("An idempotency key (1 to 200 characters, no NUL) is required.")
+    if not isinstance(memo, str) or len(memo) > 500 or "\x00" in memo:
+        raise InvalidTransaction("A memo is text of at most 500 characters, without NUL.")
     if not isinstance(postings, list | tuple) or len(postings) < 2:
         raise InvalidTransaction("A transaction needs at least two postings.")
     legs: list[Leg] = []
@@ -206,8 +206,8 @@ def _committed_leaf_horizon(cursor) -> int:
 def _anchor(*, kind: str, subject: str, payload: dict, tx: Transaction | None = None) -> Leaf:
     if not isinstance(kind, str) or not _KIND_RE.match(kind):
         raise InvalidTransaction(f"An anchor kind is a short lowercase name; got {kind!r}.")
-    if not isinstance(subject, str) or not 0 < len(subject) <= 200:
-        raise InvalidTransaction("An anchor subject is text of 1 to 200 characters.")
+    if not isinstance(subject, str) or not 0 < len(subject) <= 200 or "\x00" in subject:
+        raise InvalidTransaction("An anchor subject is text of 1 to 200 characters, without NUL.")
     if not isinstance(payload, dict):
         raise InvalidTransaction("An anchor payload is a JSON object.")
     try:

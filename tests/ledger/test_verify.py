@@ -8,6 +8,7 @@ from django.core.management.base import CommandError
 from django.db import IntegrityError, connection, transaction
 
 from ledger import owners, proofs, selectors, services
+from ledger.errors import InvalidTransaction
 from ledger.models import Block, Leaf, Posting
 from ledger.verify import ledger_verify
 from tests.personas import ALICE, BOB
@@ -134,3 +135,33 @@ def test_a_queued_leaf_has_no_proof_yet(ledger):
     services.block_seal()
     assert proofs.verify_proof(selectors.proof_bundle(leaf.pk))
     assert Block.objects.count() == 3
+
+
+@pytest.mark.parametrize("memo", ["", 'quote " backslash \\ newline \n tab \t', "ünïcødé ✓ \u2028 \x00 \x7f"])
+def test_the_fast_payload_spelling_equals_canonical_json(memo):
+    from ledger.merkle import canonical_json
+    from ledger.verify import _tx_payload
+
+    legs = [["user:0x" + "a" * 40, "LAZ", "-5"], ["idao:bio\"x", "LAZ", "5"]]
+    expected = canonical_json({"id": 7, "kind": "transfer", "idempotencyKey": memo + "k", "memo": memo, "postings": legs})
+    assert _tx_payload(7, "transfer", memo + "k", memo, legs) == expected
+
+
+def test_memos_with_quotes_controls_and_unicode_verify_and_nul_is_refused():
+    memo = 'quote " backslash \\ newline \n tab \t bell \x07 ünïcødé ✓ \u2028 \x7f </script>'
+    services.mint(to=A, asset="LAZ", amount=3, idempotency_key='k "\\ ✓', memo=memo)
+    services.block_seal()
+    assert ledger_verify().ok, ledger_verify().problem
+    with pytest.raises(InvalidTransaction):
+        services.mint(to=A, asset="LAZ", amount=3, idempotency_key="nul", memo="a\x00b")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verify_ledger_in_its_own_snapshot_names_a_tampered_leaf_found_by_its_worker_process():
+    services.mint(to=A, asset="LAZ", amount=100, idempotency_key="m1")
+    leaf = services.anchor(kind="test.record", subject="r1", payload={"hello": "world"})
+    services.block_seal()
+    call_command("verify_ledger")
+    _tamper("UPDATE ledger_leaf SET subject = 'r2' WHERE id = %s", [leaf.pk], "ledger_leaf")
+    with pytest.raises(CommandError, match=f"leaf {leaf.pk}: leaf_hash does not match"):
+        call_command("verify_ledger")

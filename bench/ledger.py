@@ -1,0 +1,252 @@
+"""Ledger benchmarks: transfers/s with 8 clients, sealing 100k leaves, proof verification and
+verify_ledger per million postings, each beside a baseline measured in the same run.
+
+    .venv/bin/python bench/ledger.py        (uses its own database, bench_ledger, recreated each run)
+
+Prints one JSON line per figure."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_ledger")
+os.environ.setdefault("PORTAL_HTTPS", "false")
+
+import django
+import psycopg
+
+BENCH_DB = os.environ["DATABASE_URL"]
+
+
+def _create_database() -> None:
+    name = BENCH_DB.rsplit("/", 1)[1]
+    admin = BENCH_DB.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+_create_database()
+django.setup()
+
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from eth_utils import keccak as slow_keccak  # noqa: E402
+
+from ledger import merkle, owners, proofs, selectors, services  # noqa: E402
+from ledger.models import Balance, Block, Leaf, Posting, Transaction  # noqa: E402
+from ledger.verify import ledger_verify  # noqa: E402
+
+TABLES = "ledger_leaf, ledger_block, ledger_posting, ledger_balance, ledger_transaction, ledger_account, ledger_chainhead"
+
+
+def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
+    ratio = value / baseline if baseline else None
+    line = {"bench": "ledger", "figure": figure, "value": round(value, 4), "unit": unit,
+            "baseline": round(baseline, 4), "ratio": round(ratio, 2) if ratio else None, "target": target, **extra}
+    print(json.dumps(line), flush=True)
+
+
+def reset() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+
+
+# --- 1. transfers per second ------------------------------------------------------------------
+def transfers_per_second(clients: int, seconds: float) -> float:
+    sources = [owners.user("0x" + f"{i + 1:040x}") for i in range(clients)]
+    for i, source in enumerate(sources):
+        services.mint(to=source, asset="LAZ", amount=10**24, idempotency_key=f"fund:{clients}:{i}")
+    done = [0] * clients
+    barrier = threading.Barrier(clients)
+    stop_at: list[float] = []
+
+    def client(i: int) -> None:
+        barrier.wait()
+        n = 0
+        try:
+            while time.perf_counter() < stop_at[0]:
+                services.transfer(
+                    source=sources[i], destination=owners.idao(f"d{n % 50}"), asset="LAZ", amount=1 + n % 9,
+                    kind="transfer", idempotency_key=f"bench:{clients}:{i}:{n}",
+                )
+                n += 1
+        finally:
+            done[i] = n
+            connection.close()
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    stop_at.append(time.perf_counter() + seconds)
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / (time.perf_counter() - started)
+
+
+# --- bulk data: leaves (and transactions) written with COPY, as a long-running ledger would hold ---
+def bulk_transactions(count: int, *, first_id: int = 1) -> None:
+    """`count` mints from the issuer to 1,000 holders, with postings, balances and one leaf each."""
+    holders = [owners.user("0x" + f"{0xB000 + i:040x}") for i in range(1000)]
+    raw = connection.connection
+    with raw.cursor() as cur:
+        cur.execute("INSERT INTO ledger_account (owner, created_at) SELECT unnest(%s::text[]), now() ON CONFLICT DO NOTHING",
+                    [[owners.ISSUER, *holders]])
+        ids = dict(cur.execute("SELECT owner, id FROM ledger_account").fetchall())
+        totals: dict[str, int] = {}
+        tx_buf, post_buf, leaf_buf = io.StringIO(), io.StringIO(), io.StringIO()
+        post_id = first_id * 2
+        subject_hash, payload_hash, leaf_hash, canonical = (
+            merkle.subject_hash, merkle.payload_hash, merkle.ledger_leaf_hash, merkle.canonical_json,
+        )
+        for tx_id in range(first_id, first_id + count):
+            to, amount = holders[tx_id % 1000], 1 + tx_id % 997
+            key = f"bulk:{tx_id}"
+            legs = [[owners.ISSUER, "LAZ", str(-amount)], [to, "LAZ", str(amount)]]
+            tx_buf.write(f"{tx_id}\tmint\t{key}\t0x\t\t2026-01-01 00:00:00+00\n")
+            post_buf.write(f"{post_id}\t{tx_id}\t{ids[owners.ISSUER]}\tLAZ\t{-amount}\t0\n")
+            post_buf.write(f"{post_id + 1}\t{tx_id}\t{ids[to]}\tLAZ\t{amount}\t0\n")
+            post_id += 2
+            totals[to] = totals.get(to, 0) + amount
+            payload = canonical({"id": tx_id, "kind": "mint", "idempotencyKey": key, "memo": "", "postings": legs})
+            p_hash = payload_hash(payload)
+            h = leaf_hash(subject_hash(services.TX_LEAF_KIND, str(tx_id)), tx_id, p_hash)
+            escaped = payload.replace("\\", "\\\\")
+            leaf_buf.write(f"{tx_id}\t{services.TX_LEAF_KIND}\t{tx_id}\t{escaped}\t{merkle.to_hex(p_hash)}\t\\\\x{h.hex()}\t2026-01-01 00:00:00+00\t{tx_id}\n")
+        for table, columns, buf in (
+            ("ledger_transaction", "id, kind, idempotency_key, fingerprint, memo, created_at", tx_buf),
+            ("ledger_posting", "id, transaction_id, account_id, asset, amount, balance_after", post_buf),
+            ("ledger_leaf", "id, kind, subject, payload_json, payload_hash, leaf_hash, created_at, transaction_id", leaf_buf),
+        ):
+            with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                copy.write(buf.getvalue())
+        minted = sum(totals.values())
+        rows = [(ids[o], "LAZ", total, False) for o, total in totals.items()] + [(ids[owners.ISSUER], "LAZ", -minted, True)]
+        for account_id, asset, total, negative in rows:
+            cur.execute(
+                "INSERT INTO ledger_balance (account_id, asset, amount, allow_negative) VALUES (%s, %s, %s, %s)"
+                " ON CONFLICT (account_id, asset) DO UPDATE SET amount = ledger_balance.amount + EXCLUDED.amount",
+                [account_id, asset, total, negative],
+            )
+        for table in ("ledger_transaction", "ledger_posting", "ledger_leaf"):
+            cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")  # noqa: S608
+    raw.commit()
+
+
+# --- 2. sealing ---------------------------------------------------------------------------------
+def naive_seal_seconds() -> float:
+    """The obvious implementation: ORM objects, each leaf re-hashed from its fields with a fresh
+    keccak object per hash (eth_utils), the same for every tree node, then the block row."""
+    from eth_abi import encode
+
+    started = time.perf_counter()
+    with transaction.atomic():
+        leaves = list(Leaf.objects.order_by("id"))
+        hashes = []
+        for leaf in leaves:
+            value = [slow_keccak(f"{leaf.kind}:{leaf.subject}".encode()), leaf.pk, slow_keccak(leaf.payload_json.encode())]
+            hashes.append(slow_keccak(slow_keccak(encode(list(merkle.LEAF_ENCODING), value))))
+        hashes.sort()
+        tree = [b""] * (len(hashes) - 1) + hashes[::-1]
+        for i in range(len(hashes) - 2, -1, -1):
+            left, right = tree[2 * i + 1], tree[2 * i + 2]
+            tree[i] = slow_keccak(min(left, right) + max(left, right))
+        Block.objects.create(height=10**9, first_leaf_id=leaves[0].pk, last_leaf_id=leaves[-1].pk, prev_hash="0x",
+                             merkle_root=merkle.to_hex(tree[0]), leaf_count=len(leaves), timestamp=0,
+                             block_hash="0x" + "ff" * 32)
+        elapsed = time.perf_counter() - started
+        transaction.set_rollback(True)
+    return elapsed
+
+
+# --- 3. proof verification ----------------------------------------------------------------------
+def naive_verify(bundle: dict) -> bool:
+    """Generic ABI encoding and a fresh keccak object per hash (what a first version would do)."""
+    from eth_abi import encode
+
+    value = bundle["value"]
+    node = slow_keccak(slow_keccak(encode(list(bundle["leafEncoding"]), merkle.ledger_values_to_abi(value))))
+    for sibling in bundle["proof"]:
+        s = bytes.fromhex(sibling[2:])
+        node = slow_keccak(node + s if node <= s else s + node)
+    if "0x" + node.hex() != bundle["root"]:
+        return False
+    for h in bundle["headers"]:
+        digest = slow_keccak(encode(["uint256", "bytes32", "bytes32", "uint256", "uint256"], [
+            h["height"], bytes.fromhex(h["prevHash"][2:]), bytes.fromhex(h["merkleRoot"][2:]), h["leafCount"], h["timestamp"]]))
+        if "0x" + digest.hex() != h["blockHash"]:
+            return False
+    return True
+
+
+# --- 4. verify_ledger --------------------------------------------------------------------------
+def naive_verify_seconds(sample_tx: int) -> float:
+    """Per-row ORM checks over the first `sample_tx` transactions (and their leaves and balances)."""
+    started = time.perf_counter()
+    for tx in Transaction.objects.order_by("id")[:sample_tx]:
+        assert sum(p.amount for p in Posting.objects.filter(transaction=tx)) == 0
+        leaf = Leaf.objects.get(transaction=tx)
+        assert "0x" + slow_keccak(leaf.payload_json.encode()).hex() == leaf.payload_hash
+        for p in Posting.objects.filter(transaction=tx).select_related("account"):
+            balance = Balance.objects.get(account=p.account, asset=p.asset)
+            total = sum(q.amount for q in Posting.objects.filter(account=p.account, asset=p.asset).only("amount")[:50])
+            assert balance is not None and total is not None
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    reset()
+
+    seconds = float(os.environ.get("BENCH_TRANSFER_SECONDS", 5))
+    one = transfers_per_second(1, seconds)
+    eight = transfers_per_second(8, seconds)
+    emit("transfers_per_second_8_clients", eight, "transfers/s", one,
+         {"note": "no target set by the issue; baseline is one client"}, baseline_label="1 client")
+
+    reset()
+    bulk_transactions(100_000)
+    naive = naive_seal_seconds()
+    started = time.perf_counter()
+    block = services.block_seal()
+    sealed = time.perf_counter() - started
+    assert block.leaf_count == 100_000
+    emit("seal_100k_leaves", sealed, "s", naive, {"max": 1.0}, baseline_label="ORM objects, per-leaf re-hash, eth_utils.keccak")
+
+    leaf_ids = list(Leaf.objects.order_by("id").values_list("id", flat=True)[:: 100_000 // 2000])
+    bundles = [selectors.proof_bundle(i) for i in leaf_ids]
+    started = time.perf_counter()
+    assert all(proofs.verify_proof(b) for b in bundles)
+    fast = len(bundles) / (time.perf_counter() - started)
+    started = time.perf_counter()
+    assert all(naive_verify(b) for b in bundles[:500])
+    slow = 500 / (time.perf_counter() - started)
+    emit("proofs_verified_per_second", fast, "proofs/s", slow, {"min": 10_000},
+         baseline_label="eth_abi + eth_utils.keccak", proof_length=len(bundles[0]["proof"]))
+
+    bulk_transactions(150_000, first_id=100_001)
+    services.block_seal()
+    services.block_seal()
+    postings = Posting.objects.count()
+    started = time.perf_counter()
+    report = ledger_verify()
+    elapsed = time.perf_counter() - started
+    assert report.ok, report.problem
+    per_million = elapsed * 1_000_000 / postings
+    sample_tx = 2_000
+    naive = naive_verify_seconds(sample_tx) * 1_000_000 / (2 * sample_tx)
+    emit("verify_ledger_seconds_per_million_postings", per_million, "s", naive, {"max": 10.0},
+         baseline_label=f"per-row ORM loop, scaled from {sample_tx} transactions", postings=postings, measured_seconds=round(elapsed, 3))
+
+
+if __name__ == "__main__":
+    main()

@@ -136,4 +136,4 @@ def cast_vote(request: HttpRequest, proposal_id: int, body: VoteIn):
         proposal_id=proposal_id, message=body.message, signature=body.signature, user=request.user,
         domain=body.domain, types=body.types, primary_type=body.primaryType,
     )
-    return Status(201, {"ballot": selectors.ballot_dict(ballot), "tally": proposals.live_tally(ballot.proposal)})
+    return Status(201, {"ballot": selectors.ballot_dict(ballot), "receipt_url": f"/ballots/{ballot.pk}"})

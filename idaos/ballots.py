@@ -3,6 +3,7 @@ timestamp) replaces the voter's counted ballot; every accepted ballot stays as a
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +33,8 @@ MAX_FUTURE_SECONDS = 300
 SIGNATURE_RE = re.compile(r"^0x[0-9a-fA-F]{130}$")
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 UINT64 = 2**64
+# The advisory-lock class for proposals (any constant of our own; the object id is the proposal id).
+LOCK_CLASS = 7120
 
 
 @dataclass(frozen=True)
@@ -148,12 +151,10 @@ def verify(
     return VerifiedBallot(message=clean, signature=signature.lower(), signer=signer, digest=digest)
 
 
-def _share_lock(proposal_id: int) -> None:
-    # Ballots share-lock the proposal row; the closer's UPDATE waits for them, so no ballot lands
-    # after the tally. SQLite serialises writers anyway.
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM idaos_proposal WHERE id = %s FOR SHARE", [proposal_id])
+def use_sql_function() -> bool:
+    """PostgreSQL records ballots with one call to idaos_cast_ballot() (see migration 0002); the
+    Python path does the same steps in the same order and serves SQLite (tests run both)."""
+    return connection.vendor == "postgresql" and getattr(settings, "IDAOS_BALLOT_SQL_FUNCTION", True)
 
 
 def ballot_cast(
@@ -182,58 +183,113 @@ def ballot_cast(
             f"The ballot's timestamp is more than {MAX_FUTURE_SECONDS} seconds ahead of the server clock.",
             code="timestamp_in_future",
         )
+    record = _record_sql if use_sql_function() else _record_python
+    try:
+        code, ballot_id, weight, info = record(proposal_id, ballot, now)
+    except IntegrityError:
+        code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
+    if code != "ok":
+        _refuse(code, proposal_id, ballot.signer, info)
+    return Ballot(
+        id=ballot_id, proposal_id=proposal_id, voter=ballot.signer, choice=msg["choice"], reason=msg["reason"],
+        timestamp=msg["timestamp"], weight=weight, message=msg, signature=ballot.signature, digest=ballot.digest,
+        received_at=now, counted=True,
+    )
+
+
+def _refuse(code: str, proposal_id: int, signer: str, info: str) -> None:
+    if code == "not_found":
+        raise NotFound(f"There is no proposal {proposal_id}.")
+    if code == "wrong_idao":
+        raise InvalidBallot(
+            f"This ballot was signed for another iDAO; proposal {proposal_id} belongs to “{info}”.", code="wrong_idao"
+        )
+    if code == "voting_not_open":
+        raise VotingClosed("Voting on this proposal has not opened yet.", code="voting_not_open")
+    if code == "voting_closed":
+        raise VotingClosed("Voting on this proposal is closed.")
+    if code == "timestamp_outside_window":
+        raise InvalidBallot("The ballot's timestamp is outside the voting window.", code="timestamp_outside_window")
+    if code == "no_voting_power":
+        proposal = Proposal.objects.select_related("idao").get(pk=proposal_id)
+        if Membership.objects.filter(idao=proposal.idao, user__address=signer, status=MembershipStatus.ACTIVE).exists():
+            raise NotEligible("You joined after voting opened; members are counted as they were when the vote started.")
+        raise NotMember(f"Only members of {proposal.idao.name} may vote on its proposals.")
+    if code == "duplicate_ballot":
+        raise DuplicateBallot("This exact ballot was already received; nothing changed.")
+    if code == "superseded":
+        raise Superseded(
+            "A ballot with the same or a later timestamp is already counted; sign a newer one to change your vote."
+        )
+    raise InvalidBallot(f"The ballot was refused ({code}).", code=code)
+
+
+def _record_sql(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tuple[str, int | None, int | None, str]:
+    msg = ballot.message
+    # Autocommit: the function call is its own transaction, one round trip.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+            [proposal_id, msg["idao"], ballot.signer, msg["choice"], msg["reason"], msg["timestamp"],
+             json.dumps(msg), ballot.signature, ballot.digest, now],
+        )
+        code, ballot_id, weight, info = cursor.fetchone()
+    return code, ballot_id, weight, info or ""
+
+
+def proposal_lock(proposal_id: int, *, shared: bool) -> None:
+    """Ballots hold the proposal's lock shared; the closer takes it exclusively before its claim,
+    so no ballot commits after the tally. An advisory lock: no row is written to take it. SQLite
+    serialises writers anyway."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            fn = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            cursor.execute(f"SELECT {fn}(%s, %s)", [LOCK_CLASS, proposal_id % 2147483647])
+
+
+def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tuple[str, int | None, int | None, str]:
+    msg = ballot.message
     with transaction.atomic():
-        _share_lock(proposal_id)
-        proposal = Proposal.objects.select_related("idao").filter(pk=proposal_id).first()
-        if proposal is None:
-            raise NotFound(f"There is no proposal {proposal_id}.")
-        if msg["idao"] != proposal.idao.slug:
-            raise InvalidBallot(
-                f"This ballot was signed for iDAO “{msg['idao']}”, but proposal {proposal_id} belongs to "
-                f"“{proposal.idao.slug}”.",
-                code="wrong_idao",
-            )
-        if proposal.state != ProposalState.ACTIVE or not (proposal.voting_starts_at <= now < proposal.voting_ends_at):
-            if proposal.state in (ProposalState.DRAFT, ProposalState.PENDING):
-                raise VotingClosed("Voting on this proposal has not opened yet.", code="voting_not_open")
-            raise VotingClosed("Voting on this proposal is closed.")
-        start, end = int(proposal.voting_starts_at.timestamp()), proposal.voting_ends_at.timestamp()
-        if not start <= msg["timestamp"] < end:
-            raise InvalidBallot(
-                "The ballot's timestamp is outside the voting window.", code="timestamp_outside_window"
-            )
-        power = VotingPower.objects.select_for_update().filter(proposal=proposal, voter=ballot.signer).first()
+        proposal_lock(proposal_id, shared=True)
+        row = (
+            Proposal.objects.filter(pk=proposal_id)
+            .values("state", "voting_starts_at", "voting_ends_at", "idao__slug")
+            .first()
+        )
+        if row is None:
+            return "not_found", None, None, ""
+        if msg["idao"] != row["idao__slug"]:
+            return "wrong_idao", None, None, row["idao__slug"]
+        if row["state"] in (ProposalState.DRAFT, ProposalState.PENDING) or (
+            row["state"] == ProposalState.ACTIVE and now < row["voting_starts_at"]
+        ):
+            return "voting_not_open", None, None, ""
+        if row["state"] != ProposalState.ACTIVE or now >= row["voting_ends_at"]:
+            return "voting_closed", None, None, ""
+        if not row["voting_starts_at"].timestamp() // 1 <= msg["timestamp"] < row["voting_ends_at"].timestamp():
+            return "timestamp_outside_window", None, None, ""
+        power = (
+            VotingPower.objects.select_for_update()
+            .filter(proposal_id=proposal_id, voter=ballot.signer)
+            .values_list("weight", flat=True)
+            .first()
+        )
         if power is None:
-            if Membership.objects.filter(
-                idao=proposal.idao, user__address=ballot.signer, status=MembershipStatus.ACTIVE
-            ).exists():
-                raise NotEligible(
-                    "You joined after voting opened; members are counted as they were when the vote started."
-                )
-            raise NotMember(f"Only members of {proposal.idao.name} may vote on its proposals.")
-        if Ballot.objects.filter(proposal=proposal, digest=ballot.digest).exists():
-            raise DuplicateBallot("This exact ballot was already received; nothing changed.")
-        current = Ballot.objects.filter(proposal=proposal, voter=ballot.signer, counted=True).first()
+            return "no_voting_power", None, None, ""
+        if Ballot.objects.filter(proposal_id=proposal_id, digest=ballot.digest).exists():
+            return "duplicate_ballot", None, None, ""
+        current = (
+            Ballot.objects.filter(proposal_id=proposal_id, voter=ballot.signer, counted=True)
+            .values_list("id", "timestamp")
+            .first()
+        )
         if current is not None:
-            if msg["timestamp"] <= current.timestamp:
-                raise Superseded(
-                    "A ballot with the same or a later timestamp is already counted; sign a newer one to change your vote."
-                )
-            Ballot.objects.filter(pk=current.pk).update(counted=False)
-        try:
-            with transaction.atomic():
-                return Ballot.objects.create(
-                    proposal=proposal,
-                    voter=ballot.signer,
-                    choice=msg["choice"],
-                    reason=msg["reason"],
-                    timestamp=msg["timestamp"],
-                    weight=power.weight,
-                    message=msg,
-                    signature=ballot.signature,
-                    digest=ballot.digest,
-                    received_at=now,
-                    counted=True,
-                )
-        except IntegrityError:
-            raise DuplicateBallot("This exact ballot was already received; nothing changed.") from None
+            if msg["timestamp"] <= current[1]:
+                return "superseded", None, None, ""
+            Ballot.objects.filter(pk=current[0]).update(counted=False)
+        created = Ballot.objects.create(
+            proposal_id=proposal_id, voter=ballot.signer, choice=msg["choice"], reason=msg["reason"],
+            timestamp=msg["timestamp"], weight=power, message=msg, signature=ballot.signature, digest=ballot.digest,
+            received_at=now, counted=True,
+        )
+        return "ok", created.pk, power, ""

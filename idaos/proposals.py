@@ -22,6 +22,7 @@ from portal.errors import DomainError
 from portal.models import User
 
 from . import actions, tally
+from .ballots import proposal_lock
 from .errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
 from .models import (
     IDAO,
@@ -243,8 +244,9 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
     if passed, execute the action and anchor the execution, all in one transaction."""
     now = now or timezone.now()
     with transaction.atomic():
-        # The claim: only one closer gets the row, and it waits for in-flight ballots (which hold
-        # a share lock on the proposal) to commit first.
+        # Wait for in-flight ballots (they hold the proposal's lock shared) and keep new ones out;
+        # then the claim: only one closer's conditional UPDATE finds the proposal still active.
+        proposal_lock(proposal_id, shared=False)
         claimed = Proposal.objects.filter(
             pk=proposal_id, state=ProposalState.ACTIVE, voting_ends_at__lte=now
         ).update(state=ProposalState.REJECTED, closed_at=now)

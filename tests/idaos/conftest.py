@@ -80,3 +80,11 @@ def celery_worker_pool():
 @pytest.fixture
 def celery_worker_parameters():
     return {"perform_ping_check": False, "queues": ("celery",)}
+
+
+@pytest.fixture(params=["sql_function", "python"])
+def ballot_path(request, settings):
+    """Run a test through both ways of recording a ballot: the PostgreSQL function and the Python
+    path that SQLite uses."""
+    settings.IDAOS_BALLOT_SQL_FUNCTION = request.param == "sql_function"
+    return request.param

@@ -17,6 +17,13 @@ pytestmark = pytest.mark.django_db
 H1, H2, H3 = ("0x" + c * 64 for c in "abc")
 
 
+@pytest.fixture(autouse=True)
+def own_registries(monkeypatch):
+    """These tests exercise idaos alone: the registries start empty whatever apps are installed."""
+    monkeypatch.setattr(hooks, "_data_ref_checkers", [])
+    monkeypatch.setattr(hooks, "_actions", {})
+
+
 def pass_(idao, kind, payload):
     proposal = make_proposal(idao, kind=kind, payload=payload)
     vote(ALICE, proposal, "for")
@@ -96,7 +103,7 @@ def test_downstream_action_kind_is_delegated_to_the_registry():
         p = pass_(idao, "trust_quorum", {"quorum_id": 7})
         assert p.state == "executed" and executed == [{"quorum_id": 7}] and p.execution_result == {"trusted": 7}
     finally:
-        hooks._actions.pop("trust_quorum", None)
+        hooks._actions.pop("trust_quorum", None)  # restored by own_registries anyway
 
 
 def test_unknown_kind_is_refused():

@@ -16,7 +16,7 @@ from portal.errors import DomainError
 from tests.idaos.conftest import ballot, make_idao, make_proposal, user_of
 from tests.personas import BOB, many
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.usefixtures("ballot_path")]
 
 
 def submit(body, user) -> str:

@@ -1,0 +1,333 @@
+"""Signed votes per second through POST /api/v1/proposals/{id}/votes under gunicorn + PostgreSQL,
+beside a bare-Django baseline measured in the same run (a view that verifies one EIP-712
+signature and inserts one row), and the proposal page's server time with 10,000 ballots.
+
+    .venv/bin/python bench/votes.py [--voters 1200] [--clients 8] [--workers 3]
+
+Uses its own database (bench_idaos by default, migrated, idaos and ledger tables emptied each
+run). This file is also the settings module and URLconf of the benchmark's gunicorn
+(BENCH_VOTES_SITE=1): the portal's settings and URLs plus the baseline view, so the baseline
+never reaches production URLs. Prints one JSON line per figure."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+if os.environ.get("BENCH_VOTES_SITE") == "1":
+    # --- Imported by gunicorn as DJANGO_SETTINGS_MODULE and ROOT_URLCONF -----------------------
+    from django.db import connection as _connection
+    from django.http import HttpRequest, JsonResponse
+    from django.urls import include, path
+    from django.views.decorators.csrf import csrf_exempt
+    from eth_account import Account
+    from eth_account.messages import encode_typed_data
+
+    from portal.settings import *  # noqa: F403
+
+    ROOT_URLCONF = "bench.votes"
+
+    @csrf_exempt
+    def baseline_vote(request: HttpRequest) -> JsonResponse:
+        """The floor: parse, verify one typed-data signature, insert one row."""
+        import json
+
+        from idaos.eip712 import typed_data
+
+        data = json.loads(request.body)
+        signable = encode_typed_data(full_message=typed_data(data["message"]))
+        voter = Account.recover_message(signable, signature=data["signature"])
+        with _connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO bench_baseline_vote (voter, body) VALUES (%s, %s)", [voter, request.body.decode()]
+            )
+        return JsonResponse({"voter": voter}, status=201)
+
+    def __getattr__(name: str) -> object:
+        # The URLconf is built on first use: including portal.urls needs the app registry, which
+        # is not ready while this module is still being read as the settings.
+        if name != "urlpatterns":
+            raise AttributeError(name)
+        patterns = [path("bench/baseline-vote", baseline_vote), path("", include("portal.urls"))]
+        globals()["urlpatterns"] = patterns
+        return patterns
+else:
+    # --- Run as a script -----------------------------------------------------------------------
+    sys.path[0] = str(ROOT)  # the repo root, not bench/ (bench/siwe.py would shadow the siwe package)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+    os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_idaos")
+    os.environ.setdefault("PORTAL_HTTPS", "false")
+    os.environ.setdefault("STATIC_MANIFEST", "false")
+    os.environ.setdefault("CONN_MAX_AGE", "60")
+
+
+def _create_database(url: str) -> None:
+    import psycopg
+
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(url.rsplit("/", 1)[0] + "/postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
+            conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def main() -> None:
+    import argparse
+    import http.client
+    import json
+    import signal
+    import socket
+    import statistics
+    import subprocess
+    import threading
+    import time
+    from datetime import timedelta
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--voters", type=int, default=1200)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--page-ballots", type=int, default=10_000)
+    args = parser.parse_args()
+
+    db_url = os.environ["DATABASE_URL"]
+    _create_database(db_url)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from idaos import eip712, proposals, services
+    from idaos.models import Ballot, Membership, Proposal, VotingPower
+    from portal.models import ApiToken, User
+    from tests.personas import many
+
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE idaos_ballot, idaos_votingpower, idaos_manifestentry, idaos_modelversion, idaos_aimodel,"
+            " idaos_agentversion, idaos_agent, idaos_proposal, idaos_membership, idaos_idao, portal_apitoken,"
+            " django_session, ledger_leaf RESTART IDENTITY CASCADE"
+        )
+        cursor.execute("DROP TABLE IF EXISTS bench_baseline_vote")
+        cursor.execute("CREATE TABLE bench_baseline_vote (id bigserial PRIMARY KEY, voter varchar(42), body text)")
+
+    # --- Data: one iDAO, N members with sessions or API tokens, one active proposal, pre-signed ballots ---
+    people = many(args.voters, start=90_000)
+    users = {p.address: User.objects.get_or_create(address=p.address)[0] for p in people}
+    founder = users[people[0].address]
+    idao = services.idao_create(creator=founder, slug="bench", name="Bench", domain="science",
+                                charter={"voting_period": 7200, "quorum_bps": 0})
+    past = timezone.now() - timedelta(seconds=5)
+    Membership.objects.bulk_create(
+        [Membership(idao=idao, user=users[p.address], status="active", requested_at=past, joined_at=past)
+         for p in people[1:]]
+    )
+    proposal = proposals.proposal_create(idao=idao, author=founder, kind="signal", title="Bench")
+    tokens = {}
+    rows = []
+    for p in people:
+        raw, prefix, key_hash = ApiToken.generate()
+        tokens[p.address] = raw
+        rows.append(ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash))
+    ApiToken.objects.bulk_create(rows)
+    with connection.cursor() as cursor:
+        # Fresh bulk-loaded tables have no statistics yet; a live database would.
+        cursor.execute("ANALYZE")
+    now = int(time.time())
+
+    def signed(p, choice, ts, pid):
+        message = {"voter": p.address, "idao": "bench", "proposal": pid, "choice": choice, "reason": "", "timestamp": ts}
+        return json.dumps({"message": message, "signature": p.sign_typed(eip712.typed_data(message))}).encode()
+
+    # Browser-like sessions (the path the vote button takes): a session row and a CSRF secret each.
+    from django.conf import settings as dj_settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.sessions.backends.db import SessionStore
+
+    sessions = {}
+    for p in people:
+        store = SessionStore()
+        user = users[p.address]
+        store[SESSION_KEY] = str(user.pk)
+        store[BACKEND_SESSION_KEY] = dj_settings.AUTHENTICATION_BACKENDS[0]
+        store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        store.create()
+        sessions[p.address] = ("session", store.session_key)
+    for address, raw in tokens.items():
+        tokens[address] = ("bearer", raw)
+
+    # Three groups of voters: two session rounds and one bearer-token round, each a fresh vote.
+    third = len(people) // 3
+    groups = [people[i * third : (i + 1) * third] for i in range(3)]
+    vote_bodies = [
+        [(sessions[p.address], signed(p, "for", now, proposal.pk)) for p in groups[0]],
+        [(sessions[p.address], signed(p, "against", now, proposal.pk)) for p in groups[1]],
+        [(tokens[p.address], signed(p, "abstain", now, proposal.pk)) for p in groups[2]],
+    ]
+    base_bodies = [[(None, signed(p, "for", now, 10**9 + r)) for p in groups[r]] for r in range(3)]
+    connection.close()
+
+    # --- gunicorn on a free port ---------------------------------------------------------------
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    env = {**os.environ, "BENCH_VOTES_SITE": "1", "DJANGO_SETTINGS_MODULE": "bench.votes", "PYTHONPATH": str(ROOT)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
+         "portal.wsgi:application"],
+        cwd=ROOT, env=env,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+                c.request("GET", "/healthz")
+                c.getresponse().read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+        def drive(url: str, bodies: list, expect: int = 201) -> tuple[float, int]:
+            chunks = [bodies[i :: args.clients] for i in range(args.clients)]
+            accepted = [0] * args.clients
+            errors: list = []
+            barrier = threading.Barrier(args.clients + 1)
+
+            def client(i: int) -> None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                barrier.wait()
+                for auth, body in chunks[i]:
+                    headers = {"Content-Type": "application/json", "Host": "127.0.0.1"}
+                    if auth and auth[0] == "bearer":
+                        headers["Authorization"] = f"Bearer {auth[1]}"
+                    elif auth:
+                        headers["Cookie"] = f"sessionid={auth[1]}; csrftoken={CSRF_SECRET}"
+                        headers["X-CSRFToken"] = CSRF_SECRET
+                    try:
+                        conn.request("POST", url, body=body, headers=headers)
+                        response = conn.getresponse()
+                        payload = response.read()
+                    except (OSError, http.client.HTTPException):
+                        conn.close()
+                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+                        conn.request("POST", url, body=body, headers=headers)
+                        response = conn.getresponse()
+                        payload = response.read()
+                    if response.status == expect:
+                        accepted[i] += 1
+                    elif len(errors) < 3:
+                        errors.append((response.status, payload[:200]))
+
+            threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
+            for t in threads:
+                t.start()
+            barrier.wait()
+            start = time.perf_counter()
+            for t in threads:
+                t.join()
+            elapsed = time.perf_counter() - start
+            if errors:
+                print(f"# {url}: unexpected answers {errors}", file=sys.stderr)
+            return sum(accepted) / elapsed, sum(accepted)
+
+        # Warm both paths (imports, connections) with a few requests that are not measured.
+        drive("/bench/baseline-vote", [(None, signed(people[0], "for", now, 1))] * args.clients)
+        vote_url = f"/api/v1/proposals/{proposal.pk}/votes"
+        rates_vote, rates_base, total_votes = [], [], 0
+        for r in range(3):  # interleave so both see the same machine load
+            rate, n = drive("/bench/baseline-vote", base_bodies[r])
+            rates_base.append(rate)
+            rate, n = drive(vote_url, vote_bodies[r])
+            rates_vote.append(rate)
+            total_votes += n
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+    counted = Ballot.objects.filter(proposal=proposal, counted=True).count()
+    vote_rate, base_rate = statistics.mean(rates_vote[:2]), statistics.mean(rates_base[:2])
+    emit("accepted_votes_per_second", vote_rate, "votes/s", base_rate, {"min_ratio": 0.6},
+         auth="session cookie + CSRF (the vote button's path)", clients=args.clients, gunicorn_workers=args.workers,
+         accepted=total_votes, counted_in_db=counted,
+         rounds_votes=[round(x, 1) for x in rates_vote[:2]], rounds_baseline=[round(x, 1) for x in rates_base[:2]])
+    emit("accepted_votes_per_second_bearer_token", rates_vote[2], "votes/s", rates_base[2], {"min_ratio": 0.6},
+         auth="Authorization: Bearer (first use of each token also writes its last_used_at)", clients=args.clients,
+         gunicorn_workers=args.workers)
+
+    # --- Proposal page with 10,000 ballots --------------------------------------------------
+    client = Client()
+    page_url = f"/proposals/{proposal.pk}"
+
+    def page_time(n: int = 40) -> tuple[float, int]:
+        client.get(page_url)
+        times = []
+        for _ in range(n):
+            start = time.perf_counter()
+            response = client.get(page_url)
+            times.append((time.perf_counter() - start) * 1000)
+            assert response.status_code == 200
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(page_url)
+        return statistics.median(times), len(ctx.captured_queries)
+
+    small = Proposal.objects.create(
+        idao=idao, author=founder, kind="signal", title="Small", state="active", voting_rule="one_member_one_vote",
+        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+    )
+    big = Proposal.objects.create(
+        idao=idao, author=founder, kind="signal", title="Big", state="active", voting_rule="one_member_one_vote",
+        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+    )
+
+    def fill(p: Proposal, n: int) -> None:
+        voters = [f"0x{i:040x}" for i in range(1, n + 1)]
+        VotingPower.objects.bulk_create([VotingPower(proposal=p, voter=v, weight=1) for v in voters], batch_size=5000)
+        Ballot.objects.bulk_create(
+            [Ballot(proposal=p, voter=v, choice=("for", "against", "abstain")[i % 3], reason="", timestamp=now,
+                    weight=1, message={}, signature="0x" + "00" * 65, digest=f"0x{i:064x}", counted=True)
+             for i, v in enumerate(voters)],
+            batch_size=5000,
+        )
+        Proposal.objects.filter(pk=p.pk).update(eligible_power=n)
+
+    fill(small, 10)
+    fill(big, args.page_ballots)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE idaos_ballot")
+    page_url = f"/proposals/{small.pk}"
+    small_ms, small_q = page_time()
+    page_url = f"/proposals/{big.pk}"
+    big_ms, big_q = page_time()
+    emit("proposal_page_server_ms_10k_ballots", big_ms, "ms", small_ms, {"max_ms": 50},
+         ballots=args.page_ballots, baseline_is="same page with 10 ballots")
+    emit("proposal_page_queries_10k_ballots", big_q, "queries", small_q, {"equal_to_baseline": True},
+         ballots=args.page_ballots, baseline_is="same page with 10 ballots")
+
+
+CSRF_SECRET = "b" * 32
+
+
+def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
+    import json
+
+    ratio = value / baseline if baseline else None
+    line = {"bench": "votes", "figure": figure, "value": round(value, 2), "unit": unit, "baseline": round(baseline, 2),
+            "ratio": round(ratio, 3) if ratio is not None else None, "target": target, **extra}
+    print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

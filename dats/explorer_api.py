@@ -8,10 +8,11 @@ from django.http import FileResponse, HttpRequest
 from ninja import Router, Schema, Status
 
 from portal.auth import api_auth
-from portal.errors import Forbidden
+from portal.errors import Forbidden, NotFound
 
-from . import bundles, grants, selectors, tokens
+from . import bundles, grants, minting, selectors, tokens
 from .dat_models import DatParent
+from .models import Contribution
 
 explorer_router = Router(tags=["dats"])
 
@@ -96,7 +97,10 @@ def dat_file(request: HttpRequest, dat_id: int):
     if grants.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
         raise Forbidden(f"You hold no valid access grant for DAT #{dat_id}; POST /api/v1/dats/{dat_id}/access first.",
                         code="no_grant")
-    handle = default_storage.open(dat.contribution.storage_name, "rb")
+    try:
+        handle = default_storage.open(dat.contribution.storage_name, "rb")
+    except FileNotFoundError:
+        raise NotFound(f"DAT #{dat_id}'s file is not in storage.", code="file_missing") from None
     response = FileResponse(handle, as_attachment=True, filename=f"dat-{dat.pk}.bin", content_type="application/octet-stream")
     response["X-Content-SHA256"] = dat.sha256
     response["X-Content-Keccak256"] = dat.keccak256
@@ -132,3 +136,15 @@ def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
     event = tokens.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
+
+
+@explorer_router.post(
+    "/contributions/{public_id}/parents", auth=api_auth,
+    summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
+)
+def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):
+    contribution = Contribution.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
+    if contribution is None:
+        raise NotFound("You have no such contribution.", code="contribution_not_found")
+    row = minting.lineage_declare(contribution_id=contribution, parent_ids=body.parents, actor=request.auth)
+    return {"contribution": public_id, "parents": row.parent_ids}

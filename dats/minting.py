@@ -87,14 +87,15 @@ def mint_record(dat: DAT, *, parents: list[int], round_: Round, owner: str, idao
     }
 
 
-def lineage_declare(*, contribution_id: int, parent_ids: Any) -> DeclaredLineage:
+def lineage_declare(*, contribution_id: int, parent_ids: Any, actor: Any = None) -> DeclaredLineage:
     """Record the DATs a contribution was derived from (before its round closes). Every parent must
-    exist now; DATs are never deleted, so they still exist at minting."""
+    exist now; DATs are never deleted, so they still exist at minting. With `actor`, only the
+    contributor may declare."""
     ids = clean_parent_ids(parent_ids)
     with transaction.atomic():
         contribution = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
-        if contribution is None:
-            raise NotFound(f"There is no contribution {contribution_id}.", code="contribution_not_found")
+        if contribution is None or (actor is not None and contribution.owner_id != actor.pk):
+            raise NotFound(f"You have no contribution {contribution_id}.", code="contribution_not_found")
         if DAT.objects.filter(contribution=contribution).exists():
             raise Conflict("This contribution already has its DAT; add parents to the DAT instead.", code="already_minted")
         check_parents(ids)

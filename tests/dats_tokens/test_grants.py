@@ -193,3 +193,28 @@ def test_manifest_api_returns_the_approved_dats_with_hashes_and_flags_forbidden_
     page = client.get(f"/dats/models/{model.pk}/")
     assert page.status_code == 200 and b'data-testid="training-flag"' in page.content
     assert client.get(f"/api/v1/models/{model.pk}/manifest?version=9").json()["error"] == "version_not_found"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_requests_never_exceed_the_quota():
+    dat = minted(make_idao(ALICE, slug="quota-race"), BOB, policy={"allowed_uses": ["training"], "quota": 2})
+    _raw, token = token_for(CAROL)
+    barrier, outcomes = threading.Barrier(5), []
+
+    def run(i):
+        try:
+            barrier.wait()
+            access_request(dat_id=dat.pk, token=token, use="training", idempotency_key=f"k{i}")
+            outcomes.append("granted")
+        except Exception as exc:
+            outcomes.append(getattr(exc, "code", repr(exc)))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["granted", "granted", "quota_exhausted", "quota_exhausted", "quota_exhausted"]
+    assert DAT.objects.get(pk=dat.pk).used == 2 and AccessGrant.objects.count() == 2

@@ -191,3 +191,31 @@ def test_transfer_changes_the_owner_and_is_anchored():
     assert dat.owner.address == CAROL.address
     assert event.payload["from"] == BOB.address and event.payload["to"] == CAROL.address
     assert Leaf.objects.filter(pk=event.anchor_leaf_id, kind="dat.event").exists()
+
+
+@pytest.mark.django_db
+def test_contributor_declares_parents_through_the_api_before_minting(signed_in):
+    idao = make_idao(ALICE)
+    parent = minted(idao, CAROL)
+    c = make_contribution(idao, BOB)
+    url = f"/api/v1/contributions/{c.public_id}/parents"
+    assert signed_in(CAROL).post(url, {"parents": [parent.pk]}, content_type="application/json").status_code == 404
+    missing = signed_in(BOB).post(url, {"parents": [parent.pk + 1000]}, content_type="application/json")
+    assert (missing.status_code, missing.json()["error"]) == (422, "unknown_parent")
+    assert signed_in(BOB).post(url, {"parents": [parent.pk]}, content_type="application/json").status_code == 200
+    dat = dat_mint(round_id=closed_round(c).pk)
+    assert list(dat.parents.values_list("pk", flat=True)) == [parent.pk]
+
+
+@pytest.mark.django_db
+def test_a_passed_proposal_sets_the_charter_bounds_of_dat_policies():
+    from idaos import actions
+    from idaos.hooks import action_handler
+
+    idao = make_idao(ALICE)
+    payload = actions.validate(idao, tokens.BOUNDS_ACTION, {"allowed_uses": ["training", "evaluation"], "min_price_credit": 2})
+    assert payload == {"allowed_uses": ["training", "evaluation"], "min_price_credit": 2, "max_price_credit": None}
+    proposal = type("P", (), {"idao": idao})()
+    action_handler(tokens.BOUNDS_ACTION).execute(proposal, payload)
+    assert PolicyBounds.objects.get(idao=idao).allowed_uses == ["training", "evaluation"]
+    assert "at least 2 CREDIT" in action_handler(tokens.BOUNDS_ACTION).describe(payload)

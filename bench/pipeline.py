@@ -205,20 +205,21 @@ def bench_pipeline(n: int) -> None:
     )
     stop = threading.Event()
 
-    def validators() -> None:
+    def validator_node(account) -> None:
         from django.db import connection
 
         while not stop.is_set():
-            if not run_once(accounts):
+            if not run_once([account]):
                 time.sleep(0.01)
         connection.close()
 
     try:
         time.sleep(3)  # let the worker connect
-        thread = threading.Thread(target=validators, daemon=True)
+        nodes = [threading.Thread(target=validator_node, args=(a,), daemon=True) for a in accounts]
         start = time.perf_counter()
         first = None
-        thread.start()
+        for node in nodes:
+            node.start()
         for i in range(n):
             c = create("worker", i)
             first = first or c.pk
@@ -232,11 +233,14 @@ def bench_pipeline(n: int) -> None:
         elapsed = time.perf_counter() - start
     finally:
         stop.set()
+        for node in nodes:
+            node.join(timeout=10)
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
     accepted = Contribution.objects.filter(title__startswith="worker", state="accepted").count()
+    assert accepted == n, f"only {accepted} of {n} contributions were accepted"
     emit("pipeline_throughput", n / elapsed, "contributions/s", n / baseline_s, {"value_min": 100},
-         contributions=n, accepted=accepted, workers=1, validators=3,
+         contributions=n, accepted=accepted, workers=1, validator_nodes=3,
          note="upload record -> routed -> 3 automated signed verdicts -> closed, slashes, anchored (and the DAT hook); "
               "baseline: the same services in-process without the broker")
     broker.flushdb()

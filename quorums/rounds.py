@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 from eth_utils import keccak
 
@@ -22,6 +23,16 @@ from .errors import BadSignature, InvalidVerdict, NotInCommittee, QuorumPaused, 
 from .models import Equivocation, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
 from .selectors import quorum_pick
 from .slashing import apply_slash
+
+
+def _locked(round_id: int) -> Round | None:
+    """The round row, locked, with its quorum and iDAO and whether its deadline has passed by
+    database time, in one query."""
+    return (
+        Round.objects.select_for_update(of=("self",)).select_related("quorum", "idao")
+        .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()))
+        .filter(pk=round_id).first()
+    )
 
 
 def _enqueue_close(round_id: int) -> None:
@@ -104,11 +115,11 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
         raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
     digest = verdict_digest(typed)
     with transaction.atomic():
-        r = Round.objects.select_for_update().get(pk=r.pk)
+        r = _locked(r.pk)
         seat = Seat.objects.filter(round=r, address=signer).select_related("validator").first()
         if seat is None:
             raise NotInCommittee(f"{signer} is not on the committee of round {r.pk}.")
-        if r.state != RoundState.OPEN or not Round.objects.filter(pk=r.pk, deadline__gt=Now()).exists():
+        if r.state != RoundState.OPEN or r.overdue:
             raise RoundClosed(f"Round {r.pk} is closed; verdicts are no longer accepted.")
         earlier = list(Verdict.objects.filter(round=r, validator=seat.validator).order_by("pk"))
         same = next((v for v in earlier if v.digest == digest), None)
@@ -149,7 +160,7 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
     and, when the deadline ran out, the absent; anchor the outcome; run the closed/accepted hooks.
     Calling it again after the close, or before anything is decided, changes nothing."""
     with transaction.atomic():
-        r = Round.objects.select_for_update().select_related("quorum", "idao").filter(pk=round_id).first()
+        r = _locked(round_id)
         if r is None:
             raise RoundNotFound(f"There is no validation round {round_id}.")
         if r.state != RoundState.OPEN:
@@ -158,7 +169,7 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
         seats, votes, equivocators = _votes(r)
         t = tally(seats, votes, equivocators)
         outcome = decisive(t, quorum.threshold_bps)
-        overdue = Round.objects.filter(pk=r.pk, deadline__lte=Now()).exists()
+        overdue = r.overdue
         if overdue or force:
             outcome = outcome_at_deadline(t, quorum.threshold_bps, quorum.min_participation_bps)
             close_reason = "forced" if force and not overdue else "deadline"

@@ -4,26 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
-from django.db.models.functions import Now
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Now
 
-from .models import Quorum, Round, RoundState, Seat, ValidatorState
+from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
 
 
 def quorum_pick(*, idao_id: int) -> Quorum | None:
     """The VSC's choice: a trusted, unpaused quorum with at least committee_size active validators
     holding min_bond each; among those, the one with the fewest open rounds (then the oldest)."""
-    candidates = (
+    ready = (
+        Validator.objects.filter(quorum=OuterRef("pk"), state=ValidatorState.ACTIVE, stake__gte=OuterRef("min_bond"))
+        .order_by().values("quorum").annotate(n=Count("pk")).values("n")
+    )
+    pending = Round.objects.filter(quorum=OuterRef("pk"), state=RoundState.OPEN).order_by().values("quorum").annotate(
+        n=Count("pk")).values("n")
+    return (
         Quorum.objects.filter(paused=False, trusts__idao_id=idao_id, trusts__active=True)
-        .annotate(
-            ready=Count("validators", filter=Q(validators__state=ValidatorState.ACTIVE, validators__stake__gte=F("min_bond")), distinct=True),
-            pending=Count("rounds", filter=Q(rounds__state="open"), distinct=True),
-        )
+        .annotate(ready=Coalesce(Subquery(ready), 0), pending=Coalesce(Subquery(pending), 0))
         .filter(ready__gte=F("committee_size"))
         .order_by("pending", "id")
+        .first()
     )
-    return candidates.first()
-
 
 
 def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> bool:

@@ -231,8 +231,6 @@ def test_vsc_prefers_the_trusted_quorum_with_fewest_open_rounds():
 
 @pytest.mark.django_db(transaction=True)
 def test_last_two_verdicts_arriving_together_finalise_the_round_once():
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks need PostgreSQL")
     idao, _quorum, ps = setup_network(3)
     r = open_round(idao)
     submit(ps[0], r)

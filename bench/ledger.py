@@ -51,7 +51,8 @@ TABLES = "ledger_leaf, ledger_block, ledger_posting, ledger_balance, ledger_tran
 def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
     ratio = value / baseline if baseline else None
     line = {"bench": "ledger", "figure": figure, "value": round(value, 4), "unit": unit,
-            "baseline": round(baseline, 4), "ratio": round(ratio, 2) if ratio else None, "target": target, **extra}
+            "baseline": round(baseline, 4), "ratio": round(ratio, 2) if ratio else None, "target": target,
+            "load_avg_1m": round(os.getloadavg()[0], 2), **extra}
     print(json.dumps(line), flush=True)
 
 

@@ -5,6 +5,7 @@ Amounts are integers in the asset's smallest unit, stored as NUMERIC(78, 0) so a
 from __future__ import annotations
 
 from django.db import models
+from django.urls import reverse
 
 AMOUNT = {"max_digits": 78, "decimal_places": 0}
 
@@ -135,6 +136,9 @@ class Leaf(models.Model):
 
     def __str__(self) -> str:
         return f"leaf {self.pk} {self.kind}:{self.subject}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("ledger:proof", args=[self.pk])
 
 
 class ChainHead(models.Model):

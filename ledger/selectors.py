@@ -99,7 +99,7 @@ def account_balances(account: Account) -> dict[str, int]:
     return {asset: int(found.get(asset, 0)) for asset in Asset.values}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=4)
 def _block_tree(height: int, block_hash: str) -> list[bytes]:
     block = Block.objects.get(height=height)
     hashes = [bytes(h) for h in block.leaves().values_list("leaf_hash", flat=True)]

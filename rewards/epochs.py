@@ -92,10 +92,11 @@ def epoch_close(*, epoch_id: int, now: datetime | None = None) -> Epoch | None:
 
 def _compute(epoch: Epoch) -> None:
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT COUNT(*), COALESCE(SUM(weighted), 0), COALESCE(SUM(fee), 0) FROM rewards_usageevent WHERE epoch_id = %s",
-            [epoch.pk],
-        )
+        if connection.vendor == "postgresql":
+            # These statements are cheap but estimated as costly: compiling them (JIT) took longer than running them.
+            cursor.execute("SET LOCAL jit = off")
+        cursor.execute(sql.USAGE, [epoch.pk])
+        cursor.execute(sql.USAGE_TOTALS, [epoch.pk])
         count, weighted, fees = cursor.fetchone()
         epoch.event_count, epoch.weighted_usage = int(count), int(weighted)
         cursor.execute(sql.ATTRIBUTE, {"epoch": epoch.pk, "model_bps": conf.model_dat_bps(), "scale": conf.WEIGHT_SCALE})
@@ -154,8 +155,20 @@ def _pay(epoch: Epoch) -> None:
 
 def payout_leaf(epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount) -> bytes:
     """The payout table's Merkle leaf (OpenZeppelin StandardMerkleTree encoding):
-    (epoch, payout id, recipient, asset, role, DAT id or 0, amount)."""
-    return merkle.leaf_hash(PAYOUT_LEAF_TYPES, payout_values(epoch_number, payout_id, recipient, asset, role, dat_id, amount))
+    keccak(keccak(abi.encode(epoch, payout id, recipient, asset, role, DAT id or 0, amount))).
+    Encoded by hand (the generic encoder is ten times slower); a test checks they agree."""
+    texts = [s.encode() for s in (recipient, asset, role)]
+    head, tail, offset = [], [], 7 * 32
+    for text in texts:
+        head.append(offset.to_bytes(32, "big"))
+        padded = text + b"\0" * (-len(text) % 32)
+        tail.append(len(text).to_bytes(32, "big") + padded)
+        offset += 32 + len(padded)
+    encoded = b"".join([
+        epoch_number.to_bytes(32, "big"), payout_id.to_bytes(32, "big"), *head,
+        int(dat_id or 0).to_bytes(32, "big"), int(amount).to_bytes(32, "big"), *tail,
+    ])
+    return merkle.keccak(merkle.keccak(encoded))
 
 
 def payout_values(epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount) -> list:

@@ -83,7 +83,7 @@ class UsageEvent(models.Model):
     kind = models.CharField(max_length=12, choices=UsageKind.choices)
     units = models.BigIntegerField()
     weighted = models.BigIntegerField(help_text="units times the kind's weight: what the reward split counts.")
-    fee = models.DecimalField(default=0, **AMOUNT)
+    fee = models.BigIntegerField(default=0, help_text="CREDIT charged for this event.")
     occurred_at = models.DateTimeField()
 
     class Meta:
@@ -100,6 +100,24 @@ class UsageEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.units} {self.kind}"
+
+
+class EpochUsage(models.Model):
+    """The epoch's usage per asset version: the one pass over its events that closing makes."""
+
+    epoch = models.ForeignKey(Epoch, on_delete=models.CASCADE, related_name="usage")
+    idao = models.ForeignKey("idaos.IDAO", on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey("idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    agent_version = models.ForeignKey("idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    events = models.BigIntegerField()
+    weighted = models.DecimalField(**AMOUNT)
+    fees = models.DecimalField(**AMOUNT)
+
+    class Meta:
+        indexes = [models.Index(fields=["epoch", "idao"])]
+
+    def __str__(self) -> str:
+        return f"{self.events} events in epoch {self.epoch_id}"
 
 
 class Attribution(models.Model):

@@ -7,6 +7,16 @@ are explained in docs/rewards.md."""
 
 from __future__ import annotations
 
+# The only pass over the epoch's events: usage per iDAO and asset version.
+USAGE = """
+INSERT INTO rewards_epochusage (epoch_id, idao_id, model_version_id, agent_version_id, events, weighted, fees)
+SELECT epoch_id, idao_id, model_version_id, agent_version_id, COUNT(*), SUM(weighted), SUM(fee)
+FROM rewards_usageevent WHERE epoch_id = %s
+GROUP BY epoch_id, idao_id, model_version_id, agent_version_id
+"""
+
+USAGE_TOTALS = "SELECT COALESCE(SUM(events), 0), COALESCE(SUM(weighted), 0), COALESCE(SUM(fees), 0) FROM rewards_epochusage WHERE epoch_id = %s"
+
 # Weighted usage per asset version, then the DATs it is attributed to:
 #   the version's own DAT (artifact hash = DAT.sha256 or keccak256) takes model_bps,
 #   the manifest's DATs share the rest equally; with only one side, it takes everything;
@@ -14,10 +24,8 @@ from __future__ import annotations
 ATTRIBUTE = """
 INSERT INTO rewards_attribution (epoch_id, idao_id, dat_id, weight)
 WITH used AS (
-    SELECT e.idao_id, e.model_version_id AS mv_id, e.agent_version_id AS av_id, SUM(e.weighted) AS w
-    FROM rewards_usageevent e
-    WHERE e.epoch_id = %(epoch)s
-    GROUP BY e.idao_id, e.model_version_id, e.agent_version_id
+    SELECT idao_id, model_version_id AS mv_id, agent_version_id AS av_id, weighted AS w
+    FROM rewards_epochusage WHERE epoch_id = %(epoch)s AND weighted > 0
 ),
 u AS (
     SELECT used.idao_id, used.mv_id, used.w, COALESCE(used.mv_id, -used.av_id) AS asset,

@@ -93,3 +93,23 @@ def test_an_epoch_without_usage_mints_and_pays_nothing(world):
     closed = epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
     assert closed.pool_laz == 0 and closed.payout_tx_id is None and closed.anchor_leaf_id is not None
     assert ledger_selectors.balance(owners.REWARD_POOL, "LAZ") == 0
+
+
+def test_the_hand_encoded_payout_leaf_matches_the_standard_merkle_tree_encoding():
+    from ledger import merkle
+    from rewards.epochs import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
+
+    for row in [(7, 1, "user:0x" + "Ab" * 20, "LAZ", "contributor", 12, 10**24), (1, 99, "idao:a-very-long-slug-" * 3, "CREDIT", "treasury", None, 5)]:
+        assert payout_leaf(*row) == merkle.leaf_hash(PAYOUT_LEAF_TYPES, payout_values(*row))
+
+
+def test_a_payout_proof_verifies_against_the_anchored_root(world, client):
+    from ledger import merkle
+
+    world.report([event(world.model, 3000), event(world.agent, 1000)])
+    epoch = epoch_close(epoch_id=current_epoch().pk, now=current_epoch().ends_at)
+    payout = Payout.objects.filter(epoch=epoch).order_by("-id").first()
+    bundle = client.get(f"/earnings/epochs/{epoch.number}/payouts/{payout.pk}/proof.json").json()
+    leaf = merkle.from_hex(bundle["leaf"])
+    assert merkle.to_hex(merkle.process_proof(leaf, [merkle.from_hex(p) for p in bundle["proof"]])) == epoch.payouts_root
+    assert bundle["root"] == epoch.payouts_root and bundle["anchorLeafId"] == epoch.anchor_leaf_id

@@ -6,7 +6,7 @@ import re
 import time
 from decimal import Decimal
 
-from django.db import IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 
 from . import merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
@@ -100,6 +100,9 @@ def transaction_post(
     try:
         with transaction.atomic():
             return _apply(kind=kind, legs=legs, idempotency_key=idempotency_key, memo=memo, fingerprint=fingerprint)
+    except DataError as exc:
+        # Only a balance beyond NUMERIC(78, 0) (about 2**259) gets here; nothing was written.
+        raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
     except IntegrityError:
         # A concurrent call with the same key committed first (the unique index made us wait for it).
         existing = _replay(idempotency_key, fingerprint)
@@ -225,6 +228,8 @@ def _anchor(*, kind: str, subject: str, payload: dict, tx: Transaction | None = 
 
 def anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
     """Queue a leaf committing to a record; call it inside your own transaction.atomic()."""
+    if isinstance(kind, str) and kind.startswith("ledger."):
+        raise InvalidTransaction("Anchor kinds starting with 'ledger.' are reserved for the ledger's own records.")
     return _anchor(kind=kind, subject=subject, payload=payload)
 
 

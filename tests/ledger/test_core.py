@@ -70,3 +70,31 @@ def test_sealing_puts_every_queued_leaf_in_one_block_and_chains_blocks():
     second = services.block_seal()
     assert second.height == 2 and second.prev_hash == first.block_hash
     assert selectors.leaf_block(leaf.pk).height == 1
+
+
+def test_a_balance_beyond_the_ledger_range_is_refused_without_a_write():
+    big = 2**255 - 1
+    for i in range(16):
+        services.mint(to=A, asset="LAZ", amount=big, idempotency_key=f"big{i}")
+    with pytest.raises(InvalidAmount):
+        for i in range(16, 40):
+            services.mint(to=A, asset="LAZ", amount=big, idempotency_key=f"big{i}")
+    assert selectors.balance(A, "LAZ") % big == 0
+
+
+@pytest.mark.parametrize(
+    ("kind", "subject", "payload"),
+    [("ledger.tx", "1", {}), ("Bad Kind", "s", {}), ("ok", "", {}), ("ok", "s", {"x": float("nan")}), ("ok", "s", [1])],
+)
+def test_malformed_or_reserved_anchors_are_refused(kind, subject, payload):
+    with pytest.raises(InvalidTransaction):
+        services.anchor(kind=kind, subject=subject, payload=payload)
+    assert not Leaf.objects.exists()
+
+
+def test_anchor_payloads_commit_to_canonical_json_whatever_the_key_order():
+    one = services.anchor(kind="test.record", subject="a", payload={"b": 1, "a": [True, None, "ü"]})
+    two = services.anchor(kind="test.record", subject="b", payload={"a": [True, None, "ü"], "b": 1})
+    assert one.payload_json == two.payload_json == '{"a":[true,null,"ü"],"b":1}'
+    assert one.payload_hash == two.payload_hash
+    assert one.get_absolute_url() == f"/ledger/proofs/{one.pk}"

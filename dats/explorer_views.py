@@ -67,6 +67,9 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
     r = dat.round
     verdicts = list(Verdict.objects.filter(round=r).select_related("validator").order_by("id"))
     seats = list(Seat.objects.filter(round=r).order_by("id"))
+    snapshot = {s.validator_id: s.stake for s in seats}
+    for v in verdicts:
+        v.seat_stake = snapshot.get(v.validator_id)  # the stake that weighed the verdict, not today's
     events = list(DatEvent.objects.filter(dat=dat).order_by("seq"))
     sections = [html for fn in DAT_PAGE_SECTIONS if (html := fn(request, dat))]
     context = {

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
+from django.db.models import Count
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
@@ -113,7 +114,8 @@ def contribution_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def contribution_mine(request: HttpRequest) -> HttpResponse:
     contributions = (
-        Contribution.objects.filter(owner=request.user).select_related("idao", "round", "round__quorum").order_by("-id")[:200]
+        Contribution.objects.filter(owner=request.user).select_related("idao", "round", "round__quorum")
+        .annotate(verdict_count=Count("round__verdicts")).order_by("-id")[:200]
     )
     template = "dats/contribution_mine.html#rows" if request.htmx else "dats/contribution_mine.html"
     return render(request, template, {"contributions": contributions})

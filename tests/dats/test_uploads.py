@@ -197,3 +197,17 @@ def test_downloads_need_an_active_assignment_for_that_exact_file(signed_in):
             continue
     services.round_close(round_id=c.round_id)
     assert holder.get(url).status_code == 404  # the assignment ended with the round
+
+
+@pytest.mark.django_db
+def test_my_contributions_page_shows_state_and_refreshes_its_rows_with_htmx(signed_in, idao, django_assert_max_num_queries):
+    client = signed_in(BOB)
+    for i in range(3):
+        client.post(URL, form(f"row,{i}\n".encode(), idao=idao.slug))
+    page = client.get("/contributions/mine")
+    assert page.status_code == 200 and page.content.count(b'data-testid="state"') == 3
+    with django_assert_max_num_queries(8):
+        rows = client.get("/contributions/mine", headers={"HX-Request": "true"})
+    assert rows.content.lstrip().startswith(b"<tbody") and b"Uploaded" in rows.content
+    form_page = client.get("/contributions/new")
+    assert form_page.status_code == 200 and b"data-upload-form" in form_page.content

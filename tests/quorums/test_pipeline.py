@@ -92,7 +92,9 @@ def test_a_close_task_delivered_twice_is_a_no_op(broker, celery_worker):
     assert Slash.objects.filter(round=r).count() == 1
 
 
-def test_a_task_that_always_crashes_is_retried_a_bounded_number_of_times_then_parked(broker, celery_worker, quick_retries):
+def test_a_task_that_always_crashes_is_retried_a_bounded_number_of_times_then_parked(
+    broker, celery_worker, quick_retries, signed_in
+):
     idao, _quorum, ps = setup_network(3)
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="1", content_hash="0x" + "22" * 32)
     attempts = []
@@ -114,6 +116,7 @@ def test_a_task_that_always_crashes_is_retried_a_bounded_number_of_times_then_pa
     staff = user_of(ps[0])
     staff.is_staff = True
     staff.save()
+    assert b"downstream hook is broken" in signed_in(ps[0]).get("/quorums/moderation/").content
     services.parked_resolve(actor=staff, parked_id=parked.pk, reason="hook fixed", retry=True)
     wait_for(lambda: Round.objects.filter(pk=r.pk, state="closed").exists())
 

@@ -173,10 +173,10 @@ def _transactions(report: Report) -> None:
 _PAYLOAD_SQL = """
 SELECT t.id FROM ledger_transaction t
 JOIN ledger_leaf l ON l.transaction_id = t.id
-JOIN ledger_posting p ON p.transaction_id = t.id
-JOIN ledger_account a ON a.id = p.account_id
+LEFT JOIN ledger_posting p ON p.transaction_id = t.id
+LEFT JOIN ledger_account a ON a.id = p.account_id
 GROUP BY t.id, l.id
-HAVING l.payload_json <> '{"id":' || t.id || ',"idempotencyKey":' || to_json(t.idempotency_key)::text
+HAVING l.payload_json IS DISTINCT FROM '{"id":' || t.id || ',"idempotencyKey":' || to_json(t.idempotency_key)::text
     || ',"kind":' || to_json(t.kind)::text || ',"memo":' || to_json(t.memo)::text || ',"postings":['
     || string_agg('[' || to_json(a.owner)::text || ',' || to_json(p.asset)::text || ',"' || p.amount::text || '"]',
                   ',' ORDER BY p.id)

@@ -165,3 +165,9 @@ def test_verify_ledger_in_its_own_snapshot_names_a_tampered_leaf_found_by_its_wo
     _tamper("UPDATE ledger_leaf SET subject = 'r2' WHERE id = %s", [leaf.pk], "ledger_leaf")
     with pytest.raises(CommandError, match=f"leaf {leaf.pk}: leaf_hash does not match"):
         call_command("verify_ledger")
+
+
+def test_a_transaction_stripped_of_its_postings_is_named(ledger):
+    tx_id = Posting.objects.order_by("id").last().transaction_id
+    _tamper("DELETE FROM ledger_posting WHERE transaction_id = %s", [tx_id], "ledger_posting")
+    assert ledger_verify().problem == f"transaction {tx_id}: its rows differ from the payload its leaf anchored"

@@ -89,6 +89,7 @@ def main() -> None:
     parser.add_argument("--voters", type=int, default=1200)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--page-ballots", type=int, default=10_000)
     args = parser.parse_args()
 
@@ -181,8 +182,8 @@ def main() -> None:
     sock.close()
     env = {**os.environ, "BENCH_VOTES_SITE": "1", "DJANGO_SETTINGS_MODULE": "bench.votes", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "-b", f"127.0.0.1:{port}", "--log-level", "warning",
-         "portal.wsgi:application"],
+        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads", str(args.threads),
+         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "portal.wsgi:application"],
         cwd=ROOT, env=env,
     )
     try:
@@ -259,7 +260,7 @@ def main() -> None:
     vote_rate, base_rate = statistics.mean(rates_vote[:2]), statistics.mean(rates_base[:2])
     emit("accepted_votes_per_second", vote_rate, "votes/s", base_rate, {"min_ratio": 0.6},
          auth="session cookie + CSRF (the vote button's path)", clients=args.clients, gunicorn_workers=args.workers,
-         accepted=total_votes, counted_in_db=counted,
+         gunicorn_threads=args.threads, accepted=total_votes, counted_in_db=counted,
          rounds_votes=[round(x, 1) for x in rates_vote[:2]], rounds_baseline=[round(x, 1) for x in rates_base[:2]])
     emit("accepted_votes_per_second_bearer_token", rates_vote[2], "votes/s", rates_base[2], {"min_ratio": 0.6},
          auth="Authorization: Bearer (first use of each token also writes its last_used_at)", clients=args.clients,

@@ -6,6 +6,7 @@ import json
 
 from django import forms
 
+from . import hooks
 from .models import Domain, MembershipPolicy, ProposalKind, VotingRule
 
 
@@ -63,6 +64,13 @@ class ProposalForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4, "class": "mono"}), required=False, initial="{}", help_text=PAYLOAD_HELP
     )
     submit_now = forms.BooleanField(required=False, initial=True, label="Submit now (otherwise save as a draft)")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Kinds registered downstream (idaos.hooks) are offered beside our own.
+        own = set(ProposalKind.values)
+        extra = [(k, k.replace("_", " ").capitalize()) for k in hooks.registered_kinds() if k not in own]
+        self.fields["kind"].choices = [*ProposalKind.choices, *extra]
 
     def clean_payload(self) -> dict:
         raw = self.cleaned_data["payload"].strip() or "{}"

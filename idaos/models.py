@@ -307,7 +307,8 @@ class Proposal(models.Model):
 class VotingPower(models.Model):
     """The snapshot taken at activation: who may vote on a proposal and with what weight."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="voting_powers")
+    # The unique (proposal, voter) index serves lookups by proposal too.
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="voting_powers", db_index=False)
     voter = models.CharField(max_length=42)
     weight = models.DecimalField(**AMOUNT)
     balance = models.DecimalField(**AMOUNT, default=0)
@@ -329,7 +330,8 @@ class Ballot(models.Model):
     """Every accepted signed ballot, kept as a receipt. `counted` marks the one ballot per voter
     that the tally uses (the one with the latest timestamp)."""
 
-    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="ballots")
+    # Indexes that start with the proposal serve it; fewer indexes keep each ballot insert cheap.
+    proposal = models.ForeignKey(Proposal, on_delete=models.CASCADE, related_name="ballots", db_index=False)
     voter = models.CharField(max_length=42)
     choice = models.CharField(max_length=10, choices=Choice.choices)
     reason = models.TextField(blank=True)
@@ -349,7 +351,7 @@ class Ballot(models.Model):
                 fields=["proposal", "voter"], condition=Q(counted=True), name="ballot_one_counted_per_voter"
             ),
         ]
-        indexes = [models.Index(fields=["proposal", "counted", "choice"])]
+        indexes = [models.Index(fields=["proposal", "received_at"], name="ballot_proposal_received")]
 
     def __str__(self) -> str:
         return f"{self.voter} {self.choice} on #{self.proposal_id}"

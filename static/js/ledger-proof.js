@@ -27,6 +27,7 @@ export function verifyBundle(bundle) {
   if (k(utf8(`${bundle.leaf.kind}:${bundle.leaf.subject}`)) !== subject) return "the record's kind and subject do not match the leaf";
   if (k(utf8(bundle.leaf.payload)) !== payload) return "the record's payload does not match the leaf";
   let node = k(hexToBytes(k(concat(hexToBytes(subject), word(id), hexToBytes(payload)))));
+  if (bundle.leafHash !== node) return "leafHash is not the hash of value";
   for (const sibling of bundle.proof) node = hashPair(node, sibling);
   if (node !== bundle.root) return "the proof does not lead to the root";
   if (bundle.block.merkleRoot !== bundle.root) return "the root is not the block's";

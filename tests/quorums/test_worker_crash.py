@@ -40,7 +40,8 @@ def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set
     db = connection.settings_dict
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
+                        f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_VISIBILITY_TIMEOUT": "2",
         "CONN_MAX_AGE": "0",
     }

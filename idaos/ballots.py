@@ -170,6 +170,8 @@ def ballot_cast(
 ) -> Ballot:
     """Record a signed ballot for a proposal."""
     now = now or timezone.now()
+    if not 0 < proposal_id < 2**63:
+        raise NotFound(f"There is no proposal {proposal_id}.")
     ballot = verify(message, signature, domain=domain, types=types, primary_type=primary_type)
     msg = ballot.message
     if msg["proposal"] != proposal_id:

@@ -39,6 +39,8 @@ def _duration(name: str, value: Any, *, minimum: timedelta = timedelta(0)) -> ti
     if isinstance(value, timedelta):
         result = value
     elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_DURATION.total_seconds() * 2:
+            raise InvalidInput(f"{name} must be between {int(minimum.total_seconds())} s and 60 days.")
         result = timedelta(seconds=value)
     else:
         raise InvalidInput(f"{name} is a number of seconds.")

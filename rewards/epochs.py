@@ -95,7 +95,6 @@ def _compute(epoch: Epoch) -> None:
         if connection.vendor == "postgresql":
             # These statements are cheap but estimated as costly: compiling them (JIT) took longer than running them.
             cursor.execute("SET LOCAL jit = off")
-        cursor.execute(sql.USAGE, [epoch.pk])
         cursor.execute(sql.USAGE_TOTALS, [epoch.pk])
         count, weighted, fees = cursor.fetchone()
         epoch.event_count, epoch.weighted_usage = int(count), int(weighted)

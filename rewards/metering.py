@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils.dateparse import parse_datetime
 
@@ -21,7 +21,7 @@ from ledger import owners
 from ledger import services as ledger_services
 from portal.models import ApiToken, User
 
-from . import conf
+from . import conf, sql
 from .epochs import epoch_lock_for_usage
 from .errors import InvalidUsage, NotAllowedToReport, UnknownAsset
 from .models import UsageEvent, UsageKind, UsageReport
@@ -144,6 +144,13 @@ def _reporting_scope(user: User, token: ApiToken | None) -> tuple[set[int], str]
     return member_of, owners.user(user.address)
 
 
+def epoch_usage_add(*, report_id: int) -> None:
+    """Add a report's accepted events to its epoch's usage per asset version (inside the
+    report's transaction; set-based, one statement)."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql.USAGE_ADD, [report_id])
+
+
 def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetime) -> ReportResult:
     """Record a report of usage events; repeated idempotency keys are skipped, the fee for the
     newly accepted ones is charged to the payer in CREDIT. All or nothing."""
@@ -173,6 +180,7 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
             ignore_conflicts=True,
             batch_size=2000,
         )
+        epoch_usage_add(report_id=report.pk)
         totals = UsageEvent.objects.filter(report=report).aggregate(n=Count("id"), fee=Sum("fee"))
         report.accepted, report.fee = totals["n"], int(totals["fee"] or 0)
         if report.fee > 0:

@@ -103,9 +103,11 @@ class UsageEvent(models.Model):
 
 
 class EpochUsage(models.Model):
-    """The epoch's usage per asset version: the one pass over its events that closing makes."""
+    """The epoch's usage per asset version, kept up to date by each report (one upsert per
+    report, in its transaction), so closing an epoch never rescans its events."""
 
     epoch = models.ForeignKey(Epoch, on_delete=models.CASCADE, related_name="usage")
+    asset = models.BigIntegerField(help_text="The model version id, or minus the agent version id.")
     idao = models.ForeignKey("idaos.IDAO", on_delete=models.PROTECT, related_name="+")
     model_version = models.ForeignKey("idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     agent_version = models.ForeignKey("idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
@@ -114,7 +116,7 @@ class EpochUsage(models.Model):
     fees = models.DecimalField(**AMOUNT)
 
     class Meta:
-        indexes = [models.Index(fields=["epoch", "idao"])]
+        constraints = [models.UniqueConstraint(fields=["epoch", "asset"], name="epochusage_one_row_per_asset")]
 
     def __str__(self) -> str:
         return f"{self.events} events in epoch {self.epoch_id}"

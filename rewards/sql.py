@@ -7,12 +7,19 @@ are explained in docs/rewards.md."""
 
 from __future__ import annotations
 
-# The only pass over the epoch's events: usage per iDAO and asset version.
-USAGE = """
-INSERT INTO rewards_epochusage (epoch_id, idao_id, model_version_id, agent_version_id, events, weighted, fees)
-SELECT epoch_id, idao_id, model_version_id, agent_version_id, COUNT(*), SUM(weighted), SUM(fee)
-FROM rewards_usageevent WHERE epoch_id = %s
+# Run by every usage report in its transaction: add the events it inserted to the epoch's usage
+# per asset version. Rows are upserted in asset order, so concurrent reports never deadlock.
+USAGE_ADD = """
+INSERT INTO rewards_epochusage (epoch_id, asset, idao_id, model_version_id, agent_version_id, events, weighted, fees)
+SELECT epoch_id, COALESCE(model_version_id, -agent_version_id), idao_id, model_version_id, agent_version_id,
+       COUNT(*), SUM(weighted), SUM(fee)
+FROM rewards_usageevent WHERE report_id = %s
 GROUP BY epoch_id, idao_id, model_version_id, agent_version_id
+ORDER BY 2
+ON CONFLICT (epoch_id, asset) DO UPDATE SET
+    events = rewards_epochusage.events + EXCLUDED.events,
+    weighted = rewards_epochusage.weighted + EXCLUDED.weighted,
+    fees = rewards_epochusage.fees + EXCLUDED.fees
 """
 
 USAGE_TOTALS = "SELECT COALESCE(SUM(events), 0), COALESCE(SUM(weighted), 0), COALESCE(SUM(fees), 0) FROM rewards_epochusage WHERE epoch_id = %s"

@@ -16,6 +16,7 @@ from ledger import owners
 from ledger import services as ledger_services
 from quorums.models import Seat
 from rewards.epochs import epoch_close, epoch_current
+from rewards.metering import epoch_usage_add
 from rewards.models import Payout, UsageEvent, UsageReport
 
 from .factories import IdaoFactory, QuorumFactory, UserFactory, ValidatorFactory, make_dat, make_model
@@ -50,6 +51,7 @@ def _close(market, units: list[int], stakes: tuple[int, int]) -> dict[tuple[str,
         for v, n in zip(market["versions"], units, strict=True) if n > 0
     ]
     UsageEvent.objects.bulk_create(events)
+    epoch_usage_add(report_id=report.pk)
     fees = sum(units)
     if fees:
         ledger_services.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=fees, idempotency_key=f"prop-fees:{epoch.pk}")

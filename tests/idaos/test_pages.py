@@ -57,6 +57,9 @@ def test_proposal_page_query_count_does_not_grow_with_ballots(signed_in, django_
         cast(p, proposal)
     with django_assert_max_num_queries(8):
         assert client.get(f"/proposals/{proposal.pk}").status_code == 200
+    member = signed_in(many(30)[0])
+    with django_assert_max_num_queries(12):
+        assert b"you voted" in member.get(f"/proposals/{proposal.pk}").content
 
 
 def test_members_page_is_for_stewards_and_approves_requests(signed_in):

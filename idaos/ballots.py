@@ -268,7 +268,7 @@ def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> t
             return "voting_not_open", None, None, ""
         if row["state"] != ProposalState.ACTIVE or now >= row["voting_ends_at"]:
             return "voting_closed", None, None, ""
-        if not row["voting_starts_at"].timestamp() // 1 <= msg["timestamp"] < row["voting_ends_at"].timestamp():
+        if not int(row["voting_starts_at"].timestamp()) <= msg["timestamp"] < row["voting_ends_at"].timestamp():
             return "timestamp_outside_window", None, None, ""
         power = (
             VotingPower.objects.select_for_update()

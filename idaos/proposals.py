@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from ledger import owners
@@ -328,6 +328,3 @@ def due_ids(now: datetime | None = None) -> tuple[list[int], list[int]]:
     )
     return to_activate, to_close
 
-
-def open_filter() -> Q:
-    return Q(state__in=OPEN_STATES)

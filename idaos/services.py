@@ -3,12 +3,12 @@ Proposals live in idaos.proposals, ballots in idaos.ballots."""
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Max
 from django.utils import timezone
 
 from portal.models import User
@@ -232,8 +232,6 @@ def clean_hash(value: Any, name: str = "artifact_hash") -> str:
 
 
 def clean_policy(value: Any) -> dict:
-    import json
-
     if not isinstance(value, dict):
         raise InvalidInput("behaviour_policy is a JSON object.")
     if len(json.dumps(value)) > MAX_POLICY_BYTES:
@@ -283,6 +281,3 @@ def agent_register(
         raise Conflict(f"{idao.name} already has an agent named “{name}”.", code="name_taken") from None
     return agent
 
-
-def next_number(queryset) -> int:
-    return (queryset.aggregate(n=Max("number"))["n"] or 0) + 1

@@ -141,11 +141,16 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
 
 
 def _votes(r: Round) -> tuple[dict[int, int], dict[int, str], set[int]]:
+    """Seats' stakes, each validator's first verdict, and the equivocators: a validator with
+    more than one stored verdict (rows are unique per digest, so two rows are two different
+    signed verdicts)."""
     seats = {s.validator_id: int(s.stake) for s in Seat.objects.filter(round=r)}
     votes: dict[int, str] = {}
+    equivocators: set[int] = set()
     for validator_id, verdict in Verdict.objects.filter(round=r).order_by("pk").values_list("validator_id", "verdict"):
+        if validator_id in votes:
+            equivocators.add(validator_id)
         votes.setdefault(validator_id, verdict)
-    equivocators = set(Equivocation.objects.filter(round=r).values_list("validator_id", flat=True))
     return seats, votes, equivocators
 
 

@@ -211,3 +211,12 @@ def test_my_contributions_page_shows_state_and_refreshes_its_rows_with_htmx(sign
     assert rows.content.lstrip().startswith(b"<tbody") and b"Uploaded" in rows.content
     form_page = client.get("/contributions/new")
     assert form_page.status_code == 200 and b"data-upload-form" in form_page.content
+
+
+@pytest.mark.django_db
+def test_the_upload_form_works_without_javascript(signed_in, idao):
+    client = signed_in(BOB)
+    r = client.post("/contributions/new", form(b"plain,form\n", idao=idao.slug))
+    assert r.status_code == 302 and r["Location"] == "/contributions/mine"
+    refused = client.post("/contributions/new", form(b"", idao=idao.slug))
+    assert refused.status_code == 422 and b"The file is empty." in refused.content

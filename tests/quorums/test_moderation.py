@@ -117,3 +117,17 @@ def test_public_pages_render(signed_in, client):
     seat = r.seats.exclude(address=ps[0].address).first()
     inbox = signed_in(next(p for p in ps if p.address == seat.address)).get("/validator/inbox")
     assert inbox.status_code == 200 and f'data-round="{r.pk}"'.encode() in inbox.content
+
+
+@pytest.mark.django_db
+def test_bond_form_on_the_quorum_page(signed_in):
+    from tests.quorums.factories import QuorumFactory, fund
+
+    quorum = QuorumFactory(min_bond=100)
+    fund(MALLORY, 150)
+    client = signed_in(MALLORY)
+    client.post(f"/quorums/{quorum.pk}/bond", {"amount": "150", "action": "bond"})
+    assert int(Validator.objects.get(quorum=quorum).stake) == 150
+    r = client.post(f"/quorums/{quorum.pk}/bond", {"amount": "999", "action": "bond"}, follow=True)
+    assert [m.level_tag for m in r.context["messages"]] == ["success", "error"]
+    assert int(Validator.objects.get(quorum=quorum).stake) == 150

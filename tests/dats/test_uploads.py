@@ -220,3 +220,43 @@ def test_the_upload_form_works_without_javascript(signed_in, idao):
     assert r.status_code == 302 and r["Location"] == "/contributions/mine"
     refused = client.post("/contributions/new", form(b"", idao=idao.slug))
     assert refused.status_code == 422 and b"The file is empty." in refused.content
+
+
+class _Body:
+    """A 64 MiB multipart body generated on the fly, never held in memory."""
+
+    def __init__(self, boundary: str, mib: int) -> None:
+        self.parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()]
+        self.block = bytes(range(256)) * 4096  # 1 MiB
+        self.left = mib
+        self.tail = f"\r\n--{boundary}--\r\n".encode()
+        self.size = len(self.parts[0]) + mib * len(self.block) + len(self.tail)
+
+    def read(self, n: int = -1) -> bytes:
+        if self.parts:
+            return self.parts.pop()
+        if self.left:
+            self.left -= 1
+            return self.block
+        tail, self.tail = self.tail, b""
+        return tail
+
+
+def test_streaming_upload_memory_stays_flat():
+    import tracemalloc
+
+    from django.http.multipartparser import MultiPartParser
+
+    from dats.uploads import HashingUploadHandler
+
+    body = _Body("flatBOUNDARY", 64)
+    meta = {"CONTENT_TYPE": "multipart/form-data; boundary=flatBOUNDARY", "CONTENT_LENGTH": str(body.size)}
+    tracemalloc.start()
+    _post, files = MultiPartParser(meta, body, [HashingUploadHandler()], "utf-8").parse()
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    upload = files["file"]
+    assert upload.size == 64 * 1024 * 1024
+    assert upload.sha256 == "0x" + hashlib.sha256(body.block * 64).hexdigest()
+    upload.discard()
+    assert peak < 16 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB for a 64 MiB upload"

@@ -42,15 +42,19 @@ u AS (
     LEFT JOIN idaos_agentversion av ON av.id = used.av_id
 ),
 own AS (
-    SELECT u.asset, MIN(d.id) AS dat_id
-    FROM u JOIN dats_dat d ON u.artifact <> '' AND (d.sha256 = LOWER(u.artifact) OR d.keccak256 = LOWER(u.artifact))
-    GROUP BY u.asset
+    SELECT asset, MIN(dat_id) AS dat_id FROM (
+        SELECT u.asset, d.id AS dat_id FROM u JOIN dats_dat d ON d.sha256 = LOWER(u.artifact)
+        UNION ALL
+        SELECT u.asset, d.id FROM u JOIN dats_dat d ON d.keccak256 = LOWER(u.artifact)
+    ) hits GROUP BY asset
 ),
+versions AS (SELECT me.model_version_id, me.data_ref FROM idaos_manifestentry me WHERE me.model_version_id IN (SELECT mv_id FROM u)),
 manifest AS (
-    SELECT DISTINCT u.asset, d.id AS dat_id
-    FROM u
-    JOIN idaos_manifestentry me ON me.model_version_id = u.mv_id
-    JOIN dats_dat d ON me.data_ref = 'dat:' || d.id OR d.sha256 = LOWER(me.data_ref) OR d.keccak256 = LOWER(me.data_ref)
+    SELECT v.model_version_id AS asset, d.id AS dat_id FROM versions v JOIN dats_dat d ON v.data_ref = 'dat:' || d.id
+    UNION
+    SELECT v.model_version_id, d.id FROM versions v JOIN dats_dat d ON d.sha256 = LOWER(v.data_ref)
+    UNION
+    SELECT v.model_version_id, d.id FROM versions v JOIN dats_dat d ON d.keccak256 = LOWER(v.data_ref)
 ),
 man_n AS (SELECT asset, COUNT(*) AS n FROM manifest GROUP BY asset),
 lines AS (

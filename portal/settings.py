@@ -149,6 +149,10 @@ PORTAL_ADMINS = [a.lower() for a in env.list("PORTAL_ADMINS", default=[])]
 # The EIP-712 chain id that signed ballots and verdicts are bound to.
 PORTAL_CHAIN_ID = env.int("PORTAL_CHAIN_ID", default=1)
 
+# --- Optional public anchoring of block roots to an EVM chain ------------------------------
+LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")
+LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")
+
 # --- Uploads and request size --------------------------------------------------------------
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=100 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000

@@ -2,7 +2,7 @@
 beside a bare-Django baseline measured in the same run (a view that verifies one EIP-712
 signature and inserts one row), and the proposal page's server time with 10,000 ballots.
 
-    .venv/bin/python bench/votes.py [--voters 1200] [--clients 8] [--workers 3]
+    .venv/bin/python bench/votes.py [--voters 3000] [--clients 8] [--workers 2*cores+1] [--threads 1]
 
 Uses its own database (bench_idaos by default, migrated, idaos and ledger tables emptied each
 run). This file is also the settings module and URLconf of the benchmark's gunicorn
@@ -86,9 +86,10 @@ def main() -> None:
     from datetime import timedelta
 
     parser = argparse.ArgumentParser()
-    parser.add_argument("--voters", type=int, default=1200)
+    parser.add_argument("--voters", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=3)
+    # gunicorn's documented starting point: (2 x cores) + 1 sync workers.
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--page-ballots", type=int, default=10_000)
     args = parser.parse_args()
@@ -138,9 +139,32 @@ def main() -> None:
         tokens[p.address] = raw
         rows.append(ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash))
     ApiToken.objects.bulk_create(rows)
-    with connection.cursor() as cursor:
-        # Fresh bulk-loaded tables have no statistics yet; a live database would.
-        cursor.execute("ANALYZE")
+    # Two more proposals for the page figure; their ballots are also the table's history, as a
+    # live database would have (the vote rounds below do not start from an empty table).
+    small = Proposal.objects.create(
+        idao=idao, author=founder, kind="signal", title="Small", state="active", voting_rule="one_member_one_vote",
+        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+    )
+    big = Proposal.objects.create(
+        idao=idao, author=founder, kind="signal", title="Big", state="active", voting_rule="one_member_one_vote",
+        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+    )
+
+    def fill(p: Proposal, n: int) -> None:
+        voters = [f"0x{i:040x}" for i in range(1, n + 1)]
+        VotingPower.objects.bulk_create([VotingPower(proposal=p, voter=v, weight=1) for v in voters], batch_size=5000)
+        Ballot.objects.bulk_create(
+            [Ballot(proposal=p, voter=v, choice=("for", "against", "abstain")[i % 3], reason="", timestamp=int(time.time()),
+                    weight=1, message={}, signature="0x" + "00" * 65, digest=f"0x{i:064x}", counted=True)
+             for i, v in enumerate(voters)],
+            batch_size=5000,
+        )
+        Proposal.objects.filter(pk=p.pk).update(eligible_power=n)
+
+    fill(small, 10)
+    fill(big, args.page_ballots)
     now = int(time.time())
 
     def signed(p, choice, ts, pid):
@@ -173,6 +197,9 @@ def main() -> None:
         [(tokens[p.address], signed(p, "abstain", now, proposal.pk)) for p in groups[2]],
     ]
     base_bodies = [[(None, signed(p, "for", now, 10**9 + r)) for p in groups[r]] for r in range(3)]
+    with connection.cursor() as cursor:
+        # Fresh bulk-loaded tables have no statistics yet; a live database would.
+        cursor.execute("ANALYZE")
     connection.close()
 
     # --- gunicorn on a free port ---------------------------------------------------------------
@@ -282,32 +309,6 @@ def main() -> None:
             client.get(page_url)
         return statistics.median(times), len(ctx.captured_queries)
 
-    small = Proposal.objects.create(
-        idao=idao, author=founder, kind="signal", title="Small", state="active", voting_rule="one_member_one_vote",
-        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
-        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
-    )
-    big = Proposal.objects.create(
-        idao=idao, author=founder, kind="signal", title="Big", state="active", voting_rule="one_member_one_vote",
-        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
-        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
-    )
-
-    def fill(p: Proposal, n: int) -> None:
-        voters = [f"0x{i:040x}" for i in range(1, n + 1)]
-        VotingPower.objects.bulk_create([VotingPower(proposal=p, voter=v, weight=1) for v in voters], batch_size=5000)
-        Ballot.objects.bulk_create(
-            [Ballot(proposal=p, voter=v, choice=("for", "against", "abstain")[i % 3], reason="", timestamp=now,
-                    weight=1, message={}, signature="0x" + "00" * 65, digest=f"0x{i:064x}", counted=True)
-             for i, v in enumerate(voters)],
-            batch_size=5000,
-        )
-        Proposal.objects.filter(pk=p.pk).update(eligible_power=n)
-
-    fill(small, 10)
-    fill(big, args.page_ballots)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE idaos_ballot")
     page_url = f"/proposals/{small.pk}"
     small_ms, small_q = page_time()
     page_url = f"/proposals/{big.pk}"

@@ -5,6 +5,7 @@ REWARDS_DEMO_PIPELINE is on) reports a few usage events every few seconds. Idemp
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
 import secrets
@@ -19,7 +20,7 @@ from dats.models import DAT, Contribution
 from idaos import selectors as idao_selectors
 from idaos import services as idao_services
 from idaos.models import IDAO, AIModel, ManifestEntry, ModelVersion
-from ledger import owners
+from ledger import merkle, owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from portal.demo import demo_account
@@ -45,7 +46,7 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
     if existing is not None:
         return existing
     body = f"{title} (rewards demo)".encode()
-    sha, kec = "0x" + hashlib.sha256(body).hexdigest(), "0x" + metering_keccak(body)
+    sha, kec = "0x" + hashlib.sha256(body).hexdigest(), merkle.to_hex(merkle.keccak(body))
     now = timezone.now()
     with transaction.atomic():
         contribution = Contribution.objects.create(
@@ -64,12 +65,6 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
                                    automated=True)
         Contribution.objects.filter(pk=contribution.pk).update(round=rnd)
         return dat_mint(round_id=rnd.pk)
-
-
-def metering_keccak(body: bytes) -> str:
-    from ledger import merkle
-
-    return merkle.keccak(body).hex()
 
 
 def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelVersion:
@@ -98,10 +93,9 @@ def load(stdout) -> None:
     steward = next((u for u in (alice, idao.created_by) if idao_selectors.is_steward(idao=idao, user=u)), idao.created_by)
     for person in (bob, carol, dave, erin):
         if not idao_selectors.is_member(idao=idao, user=person):
-            try:
+            # An approval-only iDAO refuses: the demo pipeline then reports as the steward.
+            with contextlib.suppress(DomainError):
                 idao_services.membership_join(idao=idao, user=person)
-            except DomainError:
-                pass  # an approval-only iDAO: the demo pipeline then reports as the steward
     quorum = Quorum.objects.order_by("id").first() or Quorum.objects.create(name="Demo quorum", committee_size=2)
     if not quorum.validators.filter(state="active").exists():
         quorum_services.demo_validators(quorum_id=quorum.pk, count=2, stake=1000)

@@ -120,17 +120,24 @@ def bench_upload(mib: int) -> None:
             for i in range(mib):
                 fh.write(block[:-8] + i.to_bytes(8, "big"))
         subprocess.run(["sha256sum", path], check=True, capture_output=True)  # warm the page cache
-        start = time.perf_counter()
-        out = subprocess.run(["sha256sum", path], check=True, capture_output=True, text=True).stdout
-        baseline_s = time.perf_counter() - start
-        child = subprocess.run([sys.executable, __file__, "--upload-child", path], check=True, capture_output=True, text=True)
-        result = json.loads(child.stdout.strip().splitlines()[-1])
+        # Interleaved, best of three for both, so a noisy neighbour on the machine skews neither.
+        baseline_s, runs = float("inf"), []
+        for _ in range(3):
+            start = time.perf_counter()
+            out = subprocess.run(["sha256sum", path], check=True, capture_output=True, text=True).stdout
+            baseline_s = min(baseline_s, time.perf_counter() - start)
+            child = subprocess.run([sys.executable, __file__, "--upload-child", path], check=True, capture_output=True,
+                                   text=True)
+            runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        result = {"seconds": min(r["seconds"] for r in runs), "sha256": runs[0]["sha256"],
+                  "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
         idle = json.loads(subprocess.run([sys.executable, __file__, "--idle-child"], check=True, capture_output=True,
                                          text=True).stdout.strip().splitlines()[-1])
     assert result["sha256"] == "0x" + out.split()[0], "hash mismatch against sha256sum"
     size_mb = mib * (1 << 20) / 1e6
     emit("upload_hash_speed", size_mb / result["seconds"], "MB/s", size_mb / baseline_s,
-         {"ratio_min": 0.70}, file_mib=mib, note="multipart parse + SHA-256 + keccak-256 + staging write vs sha256sum")
+         {"ratio_min": 0.70}, file_mib=mib, runs=[round(size_mb / r["seconds"], 1) for r in runs],
+         note="multipart parse + SHA-256 + keccak-256 + write to storage, vs sha256sum; best of 3 each, interleaved")
     emit("upload_peak_rss", result["peak_rss_mb"], "MB", idle["peak_rss_mb"], {"value_max": 100}, file_mib=mib,
          note="baseline: the same process with Django loaded and no upload")
 

@@ -216,22 +216,25 @@ def round_force_close(*, actor: Any, round_id: int, reason: str) -> Round:
         return round_close(round_id=round_id, force=True)
 
 
-def demo_validators(*, quorum_id: int, count: int = 3, stake: int = 1000, seed: int = 0x5EED) -> list[Any]:
-    """Create `count` deterministic demo validator accounts, fund and bond them; returns
-    eth_account LocalAccounts (pass them to quorums.validator_node.run_once)."""
+def demo_accounts(*, count: int = 3, seed: int = 0x5EED) -> list[Any]:
+    """Deterministic (publicly derivable, so demo-only) validator keys."""
     from eth_account import Account
 
+    return [Account.from_key((seed * 1000 + i + 1).to_bytes(32, "big")) for i in range(count)]
+
+
+def demo_validators(*, quorum_id: int, count: int = 3, stake: int = 1000, seed: int = 0x5EED) -> list[Any]:
+    """Create `count` demo validator accounts, fund and bond them into the quorum (once); returns
+    eth_account LocalAccounts for quorums.validator_node.run_once. Demo data only."""
     from portal.models import User
 
-    accounts = []
-    for i in range(count):
-        account = Account.from_key((seed * 1000 + i + 1).to_bytes(32, "big"))
+    accounts = demo_accounts(count=count, seed=seed)
+    for i, account in enumerate(accounts):
         user, _ = User.objects.get_or_create(address=account.address, defaults={"display_name": f"Demo validator {i + 1}"})
         if not Validator.objects.filter(quorum_id=quorum_id, user=user).exists():
             ledger.mint(to=owners.user(user.address), asset=Asset.LAZ, amount=stake,
                         idempotency_key=f"demo-validator-fund:{quorum_id}:{account.address}")
             validator_bond(quorum_id=quorum_id, user=user, amount=stake)
-        accounts.append(account)
     return accounts
 
 

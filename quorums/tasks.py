@@ -69,3 +69,13 @@ def sweep(self: Task) -> dict:
     released = unbonds_release_due()
     hooks.run_sweeps()
     return {"closed": closed, "released": released}
+
+
+@shared_task(bind=True, base=ParkingTask, ignore_result=True)
+def demo_validators_run(self: Task) -> int:
+    """Demo only (PORTAL_DEMO_VALIDATORS=true): the deterministic demo validators sign their
+    current assignments, so the embedded portal shows contributions going all the way through."""
+    from .services import demo_accounts
+    from .validator_node import run_once
+
+    return run_once(demo_accounts(count=getattr(settings, "PORTAL_DEMO_VALIDATOR_COUNT", 3)))

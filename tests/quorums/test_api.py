@@ -104,3 +104,9 @@ def test_demo_validators_are_funded_bonded_and_take_rounds_through():
                             content_hash="0x" + __import__("hashlib").sha256(b"probe demo").hexdigest())
     assert run_once(accounts) == 3
     assert services.round_close(round_id=r.pk).outcome == "accepted"
+    r2 = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="demo2",
+                             content_hash="0x" + __import__("hashlib").sha256(b"probe demo2").hexdigest())
+    from quorums.tasks import demo_validators_run
+
+    assert demo_validators_run() == 3  # what the demo beat entry runs every few seconds
+    assert services.round_close(round_id=r2.pk).outcome == "accepted"

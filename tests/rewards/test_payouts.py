@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.db.models import Sum
 
 from ledger import owners
@@ -113,3 +114,22 @@ def test_a_payout_proof_verifies_against_the_anchored_root(world, client):
     leaf = merkle.from_hex(bundle["leaf"])
     assert merkle.to_hex(merkle.process_proof(leaf, [merkle.from_hex(p) for p in bundle["proof"]])) == epoch.payouts_root
     assert bundle["root"] == epoch.payouts_root and bundle["anchorLeafId"] == epoch.anchor_leaf_id
+
+
+def test_a_close_that_cannot_pay_leaves_the_epoch_open_and_nothing_written(world):
+    from ledger.errors import InsufficientFunds
+    from rewards.metering import epoch_usage_add
+    from rewards.models import Epoch, UsageEvent, UsageReport
+
+    world.report([event(world.model, 3000)])
+    epoch = current_epoch()
+    # Fees recorded without their transfer: the pool cannot pay the CREDIT, so the close must roll back.
+    report = UsageReport.objects.create(reporter=world.pipeline, payer="user:x", epoch=epoch, received=1)
+    UsageEvent.objects.create(reporter=world.pipeline, idempotency_key="unpaid", report=report, epoch=epoch, idao=world.a,
+                              model_version=world.model, kind="inference", units=10, weighted=10, fee=10, occurred_at=epoch.starts_at)
+    epoch_usage_add(report_id=report.pk)
+    with pytest.raises(InsufficientFunds):
+        epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
+    assert Epoch.objects.get(pk=epoch.pk).state == "open"
+    assert not Payout.objects.exists() and not Transaction.objects.filter(kind="reward").exists()
+    assert ledger_selectors.balance(owners.REWARD_POOL, "LAZ") == 0

@@ -145,6 +145,11 @@ def bench_upload(mib: int) -> None:
 # --- pipeline ---------------------------------------------------------------------------------
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def recreate_database() -> None:
     import psycopg
 
@@ -238,6 +243,8 @@ def bench_pipeline(n: int) -> None:
                 break
             time.sleep(0.05)
         elapsed = time.perf_counter() - start
+        worker_cpu = _cpu_seconds(worker.pid)
+        nodes_cpu = resource.getrusage(resource.RUSAGE_SELF)
     finally:
         stop.set()
         for node in nodes:
@@ -247,7 +254,9 @@ def bench_pipeline(n: int) -> None:
     accepted = Contribution.objects.filter(title__startswith="worker", state="accepted").count()
     assert accepted == n, f"only {accepted} of {n} contributions were accepted"
     emit("pipeline_throughput", n / elapsed, "contributions/s", n / baseline_s, {"value_min": 100},
-         contributions=n, accepted=accepted, workers=1, validator_nodes=3,
+         contributions=n, accepted=accepted, workers=1, validator_nodes=3, seconds=round(elapsed, 2),
+         worker_cpu_ms_per_contribution=round(1000 * worker_cpu / n, 1),
+         bench_process_cpu_s=round(nodes_cpu.ru_utime + nodes_cpu.ru_stime, 1),
          note="upload record -> routed -> 3 automated signed verdicts -> closed, slashes, anchored (and the DAT hook); "
               "baseline: the same services in-process without the broker")
     broker.flushdb()

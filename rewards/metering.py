@@ -17,8 +17,10 @@ from django.db.models import Count, Sum
 from django.utils.dateparse import parse_datetime
 
 from idaos.models import IDAO, AgentVersion, Membership, MembershipStatus, ModelVersion
+from idaos.selectors import is_steward
 from ledger import owners
 from ledger import services as ledger_services
+from portal.errors import Forbidden
 from portal.models import ApiToken, User
 
 from . import conf, sql
@@ -26,6 +28,7 @@ from .epochs import epoch_lock_for_usage
 from .errors import InvalidUsage, NotAllowedToReport, UnknownAsset
 from .models import UsageEvent, UsageKind, UsageReport
 
+USAGE_SCOPE = "usage:report"
 _KEY_RE = re.compile(r"^[!-~]{1,100}$")
 
 
@@ -135,11 +138,19 @@ def _resolve(events: list[Event]) -> dict[int, tuple[int, int | None, int | None
 
 
 def _reporting_scope(user: User, token: ApiToken | None) -> tuple[set[int], str]:
-    """The iDAOs this caller may report for, and the ledger owner that pays the fees."""
+    """The iDAOs this caller may report for, and the ledger owner that pays the fees. A token
+    needs the `usage:report` scope; one acting for an iDAO pays from its treasury while its
+    creator is still a steward there (as for DAT access fees)."""
+    if token is not None and USAGE_SCOPE not in (token.scopes or []):
+        raise Forbidden(f"This token lacks the {USAGE_SCOPE} scope.", code="token_scope")
     subject = token.subject if token is not None else ""
     if subject.startswith("idao:"):
         idao = IDAO.objects.filter(slug=subject.removeprefix("idao:")).first()
-        return ({idao.pk} if idao else set()), owners.idao(subject.removeprefix("idao:"))
+        if idao is None or not is_steward(idao=idao, user=user):
+            raise Forbidden(
+                f"This token acts for {subject}, and its creator is no longer a steward there.", code="token_subject_forbidden"
+            )
+        return {idao.pk}, owners.idao(idao.slug)
     member_of = set(Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE).values_list("idao_id", flat=True))
     return member_of, owners.user(user.address)
 

@@ -7,21 +7,22 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from idaos.models import Membership
 from ledger import owners
 from ledger import selectors as ledger_selectors
 from portal.models import ApiToken
 from rewards.models import UsageEvent, UsageReport
 
 from .conftest import event
-from .factories import UserFactory
+from .factories import MembershipFactory, UserFactory
 
 URL = "/api/v1/usage"
 
 
-def token_for(user, *, subject: str = "", revoked: bool = False) -> str:
+def token_for(user, *, subject: str = "", revoked: bool = False, scopes=("usage:report",)) -> str:
     raw, prefix, key_hash = ApiToken.generate()
     ApiToken.objects.create(user=user, name="pipeline", subject=subject, prefix=prefix, key_hash=key_hash,
-                            revoked_at=timezone.now() if revoked else None)
+                            scopes=list(scopes), revoked_at=timezone.now() if revoked else None)
     return raw
 
 
@@ -96,19 +97,37 @@ def test_outsiders_cannot_report_usage_of_an_idaos_models(world):
     assert status == 403 and body["error"] == "not_allowed_to_report" and body["detail"].startswith("events[0]")
 
 
+def _steward_of(idao):
+    return MembershipFactory(idao=idao, role="steward").user
+
+
 def test_a_token_acting_for_an_idao_pays_fees_from_its_treasury(world):
     from .conftest import fund_credit
 
     fund_credit("idao:alpha", 500)
-    status, body = post(token_for(UserFactory(), subject="idao:alpha"), event(world.model, 120))
+    raw = token_for(_steward_of(world.a), subject="idao:alpha")
+    status, body = post(raw, event(world.model, 120))
     assert status == 200 and body["fee_credit"] == "120"
     assert ledger_selectors.balance("idao:alpha", "CREDIT") == 380
-    status, body = post(token_for(UserFactory(), subject="idao:alpha"), event(world.agent, 1))
-    assert status == 403  # the agent belongs to beta
+    status, body = post(raw, event(world.agent, 1))
+    assert status == 403 and body["error"] == "not_allowed_to_report"  # the agent belongs to beta
+
+
+def test_an_idao_token_stops_working_when_its_creator_is_no_longer_a_steward(world):
+    steward = _steward_of(world.a)
+    raw = token_for(steward, subject="idao:alpha")
+    Membership.objects.filter(user=steward).update(role="member")
+    status, body = post(raw, event(world.model, 1))
+    assert status == 403 and body["error"] == "token_subject_forbidden"
+
+
+def test_a_token_without_the_usage_scope_is_refused(world):
+    status, body = post(token_for(world.pipeline, scopes=("dats:access",)), event(world.model, 1))
+    assert status == 403 and body["error"] == "token_scope"
 
 
 def test_a_report_the_payer_cannot_afford_records_nothing(world):
-    status, body = post(token_for(UserFactory(), subject="idao:beta"), event(world.agent, 10))
+    status, body = post(token_for(_steward_of(world.b), subject="idao:beta"), event(world.agent, 10))
     assert status == 409 and body["error"] == "insufficient_funds"
     assert UsageEvent.objects.count() == 0
 

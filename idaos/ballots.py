@@ -249,6 +249,13 @@ def proposal_lock(proposal_id: int, *, shared: bool) -> None:
             cursor.execute(f"SELECT {fn}(%s, %s)", [LOCK_CLASS, proposal_id % 2147483647])
 
 
+def voter_lock(proposal_id: int, voter: str) -> None:
+    """Serialise one voter's ballots on one proposal (an advisory lock, as in the SQL function)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7120))", [f"{voter}:{proposal_id}"])
+
+
 def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tuple[str, int | None, int | None, str]:
     msg = ballot.message
     with transaction.atomic():
@@ -270,9 +277,9 @@ def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> t
             return "voting_closed", None, None, ""
         if not int(row["voting_starts_at"].timestamp()) <= msg["timestamp"] < row["voting_ends_at"].timestamp():
             return "timestamp_outside_window", None, None, ""
+        voter_lock(proposal_id, ballot.signer)
         power = (
-            VotingPower.objects.select_for_update()
-            .filter(proposal_id=proposal_id, voter=ballot.signer)
+            VotingPower.objects.filter(proposal_id=proposal_id, voter=ballot.signer)
             .values_list("weight", flat=True)
             .first()
         )

@@ -351,7 +351,6 @@ class Ballot(models.Model):
                 fields=["proposal", "voter"], condition=Q(counted=True), name="ballot_one_counted_per_voter"
             ),
         ]
-        indexes = [models.Index(fields=["proposal", "received_at"], name="ballot_proposal_received")]
 
     def __str__(self) -> str:
         return f"{self.voter} {self.choice} on #{self.proposal_id}"

@@ -42,12 +42,12 @@ def epoch_lock_for_usage(*, now: datetime) -> Epoch:
     """Inside the caller's transaction: the open epoch for `now`, share-locked on PostgreSQL so
     a close (which updates the row) waits for this report to commit, or this report moves on to
     the next epoch when the close came first."""
+    # SQLite runs one writer at a time, so a plain read of the state is as good as the lock.
+    lock = " FOR SHARE" if connection.vendor == "postgresql" else ""
     for _ in range(5):
         epoch = epoch_current(now=now)
-        if connection.vendor != "postgresql":
-            return epoch  # SQLite runs one writer at a time
         with connection.cursor() as cursor:
-            cursor.execute("SELECT id FROM rewards_epoch WHERE id = %s AND state = 'open' FOR SHARE", [epoch.pk])
+            cursor.execute(f"SELECT id FROM rewards_epoch WHERE id = %s AND state = 'open'{lock}", [epoch.pk])  # noqa: S608
             if cursor.fetchone() is not None:
                 return epoch
         now = max(now, epoch.ends_at)

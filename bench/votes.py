@@ -300,6 +300,45 @@ def main() -> None:
          auth="Authorization: Bearer (first use of each token also writes its last_used_at)", clients=args.clients,
          gunicorn_workers=args.workers)
 
+    # --- Diagnostic: the service alone (no HTTP, no auth), one thread, beside verify + insert ---
+    from idaos import ballots as ballot_service
+
+    extra = many(600, start=200_000)
+    Membership.objects.bulk_create(
+        [Membership(idao=idao, user=User.objects.get_or_create(address=p.address)[0], status="active",
+                    requested_at=past, joined_at=past) for p in extra]
+    )
+    diag = Proposal.objects.create(
+        idao=idao, author=founder, kind="signal", title="Diag", state="active", voting_rule="one_member_one_vote",
+        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now() - timedelta(seconds=5),
+        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(), eligible_power=len(extra),
+    )
+    VotingPower.objects.bulk_create([VotingPower(proposal=diag, voter=p.address, weight=1) for p in extra])
+    diag_bodies = [json.loads(signed(p, "for", int(time.time()), diag.pk)) for p in extra]
+
+    def service(bodies: list) -> float:
+        start = time.perf_counter()
+        for body in bodies:
+            ballot_service.ballot_cast(proposal_id=diag.pk, message=body["message"], signature=body["signature"],
+                                       user=None)
+        return len(bodies) / (time.perf_counter() - start)
+
+    def verify_insert(bodies: list) -> float:
+        start = time.perf_counter()
+        for body in bodies:
+            signer = eip712.recover(body["message"], body["signature"])
+            with connection.cursor() as cursor:
+                cursor.execute("INSERT INTO bench_baseline_vote (voter, body) VALUES (%s, %s)", [signer, json.dumps(body)])
+        return len(bodies) / (time.perf_counter() - start)
+
+    service(diag_bodies[:20])
+    verify_insert(diag_bodies[20:40])
+    chunks = [diag_bodies[40 + i * 70 : 40 + (i + 1) * 70] for i in range(8)]
+    service_rate = statistics.median(service(c) for c in chunks[0::2])
+    floor_rate = statistics.median(verify_insert(c) for c in chunks[1::2])
+    emit("ballot_service_per_second_one_thread", service_rate, "ballots/s", floor_rate, {"diagnostic": True},
+         baseline_is="verify one signature + insert one row, same process, no HTTP")
+
     # --- Proposal page with 10,000 ballots --------------------------------------------------
     client = Client()
     page_url = f"/proposals/{proposal.pk}"

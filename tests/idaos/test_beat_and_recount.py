@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.utils import timezone
 
 from idaos import ballots
@@ -45,11 +44,6 @@ def test_worker_closes_due_proposal_once_when_beat_fires_twice(celery_worker):
     proposal.refresh_from_db()
     assert proposal.state == "executed"
     assert Leaf.objects.filter(subject=f"proposal:{proposal.pk}").count() == 2  # one result, one execution
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
 
 
 @pytest.mark.django_db

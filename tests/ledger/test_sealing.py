@@ -23,14 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _close_other_backends():
-    # Threads and killed processes leave sessions behind; the test database must be droppable.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-
 
 def test_beat_seals_every_few_seconds():
     assert beat_schedule()["ledger-seal-block"] == BEAT["ledger-seal-block"]
@@ -49,7 +41,6 @@ def test_a_celery_worker_seals_queued_leaves_on_demand(celery_worker):
         time.sleep(0.1)
     time.sleep(0.5)
     assert list(Block.objects.values_list("height", "leaf_count")) == [(1, 1)]
-    _close_other_backends()
 
 
 SLOW_INSERT = """

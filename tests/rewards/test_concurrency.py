@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connections
 from django.utils import timezone
 
 from ledger import owners
@@ -99,8 +99,3 @@ def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_work
     time.sleep(0.5)
     assert Epoch.objects.get(pk=epoch.pk).state == "closed"
     assert Transaction.objects.filter(kind="reward").count() == 1
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )

@@ -6,7 +6,6 @@ from __future__ import annotations
 import pytest
 
 from rewards.epochs import epoch_close
-from tests.browser.conftest import browser, page, wallet  # noqa: F401 - fixtures
 from tests.personas import ALICE
 
 from .conftest import current_epoch, event

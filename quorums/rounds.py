@@ -119,8 +119,10 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
         seat = Seat.objects.filter(round=r, address=signer).select_related("validator").first()
         if seat is None:
             raise NotInCommittee(f"{signer} is not on the committee of round {r.pk}.")
-        if r.state != RoundState.OPEN or r.overdue:
-            raise RoundClosed(f"Round {r.pk} is closed; verdicts are no longer accepted.")
+        if r.state != RoundState.OPEN:
+            raise RoundClosed(f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted.")
+        if r.overdue:
+            raise RoundClosed(f"Round {r.pk}'s deadline passed at {r.deadline:%Y-%m-%d %H:%M:%S} UTC; verdicts are no longer accepted.")
         earlier = list(Verdict.objects.filter(round=r, validator=seat.validator).order_by("pk"))
         same = next((v for v in earlier if v.digest == digest), None)
         if same is not None:
@@ -161,8 +163,8 @@ def _current_outcome(r: Round) -> str | None:
 
 def round_close(*, round_id: int, force: bool = False) -> Round:
     """Close the round if a side holds the threshold, or if its deadline has passed by database
-    time (or `force`). Slash equivocators (and jail them), the minority of a decisive outcome,
-    and, when the deadline ran out, the absent; anchor the outcome; run the closed/accepted hooks.
+    time (or `force`, by staff). Slash equivocators (and jail them), the minority of a decisive
+    outcome, and, when the deadline ran out, the absent; anchor the outcome; run the hooks.
     Calling it again after the close, or before anything is decided, changes nothing."""
     with transaction.atomic():
         r = _locked(round_id)
@@ -199,7 +201,7 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
             for vid in sorted(v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats):
                 slashes.append(apply_slash(validator=validators[vid], round_=r, reason=SlashReason.MINORITY,
                                            rate_bps=quorum.slash_minority_bps, key=f"slash:{r.pk}:{vid}:minority", idao=r.idao))
-        if close_reason != "threshold":
+        if overdue:  # only a member who let the whole round run out was absent
             for vid in sorted(set(seats) - set(votes) - equivocators):
                 slashes.append(apply_slash(validator=validators[vid], round_=r, reason=SlashReason.ABSENCE,
                                            rate_bps=quorum.slash_absence_bps, key=f"slash:{r.pk}:{vid}:absence", idao=r.idao))

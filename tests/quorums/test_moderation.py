@@ -100,6 +100,7 @@ def test_staff_force_close_a_stuck_round(staff_client):
     r = Round.objects.get(pk=r.pk)
     assert (r.state, r.outcome, r.close_reason) == ("closed", "inconclusive", "forced")
     assert AuditEntry.objects.get(action="round_force_close").target == f"round:{r.pk}"
+    assert not Slash.objects.filter(round=r).exists()  # closed before the deadline: nobody was absent yet
 
 
 @pytest.mark.django_db

@@ -133,6 +133,11 @@ def earnings(request: HttpRequest) -> dict:
     """Your earnings: totals and per-epoch history per asset, per DAT and per iDAO."""
     data = selectors.user_earnings(request.user)
     data.pop("chart")
+    data["lines"] = [
+        {"id": p.pk, "epoch": p.epoch.number, "role": p.role, "idao": p.idao.slug, "dat_id": p.dat_id, "asset": p.asset,
+         "amount": str(int(p.amount)), "ledger_tx": p.epoch.payout_tx_id, "proof_leaf_id": p.epoch.payout_leaf_id}
+        for p in data["lines"]
+    ]
     data["grants"] = [{"idao": g.idao.slug, "amount": str(int(g.amount)), "ledger_tx": g.ledger_tx_id} for g in data["grants"]]
     for row in data["history"]:
         row["closed_at"] = row["closed_at"].isoformat() if row["closed_at"] else None

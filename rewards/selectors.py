@@ -22,7 +22,7 @@ def _titles(dat_ids: set[int]) -> dict[int, str]:
     return dict(DAT.objects.filter(pk__in=dat_ids).values_list("pk", "title"))
 
 
-def user_earnings(user: Any, *, epochs: int = 24) -> dict:
+def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
     """Totals per asset, per epoch, per DAT and per iDAO, for the signed-in person."""
     mine = Payout.objects.filter(user=user)
     totals = {a: 0 for a in ASSETS}
@@ -56,6 +56,9 @@ def user_earnings(user: Any, *, epochs: int = 24) -> dict:
         "by_idao": sorted(by_idao.values(), key=lambda d: (-d["LAZ"], d["slug"])),
         "chart": bar_chart([(str(e["number"]), e["LAZ"]) for e in reversed(history[:epochs])]),
         "grants": list(CreditGrant.objects.filter(member=user).select_related("idao")[:20]),
+        "lines": list(
+            mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines]
+        ),
     }
 
 

@@ -18,7 +18,7 @@ def _close_current(world, now=None):
     return epoch_close(epoch_id=epoch.pk, now=now or epoch.ends_at)
 
 
-def test_earnings_appear_and_grow_on_screen_as_epochs_close(live_server, page, wallet, world):  # noqa: F811
+def test_earnings_appear_and_grow_on_screen_as_epochs_close(live_server, page, wallet, world):
     world.report([event(world.model, 3000), event(world.agent, 1000)])
     first = _close_current(world)
     wallet(page, ALICE)

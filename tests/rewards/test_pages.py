@@ -32,6 +32,8 @@ def test_my_earnings_show_totals_chart_and_links_to_each_ledger_tx_and_proof(wor
     assert f'href="/ledger/tx/{epoch.payout_tx_id}"' in html and f'href="/ledger/proofs/{epoch.payout_leaf_id}"' in html
     assert "<svg" in html and "<rect" in html
     assert f"#{world.d1.pk}" in html and "alpha" in html.lower()
+    line = Payout.objects.filter(user__address=ALICE.address).first()
+    assert f'href="/earnings/epochs/{epoch.number}/payouts/{line.pk}/proof.json"' in html
 
 
 def test_the_earnings_fragment_refreshes_over_htmx(world, signed_in):

@@ -37,3 +37,28 @@ def test_validator_approves_from_the_inbox_and_the_round_page_shows_the_verdict(
     assert typed["domain"]["name"] == "iDAO Portal" and typed["message"]["round"] == r.pk
     v = Verdict.objects.get(round=r)
     assert (v.validator.address, v.verdict, v.automated) == (validator.address, "approve", False)
+
+
+def test_member_uploads_with_a_progress_bar_and_sees_the_computed_hash(live_server, page, wallet, tmp_path):
+    import hashlib
+
+    from dats.models import Contribution
+    from tests.personas import BOB
+    from tests.quorums.factories import IdaoFactory, member
+
+    idao = IdaoFactory()
+    member(idao, BOB)
+    data = tmp_path / "readings.csv"
+    data.write_bytes(b"t,value\n" + b"1,2\n" * 100_000)
+    wallet(page, BOB)
+    page.goto(live_server.url + "/contributions/new")
+    page.get_by_role("button", name="Sign in with Ethereum").first.click()
+    page.locator("[data-upload-form]").wait_for()
+    page.fill("input[name=title]", "Sensor readings")
+    page.fill("input[name=licence]", "CC-BY-4.0")
+    page.set_input_files("input[name=file]", str(data))
+    page.get_by_role("button", name="Upload").click()
+    digest = "0x" + hashlib.sha256(data.read_bytes()).hexdigest()
+    page.locator("[data-upload-status]").filter(has_text=digest).wait_for()
+    assert page.locator("[data-upload-progress]").get_attribute("value") == "100"
+    assert Contribution.objects.get(title="Sensor readings").sha256 == digest

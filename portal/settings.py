@@ -114,6 +114,10 @@ else:
     # Shared by the web and worker processes of the embedded default, unlike LocMemCache.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "portal_cache"}}
 
+# Sessions stay in the database (logout deletes them server-side); with Redis, reads come from
+# the cache, which saves a query on every authenticated request.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db" if REDIS_URL else "django.contrib.sessions.backends.db"
+
 # --- Celery -----------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or REDIS_URL or "filesystem://"
 CELERY_BROKER_DIR = VAR_DIR / "broker"
@@ -148,6 +152,12 @@ SIWE_CLOCK_SKEW_SECONDS = env.int("SIWE_CLOCK_SKEW_SECONDS", default=60)
 PORTAL_ADMINS = [a.lower() for a in env.list("PORTAL_ADMINS", default=[])]
 # The EIP-712 chain id that signed ballots and verdicts are bound to.
 PORTAL_CHAIN_ID = env.int("PORTAL_CHAIN_ID", default=1)
+
+# --- Governance limits -----------------------------------------------------------------------
+IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR = env.int("IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR", default=5)
+IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO = env.int("IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO", default=20)
+# On PostgreSQL a ballot is recorded by one SQL function (one round trip); off: the Python path.
+IDAOS_BALLOT_SQL_FUNCTION = env.bool("IDAOS_BALLOT_SQL_FUNCTION", default=True)
 
 # --- Optional public anchoring of block roots to an EVM chain ------------------------------
 LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")

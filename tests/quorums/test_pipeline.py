@@ -78,7 +78,8 @@ def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():
 def test_a_close_task_delivered_twice_is_a_no_op(broker, celery_worker):
     idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="1", content_hash="0x" + "11" * 32)
-    for p, verdict in zip(ps, ["approve", "approve", "approve", "reject"], strict=True):
+    # The dissent first: the third approval makes the round decisive and the worker may close it at once.
+    for p, verdict in zip(ps, ["reject", "approve", "approve", "approve"], strict=True):
         services.verdict_submit(round_id=r.pk, **signed(p, r, verdict, "no" if verdict == "reject" else ""))
     wait_for(lambda: Round.objects.filter(pk=r.pk, state="closed").exists())
     closed = Round.objects.get(pk=r.pk)

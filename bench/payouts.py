@@ -1,6 +1,6 @@
 """Closing a reward epoch of 1,000,000 usage events with set-based SQL (rewards.epochs.epoch_close:
 attribution, payout table, ledger batch, anchor) next to a naive per-event Python loop computing
-the same payouts from the same rows, in the same run. The loop's result is checked against the
+the same payouts from the same rows, in the same run (best of three runs each). The loop's result is checked against the
 SQL's, recipient by recipient.
 
 Run: .venv/bin/python bench/payouts.py [EVENTS]   (a dedicated PostgreSQL database test_bench_payouts)"""
@@ -27,7 +27,7 @@ import django  # noqa: E402
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from django.db import connection  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 from django.db.models import Sum  # noqa: E402
 from django.test.utils import setup_test_environment  # noqa: E402
 from django.utils import timezone  # noqa: E402
@@ -44,6 +44,7 @@ from rewards.models import Payout, UsageEvent, UsageReport  # noqa: E402
 from tests.rewards.factories import IdaoFactory, QuorumFactory, UserFactory, ValidatorFactory, make_dat, make_model  # noqa: E402
 
 IDAOS, DATS, USERS, VALIDATORS, MODELS, MANIFEST = 5, 300, 150, 10, 40, 8
+RUNS = 3
 
 
 def build_world() -> list[tuple[int, int]]:
@@ -182,25 +183,58 @@ def main(n: int) -> None:
     from rewards.models import Epoch
 
     ends_at = Epoch.objects.get(pk=epoch_id).ends_at
-    start = time.perf_counter()
-    epoch = epoch_close(epoch_id=epoch_id, now=ends_at + timedelta(seconds=1))
-    close_seconds = time.perf_counter() - start
-    assert epoch is not None
+    # Best of three (the cores are shared): the first two closes run in full and are rolled back.
+    close_runs = []
+    for attempt in range(RUNS):
+        with transaction.atomic():
+            start = time.perf_counter()
+            epoch = epoch_close(epoch_id=epoch_id, now=ends_at + timedelta(seconds=1))
+            close_runs.append(time.perf_counter() - start)
+            assert epoch is not None
+            if attempt < RUNS - 1:
+                transaction.set_rollback(True)
+    close_seconds = min(close_runs)
     pool = {"LAZ": int(epoch.pool_laz), "CREDIT": int(epoch.pool_credit)}
 
-    start = time.perf_counter()
-    naive = naive_payouts(epoch_id, pool)
-    naive_seconds = time.perf_counter() - start
+    # What closing would cost if it recomputed the usage from the events instead of reading the
+    # per-report aggregates: the same GROUP BY over all 1,000,000 rows, timed on its own.
+    rescan_runs = []
+    with connection.cursor() as cursor:
+        cursor.execute("SET jit = off")
+        for _ in range(RUNS):
+            start = time.perf_counter()
+            cursor.execute(
+                "SELECT idao_id, model_version_id, agent_version_id, COUNT(*), SUM(weighted), SUM(fee)"
+                " FROM rewards_usageevent WHERE epoch_id = %s GROUP BY idao_id, model_version_id, agent_version_id", [epoch_id]
+            )
+            cursor.fetchall()
+            rescan_runs.append(time.perf_counter() - start)
+    rescan_seconds = min(rescan_runs)
+
+    naive_runs = []
+    for _ in range(RUNS):
+        start = time.perf_counter()
+        naive = naive_payouts(epoch_id, pool)
+        naive_runs.append(time.perf_counter() - start)
+    naive_seconds = min(naive_runs)
 
     sql = {(r, a): int(s) for r, a, s in Payout.objects.filter(epoch=epoch).values_list("recipient", "asset").annotate(s=Sum("amount"))}
     assert sql == naive, "the naive loop and the SQL disagree"
     assert {a: sum(v for (_, asset), v in sql.items() if asset == a) for a in pool} == pool
+    print(f"close runs {[round(r, 3) for r in close_runs]}, naive runs {[round(r, 2) for r in naive_runs]}", file=sys.stderr)
     print(f"epoch close {close_seconds:.2f} s ({epoch.payout_count} payout lines, {len(sql)} ledger postings); "
           f"naive loop {naive_seconds:.2f} s; results identical", file=sys.stderr)
+    size = "1m" if n == 1_000_000 else str(n)
     print(json.dumps({
-        "bench": "payouts", "figure": "epoch_close_seconds_1m_events" if n == 1_000_000 else f"epoch_close_seconds_{n}_events",
+        "bench": "payouts", "figure": f"epoch_close_seconds_{size}_events",
         "value": round(close_seconds, 3), "unit": "s", "baseline": round(naive_seconds, 3),
         "ratio": round(naive_seconds / close_seconds, 1), "target": {"max_value": 10, "min_ratio": 20},
+    }))
+    with_rescan = close_seconds + rescan_seconds
+    print(json.dumps({
+        "bench": "payouts", "figure": f"epoch_close_plus_full_usage_rescan_seconds_{size}_events",
+        "value": round(with_rescan, 3), "unit": "s", "baseline": round(naive_seconds, 3),
+        "ratio": round(naive_seconds / with_rescan, 1), "target": {"max_value": 10},
     }))
     connection.close()
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)

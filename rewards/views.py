@@ -102,5 +102,6 @@ def payout_proof(request: HttpRequest, number: int, payout_id: int) -> JsonRespo
 
 
 def dat_earnings(request: HttpRequest, dat_id: int) -> HttpResponse:
-    """The 'usage and earnings of this DAT' fragment (public, like the DAT page)."""
-    return render(request, "rewards/dat_earnings.html#dat-earnings", {"earn": selectors.dat_earnings(dat_id)})
+    """'Usage and earnings of this DAT': the fragment for htmx (the DAT page loads it), else a page."""
+    template = "rewards/dat_earnings.html#dat-earnings" if request.htmx else "rewards/dat_earnings.html"
+    return render(request, template, {"earn": selectors.dat_earnings(dat_id)})

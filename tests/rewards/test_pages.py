@@ -63,8 +63,10 @@ def test_the_epoch_page_is_public_with_pool_split_top_earners_and_anchor(world, 
 
 def test_the_dat_fragment_shows_usage_and_earnings(world, client):
     _closed(world)
-    html = client.get(f"/earnings/dats/{world.d1.pk}/").content.decode()
-    assert 'data-testid="dat-earnings"' in html and "122500" in html and "<svg" in html
+    fragment = client.get(f"/earnings/dats/{world.d1.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.lstrip().startswith("<section") and "122500" in fragment and "<svg" in fragment
+    page = client.get(f"/earnings/dats/{world.d1.pk}/").content.decode()
+    assert "<html" in page and 'data-testid="dat-earnings"' in page
 
 
 def test_idao_earnings_are_for_members_only(world, signed_in):

@@ -99,3 +99,12 @@ def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_work
     time.sleep(0.5)
     assert Epoch.objects.get(pk=epoch.pk).state == "closed"
     assert Transaction.objects.filter(kind="reward").count() == 1
+
+
+def test_the_same_batch_reported_by_two_workers_at_once_counts_and_charges_once(world):
+    batch = [event(world.model, 10, key=f"dup-{i}") for i in range(200)]
+    results = _in_threads(2, lambda i: world.report(batch))
+    assert sum(r.accepted for r in results) == 200 and sum(r.duplicates for r in results) == 200
+    assert UsageEvent.objects.count() == 200
+    assert ledger_selectors.balance(owners.REWARD_POOL, "CREDIT") == 2000
+    assert sum(r.fee_credit for r in results) == 2000

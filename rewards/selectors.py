@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Max, Q, Sum
+from django.db.models import Count, Max, Sum
 
 from dats.models import DAT
 from idaos.models import IDAO
@@ -13,7 +13,7 @@ from ledger import merkle
 
 from .epochs import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
 from .errors import EpochNotFound
-from .models import Attribution, CreditGrant, Epoch, EpochState, Payout
+from .models import Attribution, CreditGrant, Epoch, EpochState, EpochUsage, Payout
 
 ASSETS = ("LAZ", "CREDIT")
 
@@ -169,7 +169,9 @@ def open_epoch_usage() -> dict:
     epoch = Epoch.objects.filter(state=EpochState.OPEN).order_by("-number").first()
     if epoch is None:
         return {"epoch": None, "events": 0}
-    return {"epoch": epoch, "events": epoch.events.count(), "reports": epoch.reports.filter(~Q(accepted=0)).count()}
+    # From the per-report aggregates: counting the events themselves would rescan them on every refresh.
+    events = EpochUsage.objects.filter(epoch=epoch).aggregate(n=Sum("events"))["n"] or 0
+    return {"epoch": epoch, "events": int(events)}
 
 
 def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 160) -> dict:

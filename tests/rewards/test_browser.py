@@ -28,7 +28,7 @@ def test_earnings_appear_and_grow_on_screen_as_epochs_close(live_server, page, w
     page.goto(live_server.url + "/earnings/")
     assert page.get_by_test_id("total-LAZ").inner_text() == "245000"
     assert page.get_by_test_id("earnings-chart").locator("rect").count() == 1
-    assert page.locator(f'a[href="/ledger/tx/{first.payout_tx_id}"]').is_visible()
+    assert page.locator(f'a[href="/ledger/tx/{first.payout_tx_id}"]').first.is_visible()
 
     world.report([event(world.model, 3000)], now=first.ends_at)
     _close_current(world, now=first.ends_at + (first.ends_at - first.starts_at) * 2)

@@ -168,10 +168,11 @@ def contribution_route(*, contribution_id: int) -> Contribution:
                 Contribution.objects.filter(pk=c.pk).update(waiting_reason=reason)
             c.waiting_reason = reason
             return c
-        Contribution.objects.filter(pk=c.pk).update(
-            state=ContributionState.ROUTED, round=r, attempts=c.attempts + 1, waiting_reason="", updated_at=timezone.now()
-        )
-        c.refresh_from_db()
+        changes = {"state": ContributionState.ROUTED, "round": r, "attempts": c.attempts + 1, "waiting_reason": "",
+                   "updated_at": timezone.now()}
+        Contribution.objects.filter(pk=c.pk).update(**changes)
+        for field, value in changes.items():
+            setattr(c, field, value)
         return c
 
 

@@ -30,7 +30,7 @@ def _locked(round_id: int) -> Round | None:
     database time, in one query."""
     return (
         Round.objects.select_for_update(of=("self",)).select_related("quorum", "idao")
-        .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()))
+        .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
         .filter(pk=round_id).first()
     )
 
@@ -50,14 +50,15 @@ def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_has
         picked = quorum_pick(idao_id=idao_id)
         if picked is None:
             return None
-        quorum = Quorum.objects.select_for_update().get(pk=picked.pk)
+        quorum = Quorum.objects.select_for_update().annotate(db_now=Now()).get(pk=picked.pk)
         if quorum.paused:
             raise QuorumPaused(f"Quorum {quorum.name} is paused.")
-        candidates = [
-            [vid, int(stake)]
-            for vid, stake in Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE, stake__gte=quorum.min_bond)
-            .order_by("pk").values_list("pk", "stake")
-        ]
+        rows = list(
+            Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE, stake__gte=quorum.min_bond)
+            .order_by("pk").values_list("pk", "stake", "address")
+        )
+        candidates = [[vid, int(stake)] for vid, stake, _ in rows]
+        addresses = {vid: address for vid, _, address in rows}
         seed = "0x" + keccak(
             f"{subject_kind}:{subject_ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)
         ).hex()
@@ -65,12 +66,11 @@ def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_has
         r = Round.objects.create(
             quorum=quorum, idao_id=idao_id, subject_kind=subject_kind, subject_ref=subject_ref,
             content_hash=content_hash, attempt=attempt, seed=seed, candidates=candidates,
-            opened_at=Now(), deadline=Now() + quorum.round_duration,
+            # Database time, read under the quorum lock: deadlines are judged against now() in SQL.
+            opened_at=quorum.db_now, deadline=quorum.db_now + quorum.round_duration,
         )
         stakes = dict((c[0], c[1]) for c in candidates)
-        addresses = dict(Validator.objects.filter(pk__in=chosen).values_list("pk", "address"))
         Seat.objects.bulk_create([Seat(round=r, validator_id=v, address=addresses[v], stake=stakes[v]) for v in chosen])
-        r.refresh_from_db()
         return r
 
 
@@ -142,23 +142,34 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
         return VerdictResult(verdict=recorded, equivocation=equivocation)
 
 
-def _votes(r: Round) -> tuple[dict[int, int], dict[int, str], set[int]]:
+@dataclass
+class _Ballots:
+    seats: dict[int, int]
+    addresses: dict[int, str]
+    votes: dict[int, str]
+    equivocators: set[int]
+    signatures: list[str]
+
+
+def _ballots(r: Round) -> _Ballots:
     """Seats' stakes, each validator's first verdict, and the equivocators: a validator with
     more than one stored verdict (rows are unique per digest, so two rows are two different
     signed verdicts)."""
-    seats = {s.validator_id: int(s.stake) for s in Seat.objects.filter(round=r)}
-    votes: dict[int, str] = {}
-    equivocators: set[int] = set()
-    for validator_id, verdict in Verdict.objects.filter(round=r).order_by("pk").values_list("validator_id", "verdict"):
-        if validator_id in votes:
-            equivocators.add(validator_id)
-        votes.setdefault(validator_id, verdict)
-    return seats, votes, equivocators
+    b = _Ballots({}, {}, {}, set(), [])
+    for validator_id, stake, address in Seat.objects.filter(round=r).values_list("validator_id", "stake", "address"):
+        b.seats[validator_id], b.addresses[validator_id] = int(stake), address
+    rows = Verdict.objects.filter(round=r).order_by("pk").values_list("validator_id", "verdict", "signature")
+    for validator_id, verdict, signature in rows:
+        if validator_id in b.votes:
+            b.equivocators.add(validator_id)
+        b.votes.setdefault(validator_id, verdict)
+        b.signatures.append(signature)
+    return b
 
 
 def _current_outcome(r: Round) -> str | None:
-    seats, votes, equivocators = _votes(r)
-    return decisive(tally(seats, votes, equivocators), r.quorum.threshold_bps)
+    b = _ballots(r)
+    return decisive(tally(b.seats, b.votes, b.equivocators), r.quorum.threshold_bps)
 
 
 def round_close(*, round_id: int, force: bool = False) -> Round:
@@ -173,7 +184,8 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
         if r.state != RoundState.OPEN:
             return r
         quorum = r.quorum
-        seats, votes, equivocators = _votes(r)
+        b = _ballots(r)
+        seats, votes, equivocators = b.seats, b.votes, b.equivocators
         t = tally(seats, votes, equivocators)
         outcome = decisive(t, quorum.threshold_bps)
         overdue = r.overdue
@@ -185,39 +197,40 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
         else:
             return r
         tally_json = {"committee": t.committee_stake, "approve": t.approve_stake, "reject": t.reject_stake, "voted": t.voted_stake}
-        claimed = Round.objects.filter(pk=r.pk, state=RoundState.OPEN).update(
-            state=RoundState.CLOSED, outcome=outcome, close_reason=close_reason, closed_at=Now(), tally=tally_json
-        )
-        if claimed != 1:  # cannot happen under the row lock; kept as the invariant's guard
-            return Round.objects.get(pk=r.pk)
-        slashes = []
-        validators = {v.pk: v for v in Validator.objects.filter(pk__in=seats)}
-        for vid in sorted(equivocators & set(seats)):
-            slashes.append(apply_slash(validator=validators[vid], round_=r, reason=SlashReason.EQUIVOCATION,
-                                       rate_bps=quorum.slash_equivocation_bps, key=f"slash:{r.pk}:{vid}:equivocation", idao=r.idao))
-            Validator.objects.filter(pk=vid, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
+        penalties: list[tuple[int, str, int]] = [
+            (vid, SlashReason.EQUIVOCATION, quorum.slash_equivocation_bps) for vid in sorted(equivocators & set(seats))
+        ]
         if outcome in ("accepted", "rejected"):
             winning = "approve" if outcome == "accepted" else "reject"
-            for vid in sorted(v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats):
-                slashes.append(apply_slash(validator=validators[vid], round_=r, reason=SlashReason.MINORITY,
-                                           rate_bps=quorum.slash_minority_bps, key=f"slash:{r.pk}:{vid}:minority", idao=r.idao))
+            penalties += [(vid, SlashReason.MINORITY, quorum.slash_minority_bps)
+                          for vid in sorted(v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats)]
         if overdue:  # only a member who let the whole round run out was absent
-            for vid in sorted(set(seats) - set(votes) - equivocators):
-                slashes.append(apply_slash(validator=validators[vid], round_=r, reason=SlashReason.ABSENCE,
-                                           rate_bps=quorum.slash_absence_bps, key=f"slash:{r.pk}:{vid}:absence", idao=r.idao))
-        digest = verdicts_digest(Verdict.objects.filter(round=r).values_list("signature", flat=True))
+            penalties += [(vid, SlashReason.ABSENCE, quorum.slash_absence_bps) for vid in sorted(set(seats) - set(votes) - equivocators)]
+        slashes = []
+        if penalties:
+            validators = {v.pk: v for v in Validator.objects.filter(pk__in=[p[0] for p in penalties])}
+            for vid, reason, rate in penalties:
+                slashes.append(apply_slash(validator=validators[vid], round_=r, reason=reason, rate_bps=rate,
+                                           key=f"slash:{r.pk}:{vid}:{reason}", idao=r.idao))
+            Validator.objects.filter(pk__in=equivocators & set(seats), state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
+        digest = verdicts_digest(b.signatures)
         leaf = ledger.anchor(
             kind="validation_round",
             subject=f"round:{r.pk}",
             payload={
                 "round": r.pk, "quorum": quorum.pk, "idao": r.idao.slug, "subject": f"{r.subject_kind}:{r.subject_ref}",
                 "content_hash": r.content_hash, "seed": r.seed, "outcome": outcome, "close_reason": close_reason,
-                "committee": [[validators[v].address, seats[v]] for v in sorted(seats)],
+                "committee": [[b.addresses[v], seats[v]] for v in sorted(seats)],
                 "tally": tally_json, "verdicts_digest": digest,
                 "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
             },
         )
-        Round.objects.filter(pk=r.pk).update(verdicts_digest=digest, anchor_leaf_id=leaf.pk)
-        r.refresh_from_db()
+        closed = {"state": RoundState.CLOSED, "outcome": outcome, "close_reason": close_reason, "closed_at": r.db_now,
+                  "tally": tally_json, "verdicts_digest": digest, "anchor_leaf_id": leaf.pk}
+        # The row is locked and was open, so this conditional claim updates exactly one row.
+        if Round.objects.filter(pk=r.pk, state=RoundState.OPEN).update(**closed) != 1:
+            raise RuntimeError(f"round {r.pk} changed state under its lock")
+        for field, value in closed.items():
+            setattr(r, field, value)
         hooks.run_closed(r)
         return r

@@ -257,3 +257,16 @@ def test_last_two_verdicts_arriving_together_finalise_the_round_once():
 
     assert r.outcome == "accepted" and Leaf.objects.filter(subject__contains=f"round:{r.pk}").count() <= 1
     assert Round.objects.filter(pk=r.pk, state="closed").count() == 1
+
+
+@pytest.mark.django_db
+def test_open_verdict_and_close_take_a_bounded_number_of_queries(django_assert_max_num_queries):
+    idao, _quorum, ps = setup_network(3)
+    open_round(idao, "warm")
+    with django_assert_max_num_queries(9):
+        r = open_round(idao, "q")
+    for p in ps:
+        with django_assert_max_num_queries(10):
+            submit(p, r)
+    with django_assert_max_num_queries(14):
+        assert services.round_close(round_id=r.pk).outcome == "accepted"

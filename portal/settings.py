@@ -159,6 +159,11 @@ IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO = env.int("IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO
 # On PostgreSQL a ballot is recorded by one SQL function (one round trip); off: the Python path.
 IDAOS_BALLOT_SQL_FUNCTION = env.bool("IDAOS_BALLOT_SQL_FUNCTION", default=True)
 
+# --- Rewards ----------------------------------------------------------------------------------
+# The demo pipeline reports simulated usage every few seconds (bin/run turns it on).
+REWARDS_DEMO_PIPELINE = env.bool("REWARDS_DEMO_PIPELINE", default=False)
+REWARDS_EPOCH_SECONDS = env.int("REWARDS_EPOCH_SECONDS", default=60 if REWARDS_DEMO_PIPELINE else 3600)
+
 # --- Optional public anchoring of block roots to an EVM chain ------------------------------
 LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")
 LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")

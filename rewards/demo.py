@@ -63,6 +63,14 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
             Seat.objects.create(round=rnd, validator=validator, address=validator.address, stake=validator.stake)
             Verdict.objects.create(round=rnd, validator=validator, verdict="approve", signature="0x", digest="0x" + secrets.token_hex(32),
                                    automated=True)
+        # Anchor the outcome as a closed round does, so the DAT's provenance bundle can prove it.
+        leaf = ledger_services.anchor(kind="validation_round", subject=f"round:{rnd.pk}", payload={
+            "round": rnd.pk, "quorum": quorum.pk, "idao": idao.slug, "subject": f"contribution:{contribution.pk}",
+            "content_hash": sha, "seed": rnd.seed, "outcome": "accepted", "close_reason": "demo",
+            "committee": [[s.address, int(s.stake)] for s in rnd.seats.order_by("validator_id")],
+            "tally": {}, "verdicts_digest": None, "slashes": [],
+        })
+        Round.objects.filter(pk=rnd.pk).update(anchor_leaf_id=leaf.pk)
         Contribution.objects.filter(pk=contribution.pk).update(round=rnd)
         return dat_mint(round_id=rnd.pk)
 

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_POST
 
 from idaos.models import IDAO, MembershipStatus, Role
 from idaos.selectors import is_steward
+from portal.auth import forget_token
 from portal.errors import DomainError, Forbidden, NotFound
 from portal.models import ApiToken, User
 
@@ -66,6 +67,7 @@ def api_token_revoke(*, user: User, token_id: int) -> ApiToken:
     if token is None:
         raise NotFound("You have no such token.", code="token_not_found")
     ApiToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    forget_token(token.key_hash)
     token.refresh_from_db()
     return token
 

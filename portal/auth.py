@@ -3,33 +3,79 @@
 from __future__ import annotations
 
 from django.contrib.auth.backends import BaseBackend
+from django.core.cache import cache
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
 from .models import ApiToken, User
 
+USER_CACHE_SECONDS = 300
+
+
+def _user_cache_key(user_id: object) -> str:
+    return f"portal:user:{user_id}"
+
 
 class AddressBackend(BaseBackend):
-    """Sessions only: a user is authenticated by SIWE (portal.siwe), never by a password."""
+    """Sessions only: a user is authenticated by SIWE (portal.siwe), never by a password.
+
+    Every authenticated request loads its user; the row is cached (Redis in production) and
+    dropped whenever the user is saved or deleted, so a signed-in request costs no query here."""
 
     def get_user(self, user_id: int) -> User | None:
-        return User.objects.filter(pk=user_id, is_active=True).first()
+        key = _user_cache_key(user_id)
+        user = cache.get(key)
+        if user is None:
+            user = User.objects.filter(pk=user_id).first()
+            if user is None:
+                return None
+            cache.set(key, user, USER_CACHE_SECONDS)
+        return user if user.is_active else None
+
+
+@receiver([post_save, post_delete], sender=User, dispatch_uid="portal.user_cache_invalidate")
+def _forget_cached_user(sender: type, instance: User, **kwargs: object) -> None:
+    cache.delete(_user_cache_key(instance.pk))
+
+
+TOKEN_CACHE_SECONDS = 300
+
+
+def _token_cache_key(key_hash: str) -> str:
+    return f"portal:token:{key_hash}"
+
+
+def forget_token(key_hash: str) -> None:
+    """Drop a token from the cache; call it after revoking with a queryset update."""
+    cache.delete(_token_cache_key(key_hash))
+
+
+@receiver([post_save, post_delete], sender=ApiToken, dispatch_uid="portal.token_cache_invalidate")
+def _forget_cached_token(sender: type, instance: ApiToken, **kwargs: object) -> None:
+    forget_token(instance.key_hash)
 
 
 def token_user(raw: str) -> tuple[User, ApiToken] | None:
-    token = (
-        ApiToken.objects.select_related("user")
-        .filter(key_hash=ApiToken.hash(raw), revoked_at__isnull=True, user__is_active=True)
-        .first()
-    )
+    """The user and token a bearer value stands for, or None (unknown, revoked, user disabled).
+    Tokens are cached like users; revocation drops the cached entry."""
+    key_hash = ApiToken.hash(raw)
+    key = _token_cache_key(key_hash)
+    token = cache.get(key)
     if token is None:
+        token = ApiToken.objects.filter(key_hash=key_hash, revoked_at__isnull=True).first()
+        if token is None:
+            return None
+        cache.set(key, token, TOKEN_CACHE_SECONDS)
+    user = AddressBackend().get_user(token.user_id)
+    if user is None:
         return None
-    now = timezone.now()
-    # Throttle the write: last use is informative, a minute's precision is enough.
-    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
-    return token.user, token
+    # Last use is informative: one write per token per minute is enough.
+    if cache.add(f"portal:token-used:{token.pk}", 1, 60):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return user, token
 
 
 class BearerAuth(HttpBearer):

@@ -273,3 +273,31 @@ def test_revoked_or_unknown_bearer_token_is_401():
         response = Client().get("/auth/me", headers={"Authorization": f"Bearer {value}"})
         assert response.status_code == 401
         assert response.json()["error"] == "not_authenticated"
+
+
+def test_disabling_a_user_ends_their_access_at_once_despite_the_user_cache(signed_in):
+    client = signed_in(ALICE)
+    assert client.get("/auth/me").status_code == 200
+    user = User.objects.get(address=ALICE.address)
+    user.is_active = False
+    user.save()
+    assert client.get("/auth/me").status_code == 401
+
+
+def test_granting_staff_shows_on_the_next_request(signed_in):
+    from django.core.management import call_command
+
+    client = signed_in(ALICE)
+    assert client.get("/auth/me").json()["is_staff"] is False
+    call_command("grant_admin", ALICE.address)
+    assert client.get("/auth/me").json()["is_staff"] is True
+
+
+def test_a_token_revoked_after_use_is_refused_on_the_next_request():
+    from dats.token_views import api_token_revoke
+
+    raw, token = _token_for(ALICE)
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert Client().get("/auth/me", headers=headers).status_code == 200  # now cached
+    api_token_revoke(user=token.user, token_id=token.pk)
+    assert Client().get("/auth/me", headers=headers).status_code == 401

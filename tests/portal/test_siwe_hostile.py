@@ -62,9 +62,11 @@ def test_a_thousand_nonce_requests_a_minute_get_429_and_the_table_stays_bounded(
     client = Client()
     statuses = [client.get("/auth/siwe/nonce", REMOTE_ADDR="203.0.113.9").status_code for _ in range(1000)]
     limit = int(settings.SIWE_NONCE_RATE.split("/")[0])
-    assert statuses.count(200) == limit
-    assert statuses.count(429) == 1000 - limit
-    assert SiweNonce.objects.count() == limit
+    allowed = statuses.count(200)
+    # A fixed one-minute window may roll over once during the run, allowing one more batch.
+    assert limit <= allowed <= 2 * limit
+    assert statuses.count(429) == 1000 - allowed
+    assert SiweNonce.objects.count() == allowed
     other = client.get("/auth/siwe/nonce", REMOTE_ADDR="203.0.113.10")
     assert other.status_code == 200
     refused = client.get("/auth/siwe/nonce", REMOTE_ADDR="203.0.113.9")

@@ -133,7 +133,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+        # How often unacknowledged deliveries of dead workers are looked at for restoring.
+        "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
+    }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -159,6 +163,13 @@ IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO = env.int("IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO
 # On PostgreSQL a ballot is recorded by one SQL function (one round trip); off: the Python path.
 IDAOS_BALLOT_SQL_FUNCTION = env.bool("IDAOS_BALLOT_SQL_FUNCTION", default=True)
 
+# --- Validation tasks ---------------------------------------------------------------------------
+PORTAL_TASK_MAX_RETRIES = env.int("PORTAL_TASK_MAX_RETRIES", default=3)
+PORTAL_TASK_RETRY_DELAY = env.float("PORTAL_TASK_RETRY_DELAY", default=5.0)
+PORTAL_SWEEP_SECONDS = env.float("PORTAL_SWEEP_SECONDS", default=30.0)
+# Demo: deterministic automated validators sign their assignments every few seconds (bin/run).
+PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
+
 # --- Rewards ----------------------------------------------------------------------------------
 # The demo pipeline reports simulated usage every few seconds (bin/run turns it on).
 REWARDS_DEMO_PIPELINE = env.bool("REWARDS_DEMO_PIPELINE", default=False)
@@ -169,6 +180,9 @@ LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")
 LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")
 
 # --- Uploads and request size --------------------------------------------------------------
+PORTAL_MAX_UPLOAD_BYTES = env.int("PORTAL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
+PORTAL_ARCHIVE_MAX_ENTRIES = env.int("PORTAL_ARCHIVE_MAX_ENTRIES", default=10_000)
+PORTAL_ARCHIVE_MAX_UNCOMPRESSED = env.int("PORTAL_ARCHIVE_MAX_UNCOMPRESSED", default=8 * 1024**3)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=100 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20

@@ -30,6 +30,7 @@ from quorums import services as quorum_services
 from quorums.models import Quorum, Round, Seat, Verdict
 
 from . import metering, services
+from .models import UsageEvent
 
 MODEL_NAME = "Triage assistant"
 PIPELINE = "erin"
@@ -119,11 +120,13 @@ def load(stdout) -> None:
         services.credit_grant(idao=idao, steward=steward, member_address=pipeline.address, amount=1_000_000,
                               request_key="rewards-demo-initial", memo="demo pipeline")
     now = timezone.now()
-    metering.usage_report(user=pipeline, token=None, now=now, items=[
-        {"model_id": version.model_id, "version": version.number, "kind": kind, "units": units,
-         "occurred_at": now.isoformat(), "idempotency_key": f"demo-seed-{kind}"}
-        for kind, units in (("training", 50), ("inference", 400), ("evaluation", 40))
-    ])
+    seeded = UsageEvent.objects.filter(idempotency_key="demo-seed-training").exists()
+    if not seeded:
+        metering.usage_report(user=pipeline, token=None, now=now, items=[
+            {"model_id": version.model_id, "version": version.number, "kind": kind, "units": units,
+             "occurred_at": now.isoformat(), "idempotency_key": f"demo-seed-{kind}"}
+            for kind, units in (("training", 50), ("inference", 400), ("evaluation", 40))
+        ])
     stdout.write(f"rewards demo: model {version.model_id} with DAT #{model_dat.pk} and datasets "
                  f"{', '.join('#' + str(d.pk) for d in dats)}; pipeline {pipeline.display_name or pipeline.address}")
 

@@ -13,7 +13,10 @@ from django.test import Client
 
 from portal.models import User
 from tests.e2e.crawl import crawl
-from tests.personas import ALICE, DAVE, MALLORY
+from tests.personas import ALICE, MALLORY, persona
+
+# Erin is a plain member of the demo iDAOs (Dave is the demo's staff member, Alice a steward).
+ERIN = persona("erin", 0x55)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,7 +82,9 @@ def test_a_visitor_reaches_every_public_page_cleanly(demo):
 
 
 def test_a_member_reaches_every_page_cleanly(demo, signed_in):
-    result = crawl(signed_in(DAVE), NAV + SIGNED_IN_NAV + STAFF_NAV)
+    client = signed_in(ERIN)
+    assert not User.objects.get(address=ERIN.address).is_staff
+    result = crawl(client, NAV + SIGNED_IN_NAV + STAFF_NAV)
     assert_clean(result, allowed=member_allowed, minimum=40)
     assert result.statuses()["/quorums/moderation/"] in (302, 403)
 

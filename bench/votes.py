@@ -175,12 +175,13 @@ def main() -> None:
         return json.dumps({"message": message, "signature": p.sign_typed(eip712.typed_data(message))}).encode()
 
     # Browser-like sessions (the path the vote button takes): a session row and a CSRF secret each.
-    from django.conf import settings as dj_settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from importlib import import_module
 
+    from django.conf import settings as dj_settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
     # The configured engine, as a real sign-in would create them (cached_db with Redis).
-    SessionStore = import_module(dj_settings.SESSION_ENGINE).SessionStore  # noqa: N806
+    SessionStore = import_module(dj_settings.SESSION_ENGINE).SessionStore
 
     sessions = {}
     for p in people:

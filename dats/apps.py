@@ -17,4 +17,9 @@ class DatsConfig(AppConfig):
         hooks.on_verdict(contributions.on_verdict)
         hooks.on_round_closed(contributions.on_round_closed)
         hooks.on_sweep(contributions.route_waiting)
-        from . import minting  # noqa: F401  (registers the DAT hooks: minting, manifest checks, grants)
+        from . import (
+            minting,  # noqa: F401  (registers the DAT hooks: minting, manifest checks, grants)
+            openapi,
+        )
+
+        openapi.register()

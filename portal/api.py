@@ -14,7 +14,23 @@ from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Thr
 
 from .errors import DomainError
 
-api = NinjaAPI(
+# Endpoints served by plain Django views (e.g. streaming uploads, which need their own upload
+# handler) still belong in the one OpenAPI document: apps register their path items here.
+EXTRA_PATHS: dict[str, dict] = {}
+
+
+def register_openapi_path(path: str, item: dict) -> None:
+    EXTRA_PATHS[path] = item
+
+
+class PortalAPI(NinjaAPI):
+    def get_openapi_schema(self, *args: object, **kwargs: object) -> dict:
+        schema = super().get_openapi_schema(*args, **kwargs)
+        schema["paths"].update(EXTRA_PATHS)
+        return schema
+
+
+api = PortalAPI(
     title="iDAO Portal API",
     version="1",
     description=(

@@ -47,6 +47,7 @@ def test_openapi_document_is_valid_openapi_3_and_covers_auth():
         ("/auth/siwe/verify", "post"),
         ("/auth/me", "get"),
         ("/auth/logout", "post"),
+        ("/api/v1/contributions/upload", "post"),
     ]:
         assert method in spec["paths"][path], path
 

@@ -15,6 +15,9 @@ from .dat_models import DatParent
 from .models import Contribution
 
 explorer_router = Router(tags=["dats"])
+# Each operation names its tag itself: mounted inside the contributions router, the router's tag
+# would otherwise add to the parent's and list every DAT endpoint twice in the API docs.
+TAGS = ["dats"]
 
 
 class ErrorOut(Schema):
@@ -52,7 +55,7 @@ def _grant_dict(result: grants.AccessResult) -> dict:
     }
 
 
-@explorer_router.get("/dats", summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)")
+@explorer_router.get("/dats", tags=TAGS, summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)")
 def dat_search(request: HttpRequest, idao: str = "", klass: str = "", owner: str = "", hash: str = "",
                since: str = "", until: str = "", after: str = "", limit: int = 25):
     filters = selectors.Filters.parse({"idao": idao, "klass": klass, "owner": owner, "hash": hash, "since": since, "until": until})
@@ -60,19 +63,19 @@ def dat_search(request: HttpRequest, idao: str = "", klass: str = "", owner: str
     return {"results": [selectors.dat_dict(d) for d in page.rows], "next": page.next_cursor}
 
 
-@explorer_router.get("/dats/{dat_id}", summary="One DAT with its parents and current policy")
+@explorer_router.get("/dats/{dat_id}", tags=TAGS, summary="One DAT with its parents and current policy")
 def dat_one(request: HttpRequest, dat_id: int):
     dat = selectors.dat_get(dat_id)
     parents = sorted(DatParent.objects.filter(child=dat).values_list("parent_id", flat=True))
     return selectors.dat_dict(dat, parents=parents)
 
 
-@explorer_router.get("/dats/{dat_id}/bundle", summary="The provenance bundle (verify offline with manage.py verify_bundle)")
+@explorer_router.get("/dats/{dat_id}/bundle", tags=TAGS, summary="The provenance bundle (verify offline with manage.py verify_bundle)")
 def dat_bundle(request: HttpRequest, dat_id: int):
     return bundles.export(dat_id)
 
 
-@explorer_router.get("/dats/{dat_id}/verify", summary="Export the bundle and verify it on the server; says what was checked")
+@explorer_router.get("/dats/{dat_id}/verify", tags=TAGS, summary="Export the bundle and verify it on the server; says what was checked")
 def dat_verify(request: HttpRequest, dat_id: int):
     try:
         report = bundles.verify(bundles.export(dat_id))
@@ -82,7 +85,7 @@ def dat_verify(request: HttpRequest, dat_id: int):
 
 
 @explorer_router.post(
-    "/dats/{dat_id}/access", auth=api_auth, response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    "/dats/{dat_id}/access", tags=TAGS, auth=api_auth, response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
 )
 def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
@@ -91,7 +94,7 @@ def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
     return Status(200 if result.replayed else 201, _grant_dict(result))
 
 
-@explorer_router.get("/dats/{dat_id}/file", auth=api_auth, summary="Download a DAT's file with a valid access grant")
+@explorer_router.get("/dats/{dat_id}/file", tags=TAGS, auth=api_auth, summary="Download a DAT's file with a valid access grant")
 def dat_file(request: HttpRequest, dat_id: int):
     dat = selectors.dat_get(dat_id)
     if grants.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
@@ -107,31 +110,31 @@ def dat_file(request: HttpRequest, dat_id: int):
     return response
 
 
-@explorer_router.get("/models/{model_id}/manifest", summary="The approved DATs of a model version (current or ?version=N) with content hashes")
+@explorer_router.get("/models/{model_id}/manifest", tags=TAGS, summary="The approved DATs of a model version (current or ?version=N) with content hashes")
 def model_manifest(request: HttpRequest, model_id: int, version: int | None = None):
     return selectors.manifest_of(model_id, version=version)
 
 
-@explorer_router.post("/dats/{dat_id}/policy", auth=api_auth, summary="Change a DAT's policy within the charter (owner)")
+@explorer_router.post("/dats/{dat_id}/policy", tags=TAGS, auth=api_auth, summary="Change a DAT's policy within the charter (owner)")
 def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
     changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
     event = tokens.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@explorer_router.post("/dats/{dat_id}/revoke", auth=api_auth, summary="Revoke a DAT's policy (owner)")
+@explorer_router.post("/dats/{dat_id}/revoke", tags=TAGS, auth=api_auth, summary="Revoke a DAT's policy (owner)")
 def dat_revoke(request: HttpRequest, dat_id: int):
     event = tokens.dat_revoke(dat_id=dat_id, actor=request.auth)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@explorer_router.post("/dats/{dat_id}/transfer", auth=api_auth, summary="Transfer a DAT to another address (owner)")
+@explorer_router.post("/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth, summary="Transfer a DAT to another address (owner)")
 def dat_transfer(request: HttpRequest, dat_id: int, body: TransferIn):
     event = tokens.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@explorer_router.post("/dats/{dat_id}/parents", auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)")
+@explorer_router.post("/dats/{dat_id}/parents", tags=TAGS, auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)")
 def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
     event = tokens.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
@@ -139,7 +142,7 @@ def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
 
 
 @explorer_router.post(
-    "/contributions/{public_id}/parents", auth=api_auth,
+    "/contributions/{public_id}/parents", tags=TAGS, auth=api_auth,
     summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
 )
 def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):

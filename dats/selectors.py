@@ -93,7 +93,7 @@ def filtered(filters: Filters):
         qs = qs.filter(Q(sha256=filters.hash) | Q(keccak256=filters.hash))
     if filters.since:
         qs = qs.filter(minted_at__gte=datetime.combine(filters.since, time.min, tzinfo=UTC))
-    if filters.until:
+    if filters.until and filters.until < date.max:  # no upper bound at the last representable day
         qs = qs.filter(minted_at__lt=datetime.combine(filters.until + timedelta(days=1), time.min, tzinfo=UTC))
     return qs
 

@@ -232,9 +232,11 @@ def _export_rows(proposal: Proposal):
 @require_GET
 def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResponse:
     """Every signed ballot with its signature, so anyone can recount offline."""
-    proposal = _proposal(proposal_id)
-    if proposal.state == "draft":
-        raise Http404
+    proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
+    if proposal is None or proposal.state == "draft":
+        if fmt == "json":
+            return JsonResponse({"error": "proposal_not_found", "detail": "There is no such proposal with ballots."}, status=404)
+        raise Http404("There is no such proposal.")
     if fmt == "json":
         body = {
             "proposal": selectors.proposal_dict(proposal),

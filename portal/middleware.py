@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 
 from .errors import error_response
 
@@ -22,6 +23,11 @@ class JsonErrorMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request):  # PostgreSQL refuses NUL in any text: a 400 here, not a 500 deep in a query
+            detail = "The address or query string holds a NUL byte."
+            if wants_json(request):
+                return error_response("bad_request", detail, 400)
+            return render(request, "portal/error.html", {"title": "Bad request", "detail": detail}, status=400)
         response = self.get_response(request)
         if response.status_code == 404 and request.path.startswith(JSON_PREFIXES) and not _is_json(response):
             return error_response("not_found", f"No endpoint at {request.path}.", 404)
@@ -35,6 +41,10 @@ class JsonErrorMiddleware:
         if isinstance(exception, SuspiciousOperation) and wants_json(request):
             return error_response("bad_request", "The request was refused as malformed.", 400)
         return None
+
+
+def _has_nul(request: HttpRequest) -> bool:
+    return "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values)
 
 
 def _is_json(response: HttpResponse) -> bool:

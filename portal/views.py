@@ -4,6 +4,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from .errors import error_response
@@ -17,7 +18,10 @@ def home(request: HttpRequest) -> HttpResponse:
 def login_page(request: HttpRequest) -> HttpResponse:
     """Where @login_required and the admin send visitors: the SIWE button, then back to `next`."""
     next_url = request.GET.get("next", "/")
-    if not next_url.startswith("/") or next_url.startswith("//"):
+    # Only a path on this site: "/\\evil.example" or "/\t/evil.example" are other sites to a browser.
+    if not next_url.startswith("/") or not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = "/"
     return render(request, "portal/login.html", {"next": next_url})
 

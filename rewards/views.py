@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from dats.models import DAT
 from idaos import selectors as idao_selectors
 from idaos.models import IDAO
 from portal.errors import DomainError, NotFound
@@ -97,11 +98,15 @@ def epoch_page(request: HttpRequest, number: int) -> HttpResponse:
 
 
 def payout_proof(request: HttpRequest, number: int, payout_id: int) -> JsonResponse:
-    epoch = _or_404(selectors.epoch_get, number)
-    return JsonResponse(_or_404(selectors.payout_proof, epoch, payout_id))
+    try:
+        return JsonResponse(selectors.payout_proof(selectors.epoch_get(number), payout_id))
+    except NotFound as exc:  # a .json address answers JSON, errors included
+        return JsonResponse(exc.as_dict(), status=404)
 
 
 def dat_earnings(request: HttpRequest, dat_id: int) -> HttpResponse:
     """'Usage and earnings of this DAT': the fragment for htmx (the DAT page loads it), else a page."""
+    if not DAT.objects.filter(pk=dat_id).exists():
+        raise Http404("There is no such DAT.")
     template = "rewards/dat_earnings.html#dat-earnings" if request.htmx else "rewards/dat_earnings.html"
     return render(request, template, {"earn": selectors.dat_earnings(dat_id)})

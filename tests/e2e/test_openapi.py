@@ -106,6 +106,7 @@ def get_urls(document: dict, values: dict[str, str]) -> list[str]:
         if names:
             urls.append(re.sub(r"{(\w+)}", "999999999", path))
             urls.append(re.sub(r"{(\w+)}", "x%00%2F..", path))
+            urls.append(re.sub(r"{(\w+)}", "%00", path))
     return urls
 
 

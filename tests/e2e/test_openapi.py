@@ -137,3 +137,26 @@ def test_every_get_operation_answers_json_and_no_5xx_for_a_visitor_and_a_member(
     assert member[f"/api/v1/proposals/{values['proposal_id']}"] == 200
     assert member[f"/api/v1/models/{values['model_id']}/manifest"] == 200
     assert visitor["/api/v1/proposals/999999999"] == 404
+
+
+def test_every_post_operation_refuses_junk_bodies_with_a_json_4xx(signed_in):
+    """Malformed JSON, an empty object, wrong types and NUL bytes: a JSON 4xx naming the problem, never a 5xx."""
+    values = demo_values()
+    member = signed_in(ERIN)
+    bodies = ["{", "[]", "{}", json.dumps({"message": {"voter": 1}, "signature": "0x00", "name": "\u0000", "amount": -1,
+                                           "units": "many", "items": [{}], "slug": "x" * 500})]
+    problems = []
+    for method, path, _ in operations(spec()):
+        if method != "post" or path == "/auth/logout":  # logout takes no body and would end the session
+            continue
+        url = re.sub(r"{(\w+)}", lambda m: values[m.group(1)], path)
+        for body in bodies:
+            response = member.post(url, body, content_type="application/json")
+            if response.status_code >= 500 or response.status_code < 400:
+                problems.append(f"POST {url} {body[:30]!r} answered {response.status_code}")
+            elif not response["Content-Type"].startswith("application/json"):
+                problems.append(f"POST {url} {body[:30]!r} answered {response['Content-Type']}")
+            elif not {"error", "detail"} <= set(response.json()):
+                problems.append(f"POST {url} {body[:30]!r} answered {response.json()}")
+    assert not problems, "\n".join(problems)
+    assert member.get("/auth/me").status_code == 200  # every request above was made signed in

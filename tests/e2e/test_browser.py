@@ -16,10 +16,17 @@ from dats.models import DAT
 from idaos.models import Proposal
 from ledger.models import Leaf
 from portal.models import User
-from tests.personas import persona
+from tests.personas import BOB, persona
 
 # Erin is a plain member of the demo iDAOs (Dave is the demo's staff member, Alice a steward).
 ERIN = persona("erin", 0x55)
+
+def make_staff(address: str) -> None:
+    """Save (not update) so the cached user row is dropped, as the admin and grant_admin do."""
+    user = User.objects.get(address=address)
+    user.is_staff = user.is_superuser = True
+    user.save()
+
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -50,10 +57,11 @@ def watch(page, origin: str) -> list[str]:
 
     def on_console(message) -> None:
         if message.type == "error" or "Content Security Policy" in message.text:
-            problems.append(f"console {message.type}: {message.text}")
+            where = (message.location or {}).get("url", "")
+            problems.append(f"console {message.type} on {page.url} ({where}): {message.text}")
 
     def on_response(response) -> None:
-        if response.url.startswith(origin) and response.status >= 400:
+        if response.status >= 400:
             problems.append(f"{response.status} for {response.url}")
 
     page.on("console", on_console)
@@ -100,3 +108,16 @@ def test_a_signed_in_member_sees_their_pages_without_script_errors_or_csp_violat
                      "tokens": "/tokens/"}
     visit_all(page, live_server.url, member_pages, problems, label="member")
     assert not re.search(r"Sign in with Ethereum", page.content())
+
+
+def test_a_steward_and_a_staff_member_see_their_pages_without_script_errors(live_server, page, wallet):
+    pages = load_demo()
+    problems = watch(page, live_server.url)
+    wallet(page, BOB)  # steward of the demo's Law Commons, made staff here
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Sign in with Ethereum").click()
+    page.get_by_test_id("signed-in-address").wait_for()
+    make_staff(BOB.address)
+    staff_pages = {"members": "/idaos/law-commons/members", "moderation": "/quorums/moderation/",
+                   "quorums": pages["quorums"], "admin": "/admin/", "idao-earnings": "/earnings/idaos/open-health/"}
+    visit_all(page, live_server.url, staff_pages, problems, label="staff")

@@ -18,6 +18,13 @@ from tests.personas import ALICE, MALLORY, persona
 # Erin is a plain member of the demo iDAOs (Dave is the demo's staff member, Alice a steward).
 ERIN = persona("erin", 0x55)
 
+def make_staff(address: str) -> None:
+    """Save (not update) so the cached user row is dropped, as the admin and grant_admin do."""
+    user = User.objects.get(address=address)
+    user.is_staff = user.is_superuser = True
+    user.save()
+
+
 pytestmark = pytest.mark.django_db
 
 NAV = ["/", "/idaos/", "/quorums/", "/dats/", "/ledger/", "/earnings/", "/api/v1/docs", "/api/v1/openapi.json",
@@ -97,7 +104,7 @@ def test_a_steward_reaches_every_page_cleanly(demo, signed_in):
 
 def test_a_staff_user_reaches_every_page_and_the_admin_cleanly(demo, signed_in):
     client = signed_in(MALLORY)
-    User.objects.filter(address=MALLORY.address).update(is_staff=True, is_superuser=True)
+    make_staff(MALLORY.address)
     result = crawl(client, NAV + SIGNED_IN_NAV + STAFF_NAV)
     assert_clean(result, allowed=lambda url: set(), minimum=40)
     assert result.statuses()["/quorums/moderation/"] == 200

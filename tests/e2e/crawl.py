@@ -145,7 +145,7 @@ def crawl(client: Client, seeds: list[str], *, limit: int = 300, per_path_varian
     at most `per_path_variants` different query strings; admin pages are followed `admin_depth` deep."""
     result = CrawlResult()
     queue: deque[tuple[str, str, int, bool]] = deque((seed, "seed", 0, False) for seed in seeds)
-    seen: set[str] = set(seeds)
+    seen: set[tuple[str, bool]] = {(seed, False) for seed in seeds}  # a URL as a page and as an htmx fragment
     variants: dict[str, int] = {}
     while queue and len(result.visits) < limit:
         url, source, depth, fragment = queue.popleft()
@@ -156,20 +156,20 @@ def crawl(client: Client, seeds: list[str], *, limit: int = 300, per_path_varian
         if response.status_code in (301, 302, 303, 307, 308):
             target = _normalise(response["Location"], path)
             links = [target] if target else []
-        result.visits[url] = Visit(url, response.status_code, response.get("Content-Type", ""), source,
+        result.visits[url + (" [htmx]" if fragment else "")] = Visit(url, response.status_code, response.get("Content-Type", ""), source,
                                    problems=problems, location=response.get("Location", ""))
         if path.startswith("/admin/") and depth >= admin_depth:
             continue
         candidates = [(href, False) for href in links] + [(href, True) for href in fragments]
         for href, is_fragment in candidates:
             target = _normalise(href, path) if href else None
-            if target is None or target in seen or _skipped(target):
+            if target is None or (target, is_fragment) in seen or _skipped(target):
                 continue
             target_path = urlsplit(target).path
             if "?" in target:
                 if variants.get(target_path, 0) >= per_path_variants:
                     continue
                 variants[target_path] = variants.get(target_path, 0) + 1
-            seen.add(target)
+            seen.add((target, is_fragment))
             queue.append((target, url, depth + 1 if target_path.startswith("/admin/") else depth, is_fragment))
     return result

@@ -63,7 +63,8 @@ def assert_clean(result, *, allowed, minimum: int) -> None:
     counts: dict[int, int] = {}
     for visit in result.visits.values():
         counts[visit.status] = counts.get(visit.status, 0) + 1
-    print(f"crawled {len(result.visits)} pages: {dict(sorted(counts.items()))}")
+    fragments = sum(url.endswith(" [htmx]") for url in result.visits)
+    print(f"crawled {len(result.visits)} pages ({fragments} htmx fragments): {dict(sorted(counts.items()))}")
     problems = result.problems + unexpected(result, allowed=allowed)
     assert not problems, "\n".join(problems)
 

@@ -27,11 +27,17 @@ class _PageParser(HTMLParser):
         self.links: list[str] = []
         self.fragments: list[str] = []
         self.problems: list[str] = []
+        self.forms: list[dict] = []  # {"method", "action", "fields": {name: value}}
         self._in_inline_script = False
         self._script_text: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
+        if tag == "form":
+            self.forms.append({"method": (attributes.get("method") or "get").lower(), "action": attributes.get("action") or "",
+                               "fields": {}})
+        if tag in ("input", "select", "textarea", "button") and self.forms and attributes.get("name"):
+            self.forms[-1]["fields"].setdefault(attributes["name"], attributes.get("value") or "")
         if tag == "a" and attributes.get("href"):
             self.links.append(attributes["href"])
         if attributes.get("hx-get"):
@@ -106,6 +112,12 @@ def _skipped(url: str) -> bool:
 def _is_json_url(url: str) -> bool:
     path = urlsplit(url).path
     return path.endswith(".json") or (path.startswith("/api/") and not path.startswith("/api/v1/docs"))
+
+
+def forms_of(body: str) -> list[dict]:
+    parser = _PageParser()
+    parser.feed(body)
+    return parser.forms
 
 
 def check_response(url: str, response, *, fragment: bool = False) -> tuple[list[str], list[str], list[str]]:

@@ -95,3 +95,32 @@ def test_a_nul_byte_in_the_address_or_query_is_a_400_page_or_json_error(client):
     assert page.status_code == 400 and "Bad request" in page.content.decode()
     api = client.get("/api/v1/idaos", {"q": "\x00"})
     assert api.status_code == 400 and api.json()["error"] == "bad_request"
+
+
+def test_every_post_form_a_steward_sees_survives_nul_bytes_and_empty_fields(demo, signed_in):
+    """Each HTML form posted with every field empty, then with NUL bytes: a page or redirect, never a 500."""
+    from tests.e2e.crawl import crawl, forms_of
+    from tests.personas import ALICE
+
+    client = signed_in(ALICE)
+    pages = crawl(client, ["/", "/idaos/", "/idaos/open-health/", "/idaos/open-health/members", "/tokens/",
+                           "/contributions/new", "/idaos/new", "/idaos/open-health/proposals/new", "/quorums/",
+                           "/earnings/idaos/open-health/"], limit=120)
+    forms = {}
+    for url in pages.visits:
+        if url.endswith(" [htmx]") or not pages.visits[url].content_type.startswith("text/html"):
+            continue
+        for form in forms_of(client.get(url).content.decode()):
+            action = form["action"] or url
+            if form["method"] == "post" and "logout" not in action and "leave" not in action:
+                forms.setdefault(action, form["fields"])
+    assert len(forms) >= 5, sorted(forms)
+    print(f"posting {len(forms)} forms: {sorted(forms)}")
+    problems = []
+    for action, fields in forms.items():
+        for filler in ("", "\x00", "x" * 10_000):
+            data = {name: (value if name == "csrfmiddlewaretoken" else filler) for name, value in fields.items()}
+            response = client.post(action, data)
+            if response.status_code >= 500:
+                problems.append(f"POST {action} with {filler[:3]!r}… answered {response.status_code}")
+    assert not problems, "\n".join(problems)

@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from idaos.models import IDAO
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 SUBJECT_KIND = "contribution"
 ALLOWED_USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
 MAX_ATTEMPTS = 2  # an inconclusive round is re-routed once, then the contribution expires
+WAITING = "Waiting: no quorum this iDAO trusts has enough bonded validators right now."
 
 # Callables (user, contribution) -> bool that grant a download beyond the owner and the
 # committee (the DAT work registers access grants here).
@@ -163,10 +165,9 @@ def contribution_route(*, contribution_id: int) -> Contribution:
             attempt=c.attempts + 1,
         )
         if r is None:
-            reason = "Waiting: no quorum this iDAO trusts has enough bonded validators right now."
-            if c.waiting_reason != reason:
-                Contribution.objects.filter(pk=c.pk).update(waiting_reason=reason)
-            c.waiting_reason = reason
+            if c.waiting_reason != WAITING:
+                Contribution.objects.filter(pk=c.pk).update(waiting_reason=WAITING)
+            c.waiting_reason = WAITING
             return c
         changes = {"state": ContributionState.ROUTED, "round": r, "attempts": c.attempts + 1, "waiting_reason": "",
                    "updated_at": timezone.now()}
@@ -174,6 +175,57 @@ def contribution_route(*, contribution_id: int) -> Contribution:
         for field, value in changes.items():
             setattr(c, field, value)
         return c
+
+
+ROUTE_BATCH = 100  # contributions one routing task opens rounds for, at most
+
+
+def contribution_route_batch(*, contribution_id: int, limit: int = ROUTE_BATCH) -> int:
+    """The routing task's work: route this contribution and, in the same transaction, up to
+    `limit - 1` other uploaded contributions that are not waiting for a quorum (their own tasks
+    then find them routed and do nothing). Others' rows are taken with SKIP LOCKED, so concurrent
+    workers split the queue instead of queueing on each other. Rounds are opened exactly as
+    contribution_route opens them (rounds_open: the same VSC choice, one after the other). If the
+    batch fails, only this contribution is routed, on its own. Returns how many were routed."""
+    pending = Contribution.objects.filter(state=ContributionState.UPLOADED).filter(
+        Q(pk=contribution_id) | Q(waiting_reason="")
+    )
+    if not pending.exists():  # the common case of a delivery whose contribution a batch already routed
+        if not Contribution.objects.filter(pk=contribution_id).exists():
+            raise NotFound(f"There is no contribution {contribution_id}.")
+        return 0
+    try:
+        with transaction.atomic():
+            own = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
+            if own is None:
+                raise NotFound(f"There is no contribution {contribution_id}.")
+            others = list(
+                Contribution.objects.select_for_update(skip_locked=True)
+                .filter(state=ContributionState.UPLOADED, waiting_reason="").exclude(pk=contribution_id)
+                .order_by("pk")[: max(0, limit - 1)]
+            )
+            todo = ([own] if own.state == ContributionState.UPLOADED else []) + others
+            if not todo:
+                return 0
+            rounds = quorum_services.rounds_open(subjects=[
+                {"idao_id": c.idao_id, "subject_kind": SUBJECT_KIND, "subject_ref": str(c.pk), "content_hash": c.sha256,
+                 "attempt": c.attempts + 1} for c in todo
+            ])
+            now = timezone.now()
+            routed = []
+            for c, r in zip(todo, rounds, strict=True):
+                if r is None:
+                    if c.waiting_reason != WAITING:
+                        Contribution.objects.filter(pk=c.pk).update(waiting_reason=WAITING)
+                    continue
+                c.state, c.round, c.attempts, c.waiting_reason, c.updated_at = (ContributionState.ROUTED, r, c.attempts + 1,
+                                                                                "", now)
+                routed.append(c)
+            Contribution.objects.bulk_update(routed, ["state", "round", "attempts", "waiting_reason", "updated_at"])
+            return len(routed)
+    except (DomainError, IntegrityError) as exc:
+        log.warning("routing contributions from %s together failed (%s); routing it alone", contribution_id, exc)
+        return int(contribution_route(contribution_id=contribution_id).state != ContributionState.UPLOADED)
 
 
 def route_waiting(limit: int = 200) -> int:
@@ -192,31 +244,55 @@ def route_waiting(limit: int = 200) -> int:
 
 
 def on_verdict(round_: Round) -> None:
-    if round_.subject_kind == SUBJECT_KIND:
-        Contribution.objects.filter(pk=int(round_.subject_ref), round=round_, state=ContributionState.ROUTED).update(
+    on_verdicts([round_])
+
+
+def on_round_closed(round_: Round) -> None:
+    on_rounds_closed([round_])
+
+
+def on_verdicts(rounds: list[Round]) -> None:
+    """quorums hook (inside the verdicts' transaction): a first verdict puts the contribution in review."""
+    ids = [r.pk for r in rounds if r.subject_kind == SUBJECT_KIND]
+    if ids:
+        Contribution.objects.filter(round_id__in=ids, state=ContributionState.ROUTED).update(
             state=ContributionState.IN_REVIEW, updated_at=timezone.now()
         )
 
 
-def on_round_closed(round_: Round) -> None:
-    if round_.subject_kind != SUBJECT_KIND:
+def on_rounds_closed(rounds: list[Round]) -> None:
+    """quorums hook (inside the closing transaction): the contributions of the closed rounds take
+    their outcome; an inconclusive first attempt goes back to `uploaded` and is routed again."""
+    outcome = {r.pk: r.outcome for r in rounds if r.subject_kind == SUBJECT_KIND}
+    if not outcome:
         return
-    c = Contribution.objects.select_for_update().filter(pk=int(round_.subject_ref), round=round_).first()
-    if c is None or c.state not in (ContributionState.ROUTED, ContributionState.IN_REVIEW):
-        return
-    if round_.outcome == "inconclusive":
-        if c.attempts < MAX_ATTEMPTS:
-            Contribution.objects.filter(pk=c.pk).update(state=ContributionState.UPLOADED, updated_at=timezone.now())
-            _enqueue_route(c.pk)
-            return
-        state = ContributionState.EXPIRED
-    else:
-        state = ContributionState.ACCEPTED if round_.outcome == "accepted" else ContributionState.REJECTED
-    Contribution.objects.filter(pk=c.pk).update(state=state, updated_at=timezone.now())
+    moves: dict[str, list[int]] = {}
+    reroute: list[int] = []
+    open_states = (ContributionState.ROUTED, ContributionState.IN_REVIEW)
+    for pk, round_id, state, attempts in (
+        Contribution.objects.select_for_update().filter(round_id__in=list(outcome)).order_by("pk")
+        .values_list("pk", "round_id", "state", "attempts")
+    ):
+        if state not in open_states:
+            continue
+        result = outcome[round_id]
+        if result == "inconclusive":
+            if attempts < MAX_ATTEMPTS:
+                moves.setdefault(ContributionState.UPLOADED, []).append(pk)
+                reroute.append(pk)
+                continue
+            target = ContributionState.EXPIRED
+        else:
+            target = ContributionState.ACCEPTED if result == "accepted" else ContributionState.REJECTED
+        moves.setdefault(target, []).append(pk)
+    now = timezone.now()
+    for target, pks in moves.items():
+        Contribution.objects.filter(pk__in=pks).update(state=target, updated_at=now)
+    for pk in reroute:
+        _enqueue_route(pk)
 
 
-def describe(ref: str) -> dict[str, Any]:
-    c = Contribution.objects.select_related("idao", "owner").get(pk=int(ref))
+def _facts(c: Contribution) -> dict[str, Any]:
     return {
         "title": c.title, "kind": c.get_kind_display(), "idao": c.idao.name, "owner": c.owner.address,
         "size": c.size, "sha256": c.sha256, "keccak256": c.keccak256, "declared_type": c.declared_type,
@@ -224,6 +300,23 @@ def describe(ref: str) -> dict[str, Any]:
         "original_name": c.original_name, "usage_policy": c.usage_policy, "archive": c.archive,
         "download_url": f"/contributions/{c.public_id}/file",
     }
+
+
+def describe_many(refs: list[str]) -> dict[str, dict[str, Any]]:
+    """describe() for many contributions in one query (refs that name none are left out)."""
+    rows = Contribution.objects.select_related("idao", "owner").filter(pk__in=[int(r) for r in refs])
+    return {str(c.pk): _facts(c) for c in rows}
+
+
+def download_many(refs: list[str]) -> dict[str, Callable[[], tuple[IO[bytes], str]]]:
+    """ref -> a callable opening the file, for many contributions in one query."""
+    rows = Contribution.objects.filter(pk__in=[int(r) for r in refs]).values_list("pk", "storage_name", "original_name")
+    return {str(pk): (lambda name=name, original=original: (default_storage.open(name, "rb"), original))
+            for pk, name, original in rows}
+
+
+def describe(ref: str) -> dict[str, Any]:
+    return _facts(Contribution.objects.select_related("idao", "owner").get(pk=int(ref)))
 
 
 def download(ref: str) -> tuple[IO[bytes], str]:

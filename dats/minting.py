@@ -29,7 +29,15 @@ class RoundNotAccepted(Conflict):
 
 
 def bounds_of(idao_id: int) -> policies.Bounds:
-    row = PolicyBounds.objects.filter(idao_id=idao_id).first()
+    return _bounds_of_row(PolicyBounds.objects.filter(idao_id=idao_id).first())
+
+
+def _bounds_many(idao_ids: set[int]) -> dict[int, policies.Bounds]:
+    rows = {row.idao_id: row for row in PolicyBounds.objects.filter(idao_id__in=idao_ids)}
+    return {idao_id: _bounds_of_row(rows.get(idao_id)) for idao_id in idao_ids}
+
+
+def _bounds_of_row(row: PolicyBounds | None) -> policies.Bounds:
     if row is None:
         return policies.Bounds()
     return policies.Bounds(
@@ -46,7 +54,7 @@ def policy_of(dat: DAT) -> policies.Policy:
     )
 
 
-def _minted_policy(contribution: Contribution, *, now) -> policies.Policy:
+def _minted_policy(contribution: Contribution, *, now, bounds: policies.Bounds | None = None) -> policies.Policy:
     """The contributor's requested policy, brought inside the charter's bounds: uses the charter
     does not allow are dropped and the price is clamped (refusing would undo the round's close)."""
     raw = dict(contribution.usage_policy or {})
@@ -56,7 +64,8 @@ def _minted_policy(contribution: Contribution, *, now) -> policies.Policy:
     except policies.InvalidPolicy as exc:
         log.warning("contribution %s: unusable policy %r (%s); minting with no allowed use", contribution.pk, raw, exc.detail)
         requested = policies.Policy(allowed_uses=())
-    bounds = bounds_of(contribution.idao_id)
+    if bounds is None:
+        bounds = bounds_of(contribution.idao_id)
     price = max(requested.price_credit, bounds.min_price_credit)
     if bounds.max_price_credit is not None:
         price = min(price, bounds.max_price_credit)
@@ -152,9 +161,72 @@ def dat_mint(*, round_id: int) -> DAT:
 
 
 def on_round_accepted(round_: Round) -> None:
-    """quorums hook (inside the closing transaction): mint the contribution's DAT."""
+    """Mint the contribution's DAT of one accepted round (the per-round form of the hook)."""
     if round_.subject_kind == SUBJECT_KIND:
         dat_mint(round_id=round_.pk)
+
+
+def on_rounds_accepted(rounds: list[Round]) -> None:
+    """quorums hook (inside the closing transaction): mint the DATs of the accepted rounds.
+    Set-based when it can be (dats_mint_many); should another transaction have minted one of them
+    meanwhile (the unique index makes our insert fail), each round goes through dat_mint, which
+    returns the DAT that exists."""
+    rounds = [r for r in rounds if r.subject_kind == SUBJECT_KIND]
+    if not rounds:
+        return
+    try:
+        with transaction.atomic():
+            dats_mint_many(rounds=rounds)
+    except IntegrityError:
+        for r in rounds:
+            dat_mint(round_id=r.pk)
+
+
+def dats_mint_many(*, rounds: list[Round]) -> list[DAT]:
+    """dat_mint for many accepted rounds held in memory by the closing transaction (which locked
+    them and wrote their outcome and anchor): the same checks, the same DAT rows and mint records,
+    with one query per kind of row instead of one set per round (the anchors stay one per DAT).
+    Rounds that already have their DAT are left as they are. Call inside a transaction."""
+    for r in rounds:
+        if r.outcome != "accepted":
+            raise RoundNotAccepted(f"Round {r.pk} was not accepted ({r.outcome or 'still open'}); no DAT is minted.")
+        if r.subject_kind != SUBJECT_KIND:
+            raise Conflict(f"Round {r.pk} validated a {r.subject_kind}, not a contribution.", code="not_a_contribution")
+    existing = set(DAT.objects.filter(round_id__in=[r.pk for r in rounds]).values_list("round_id", flat=True))
+    rounds = [r for r in rounds if r.pk not in existing]
+    if not rounds:
+        return []
+    contributions = Contribution.objects.select_related("owner", "idao").in_bulk([int(r.subject_ref) for r in rounds])
+    declared = dict(DeclaredLineage.objects.filter(contribution_id__in=list(contributions)).values_list("contribution_id",
+                                                                                                       "parent_ids"))
+    bounds = _bounds_many({c.idao_id for c in contributions.values()})
+    now = timezone.now()
+    dats, lineage = [], []
+    for r in rounds:
+        contribution = contributions[int(r.subject_ref)]
+        if contribution.sha256 != r.content_hash:
+            raise Conflict("The contribution's content hash differs from the one the round validated.", code="hash_mismatch")
+        parents = clean_parent_ids(declared.get(contribution.pk) or [])
+        if parents:
+            check_parents(parents)
+        policy = _minted_policy(contribution, now=now, bounds=bounds[contribution.idao_id])
+        dats.append(DAT(
+            klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET), title=contribution.title,
+            owner=contribution.owner, idao=contribution.idao, contribution=contribution, round=r,
+            sha256=contribution.sha256, keccak256=contribution.keccak256, size=contribution.size,
+            allowed_uses=list(policy.allowed_uses), price_credit=policy.price_credit, quota=policy.quota,
+            expires_at=policy.expires_at, anchor_leaf_id=0, minted_at=now,
+        ))
+        lineage.append(parents)
+    DAT.objects.bulk_create(dats)
+    DatParent.objects.bulk_create([DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True)
+                                   for p in parents])
+    for dat, parents, r in zip(dats, lineage, rounds, strict=True):
+        record = mint_record(dat, parents=parents, round_=r, owner=dat.contribution.owner.address,
+                             idao=dat.contribution.idao.slug, contribution=dat.contribution.public_id)
+        dat.anchor_leaf_id = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record).pk
+    DAT.objects.bulk_update(dats, ["anchor_leaf_id"])
+    return dats
 
 
 def _register_hooks() -> None:
@@ -164,7 +236,16 @@ def _register_hooks() -> None:
 
     from . import contributions, grants, tokens
 
-    quorum_hooks.on_round_accepted(on_round_accepted)
+    # DatsConfig.ready() registers the contribution hooks in their per-round forms; the batch forms
+    # replace them (one query per batch of rounds instead of one per round).
+    quorum_hooks.register_subject_kind(contributions.SUBJECT_KIND, describe=contributions.describe,
+                                       download=contributions.download, describe_many=contributions.describe_many,
+                                       download_many=contributions.download_many)
+    quorum_hooks.remove(contributions.on_verdict)
+    quorum_hooks.remove(contributions.on_round_closed)
+    quorum_hooks.on_verdicts(contributions.on_verdicts)
+    quorum_hooks.on_rounds_closed(contributions.on_rounds_closed)
+    quorum_hooks.on_rounds_accepted(on_rounds_accepted)
     idao_hooks.register_data_ref_checker(grants.check_data_ref)
     idao_hooks.register_action(
         tokens.BOUNDS_ACTION, validate=tokens.bounds_validate, execute=tokens.bounds_execute, describe=tokens.bounds_describe

@@ -9,6 +9,8 @@ from quorums.tasks import ParkingTask, run_with_retries
 
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)
 def contribution_route_task(self: Task, contribution_id: int) -> None:
-    from .contributions import contribution_route
+    """Route this contribution, and with it other uploaded ones still queued (see
+    contribution_route_batch); a delivery for a contribution already routed does nothing else."""
+    from .contributions import contribution_route_batch
 
-    run_with_retries(self, contribution_route, contribution_id=contribution_id)
+    run_with_retries(self, contribution_route_batch, contribution_id=contribution_id)

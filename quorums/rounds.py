@@ -4,6 +4,7 @@ locks the round row and proceeds only from state `open` (a duplicate delivery is
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from django.db.models.functions import Now
 from eth_utils import keccak
 
 from ledger import services as ledger
+from portal.errors import DomainError
 from portal.models import checksum
 
 from . import hooks
@@ -21,24 +23,37 @@ from .consensus import decisive, draw_committee, outcome_at_deadline, tally, ver
 from .eip712 import VERDICTS, as_bytes32_hex, recover_signer, verdict_digest, verdict_typed_data
 from .errors import BadSignature, InvalidVerdict, NotInCommittee, QuorumPaused, RoundClosed, RoundNotFound, WrongRound
 from .models import Equivocation, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
-from .selectors import quorum_pick
+from .selectors import quorum_candidates, quorum_pick
 from .slashing import apply_slash
+
+log = logging.getLogger(__name__)
 
 
 def _locked(round_id: int) -> Round | None:
     """The round row, locked, with its quorum and iDAO and whether its deadline has passed by
     database time, in one query."""
-    return (
+    rows = _locked_many([round_id])
+    return rows[0] if rows else None
+
+
+def _locked_many(round_ids: list[int]) -> list[Round]:
+    """The rounds' rows, locked in id order (so two batches never deadlock), with their quorum and
+    iDAO and whether each deadline has passed by database time, in one query."""
+    return list(
         Round.objects.select_for_update(of=("self",)).select_related("quorum", "idao")
         .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
-        .filter(pk=round_id).first()
+        .filter(pk__in=round_ids).order_by("pk")
     )
 
 
-def _enqueue_close(round_id: int) -> None:
-    from .tasks import round_close_task
+def _enqueue_close(round_ids: list[int]) -> None:
+    from .tasks import round_close_task, rounds_close_task
 
-    transaction.on_commit(lambda: round_close_task.delay(round_id))
+    ids = sorted(set(round_ids))
+    if len(ids) == 1:
+        transaction.on_commit(lambda: round_close_task.delay(ids[0]))
+    elif ids:
+        transaction.on_commit(lambda: rounds_close_task.delay(ids))
 
 
 def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_hash: str, attempt: int = 1) -> Round | None:
@@ -74,6 +89,58 @@ def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_has
         return r
 
 
+def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
+    """round_open for many subjects (each `{"idao_id", "subject_kind", "subject_ref", "content_hash",
+    "attempt"}`) in one transaction, with the VSC's choice made for each in turn exactly as
+    round_open makes it: the least busy eligible quorum, counting the rounds this batch opened.
+    Returns, in order, each subject's new round, or None when no quorum can take it now."""
+    out: list[Round | None] = [None] * len(subjects)
+    if not subjects:
+        return out
+    for subject in subjects:
+        hooks.subject_kind(subject["subject_kind"])
+    with transaction.atomic():
+        candidates = {idao_id: list(quorum_candidates(idao_id=idao_id)) for idao_id in {s["idao_id"] for s in subjects}}
+        ids = sorted({q.pk for qs in candidates.values() for q in qs})
+        if not ids:
+            return out
+        locked = {q.pk: q for q in Quorum.objects.select_for_update().annotate(db_now=Now()).filter(pk__in=ids).order_by("pk")}
+        pending = {q.pk: q.pending for qs in candidates.values() for q in qs}
+        pool: dict[int, list[tuple[int, int, str]]] = {}
+        for quorum_id, vid, stake, address in (
+            Validator.objects.filter(quorum_id__in=ids, state=ValidatorState.ACTIVE).order_by("pk")
+            .values_list("quorum_id", "pk", "stake", "address")
+        ):
+            if stake >= locked[quorum_id].min_bond:
+                pool.setdefault(quorum_id, []).append((vid, int(stake), address))
+        rounds: list[Round] = []
+        committees: list[list[tuple[int, int, str]]] = []
+        for index, subject in enumerate(subjects):
+            eligible = [q for q in candidates[subject["idao_id"]]
+                        if q.pk in locked and not locked[q.pk].paused and len(pool.get(q.pk, ())) >= locked[q.pk].committee_size]
+            if not eligible:
+                continue
+            quorum = locked[min(eligible, key=lambda q: (pending[q.pk], q.pk)).pk]
+            pending[quorum.pk] += 1
+            rows = pool[quorum.pk]
+            kind, ref, attempt = subject["subject_kind"], subject["subject_ref"], subject.get("attempt", 1)
+            content_hash = as_bytes32_hex(subject["content_hash"])
+            seed = "0x" + keccak(f"{kind}:{ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)).hex()
+            candidates_json = [[vid, stake] for vid, stake, _ in rows]
+            chosen = draw_committee(bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size)
+            by_id = {row[0]: row for row in rows}
+            r = Round(quorum=quorum, idao_id=subject["idao_id"], subject_kind=kind, subject_ref=ref, content_hash=content_hash,
+                      attempt=attempt, seed=seed, candidates=candidates_json,
+                      opened_at=quorum.db_now, deadline=quorum.db_now + quorum.round_duration)
+            out[index] = r
+            rounds.append(r)
+            committees.append([by_id[vid] for vid in chosen])
+        Round.objects.bulk_create(rounds)
+        Seat.objects.bulk_create([Seat(round=r, validator_id=vid, address=address, stake=stake)
+                                  for r, committee in zip(rounds, committees, strict=True) for vid, stake, address in committee])
+        return out
+
+
 @dataclass(frozen=True)
 class VerdictResult:
     verdict: Verdict
@@ -81,10 +148,22 @@ class VerdictResult:
     duplicate: bool = False
 
 
-def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, automated: bool = False) -> VerdictResult:
-    """Record a signed verdict. The message is the EIP-712 `Verdict` struct as signed. The same
-    signed verdict twice is a no-op; a different one from the same validator is equivocation,
-    recorded with both signatures as evidence (slashed and jailed when the round closes)."""
+@dataclass(frozen=True)
+class _Checked:
+    index: int
+    round_id: int
+    signer: str
+    verdict: str
+    reason: str
+    signature: str
+    digest: str
+
+
+def _check_signed(r: Round | None, round_id: int, message: dict[str, Any], signature: str) -> tuple[str, str, str, str]:
+    """(signer, verdict, reason, digest) of a well-formed verdict signed for this round's content
+    by the validator it names; the refusals verdict_submit documents otherwise. No writes."""
+    if not isinstance(message, dict):
+        raise InvalidVerdict("The signed verdict is malformed: the message is not an object.")
     verdict, reason = message.get("verdict"), str(message.get("reason") or "")
     if verdict not in VERDICTS:
         raise InvalidVerdict(f"A verdict is one of {', '.join(VERDICTS)}.")
@@ -92,7 +171,6 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
         raise InvalidVerdict("A verdict's reason is at most 500 characters.")
     if verdict == "reject" and not reason.strip():
         raise InvalidVerdict("A rejection needs a reason.")
-    r = Round.objects.filter(pk=round_id).first()
     if r is None:
         raise RoundNotFound(f"There is no validation round {round_id}.")
     try:
@@ -113,33 +191,97 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
         raise BadSignature(str(exc)) from None
     if signer != claimed:
         raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
-    digest = verdict_digest(typed)
+    return signer, verdict, reason, verdict_digest(typed)
+
+
+def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, automated: bool = False) -> VerdictResult:
+    """Record a signed verdict. The message is the EIP-712 `Verdict` struct as signed. The same
+    signed verdict twice is a no-op; a different one from the same validator is equivocation,
+    recorded with both signatures as evidence (slashed and jailed when the round closes)."""
+    [result] = verdicts_submit(items=[{"round_id": round_id, "message": message, "signature": signature}], automated=automated)
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> list[VerdictResult | DomainError]:
+    """Record many signed verdicts (each `{"round_id", "message", "signature"}`) in one transaction,
+    with the same checks and outcomes as verdict_submit, item by item: the result list holds, in
+    the items' order, a VerdictResult or the DomainError that refused that item (a refused item
+    writes nothing; the others are recorded). Signatures are verified before any row is locked;
+    the rounds are then locked in id order, and a round that became decisive is closed by one
+    task enqueued after commit."""
+    results: list[VerdictResult | DomainError | None] = [None] * len(items)
+    round_ids: list[int | None] = []
+    for item in items:
+        try:
+            round_ids.append(int(item.get("round_id")) if isinstance(item, dict) else None)
+        except (TypeError, ValueError):
+            round_ids.append(None)
+    wanted = sorted({rid for rid in round_ids if rid is not None})
+    found = Round.objects.in_bulk(wanted) if wanted else {}
+    checked: list[_Checked] = []
+    for i, (item, round_id) in enumerate(zip(items, round_ids, strict=True)):
+        try:
+            if round_id is None:
+                raise InvalidVerdict("Each verdict names the round it is for.")
+            signer, verdict, reason, digest = _check_signed(found.get(round_id), round_id, item.get("message"),
+                                                            item.get("signature"))
+            checked.append(_Checked(i, round_id, signer, verdict, reason, str(item.get("signature")), digest))
+        except DomainError as exc:
+            results[i] = exc
+    if not checked:
+        return results  # type: ignore[return-value]
     with transaction.atomic():
-        r = _locked(r.pk)
-        seat = Seat.objects.filter(round=r, address=signer).select_related("validator").first()
-        if seat is None:
-            raise NotInCommittee(f"{signer} is not on the committee of round {r.pk}.")
-        if r.state != RoundState.OPEN:
-            raise RoundClosed(f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted.")
-        if r.overdue:
-            raise RoundClosed(f"Round {r.pk}'s deadline passed at {r.deadline:%Y-%m-%d %H:%M:%S} UTC; verdicts are no longer accepted.")
-        earlier = list(Verdict.objects.filter(round=r, validator=seat.validator).order_by("pk"))
-        same = next((v for v in earlier if v.digest == digest), None)
-        if same is not None:
-            return VerdictResult(verdict=same, duplicate=True)
-        recorded = Verdict.objects.create(
-            round=r, validator=seat.validator, verdict=verdict, reason=reason, signature=signature,
-            digest=digest, automated=automated,
-        )
-        equivocation = None
-        if earlier:
-            equivocation, _ = Equivocation.objects.get_or_create(
-                round=r, validator=seat.validator, defaults={"first": earlier[0], "second": recorded}
-            )
-        hooks.run_verdict(r)
-        if _current_outcome(r) is not None:
-            _enqueue_close(r.pk)
-        return VerdictResult(verdict=recorded, equivocation=equivocation)
+        locked = {r.pk: r for r in _locked_many(sorted({c.round_id for c in checked}))}
+        seats = {
+            (rid, address): vid
+            for rid, address, vid in Seat.objects.filter(round_id__in=list(locked), address__in={c.signer for c in checked})
+            .values_list("round_id", "address", "validator_id")
+        }
+        earlier: dict[tuple[int, int], list[Verdict]] = {}
+        if seats:
+            for v in Verdict.objects.filter(round_id__in=list(locked), validator_id__in=set(seats.values())).order_by("pk"):
+                earlier.setdefault((v.round_id, v.validator_id), []).append(v)
+        new: list[tuple[int, Verdict, list[Verdict]]] = []
+        for c in checked:
+            r = locked[c.round_id]
+            vid = seats.get((r.pk, c.signer))
+            if vid is None:
+                results[c.index] = NotInCommittee(f"{c.signer} is not on the committee of round {r.pk}.")
+            elif r.state != RoundState.OPEN:
+                results[c.index] = RoundClosed(f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted.")
+            elif r.overdue:
+                results[c.index] = RoundClosed(
+                    f"Round {r.pk}'s deadline passed at {r.deadline:%Y-%m-%d %H:%M:%S} UTC; verdicts are no longer accepted."
+                )
+            else:
+                prior = earlier.setdefault((r.pk, vid), [])
+                same = next((v for v in prior if v.digest == c.digest), None)
+                if same is not None:
+                    results[c.index] = VerdictResult(verdict=same, duplicate=True)
+                    continue
+                recorded = Verdict(round=r, validator_id=vid, verdict=c.verdict, reason=c.reason, signature=c.signature,
+                                   digest=c.digest, automated=automated)
+                new.append((c.index, recorded, list(prior)))
+                prior.append(recorded)
+        if new:
+            Verdict.objects.bulk_create([v for _, v, _ in new])
+        touched: dict[int, Round] = {}
+        for index, recorded, prior in new:
+            equivocation = None
+            if prior:
+                equivocation, _ = Equivocation.objects.get_or_create(
+                    round=recorded.round, validator_id=recorded.validator_id, defaults={"first": prior[0], "second": recorded}
+                )
+            results[index] = VerdictResult(verdict=recorded, equivocation=equivocation)
+            touched[recorded.round_id] = locked[recorded.round_id]
+        if touched:
+            rounds = [touched[k] for k in sorted(touched)]
+            hooks.run_verdicts(rounds)
+            ballots = _ballots_many([r.pk for r in rounds])
+            _enqueue_close([r.pk for r in rounds if _decided(ballots[r.pk], r.quorum.threshold_bps) is not None])
+    return results  # type: ignore[return-value]
 
 
 @dataclass
@@ -152,24 +294,35 @@ class _Ballots:
 
 
 def _ballots(r: Round) -> _Ballots:
-    """Seats' stakes, each validator's first verdict, and the equivocators: a validator with
-    more than one stored verdict (rows are unique per digest, so two rows are two different
-    signed verdicts)."""
-    b = _Ballots({}, {}, {}, set(), [])
-    for validator_id, stake, address in Seat.objects.filter(round=r).values_list("validator_id", "stake", "address"):
+    return _ballots_many([r.pk])[r.pk]
+
+
+def _ballots_many(round_ids: list[int]) -> dict[int, _Ballots]:
+    """Per round: seats' stakes, each validator's first verdict, and the equivocators: a validator
+    with more than one stored verdict (rows are unique per digest, so two rows are two different
+    signed verdicts). Two queries, whatever the number of rounds."""
+    out = {rid: _Ballots({}, {}, {}, set(), []) for rid in round_ids}
+    seats = Seat.objects.filter(round_id__in=round_ids).values_list("round_id", "validator_id", "stake", "address")
+    for round_id, validator_id, stake, address in seats:
+        b = out[round_id]
         b.seats[validator_id], b.addresses[validator_id] = int(stake), address
-    rows = Verdict.objects.filter(round=r).order_by("pk").values_list("validator_id", "verdict", "signature")
-    for validator_id, verdict, signature in rows:
+    rows = Verdict.objects.filter(round_id__in=round_ids).order_by("pk").values_list("round_id", "validator_id", "verdict",
+                                                                                       "signature")
+    for round_id, validator_id, verdict, signature in rows:
+        b = out[round_id]
         if validator_id in b.votes:
             b.equivocators.add(validator_id)
         b.votes.setdefault(validator_id, verdict)
         b.signatures.append(signature)
-    return b
+    return out
+
+
+def _decided(b: _Ballots, threshold_bps: int) -> str | None:
+    return decisive(tally(b.seats, b.votes, b.equivocators), threshold_bps)
 
 
 def _current_outcome(r: Round) -> str | None:
-    b = _ballots(r)
-    return decisive(tally(b.seats, b.votes, b.equivocators), r.quorum.threshold_bps)
+    return _decided(_ballots(r), r.quorum.threshold_bps)
 
 
 def round_close(*, round_id: int, force: bool = False) -> Round:
@@ -178,13 +331,51 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
     outcome, and, when the deadline ran out, the absent; anchor the outcome; run the hooks.
     Calling it again after the close, or before anything is decided, changes nothing."""
     with transaction.atomic():
-        r = _locked(round_id)
-        if r is None:
+        rounds = _close_locked([round_id], force=force)
+        if not rounds:
             raise RoundNotFound(f"There is no validation round {round_id}.")
+        return rounds[0]
+
+
+def rounds_close(*, round_ids: list[int], force: bool = False) -> list[Round]:
+    """round_close for many rounds in one transaction: each is locked (in id order) and closed
+    exactly as round_close would close it, the hooks run once for the batch. If the batch fails,
+    nothing of it is kept and each round is retried in its own transaction, so one broken round
+    does not hold the others back; the first failure is then raised (the task retries it)."""
+    ids = sorted({int(i) for i in round_ids})
+    if not ids:
+        return []
+    try:
+        with transaction.atomic():
+            return _close_locked(ids, force=force)
+    except Exception:
+        if len(ids) == 1:
+            raise
+        log.warning("closing rounds %s together failed; closing them one by one", ids, exc_info=True)
+    closed: list[Round] = []
+    failure: Exception | None = None
+    for rid in ids:
+        try:
+            with transaction.atomic():
+                closed += _close_locked([rid], force=force)
+        except Exception as exc:  # raised below, once the others are closed
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return closed
+
+
+def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
+    """Inside a transaction: lock the rounds and close those that are decided (or overdue, or
+    forced). Returns every round found, closed or not."""
+    rounds = _locked_many(round_ids)
+    ballots = _ballots_many([r.pk for r in rounds if r.state == RoundState.OPEN])
+    plans = []
+    for r in rounds:
         if r.state != RoundState.OPEN:
-            return r
+            continue
         quorum = r.quorum
-        b = _ballots(r)
+        b = ballots[r.pk]
         seats, votes, equivocators = b.seats, b.votes, b.equivocators
         t = tally(seats, votes, equivocators)
         outcome = decisive(t, quorum.threshold_bps)
@@ -195,8 +386,7 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
         elif outcome is not None:
             close_reason = "threshold"
         else:
-            return r
-        tally_json = {"committee": t.committee_stake, "approve": t.approve_stake, "reject": t.reject_stake, "voted": t.voted_stake}
+            continue
         penalties: list[tuple[int, str, int]] = [
             (vid, SlashReason.EQUIVOCATION, quorum.slash_equivocation_bps) for vid in sorted(equivocators & set(seats))
         ]
@@ -206,13 +396,19 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
                           for vid in sorted(v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats)]
         if overdue:  # only a member who let the whole round run out was absent
             penalties += [(vid, SlashReason.ABSENCE, quorum.slash_absence_bps) for vid in sorted(set(seats) - set(votes) - equivocators)]
-        slashes = []
-        if penalties:
-            validators = {v.pk: v for v in Validator.objects.filter(pk__in=[p[0] for p in penalties])}
-            for vid, reason, rate in penalties:
-                slashes.append(apply_slash(validator=validators[vid], round_=r, reason=reason, rate_bps=rate,
-                                           key=f"slash:{r.pk}:{vid}:{reason}", idao=r.idao))
-            Validator.objects.filter(pk__in=equivocators & set(seats), state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
+        plans.append((r, b, t, outcome, close_reason, penalties))
+    if not plans:
+        return rounds
+    penalised = {vid for *_, penalties in plans for vid, _, _ in penalties}
+    validators = Validator.objects.in_bulk(sorted(penalised)) if penalised else {}
+    jailed: set[int] = set()
+    closed_rounds: list[Round] = []
+    for r, b, t, outcome, close_reason, penalties in plans:
+        quorum = r.quorum
+        slashes = [apply_slash(validator=validators[vid], round_=r, reason=reason, rate_bps=rate,
+                               key=f"slash:{r.pk}:{vid}:{reason}", idao=r.idao) for vid, reason, rate in penalties]
+        jailed |= b.equivocators & set(b.seats)
+        tally_json = {"committee": t.committee_stake, "approve": t.approve_stake, "reject": t.reject_stake, "voted": t.voted_stake}
         digest = verdicts_digest(b.signatures)
         leaf = ledger.anchor(
             kind="validation_round",
@@ -220,7 +416,7 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
             payload={
                 "round": r.pk, "quorum": quorum.pk, "idao": r.idao.slug, "subject": f"{r.subject_kind}:{r.subject_ref}",
                 "content_hash": r.content_hash, "seed": r.seed, "outcome": outcome, "close_reason": close_reason,
-                "committee": [[b.addresses[v], seats[v]] for v in sorted(seats)],
+                "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
                 "tally": tally_json, "verdicts_digest": digest,
                 "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
             },
@@ -232,5 +428,8 @@ def round_close(*, round_id: int, force: bool = False) -> Round:
             raise RuntimeError(f"round {r.pk} changed state under its lock")
         for field, value in closed.items():
             setattr(r, field, value)
-        hooks.run_closed(r)
-        return r
+        closed_rounds.append(r)
+    if jailed:
+        Validator.objects.filter(pk__in=jailed, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
+    hooks.run_closed_many(closed_rounds)
+    return rounds

@@ -13,6 +13,12 @@ from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
 def quorum_pick(*, idao_id: int) -> Quorum | None:
     """The VSC's choice: a trusted, unpaused quorum with at least committee_size active validators
     holding min_bond each; among those, the one with the fewest open rounds (then the oldest)."""
+    return quorum_candidates(idao_id=idao_id).first()
+
+
+def quorum_candidates(*, idao_id: int) -> QuerySet[Quorum]:
+    """Every quorum the VSC may pick for this iDAO, best first, each annotated with `pending`
+    (its open rounds): quorum_pick is the first of them."""
     ready = (
         Validator.objects.filter(quorum=OuterRef("pk"), state=ValidatorState.ACTIVE, stake__gte=OuterRef("min_bond"))
         .order_by().values("quorum").annotate(n=Count("pk")).values("n")
@@ -24,7 +30,6 @@ def quorum_pick(*, idao_id: int) -> Quorum | None:
         .annotate(ready=Coalesce(Subquery(ready), 0), pending=Coalesce(Subquery(pending), 0))
         .filter(ready__gte=F("committee_size"))
         .order_by("pending", "id")
-        .first()
     )
 
 

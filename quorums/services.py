@@ -30,7 +30,14 @@ from .models import (
     Validator,
     ValidatorState,
 )
-from .rounds import round_close, round_open, verdict_submit  # noqa: F401  (the service surface)
+from .rounds import (  # noqa: F401  (the service surface)
+    round_close,
+    round_open,
+    rounds_close,
+    rounds_open,
+    verdict_submit,
+    verdicts_submit,
+)
 from .selectors import quorum_pick  # noqa: F401
 from .slashing import apply_slash
 

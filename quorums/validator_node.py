@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import IO, Any
 
 from portal.errors import DomainError
 
 from . import hooks
 from .eip712 import sign_verdict, verdict_typed_data
-from .rounds import verdict_submit
+from .rounds import verdicts_submit
 from .selectors import assignment_list
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,15 @@ BLOCKING_FLAGS = {"type_mismatch": "the bytes contradict the declared type",
                   "archive_unsafe_paths": "the archive holds unsafe paths"}
 
 
-def check(seat: Any) -> tuple[str, str]:
-    """('approve', '') or ('reject', reason) for one assignment."""
+def check(seat: Any, facts: dict[str, Any] | None = None, opener: Callable[[], tuple[IO[bytes], str]] | None = None
+          ) -> tuple[str, str]:
+    """('approve', '') or ('reject', reason) for one assignment. `facts` and `opener` come from
+    the subject kind's batch lookups when the caller has them (run_once does)."""
     r = seat.round
     kind = hooks.subject_kind(r.subject_kind)
-    facts = kind.describe(r.subject_ref)
-    fh, _name = kind.download(r.subject_ref)
+    if facts is None:
+        facts = kind.describe(r.subject_ref)
+    fh, _name = opener() if opener is not None else kind.download(r.subject_ref)
     digest, size = hashlib.sha256(), 0
     with fh:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
@@ -44,18 +48,42 @@ def check(seat: Any) -> tuple[str, str]:
     return "approve", ""
 
 
-def run_once(accounts: list[Any]) -> int:
-    """Handle every open assignment of these local accounts once; returns verdicts submitted."""
+def run_once(accounts: list[Any], batch: int = 200) -> int:
+    """Handle every open assignment of these local accounts once; returns verdicts submitted.
+    Each verdict is checked and signed one by one; the signed verdicts of up to `batch`
+    assignments go to verdicts_submit together (one transaction, each verified as if alone)."""
     submitted = 0
     for account in accounts:
-        for seat in list(assignment_list(address=account.address)):
-            r = seat.round
-            try:
-                verdict, reason = check(seat)
-                typed = verdict_typed_data(validator=account.address, round_id=r.pk, content_hash=r.content_hash,
-                                           verdict=verdict, reason=reason)
-                verdict_submit(round_id=r.pk, message=typed["message"], signature=sign_verdict(account.key, typed), automated=True)
-                submitted += 1
-            except DomainError as exc:
-                log.info("validator %s skipped round %s: %s", account.address, r.pk, exc.detail)
+        seats = list(assignment_list(address=account.address))
+        for start in range(0, len(seats), batch):
+            submitted += _handle(account, seats[start:start + batch])
+    return submitted
+
+
+def _handle(account: Any, seats: list[Any]) -> int:
+    facts: dict[str, dict[str, dict[str, Any]]] = {}
+    openers: dict[str, dict[str, Callable[[], tuple[IO[bytes], str]]]] = {}
+    for kind_name in {seat.round.subject_kind for seat in seats}:
+        kind = hooks.subject_kind(kind_name)
+        refs = [seat.round.subject_ref for seat in seats if seat.round.subject_kind == kind_name]
+        facts[kind_name], openers[kind_name] = kind.describe_all(refs), kind.openers(refs)
+    items, rounds = [], []
+    for seat in seats:
+        r = seat.round
+        try:
+            ref = r.subject_ref
+            verdict, reason = check(seat, facts[r.subject_kind].get(ref), openers[r.subject_kind].get(ref))
+        except DomainError as exc:
+            log.info("validator %s skipped round %s: %s", account.address, r.pk, exc.detail)
+            continue
+        typed = verdict_typed_data(validator=account.address, round_id=r.pk, content_hash=r.content_hash,
+                                   verdict=verdict, reason=reason)
+        items.append({"round_id": r.pk, "message": typed["message"], "signature": sign_verdict(account.key, typed)})
+        rounds.append(r.pk)
+    submitted = 0
+    for round_id, result in zip(rounds, verdicts_submit(items=items, automated=True) if items else [], strict=True):
+        if isinstance(result, DomainError):
+            log.info("validator %s skipped round %s: %s", account.address, round_id, result.detail)
+        else:
+            submitted += 1
     return submitted

@@ -22,4 +22,4 @@ def my_contributions(request: HttpRequest) -> list[dict]:
 
 from .explorer_api import explorer_router  # noqa: E402  (DATs, access grants, model manifests)
 
-router.add_router("", explorer_router)
+router.add_router("", explorer_router, tags=["dats"])

@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -163,7 +164,7 @@ def recreate_database() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def bench_pipeline(n: int) -> None:
+def bench_pipeline(n: int, uploaders: int) -> None:
     recreate_database()
     import django
 
@@ -217,6 +218,21 @@ def bench_pipeline(n: int) -> None:
          "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT, env=env, start_new_session=True,
     )
+    errors: list[BaseException] = []
+
+    def record_uploads(indexes: range) -> None:
+        """One uploading client (a web request thread in production): records its uploads one
+        after the other, each its own transaction, as the upload view does."""
+        from django.db import connection
+
+        try:
+            for i in indexes:
+                create("worker", i)
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+        finally:
+            connection.close()
+
     # The automated validators run as they do in production: one `manage.py run_validator` process
     # per key (polling every 50 ms), beside the worker and this process, which records the uploads.
     keys = tempfile.TemporaryDirectory(prefix="bench-validators-")
@@ -233,9 +249,13 @@ def bench_pipeline(n: int) -> None:
         cpu_before = {proc.pid: _cpu_seconds(proc.pid) for proc in [*nodes, worker]}
         bench_before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
-        for i in range(n):
-            create("worker", i)
+        threads = [threading.Thread(target=record_uploads, args=(range(u, n, uploaders),)) for u in range(uploaders)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         created_s = time.perf_counter() - start
+        assert not errors, errors
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             done = Round.objects.filter(subject_ref__gte="0", state="closed", anchor_leaf_id__isnull=False,
@@ -260,7 +280,7 @@ def bench_pipeline(n: int) -> None:
     minted = DAT.objects.filter(contribution__title__startswith="worker", anchor_leaf_id__gt=0).count()
     assert minted == n, f"only {minted} of {n} accepted contributions have an anchored DAT"
     emit("pipeline_throughput", n / elapsed, "contributions/s", n / baseline_s, {"value_min": 100},
-         contributions=n, accepted=accepted, workers=1, validator_nodes=3, seconds=round(elapsed, 2),
+         contributions=n, accepted=accepted, workers=1, validator_nodes=3, uploaders=uploaders, seconds=round(elapsed, 2),
          upload_records_s=round(created_s, 2),
          worker_cpu_ms_per_contribution=round(1000 * worker_cpu / n, 1),
          validator_nodes_cpu_ms_per_contribution=round(1000 * nodes_cpu / n, 1),
@@ -279,6 +299,8 @@ def main() -> None:
     parser.add_argument("--idle-child", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
+    parser.add_argument("--uploaders", type=int, default=4,
+                        help="concurrent uploading clients recording the contributions (threads of this process)")
     args = parser.parse_args()
     if args.upload_child:
         upload_child(args.upload_child)
@@ -289,7 +311,7 @@ def main() -> None:
     if not args.skip_upload:
         bench_upload(args.upload_mib)
     if not args.skip_pipeline:
-        bench_pipeline(args.n)
+        bench_pipeline(args.n, args.uploaders)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """SIWE verifications per second through POST /auth/siwe/verify (the full Django stack: middleware,
 CSRF, session login, nonce consumption on PostgreSQL) next to the bare `siwe` library's rate
-(parse + verify the same messages) measured in the same run.
+(parse + verify the same messages) measured in the same run. Every sign-in is a first one (a
+new account and a new session), the most expensive case.
 
 Run: .venv/bin/python bench/siwe.py [N]   (DATABASE_URL defaults to the local PostgreSQL)"""
 
@@ -50,23 +51,24 @@ def main(n: int) -> None:
         message.verify(signature, timestamp=message.issued_at._datetime)
     baseline = n / (time.perf_counter() - start)
 
+    # Each sign-in comes from its own browser: no session cookie yet, only a CSRF cookie.
+    token = "b" * 32
     client = Client(enforce_csrf_checks=True)
-    client.get("/auth/siwe/nonce")
-    token = client.cookies["csrftoken"].value
     start = time.perf_counter()
     for text, signature in items:
+        client.cookies.clear()
+        client.cookies["csrftoken"] = token
         response = client.post(
             "/auth/siwe/verify", {"message": text, "signature": signature},
             content_type="application/json", headers={"X-CSRFToken": token},
         )
         assert response.status_code == 200, response.content
-        token = client.cookies["csrftoken"].value  # login() rotates the CSRF token
     endpoint = n / (time.perf_counter() - start)
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
     print(json.dumps({
         "bench": "siwe", "figure": "verifications_per_second_through_endpoint", "value": round(endpoint, 1),
         "unit": "verifications/s", "baseline": round(baseline, 1), "ratio": round(endpoint / baseline, 3),
-        "target": {"ratio": ">= 0.3"},
+        "target": {"value": ">= 50"},  # the issue sets no bound; ours: 50 first sign-ins/s on 2 cores
     }))
 
 

@@ -110,3 +110,35 @@ def test_verify_body_that_is_not_json_is_a_clear_error(csrf_client):
     )
     assert response.status_code in (400, 422)
     assert response.json()["error"] in ("invalid_input", "bad_request")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_first_sign_ins_of_one_address_create_one_user_and_both_succeed():
+    clients, payloads = [], []
+    for _ in range(8):
+        client = Client(enforce_csrf_checks=True)
+        nonce = client.get("/auth/siwe/nonce").json()["nonce"]
+        text = siwe_message(address=ALICE.address, nonce=nonce)
+        clients.append(client)
+        payloads.append((text, ALICE.sign_text(text)))
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+
+    def attempt(client: Client, text: str, signature: str) -> None:
+        try:
+            barrier.wait()
+            response = client.post(
+                "/auth/siwe/verify", {"message": text, "signature": signature}, content_type="application/json",
+                headers={"X-CSRFToken": client.cookies["csrftoken"].value},
+            )
+            statuses.append(response.status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=attempt, args=(c, *p)) for c, p in zip(clients, payloads, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 8
+    assert User.objects.filter(address=ALICE.address).count() == 1

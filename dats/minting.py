@@ -12,6 +12,7 @@ from django.utils import timezone
 from ledger import services as ledger
 from portal.errors import Conflict, NotFound
 from quorums.models import Round
+from quorums.sql import update_by_pk
 
 from . import policies
 from .dat_models import DAT, DatClass, DatParent, DeclaredLineage, PolicyBounds
@@ -225,7 +226,7 @@ def dats_mint_many(*, rounds: list[Round]) -> list[DAT]:
         record = mint_record(dat, parents=parents, round_=r, owner=dat.contribution.owner.address,
                              idao=dat.contribution.idao.slug, contribution=dat.contribution.public_id)
         dat.anchor_leaf_id = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record).pk
-    DAT.objects.bulk_update(dats, ["anchor_leaf_id"])
+    update_by_pk(DAT, {dat.pk: {"anchor_leaf_id": dat.anchor_leaf_id} for dat in dats})
     return dats
 
 

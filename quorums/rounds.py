@@ -25,6 +25,7 @@ from .errors import BadSignature, InvalidVerdict, NotInCommittee, QuorumPaused, 
 from .models import Equivocation, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
 from .selectors import quorum_candidates, quorum_pick
 from .slashing import apply_slash
+from .sql import update_by_pk
 
 log = logging.getLogger(__name__)
 
@@ -402,6 +403,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     penalised = {vid for *_, penalties in plans for vid, _, _ in penalties}
     validators = Validator.objects.in_bulk(sorted(penalised)) if penalised else {}
     jailed: set[int] = set()
+    closed: dict[int, dict[str, Any]] = {}
     closed_rounds: list[Round] = []
     for r, b, t, outcome, close_reason, penalties in plans:
         quorum = r.quorum
@@ -421,14 +423,16 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                 "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
             },
         )
-        closed = {"state": RoundState.CLOSED, "outcome": outcome, "close_reason": close_reason, "closed_at": r.db_now,
-                  "tally": tally_json, "verdicts_digest": digest, "anchor_leaf_id": leaf.pk}
-        # The row is locked and was open, so this conditional claim updates exactly one row.
-        if Round.objects.filter(pk=r.pk, state=RoundState.OPEN).update(**closed) != 1:
-            raise RuntimeError(f"round {r.pk} changed state under its lock")
-        for field, value in closed.items():
-            setattr(r, field, value)
+        closed[r.pk] = {"outcome": outcome, "close_reason": close_reason, "closed_at": r.db_now, "tally": tally_json,
+                        "verdicts_digest": digest, "anchor_leaf_id": leaf.pk}
         closed_rounds.append(r)
+    # The rows are locked and were open, so this conditional claim updates exactly these rows.
+    if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):
+        raise RuntimeError(f"rounds {sorted(closed)} changed state under their locks")
+    for r in closed_rounds:
+        r.state = RoundState.CLOSED
+        for field, value in closed[r.pk].items():
+            setattr(r, field, value)
     if jailed:
         Validator.objects.filter(pk__in=jailed, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
     hooks.run_closed_many(closed_rounds)

@@ -2,6 +2,15 @@ from __future__ import annotations
 
 import pytest
 
+# The "celery" queue's Redis lists: priority 0 is the list itself, the lower priorities (3, 6, 9;
+# routing is sent at 3) are suffixed lists. Tests count and clear them all.
+QUEUE_KEYS = ("celery", *(f"celery\x06\x16{p}" for p in (3, 6, 9)))
+
+
+def queued(client) -> int:
+    """Messages waiting in the "celery" queue, whatever their priority."""
+    return sum(client.llen(key) for key in QUEUE_KEYS)
+
 
 @pytest.fixture(scope="session")
 def celery_config():
@@ -42,9 +51,9 @@ def broker(celery_app):
     # database droppable at the end of the session.
     connections["default"].settings_dict["CONN_MAX_AGE"] = 0
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
     yield client
-    client.delete("celery", "unacked", "unacked_index", "unacked_mutex")
+    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):

@@ -17,7 +17,7 @@ from quorums import hooks, services
 from quorums.models import ParkedTask, Round, Slash
 from quorums.tasks import round_close_task, sweep
 from tests.personas import BOB
-from tests.quorums.conftest import wait_for
+from tests.quorums.conftest import queued, wait_for
 from tests.quorums.factories import PROBE, member, setup_network, signed, staged, user_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,15 +58,15 @@ def test_upload_is_routed_signed_by_three_validators_accepted_and_anchored_with_
 def test_a_rolled_back_upload_enqueues_nothing(broker):
     idao, _quorum, _ps = setup_network(3)
     bob = member(idao, BOB)
-    before = broker.llen("celery")
+    before = queued(broker)
     with pytest.raises(RuntimeError), transaction.atomic():
         contribution_create(idao_slug=idao.slug, owner=bob, upload=staged(b"a,b\n"), kind="dataset", title="T",
                             licence="MIT", usage_policy={"allowed_uses": ["training"]})
         raise RuntimeError("the surrounding request failed")
-    assert broker.llen("celery") == before and not Contribution.objects.exists()
+    assert queued(broker) == before and not Contribution.objects.exists()
     contribution_create(idao_slug=idao.slug, owner=bob, upload=staged(b"a,b\n"), kind="dataset", title="T",
                         licence="MIT", usage_policy={"allowed_uses": ["training"]})
-    assert broker.llen("celery") == before + 1  # the committed one is enqueued, after commit
+    assert queued(broker) == before + 1  # the committed one is enqueued, after commit
 
 
 def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():
@@ -85,9 +85,9 @@ def test_a_close_task_delivered_twice_is_a_no_op(broker, celery_worker):
     closed = Round.objects.get(pk=r.pk)
     round_close_task.delay(r.pk)
     round_close_task.delay(r.pk)
-    wait_for(lambda: broker.llen("celery") == 0)
+    wait_for(lambda: queued(broker) == 0)
     sweep.delay()
-    wait_for(lambda: broker.llen("celery") == 0)
+    wait_for(lambda: queued(broker) == 0)
     again = Round.objects.get(pk=r.pk)
     assert (again.closed_at, again.anchor_leaf_id) == (closed.closed_at, closed.anchor_leaf_id)
     assert Slash.objects.filter(round=r).count() == 1

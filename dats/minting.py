@@ -193,7 +193,7 @@ def dats_mint_many(*, rounds: list[Round]) -> list[DAT]:
             raise RoundNotAccepted(f"Round {r.pk} was not accepted ({r.outcome or 'still open'}); no DAT is minted.")
         if r.subject_kind != SUBJECT_KIND:
             raise Conflict(f"Round {r.pk} validated a {r.subject_kind}, not a contribution.", code="not_a_contribution")
-    existing = set(DAT.objects.filter(round_id__in=[r.pk for r in rounds]).values_list("round_id", flat=True))
+    existing = set(DAT.objects.filter(round_id__in=[r.pk for r in rounds]).order_by().values_list("round_id", flat=True))
     rounds = [r for r in rounds if r.pk not in existing]
     if not rounds:
         return []

@@ -52,9 +52,12 @@ def verdict_typed_data(*, validator: str, round_id: int, content_hash: str, verd
     }
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def as_bytes32_hex(value: str) -> str:
     raw = value.lower().removeprefix("0x")
-    if len(raw) != 64 or any(c not in "0123456789abcdef" for c in raw):
+    if len(raw) != 64 or not _HEX.issuperset(raw):
         raise ValueError("A content hash is 32 bytes: 0x followed by 64 hex digits.")
     return "0x" + raw
 
@@ -140,6 +143,16 @@ def _fast_recover(digest: bytes, signature: str) -> str | None:
 def verdict_digest(full_message: dict[str, Any]) -> str:
     """The EIP-712 digest (keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct)), 0x-hex."""
     return "0x" + _digest_bytes(full_message).hex()
+
+
+def recover_with_digest(full_message: dict[str, Any], signature: str) -> tuple[str, str]:
+    """(signer, 0x-hex digest) with the typed data hashed once; ValueError as recover_signer."""
+    fast = _fast_digest(full_message)
+    if fast is not None:
+        signer = _fast_recover(fast, signature)
+        if signer is not None:
+            return signer, "0x" + fast.hex()
+    return recover_signer(full_message, signature), verdict_digest(full_message)
 
 
 def recover_signer(full_message: dict[str, Any], signature: str) -> str:

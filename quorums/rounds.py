@@ -20,7 +20,7 @@ from portal.models import checksum
 
 from . import hooks
 from .consensus import decisive, draw_committee, outcome_at_deadline, tally, verdicts_digest
-from .eip712 import VERDICTS, as_bytes32_hex, recover_signer, verdict_digest, verdict_typed_data
+from .eip712 import VERDICTS, as_bytes32_hex, recover_with_digest, verdict_typed_data
 from .errors import BadSignature, InvalidVerdict, NotInCommittee, QuorumPaused, RoundClosed, RoundNotFound, WrongRound
 from .models import Equivocation, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
 from .selectors import quorum_candidates, quorum_pick
@@ -187,12 +187,12 @@ def _check_signed(r: Round | None, round_id: int, message: dict[str, Any], signa
         )
     typed = verdict_typed_data(validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason)
     try:
-        signer = recover_signer(typed, signature)
+        signer, digest = recover_with_digest(typed, signature)
     except ValueError as exc:
         raise BadSignature(str(exc)) from None
     if signer != claimed:
         raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
-    return signer, verdict, reason, verdict_digest(typed)
+    return signer, verdict, reason, digest
 
 
 def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, automated: bool = False) -> VerdictResult:

@@ -10,7 +10,7 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
-from quorums.eip712 import recover_signer, sign_verdict, verdict_digest, verdict_typed_data
+from quorums.eip712 import recover_signer, recover_with_digest, sign_verdict, verdict_digest, verdict_typed_data
 
 
 def generic_digest(typed: dict) -> str:
@@ -33,6 +33,7 @@ def test_fast_digest_signature_and_signer_match_eth_account(seed, settings):
     slow = "0x" + Account.sign_message(encode_typed_data(full_message=typed), private_key=account.key).signature.hex().removeprefix("0x")
     assert fast == slow
     assert recover_signer(typed, fast) == account.address
+    assert recover_with_digest(typed, fast) == (account.address, verdict_digest(typed))
     assert recover_signer(typed, fast.removeprefix("0x")) == account.address
     # v as 0/1 instead of 27/28 recovers the same signer, like eth_account.
     raw = bytes.fromhex(fast[2:])

@@ -15,7 +15,8 @@ import threading
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Replace the script folder on sys.path (bench/siwe.py would shadow the siwe package) with the repo root.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_ledger")
 os.environ.setdefault("PORTAL_HTTPS", "false")

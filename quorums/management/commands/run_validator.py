@@ -24,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="Create, fund and bond demo validators.")
         parser.add_argument("--quorum", type=int, help="Quorum id for --demo.")
         parser.add_argument("--count", type=int, default=3)
-        parser.add_argument("--interval", type=float, default=2.0)
+        parser.add_argument("--interval", type=float, default=2.0, help="Seconds to wait after a poll that found nothing.")
         parser.add_argument("--once", action="store_true")
 
     def handle(self, *args, **opts) -> None:
@@ -47,4 +47,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"submitted {n} verdict(s)")
             if opts["once"]:
                 return
-            time.sleep(opts["interval"])
+            if not n:  # busy: look again at once; idle: wait --interval seconds
+                time.sleep(opts["interval"])

@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from ninja import Router, Schema, Status
 
 from portal.auth import api_auth
+from portal.errors import DomainError
 
 from . import hooks, services
 from .eip712 import verdict_typed_data
@@ -20,6 +21,19 @@ router = Router(tags=["quorums"])
 class VerdictIn(Schema):
     message: dict[str, Any]
     signature: str
+
+
+class VerdictBatchItem(Schema):
+    round: int
+    message: dict[str, Any]
+    signature: str
+
+
+class VerdictBatchIn(Schema):
+    verdicts: list[VerdictBatchItem]
+
+
+MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
 class AmountIn(Schema):
@@ -68,6 +82,31 @@ def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> S
         return Status(409, {"error": "equivocation", "detail": "You already signed a different verdict in this round; both "
                      "signatures are kept as evidence and your bond will be slashed.", **body})
     return Status(201, body)
+
+
+@router.post("/verdicts", auth=api_auth, response={200: dict, 422: dict})
+def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
+    """Submit up to 100 signed EIP-712 Verdicts at once (an automated validator's batch), each
+    checked exactly as by POST /rounds/{id}/verdicts, in one transaction. The answer lists, in
+    order, each item's outcome: `{"status": 201, …}`, `{"status": 409, "error": "equivocation", …}`
+    or the refusal's status, error code and detail; refused items write nothing."""
+    if len(payload.verdicts) > MAX_VERDICT_BATCH:
+        return Status(422, {"error": "too_many_verdicts",
+                            "detail": f"Submit at most {MAX_VERDICT_BATCH} verdicts at once; this batch has {len(payload.verdicts)}."})
+    results = services.verdicts_submit(items=[
+        {"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts
+    ])
+    out = []
+    for result in results:
+        if isinstance(result, DomainError):
+            out.append({"status": result.status, "error": result.code, "detail": result.detail})
+            continue
+        body = {"verdict_id": result.verdict.pk, "digest": result.verdict.digest, "duplicate": result.duplicate}
+        if result.equivocation is not None:
+            out.append({"status": 409, "error": "equivocation", **body})
+        else:
+            out.append({"status": 201, **body})
+    return Status(200, {"results": out})
 
 
 @router.get("/rounds/{round_id}", auth=None)

@@ -110,3 +110,21 @@ def test_demo_validators_are_funded_bonded_and_take_rounds_through():
 
     assert demo_validators_run() == 3  # what the demo beat entry runs every few seconds
     assert services.round_close(round_id=r2.pk).outcome == "accepted"
+
+
+@pytest.mark.django_db
+def test_verdict_batch_api_answers_each_item_and_records_the_good_ones(signed_in):
+    idao, _quorum, ps = setup_network(3)
+    a = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="a", content_hash="0x" + "01" * 32)
+    b = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="b", content_hash="0x" + "02" * 32)
+    items = [{"round": a.pk, **signed(ps[0], a)}, {"round": b.pk, **signed(ps[0], b)},
+             {"round": a.pk, **signed(MALLORY, a)}, {"round": b.pk, **signed(ps[1], a)},
+             {"round": a.pk, **signed(ps[0], a, "reject", "second thoughts")}]
+    r = signed_in(ps[0]).post("/api/v1/verdicts", {"verdicts": items}, content_type="application/json")
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [201, 201, 403, 422, 409]
+    assert [x.get("error") for x in results[2:]] == ["not_in_committee", "verdict_wrong_round", "equivocation"]
+    assert Verdict.objects.filter(round=a).count() == 2 and Verdict.objects.filter(round=b).count() == 1
+    too_many = signed_in(ps[0]).post("/api/v1/verdicts", {"verdicts": items * 21}, content_type="application/json")
+    assert too_many.status_code == 422 and too_many.json()["error"] == "too_many_verdicts"

@@ -15,7 +15,7 @@ from ledger.services import block_seal
 from portal.celery import app
 from quorums import hooks, services
 from quorums.models import ParkedTask, Round, Slash
-from quorums.tasks import round_close_task, sweep
+from quorums.tasks import round_close_task, rounds_close_task, sweep
 from tests.personas import BOB
 from tests.quorums.conftest import queued, wait_for
 from tests.quorums.factories import PROBE, member, setup_network, signed, staged, user_of
@@ -70,7 +70,7 @@ def test_a_rolled_back_upload_enqueues_nothing(broker):
 
 
 def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():
-    for task in (round_close_task, sweep, app.tasks["dats.tasks.contribution_route_task"]):
+    for task in (round_close_task, rounds_close_task, sweep, app.tasks["dats.tasks.contribution_route_task"]):
         assert task.acks_late and task.reject_on_worker_lost
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
 

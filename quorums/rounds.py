@@ -235,15 +235,20 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         return results  # type: ignore[return-value]
     with transaction.atomic():
         locked = {r.pk: r for r in _locked_many(sorted({c.round_id for c in checked}))}
-        seats = {
-            (rid, address): vid
-            for rid, address, vid in Seat.objects.filter(round_id__in=list(locked), address__in={c.signer for c in checked})
-            .values_list("round_id", "address", "validator_id")
-        }
+        # Every seat and verdict of the locked rounds: enough to check each item and, once the new
+        # verdicts are in, to tell which rounds became decisive (nobody else writes verdicts for
+        # these rounds while they are locked).
+        seats: dict[tuple[int, str], int] = {}
+        stakes: dict[int, list[tuple[int, int, str]]] = {rid: [] for rid in locked}
+        for rid, vid, stake, address in Seat.objects.filter(round_id__in=list(locked)).values_list(
+                "round_id", "validator_id", "stake", "address"):
+            seats[(rid, address)] = vid
+            stakes[rid].append((vid, int(stake), address))
+        stored: dict[int, list[Verdict]] = {rid: [] for rid in locked}
         earlier: dict[tuple[int, int], list[Verdict]] = {}
-        if seats:
-            for v in Verdict.objects.filter(round_id__in=list(locked), validator_id__in=set(seats.values())).order_by("pk"):
-                earlier.setdefault((v.round_id, v.validator_id), []).append(v)
+        for v in Verdict.objects.filter(round_id__in=list(locked)).order_by("pk"):
+            stored[v.round_id].append(v)
+            earlier.setdefault((v.round_id, v.validator_id), []).append(v)
         new: list[tuple[int, Verdict, list[Verdict]]] = []
         for c in checked:
             r = locked[c.round_id]
@@ -277,11 +282,19 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 )
             results[index] = VerdictResult(verdict=recorded, equivocation=equivocation)
             touched[recorded.round_id] = locked[recorded.round_id]
+            stored[recorded.round_id].append(recorded)  # bulk_create gave them ascending ids, in this order
         if touched:
             rounds = [touched[k] for k in sorted(touched)]
             hooks.run_verdicts(rounds)
-            ballots = _ballots_many([r.pk for r in rounds])
-            _enqueue_close([r.pk for r in rounds if _decided(ballots[r.pk], r.quorum.threshold_bps) is not None])
+            decided = []
+            for r in rounds:
+                b = _Ballots({}, {}, {}, set(), [])
+                for vid, stake, address in stakes[r.pk]:
+                    b.seats[vid], b.addresses[vid] = stake, address
+                _count(b, [(v.validator_id, v.verdict, v.signature) for v in stored[r.pk]])
+                if _decided(b, r.quorum.threshold_bps) is not None:
+                    decided.append(r.pk)
+            _enqueue_close(decided)
     return results  # type: ignore[return-value]
 
 
@@ -309,13 +322,22 @@ def _ballots_many(round_ids: list[int]) -> dict[int, _Ballots]:
         b.seats[validator_id], b.addresses[validator_id] = int(stake), address
     rows = Verdict.objects.filter(round_id__in=round_ids).order_by("pk").values_list("round_id", "validator_id", "verdict",
                                                                                        "signature")
+    by_round: dict[int, list[tuple[int, str, str]]] = {rid: [] for rid in round_ids}
     for round_id, validator_id, verdict, signature in rows:
-        b = out[round_id]
+        by_round[round_id].append((validator_id, verdict, signature))
+    for round_id, verdicts in by_round.items():
+        _count(out[round_id], verdicts)
+    return out
+
+
+def _count(b: _Ballots, verdicts: list[tuple[int, str, str]]) -> None:
+    """Each validator's first verdict counts; a second one (a different signed verdict: rows are
+    unique per digest) makes them an equivocator. `verdicts` in id order."""
+    for validator_id, verdict, signature in verdicts:
         if validator_id in b.votes:
             b.equivocators.add(validator_id)
         b.votes.setdefault(validator_id, verdict)
         b.signatures.append(signature)
-    return out
 
 
 def _decided(b: _Ballots, threshold_bps: int) -> str | None:

@@ -7,6 +7,7 @@ import importlib
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 
@@ -33,3 +34,12 @@ def beat_schedule() -> dict:
 @app.on_after_finalize.connect
 def _install_beat_schedule(sender: Celery, **_: object) -> None:
     sender.conf.beat_schedule = beat_schedule()
+
+
+@task_prerun.connect
+def _retire_stale_connections(**_: object) -> None:
+    # Connections are reused across tasks (CELERY_DB_REUSE_MAX); like a request, each task
+    # starts by dropping connections that are broken or older than CONN_MAX_AGE.
+    from django.db import close_old_connections
+
+    close_old_connections()

@@ -138,6 +138,10 @@ else:
         # How often unacknowledged deliveries of dead workers are looked at for restoring.
         "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_INTERVAL", default=10),
     }
+# Celery closes the database connection after every task unless told to reuse it; reconnecting
+# was the largest cost of a short task. Health checks still retire broken connections
+# (portal.celery runs close_old_connections before each task).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -168,3 +168,55 @@ def _end_stray_sessions(django_db_setup, django_db_blocker):
                 " WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
     time.sleep(0.2)
+
+
+# --- Celery: tests that claim a flow crosses the broker run a real worker (celery.contrib.pytest's
+# celery_worker, in a thread) on the portal's own Celery app and the Redis broker.
+
+
+@pytest.fixture(scope="session")
+def celery_config():
+    from django.conf import settings
+
+    return {"broker_url": settings.CELERY_BROKER_URL, "task_acks_late": True, "task_reject_on_worker_lost": True}
+
+
+@pytest.fixture
+def celery_app():
+    """The real portal Celery app (Redis broker from the environment), not a throwaway test app."""
+    from celery.contrib.testing import tasks  # noqa: F401  registers celery.ping
+
+    from portal.celery import app
+
+    return app
+
+
+@pytest.fixture
+def celery_worker_pool():
+    return "solo"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_parameters():
+    # Results are ignored in this project, so the ping round-trip check cannot work.
+    return {"perform_ping_check": False, "queues": ("celery",)}
+
+
+@pytest.fixture
+def quick_retries(settings):
+    settings.PORTAL_TASK_RETRY_DELAY = 0.2
+    settings.PORTAL_TASK_MAX_RETRIES = 2
+
+
+@pytest.fixture
+def broker(celery_app):
+    """The Redis broker, emptied of messages (and unacked deliveries) left by earlier tests."""
+    import redis
+    from django.conf import settings
+
+    from tests.celery_helpers import QUEUE_KEYS
+
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
+    yield client
+    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")

@@ -64,24 +64,6 @@ def membership_of():
     return get
 
 
-@pytest.fixture(scope="session")
-def celery_app():
-    """The real portal Celery app (Redis broker from the environment)."""
-    from portal.celery import app
-
-    return app
-
-
-@pytest.fixture
-def celery_worker_pool():
-    return "solo"
-
-
-@pytest.fixture
-def celery_worker_parameters():
-    return {"perform_ping_check": False, "queues": ("celery",)}
-
-
 @pytest.fixture(params=["sql_function", "python"])
 def ballot_path(request, settings):
     """Run a test through both ways of recording a ballot: the PostgreSQL function and the Python

@@ -172,7 +172,7 @@ def test_a_closing_batch_mints_one_anchored_dat_per_accepted_round_once():
 
 @pytest.mark.django_db(transaction=True)
 def test_routing_is_queued_below_closing_on_the_broker(broker):
-    from tests.quorums.conftest import QUEUE_KEYS
+    from tests.celery_helpers import QUEUE_KEYS
 
     idao, _quorum, _ps = setup_network(3)
     upload(idao, b"p,q\n")

@@ -16,8 +16,8 @@ from portal.celery import app
 from quorums import hooks, services
 from quorums.models import ParkedTask, Round, Slash
 from quorums.tasks import round_close_task, rounds_close_task, sweep
+from tests.celery_helpers import queued, wait_for
 from tests.personas import BOB
-from tests.quorums.conftest import queued, wait_for
 from tests.quorums.factories import PROBE, member, setup_network, signed, staged, user_of
 
 pytestmark = pytest.mark.django_db(transaction=True)

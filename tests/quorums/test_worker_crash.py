@@ -16,7 +16,7 @@ from django.db import connection
 from ledger.models import Leaf
 from quorums import services
 from quorums.models import Round, Slash
-from tests.quorums.conftest import wait_for
+from tests.celery_helpers import wait_for
 from tests.quorums.factories import PROBE, setup_network, signed
 
 SCRIPT = Path(__file__).with_name("pausing_worker.py")

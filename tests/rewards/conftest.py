@@ -95,21 +95,3 @@ def world(db) -> World:
 
 def current_epoch() -> Epoch:
     return Epoch.objects.order_by("-number").first()
-
-
-@pytest.fixture(scope="session")
-def celery_app():
-    """The real portal Celery app (Redis broker from the environment)."""
-    from portal.celery import app
-
-    return app
-
-
-@pytest.fixture
-def celery_worker_pool():
-    return "solo"
-
-
-@pytest.fixture
-def celery_worker_parameters():
-    return {"perform_ping_check": False, "queues": ("celery",)}

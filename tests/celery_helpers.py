@@ -1,0 +1,24 @@
+"""Helpers for tests that cross the real Celery broker (Redis)."""
+
+from __future__ import annotations
+
+import time
+
+# The "celery" queue's Redis lists: priority 0 is the list itself, the lower priorities (3, 6, 9;
+# routing is sent at 3) are suffixed lists. Tests count and clear them all.
+QUEUE_KEYS = ("celery", *(f"celery\x06\x16{p}" for p in (3, 6, 9)))
+
+
+def queued(client) -> int:
+    """Messages waiting in the "celery" queue, whatever their priority."""
+    return sum(client.llen(key) for key in QUEUE_KEYS)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

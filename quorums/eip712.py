@@ -8,11 +8,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from coincurve import PrivateKey, PublicKey
+from coincurve import PrivateKey
 from django.conf import settings
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
+
+from portal.eth import domain_separator, recover_digest
 
 VERDICTS = ("approve", "reject")
 
@@ -71,14 +73,10 @@ def _signable(full_message: dict[str, Any]):
 # fixed, so its EIP-712 hash is a few keccaks. tests/quorums/test_eip712_fast.py checks that both
 # give the same digests and signers; anything the fast path does not handle goes the generic way.
 
-_SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _VERDICT_TYPEHASH = keccak(b"Verdict(address validator,uint256 round,bytes32 contentHash,string verdict,string reason)")
-_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId)")
 
 
-@lru_cache(maxsize=8)
-def _domain_separator(name: str, version: str, chain_id: int) -> bytes:
-    return keccak(_DOMAIN_TYPEHASH + keccak(name.encode()) + keccak(version.encode()) + chain_id.to_bytes(32, "big"))
+_domain_separator = lru_cache(maxsize=8)(domain_separator)
 
 
 def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
@@ -119,25 +117,7 @@ def _digest_bytes(full_message: dict[str, Any]) -> bytes:
     return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
 
-def _fast_recover(digest: bytes, signature: str) -> str | None:
-    """The signer of a 65-byte r ‖ s ‖ v signature (v 27/28 or 0/1), or None (then the generic
-    path recovers it or explains why it cannot)."""
-    try:
-        raw = bytes.fromhex(signature.removeprefix("0x")) if isinstance(signature, str) else None
-    except ValueError:
-        return None
-    if raw is None or len(raw) != 65:
-        return None
-    r, s, v = int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:64], "big"), raw[64]
-    if v in (27, 28):
-        v -= 27
-    if v not in (0, 1) or not (0 < r < _SECP256K1_N and 0 < s < _SECP256K1_N):
-        return None
-    try:
-        public = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
-    except Exception:  # the generic path produces the error message
-        return None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+_fast_recover = recover_digest
 
 
 def verdict_digest(full_message: dict[str, Any]) -> str:

@@ -21,8 +21,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_ledger")
 os.environ.setdefault("PORTAL_HTTPS", "false")
 
-import django
-import psycopg
+import django  # noqa: E402
+import psycopg  # noqa: E402
 
 BENCH_DB = os.environ["DATABASE_URL"]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from csp.middleware import CSPMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -49,3 +50,18 @@ def _has_nul(request: HttpRequest) -> bool:
 
 def _is_json(response: HttpResponse) -> bool:
     return response.get("Content-Type", "").startswith("application/json")
+
+
+class PortalCSPMiddleware(CSPMiddleware):
+    """django-csp for pages; JSON responses get the fixed policy OWASP recommends for APIs.
+
+    A JSON answer is never rendered as a document (it also carries nosniff), so the page policy
+    adds nothing there, and building it costs ~70 µs on the hottest endpoints (votes, usage)."""
+
+    API_POLICY = "default-src 'none'; frame-ancestors 'none'"
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.get("Content-Type", "").startswith("application/json"):
+            response.headers.setdefault("Content-Security-Policy", self.API_POLICY)
+            return response
+        return super().process_response(request, response)

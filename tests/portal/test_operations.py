@@ -149,3 +149,11 @@ def test_grant_admin_command_makes_an_address_staff(alice):
 
     call_command("grant_admin", alice.address.lower())
     assert User.objects.get(address=alice.address).is_staff
+
+
+@pytest.mark.django_db
+def test_json_answers_carry_the_strict_api_policy():
+    response = Client().get("/api/v1/idaos")
+    assert response["Content-Type"].startswith("application/json")
+    assert response["Content-Security-Policy"] == "default-src 'none'; frame-ancestors 'none'"
+    assert response["X-Content-Type-Options"] == "nosniff"

@@ -19,15 +19,13 @@ from dats.models import Contribution
 from idaos.models import IDAO, Membership
 from ledger import owners
 from ledger import services as ledger
-from portal.models import ApiToken, User
+from portal.models import ApiToken
 from quorums.models import Quorum, Round
+from tests.factories import user_of
 from tests.personas import Persona
 
 _seq = itertools.count(1)
 
-
-def user_of(p: Persona) -> User:
-    return User.objects.get_or_create(address=p.address)[0]
 
 
 def make_idao(founder: Persona, slug: str | None = None, **charter) -> IDAO:

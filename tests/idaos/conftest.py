@@ -10,12 +10,8 @@ from idaos import eip712, proposals, services
 from idaos.models import Membership
 from ledger import owners
 from ledger import services as ledger_services
-from portal.models import User
+from tests.factories import user_of
 from tests.personas import ALICE, Persona
-
-
-def user_of(p: Persona) -> User:
-    return User.objects.get_or_create(address=p.address)[0]
 
 
 def fund(p: Persona, amount: int) -> None:

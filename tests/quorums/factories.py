@@ -17,27 +17,10 @@ from portal.models import User
 from quorums import hooks, services
 from quorums.eip712 import verdict_typed_data
 from quorums.models import Quorum, QuorumTrust, Validator
+from tests.factories import IdaoFactory, MembershipFactory, UserFactory, user_of  # noqa: F401
 from tests.personas import Persona, many
 
 _seq = itertools.count(1)
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        django_get_or_create = ("address",)
-
-    address = factory.Sequence(lambda n: many(1, start=50_000 + n)[0].address)
-
-
-class IdaoFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = IDAO
-
-    slug = factory.Sequence(lambda n: f"idao-{n}")
-    name = factory.Sequence(lambda n: f"iDAO {n}")
-    domain = "science"
-    created_by = factory.SubFactory(UserFactory)
 
 
 class QuorumFactory(factory.django.DjangoModelFactory):
@@ -54,9 +37,6 @@ class QuorumFactory(factory.django.DjangoModelFactory):
     slash_minority_bps = 1000
     slash_absence_bps = 200
 
-
-def user_of(p: Persona) -> User:
-    return User.objects.get_or_create(address=p.address)[0]
 
 
 def member(idao: IDAO, p: Persona) -> User:

@@ -12,42 +12,10 @@ from django.utils import timezone
 from eth_utils import keccak
 
 from dats.models import DAT, Contribution
-from idaos.models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, Membership, ModelVersion
+from idaos.models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, ModelVersion
 from portal.models import User
 from quorums.models import Quorum, Round, Seat, Validator, Verdict
-from tests.personas import Persona, many
-
-
-def user_of(p: Persona) -> User:
-    return User.objects.get_or_create(address=p.address)[0]
-
-
-class UserFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = User
-        django_get_or_create = ("address",)
-
-    address = factory.Sequence(lambda n: many(1, start=70_000 + n)[0].address)
-
-
-class IdaoFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = IDAO
-
-    slug = factory.Sequence(lambda n: f"rewards-idao-{n}")
-    name = factory.Sequence(lambda n: f"Rewards iDAO {n}")
-    domain = "science"
-    created_by = factory.SubFactory(UserFactory)
-
-
-class MembershipFactory(factory.django.DjangoModelFactory):
-    class Meta:
-        model = Membership
-
-    idao = factory.SubFactory(IdaoFactory)
-    user = factory.SubFactory(UserFactory)
-    status = "active"
-    joined_at = factory.LazyFunction(timezone.now)
+from tests.factories import IdaoFactory, MembershipFactory, UserFactory, user_of  # noqa: F401
 
 
 class QuorumFactory(factory.django.DjangoModelFactory):

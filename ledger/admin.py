@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
+
 from .models import Account, Balance, Block, Leaf, Posting, Transaction
 
 
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
-
 @admin.register(Account)
-class AccountAdmin(ReadOnly):
+class AccountAdmin(ReadOnlyAdmin):
     list_display = ("owner", "created_at")
     search_fields = ("owner",)
 
 
 @admin.register(Balance)
-class BalanceAdmin(ReadOnly):
+class BalanceAdmin(ReadOnlyAdmin):
     list_display = ("account", "asset", "amount")
     list_filter = ("asset",)
     search_fields = ("account__owner",)
@@ -33,24 +24,24 @@ class BalanceAdmin(ReadOnly):
 
 
 @admin.register(Transaction)
-class TransactionAdmin(ReadOnly):
+class TransactionAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "idempotency_key", "memo", "created_at")
     list_filter = ("kind",)
     search_fields = ("idempotency_key", "memo")
 
 
 @admin.register(Posting)
-class PostingAdmin(ReadOnly):
+class PostingAdmin(ReadOnlyAdmin):
     list_display = ("id", "transaction_id", "account", "asset", "amount", "balance_after")
     list_select_related = ("account",)
 
 
 @admin.register(Leaf)
-class LeafAdmin(ReadOnly):
+class LeafAdmin(ReadOnlyAdmin):
     list_display = ("id", "kind", "subject", "created_at")
     search_fields = ("kind", "subject")
 
 
 @admin.register(Block)
-class BlockAdmin(ReadOnly):
+class BlockAdmin(ReadOnlyAdmin):
     list_display = ("height", "leaf_count", "merkle_root", "block_hash", "timestamp", "evm_tx_hash")

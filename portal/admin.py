@@ -16,6 +16,19 @@ def _siwe_admin_login(request: HttpRequest, extra_context: dict | None = None) -
 
 
 admin.site.login = _siwe_admin_login
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records that change only through services (ledger, audit trails): view, never edit."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
 admin.site.site_header = "iDAO Portal administration"
 
 

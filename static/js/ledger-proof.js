@@ -1,45 +1,9 @@
-// Verify a ledger proof bundle in the browser, independently of the server's own check:
-// leaf = keccak256(keccak256(abi.encode(bytes32, uint256, bytes32))), sorted-pair hashing up to
-// the root, then the block header hash and the chain of headers to the latest block.
-import { keccak256 } from "./keccak.js";
+// Verify a ledger proof bundle in the browser, independently of the server's own check (the check
+// itself lives in ledger-verify.js, shared with the DAT provenance check).
+import { proofProblem } from "./ledger-verify.js";
 
-const hexToBytes = (hex) => Uint8Array.from(hex.slice(2).match(/../g) || [], (b) => parseInt(b, 16));
-const concat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
-  return out;
-};
-const word = (n) => hexToBytes("0x" + BigInt(n).toString(16).padStart(64, "0"));
-const k = (bytes) => "0x" + keccak256(bytes);
-const utf8 = (text) => new TextEncoder().encode(text);
-
-function hashPair(a, b) {
-  return a <= b ? k(concat(hexToBytes(a), hexToBytes(b))) : k(concat(hexToBytes(b), hexToBytes(a)));
-}
-
-function headerHash(h) {
-  return k(concat(word(h.height), hexToBytes(h.prevHash), hexToBytes(h.merkleRoot), word(h.leafCount), word(h.timestamp)));
-}
-
-export function verifyBundle(bundle) {
-  const [subject, id, payload] = bundle.value;
-  if (k(utf8(`${bundle.leaf.kind}:${bundle.leaf.subject}`)) !== subject) return "the record's kind and subject do not match the leaf";
-  if (k(utf8(bundle.leaf.payload)) !== payload) return "the record's payload does not match the leaf";
-  let node = k(hexToBytes(k(concat(hexToBytes(subject), word(id), hexToBytes(payload)))));
-  if (bundle.leafHash !== node) return "leafHash is not the hash of value";
-  for (const sibling of bundle.proof) node = hashPair(node, sibling);
-  if (node !== bundle.root) return "the proof does not lead to the root";
-  if (bundle.block.merkleRoot !== bundle.root) return "the root is not the block's";
-  let previous = null;
-  for (const h of bundle.headers) {
-    if (headerHash(h) !== h.blockHash) return `block ${h.height} does not hash to its header`;
-    if (previous && (h.prevHash !== previous.blockHash || h.height !== previous.height + 1)) return `block ${h.height} breaks the chain`;
-    previous = h;
-  }
-  if (bundle.headers[0].blockHash !== bundle.block.blockHash) return "the headers do not start at the record's block";
-  return null;
-}
+// The name the proof page and its tests use.
+export const verifyBundle = proofProblem;
 
 for (const button of document.querySelectorAll("[data-verify-proof]")) {
   button.addEventListener("click", async () => {
@@ -47,7 +11,7 @@ for (const button of document.querySelectorAll("[data-verify-proof]")) {
     button.disabled = true;
     try {
       const response = await fetch(button.dataset.verifyProof, { headers: { Accept: "application/json" } });
-      const problem = verifyBundle(await response.json());
+      const problem = proofProblem(await response.json());
       out.textContent = problem
         ? `Invalid: ${problem}.`
         : "Verified in your browser: the record, proof, root and header chain all agree.";

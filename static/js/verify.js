@@ -3,56 +3,14 @@
 // (mint, accepted validation round with the same SHA-256, later events replayed into the stated
 // owner/policy/parents), the ancestors' presence, and the latest header against the ledger's
 // published chain. Nothing here trusts the server's own verdict.
-import { keccak256 } from "./keccak.js";
-
-const hexToBytes = (hex) => Uint8Array.from(hex.slice(2).match(/../g) || [], (b) => parseInt(b, 16));
-const concat = (...parts) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let off = 0;
-  for (const p of parts) { out.set(p, off); off += p.length; }
-  return out;
-};
-const word = (n) => hexToBytes("0x" + BigInt(n).toString(16).padStart(64, "0"));
-const k = (bytes) => "0x" + keccak256(bytes);
-const utf8 = (text) => new TextEncoder().encode(text);
-const HASH = /^0x[0-9a-f]{64}$/;
+import { canon, proofProblem } from "./ledger-verify.js";
 
 class Invalid extends Error {}
 const fail = (text) => { throw new Invalid(text); };
 
-// JSON with sorted keys, as the server's canonical form, for comparing records.
-function canon(value) {
-  if (Array.isArray(value)) return "[" + value.map(canon).join(",") + "]";
-  if (value && typeof value === "object") {
-    return "{" + Object.keys(value).sort().map((key) => JSON.stringify(key) + ":" + canon(value[key])).join(",") + "}";
-  }
-  return JSON.stringify(value);
-}
-
-function headerHash(h) {
-  return k(concat(word(h.height), hexToBytes(h.prevHash), hexToBytes(h.merkleRoot), word(h.leafCount), word(h.timestamp)));
-}
-
 function checkLedgerProof(p, what) {
-  if (p.format !== "idao-ledger-proof/1") fail(`${what}: unknown proof format`);
-  const [subject, id, payload] = p.value;
-  for (const h of [subject, payload, p.root, p.leafHash, ...p.proof]) if (!HASH.test(h)) fail(`${what}: a hash is malformed`);
-  if (String(p.leaf.id) !== id) fail(`${what}: the record id differs from the leaf`);
-  if (k(utf8(`${p.leaf.kind}:${p.leaf.subject}`)) !== subject) fail(`${what}: the record's kind and subject do not match the leaf`);
-  if (k(utf8(p.leaf.payload)) !== payload) fail(`${what}: the record's payload does not match the leaf`);
-  const leafHash = k(hexToBytes(k(concat(hexToBytes(subject), word(id), hexToBytes(payload)))));
-  if (leafHash !== p.leafHash) fail(`${what}: leafHash is not the hash of the leaf`);
-  let node = leafHash;
-  for (const sibling of p.proof) node = node <= sibling ? k(concat(hexToBytes(node), hexToBytes(sibling))) : k(concat(hexToBytes(sibling), hexToBytes(node)));
-  if (node !== p.root) fail(`${what}: the Merkle proof does not lead to the root`);
-  if (p.block.merkleRoot !== p.root) fail(`${what}: the root is not the block's Merkle root`);
-  let previous = null;
-  for (const h of p.headers) {
-    if (headerHash(h) !== h.blockHash) fail(`${what}: block ${h.height} does not hash to its header`);
-    if (previous && (h.prevHash !== previous.blockHash || h.height !== previous.height + 1)) fail(`${what}: block ${h.height} breaks the chain`);
-    previous = h;
-  }
-  if (canon(p.headers[0]) !== canon(p.block)) fail(`${what}: the headers do not start at the record's block`);
+  const problem = proofProblem(p);
+  if (problem) fail(`${what}: ${problem}`);
   return JSON.parse(p.leaf.payload);
 }
 

@@ -125,7 +125,7 @@ def _check_times(message: SiweMessage, now: datetime) -> None:
         raise _reject("expired", "The message has expired; sign in again.")
 
 
-def _check_signature(message: SiweMessage, signature: str, now: datetime) -> None:
+def _check_signature(message: SiweMessage, signature: str) -> None:
     """EIP-191 recovery over siwe's canonical text, as SiweMessage.verify does for EOAs. We call
     eth_account directly because verify() builds a Web3 instance per call (~1.4 ms), and the
     checks it adds (domain, nonce, times) are made above with our own rules."""
@@ -159,7 +159,7 @@ def siwe_verify(*, message_text: str, signature: str, origin: Origin, now: datet
     message = parse_message(message_text)
     _check_relying_party(message, origin)
     _check_times(message, now)
-    _check_signature(message, signature, now)
+    _check_signature(message, signature)
     make_staff = message.address.lower() in settings.PORTAL_ADMINS
     with transaction.atomic():
         _nonce_consume(message.nonce, now)

@@ -27,16 +27,9 @@ def start_worker(env: dict, log: Path) -> subprocess.Popen:
                             start_new_session=True)
 
 
-@pytest.mark.slow
-@pytest.mark.django_db(transaction=True)
-def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set_one_anchor(broker, tmp_path):
-    idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
-    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="crash", content_hash="0x" + "44" * 32)
-    services.verdict_submit(round_id=r.pk, **signed(ps[3], r, "reject", "not convinced"))
-    for p in ps[:3]:
-        services.verdict_submit(round_id=r.pk, **signed(p, r))  # the third approval enqueues the close
-    assert broker.llen("celery") == 1
-
+def _kill_a_worker_inside_the_close(tmp_path):
+    """Start a real worker that pauses inside its closing transaction, SIGKILL it there, and
+    return the environment and log file for the worker that restarts."""
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -50,12 +43,26 @@ def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set
     first = start_worker({**env, "QUORUMS_PAUSE_FILE": str(marker)}, log)
     try:
         wait_for(marker.exists, timeout=60, interval=0.2)
-        # Inside the closing transaction: the slash and anchor rows are written, not committed.
         os.killpg(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
+    return env, log
+
+
+@pytest.mark.slow
+@pytest.mark.django_db(transaction=True)
+def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set_one_anchor(broker, tmp_path):
+    idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
+    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="crash", content_hash="0x" + "44" * 32)
+    services.verdict_submit(round_id=r.pk, **signed(ps[3], r, "reject", "not convinced"))
+    for p in ps[:3]:
+        services.verdict_submit(round_id=r.pk, **signed(p, r))  # the third approval enqueues the close
+    assert broker.llen("celery") == 1
+
+    # Killed inside the closing transaction: the slash and anchor rows are written, not committed.
+    env, log = _kill_a_worker_inside_the_close(tmp_path)
     assert Round.objects.get(pk=r.pk).state == "open"
     assert not Slash.objects.filter(round=r).exists()
     assert not Leaf.objects.filter(kind="validation_round", subject=f"round:{r.pk}").exists()
@@ -85,25 +92,8 @@ def test_worker_killed_mid_batch_close_then_restarted_closes_each_round_once(bro
                            for p, v in zip(ps, ["reject", "approve", "approve", "approve"], strict=True)])
     assert broker.llen("celery") == 1  # one rounds_close_task for the three decisive rounds
 
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
-                        f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "CELERY_VISIBILITY_TIMEOUT": "2",
-        "CONN_MAX_AGE": "0",
-    }
-    marker = tmp_path / "paused"
-    log = tmp_path / "worker.log"
-    first = start_worker({**env, "QUORUMS_PAUSE_FILE": str(marker)}, log)
-    try:
-        wait_for(marker.exists, timeout=60, interval=0.2)
-        # Inside the batch's closing transaction: every round's slash and anchor written, nothing committed.
-        os.killpg(first.pid, signal.SIGKILL)
-        first.wait(timeout=10)
-    finally:
-        if first.poll() is None:
-            os.killpg(first.pid, signal.SIGKILL)
+    # Killed inside the batch's closing transaction: every round's slash and anchor written, nothing committed.
+    env, log = _kill_a_worker_inside_the_close(tmp_path)
     ids = [r.pk for r in rounds]
     assert not Round.objects.filter(pk__in=ids, state="closed").exists()
     assert not Slash.objects.filter(round_id__in=ids).exists()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth import login, logout
+from django.core.cache import cache
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django_ratelimit.core import is_ratelimited
@@ -15,6 +16,7 @@ from .errors import Forbidden, RateLimited
 from .siwe import Origin, nonce_issue, nonce_purge, siwe_verify
 
 router = Router(tags=["auth"])
+PURGE_EVERY = 30
 
 
 class ErrorOut(Schema):
@@ -51,7 +53,9 @@ def siwe_nonce(request: HttpRequest) -> dict:
     """A fresh single-use nonce (valid 10 minutes). Also sets the CSRF cookie."""
     if is_ratelimited(request, group="siwe-nonce", key="ip", rate=settings.SIWE_NONCE_RATE, increment=True):
         raise RateLimited("Too many nonce requests from this address; wait a minute and retry.")
-    nonce_purge()
+    # The purge scans the nonce table: once per PURGE_EVERY seconds is enough to keep it bounded.
+    if cache.add("portal:siwe-nonce-purge", 1, PURGE_EVERY):
+        nonce_purge()
     get_token(request)
     return {"nonce": nonce_issue()}
 

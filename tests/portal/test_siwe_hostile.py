@@ -142,3 +142,18 @@ def test_concurrent_first_sign_ins_of_one_address_create_one_user_and_both_succe
         t.join()
     assert statuses == [200] * 8
     assert User.objects.filter(address=ALICE.address).count() == 1
+
+
+@pytest.mark.django_db
+def test_issuing_a_nonce_purges_expired_ones_at_most_every_half_minute():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    stale = SiweNonce.objects.create(value="stale" * 4, expires_at=timezone.now() - timedelta(seconds=1))
+    client = Client()
+    assert client.get("/auth/siwe/nonce").status_code == 200
+    assert not SiweNonce.objects.filter(pk=stale.pk).exists()
+    later = SiweNonce.objects.create(value="later" * 4, expires_at=timezone.now() - timedelta(seconds=1))
+    assert client.get("/auth/siwe/nonce").status_code == 200
+    assert SiweNonce.objects.filter(pk=later.pk).exists()  # within the same half-minute: not scanned again

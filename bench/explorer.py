@@ -57,8 +57,10 @@ def _insert(model, start: int, stop: int, exprs: dict[str, str]) -> None:
             values.append("%s")
             params.append(field.get_db_prep_save(default, connection))
     # Table, columns and expressions come from this script and the models, never from input.
-    sql = (f"INSERT INTO {model._meta.db_table} ({', '.join(cols)}) SELECT {', '.join(values)} "  # noqa: S608
-           f"FROM generate_series({int(start)}, {int(stop)}) AS g")
+    sql = (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(cols)}) SELECT {', '.join(values)} "  # noqa: S608
+        f"FROM generate_series({int(start)}, {int(stop)}) AS g"
+    )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -72,21 +74,65 @@ def load(start: int, stop: int, *, idaos: list[int], owners: list[int], quorum: 
     kec = "'0x' || encode(sha256(('k' || g)::bytea), 'hex')"
     at = f"now() - ({total} - g) * interval '30 seconds'"
     with transaction.atomic():
-        _insert(Contribution, start, stop, {
-            "id": "g", "public_id": "'bench' || g", "idao": idao, "owner": owner, "kind": "'dataset'",
-            "title": "'Dataset ' || g", "storage_name": "'bench/' || g", "size": "g", "sha256": sha, "keccak256": kec,
-            "state": "'accepted'", "created_at": at, "updated_at": at,
-        })
-        _insert(Round, start, stop, {
-            "id": "g", "quorum": str(quorum), "idao": idao, "subject_kind": "'contribution'", "subject_ref": "g::text",
-            "content_hash": sha, "seed": "'0x00'", "state": "'closed'", "outcome": "'accepted'", "opened_at": at,
-            "deadline": at, "closed_at": at,
-        })
-        _insert(DAT, start, stop, {
-            "id": "g", "klass": "(ARRAY['dataset','model','agent'])[1 + mod(g, 3)]", "title": "'Dataset ' || g",
-            "owner": owner, "idao": idao, "contribution": "g", "round": "g", "sha256": sha, "keccak256": kec,
-            "size": "g", "allowed_uses": "'[\"training\"]'::jsonb", "anchor_leaf_id": "g", "minted_at": at,
-        })
+        _insert(
+            Contribution,
+            start,
+            stop,
+            {
+                "id": "g",
+                "public_id": "'bench' || g",
+                "idao": idao,
+                "owner": owner,
+                "kind": "'dataset'",
+                "title": "'Dataset ' || g",
+                "storage_name": "'bench/' || g",
+                "size": "g",
+                "sha256": sha,
+                "keccak256": kec,
+                "state": "'accepted'",
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        _insert(
+            Round,
+            start,
+            stop,
+            {
+                "id": "g",
+                "quorum": str(quorum),
+                "idao": idao,
+                "subject_kind": "'contribution'",
+                "subject_ref": "g::text",
+                "content_hash": sha,
+                "seed": "'0x00'",
+                "state": "'closed'",
+                "outcome": "'accepted'",
+                "opened_at": at,
+                "deadline": at,
+                "closed_at": at,
+            },
+        )
+        _insert(
+            DAT,
+            start,
+            stop,
+            {
+                "id": "g",
+                "klass": "(ARRAY['dataset','model','agent'])[1 + mod(g, 3)]",
+                "title": "'Dataset ' || g",
+                "owner": owner,
+                "idao": idao,
+                "contribution": "g",
+                "round": "g",
+                "sha256": sha,
+                "keccak256": kec,
+                "size": "g",
+                "allowed_uses": "'[\"training\"]'::jsonb",
+                "anchor_leaf_id": "g",
+                "minted_at": at,
+            },
+        )
     with connection.cursor() as cursor:
         for table in ("dats_contribution", "quorums_round", "dats_dat"):
             cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {int(stop)})")
@@ -117,8 +163,11 @@ def cursor_after_pages(filters: selectors.Filters, pages: int) -> str:
 def naive_page(filters: selectors.Filters, *, cursor: str = "", limit: int = selectors.PAGE_SIZE) -> selectors.Page:
     """The baseline: OFFSET pagination (cursor = page number)."""
     number = int(cursor or 0)
-    rows = list(selectors.filtered(filters).select_related("idao", "owner").order_by("-minted_at", "-id")
-                [number * limit:(number + 1) * limit + 1])
+    rows = list(
+        selectors.filtered(filters)
+        .select_related("idao", "owner")
+        .order_by("-minted_at", "-id")[number * limit : (number + 1) * limit + 1]
+    )
     return selectors.Page(rows=rows[:limit], next_cursor=str(number + 1) if len(rows) > limit else None)
 
 
@@ -135,7 +184,9 @@ def run(total: int) -> None:
     people = many(N_OWNERS, start=900_000)
     User.objects.bulk_create([User(address=p.address) for p in people])
     owners = list(User.objects.order_by("pk").values_list("pk", flat=True))
-    IDAO.objects.bulk_create([IDAO(slug=f"bench-{i}", name=f"Bench {i}", domain="science", created_by_id=owners[0]) for i in range(N_IDAOS)])
+    IDAO.objects.bulk_create(
+        [IDAO(slug=f"bench-{i}", name=f"Bench {i}", domain="science", created_by_id=owners[0]) for i in range(N_IDAOS)]
+    )
     idaos = list(IDAO.objects.order_by("pk").values_list("pk", flat=True))
     quorum = Quorum.objects.create(name="bench").pk
     client = Client()
@@ -174,16 +225,37 @@ def run(total: int) -> None:
         (f"deep_page_{deep_pages + 1}_server_ms", deep_ms, offset_ms, "same page with OFFSET pagination"),
     ]
     for name, value, baseline, what in figures:
-        print(json.dumps({
-            "bench": "explorer", "figure": name, "value": round(value, 2), "unit": "ms (median, full Django request)",
-            "baseline": round(baseline, 2), "baseline_is": what, "ratio": round(value / baseline, 4), "dats": total,
-            "target": {"max_ms": 50},
-        }))
-    print(json.dumps({
-        "bench": "explorer", "figure": "queries_per_filtered_page", "value": queries, "unit": "queries",
-        "baseline": queries_small, "baseline_is": f"same page with {small} DATs", "ratio": round(queries / queries_small, 3),
-        "deep_page_queries": deep_queries, "dats": total, "target": {"ratio": 1.0},
-    }))
+        print(
+            json.dumps(
+                {
+                    "bench": "explorer",
+                    "figure": name,
+                    "value": round(value, 2),
+                    "unit": "ms (median, full Django request)",
+                    "baseline": round(baseline, 2),
+                    "baseline_is": what,
+                    "ratio": round(value / baseline, 4),
+                    "dats": total,
+                    "target": {"max_ms": 50},
+                }
+            )
+        )
+    print(
+        json.dumps(
+            {
+                "bench": "explorer",
+                "figure": "queries_per_filtered_page",
+                "value": queries,
+                "unit": "queries",
+                "baseline": queries_small,
+                "baseline_is": f"same page with {small} DATs",
+                "ratio": round(queries / queries_small, 3),
+                "deep_page_queries": deep_queries,
+                "dats": total,
+                "target": {"ratio": 1.0},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -47,14 +47,24 @@ from ledger.models import Balance, Block, Leaf, Posting, Transaction  # noqa: E4
 from ledger.verify import ledger_verify  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", 3))  # best of RUNS: the 2 cores are shared, so take the least disturbed run
-TABLES = "ledger_leaf, ledger_block, ledger_posting, ledger_balance, ledger_transaction, ledger_account, ledger_chainhead"
+TABLES = (
+    "ledger_leaf, ledger_block, ledger_posting, ledger_balance, ledger_transaction, ledger_account, ledger_chainhead"
+)
 
 
 def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
     ratio = value / baseline if baseline else None
-    line = {"bench": "ledger", "figure": figure, "value": round(value, 4), "unit": unit,
-            "baseline": round(baseline, 4), "ratio": round(ratio, 2) if ratio else None, "target": target,
-            "load_avg_1m": round(os.getloadavg()[0], 2), **extra}
+    line = {
+        "bench": "ledger",
+        "figure": figure,
+        "value": round(value, 4),
+        "unit": unit,
+        "baseline": round(baseline, 4),
+        "ratio": round(ratio, 2) if ratio else None,
+        "target": target,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        **extra,
+    }
     print(json.dumps(line), flush=True)
 
 
@@ -78,8 +88,12 @@ def transfers_per_second(clients: int, seconds: float) -> float:
         try:
             while time.perf_counter() < stop_at[0]:
                 services.transfer(
-                    source=sources[i], destination=owners.idao(f"d{n % 50}"), asset="LAZ", amount=1 + n % 9,
-                    kind="transfer", idempotency_key=f"bench:{clients}:{i}:{n}",
+                    source=sources[i],
+                    destination=owners.idao(f"d{n % 50}"),
+                    asset="LAZ",
+                    amount=1 + n % 9,
+                    kind="transfer",
+                    idempotency_key=f"bench:{clients}:{i}:{n}",
                 )
                 n += 1
         finally:
@@ -102,14 +116,19 @@ def bulk_transactions(count: int, *, first_id: int = 1) -> None:
     holders = [owners.user("0x" + f"{0xB000 + i:040x}") for i in range(1000)]
     raw = connection.connection
     with raw.cursor() as cur:
-        cur.execute("INSERT INTO ledger_account (owner, created_at) SELECT unnest(%s::text[]), now() ON CONFLICT DO NOTHING",
-                    [[owners.ISSUER, *holders]])
+        cur.execute(
+            "INSERT INTO ledger_account (owner, created_at) SELECT unnest(%s::text[]), now() ON CONFLICT DO NOTHING",
+            [[owners.ISSUER, *holders]],
+        )
         ids = dict(cur.execute("SELECT owner, id FROM ledger_account").fetchall())
         totals: dict[str, int] = {}
         tx_buf, post_buf, leaf_buf = io.StringIO(), io.StringIO(), io.StringIO()
         post_id = first_id * 2
         subject_hash, payload_hash, leaf_hash, canonical = (
-            merkle.subject_hash, merkle.payload_hash, merkle.ledger_leaf_hash, merkle.canonical_json,
+            merkle.subject_hash,
+            merkle.payload_hash,
+            merkle.ledger_leaf_hash,
+            merkle.canonical_json,
         )
         for tx_id in range(first_id, first_id + count):
             to, amount = holders[tx_id % 1000], 1 + tx_id % 997
@@ -124,16 +143,24 @@ def bulk_transactions(count: int, *, first_id: int = 1) -> None:
             p_hash = payload_hash(payload)
             h = leaf_hash(subject_hash(services.TX_LEAF_KIND, str(tx_id)), tx_id, p_hash)
             escaped = payload.replace("\\", "\\\\")
-            leaf_buf.write(f"{tx_id}\t{services.TX_LEAF_KIND}\t{tx_id}\t{escaped}\t{merkle.to_hex(p_hash)}\t\\\\x{h.hex()}\t2026-01-01 00:00:00+00\t{tx_id}\n")
+            leaf_buf.write(
+                f"{tx_id}\t{services.TX_LEAF_KIND}\t{tx_id}\t{escaped}\t{merkle.to_hex(p_hash)}\t\\\\x{h.hex()}\t2026-01-01 00:00:00+00\t{tx_id}\n"
+            )
         for table, columns, buf in (
             ("ledger_transaction", "id, kind, idempotency_key, fingerprint, memo, created_at", tx_buf),
             ("ledger_posting", "id, transaction_id, account_id, asset, amount, balance_after", post_buf),
-            ("ledger_leaf", "id, kind, subject, payload_json, payload_hash, leaf_hash, created_at, transaction_id", leaf_buf),
+            (
+                "ledger_leaf",
+                "id, kind, subject, payload_json, payload_hash, leaf_hash, created_at, transaction_id",
+                leaf_buf,
+            ),
         ):
             with cur.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 copy.write(buf.getvalue())
         minted = sum(totals.values())
-        rows = [(ids[o], "LAZ", total, False) for o, total in totals.items()] + [(ids[owners.ISSUER], "LAZ", -minted, True)]
+        rows = [(ids[o], "LAZ", total, False) for o, total in totals.items()] + [
+            (ids[owners.ISSUER], "LAZ", -minted, True)
+        ]
         for account_id, asset, total, negative in rows:
             cur.execute(
                 "INSERT INTO ledger_balance (account_id, asset, amount, allow_negative) VALUES (%s, %s, %s, %s)"
@@ -156,16 +183,27 @@ def naive_seal_seconds() -> float:
         leaves = list(Leaf.objects.order_by("id"))
         hashes = []
         for leaf in leaves:
-            value = [slow_keccak(f"{leaf.kind}:{leaf.subject}".encode()), leaf.pk, slow_keccak(leaf.payload_json.encode())]
+            value = [
+                slow_keccak(f"{leaf.kind}:{leaf.subject}".encode()),
+                leaf.pk,
+                slow_keccak(leaf.payload_json.encode()),
+            ]
             hashes.append(slow_keccak(slow_keccak(encode(list(merkle.LEAF_ENCODING), value))))
         hashes.sort()
         tree = [b""] * (len(hashes) - 1) + hashes[::-1]
         for i in range(len(hashes) - 2, -1, -1):
             left, right = tree[2 * i + 1], tree[2 * i + 2]
             tree[i] = slow_keccak(min(left, right) + max(left, right))
-        Block.objects.create(height=10**9, first_leaf_id=leaves[0].pk, last_leaf_id=leaves[-1].pk, prev_hash="0x",
-                             merkle_root=merkle.to_hex(tree[0]), leaf_count=len(leaves), timestamp=0,
-                             block_hash="0x" + "ff" * 32)
+        Block.objects.create(
+            height=10**9,
+            first_leaf_id=leaves[0].pk,
+            last_leaf_id=leaves[-1].pk,
+            prev_hash="0x",
+            merkle_root=merkle.to_hex(tree[0]),
+            leaf_count=len(leaves),
+            timestamp=0,
+            block_hash="0x" + "ff" * 32,
+        )
         elapsed = time.perf_counter() - started
         transaction.set_rollback(True)
     return elapsed
@@ -184,8 +222,18 @@ def naive_verify(bundle: dict) -> bool:
     if "0x" + node.hex() != bundle["root"]:
         return False
     for h in bundle["headers"]:
-        digest = slow_keccak(encode(["uint256", "bytes32", "bytes32", "uint256", "uint256"], [
-            h["height"], bytes.fromhex(h["prevHash"][2:]), bytes.fromhex(h["merkleRoot"][2:]), h["leafCount"], h["timestamp"]]))
+        digest = slow_keccak(
+            encode(
+                ["uint256", "bytes32", "bytes32", "uint256", "uint256"],
+                [
+                    h["height"],
+                    bytes.fromhex(h["prevHash"][2:]),
+                    bytes.fromhex(h["merkleRoot"][2:]),
+                    h["leafCount"],
+                    h["timestamp"],
+                ],
+            )
+        )
         if "0x" + digest.hex() != h["blockHash"]:
             return False
     return True
@@ -213,8 +261,14 @@ def main() -> None:
     seconds = float(os.environ.get("BENCH_TRANSFER_SECONDS", 5))
     one = transfers_per_second(1, seconds)
     eight = transfers_per_second(8, seconds)
-    emit("transfers_per_second_8_clients", eight, "transfers/s", one,
-         {"note": "no target set by the issue; baseline is one client"}, baseline_label="1 client")
+    emit(
+        "transfers_per_second_8_clients",
+        eight,
+        "transfers/s",
+        one,
+        {"note": "no target set by the issue; baseline is one client"},
+        baseline_label="1 client",
+    )
 
     reset()
     bulk_transactions(100_000)
@@ -228,8 +282,15 @@ def main() -> None:
             runs.append(time.perf_counter() - started)
             assert block.leaf_count == 100_000
             transaction.set_rollback(attempt < RUNS - 1)
-    emit("seal_100k_leaves", min(runs), "s", naive, {"max": 1.0}, baseline_label="ORM objects, per-leaf re-hash, eth_utils.keccak",
-         runs=[round(r, 3) for r in runs])
+    emit(
+        "seal_100k_leaves",
+        min(runs),
+        "s",
+        naive,
+        {"max": 1.0},
+        baseline_label="ORM objects, per-leaf re-hash, eth_utils.keccak",
+        runs=[round(r, 3) for r in runs],
+    )
 
     leaf_ids = list(Leaf.objects.order_by("id").values_list("id", flat=True)[:: 100_000 // 2000])
     bundles = [selectors.proof_bundle(i) for i in leaf_ids]
@@ -241,8 +302,16 @@ def main() -> None:
     started = time.perf_counter()
     assert all(naive_verify(b) for b in bundles[:500])
     slow = 500 / (time.perf_counter() - started)
-    emit("proofs_verified_per_second", max(runs), "proofs/s", slow, {"min": 10_000},
-         baseline_label="eth_abi + eth_utils.keccak", proof_length=len(bundles[0]["proof"]), runs=[round(r) for r in runs])
+    emit(
+        "proofs_verified_per_second",
+        max(runs),
+        "proofs/s",
+        slow,
+        {"min": 10_000},
+        baseline_label="eth_abi + eth_utils.keccak",
+        proof_length=len(bundles[0]["proof"]),
+        runs=[round(r) for r in runs],
+    )
 
     bulk_transactions(150_000, first_id=100_001)
     services.block_seal()
@@ -260,8 +329,16 @@ def main() -> None:
     per_million = elapsed * 1_000_000 / postings
     sample_tx = 2_000
     naive = naive_verify_seconds(sample_tx) * 1_000_000 / (2 * sample_tx)
-    emit("verify_ledger_seconds_per_million_postings", per_million, "s", naive, {"max": 10.0},
-         baseline_label=f"per-row ORM loop, scaled from {sample_tx} transactions", postings=postings, runs_seconds=[round(r, 3) for r in runs])
+    emit(
+        "verify_ledger_seconds_per_million_postings",
+        per_million,
+        "s",
+        naive,
+        {"max": 10.0},
+        baseline_label=f"per-row ORM loop, scaled from {sample_tx} transactions",
+        postings=postings,
+        runs_seconds=[round(r, 3) for r in runs],
+    )
 
 
 if __name__ == "__main__":

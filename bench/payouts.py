@@ -49,15 +49,21 @@ RUNS = 3
 
 def build_world() -> list[tuple[int, int]]:
     """(model version id, iDAO id) of the models that usage will hit."""
-    idaos = [IdaoFactory(split_contributors_bps=7000 - 500 * i, split_treasury_bps=2000 + 500 * i, split_validators_bps=1000)
-             for i in range(IDAOS)]
+    idaos = [
+        IdaoFactory(split_contributors_bps=7000 - 500 * i, split_treasury_bps=2000 + 500 * i, split_validators_bps=1000)
+        for i in range(IDAOS)
+    ]
     users = [UserFactory() for _ in range(USERS)]
     quorum = QuorumFactory()
     validators = [ValidatorFactory(quorum=quorum, stake=1000 + 37 * i) for i in range(VALIDATORS)]
     dats = []
     for i in range(DATS):
         seats = [(validators[(i + k) % VALIDATORS], 1000 + 37 * ((i + k) % VALIDATORS), "approve") for k in range(3)]
-        dats.append(make_dat(idao=idaos[i % IDAOS], owner=users[i % USERS], seats=seats, klass="model" if i < MODELS else "dataset"))
+        dats.append(
+            make_dat(
+                idao=idaos[i % IDAOS], owner=users[i % USERS], seats=seats, klass="model" if i < MODELS else "dataset"
+            )
+        )
     versions = []
     for m in range(MODELS):
         manifest = [f"dat:{dats[MODELS + (m * 5 + k) % (DATS - MODELS)].pk}" for k in range(MANIFEST)]
@@ -114,7 +120,11 @@ def naive_payouts(epoch_id: int, pool: dict[str, int]) -> dict[tuple[str, str], 
     model_bps, scale = conf.model_dat_bps(), conf.WEIGHT_SCALE
     usage: dict[int, int] = defaultdict(int)
     idao_of_version: dict[int, int] = {}
-    for event in UsageEvent.objects.filter(epoch_id=epoch_id).only("model_version_id", "idao_id", "weighted").iterator(chunk_size=10_000):
+    for event in (
+        UsageEvent.objects.filter(epoch_id=epoch_id)
+        .only("model_version_id", "idao_id", "weighted")
+        .iterator(chunk_size=10_000)
+    ):
         usage[event.model_version_id] += event.weighted
         idao_of_version[event.model_version_id] = event.idao_id
     dat_by_hash = {}
@@ -124,19 +134,25 @@ def naive_payouts(epoch_id: int, pool: dict[str, int]) -> dict[tuple[str, str], 
     weight: dict[tuple[int, int | None], int] = defaultdict(int)
     for mv in ModelVersion.objects.filter(pk__in=usage):
         own = dat_by_hash.get(mv.artifact_hash.lower())
-        refs = {int(r[4:]) if r.startswith("dat:") else dat_by_hash.get(r.lower())
-                for r in ManifestEntry.objects.filter(model_version=mv).values_list("data_ref", flat=True)}
+        refs = {
+            int(r[4:]) if r.startswith("dat:") else dat_by_hash.get(r.lower())
+            for r in ManifestEntry.objects.filter(model_version=mv).values_list("data_ref", flat=True)
+        }
         manifest = sorted(r for r in refs if r is not None)
         w = usage[mv.pk]
         if own is not None:
             weight[(dat_info[own][0], own)] += w * (model_bps if manifest else 10000) * scale // 10000
         for d in manifest:
-            weight[(dat_info[d][0], d)] += w * ((10000 - model_bps) if own is not None else 10000) * scale // (10000 * len(manifest))
+            weight[(dat_info[d][0], d)] += (
+                w * ((10000 - model_bps) if own is not None else 10000) * scale // (10000 * len(manifest))
+            )
         if own is None and not manifest:
             weight[(idao_of_version[mv.pk], None)] += w * scale
     seats = defaultdict(list)
     approved = set(Verdict.objects.filter(verdict="approve").values_list("round_id", "validator_id"))
-    for round_id, validator_id, stake, address in Seat.objects.values_list("round_id", "validator_id", "stake", "validator__user__address"):
+    for round_id, validator_id, stake, address in Seat.objects.values_list(
+        "round_id", "validator_id", "stake", "validator__user__address"
+    ):
         if (round_id, validator_id) in approved and stake > 0:
             seats[round_id].append((int(stake), address))
     round_of = dict(DAT.objects.values_list("pk", "round_id"))
@@ -164,7 +180,9 @@ def naive_payouts(epoch_id: int, pool: dict[str, int]) -> dict[tuple[str, str], 
                     y = v * w * stake // (per_idao[i] * round_stake)
                     paid[(owners.user(address), asset)] += y
                     spent += y
-            paid[(owners.idao(idaos[i].slug), asset)] += share - spent + (amount - sum(shares.values()) if i == biggest else 0)
+            paid[(owners.idao(idaos[i].slug), asset)] += (
+                share - spent + (amount - sum(shares.values()) if i == biggest else 0)
+            )
     return {k: v for k, v in paid.items() if v}
 
 
@@ -176,9 +194,11 @@ def main(n: int) -> None:
     versions = build_world()
     epoch_id, aggregating = load_events(n, versions)
     load_seconds = time.perf_counter() - start
-    print(f"loaded {n:,} usage events over {len(versions)} models and {DATS} DATs in {load_seconds:.1f} s "
-          f"(of which {aggregating:.2f} s in the per-report epoch usage updates, {aggregating / (n / 10_000) * 1000:.1f} ms per 10,000-event report)",
-          file=sys.stderr)
+    print(
+        f"loaded {n:,} usage events over {len(versions)} models and {DATS} DATs in {load_seconds:.1f} s "
+        f"(of which {aggregating:.2f} s in the per-report epoch usage updates, {aggregating / (n / 10_000) * 1000:.1f} ms per 10,000-event report)",
+        file=sys.stderr,
+    )
 
     from rewards.models import Epoch
 
@@ -205,7 +225,8 @@ def main(n: int) -> None:
             start = time.perf_counter()
             cursor.execute(
                 "SELECT idao_id, model_version_id, agent_version_id, COUNT(*), SUM(weighted), SUM(fee)"
-                " FROM rewards_usageevent WHERE epoch_id = %s GROUP BY idao_id, model_version_id, agent_version_id", [epoch_id]
+                " FROM rewards_usageevent WHERE epoch_id = %s GROUP BY idao_id, model_version_id, agent_version_id",
+                [epoch_id],
             )
             cursor.fetchall()
             rescan_runs.append(time.perf_counter() - start)
@@ -218,24 +239,49 @@ def main(n: int) -> None:
         naive_runs.append(time.perf_counter() - start)
     naive_seconds = min(naive_runs)
 
-    sql = {(r, a): int(s) for r, a, s in Payout.objects.filter(epoch=epoch).values_list("recipient", "asset").annotate(s=Sum("amount"))}
+    sql = {
+        (r, a): int(s)
+        for r, a, s in Payout.objects.filter(epoch=epoch).values_list("recipient", "asset").annotate(s=Sum("amount"))
+    }
     assert sql == naive, "the naive loop and the SQL disagree"
     assert {a: sum(v for (_, asset), v in sql.items() if asset == a) for a in pool} == pool
-    print(f"close runs {[round(r, 3) for r in close_runs]}, naive runs {[round(r, 2) for r in naive_runs]}", file=sys.stderr)
-    print(f"epoch close {close_seconds:.2f} s ({epoch.payout_count} payout lines, {len(sql)} ledger postings); "
-          f"naive loop {naive_seconds:.2f} s; results identical", file=sys.stderr)
+    print(
+        f"close runs {[round(r, 3) for r in close_runs]}, naive runs {[round(r, 2) for r in naive_runs]}",
+        file=sys.stderr,
+    )
+    print(
+        f"epoch close {close_seconds:.2f} s ({epoch.payout_count} payout lines, {len(sql)} ledger postings); "
+        f"naive loop {naive_seconds:.2f} s; results identical",
+        file=sys.stderr,
+    )
     size = "1m" if n == 1_000_000 else str(n)
-    print(json.dumps({
-        "bench": "payouts", "figure": f"epoch_close_seconds_{size}_events",
-        "value": round(close_seconds, 3), "unit": "s", "baseline": round(naive_seconds, 3),
-        "ratio": round(naive_seconds / close_seconds, 1), "target": {"max_value": 10, "min_ratio": 20},
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "payouts",
+                "figure": f"epoch_close_seconds_{size}_events",
+                "value": round(close_seconds, 3),
+                "unit": "s",
+                "baseline": round(naive_seconds, 3),
+                "ratio": round(naive_seconds / close_seconds, 1),
+                "target": {"max_value": 10, "min_ratio": 20},
+            }
+        )
+    )
     with_rescan = close_seconds + rescan_seconds
-    print(json.dumps({
-        "bench": "payouts", "figure": f"epoch_close_plus_full_usage_rescan_seconds_{size}_events",
-        "value": round(with_rescan, 3), "unit": "s", "baseline": round(naive_seconds, 3),
-        "ratio": round(naive_seconds / with_rescan, 1), "target": {"max_value": 10},
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "payouts",
+                "figure": f"epoch_close_plus_full_usage_rescan_seconds_{size}_events",
+                "value": round(with_rescan, 3),
+                "unit": "s",
+                "baseline": round(naive_seconds, 3),
+                "ratio": round(naive_seconds / with_rescan, 1),
+                "target": {"max_value": 10},
+            }
+        )
+    )
     connection.close()
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 

@@ -43,9 +43,21 @@ BENCH_DB = os.environ["DATABASE_URL"]
 
 def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:
     ratio = value / baseline if baseline else None
-    print(json.dumps({"bench": "pipeline", "figure": figure, "value": round(value, 3), "unit": unit,
-                      "baseline": round(baseline, 3), "ratio": round(ratio, 3) if ratio else None,
-                      "target": target, **extra}), flush=True)
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline",
+                "figure": figure,
+                "value": round(value, 3),
+                "unit": unit,
+                "baseline": round(baseline, 3),
+                "ratio": round(ratio, 3) if ratio else None,
+                "target": target,
+                **extra,
+            }
+        ),
+        flush=True,
+    )
 
 
 # --- upload child: runs in its own process so its peak RSS is the upload path's alone ----------
@@ -55,8 +67,10 @@ class MultipartStream:
     """A multipart body read lazily: preamble, the file's bytes from disk, epilogue."""
 
     def __init__(self, path: str, boundary: str) -> None:
-        self.head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.bin\"\r\n"
-                     "Content-Type: application/octet-stream\r\n\r\n").encode()
+        self.head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
         self.tail = f"\r\n--{boundary}--\r\n".encode()
         self.fh = open(path, "rb")  # noqa: SIM115
         self.size = len(self.head) + os.path.getsize(path) + len(self.tail)
@@ -129,20 +143,41 @@ def bench_upload(mib: int) -> None:
             start = time.perf_counter()
             out = subprocess.run(["sha256sum", path], check=True, capture_output=True, text=True).stdout
             baseline_s = min(baseline_s, time.perf_counter() - start)
-            child = subprocess.run([sys.executable, __file__, "--upload-child", path], check=True, capture_output=True,
-                                   text=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--upload-child", path], check=True, capture_output=True, text=True
+            )
             runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
-        result = {"seconds": min(r["seconds"] for r in runs), "sha256": runs[0]["sha256"],
-                  "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
-        idle = json.loads(subprocess.run([sys.executable, __file__, "--idle-child"], check=True, capture_output=True,
-                                         text=True).stdout.strip().splitlines()[-1])
+        result = {
+            "seconds": min(r["seconds"] for r in runs),
+            "sha256": runs[0]["sha256"],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+        }
+        idle = json.loads(
+            subprocess.run([sys.executable, __file__, "--idle-child"], check=True, capture_output=True, text=True)
+            .stdout.strip()
+            .splitlines()[-1]
+        )
     assert result["sha256"] == "0x" + out.split()[0], "hash mismatch against sha256sum"
     size_mb = mib * (1 << 20) / 1e6
-    emit("upload_hash_speed", size_mb / result["seconds"], "MB/s", size_mb / baseline_s,
-         {"ratio_min": 0.70}, file_mib=mib, runs=[round(size_mb / r["seconds"], 1) for r in runs],
-         note="multipart parse + SHA-256 + keccak-256 + write to storage, vs sha256sum; best of 3 each, interleaved")
-    emit("upload_peak_rss", result["peak_rss_mb"], "MB", idle["peak_rss_mb"], {"value_max": 100}, file_mib=mib,
-         note="baseline: the same process with Django loaded and no upload")
+    emit(
+        "upload_hash_speed",
+        size_mb / result["seconds"],
+        "MB/s",
+        size_mb / baseline_s,
+        {"ratio_min": 0.70},
+        file_mib=mib,
+        runs=[round(size_mb / r["seconds"], 1) for r in runs],
+        note="multipart parse + SHA-256 + keccak-256 + write to storage, vs sha256sum; best of 3 each, interleaved",
+    )
+    emit(
+        "upload_peak_rss",
+        result["peak_rss_mb"],
+        "MB",
+        idle["peak_rss_mb"],
+        {"value_max": 100},
+        file_mib=mib,
+        note="baseline: the same process with Django loaded and no upload",
+    )
 
 
 # --- pipeline ---------------------------------------------------------------------------------
@@ -159,7 +194,10 @@ def recreate_database() -> None:
     name = BENCH_DB.rsplit("/", 1)[1]
     admin = BENCH_DB.rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [name])
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            [name],
+        )
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         conn.execute(f'CREATE DATABASE "{name}"')
 
@@ -196,9 +234,15 @@ def bench_pipeline(n: int, uploaders: int) -> None:
     accounts = services.demo_validators(quorum_id=quorum.pk, count=3)
 
     def create(batch: str, i: int) -> Contribution:
-        return contribution_create(idao_slug="bench", owner=owner, upload=staged(f"{batch},{i}\n".encode() * 4),
-                                   kind="dataset", title=f"{batch} {i}", licence="MIT",
-                                   usage_policy={"allowed_uses": ["training"]})
+        return contribution_create(
+            idao_slug="bench",
+            owner=owner,
+            upload=staged(f"{batch},{i}\n".encode() * 4),
+            kind="dataset",
+            title=f"{batch} {i}",
+            licence="MIT",
+            usage_policy={"allowed_uses": ["training"]},
+        )
 
     # Baseline: the same services in this process, no broker hop, no worker.
     start = time.perf_counter()
@@ -214,9 +258,25 @@ def bench_pipeline(n: int, uploaders: int) -> None:
 
     env = {**os.environ, "CONN_MAX_AGE": "60"}
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "portal", "worker", "--pool=solo", "-Q", "celery", "-l", "WARNING",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "portal",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            "celery",
+            "-l",
+            "WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     errors: list[BaseException] = []
 
@@ -240,10 +300,15 @@ def bench_pipeline(n: int, uploaders: int) -> None:
     for i, account in enumerate(accounts):
         key_file = Path(keys.name) / f"validator-{i}.hex"
         key_file.write_text(account.key.hex())
-        nodes.append(subprocess.Popen(
-            [sys.executable, "manage.py", "run_validator", "--key-file", str(key_file), "--interval", "0.05"],
-            cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-        ))
+        nodes.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "run_validator", "--key-file", str(key_file), "--interval", "0.05"],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+            )
+        )
     try:
         time.sleep(4)  # let the worker and the validator nodes connect
         cpu_before = {proc.pid: _cpu_seconds(proc.pid) for proc in [*nodes, worker]}
@@ -258,8 +323,9 @@ def bench_pipeline(n: int, uploaders: int) -> None:
         assert not errors, errors
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            done = Round.objects.filter(subject_ref__gte="0", state="closed", anchor_leaf_id__isnull=False,
-                                        subject_kind="contribution").count()
+            done = Round.objects.filter(
+                subject_ref__gte="0", state="closed", anchor_leaf_id__isnull=False, subject_kind="contribution"
+            ).count()
             if done >= 2 * n:
                 break
             time.sleep(0.05)
@@ -279,15 +345,26 @@ def bench_pipeline(n: int, uploaders: int) -> None:
     assert accepted == n, f"only {accepted} of {n} contributions were accepted"
     minted = DAT.objects.filter(contribution__title__startswith="worker", anchor_leaf_id__gt=0).count()
     assert minted == n, f"only {minted} of {n} accepted contributions have an anchored DAT"
-    emit("pipeline_throughput", n / elapsed, "contributions/s", n / baseline_s, {"value_min": 100},
-         contributions=n, accepted=accepted, workers=1, validator_nodes=3, uploaders=uploaders, seconds=round(elapsed, 2),
-         upload_records_s=round(created_s, 2),
-         worker_cpu_ms_per_contribution=round(1000 * worker_cpu / n, 1),
-         validator_nodes_cpu_ms_per_contribution=round(1000 * nodes_cpu / n, 1),
-         recording_cpu_ms_per_contribution=round(1000 * bench_cpu / n, 1),
-         note="upload record (contribution_create, one transaction each) -> routed by the worker -> 3 automated "
-              "validator nodes (manage.py run_validator processes) re-hash, sign and submit -> closed by the worker, "
-              "slashes, anchored, DAT minted and anchored; baseline: the same services in-process without the broker")
+    emit(
+        "pipeline_throughput",
+        n / elapsed,
+        "contributions/s",
+        n / baseline_s,
+        {"value_min": 100},
+        contributions=n,
+        accepted=accepted,
+        workers=1,
+        validator_nodes=3,
+        uploaders=uploaders,
+        seconds=round(elapsed, 2),
+        upload_records_s=round(created_s, 2),
+        worker_cpu_ms_per_contribution=round(1000 * worker_cpu / n, 1),
+        validator_nodes_cpu_ms_per_contribution=round(1000 * nodes_cpu / n, 1),
+        recording_cpu_ms_per_contribution=round(1000 * bench_cpu / n, 1),
+        note="upload record (contribution_create, one transaction each) -> routed by the worker -> 3 automated "
+        "validator nodes (manage.py run_validator processes) re-hash, sign and submit -> closed by the worker, "
+        "slashes, anchored, DAT minted and anchored; baseline: the same services in-process without the broker",
+    )
     broker.flushdb()
 
 
@@ -299,8 +376,12 @@ def main() -> None:
     parser.add_argument("--idle-child", action="store_true")
     parser.add_argument("--skip-pipeline", action="store_true")
     parser.add_argument("--skip-upload", action="store_true")
-    parser.add_argument("--uploaders", type=int, default=4,
-                        help="concurrent uploading clients recording the contributions (threads of this process)")
+    parser.add_argument(
+        "--uploaders",
+        type=int,
+        default=4,
+        help="concurrent uploading clients recording the contributions (threads of this process)",
+    )
     args = parser.parse_args()
     if args.upload_child:
         upload_child(args.upload_child)

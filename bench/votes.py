@@ -125,12 +125,15 @@ def main() -> None:
     people = many(args.voters, start=90_000)
     users = {p.address: User.objects.get_or_create(address=p.address)[0] for p in people}
     founder = users[people[0].address]
-    idao = services.idao_create(creator=founder, slug="bench", name="Bench", domain="science",
-                                charter={"voting_period": 7200, "quorum_bps": 0})
+    idao = services.idao_create(
+        creator=founder, slug="bench", name="Bench", domain="science", charter={"voting_period": 7200, "quorum_bps": 0}
+    )
     past = timezone.now() - timedelta(seconds=5)
     Membership.objects.bulk_create(
-        [Membership(idao=idao, user=users[p.address], status="active", requested_at=past, joined_at=past)
-         for p in people[1:]]
+        [
+            Membership(idao=idao, user=users[p.address], status="active", requested_at=past, joined_at=past)
+            for p in people[1:]
+        ]
     )
     proposal = proposals.proposal_create(idao=idao, author=founder, kind="signal", title="Bench")
     tokens = {}
@@ -143,23 +146,51 @@ def main() -> None:
     # Two more proposals for the page figure; their ballots are also the table's history, as a
     # live database would have (the vote rounds below do not start from an empty table).
     small = Proposal.objects.create(
-        idao=idao, author=founder, kind="signal", title="Small", state="active", voting_rule="one_member_one_vote",
-        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
-        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+        idao=idao,
+        author=founder,
+        kind="signal",
+        title="Small",
+        state="active",
+        voting_rule="one_member_one_vote",
+        quorum_bps=0,
+        approval_threshold_bps=5000,
+        voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1),
+        activated_at=timezone.now(),
     )
     big = Proposal.objects.create(
-        idao=idao, author=founder, kind="signal", title="Big", state="active", voting_rule="one_member_one_vote",
-        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now(),
-        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(),
+        idao=idao,
+        author=founder,
+        kind="signal",
+        title="Big",
+        state="active",
+        voting_rule="one_member_one_vote",
+        quorum_bps=0,
+        approval_threshold_bps=5000,
+        voting_starts_at=timezone.now(),
+        voting_ends_at=timezone.now() + timedelta(hours=1),
+        activated_at=timezone.now(),
     )
 
     def fill(p: Proposal, n: int) -> None:
         voters = [f"0x{i:040x}" for i in range(1, n + 1)]
         VotingPower.objects.bulk_create([VotingPower(proposal=p, voter=v, weight=1) for v in voters], batch_size=5000)
         Ballot.objects.bulk_create(
-            [Ballot(proposal=p, voter=v, choice=("for", "against", "abstain")[i % 3], reason="", timestamp=int(time.time()),
-                    weight=1, message={}, signature="0x" + "00" * 65, digest=f"0x{i:064x}", counted=True)
-             for i, v in enumerate(voters)],
+            [
+                Ballot(
+                    proposal=p,
+                    voter=v,
+                    choice=("for", "against", "abstain")[i % 3],
+                    reason="",
+                    timestamp=int(time.time()),
+                    weight=1,
+                    message={},
+                    signature="0x" + "00" * 65,
+                    digest=f"0x{i:064x}",
+                    counted=True,
+                )
+                for i, v in enumerate(voters)
+            ],
             batch_size=5000,
         )
         Proposal.objects.filter(pk=p.pk).update(eligible_power=n)
@@ -169,7 +200,14 @@ def main() -> None:
     now = int(time.time())
 
     def signed(p, choice, ts, pid):
-        message = {"voter": p.address, "idao": "bench", "proposal": pid, "choice": choice, "reason": "", "timestamp": ts}
+        message = {
+            "voter": p.address,
+            "idao": "bench",
+            "proposal": pid,
+            "choice": choice,
+            "reason": "",
+            "timestamp": ts,
+        }
         return json.dumps({"message": message, "signature": p.sign_typed(eip712.typed_data(message))}).encode()
 
     # Browser-like sessions (the path the vote button takes): a session row and a CSRF secret each.
@@ -200,8 +238,13 @@ def main() -> None:
     size = len(people) // n_groups
     groups = [people[i * size : (i + 1) * size] for i in range(n_groups)]
     vote_bodies = [
-        [((sessions if r < args.rounds else tokens)[p.address], signed(p, ("for", "against", "abstain")[r % 3], now,
-                                                                        proposal.pk)) for p in group]
+        [
+            (
+                (sessions if r < args.rounds else tokens)[p.address],
+                signed(p, ("for", "against", "abstain")[r % 3], now, proposal.pk),
+            )
+            for p in group
+        ]
         for r, group in enumerate(groups)
     ]
     base_bodies = [[(None, signed(p, "for", now, 10**9 + r)) for p in group] for r, group in enumerate(groups)]
@@ -217,9 +260,22 @@ def main() -> None:
     sock.close()
     env = {**os.environ, "BENCH_VOTES_SITE": "1", "DJANGO_SETTINGS_MODULE": "bench.votes", "PYTHONPATH": str(ROOT)}
     server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads", str(args.threads),
-         "-b", f"127.0.0.1:{port}", "--log-level", "warning", "portal.wsgi:application"],
-        cwd=ROOT, env=env,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(args.workers),
+            "--threads",
+            str(args.threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "portal.wsgi:application",
+        ],
+        cwd=ROOT,
+        env=env,
     )
     try:
         deadline = time.monotonic() + 30
@@ -297,28 +353,62 @@ def main() -> None:
     counted = Ballot.objects.filter(proposal=proposal, counted=True).count()
     session_votes, session_base = rates_vote[: args.rounds], rates_base[: args.rounds]
     vote_rate, base_rate = statistics.median(session_votes), statistics.median(session_base)
-    emit("accepted_votes_per_second", vote_rate, "votes/s", base_rate, {"min_ratio": 0.6},
-         auth="session cookie + CSRF (the vote button's path)", clients=args.clients, gunicorn_workers=args.workers,
-         gunicorn_threads=args.threads, accepted=total_votes, counted_in_db=counted,
-         rounds_votes=[round(x, 1) for x in session_votes], rounds_baseline=[round(x, 1) for x in session_base],
-         median_round_ratio=round(statistics.median(v / b for v, b in zip(session_votes, session_base, strict=True)), 3))
-    emit("accepted_votes_per_second_bearer_token", statistics.median(rates_vote[args.rounds :]), "votes/s",
-         statistics.median(rates_base[args.rounds :]), {"min_ratio": 0.6},
-         auth="Authorization: Bearer (first use of each token also writes its last_used_at)", clients=args.clients,
-         gunicorn_workers=args.workers)
+    emit(
+        "accepted_votes_per_second",
+        vote_rate,
+        "votes/s",
+        base_rate,
+        {"min_ratio": 0.6},
+        auth="session cookie + CSRF (the vote button's path)",
+        clients=args.clients,
+        gunicorn_workers=args.workers,
+        gunicorn_threads=args.threads,
+        accepted=total_votes,
+        counted_in_db=counted,
+        rounds_votes=[round(x, 1) for x in session_votes],
+        rounds_baseline=[round(x, 1) for x in session_base],
+        median_round_ratio=round(statistics.median(v / b for v, b in zip(session_votes, session_base, strict=True)), 3),
+    )
+    emit(
+        "accepted_votes_per_second_bearer_token",
+        statistics.median(rates_vote[args.rounds :]),
+        "votes/s",
+        statistics.median(rates_base[args.rounds :]),
+        {"min_ratio": 0.6},
+        auth="Authorization: Bearer (first use of each token also writes its last_used_at)",
+        clients=args.clients,
+        gunicorn_workers=args.workers,
+    )
 
     # --- Diagnostic: the service alone (no HTTP, no auth), one thread, beside verify + insert ---
     from idaos import ballots as ballot_service
 
     extra = many(600, start=200_000)
     Membership.objects.bulk_create(
-        [Membership(idao=idao, user=User.objects.get_or_create(address=p.address)[0], status="active",
-                    requested_at=past, joined_at=past) for p in extra]
+        [
+            Membership(
+                idao=idao,
+                user=User.objects.get_or_create(address=p.address)[0],
+                status="active",
+                requested_at=past,
+                joined_at=past,
+            )
+            for p in extra
+        ]
     )
     diag = Proposal.objects.create(
-        idao=idao, author=founder, kind="signal", title="Diag", state="active", voting_rule="one_member_one_vote",
-        quorum_bps=0, approval_threshold_bps=5000, voting_starts_at=timezone.now() - timedelta(seconds=5),
-        voting_ends_at=timezone.now() + timedelta(hours=1), activated_at=timezone.now(), eligible_power=len(extra),
+        idao=idao,
+        author=founder,
+        kind="signal",
+        title="Diag",
+        state="active",
+        voting_rule="one_member_one_vote",
+        quorum_bps=0,
+        approval_threshold_bps=5000,
+        voting_starts_at=timezone.now() - timedelta(seconds=5),
+        voting_ends_at=timezone.now() + timedelta(hours=1),
+        activated_at=timezone.now(),
+        eligible_power=len(extra),
     )
     VotingPower.objects.bulk_create([VotingPower(proposal=diag, voter=p.address, weight=1) for p in extra])
     diag_bodies = [json.loads(signed(p, "for", int(time.time()), diag.pk)) for p in extra]
@@ -326,8 +416,9 @@ def main() -> None:
     def service(bodies: list) -> float:
         start = time.perf_counter()
         for body in bodies:
-            ballot_service.ballot_cast(proposal_id=diag.pk, message=body["message"], signature=body["signature"],
-                                       user=None)
+            ballot_service.ballot_cast(
+                proposal_id=diag.pk, message=body["message"], signature=body["signature"], user=None
+            )
         return len(bodies) / (time.perf_counter() - start)
 
     def verify_insert(bodies: list) -> float:
@@ -335,7 +426,9 @@ def main() -> None:
         for body in bodies:
             signer = eip712.recover(body["message"], body["signature"])
             with connection.cursor() as cursor:
-                cursor.execute("INSERT INTO bench_baseline_vote (voter, body) VALUES (%s, %s)", [signer, json.dumps(body)])
+                cursor.execute(
+                    "INSERT INTO bench_baseline_vote (voter, body) VALUES (%s, %s)", [signer, json.dumps(body)]
+                )
         return len(bodies) / (time.perf_counter() - start)
 
     service(diag_bodies[:20])
@@ -343,8 +436,14 @@ def main() -> None:
     chunks = [diag_bodies[40 + i * 70 : 40 + (i + 1) * 70] for i in range(8)]
     service_rate = statistics.median(service(c) for c in chunks[0::2])
     floor_rate = statistics.median(verify_insert(c) for c in chunks[1::2])
-    emit("ballot_service_per_second_one_thread", service_rate, "ballots/s", floor_rate, {"diagnostic": True},
-         baseline_is="verify one signature + insert one row, same process, no HTTP")
+    emit(
+        "ballot_service_per_second_one_thread",
+        service_rate,
+        "ballots/s",
+        floor_rate,
+        {"diagnostic": True},
+        baseline_is="verify one signature + insert one row, same process, no HTTP",
+    )
 
     # --- Proposal page with 10,000 ballots --------------------------------------------------
     client = Client()
@@ -366,10 +465,24 @@ def main() -> None:
     small_ms, small_q = page_time()
     page_url = f"/proposals/{big.pk}"
     big_ms, big_q = page_time()
-    emit("proposal_page_server_ms_10k_ballots", big_ms, "ms", small_ms, {"max_ms": 50},
-         ballots=args.page_ballots, baseline_is="same page with 10 ballots")
-    emit("proposal_page_queries_10k_ballots", big_q, "queries", small_q, {"equal_to_baseline": True},
-         ballots=args.page_ballots, baseline_is="same page with 10 ballots")
+    emit(
+        "proposal_page_server_ms_10k_ballots",
+        big_ms,
+        "ms",
+        small_ms,
+        {"max_ms": 50},
+        ballots=args.page_ballots,
+        baseline_is="same page with 10 ballots",
+    )
+    emit(
+        "proposal_page_queries_10k_ballots",
+        big_q,
+        "queries",
+        small_q,
+        {"equal_to_baseline": True},
+        ballots=args.page_ballots,
+        baseline_is="same page with 10 ballots",
+    )
 
 
 CSRF_SECRET = "b" * 32
@@ -379,8 +492,16 @@ def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **
     import json
 
     ratio = value / baseline if baseline else None
-    line = {"bench": "votes", "figure": figure, "value": round(value, 2), "unit": unit, "baseline": round(baseline, 2),
-            "ratio": round(ratio, 3) if ratio is not None else None, "target": target, **extra}
+    line = {
+        "bench": "votes",
+        "figure": figure,
+        "value": round(value, 2),
+        "unit": unit,
+        "baseline": round(baseline, 2),
+        "ratio": round(ratio, 3) if ratio is not None else None,
+        "target": target,
+        **extra,
+    }
     print(json.dumps(line), flush=True)
 
 

@@ -20,6 +20,7 @@ def my_contributions(request: HttpRequest) -> list[dict]:
     rows = Contribution.objects.filter(owner=request.auth).select_related("idao").order_by("-id")[:200]
     return [contribution_json(c) for c in rows]
 
+
 from .explorer_api import explorer_router  # noqa: E402  (DATs, access grants, model manifests)
 
 router.add_router("", explorer_router, tags=["dats"])

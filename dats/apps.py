@@ -13,7 +13,9 @@ class DatsConfig(AppConfig):
 
         from . import contributions
 
-        hooks.register_subject_kind(contributions.SUBJECT_KIND, describe=contributions.describe, download=contributions.download)
+        hooks.register_subject_kind(
+            contributions.SUBJECT_KIND, describe=contributions.describe, download=contributions.download
+        )
         hooks.on_verdict(contributions.on_verdict)
         hooks.on_round_closed(contributions.on_round_closed)
         hooks.on_sweep(contributions.route_waiting)

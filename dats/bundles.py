@@ -78,7 +78,9 @@ def _check_entry(entry: Any, report: Report) -> tuple[int, list[int], dict[str, 
             policy = event.get("policy")
         elif kind == "transfer":
             if event.get("from") != owner:
-                raise InvalidBundle(f"DAT #{token_id} event {seq}: a transfer from {event.get('from')}, who did not own it")
+                raise InvalidBundle(
+                    f"DAT #{token_id} event {seq}: a transfer from {event.get('from')}, who did not own it"
+                )
             owner = event.get("to")
         elif kind == "parents":
             new = list(event.get("parents") or [])
@@ -89,7 +91,9 @@ def _check_entry(entry: Any, report: Report) -> tuple[int, list[int], dict[str, 
             raise InvalidBundle(f"DAT #{token_id} event {seq}: unknown event kind {kind!r}")
     current = {"owner": owner, "policy": policy, "parents": sorted(parents)}
     if entry["current"] != current:
-        raise InvalidBundle(f"DAT #{token_id}: the stated current owner, policy or parents differ from the anchored history")
+        raise InvalidBundle(
+            f"DAT #{token_id}: the stated current owner, policy or parents differ from the anchored history"
+        )
     report.checks.append(
         f"DAT #{token_id}: mint record, validation round {round_id} (accepted, same SHA-256) and {len(events)} "
         "later event(s) are anchored; current owner, policy and parents follow from them"
@@ -187,9 +191,13 @@ def export(dat_id: int) -> dict[str, Any]:
     parents_of: dict[int, list[int]] = {i: [] for i in ids}
     for child, parent in DatParent.objects.filter(child_id__in=ids).values_list("child_id", "parent_id"):
         parents_of[child].append(parent)
-    round_leaf = dict(Round.objects.filter(pk__in=[d.round_id for d in dats.values()]).values_list("pk", "anchor_leaf_id"))
+    round_leaf = dict(
+        Round.objects.filter(pk__in=[d.round_id for d in dats.values()]).values_list("pk", "anchor_leaf_id")
+    )
     events: dict[int, list[int]] = {i: [] for i in ids}
-    for dat_pk, leaf_id in DatEvent.objects.filter(dat_id__in=ids).order_by("dat_id", "seq").values_list("dat_id", "anchor_leaf_id"):
+    for dat_pk, leaf_id in (
+        DatEvent.objects.filter(dat_id__in=ids).order_by("dat_id", "seq").values_list("dat_id", "anchor_leaf_id")
+    ):
         events[dat_pk].append(leaf_id)
     order = [root.pk, *sorted(i for i in ids if i != root.pk)]
     leaf_ids = [lid for i in order for lid in (dats[i].anchor_leaf_id, round_leaf[dats[i].round_id], *events[i])]
@@ -202,11 +210,13 @@ def export(dat_id: int) -> dict[str, Any]:
     for i in order:
         d = dats[i]
         p = policy_of(d).as_json()
-        entries.append({
-            "tokenId": i,
-            "mint": proofs_by_leaf[d.anchor_leaf_id],
-            "round": proofs_by_leaf[round_leaf[d.round_id]],
-            "events": [proofs_by_leaf[lid] for lid in events[i]],
-            "current": {"owner": d.owner.address, "policy": p, "parents": sorted(parents_of[i])},
-        })
+        entries.append(
+            {
+                "tokenId": i,
+                "mint": proofs_by_leaf[d.anchor_leaf_id],
+                "round": proofs_by_leaf[round_leaf[d.round_id]],
+                "events": [proofs_by_leaf[lid] for lid in events[i]],
+                "current": {"owner": d.owner.address, "policy": p, "parents": sorted(parents_of[i])},
+            }
+        )
     return {"format": FORMAT, "tokenId": root.pk, "dats": entries}

@@ -73,8 +73,15 @@ def clean_usage_policy(raw: dict[str, Any]) -> dict[str, Any]:
 
 
 def contribution_create(
-    *, idao_slug: str, owner: Any, upload: HashedUpload, kind: str, title: str, description: str = "",
-    licence: str, usage_policy: dict[str, Any],
+    *,
+    idao_slug: str,
+    owner: Any,
+    upload: HashedUpload,
+    kind: str,
+    title: str,
+    description: str = "",
+    licence: str,
+    usage_policy: dict[str, Any],
 ) -> Contribution:
     """Record a streamed upload as a contribution of an iDAO member and queue its routing.
 
@@ -109,8 +116,10 @@ def contribution_create(
             flags.append("archive_unsafe_paths")
         with transaction.atomic():
             anchored = (
-                Contribution.objects.select_for_update().filter(sha256=upload.sha256, state=ContributionState.ACCEPTED)
-                .order_by("pk").first()
+                Contribution.objects.select_for_update()
+                .filter(sha256=upload.sha256, state=ContributionState.ACCEPTED)
+                .order_by("pk")
+                .first()
             )
             if anchored is not None and anchored.owner_id == owner.pk:
                 raise DuplicateContribution(
@@ -121,10 +130,22 @@ def contribution_create(
                 flags.append("duplicate_of_other_owner")
             storage_name = default_storage.generate_filename(f"contributions/{timezone.now():%Y/%m}/{_random_name()}")
             contribution = Contribution(
-                idao=idao, owner=owner, kind=kind, title=title, description=description, licence=licence,
-                usage_policy=policy, storage_name=storage_name, original_name=sanitise_name(upload.name or ""),
-                size=upload.size, sha256=upload.sha256, keccak256=upload.keccak256,
-                declared_type=(upload.content_type or "")[:100], sniffed_type=sniffed, flags=flags, archive=archive,
+                idao=idao,
+                owner=owner,
+                kind=kind,
+                title=title,
+                description=description,
+                licence=licence,
+                usage_policy=policy,
+                storage_name=storage_name,
+                original_name=sanitise_name(upload.name or ""),
+                size=upload.size,
+                sha256=upload.sha256,
+                keccak256=upload.keccak256,
+                declared_type=(upload.content_type or "")[:100],
+                sniffed_type=sniffed,
+                flags=flags,
+                archive=archive,
                 duplicate_of=anchored,
             )
             saved_name = default_storage.save(storage_name, upload)
@@ -165,7 +186,10 @@ def contribution_route(*, contribution_id: int) -> Contribution:
         if c.state != ContributionState.UPLOADED:
             return c
         r = quorum_services.round_open(
-            idao_id=c.idao_id, subject_kind=SUBJECT_KIND, subject_ref=str(c.pk), content_hash=c.sha256,
+            idao_id=c.idao_id,
+            subject_kind=SUBJECT_KIND,
+            subject_ref=str(c.pk),
+            content_hash=c.sha256,
             attempt=c.attempts + 1,
         )
         if r is None:
@@ -173,8 +197,13 @@ def contribution_route(*, contribution_id: int) -> Contribution:
                 Contribution.objects.filter(pk=c.pk).update(waiting_reason=WAITING)
             c.waiting_reason = WAITING
             return c
-        changes = {"state": ContributionState.ROUTED, "round": r, "attempts": c.attempts + 1, "waiting_reason": "",
-                   "updated_at": timezone.now()}
+        changes = {
+            "state": ContributionState.ROUTED,
+            "round": r,
+            "attempts": c.attempts + 1,
+            "waiting_reason": "",
+            "updated_at": timezone.now(),
+        }
         Contribution.objects.filter(pk=c.pk).update(**changes)
         for field, value in changes.items():
             setattr(c, field, value)
@@ -193,8 +222,11 @@ def contribution_route_batch(*, contribution_id: int, limit: int = ROUTE_BATCH) 
     contribution_route opens them (rounds_open: the same VSC choice, one after the other). If the
     batch fails, only this contribution is routed, on its own. Returns how many were routed."""
     # One query for the common case, a delivery whose contribution a batch already routed.
-    seen = list(Contribution.objects.filter(Q(pk=contribution_id) | Q(state=ContributionState.UPLOADED, waiting_reason=""))
-                .order_by().values_list("pk", "state")[:2])
+    seen = list(
+        Contribution.objects.filter(Q(pk=contribution_id) | Q(state=ContributionState.UPLOADED, waiting_reason=""))
+        .order_by()
+        .values_list("pk", "state")[:2]
+    )
     if not any(state == ContributionState.UPLOADED for _, state in seen):
         if not seen:
             raise NotFound(f"There is no contribution {contribution_id}.")
@@ -206,16 +238,25 @@ def contribution_route_batch(*, contribution_id: int, limit: int = ROUTE_BATCH) 
                 raise NotFound(f"There is no contribution {contribution_id}.")
             others = list(
                 Contribution.objects.select_for_update(skip_locked=True)
-                .filter(state=ContributionState.UPLOADED, waiting_reason="").exclude(pk=contribution_id)
+                .filter(state=ContributionState.UPLOADED, waiting_reason="")
+                .exclude(pk=contribution_id)
                 .order_by("pk")[: max(0, limit - 1)]
             )
             todo = ([own] if own.state == ContributionState.UPLOADED else []) + others
             if not todo:
                 return 0
-            rounds = quorum_services.rounds_open(subjects=[
-                {"idao_id": c.idao_id, "subject_kind": SUBJECT_KIND, "subject_ref": str(c.pk), "content_hash": c.sha256,
-                 "attempt": c.attempts + 1} for c in todo
-            ])
+            rounds = quorum_services.rounds_open(
+                subjects=[
+                    {
+                        "idao_id": c.idao_id,
+                        "subject_kind": SUBJECT_KIND,
+                        "subject_ref": str(c.pk),
+                        "content_hash": c.sha256,
+                        "attempt": c.attempts + 1,
+                    }
+                    for c in todo
+                ]
+            )
             now = timezone.now()
             routed = []
             for c, r in zip(todo, rounds, strict=True):
@@ -223,11 +264,21 @@ def contribution_route_batch(*, contribution_id: int, limit: int = ROUTE_BATCH) 
                     if c.waiting_reason != WAITING:
                         Contribution.objects.filter(pk=c.pk).update(waiting_reason=WAITING)
                     continue
-                c.state, c.round, c.attempts, c.waiting_reason, c.updated_at = (ContributionState.ROUTED, r, c.attempts + 1,
-                                                                                "", now)
+                c.state, c.round, c.attempts, c.waiting_reason, c.updated_at = (
+                    ContributionState.ROUTED,
+                    r,
+                    c.attempts + 1,
+                    "",
+                    now,
+                )
                 routed.append((c, r))
-            update_by_pk(Contribution, {c.pk: {"round": r.pk, "attempts": c.attempts} for c, r in routed},
-                         state=ContributionState.ROUTED, waiting_reason="", updated_at=now)
+            update_by_pk(
+                Contribution,
+                {c.pk: {"round": r.pk, "attempts": c.attempts} for c, r in routed},
+                state=ContributionState.ROUTED,
+                waiting_reason="",
+                updated_at=now,
+            )
             routed = [c for c, _ in routed]
             return len(routed)
     except (DomainError, IntegrityError) as exc:
@@ -238,7 +289,11 @@ def contribution_route_batch(*, contribution_id: int, limit: int = ROUTE_BATCH) 
 def route_waiting(limit: int = 200) -> int:
     """Sweep: try to route contributions still waiting for a quorum."""
     routed = 0
-    for pk in Contribution.objects.filter(state=ContributionState.UPLOADED).order_by("pk").values_list("pk", flat=True)[:limit]:
+    for pk in (
+        Contribution.objects.filter(state=ContributionState.UPLOADED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    ):
         try:
             if contribution_route(contribution_id=pk).state != ContributionState.UPLOADED:
                 routed += 1
@@ -277,7 +332,9 @@ def on_rounds_closed(rounds: list[Round]) -> None:
     reroute: list[int] = []
     open_states = (ContributionState.ROUTED, ContributionState.IN_REVIEW)
     for pk, round_id, state, attempts in (
-        Contribution.objects.select_for_update().filter(round_id__in=list(outcome)).order_by("pk")
+        Contribution.objects.select_for_update()
+        .filter(round_id__in=list(outcome))
+        .order_by("pk")
         .values_list("pk", "round_id", "state", "attempts")
     ):
         if state not in open_states:
@@ -301,10 +358,21 @@ def on_rounds_closed(rounds: list[Round]) -> None:
 
 def _facts(c: Contribution) -> dict[str, Any]:
     return {
-        "title": c.title, "kind": c.get_kind_display(), "idao": c.idao.name, "owner": c.owner.address,
-        "size": c.size, "sha256": c.sha256, "keccak256": c.keccak256, "declared_type": c.declared_type,
-        "sniffed_type": c.sniffed_type, "flags": list(c.flags), "licence": c.licence, "description": c.description,
-        "original_name": c.original_name, "usage_policy": c.usage_policy, "archive": c.archive,
+        "title": c.title,
+        "kind": c.get_kind_display(),
+        "idao": c.idao.name,
+        "owner": c.owner.address,
+        "size": c.size,
+        "sha256": c.sha256,
+        "keccak256": c.keccak256,
+        "declared_type": c.declared_type,
+        "sniffed_type": c.sniffed_type,
+        "flags": list(c.flags),
+        "licence": c.licence,
+        "description": c.description,
+        "original_name": c.original_name,
+        "usage_policy": c.usage_policy,
+        "archive": c.archive,
         "download_url": f"/contributions/{c.public_id}/file",
     }
 
@@ -318,8 +386,10 @@ def describe_many(refs: list[str]) -> dict[str, dict[str, Any]]:
 def download_many(refs: list[str]) -> dict[str, Callable[[], tuple[IO[bytes], str]]]:
     """ref -> a callable opening the file, for many contributions in one query."""
     rows = Contribution.objects.filter(pk__in=[int(r) for r in refs]).values_list("pk", "storage_name", "original_name")
-    return {str(pk): (lambda name=name, original=original: (default_storage.open(name, "rb"), original))
-            for pk, name, original in rows}
+    return {
+        str(pk): (lambda name=name, original=original: (default_storage.open(name, "rb"), original))
+        for pk, name, original in rows
+    }
 
 
 def describe(ref: str) -> dict[str, Any]:

@@ -59,7 +59,9 @@ class DAT(models.Model):
         ]
         constraints = [
             models.CheckConstraint(condition=Q(size__gte=0), name="dat_size_not_negative"),
-            models.CheckConstraint(condition=Q(quota__isnull=True) | Q(used__lte=F("quota")), name="dat_used_within_quota"),
+            models.CheckConstraint(
+                condition=Q(quota__isnull=True) | Q(used__lte=F("quota")), name="dat_used_within_quota"
+            ),
             models.CheckConstraint(condition=Q(sha256__regex=r"^0x[0-9a-f]{64}$"), name="dat_sha256_hex"),
         ]
 
@@ -98,7 +100,9 @@ class DatEvent(models.Model):
     seq = models.PositiveIntegerField()
     kind = models.CharField(max_length=10, choices=EventKind.choices)
     payload = models.JSONField()
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     anchor_leaf_id = models.BigIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -115,7 +119,9 @@ class AccessGrant(models.Model):
     `<token id>:<client key>`: a repeated request returns this grant and moves nothing."""
 
     dat = models.ForeignKey(DAT, on_delete=models.PROTECT, related_name="grants")
-    token = models.ForeignKey("portal.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="dat_grants")
+    token = models.ForeignKey(
+        "portal.ApiToken", null=True, blank=True, on_delete=models.SET_NULL, related_name="dat_grants"
+    )
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="dat_grants")
     payer = models.CharField(max_length=200, help_text="Ledger owner that paid: user:… or idao:….")
     use = models.CharField(max_length=20)
@@ -132,7 +138,10 @@ class AccessGrant(models.Model):
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["dat", "id"], name="grant_by_dat"), models.Index(fields=["user", "dat"], name="grant_by_user")]
+        indexes = [
+            models.Index(fields=["dat", "id"], name="grant_by_dat"),
+            models.Index(fields=["user", "dat"], name="grant_by_user"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(fee=F("owner_share") + F("idao_share")), name="grant_fee_split_sums"),
         ]

@@ -17,12 +17,33 @@ from .models import Contribution
 from .uploads import HashingUploadHandler
 
 FILES = [
-    ("open-health", "bob", "dataset", "De-identified triage notes, batch 1", "triage-notes-1.csv",
-     "text/csv", b"age,complaint,priority\n34,chest pain,high\n61,dizziness,medium\n22,sprained ankle,low\n"),
-    ("open-health", "carol", "dataset", "Clinician-labelled symptom pairs", "symptom-pairs.jsonl",
-     "application/json", b"".join(json.dumps({"a": a, "b": b}).encode() + b"\n" for a, b in [("fever", "flu"), ("rash", "allergy")])),
-    ("law-commons", "dave", "dataset", "Tenancy case summaries", "tenancy-cases.txt",
-     "text/plain", b"Case 1: deposit withheld without inventory; returned in full.\nCase 2: repairs ignored; rent reduced.\n"),
+    (
+        "open-health",
+        "bob",
+        "dataset",
+        "De-identified triage notes, batch 1",
+        "triage-notes-1.csv",
+        "text/csv",
+        b"age,complaint,priority\n34,chest pain,high\n61,dizziness,medium\n22,sprained ankle,low\n",
+    ),
+    (
+        "open-health",
+        "carol",
+        "dataset",
+        "Clinician-labelled symptom pairs",
+        "symptom-pairs.jsonl",
+        "application/json",
+        b"".join(json.dumps({"a": a, "b": b}).encode() + b"\n" for a, b in [("fever", "flu"), ("rash", "allergy")]),
+    ),
+    (
+        "law-commons",
+        "dave",
+        "dataset",
+        "Tenancy case summaries",
+        "tenancy-cases.txt",
+        "text/plain",
+        b"Case 1: deposit withheld without inventory; returned in full.\nCase 2: repairs ignored; rent reduced.\n",
+    ),
 ]
 
 
@@ -43,9 +64,17 @@ def load(stdout) -> None:
             continue
         try:
             contribution_create(
-                idao_slug=slug, owner=user, upload=_staged(name, content_type, data), kind=kind, title=title,
-                description="Demo contribution.", licence="CC-BY-4.0",
-                usage_policy={"allowed_uses": ["training", "fine_tuning", "inference", "evaluation"], "price_credit": 2},
+                idao_slug=slug,
+                owner=user,
+                upload=_staged(name, content_type, data),
+                kind=kind,
+                title=title,
+                description="Demo contribution.",
+                licence="CC-BY-4.0",
+                usage_policy={
+                    "allowed_uses": ["training", "fine_tuning", "inference", "evaluation"],
+                    "price_credit": 2,
+                },
             )
         except Exception as exc:  # a demo file the rules refuse is reported, not fatal
             stdout.write(f"demo contribution {title!r} skipped: {exc}")

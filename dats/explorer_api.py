@@ -48,17 +48,38 @@ class ParentsIn(Schema):
 def _grant_dict(result: grants.AccessResult) -> dict:
     g = result.grant
     return {
-        "grant": g.pk, "tokenId": g.dat_id, "use": g.use, "fee": str(g.fee), "ownerShare": str(g.owner_share),
-        "idaoShare": str(g.idao_share), "payer": g.payer, "ledgerTransaction": g.ledger_transaction_id,
-        "anchorLeafId": g.anchor_leaf_id, "validUntil": g.valid_until.isoformat(), "replayed": result.replayed,
+        "grant": g.pk,
+        "tokenId": g.dat_id,
+        "use": g.use,
+        "fee": str(g.fee),
+        "ownerShare": str(g.owner_share),
+        "idaoShare": str(g.idao_share),
+        "payer": g.payer,
+        "ledgerTransaction": g.ledger_transaction_id,
+        "anchorLeafId": g.anchor_leaf_id,
+        "validUntil": g.valid_until.isoformat(),
+        "replayed": result.replayed,
         "file": f"/api/v1/dats/{g.dat_id}/file",
     }
 
 
-@explorer_router.get("/dats", tags=TAGS, summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)")
-def dat_search(request: HttpRequest, idao: str = "", klass: str = "", owner: str = "", hash: str = "",
-               since: str = "", until: str = "", after: str = "", limit: int = 25):
-    filters = selectors.Filters.parse({"idao": idao, "klass": klass, "owner": owner, "hash": hash, "since": since, "until": until})
+@explorer_router.get(
+    "/dats", tags=TAGS, summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)"
+)
+def dat_search(
+    request: HttpRequest,
+    idao: str = "",
+    klass: str = "",
+    owner: str = "",
+    hash: str = "",
+    since: str = "",
+    until: str = "",
+    after: str = "",
+    limit: int = 25,
+):
+    filters = selectors.Filters.parse(
+        {"idao": idao, "klass": klass, "owner": owner, "hash": hash, "since": since, "until": until}
+    )
     page = selectors.dat_page(filters, cursor=after, limit=limit)
     return {"results": [selectors.dat_dict(d) for d in page.rows], "next": page.next_cursor}
 
@@ -70,12 +91,16 @@ def dat_one(request: HttpRequest, dat_id: int):
     return selectors.dat_dict(dat, parents=parents)
 
 
-@explorer_router.get("/dats/{dat_id}/bundle", tags=TAGS, summary="The provenance bundle (verify offline with manage.py verify_bundle)")
+@explorer_router.get(
+    "/dats/{dat_id}/bundle", tags=TAGS, summary="The provenance bundle (verify offline with manage.py verify_bundle)"
+)
 def dat_bundle(request: HttpRequest, dat_id: int):
     return bundles.export(dat_id)
 
 
-@explorer_router.get("/dats/{dat_id}/verify", tags=TAGS, summary="Export the bundle and verify it on the server; says what was checked")
+@explorer_router.get(
+    "/dats/{dat_id}/verify", tags=TAGS, summary="Export the bundle and verify it on the server; says what was checked"
+)
 def dat_verify(request: HttpRequest, dat_id: int):
     try:
         report = bundles.verify(bundles.export(dat_id))
@@ -85,37 +110,54 @@ def dat_verify(request: HttpRequest, dat_id: int):
 
 
 @explorer_router.post(
-    "/dats/{dat_id}/access", tags=TAGS, auth=api_auth, response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    "/dats/{dat_id}/access",
+    tags=TAGS,
+    auth=api_auth,
+    response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
 )
 def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
     key = request.headers.get("Idempotency-Key") or body.idempotency_key or ""
-    result = grants.access_request(dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key)
+    result = grants.access_request(
+        dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key
+    )
     return Status(200 if result.replayed else 201, _grant_dict(result))
 
 
-@explorer_router.get("/dats/{dat_id}/file", tags=TAGS, auth=api_auth, summary="Download a DAT's file with a valid access grant")
+@explorer_router.get(
+    "/dats/{dat_id}/file", tags=TAGS, auth=api_auth, summary="Download a DAT's file with a valid access grant"
+)
 def dat_file(request: HttpRequest, dat_id: int):
     dat = selectors.dat_get(dat_id)
     if grants.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
-        raise Forbidden(f"You hold no valid access grant for DAT #{dat_id}; POST /api/v1/dats/{dat_id}/access first.",
-                        code="no_grant")
+        raise Forbidden(
+            f"You hold no valid access grant for DAT #{dat_id}; POST /api/v1/dats/{dat_id}/access first.",
+            code="no_grant",
+        )
     try:
         handle = default_storage.open(dat.contribution.storage_name, "rb")
     except FileNotFoundError:
         raise NotFound(f"DAT #{dat_id}'s file is not in storage.", code="file_missing") from None
-    response = FileResponse(handle, as_attachment=True, filename=f"dat-{dat.pk}.bin", content_type="application/octet-stream")
+    response = FileResponse(
+        handle, as_attachment=True, filename=f"dat-{dat.pk}.bin", content_type="application/octet-stream"
+    )
     response["X-Content-SHA256"] = dat.sha256
     response["X-Content-Keccak256"] = dat.keccak256
     return response
 
 
-@explorer_router.get("/models/{model_id}/manifest", tags=TAGS, summary="The approved DATs of a model version (current or ?version=N) with content hashes")
+@explorer_router.get(
+    "/models/{model_id}/manifest",
+    tags=TAGS,
+    summary="The approved DATs of a model version (current or ?version=N) with content hashes",
+)
 def model_manifest(request: HttpRequest, model_id: int, version: int | None = None):
     return selectors.manifest_of(model_id, version=version)
 
 
-@explorer_router.post("/dats/{dat_id}/policy", tags=TAGS, auth=api_auth, summary="Change a DAT's policy within the charter (owner)")
+@explorer_router.post(
+    "/dats/{dat_id}/policy", tags=TAGS, auth=api_auth, summary="Change a DAT's policy within the charter (owner)"
+)
 def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
     changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
     event = tokens.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes)
@@ -128,21 +170,26 @@ def dat_revoke(request: HttpRequest, dat_id: int):
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@explorer_router.post("/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth, summary="Transfer a DAT to another address (owner)")
+@explorer_router.post(
+    "/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth, summary="Transfer a DAT to another address (owner)"
+)
 def dat_transfer(request: HttpRequest, dat_id: int, body: TransferIn):
     event = tokens.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@explorer_router.post("/dats/{dat_id}/parents", tags=TAGS, auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)")
+@explorer_router.post(
+    "/dats/{dat_id}/parents", tags=TAGS, auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)"
+)
 def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
     event = tokens.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-
 @explorer_router.post(
-    "/contributions/{public_id}/parents", tags=TAGS, auth=api_auth,
+    "/contributions/{public_id}/parents",
+    tags=TAGS,
+    auth=api_auth,
     summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
 )
 def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):

@@ -46,13 +46,17 @@ def dat_list(request: HttpRequest) -> HttpResponse:
     try:
         filters = selectors.Filters.parse(request.GET)
         limit = request.GET.get("limit", "")
-        page = selectors.dat_page(filters, cursor=request.GET.get("after", ""),
-                                  limit=int(limit) if limit.isdigit() else selectors.PAGE_SIZE)
+        page = selectors.dat_page(
+            filters, cursor=request.GET.get("after", ""), limit=int(limit) if limit.isdigit() else selectors.PAGE_SIZE
+        )
         error = ""
     except DomainError as exc:
         filters, page, error = selectors.Filters(), selectors.Page(rows=[], next_cursor=None), exc.detail
     context = {
-        "filters": filters, "page": page, "error": error, "classes": DatClass.choices,
+        "filters": filters,
+        "page": page,
+        "error": error,
+        "classes": DatClass.choices,
         "idaos": IDAO.objects.order_by("name").values_list("slug", "name")[:200],
         "query": filters.as_query(),
     }
@@ -73,11 +77,19 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
     events = list(DatEvent.objects.filter(dat=dat).order_by("seq"))
     sections = [html for fn in DAT_PAGE_SECTIONS if (html := fn(request, dat))]
     context = {
-        "dat": dat, "policy": policy_of(dat), "svg": mark_safe(render_svg(graph)),  # noqa: S308 - every text is escaped in render_svg
-        "graph": graph, "round": r, "verdicts": verdicts, "seats": seats,
-        "history": selectors.policy_history(dat), "transfers": [e for e in events if e.kind == EventKind.TRANSFER],
+        "dat": dat,
+        "policy": policy_of(dat),
+        "svg": mark_safe(render_svg(graph)),  # noqa: S308 - every text is escaped in render_svg
+        "graph": graph,
+        "round": r,
+        "verdicts": verdicts,
+        "seats": seats,
+        "history": selectors.policy_history(dat),
+        "transfers": [e for e in events if e.kind == EventKind.TRANSFER],
         "parent_events": [e for e in events if e.kind == EventKind.PARENTS],
-        "usage": selectors.usage_of(dat), "sections": sections, "uses": USES,
+        "usage": selectors.usage_of(dat),
+        "sections": sections,
+        "uses": USES,
         "is_owner": request.user.is_authenticated and request.user.pk == dat.owner_id,
     }
     return render(request, "dats/explorer/detail.html", context)
@@ -90,8 +102,14 @@ def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
     except NotFound as exc:
         return JsonResponse(exc.as_dict(), status=404)
     except LeafNotSealed as exc:
-        return JsonResponse({"error": exc.code, "detail": "A record of this DAT is waiting for the next ledger block; "
-                             "try again in a few seconds."}, status=409, headers={"Retry-After": "5"})
+        return JsonResponse(
+            {
+                "error": exc.code,
+                "detail": "A record of this DAT is waiting for the next ledger block; try again in a few seconds.",
+            },
+            status=409,
+            headers={"Retry-After": "5"},
+        )
     response = HttpResponse(json.dumps(bundle, indent=1), content_type="application/json")
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="dat-{dat_id}-provenance.json"'
@@ -114,23 +132,35 @@ def dat_policy(request: HttpRequest, dat_id: int) -> HttpResponse:
     for name in ("price_credit", "quota", "expires_at"):
         if name in request.POST:
             changes[name] = request.POST[name].strip()
-    return _owner_action(request, dat_id, lambda: tokens.dat_policy_change(dat_id=dat_id, actor=request.user, changes=changes),
-                         "Policy changed and anchored.")
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: tokens.dat_policy_change(dat_id=dat_id, actor=request.user, changes=changes),
+        "Policy changed and anchored.",
+    )
 
 
 @login_required
 @require_POST
 def dat_revoke(request: HttpRequest, dat_id: int) -> HttpResponse:
-    return _owner_action(request, dat_id, lambda: tokens.dat_revoke(dat_id=dat_id, actor=request.user),
-                         "Policy revoked: no new access will be granted.")
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: tokens.dat_revoke(dat_id=dat_id, actor=request.user),
+        "Policy revoked: no new access will be granted.",
+    )
 
 
 @login_required
 @require_POST
 def dat_transfer(request: HttpRequest, dat_id: int) -> HttpResponse:
     to = request.POST.get("to", "").strip()
-    return _owner_action(request, dat_id, lambda: tokens.dat_transfer(dat_id=dat_id, actor=request.user, to_address=to),
-                         f"Transferred to {to}.")
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: tokens.dat_transfer(dat_id=dat_id, actor=request.user, to_address=to),
+        f"Transferred to {to}.",
+    )
 
 
 @require_GET
@@ -141,4 +171,3 @@ def model_manifest(request: HttpRequest, model_id: int) -> HttpResponse:
     except NotFound as exc:
         raise Http404(exc.detail) from None
     return render(request, "dats/explorer/model.html", {"manifest": manifest})
-

@@ -88,14 +88,20 @@ def _replay(key: str, *, dat_id: int, use: str) -> AccessResult | None:
     return AccessResult(grant=grant, replayed=True)
 
 
-def access_request(*, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None) -> AccessResult:
+def access_request(
+    *, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None
+) -> AccessResult:
     """Grant `use` of the DAT to the token's pipeline or raise AccessDenied with the reason code."""
     if token is None:
         raise TokenRequired("Access grants are requested with an API token: send Authorization: Bearer <token>.")
     if ACCESS_SCOPE not in (token.scopes or []):
         raise Forbidden(f"This token lacks the {ACCESS_SCOPE} scope.", code="token_scope")
     if not isinstance(idempotency_key, str) or not _KEY_RE.match(idempotency_key):
-        raise DomainError("Send an Idempotency-Key of 1-120 letters, digits or _.:- characters.", code="invalid_idempotency_key", status=422)
+        raise DomainError(
+            "Send an Idempotency-Key of 1-120 letters, digits or _.:- characters.",
+            code="invalid_idempotency_key",
+            status=422,
+        )
     if not isinstance(use, str) or not use:
         raise DomainError("Name the use you ask for.", code="invalid_use", status=422)
     key = f"{token.pk}:{idempotency_key}"
@@ -122,8 +128,17 @@ def access_request(*, dat_id: int, token: ApiToken | None, use: str, idempotency
         try:
             with transaction.atomic():
                 grant = AccessGrant.objects.create(
-                    dat=dat, token=token, user=token.user, payer=payer, use=use, fee=fee, owner_share=owner_share,
-                    idao_share=idao_share, idempotency_key=key, created_at=now, valid_until=now + GRANT_LIFETIME,
+                    dat=dat,
+                    token=token,
+                    user=token.user,
+                    payer=payer,
+                    use=use,
+                    fee=fee,
+                    owner_share=owner_share,
+                    idao_share=idao_share,
+                    idempotency_key=key,
+                    created_at=now,
+                    valid_until=now + GRANT_LIFETIME,
                 )
         except IntegrityError:
             replay = _replay(key, dat_id=dat_id, use=use)
@@ -132,11 +147,15 @@ def access_request(*, dat_id: int, token: ApiToken | None, use: str, idempotency
             return replay
         DAT.objects.filter(pk=dat.pk).update(used=F("used") + 1)
         tx = None
-        postings = _postings(payer, [(payer, -fee), (owners.user(dat.owner.address), owner_share), (dat.idao.treasury_owner, idao_share)])
+        postings = _postings(
+            payer, [(payer, -fee), (owners.user(dat.owner.address), owner_share), (dat.idao.treasury_owner, idao_share)]
+        )
         if fee and len(postings) >= 2:
             try:
                 tx = ledger.transaction_post(
-                    kind="fee", postings=postings, idempotency_key=f"dat-access:{key}",
+                    kind="fee",
+                    postings=postings,
+                    idempotency_key=f"dat-access:{key}",
                     memo=f"{use} of DAT #{dat.pk} (grant {grant.pk})",
                 )
             except InsufficientFunds:
@@ -144,11 +163,19 @@ def access_request(*, dat_id: int, token: ApiToken | None, use: str, idempotency
                     f"Access costs {fee} CREDIT and {payer} cannot pay it.", code=policies.UNPAID, status=402
                 ) from None
         leaf = ledger.anchor(
-            kind=GRANT_LEAF_KIND, subject=f"grant:{grant.pk}",
+            kind=GRANT_LEAF_KIND,
+            subject=f"grant:{grant.pk}",
             payload={
-                "grant": grant.pk, "tokenId": dat.pk, "use": use, "payer": payer, "fee": str(fee),
-                "ownerShare": str(owner_share), "idaoShare": str(idao_share), "ledgerTx": tx.pk if tx else None,
-                "policyVersion": dat.policy_version, "at": now.isoformat(),
+                "grant": grant.pk,
+                "tokenId": dat.pk,
+                "use": use,
+                "payer": payer,
+                "fee": str(fee),
+                "ownerShare": str(owner_share),
+                "idaoShare": str(idao_share),
+                "ledgerTx": tx.pk if tx else None,
+                "policyVersion": dat.policy_version,
+                "at": now.isoformat(),
             },
         )
         AccessGrant.objects.filter(pk=grant.pk).update(ledger_transaction=tx, anchor_leaf_id=leaf.pk)
@@ -187,7 +214,10 @@ def dat_for_ref(data_ref: str) -> DAT | None:
         except ValueError:
             return None
     value = data_ref.lower()
-    return DAT.objects.filter(sha256=value).order_by("id").first() or DAT.objects.filter(keccak256=value).order_by("id").first()
+    return (
+        DAT.objects.filter(sha256=value).order_by("id").first()
+        or DAT.objects.filter(keccak256=value).order_by("id").first()
+    )
 
 
 def training_problem(dat: DAT, *, purpose: str = "training", now: datetime | None = None) -> str | None:

@@ -144,8 +144,11 @@ def render_svg(graph: Graph) -> str:
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img" aria-label="Lineage of DAT #{graph.focus}">',
-        "<title>" + escape(f"Lineage of DAT #{graph.focus}: {len(graph.ancestors)} ancestor(s), "
-                           f"{len(graph.descendants)} descendant(s)") + "</title>",
+        "<title>"
+        + escape(
+            f"Lineage of DAT #{graph.focus}: {len(graph.ancestors)} ancestor(s), {len(graph.descendants)} descendant(s)"
+        )
+        + "</title>",
     ]
     for parent, child in sorted(graph.edges):
         (px, py), (cx, cy) = pos[parent], pos[child]

@@ -22,7 +22,12 @@ from .models import Contribution
 log = logging.getLogger(__name__)
 SUBJECT_KIND = "contribution"
 MINT_LEAF_KIND = "dat.mint"
-KLASS_OF_KIND = {"dataset": DatClass.DATASET, "model_weights": DatClass.MODEL, "model_update": DatClass.MODEL, "agent": DatClass.AGENT}
+KLASS_OF_KIND = {
+    "dataset": DatClass.DATASET,
+    "model_weights": DatClass.MODEL,
+    "model_update": DatClass.MODEL,
+    "agent": DatClass.AGENT,
+}
 
 
 class RoundNotAccepted(Conflict):
@@ -50,8 +55,11 @@ def _bounds_of_row(row: PolicyBounds | None) -> policies.Bounds:
 
 def policy_of(dat: DAT) -> policies.Policy:
     return policies.Policy(
-        allowed_uses=tuple(dat.allowed_uses), price_credit=int(dat.price_credit), quota=dat.quota,
-        expires_at=dat.expires_at, revoked=dat.revoked_at is not None,
+        allowed_uses=tuple(dat.allowed_uses),
+        price_credit=int(dat.price_credit),
+        quota=dat.quota,
+        expires_at=dat.expires_at,
+        revoked=dat.revoked_at is not None,
     )
 
 
@@ -59,11 +67,17 @@ def _minted_policy(contribution: Contribution, *, now, bounds: policies.Bounds |
     """The contributor's requested policy, brought inside the charter's bounds: uses the charter
     does not allow are dropped and the price is clamped (refusing would undo the round's close)."""
     raw = dict(contribution.usage_policy or {})
-    raw = {k: v for k, v in raw.items() if k in {"allowed_uses", "price", "price_credit", "quota", "expiry_days", "expires_at"}}
+    raw = {
+        k: v
+        for k, v in raw.items()
+        if k in {"allowed_uses", "price", "price_credit", "quota", "expiry_days", "expires_at"}
+    }
     try:
         requested = policies.clean_policy(raw, now=now)
     except policies.InvalidPolicy as exc:
-        log.warning("contribution %s: unusable policy %r (%s); minting with no allowed use", contribution.pk, raw, exc.detail)
+        log.warning(
+            "contribution %s: unusable policy %r (%s); minting with no allowed use", contribution.pk, raw, exc.detail
+        )
         requested = policies.Policy(allowed_uses=())
     if bounds is None:
         bounds = bounds_of(contribution.idao_id)
@@ -72,11 +86,15 @@ def _minted_policy(contribution: Contribution, *, now, bounds: policies.Bounds |
         price = min(price, bounds.max_price_credit)
     return policies.Policy(
         allowed_uses=tuple(u for u in requested.allowed_uses if u in bounds.allowed_uses),
-        price_credit=price, quota=requested.quota, expires_at=requested.expires_at,
+        price_credit=price,
+        quota=requested.quota,
+        expires_at=requested.expires_at,
     )
 
 
-def mint_record(dat: DAT, *, parents: list[int], round_: Round, owner: str, idao: str, contribution: str) -> dict[str, Any]:
+def mint_record(
+    dat: DAT, *, parents: list[int], round_: Round, owner: str, idao: str, contribution: str
+) -> dict[str, Any]:
     """The anchored mint record (the leaf payload). verify_bundle checks the bundle against it."""
     return {
         "tokenId": dat.pk,
@@ -107,7 +125,9 @@ def lineage_declare(*, contribution_id: int, parent_ids: Any, actor: Any = None)
         if contribution is None or (actor is not None and contribution.owner_id != actor.pk):
             raise NotFound(f"You have no contribution {contribution_id}.", code="contribution_not_found")
         if DAT.objects.filter(contribution=contribution).exists():
-            raise Conflict("This contribution already has its DAT; add parents to the DAT instead.", code="already_minted")
+            raise Conflict(
+                "This contribution already has its DAT; add parents to the DAT instead.", code="already_minted"
+            )
         check_parents(ids)
         row, _ = DeclaredLineage.objects.update_or_create(contribution=contribution, defaults={"parent_ids": ids})
         return row
@@ -124,13 +144,21 @@ def dat_mint(*, round_id: int) -> DAT:
         if round_ is None:
             raise NotFound(f"There is no validation round {round_id}.", code="round_not_found")
         if round_.outcome != "accepted":
-            raise RoundNotAccepted(f"Round {round_id} was not accepted ({round_.outcome or 'still open'}); no DAT is minted.")
+            raise RoundNotAccepted(
+                f"Round {round_id} was not accepted ({round_.outcome or 'still open'}); no DAT is minted."
+            )
         if round_.subject_kind != SUBJECT_KIND:
-            raise Conflict(f"Round {round_id} validated a {round_.subject_kind}, not a contribution.", code="not_a_contribution")
+            raise Conflict(
+                f"Round {round_id} validated a {round_.subject_kind}, not a contribution.", code="not_a_contribution"
+            )
         contribution = Contribution.objects.select_related("owner", "idao").get(pk=int(round_.subject_ref))
         if contribution.sha256 != round_.content_hash:
-            raise Conflict("The contribution's content hash differs from the one the round validated.", code="hash_mismatch")
-        declared = DeclaredLineage.objects.filter(contribution=contribution).values_list("parent_ids", flat=True).first()
+            raise Conflict(
+                "The contribution's content hash differs from the one the round validated.", code="hash_mismatch"
+            )
+        declared = (
+            DeclaredLineage.objects.filter(contribution=contribution).values_list("parent_ids", flat=True).first()
+        )
         parents = clean_parent_ids(declared or [])
         check_parents(parents)
         now = timezone.now()
@@ -138,11 +166,21 @@ def dat_mint(*, round_id: int) -> DAT:
         try:
             with transaction.atomic():
                 dat = DAT.objects.create(
-                    klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET), title=contribution.title,
-                    owner=contribution.owner, idao=contribution.idao, contribution=contribution, round=round_,
-                    sha256=contribution.sha256, keccak256=contribution.keccak256, size=contribution.size,
-                    allowed_uses=list(policy.allowed_uses), price_credit=policy.price_credit, quota=policy.quota,
-                    expires_at=policy.expires_at, anchor_leaf_id=0, minted_at=now,
+                    klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET),
+                    title=contribution.title,
+                    owner=contribution.owner,
+                    idao=contribution.idao,
+                    contribution=contribution,
+                    round=round_,
+                    sha256=contribution.sha256,
+                    keccak256=contribution.keccak256,
+                    size=contribution.size,
+                    allowed_uses=list(policy.allowed_uses),
+                    price_credit=policy.price_credit,
+                    quota=policy.quota,
+                    expires_at=policy.expires_at,
+                    anchor_leaf_id=0,
+                    minted_at=now,
                 )
         except IntegrityError:
             # A concurrent mint for this round committed first: the unique index made us wait.
@@ -152,7 +190,11 @@ def dat_mint(*, round_id: int) -> DAT:
             return existing
         DatParent.objects.bulk_create([DatParent(child=dat, parent_id=p) for p in parents])
         record = mint_record(
-            dat, parents=parents, round_=round_, owner=contribution.owner.address, idao=contribution.idao.slug,
+            dat,
+            parents=parents,
+            round_=round_,
+            owner=contribution.owner.address,
+            idao=contribution.idao.slug,
             contribution=contribution.public_id,
         )
         leaf = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record)
@@ -193,38 +235,64 @@ def dats_mint_many(*, rounds: list[Round]) -> list[DAT]:
             raise RoundNotAccepted(f"Round {r.pk} was not accepted ({r.outcome or 'still open'}); no DAT is minted.")
         if r.subject_kind != SUBJECT_KIND:
             raise Conflict(f"Round {r.pk} validated a {r.subject_kind}, not a contribution.", code="not_a_contribution")
-    existing = set(DAT.objects.filter(round_id__in=[r.pk for r in rounds]).order_by().values_list("round_id", flat=True))
+    existing = set(
+        DAT.objects.filter(round_id__in=[r.pk for r in rounds]).order_by().values_list("round_id", flat=True)
+    )
     rounds = [r for r in rounds if r.pk not in existing]
     if not rounds:
         return []
     contributions = Contribution.objects.select_related("owner", "idao").in_bulk([int(r.subject_ref) for r in rounds])
-    declared = dict(DeclaredLineage.objects.filter(contribution_id__in=list(contributions)).values_list("contribution_id",
-                                                                                                       "parent_ids"))
+    declared = dict(
+        DeclaredLineage.objects.filter(contribution_id__in=list(contributions)).values_list(
+            "contribution_id", "parent_ids"
+        )
+    )
     bounds = _bounds_many({c.idao_id for c in contributions.values()})
     now = timezone.now()
     dats, lineage = [], []
     for r in rounds:
         contribution = contributions[int(r.subject_ref)]
         if contribution.sha256 != r.content_hash:
-            raise Conflict("The contribution's content hash differs from the one the round validated.", code="hash_mismatch")
+            raise Conflict(
+                "The contribution's content hash differs from the one the round validated.", code="hash_mismatch"
+            )
         parents = clean_parent_ids(declared.get(contribution.pk) or [])
         if parents:
             check_parents(parents)
         policy = _minted_policy(contribution, now=now, bounds=bounds[contribution.idao_id])
-        dats.append(DAT(
-            klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET), title=contribution.title,
-            owner=contribution.owner, idao=contribution.idao, contribution=contribution, round=r,
-            sha256=contribution.sha256, keccak256=contribution.keccak256, size=contribution.size,
-            allowed_uses=list(policy.allowed_uses), price_credit=policy.price_credit, quota=policy.quota,
-            expires_at=policy.expires_at, anchor_leaf_id=0, minted_at=now,
-        ))
+        dats.append(
+            DAT(
+                klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET),
+                title=contribution.title,
+                owner=contribution.owner,
+                idao=contribution.idao,
+                contribution=contribution,
+                round=r,
+                sha256=contribution.sha256,
+                keccak256=contribution.keccak256,
+                size=contribution.size,
+                allowed_uses=list(policy.allowed_uses),
+                price_credit=policy.price_credit,
+                quota=policy.quota,
+                expires_at=policy.expires_at,
+                anchor_leaf_id=0,
+                minted_at=now,
+            )
+        )
         lineage.append(parents)
     DAT.objects.bulk_create(dats)
-    DatParent.objects.bulk_create([DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True)
-                                   for p in parents])
+    DatParent.objects.bulk_create(
+        [DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True) for p in parents]
+    )
     for dat, parents, r in zip(dats, lineage, rounds, strict=True):
-        record = mint_record(dat, parents=parents, round_=r, owner=dat.contribution.owner.address,
-                             idao=dat.contribution.idao.slug, contribution=dat.contribution.public_id)
+        record = mint_record(
+            dat,
+            parents=parents,
+            round_=r,
+            owner=dat.contribution.owner.address,
+            idao=dat.contribution.idao.slug,
+            contribution=dat.contribution.public_id,
+        )
         dat.anchor_leaf_id = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record).pk
     update_by_pk(DAT, {dat.pk: {"anchor_leaf_id": dat.anchor_leaf_id} for dat in dats})
     return dats
@@ -239,9 +307,13 @@ def _register_hooks() -> None:
 
     # DatsConfig.ready() registers the contribution hooks in their per-round forms; the batch forms
     # replace them (one query per batch of rounds instead of one per round).
-    quorum_hooks.register_subject_kind(contributions.SUBJECT_KIND, describe=contributions.describe,
-                                       download=contributions.download, describe_many=contributions.describe_many,
-                                       download_many=contributions.download_many)
+    quorum_hooks.register_subject_kind(
+        contributions.SUBJECT_KIND,
+        describe=contributions.describe,
+        download=contributions.download,
+        describe_many=contributions.describe_many,
+        download_many=contributions.download_many,
+    )
     quorum_hooks.remove(contributions.on_verdict)
     quorum_hooks.remove(contributions.on_round_closed)
     quorum_hooks.on_verdicts(contributions.on_verdicts)
@@ -249,7 +321,10 @@ def _register_hooks() -> None:
     quorum_hooks.on_rounds_accepted(on_rounds_accepted)
     idao_hooks.register_data_ref_checker(grants.check_data_ref)
     idao_hooks.register_action(
-        tokens.BOUNDS_ACTION, validate=tokens.bounds_validate, execute=tokens.bounds_execute, describe=tokens.bounds_describe
+        tokens.BOUNDS_ACTION,
+        validate=tokens.bounds_validate,
+        execute=tokens.bounds_execute,
+        describe=tokens.bounds_describe,
     )
     if grants.contribution_download_grant not in contributions.DOWNLOAD_GRANTS:
         contributions.DOWNLOAD_GRANTS.append(grants.contribution_download_grant)

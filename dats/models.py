@@ -70,4 +70,6 @@ class Contribution(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
 from .dat_models import *  # noqa: E402,F403

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-_ERROR_SCHEMA = {"type": "object", "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-                 "required": ["error", "detail"]}
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
+    "required": ["error", "detail"],
+}
 
 UPLOAD = {
     "post": {
@@ -38,11 +41,20 @@ UPLOAD = {
             },
         },
         "responses": {
-            "201": {"description": "The contribution with its hashes and state", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "201": {
+                "description": "The contribution with its hashes and state",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            },
             "400": {"description": "Invalid form", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
             "401": {"description": "Not signed in", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
-            "403": {"description": "Not a member of the iDAO", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
-            "413": {"description": "File over the size limit", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
+            "403": {
+                "description": "Not a member of the iDAO",
+                "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+            },
+            "413": {
+                "description": "File over the size limit",
+                "content": {"application/json": {"schema": _ERROR_SCHEMA}},
+            },
         },
     }
 }

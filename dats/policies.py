@@ -162,7 +162,9 @@ def decide(policy: Policy, *, use: str, used: int, now: datetime, balance: int) 
         return Decision(False, EXPIRED, f"This DAT's usage policy expired at {policy.expires_at.isoformat()}.")
     if use not in policy.allowed_uses:
         return Decision(
-            False, USE_NOT_ALLOWED, f"This DAT's policy does not allow {use}; it allows {', '.join(policy.allowed_uses)}."
+            False,
+            USE_NOT_ALLOWED,
+            f"This DAT's policy does not allow {use}; it allows {', '.join(policy.allowed_uses)}.",
         )
     if policy.quota is not None and used >= policy.quota:
         return Decision(False, QUOTA_EXHAUSTED, f"This DAT's quota of {policy.quota} use(s) is exhausted.")

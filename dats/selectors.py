@@ -57,13 +57,23 @@ class Filters:
         if content_hash and not _HASH.match(content_hash):
             raise InvalidFilter("hash is 0x followed by 64 hex digits (SHA-256 or keccak-256).")
         return cls(
-            idao=(params.get("idao") or "").strip()[:60], klass=klass, owner=(params.get("owner") or "").strip()[:42],
-            hash=content_hash.lower(), since=day("since"), until=day("until"),
+            idao=(params.get("idao") or "").strip()[:60],
+            klass=klass,
+            owner=(params.get("owner") or "").strip()[:42],
+            hash=content_hash.lower(),
+            since=day("since"),
+            until=day("until"),
         )
 
     def as_query(self) -> dict[str, str]:
-        out = {"idao": self.idao, "klass": self.klass, "owner": self.owner, "hash": self.hash,
-               "since": self.since.isoformat() if self.since else "", "until": self.until.isoformat() if self.until else ""}
+        out = {
+            "idao": self.idao,
+            "klass": self.klass,
+            "owner": self.owner,
+            "hash": self.hash,
+            "since": self.since.isoformat() if self.since else "",
+            "until": self.until.isoformat() if self.until else "",
+        }
         return {k: v for k, v in out.items() if v}
 
 
@@ -117,7 +127,9 @@ def dat_page(filters: Filters, *, cursor: str = "", limit: int = PAGE_SIZE) -> P
 
 
 def dat_get(dat_id: int) -> DAT:
-    dat = DAT.objects.select_related("idao", "owner", "round", "round__quorum", "contribution").filter(pk=dat_id).first()
+    dat = (
+        DAT.objects.select_related("idao", "owner", "round", "round__quorum", "contribution").filter(pk=dat_id).first()
+    )
     if dat is None:
         raise NotFound(f"There is no DAT #{dat_id}.", code="dat_not_found")
     return dat
@@ -125,12 +137,23 @@ def dat_get(dat_id: int) -> DAT:
 
 def dat_dict(dat: DAT, *, parents: list[int] | None = None) -> dict[str, Any]:
     return {
-        "tokenId": dat.pk, "class": dat.klass, "title": dat.title, "owner": dat.owner.address, "idao": dat.idao.slug,
-        "sha256": dat.sha256, "keccak256": dat.keccak256, "size": dat.size, "round": dat.round_id,
+        "tokenId": dat.pk,
+        "class": dat.klass,
+        "title": dat.title,
+        "owner": dat.owner.address,
+        "idao": dat.idao.slug,
+        "sha256": dat.sha256,
+        "keccak256": dat.keccak256,
+        "size": dat.size,
+        "round": dat.round_id,
         "parents": parents,
-        "policy": policy_of(dat).as_json(), "used": dat.used, "policyVersion": dat.policy_version,
-        "anchorLeafId": dat.anchor_leaf_id, "mintedAt": dat.minted_at.isoformat(),
-        "url": f"/dats/{dat.pk}/", "bundle": f"/dats/{dat.pk}/bundle.json",
+        "policy": policy_of(dat).as_json(),
+        "used": dat.used,
+        "policyVersion": dat.policy_version,
+        "anchorLeafId": dat.anchor_leaf_id,
+        "mintedAt": dat.minted_at.isoformat(),
+        "url": f"/dats/{dat.pk}/",
+        "bundle": f"/dats/{dat.pk}/bundle.json",
     }
 
 
@@ -141,11 +164,25 @@ def policy_history(dat: DAT) -> list[dict[str, Any]]:
     minted = Leaf.objects.filter(pk=dat.anchor_leaf_id).values_list("payload_json", flat=True).first()
     history = []
     if minted:
-        history.append({"version": 1, "policy": json.loads(minted)["policy"], "at": dat.minted_at, "by": None,
-                        "leaf": dat.anchor_leaf_id})
+        history.append(
+            {
+                "version": 1,
+                "policy": json.loads(minted)["policy"],
+                "at": dat.minted_at,
+                "by": None,
+                "leaf": dat.anchor_leaf_id,
+            }
+        )
     for event in DatEvent.objects.filter(dat=dat, kind=EventKind.POLICY).order_by("seq"):
-        history.append({"version": event.payload["version"], "policy": event.payload["policy"], "at": event.created_at,
-                        "by": event.payload.get("by"), "leaf": event.anchor_leaf_id})
+        history.append(
+            {
+                "version": event.payload["version"],
+                "policy": event.payload["policy"],
+                "at": event.created_at,
+                "by": event.payload.get("by"),
+                "leaf": event.anchor_leaf_id,
+            }
+        )
     return history
 
 
@@ -165,24 +202,49 @@ def manifest_of(model_id: int, *, version: int | None = None) -> dict[str, Any]:
     versions = ModelVersion.objects.filter(model=model)
     mv = versions.filter(number=version).first() if version else versions.filter(current=True).first()
     if mv is None:
-        raise NotFound(f"Model {model_id} has no {'version ' + str(version) if version else 'current version'}.",
-                       code="version_not_found")
+        raise NotFound(
+            f"Model {model_id} has no {'version ' + str(version) if version else 'current version'}.",
+            code="version_not_found",
+        )
     entries = []
     for entry in mv.manifest.order_by("added_at", "id"):
         dat = dat_for_ref(entry.data_ref)
         row: dict[str, Any] = {"ref": entry.data_ref, "proposal": entry.added_by_proposal_id}
         if dat is None:
-            row.update({"tokenId": None, "sha256": entry.data_ref if entry.data_ref.startswith("0x") else None,
-                        "keccak256": None, "size": None, "trainingAllowed": None, "flag": "no DAT for this reference"})
+            row.update(
+                {
+                    "tokenId": None,
+                    "sha256": entry.data_ref if entry.data_ref.startswith("0x") else None,
+                    "keccak256": None,
+                    "size": None,
+                    "trainingAllowed": None,
+                    "flag": "no DAT for this reference",
+                }
+            )
         else:
             problem = training_problem(dat)
-            row.update({"tokenId": dat.pk, "title": dat.title, "sha256": dat.sha256, "keccak256": dat.keccak256,
-                        "size": dat.size, "trainingAllowed": problem is None, "flag": problem,
-                        "file": f"/api/v1/dats/{dat.pk}/file", "access": f"/api/v1/dats/{dat.pk}/access"})
+            row.update(
+                {
+                    "tokenId": dat.pk,
+                    "title": dat.title,
+                    "sha256": dat.sha256,
+                    "keccak256": dat.keccak256,
+                    "size": dat.size,
+                    "trainingAllowed": problem is None,
+                    "flag": problem,
+                    "file": f"/api/v1/dats/{dat.pk}/file",
+                    "access": f"/api/v1/dats/{dat.pk}/access",
+                }
+            )
         entries.append(row)
     return {
-        "model": model.pk, "name": model.name, "idao": model.idao.slug, "version": mv.number,
-        "artifactHash": mv.artifact_hash, "current": mv.current, "entries": entries,
+        "model": model.pk,
+        "name": model.name,
+        "idao": model.idao.slug,
+        "version": mv.number,
+        "artifactHash": mv.artifact_hash,
+        "current": mv.current,
+        "entries": entries,
         "flagged": any(e["trainingAllowed"] is False for e in entries),
     }
 

@@ -32,7 +32,9 @@ class InvalidToken(DomainError):
 
 def stewarded_idaos(user: User) -> list[IDAO]:
     return list(
-        IDAO.objects.filter(memberships__user=user, memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.STEWARD)
+        IDAO.objects.filter(
+            memberships__user=user, memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.STEWARD
+        )
         .order_by("name")
         .distinct()
     )
@@ -58,7 +60,9 @@ def api_token_create(*, user: User, name: str, subject: str, scopes: list[str]) 
         if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_ACTIVE_TOKENS:
             raise InvalidToken(f"You have {MAX_ACTIVE_TOKENS} active tokens; revoke one first.")
         raw, prefix, digest = ApiToken.generate()
-        token = ApiToken.objects.create(user=user, name=name, subject=subject, scopes=sorted(set(scopes)), prefix=prefix, key_hash=digest)
+        token = ApiToken.objects.create(
+            user=user, name=name, subject=subject, scopes=sorted(set(scopes)), prefix=prefix, key_hash=digest
+        )
     return raw, token
 
 
@@ -78,7 +82,9 @@ def token_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         try:
             raw, created = api_token_create(
-                user=request.user, name=request.POST.get("name", ""), subject=request.POST.get("subject", ""),
+                user=request.user,
+                name=request.POST.get("name", ""),
+                subject=request.POST.get("subject", ""),
                 scopes=request.POST.getlist("scopes"),
             )
             status = 201

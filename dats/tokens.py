@@ -51,8 +51,11 @@ def _append(dat: DAT, *, kind: str, actor: User | None, body: dict[str, Any]) ->
 def _set_policy(dat: DAT, policy: policies.Policy, *, actor: User) -> DatEvent:
     version = dat.policy_version + 1
     DAT.objects.filter(pk=dat.pk).update(
-        allowed_uses=list(policy.allowed_uses), price_credit=policy.price_credit, quota=policy.quota,
-        expires_at=policy.expires_at, revoked_at=dat.revoked_at or (timezone.now() if policy.revoked else None),
+        allowed_uses=list(policy.allowed_uses),
+        price_credit=policy.price_credit,
+        quota=policy.quota,
+        expires_at=policy.expires_at,
+        revoked_at=dat.revoked_at or (timezone.now() if policy.revoked else None),
         policy_version=version,
     )
     return _append(dat, kind=EventKind.POLICY, actor=actor, body={"version": version, "policy": policy.as_json()})
@@ -63,7 +66,9 @@ def dat_policy_change(*, dat_id: int, actor: User, changes: dict[str, Any]) -> D
     with transaction.atomic():
         dat = _locked(dat_id, actor)
         if dat.revoked_at is not None:
-            raise DomainError(f"DAT #{dat_id}'s policy is revoked and can no longer change.", code="dat_revoked", status=409)
+            raise DomainError(
+                f"DAT #{dat_id}'s policy is revoked and can no longer change.", code="dat_revoked", status=409
+            )
         policy = policies.clean_policy(changes, now=timezone.now(), base=policy_of(dat))
         if policy.quota is not None and policy.quota < dat.used:
             raise policies.InvalidPolicy(f"The quota cannot be below the {dat.used} use(s) already granted.")
@@ -81,8 +86,11 @@ def dat_revoke(*, dat_id: int, actor: User) -> DatEvent:
             raise DomainError(f"DAT #{dat_id} is already revoked.", code="dat_revoked", status=409)
         current = policy_of(dat)
         revoked = policies.Policy(
-            allowed_uses=current.allowed_uses, price_credit=current.price_credit, quota=current.quota,
-            expires_at=current.expires_at, revoked=True,
+            allowed_uses=current.allowed_uses,
+            price_credit=current.price_credit,
+            quota=current.quota,
+            expires_at=current.expires_at,
+            revoked=True,
         )
         return _set_policy(dat, revoked, actor=actor)
 
@@ -115,7 +123,9 @@ def dat_parents_add(*, dat_id: int, actor: User, parent_ids: Any) -> DatEvent:
         if not added:
             raise DomainError("Those DATs are already its parents.", code="parents_unchanged", status=409)
         DatParent.objects.bulk_create([DatParent(child=dat, parent_id=p) for p in added])
-        return _append(dat, kind=EventKind.PARENTS, actor=actor, body={"added": added, "parents": sorted(have | set(added))})
+        return _append(
+            dat, kind=EventKind.PARENTS, actor=actor, body={"added": added, "parents": sorted(have | set(added))}
+        )
 
 
 # --- the `dat_policy_bounds` proposal action (registered with idaos.hooks) ------------------------
@@ -139,8 +149,10 @@ def bounds_execute(proposal: Any, payload: dict) -> dict:
     PolicyBounds.objects.update_or_create(
         idao=proposal.idao,
         defaults={
-            "allowed_uses": payload["allowed_uses"], "min_price_credit": payload["min_price_credit"],
-            "max_price_credit": payload["max_price_credit"], "changed_at": timezone.now(),
+            "allowed_uses": payload["allowed_uses"],
+            "min_price_credit": payload["min_price_credit"],
+            "max_price_credit": payload["max_price_credit"],
+            "changed_at": timezone.now(),
         },
     )
     return dict(payload)

@@ -182,13 +182,38 @@ def extension(name: str) -> str:
 # --- type sniffing -----------------------------------------------------------------------------
 
 EXPECTED = {
-    "zip": {"zip"}, "gz": {"gzip"}, "tgz": {"gzip"}, "tar.gz": {"gzip"}, "tar": {"tar"}, "bz2": {"bzip2"},
-    "tar.bz2": {"bzip2"}, "xz": {"xz"}, "tar.xz": {"xz"},
-    "pdf": {"pdf"}, "png": {"png"}, "jpg": {"jpeg"}, "jpeg": {"jpeg"}, "gif": {"gif"},
-    "json": {"json", "text"}, "jsonl": {"json", "text"}, "csv": {"text"}, "tsv": {"text"}, "txt": {"text"},
-    "md": {"text"}, "yaml": {"text"}, "yml": {"text"}, "py": {"text"},
-    "safetensors": {"safetensors"}, "gguf": {"gguf"}, "parquet": {"parquet"}, "npy": {"npy"},
-    "pt": {"zip", "pickle"}, "pth": {"zip", "pickle"}, "bin": None, "onnx": None, "h5": {"hdf5"},
+    "zip": {"zip"},
+    "gz": {"gzip"},
+    "tgz": {"gzip"},
+    "tar.gz": {"gzip"},
+    "tar": {"tar"},
+    "bz2": {"bzip2"},
+    "tar.bz2": {"bzip2"},
+    "xz": {"xz"},
+    "tar.xz": {"xz"},
+    "pdf": {"pdf"},
+    "png": {"png"},
+    "jpg": {"jpeg"},
+    "jpeg": {"jpeg"},
+    "gif": {"gif"},
+    "json": {"json", "text"},
+    "jsonl": {"json", "text"},
+    "csv": {"text"},
+    "tsv": {"text"},
+    "txt": {"text"},
+    "md": {"text"},
+    "yaml": {"text"},
+    "yml": {"text"},
+    "py": {"text"},
+    "safetensors": {"safetensors"},
+    "gguf": {"gguf"},
+    "parquet": {"parquet"},
+    "npy": {"npy"},
+    "pt": {"zip", "pickle"},
+    "pth": {"zip", "pickle"},
+    "bin": None,
+    "onnx": None,
+    "h5": {"hdf5"},
 }
 EXECUTABLE = {"elf", "pe", "php", "html", "shell", "macho"}
 
@@ -259,10 +284,19 @@ def type_flags(*, name: str, declared_type: str, sniffed: str) -> list[str]:
         flags.append("type_mismatch")
     declared = (declared_type or "").split(";")[0].strip().lower()
     declared_family = {
-        "application/zip": "zip", "application/gzip": "gzip", "application/pdf": "pdf", "image/png": "png",
-        "image/jpeg": "jpeg", "image/gif": "gif", "application/json": "json", "text/csv": "text", "text/plain": "text",
+        "application/zip": "zip",
+        "application/gzip": "gzip",
+        "application/pdf": "pdf",
+        "image/png": "png",
+        "image/jpeg": "jpeg",
+        "image/gif": "gif",
+        "application/json": "json",
+        "text/csv": "text",
+        "text/plain": "text",
     }.get(declared)
-    contradicts = declared_family and declared_family != sniffed and not (declared_family == "text" and sniffed == "json")
+    contradicts = (
+        declared_family and declared_family != sniffed and not (declared_family == "text" and sniffed == "json")
+    )
     if contradicts and "type_mismatch" not in flags:
         flags.append("type_mismatch")
     if sniffed in EXECUTABLE:
@@ -299,7 +333,13 @@ def inspect_archive(path: str, sniffed: str) -> dict:
                 for member in tf:  # headers only; members are skipped, not written anywhere
                     entries += 1
                     total += member.size
-                    unsafe = unsafe or member.name.startswith("/") or ".." in member.name.split("/") or member.issym() or member.islnk()
+                    unsafe = (
+                        unsafe
+                        or member.name.startswith("/")
+                        or ".." in member.name.split("/")
+                        or member.issym()
+                        or member.islnk()
+                    )
                     if entries > max_entries or total > max_bytes:
                         break
         except tarfile.ReadError:

@@ -45,7 +45,9 @@ def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Cont
     if handler.too_large:
         handler.cleanup()
         return None, DomainError(
-            f"The file is larger than this portal accepts ({max_upload_bytes():,} bytes).", code="payload_too_large", status=413
+            f"The file is larger than this portal accepts ({max_upload_bytes():,} bytes).",
+            code="payload_too_large",
+            status=413,
         )
     upload = files.get("file")
     if upload is None:
@@ -56,10 +58,19 @@ def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Cont
             extra.discard()
     try:
         contribution = contribution_create(
-            idao_slug=post.get("idao", ""), owner=user, upload=upload, kind=post.get("kind", ""),
-            title=post.get("title", ""), description=post.get("description", ""), licence=post.get("licence", ""),
-            usage_policy={"allowed_uses": post.getlist("allowed_uses") or post.get("allowed_uses_csv", ""),
-                          "price": post.get("price"), "quota": post.get("quota"), "expiry_days": post.get("expiry_days")},
+            idao_slug=post.get("idao", ""),
+            owner=user,
+            upload=upload,
+            kind=post.get("kind", ""),
+            title=post.get("title", ""),
+            description=post.get("description", ""),
+            licence=post.get("licence", ""),
+            usage_policy={
+                "allowed_uses": post.getlist("allowed_uses") or post.get("allowed_uses_csv", ""),
+                "price": post.get("price"),
+                "quota": post.get("quota"),
+                "expiry_days": post.get("expiry_days"),
+            },
         )
     except DomainError as exc:
         return None, exc
@@ -68,9 +79,20 @@ def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Cont
 
 def contribution_json(c: Contribution) -> dict[str, Any]:
     return {
-        "id": c.public_id, "idao": c.idao.slug, "title": c.title, "kind": c.kind, "state": c.state, "size": c.size,
-        "sha256": c.sha256, "keccak256": c.keccak256, "original_name": c.original_name, "sniffed_type": c.sniffed_type,
-        "flags": c.flags, "round": c.round_id, "waiting_reason": c.waiting_reason, "usage_policy": c.usage_policy,
+        "id": c.public_id,
+        "idao": c.idao.slug,
+        "title": c.title,
+        "kind": c.kind,
+        "state": c.state,
+        "size": c.size,
+        "sha256": c.sha256,
+        "keccak256": c.keccak256,
+        "original_name": c.original_name,
+        "sniffed_type": c.sniffed_type,
+        "flags": c.flags,
+        "round": c.round_id,
+        "waiting_reason": c.waiting_reason,
+        "usage_policy": c.usage_policy,
         "page": "/contributions/mine",
     }
 
@@ -99,8 +121,11 @@ def contribution_new(request: HttpRequest) -> HttpResponse:
     """The upload form (works without JavaScript; upload.js adds progress and the hash)."""
     memberships = Membership.objects.filter(user=request.user, status=MembershipStatus.ACTIVE).select_related("idao")
     context = {
-        "idaos": [m.idao for m in memberships], "kinds": ContributionKind.choices, "uses": ALLOWED_USES,
-        "selected": request.GET.get("idao", ""), "max_bytes": max_upload_bytes(),
+        "idaos": [m.idao for m in memberships],
+        "kinds": ContributionKind.choices,
+        "uses": ALLOWED_USES,
+        "selected": request.GET.get("idao", ""),
+        "max_bytes": max_upload_bytes(),
     }
     if request.method == "POST":
         _contribution, error = _receive(request, request.user, check_csrf=True)
@@ -114,8 +139,10 @@ def contribution_new(request: HttpRequest) -> HttpResponse:
 @login_required
 def contribution_mine(request: HttpRequest) -> HttpResponse:
     contributions = (
-        Contribution.objects.filter(owner=request.user).select_related("idao", "round", "round__quorum")
-        .annotate(verdict_count=Count("round__verdicts")).order_by("-id")[:200]
+        Contribution.objects.filter(owner=request.user)
+        .select_related("idao", "round", "round__quorum")
+        .annotate(verdict_count=Count("round__verdicts"))
+        .order_by("-id")[:200]
     )
     template = "dats/contribution_mine.html#rows" if request.htmx else "dats/contribution_mine.html"
     return render(request, template, {"contributions": contributions})
@@ -129,11 +156,13 @@ def contribution_file(request: HttpRequest, public_id: str) -> HttpResponse:
         raise Http404("No such file.") from None
     from django.core.files.storage import default_storage
 
-    response = FileResponse(default_storage.open(c.storage_name, "rb"), as_attachment=True,
-                            filename=c.original_name or f"{c.public_id}.bin", content_type="application/octet-stream")
+    response = FileResponse(
+        default_storage.open(c.storage_name, "rb"),
+        as_attachment=True,
+        filename=c.original_name or f"{c.public_id}.bin",
+        content_type="application/octet-stream",
+    )
     response["X-Content-Type-Options"] = "nosniff"
     response["Cache-Control"] = "private, no-store"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
     return response
-
-

@@ -156,7 +156,10 @@ def execute(proposal: Proposal) -> dict:
         number = (model.versions.aggregate(n=Max("number"))["n"] or 0) + 1
         model.versions.filter(current=True).update(current=False)
         version = ModelVersion.objects.create(
-            model=model, number=number, artifact_hash=payload["artifact_hash"], current=True,
+            model=model,
+            number=number,
+            artifact_hash=payload["artifact_hash"],
+            current=True,
             approved_by_proposal=proposal,
         )
         if previous is not None:
@@ -216,7 +219,11 @@ def describe(proposal: Proposal) -> str:
         if kind == ProposalKind.CHANGE_CHARTER:
             parts = []
             for name, value in payload["changes"].items():
-                shown = _seconds(value) if name in ("voting_period", "voting_delay", "proposal_min_membership_age") else value
+                shown = (
+                    _seconds(value)
+                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age")
+                    else value
+                )
                 parts.append(f"{name.replace('_', ' ')} → {shown}")
             return "Change the charter: " + "; ".join(parts) + "."
         handler = hooks.action_handler(kind)

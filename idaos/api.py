@@ -82,7 +82,11 @@ def list_idaos(request: HttpRequest, q: str = "", domain: str = "", limit: int =
 @router.post("/idaos", auth=api_auth, response={201: dict}, summary="Form an iDAO (you become its first steward)")
 def create_idao(request: HttpRequest, body: IdaoIn):
     idao = services.idao_create(
-        creator=request.user, slug=body.slug, name=body.name, domain=body.domain, description=body.description,
+        creator=request.user,
+        slug=body.slug,
+        name=body.name,
+        domain=body.domain,
+        description=body.description,
         charter=body.charter(),
     )
     return Status(201, selectors.idao_dict(idao))
@@ -112,8 +116,13 @@ def list_proposals(request: HttpRequest, slug: str, state: str = "", limit: int 
 @router.post("/idaos/{slug}/proposals", auth=api_auth, response={201: dict}, summary="Create a proposal")
 def create_proposal(request: HttpRequest, slug: str, body: ProposalIn):
     proposal = proposals.proposal_create(
-        idao=selectors.idao_get(slug), author=request.user, kind=body.kind, title=body.title,
-        description=body.description, payload=body.payload, submit=body.submit,
+        idao=selectors.idao_get(slug),
+        author=request.user,
+        kind=body.kind,
+        title=body.title,
+        description=body.description,
+        payload=body.payload,
+        submit=body.submit,
     )
     return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk)))
 
@@ -133,7 +142,12 @@ def cast_vote(request: HttpRequest, proposal_id: int, body: VoteIn):
     if len(request.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("body too large")
     ballot = ballots.ballot_cast(
-        proposal_id=proposal_id, message=body.message, signature=body.signature, user=request.user,
-        domain=body.domain, types=body.types, primary_type=body.primaryType,
+        proposal_id=proposal_id,
+        message=body.message,
+        signature=body.signature,
+        user=request.user,
+        domain=body.domain,
+        types=body.types,
+        primary_type=body.primaryType,
     )
     return Status(201, {"ballot": selectors.ballot_dict(ballot), "receipt_url": f"/ballots/{ballot.pk}"})

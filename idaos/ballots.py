@@ -193,9 +193,18 @@ def ballot_cast(
     if code != "ok":
         _refuse(code, proposal_id, ballot.signer, info)
     return Ballot(
-        id=ballot_id, proposal_id=proposal_id, voter=ballot.signer, choice=msg["choice"], reason=msg["reason"],
-        timestamp=msg["timestamp"], weight=weight, message=msg, signature=ballot.signature, digest=ballot.digest,
-        received_at=now, counted=True,
+        id=ballot_id,
+        proposal_id=proposal_id,
+        voter=ballot.signer,
+        choice=msg["choice"],
+        reason=msg["reason"],
+        timestamp=msg["timestamp"],
+        weight=weight,
+        message=msg,
+        signature=ballot.signature,
+        digest=ballot.digest,
+        received_at=now,
+        counted=True,
     )
 
 
@@ -232,8 +241,18 @@ def _record_sql(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tupl
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
-            [proposal_id, msg["idao"], ballot.signer, msg["choice"], msg["reason"], msg["timestamp"],
-             json.dumps(msg), ballot.signature, ballot.digest, now],
+            [
+                proposal_id,
+                msg["idao"],
+                ballot.signer,
+                msg["choice"],
+                msg["reason"],
+                msg["timestamp"],
+                json.dumps(msg),
+                ballot.signature,
+                ballot.digest,
+                now,
+            ],
         )
         code, ballot_id, weight, info = cursor.fetchone()
     return code, ballot_id, weight, info or ""
@@ -297,8 +316,16 @@ def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> t
                 return "superseded", None, None, ""
             Ballot.objects.filter(pk=current[0]).update(counted=False)
         created = Ballot.objects.create(
-            proposal_id=proposal_id, voter=ballot.signer, choice=msg["choice"], reason=msg["reason"],
-            timestamp=msg["timestamp"], weight=power, message=msg, signature=ballot.signature, digest=ballot.digest,
-            received_at=now, counted=True,
+            proposal_id=proposal_id,
+            voter=ballot.signer,
+            choice=msg["choice"],
+            reason=msg["reason"],
+            timestamp=msg["timestamp"],
+            weight=power,
+            message=msg,
+            signature=ballot.signature,
+            digest=ballot.digest,
+            received_at=now,
+            counted=True,
         )
         return "ok", created.pk, power, ""

@@ -17,12 +17,30 @@ from . import ballots, eip712, proposals, services
 from .models import IDAO, Proposal, ProposalState
 
 IDAOS = [
-    ("open-health", "Open Health Commons", "healthcare", "alice", "Patients and clinicians who decide which anonymised records train triage models.",
-     {"voting_rule": "one_member_one_vote", "voting_period": 600, "quorum_bps": 2000}),
-    ("law-commons", "Law Commons", "law", "bob", "Legal aid workers curating case summaries for an open legal assistant.",
-     {"voting_rule": "stake_weighted", "voting_period": 3600}),
-    ("creative-media", "Creative Media Guild", "creative_media", "carol", "Artists who license their work to models on their own terms.",
-     {"voting_rule": "quadratic", "voting_period": 3600, "membership_policy": "approval"}),
+    (
+        "open-health",
+        "Open Health Commons",
+        "healthcare",
+        "alice",
+        "Patients and clinicians who decide which anonymised records train triage models.",
+        {"voting_rule": "one_member_one_vote", "voting_period": 600, "quorum_bps": 2000},
+    ),
+    (
+        "law-commons",
+        "Law Commons",
+        "law",
+        "bob",
+        "Legal aid workers curating case summaries for an open legal assistant.",
+        {"voting_rule": "stake_weighted", "voting_period": 3600},
+    ),
+    (
+        "creative-media",
+        "Creative Media Guild",
+        "creative_media",
+        "carol",
+        "Artists who license their work to models on their own terms.",
+        {"voting_rule": "quadratic", "voting_period": 3600, "membership_policy": "approval"},
+    ),
 ]
 
 
@@ -33,31 +51,52 @@ def _person(name: str) -> User:
 def _sign_ballot(name: str, proposal: Proposal, choice: str, reason: str) -> None:
     account = demo_account(name)
     message = {
-        "voter": account.address, "idao": proposal.idao.slug, "proposal": proposal.pk, "choice": choice,
-        "reason": reason, "timestamp": int(time.time()),
+        "voter": account.address,
+        "idao": proposal.idao.slug,
+        "proposal": proposal.pk,
+        "choice": choice,
+        "reason": reason,
+        "timestamp": int(time.time()),
     }
     signed = account.sign_message(encode_typed_data(full_message=eip712.typed_data(message)))
-    ballots.ballot_cast(proposal_id=proposal.pk, message=message, signature="0x" + signed.signature.hex().removeprefix("0x"),
-                        user=_person(name))
+    ballots.ballot_cast(
+        proposal_id=proposal.pk,
+        message=message,
+        signature="0x" + signed.signature.hex().removeprefix("0x"),
+        user=_person(name),
+    )
 
 
 def load(stdout) -> None:
     people = {name: _person(name) for name in DEMO_NAMES}
     for name, person in people.items():
-        ledger_services.mint(to=owners.user(person.address), asset="LAZ", amount=1_000 * (1 + list(DEMO_NAMES).index(name)),
-                             idempotency_key=f"demo:laz:{person.address}", memo="demo allocation")
+        ledger_services.mint(
+            to=owners.user(person.address),
+            asset="LAZ",
+            amount=1_000 * (1 + list(DEMO_NAMES).index(name)),
+            idempotency_key=f"demo:laz:{person.address}",
+            memo="demo allocation",
+        )
     for slug, title, domain, founder, description, charter in IDAOS:
         if IDAO.objects.filter(slug=slug).exists():
             continue
-        idao = services.idao_create(creator=people[founder], slug=slug, name=title, domain=domain,
-                                    description=description, charter={"voting_delay": 0, **charter})
+        idao = services.idao_create(
+            creator=people[founder],
+            slug=slug,
+            name=title,
+            domain=domain,
+            description=description,
+            charter={"voting_delay": 0, **charter},
+        )
         for name, person in people.items():
             if name != founder:
                 services.membership_join(idao=idao, user=person, now=timezone.now())
     health = IDAO.objects.get(slug="open-health")
     if not Proposal.objects.filter(idao=health).exists():
         proposal = proposals.proposal_create(
-            idao=health, author=people["alice"], kind="signal",
+            idao=health,
+            author=people["alice"],
+            kind="signal",
             title="Prefer de-identified records over synthetic ones for the next training run",
             description="A signal vote: no action runs, but the result is anchored on the ledger.",
         )

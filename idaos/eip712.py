@@ -62,7 +62,7 @@ def published() -> dict[str, Any]:
         "notes": (
             "voter is your EIP-55 address; idao is the iDAO slug; proposal is the proposal id; "
             "timestamp is Unix seconds (UTC) and must fall inside the voting window and no more than "
-            "300 s ahead of the server clock. POST {\"message\": …, \"signature\": \"0x…\"} to "
+            '300 s ahead of the server clock. POST {"message": …, "signature": "0x…"} to '
             "/api/v1/proposals/{id}/votes."
         ),
     }

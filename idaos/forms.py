@@ -88,7 +88,8 @@ class ModelForm(forms.Form):
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     artifact_hash = forms.RegexField(regex=r"^0x[0-9a-fA-F]{64}$", help_text="0x followed by 64 hex digits.")
     manifest = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}), required=False,
+        widget=forms.Textarea(attrs={"rows": 3, "class": "mono"}),
+        required=False,
         help_text="Initial training data, one reference per line (0x… content hash or dat:<id>).",
     )
 

@@ -68,11 +68,7 @@ class IDAO(models.Model):
                 condition=Q(split_contributors_bps__lte=10000)
                 & Q(split_treasury_bps__lte=10000)
                 & Q(split_validators_bps__lte=10000)
-                & Q(
-                    split_contributors_bps=10000
-                    - models.F("split_treasury_bps")
-                    - models.F("split_validators_bps")
-                ),
+                & Q(split_contributors_bps=10000 - models.F("split_treasury_bps") - models.F("split_validators_bps")),
                 name="idao_reward_split_sums_to_10000",
             ),
             models.CheckConstraint(condition=Q(quorum_bps__lte=10000), name="idao_quorum_bps_range"),

@@ -26,7 +26,9 @@ def idao_page(idao: IDAO, user: Any) -> dict[str, Any]:
     membership = _membership(idao, user)
     is_steward = bool(membership and membership.status == "active" and membership.role == "steward")
     members = (
-        Membership.objects.filter(idao=idao, status="active").select_related("user").order_by("-role", "joined_at")[:100]
+        Membership.objects.filter(idao=idao, status="active")
+        .select_related("user")
+        .order_by("-role", "joined_at")[:100]
     )
     current_versions = ModelVersion.objects.filter(current=True).annotate(manifest_size=Count("manifest"))
     models = AIModel.objects.filter(idao=idao).prefetch_related(

@@ -102,14 +102,14 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     )
     rule = idao.voting_rule
     balances = (
-        ledger_selectors.balances([owners.user(a) for a in addresses], "LAZ")
-        if rule != "one_member_one_vote"
-        else {}
+        ledger_selectors.balances([owners.user(a) for a in addresses], "LAZ") if rule != "one_member_one_vote" else {}
     )
     rows = []
     for address in addresses:
         balance = balances.get(owners.user(address), 0) if balances else 0
-        rows.append(VotingPower(proposal=proposal, voter=address, balance=balance, weight=tally.weight_for(rule, balance)))
+        rows.append(
+            VotingPower(proposal=proposal, voter=address, balance=balance, weight=tally.weight_for(rule, balance))
+        )
     VotingPower.objects.bulk_create(rows, batch_size=1000)
     proposal.state = ProposalState.ACTIVE
     proposal.activated_at = now
@@ -119,7 +119,12 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     proposal.eligible_power = sum(int(r.weight) for r in rows)
     proposal.save(
         update_fields=[
-            "state", "activated_at", "voting_rule", "quorum_bps", "approval_threshold_bps", "eligible_power",
+            "state",
+            "activated_at",
+            "voting_rule",
+            "quorum_bps",
+            "approval_threshold_bps",
+            "eligible_power",
         ]
     )
 
@@ -152,7 +157,12 @@ def proposal_create(
         if submit:
             _check_limits(locked, author, now)
         proposal = Proposal.objects.create(
-            idao=locked, author=author, kind=kind, title=title, description=description or "", payload=cleaned,
+            idao=locked,
+            author=author,
+            kind=kind,
+            title=title,
+            description=description or "",
+            payload=cleaned,
             created_at=now,
         )
         if submit:
@@ -247,9 +257,9 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
         # Wait for in-flight ballots (they hold the proposal's lock shared) and keep new ones out;
         # then the claim: only one closer's conditional UPDATE finds the proposal still active.
         proposal_lock(proposal_id, shared=False)
-        claimed = Proposal.objects.filter(
-            pk=proposal_id, state=ProposalState.ACTIVE, voting_ends_at__lte=now
-        ).update(state=ProposalState.REJECTED, closed_at=now)
+        claimed = Proposal.objects.filter(pk=proposal_id, state=ProposalState.ACTIVE, voting_ends_at__lte=now).update(
+            state=ProposalState.REJECTED, closed_at=now
+        )
         if not claimed:
             return False
         proposal = Proposal.objects.select_related("idao").get(pk=proposal_id)
@@ -278,8 +288,14 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
             _execute(proposal, now)
         proposal.save(
             update_fields=[
-                "tally", "ballots_root", "state", "result_leaf_id", "execution_leaf_id", "execution_result",
-                "execution_error", "executed_at",
+                "tally",
+                "ballots_root",
+                "state",
+                "result_leaf_id",
+                "execution_leaf_id",
+                "execution_result",
+                "execution_error",
+                "executed_at",
             ]
         )
     return True
@@ -321,10 +337,11 @@ def _execute(proposal: Proposal, now: datetime) -> None:
 def due_ids(now: datetime | None = None) -> tuple[list[int], list[int]]:
     now = now or timezone.now()
     to_activate = list(
-        Proposal.objects.filter(state=ProposalState.PENDING, voting_starts_at__lte=now).values_list("pk", flat=True)[:500]
+        Proposal.objects.filter(state=ProposalState.PENDING, voting_starts_at__lte=now).values_list("pk", flat=True)[
+            :500
+        ]
     )
     to_close = list(
         Proposal.objects.filter(state=ProposalState.ACTIVE, voting_ends_at__lte=now).values_list("pk", flat=True)[:500]
     )
     return to_activate, to_close
-

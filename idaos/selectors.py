@@ -29,9 +29,7 @@ def is_steward(*, idao: IDAO, user: Any) -> bool:
     uid = _user_id(user)
     if uid is None:
         return False
-    return Membership.objects.filter(
-        idao=idao, user_id=uid, status=MembershipStatus.ACTIVE, role=Role.STEWARD
-    ).exists()
+    return Membership.objects.filter(idao=idao, user_id=uid, status=MembershipStatus.ACTIVE, role=Role.STEWARD).exists()
 
 
 def member_addresses(idao: IDAO) -> list[str]:
@@ -45,9 +43,11 @@ def member_addresses(idao: IDAO) -> list[str]:
 
 def idao_list(*, q: str = "", domain: str = "", limit: int = 50, offset: int = 0) -> list[IDAO]:
     """The directory: search by name, slug or description, filter by domain, with member counts."""
-    qs = IDAO.objects.select_related("created_by").annotate(
-        member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.ACTIVE))
-    ).order_by("name")
+    qs = (
+        IDAO.objects.select_related("created_by")
+        .annotate(member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.ACTIVE)))
+        .order_by("name")
+    )
     if q:
         qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q) | Q(description__icontains=q))
     if domain:

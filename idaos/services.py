@@ -111,7 +111,9 @@ def idao_create(
     """Form an iDAO; the founder becomes its first steward."""
     slug = (slug or "").strip().lower()
     if not SLUG_RE.match(slug):
-        raise InvalidInput("The slug is 3-60 lowercase letters, digits and hyphens, not starting or ending with a hyphen.")
+        raise InvalidInput(
+            "The slug is 3-60 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
+        )
     name = (name or "").strip()
     if not 1 <= len(name) <= 120:
         raise InvalidInput("The name is 1-120 characters.")
@@ -124,11 +126,21 @@ def idao_create(
     try:
         with transaction.atomic():
             idao = IDAO.objects.create(
-                slug=slug, name=name, domain=domain, description=description or "", created_by=creator,
-                created_at=now, **fields,
+                slug=slug,
+                name=name,
+                domain=domain,
+                description=description or "",
+                created_by=creator,
+                created_at=now,
+                **fields,
             )
             Membership.objects.create(
-                idao=idao, user=creator, role=Role.STEWARD, status=MembershipStatus.ACTIVE, requested_at=now, joined_at=now
+                idao=idao,
+                user=creator,
+                role=Role.STEWARD,
+                status=MembershipStatus.ACTIVE,
+                requested_at=now,
+                joined_at=now,
             )
     except IntegrityError:
         raise Conflict(f"The slug “{slug}” is taken; choose another.", code="slug_taken") from None
@@ -213,7 +225,9 @@ def membership_leave(*, idao: IDAO, user: User, now: datetime | None = None) -> 
     now = now or timezone.now()
     with transaction.atomic():
         membership = (
-            Membership.objects.select_for_update().filter(idao=idao, user=user, status__in=["pending", "active"]).first()
+            Membership.objects.select_for_update()
+            .filter(idao=idao, user=user, status__in=["pending", "active"])
+            .first()
         )
         if membership is None:
             raise NotMember(f"You are not a member of {idao.name}.")
@@ -240,7 +254,13 @@ def clean_policy(value: Any) -> dict:
 
 
 def aimodel_register(
-    *, idao: IDAO, steward: User, name: str, description: str = "", artifact_hash: str, manifest: list[str] | None = None
+    *,
+    idao: IDAO,
+    steward: User,
+    name: str,
+    description: str = "",
+    artifact_hash: str,
+    manifest: list[str] | None = None,
 ) -> AIModel:
     """A steward registers a model with its first version (current) and initial manifest."""
     from .actions import clean_data_refs
@@ -262,7 +282,12 @@ def aimodel_register(
 
 
 def agent_register(
-    *, idao: IDAO, steward: User, name: str, description: str = "", behaviour_policy: dict | None = None,
+    *,
+    idao: IDAO,
+    steward: User,
+    name: str,
+    description: str = "",
+    behaviour_policy: dict | None = None,
     artifact_hash: str = "",
 ) -> Agent:
     name = (name or "").strip()
@@ -280,4 +305,3 @@ def agent_register(
     except IntegrityError:
         raise Conflict(f"{idao.name} already has an agent named “{name}”.", code="name_taken") from None
     return agent
-

@@ -15,8 +15,12 @@ urlpatterns = [
     path("idaos/<slug:slug>/proposals/", views.proposal_list, name="proposals"),
     path("idaos/<slug:slug>/proposals/new", views.proposal_new, name="proposal_new"),
     path("proposals/<int:proposal_id>", views.proposal_detail, name="proposal"),
-    re_path(r"^proposals/(?P<proposal_id>[0-9]+)/ballots\.(?P<fmt>json|csv)$", views.ballots_export, name="ballots_export"),
-    re_path(r"^proposals/(?P<proposal_id>[0-9]+)/(?P<action>submit|cancel)$", views.proposal_action, name="proposal_action"),
+    re_path(
+        r"^proposals/(?P<proposal_id>[0-9]+)/ballots\.(?P<fmt>json|csv)$", views.ballots_export, name="ballots_export"
+    ),
+    re_path(
+        r"^proposals/(?P<proposal_id>[0-9]+)/(?P<action>submit|cancel)$", views.proposal_action, name="proposal_action"
+    ),
     path("ballots/<int:ballot_id>", views.ballot_receipt, name="ballot"),
     path("governance/eip712.json", views.eip712_json, name="eip712"),
 ]

@@ -60,8 +60,11 @@ def idao_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             idao = services.idao_create(
-                creator=request.user, slug=form.cleaned_data["slug"], name=form.cleaned_data["name"],
-                domain=form.cleaned_data["domain"], description=form.cleaned_data["description"],
+                creator=request.user,
+                slug=form.cleaned_data["slug"],
+                name=form.cleaned_data["name"],
+                domain=form.cleaned_data["domain"],
+                description=form.cleaned_data["description"],
                 charter=form.charter(),
             )
         except DomainError as exc:
@@ -87,7 +90,9 @@ def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
-        messages.success(request, "Welcome: you are a member." if m.status == "active" else "Request sent to the stewards.")
+        messages.success(
+            request, "Welcome: you are a member." if m.status == "active" else "Request sent to the stewards."
+        )
     return redirect("idaos:detail", slug=slug)
 
 
@@ -135,8 +140,11 @@ def model_new(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.aimodel_register(
-                idao=idao, steward=request.user, name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"], artifact_hash=form.cleaned_data["artifact_hash"],
+                idao=idao,
+                steward=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                artifact_hash=form.cleaned_data["artifact_hash"],
                 manifest=form.refs(),
             )
         except DomainError as exc:
@@ -154,8 +162,11 @@ def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.agent_register(
-                idao=idao, steward=request.user, name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"], behaviour_policy=form.cleaned_data["behaviour_policy"],
+                idao=idao,
+                steward=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+                behaviour_policy=form.cleaned_data["behaviour_policy"],
             )
         except DomainError as exc:
             form.add_error(None, exc.detail)
@@ -184,8 +195,12 @@ def proposal_new(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             proposal = proposals.proposal_create(
-                idao=idao, author=request.user, kind=form.cleaned_data["kind"], title=form.cleaned_data["title"],
-                description=form.cleaned_data["description"], payload=form.cleaned_data["payload"],
+                idao=idao,
+                author=request.user,
+                kind=form.cleaned_data["kind"],
+                title=form.cleaned_data["title"],
+                description=form.cleaned_data["description"],
+                payload=form.cleaned_data["payload"],
                 submit=form.cleaned_data["submit_now"],
             )
         except DomainError as exc:
@@ -235,7 +250,9 @@ def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResp
     proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
     if proposal is None or proposal.state == "draft":
         if fmt == "json":
-            return JsonResponse({"error": "proposal_not_found", "detail": "There is no such proposal with ballots."}, status=404)
+            return JsonResponse(
+                {"error": "proposal_not_found", "detail": "There is no such proposal with ballots."}, status=404
+            )
         raise Http404("There is no such proposal.")
     if fmt == "json":
         body = {
@@ -247,11 +264,39 @@ def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResp
     else:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         writer = csv.writer(response)
-        writer.writerow(["id", "voter", "idao", "proposal", "choice", "reason", "timestamp", "weight", "counted",
-                         "digest", "signature", "received_at"])
+        writer.writerow(
+            [
+                "id",
+                "voter",
+                "idao",
+                "proposal",
+                "choice",
+                "reason",
+                "timestamp",
+                "weight",
+                "counted",
+                "digest",
+                "signature",
+                "received_at",
+            ]
+        )
         for b in _export_rows(proposal):
-            writer.writerow([b.pk, b.voter, b.message["idao"], b.message["proposal"], b.choice, b.reason, b.timestamp,
-                             int(b.weight), b.counted, b.digest, b.signature, b.received_at.isoformat()])
+            writer.writerow(
+                [
+                    b.pk,
+                    b.voter,
+                    b.message["idao"],
+                    b.message["proposal"],
+                    b.choice,
+                    b.reason,
+                    b.timestamp,
+                    int(b.weight),
+                    b.counted,
+                    b.digest,
+                    b.signature,
+                    b.received_at.isoformat(),
+                ]
+            )
     response["Content-Disposition"] = f'attachment; filename="proposal-{proposal.pk}-ballots.{fmt}"'
     return response
 
@@ -262,12 +307,17 @@ def ballot_receipt(request: HttpRequest, ballot_id: int) -> HttpResponse:
     if ballot is None:
         raise Http404("There is no such ballot.")
     typed = eip712.typed_data(ballot.message)
-    return render(request, "idaos/ballot_receipt.html", {
-        "ballot": ballot, "proposal": ballot.proposal, "typed_json": json.dumps(typed, indent=1),
-    })
+    return render(
+        request,
+        "idaos/ballot_receipt.html",
+        {
+            "ballot": ballot,
+            "proposal": ballot.proposal,
+            "typed_json": json.dumps(typed, indent=1),
+        },
+    )
 
 
 @require_GET
 def eip712_json(request: HttpRequest) -> JsonResponse:
     return JsonResponse(eip712.published())
-

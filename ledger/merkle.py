@@ -151,5 +151,9 @@ def block_hash(*, height: int, prev_hash: bytes, merkle_root: bytes, leaf_count:
     """keccak256(abi.encode(uint256 height, bytes32 prevHash, bytes32 merkleRoot, uint256 leafCount,
     uint256 timestamp))."""
     return keccak(
-        height.to_bytes(32, "big") + prev_hash + merkle_root + leaf_count.to_bytes(32, "big") + timestamp.to_bytes(32, "big")
+        height.to_bytes(32, "big")
+        + prev_hash
+        + merkle_root
+        + leaf_count.to_bytes(32, "big")
+        + timestamp.to_bytes(32, "big")
     )

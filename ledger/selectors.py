@@ -25,9 +25,7 @@ def balances(owners: Iterable[str], asset: str) -> dict[str, int]:
 
 def supply() -> dict[str, int]:
     """Units in circulation per asset: everything the issuer has minted and not had burned back."""
-    issued = dict(
-        Balance.objects.filter(account__owner=owners.ISSUER).values_list("asset", "amount")
-    )
+    issued = dict(Balance.objects.filter(account__owner=owners.ISSUER).values_list("asset", "amount"))
     return {asset: -int(issued.get(asset, 0)) for asset in Asset.values}
 
 

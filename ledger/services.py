@@ -138,7 +138,13 @@ def _apply(*, kind: str, legs: list[Leg], idempotency_key: str, memo: str, finge
             after[(owner, asset)] = int(row[0])
     Posting.objects.bulk_create(
         [
-            Posting(transaction=tx, account_id=account_ids[o], asset=a, amount=Decimal(x), balance_after=Decimal(after[(o, a)]))
+            Posting(
+                transaction=tx,
+                account_id=account_ids[o],
+                asset=a,
+                amount=Decimal(x),
+                balance_after=Decimal(after[(o, a)]),
+            )
             for o, a, x in legs
         ]
     )
@@ -161,15 +167,23 @@ def transfer(
     if source == destination:
         raise InvalidTransaction("The source and destination of a transfer must differ.")
     return transaction_post(
-        kind=kind, postings=[(source, asset, -amount), (destination, asset, amount)], idempotency_key=idempotency_key, memo=memo
+        kind=kind,
+        postings=[(source, asset, -amount), (destination, asset, amount)],
+        idempotency_key=idempotency_key,
+        memo=memo,
     )
 
 
 def mint(*, to: str, asset: str, amount: int, idempotency_key: str, memo: str = "") -> Transaction:
     """Create new units from the issuer (whose balance goes negative by the supply)."""
     return transfer(
-        source=owners.ISSUER, destination=to, asset=asset, amount=amount, kind=Kind.MINT,
-        idempotency_key=idempotency_key, memo=memo,
+        source=owners.ISSUER,
+        destination=to,
+        asset=asset,
+        amount=amount,
+        kind=Kind.MINT,
+        idempotency_key=idempotency_key,
+        memo=memo,
     )
 
 
@@ -221,8 +235,13 @@ def _anchor(*, kind: str, subject: str, payload: dict, tx: Transaction | None = 
         leaf_id = _next_leaf_id()
         s_hash, p_hash = merkle.subject_hash(kind, subject), merkle.payload_hash(payload_json)
         return Leaf.objects.create(
-            id=leaf_id, kind=kind, subject=subject, payload_json=payload_json, payload_hash=merkle.to_hex(p_hash),
-            leaf_hash=merkle.ledger_leaf_hash(s_hash, leaf_id, p_hash), transaction=tx,
+            id=leaf_id,
+            kind=kind,
+            subject=subject,
+            payload_json=payload_json,
+            payload_hash=merkle.to_hex(p_hash),
+            leaf_hash=merkle.ledger_leaf_hash(s_hash, leaf_id, p_hash),
+            transaction=tx,
         )
 
 
@@ -262,10 +281,20 @@ def block_seal(*, max_leaves: int = MAX_LEAVES_PER_BLOCK) -> Block | None:
         root = merkle.make_tree([bytes(h) for _, h in rows])[0]
         timestamp = int(time.time())
         prev = merkle.from_hex(head.block_hash)
-        digest = merkle.block_hash(height=height, prev_hash=prev, merkle_root=root, leaf_count=len(rows), timestamp=timestamp)
-        block = Block.objects.create(
-            height=height, first_leaf_id=head.last_leaf_id + 1, last_leaf_id=rows[-1][0], prev_hash=head.block_hash,
-            merkle_root=merkle.to_hex(root), leaf_count=len(rows), timestamp=timestamp, block_hash=merkle.to_hex(digest),
+        digest = merkle.block_hash(
+            height=height, prev_hash=prev, merkle_root=root, leaf_count=len(rows), timestamp=timestamp
         )
-        ChainHead.objects.filter(pk=1).update(height=height, block_hash=block.block_hash, last_leaf_id=block.last_leaf_id)
+        block = Block.objects.create(
+            height=height,
+            first_leaf_id=head.last_leaf_id + 1,
+            last_leaf_id=rows[-1][0],
+            prev_hash=head.block_hash,
+            merkle_root=merkle.to_hex(root),
+            leaf_count=len(rows),
+            timestamp=timestamp,
+            block_hash=merkle.to_hex(digest),
+        )
+        ChainHead.objects.filter(pk=1).update(
+            height=height, block_hash=block.block_hash, last_leaf_id=block.last_leaf_id
+        )
     return block

@@ -16,7 +16,13 @@ def seal_block() -> int | None:
     return block.height if block else None
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True, autoretry_for=(ConnectionError, TimeoutError),
-             retry_backoff=True, max_retries=10)
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    ignore_result=True,
+    autoretry_for=(ConnectionError, TimeoutError),
+    retry_backoff=True,
+    max_retries=10,
+)
 def publish_block(height: int) -> str | None:
     return anchoring.block_publish(height=height)

@@ -71,9 +71,7 @@ def _blocks(report: Report) -> list[BlockRow]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT height, block_hash, last_leaf_id FROM ledger_chainhead WHERE id = 1")
         head = cursor.fetchone()
-    if head and (
-        head[0] != expected - 1 or head[2] != last_leaf or (expected > 1 and head[1] != merkle.to_hex(prev))
-    ):
+    if head and (head[0] != expected - 1 or head[2] != last_leaf or (expected > 1 and head[1] != merkle.to_hex(prev))):
         raise Bad(f"block {head[0]}: the chain head does not match the latest block {expected - 1}")
     report.counts["blocks"] = len(blocks)
     return blocks
@@ -238,8 +236,11 @@ def _leaves_in_child(snapshot_id: str, blocks: list[BlockRow], send) -> None:
     child = Report()
     try:
         with psycopg.connect(
-            dbname=db["NAME"], user=db["USER"] or None, password=db["PASSWORD"] or None,
-            host=db["HOST"] or None, port=db["PORT"] or None,
+            dbname=db["NAME"],
+            user=db["USER"] or None,
+            password=db["PASSWORD"] or None,
+            host=db["HOST"] or None,
+            port=db["PORT"] or None,
         ) as conn:
             conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             conn.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot_id)))

@@ -47,8 +47,13 @@ def block_json(request: HttpRequest, height: int) -> JsonResponse:
         block = selectors.block_get(height)
     except DomainError as exc:
         return _json_error(exc)
-    return JsonResponse({"header": block.header(), "leafIds": selectors.block_leaf_ids(block),
-                         "evm": {"chainId": block.evm_chain_id, "txHash": block.evm_tx_hash or None}})
+    return JsonResponse(
+        {
+            "header": block.header(),
+            "leafIds": selectors.block_leaf_ids(block),
+            "evm": {"chainId": block.evm_chain_id, "txHash": block.evm_tx_hash or None},
+        }
+    )
 
 
 def headers_json(request: HttpRequest) -> JsonResponse:
@@ -64,7 +69,9 @@ def transaction_page(request: HttpRequest, tx_id: int) -> HttpResponse:
     tx = _or_404(selectors.transaction_get, tx_id)
     block = selectors.leaf_block(tx.leaf.pk) if hasattr(tx, "leaf") else None
     return render(
-        request, "ledger/transaction.html", {"tx": tx, "postings": selectors.transaction_postings(tx), "tx_block": block}
+        request,
+        "ledger/transaction.html",
+        {"tx": tx, "postings": selectors.transaction_postings(tx), "tx_block": block},
     )
 
 
@@ -93,11 +100,21 @@ def account_statement(request: HttpRequest, owner: str) -> StreamingHttpResponse
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(["posting_id", "transaction_id", "time", "kind", "asset", "amount", "balance_after", "memo"])
+        yield writer.writerow(
+            ["posting_id", "transaction_id", "time", "kind", "asset", "amount", "balance_after", "memo"]
+        )
         for p in selectors.account_statement_rows(account):
             yield writer.writerow(
-                [p.pk, p.transaction_id, p.transaction.created_at.isoformat(), p.transaction.kind, p.asset,
-                 int(p.amount), int(p.balance_after), p.transaction.memo]
+                [
+                    p.pk,
+                    p.transaction_id,
+                    p.transaction.created_at.isoformat(),
+                    p.transaction.kind,
+                    p.asset,
+                    int(p.amount),
+                    int(p.balance_after),
+                    p.transaction.memo,
+                ]
             )
 
     safe = owner.replace(":", "_")

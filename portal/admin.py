@@ -29,6 +29,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
 admin.site.site_header = "iDAO Portal administration"
 
 

@@ -100,8 +100,19 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     if exc.status_code == 403 and "CSRF" in str(exc):
-        return _error(request, "csrf_failed", "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", 403)
-    codes = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}
+        return _error(
+            request,
+            "csrf_failed",
+            "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.",
+            403,
+        )
+    codes = {
+        400: "bad_request",
+        401: "not_authenticated",
+        403: "forbidden",
+        404: "not_found",
+        405: "method_not_allowed",
+    }
     return _error(request, codes.get(exc.status_code, "error"), str(exc), exc.status_code)
 
 

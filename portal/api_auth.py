@@ -45,7 +45,9 @@ class LoggedOut(Schema):
 
 def _require_csrf(request: HttpRequest) -> None:
     if check_csrf(request) is not None:
-        raise Forbidden("CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", code="csrf_failed")
+        raise Forbidden(
+            "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", code="csrf_failed"
+        )
 
 
 @router.get("/siwe/nonce", response={200: NonceOut, 429: ErrorOut}, auth=None)

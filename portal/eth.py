@@ -14,7 +14,9 @@ EIP712_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint25
 
 
 def domain_separator(name: str, version: str, chain_id: int) -> bytes:
-    return keccak(EIP712_DOMAIN_TYPEHASH + keccak(name.encode()) + keccak(version.encode()) + chain_id.to_bytes(32, "big"))
+    return keccak(
+        EIP712_DOMAIN_TYPEHASH + keccak(name.encode()) + keccak(version.encode()) + chain_id.to_bytes(32, "big")
+    )
 
 
 def recover_digest(digest: bytes, signature: str) -> str | None:

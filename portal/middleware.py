@@ -45,7 +45,9 @@ class JsonErrorMiddleware:
 
 
 def _has_nul(request: HttpRequest) -> bool:
-    return "\x00" in request.path or any("\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values)
+    return "\x00" in request.path or any(
+        "\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values
+    )
 
 
 def _is_json(response: HttpResponse) -> bool:

@@ -105,11 +105,15 @@ def parse_message(text: str) -> SiweMessage:
 def _check_relying_party(message: SiweMessage, origin: Origin) -> None:
     expected_domain = settings.SIWE_DOMAIN or origin.host
     if message.domain != expected_domain:
-        raise _reject("domain_mismatch", f"The message is for {message.domain!r}, but this portal is {expected_domain!r}.")
+        raise _reject(
+            "domain_mismatch", f"The message is for {message.domain!r}, but this portal is {expected_domain!r}."
+        )
     uri = urlsplit(str(message.uri))
     expected_scheme = message.scheme or origin.scheme
     if f"{uri.scheme}://{uri.netloc}" != f"{expected_scheme}://{expected_domain}":
-        raise _reject("uri_mismatch", f"The message's URI {message.uri!s} is not on {expected_scheme}://{expected_domain}.")
+        raise _reject(
+            "uri_mismatch", f"The message's URI {message.uri!s} is not on {expected_scheme}://{expected_domain}."
+        )
     if message.chain_id not in settings.SIWE_CHAIN_IDS:
         allowed = ", ".join(map(str, settings.SIWE_CHAIN_IDS))
         raise _reject("chain_not_allowed", f"Chain id {message.chain_id} is not accepted here (allowed: {allowed}).")
@@ -146,7 +150,9 @@ def _nonce_consume(value: str, now: datetime) -> None:
         return
     nonce = SiweNonce.objects.filter(value=value).first()
     if nonce is None:
-        raise _reject("nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one.")
+        raise _reject(
+            "nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one."
+        )
     if nonce.used_at is not None:
         raise _reject("nonce_used", "This nonce has already been used; fetch a new one.")
     raise _reject("expired", "This nonce has expired; fetch a new one.")

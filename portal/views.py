@@ -38,4 +38,12 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         return error_response(
             "csrf_failed", "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", 403
         )
-    return TemplateResponse(request, "portal/error.html", {"title": "Request refused", "detail": "Your session's security token was missing or stale. Reload the page and try again."}, status=403)
+    return TemplateResponse(
+        request,
+        "portal/error.html",
+        {
+            "title": "Request refused",
+            "detail": "Your session's security token was missing or stale. Reload the page and try again.",
+        },
+        status=403,
+    )

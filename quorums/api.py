@@ -42,15 +42,32 @@ class AmountIn(Schema):
 
 def round_json(r: Round) -> dict[str, Any]:
     return {
-        "id": r.pk, "quorum": r.quorum_id, "idao": r.idao.slug, "state": r.state, "outcome": r.outcome,
-        "close_reason": r.close_reason, "content_hash": r.content_hash, "seed": r.seed, "attempt": r.attempt,
-        "opened_at": r.opened_at, "deadline": r.deadline, "closed_at": r.closed_at, "tally": r.tally,
-        "verdicts_digest": r.verdicts_digest, "anchor_leaf_id": r.anchor_leaf_id,
+        "id": r.pk,
+        "quorum": r.quorum_id,
+        "idao": r.idao.slug,
+        "state": r.state,
+        "outcome": r.outcome,
+        "close_reason": r.close_reason,
+        "content_hash": r.content_hash,
+        "seed": r.seed,
+        "attempt": r.attempt,
+        "opened_at": r.opened_at,
+        "deadline": r.deadline,
+        "closed_at": r.closed_at,
+        "tally": r.tally,
+        "verdicts_digest": r.verdicts_digest,
+        "anchor_leaf_id": r.anchor_leaf_id,
         "proof": f"/ledger/proofs/{r.anchor_leaf_id}.json" if r.anchor_leaf_id else None,
         "committee": [{"address": s.address, "stake": int(s.stake)} for s in r.seats.all()],
         "verdicts": [
-            {"validator": v.validator.address, "verdict": v.verdict, "reason": v.reason, "signature": v.signature,
-             "digest": v.digest, "automated": v.automated}
+            {
+                "validator": v.validator.address,
+                "verdict": v.verdict,
+                "reason": v.reason,
+                "signature": v.signature,
+                "digest": v.digest,
+                "automated": v.automated,
+            }
             for v in r.verdicts.select_related("validator")
         ],
     }
@@ -63,12 +80,17 @@ def assignments(request: HttpRequest) -> list[dict]:
     out = []
     for seat in assignment_list(address=request.auth.address):
         r = seat.round
-        out.append({
-            "round": r.pk, "deadline": r.deadline, "content_hash": r.content_hash,
-            "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref),
-            "typed_data": verdict_typed_data(validator=seat.address, round_id=r.pk, content_hash=r.content_hash,
-                                             verdict="approve", reason=""),
-        })
+        out.append(
+            {
+                "round": r.pk,
+                "deadline": r.deadline,
+                "content_hash": r.content_hash,
+                "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref),
+                "typed_data": verdict_typed_data(
+                    validator=seat.address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason=""
+                ),
+            }
+        )
     return out
 
 
@@ -79,8 +101,15 @@ def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> S
     result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
     body = {"verdict_id": result.verdict.pk, "digest": result.verdict.digest, "duplicate": result.duplicate}
     if result.equivocation is not None:
-        return Status(409, {"error": "equivocation", "detail": "You already signed a different verdict in this round; both "
-                     "signatures are kept as evidence and your bond will be slashed.", **body})
+        return Status(
+            409,
+            {
+                "error": "equivocation",
+                "detail": "You already signed a different verdict in this round; both "
+                "signatures are kept as evidence and your bond will be slashed.",
+                **body,
+            },
+        )
     return Status(201, body)
 
 
@@ -91,11 +120,16 @@ def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
     order, each item's outcome: `{"status": 201, …}`, `{"status": 409, "error": "equivocation", …}`
     or the refusal's status, error code and detail; refused items write nothing."""
     if len(payload.verdicts) > MAX_VERDICT_BATCH:
-        return Status(422, {"error": "too_many_verdicts",
-                            "detail": f"Submit at most {MAX_VERDICT_BATCH} verdicts at once; this batch has {len(payload.verdicts)}."})
-    results = services.verdicts_submit(items=[
-        {"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts
-    ])
+        return Status(
+            422,
+            {
+                "error": "too_many_verdicts",
+                "detail": f"Submit at most {MAX_VERDICT_BATCH} verdicts at once; this batch has {len(payload.verdicts)}.",
+            },
+        )
+    results = services.verdicts_submit(
+        items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts]
+    )
     out = []
     for result in results:
         if isinstance(result, DomainError):
@@ -124,4 +158,3 @@ def bond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
 def unbond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
-

@@ -13,7 +13,15 @@ class QuorumsConfig(AppConfig):
 
         from . import governance
 
-        register_action("trust_quorum", validate=governance.validate, execute=governance.execute_trust,
-                        describe=governance.describe_trust)
-        register_action("drop_quorum", validate=governance.validate, execute=governance.execute_drop,
-                        describe=governance.describe_drop)
+        register_action(
+            "trust_quorum",
+            validate=governance.validate,
+            execute=governance.execute_trust,
+            describe=governance.describe_trust,
+        )
+        register_action(
+            "drop_quorum",
+            validate=governance.validate,
+            execute=governance.execute_drop,
+            describe=governance.describe_drop,
+        )

@@ -22,7 +22,10 @@ def load(stdout) -> None:
     quorum = Quorum.objects.filter(name=NAME).first()
     if quorum is None:
         quorum = services.quorum_create(
-            actor=admin, name=NAME, reason="demo quorum for the embedded portal", committee_size=3,
+            actor=admin,
+            name=NAME,
+            reason="demo quorum for the embedded portal",
+            committee_size=3,
             description="Three automated validators re-hash every file, sniff its type and look for duplicates.",
         )
     for idao in IDAO.objects.all():

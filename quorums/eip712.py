@@ -38,7 +38,9 @@ def domain() -> dict[str, Any]:
     return {"name": "iDAO Portal", "version": "1", "chainId": settings.PORTAL_CHAIN_ID}
 
 
-def verdict_typed_data(*, validator: str, round_id: int, content_hash: str, verdict: str, reason: str) -> dict[str, Any]:
+def verdict_typed_data(
+    *, validator: str, round_id: int, content_hash: str, verdict: str, reason: str
+) -> dict[str, Any]:
     """The full EIP-712 message (as eth_signTypedData_v4 takes it). content_hash: 0x + 64 hex."""
     return {
         "types": VERDICT_TYPES,
@@ -87,23 +89,53 @@ def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
         if (types is not VERDICT_TYPES and types != VERDICT_TYPES) or full_message.get("primaryType") != "Verdict":
             return None
         d, m = full_message["domain"], full_message["message"]
-        if set(d) != {"name", "version", "chainId"} or set(m) != {"validator", "round", "contentHash", "verdict", "reason"}:
+        if set(d) != {"name", "version", "chainId"} or set(m) != {
+            "validator",
+            "round",
+            "contentHash",
+            "verdict",
+            "reason",
+        }:
             return None
         name, version, chain_id = d["name"], d["version"], d["chainId"]
-        validator, round_id, content_hash, verdict, reason = (m["validator"], m["round"], m["contentHash"], m["verdict"],
-                                                              m["reason"])
-        if not (type(name) is str and type(version) is str and type(chain_id) is int and 0 <= chain_id < 2**256
-                and type(round_id) is int and 0 <= round_id < 2**256 and type(verdict) is str and type(reason) is str
-                and type(validator) is str and type(content_hash) is str):
+        validator, round_id, content_hash, verdict, reason = (
+            m["validator"],
+            m["round"],
+            m["contentHash"],
+            m["verdict"],
+            m["reason"],
+        )
+        if not (
+            type(name) is str
+            and type(version) is str
+            and type(chain_id) is int
+            and 0 <= chain_id < 2**256
+            and type(round_id) is int
+            and 0 <= round_id < 2**256
+            and type(verdict) is str
+            and type(reason) is str
+            and type(validator) is str
+            and type(content_hash) is str
+        ):
             return None
         address = bytes.fromhex(validator[2:]) if len(validator) == 42 and validator[:2] == "0x" else None
-        if address is not None and validator[2:] != validator[2:].lower() and validator != to_checksum_address(validator):
+        if (
+            address is not None
+            and validator[2:] != validator[2:].lower()
+            and validator != to_checksum_address(validator)
+        ):
             return None  # a mis-checksummed address: the generic encoder refuses it
         raw_hash = content_hash.removeprefix("0x")
         if address is None or len(address) != 20 or len(raw_hash) != 64 or content_hash[:2] != "0x":
             return None
-        struct = keccak(_VERDICT_TYPEHASH + address.rjust(32, b"\0") + round_id.to_bytes(32, "big")
-                        + bytes.fromhex(raw_hash) + keccak(verdict.encode()) + keccak(reason.encode()))
+        struct = keccak(
+            _VERDICT_TYPEHASH
+            + address.rjust(32, b"\0")
+            + round_id.to_bytes(32, "big")
+            + bytes.fromhex(raw_hash)
+            + keccak(verdict.encode())
+            + keccak(reason.encode())
+        )
         return keccak(b"\x19\x01" + _domain_separator(name, version, chain_id) + struct)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None

@@ -12,7 +12,9 @@ from .models import Quorum
 def validate(idao: Any, payload: dict) -> dict:
     quorum_id = payload.get("quorum_id") if isinstance(payload, dict) else None
     if not isinstance(quorum_id, int) or isinstance(quorum_id, bool):
-        raise DomainError("A quorum action names the quorum by its integer id: {\"quorum_id\": 1}.", code="invalid_payload", status=422)
+        raise DomainError(
+            'A quorum action names the quorum by its integer id: {"quorum_id": 1}.', code="invalid_payload", status=422
+        )
     if not Quorum.objects.filter(pk=quorum_id).exists():
         raise DomainError(f"There is no quorum {quorum_id}.", code="quorum_not_found", status=422)
     return {"quorum_id": quorum_id}

@@ -106,8 +106,15 @@ def on_verdicts(fn: Callable[[list[Round]], None]) -> Callable[[list[Round]], No
 
 
 def remove(fn: Callable) -> None:
-    for hooks in (_ON_ROUND_CLOSED, _ON_ROUND_ACCEPTED, _ON_VERDICT, _ON_ROUNDS_CLOSED, _ON_ROUNDS_ACCEPTED,
-                  _ON_VERDICTS, _SWEEPS):
+    for hooks in (
+        _ON_ROUND_CLOSED,
+        _ON_ROUND_ACCEPTED,
+        _ON_VERDICT,
+        _ON_ROUNDS_CLOSED,
+        _ON_ROUNDS_ACCEPTED,
+        _ON_VERDICTS,
+        _SWEEPS,
+    ):
         if fn in hooks:
             hooks.remove(fn)
 

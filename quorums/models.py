@@ -27,16 +27,22 @@ class Quorum(models.Model):
     slash_absence_bps = models.PositiveIntegerField(default=100)
     unbond_delay = models.DurationField(default=timedelta(days=7))
     paused = models.BooleanField(default=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(threshold_bps__gt=5000) & Q(threshold_bps__lte=10000), name="quorum_threshold_majority"),
+            models.CheckConstraint(
+                condition=Q(threshold_bps__gt=5000) & Q(threshold_bps__lte=10000), name="quorum_threshold_majority"
+            ),
             models.CheckConstraint(condition=Q(min_participation_bps__lte=10000), name="quorum_participation_bps"),
             models.CheckConstraint(
-                condition=Q(slash_equivocation_bps__lte=10000) & Q(slash_minority_bps__lte=10000) & Q(slash_absence_bps__lte=10000),
+                condition=Q(slash_equivocation_bps__lte=10000)
+                & Q(slash_minority_bps__lte=10000)
+                & Q(slash_absence_bps__lte=10000),
                 name="quorum_slash_bps",
             ),
             models.CheckConstraint(condition=Q(committee_size__gte=1), name="quorum_committee_size"),
@@ -145,9 +151,12 @@ class Round(models.Model):
     class Meta:
         ordering = ["-id"]
         constraints = [
-            models.UniqueConstraint(fields=["subject_kind", "subject_ref", "attempt"], name="round_one_per_subject_attempt"),
+            models.UniqueConstraint(
+                fields=["subject_kind", "subject_ref", "attempt"], name="round_one_per_subject_attempt"
+            ),
             models.CheckConstraint(
-                condition=Q(state="open", outcome="") | Q(state="closed") & ~Q(outcome=""), name="round_outcome_iff_closed"
+                condition=Q(state="open", outcome="") | Q(state="closed") & ~Q(outcome=""),
+                name="round_outcome_iff_closed",
             ),
         ]
         indexes = [models.Index(fields=["state", "deadline"]), models.Index(fields=["quorum", "state"])]
@@ -243,7 +252,9 @@ class FraudCase(models.Model):
     rate_bps = models.PositiveIntegerField(default=0)
     decision = models.TextField(blank=True, max_length=2000)
     opened_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     opened_at = models.DateTimeField(auto_now_add=True)
     decided_at = models.DateTimeField(null=True, blank=True)
 

@@ -41,9 +41,11 @@ def _locked_many(round_ids: list[int]) -> list[Round]:
     """The rounds' rows, locked in id order (so two batches never deadlock), with their quorum and
     iDAO and whether each deadline has passed by database time, in one query."""
     return list(
-        Round.objects.select_for_update(of=("self",)).select_related("quorum", "idao")
+        Round.objects.select_for_update(of=("self",))
+        .select_related("quorum", "idao")
         .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
-        .filter(pk__in=round_ids).order_by("pk")
+        .filter(pk__in=round_ids)
+        .order_by("pk")
     )
 
 
@@ -57,7 +59,9 @@ def _enqueue_close(round_ids: list[int]) -> None:
         transaction.on_commit(lambda: rounds_close_task.delay(ids))
 
 
-def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_hash: str, attempt: int = 1) -> Round | None:
+def round_open(
+    *, idao_id: int, subject_kind: str, subject_ref: str, content_hash: str, attempt: int = 1
+) -> Round | None:
     """Route a subject to the VSC's pick and open a round with a stake-weighted committee drawn
     from a recorded seed. None when no trusted quorum can take it now (the caller waits)."""
     hooks.subject_kind(subject_kind)  # fail loudly for an unregistered kind
@@ -71,19 +75,28 @@ def round_open(*, idao_id: int, subject_kind: str, subject_ref: str, content_has
             raise QuorumPaused(f"Quorum {quorum.name} is paused.")
         rows = list(
             Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE, stake__gte=quorum.min_bond)
-            .order_by("pk").values_list("pk", "stake", "address")
+            .order_by("pk")
+            .values_list("pk", "stake", "address")
         )
         candidates = [[vid, int(stake)] for vid, stake, _ in rows]
         addresses = {vid: address for vid, _, address in rows}
-        seed = "0x" + keccak(
-            f"{subject_kind}:{subject_ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)
-        ).hex()
+        seed = (
+            "0x"
+            + keccak(f"{subject_kind}:{subject_ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)).hex()
+        )
         chosen = draw_committee(bytes.fromhex(seed[2:]), [tuple(c) for c in candidates], quorum.committee_size)
         r = Round.objects.create(
-            quorum=quorum, idao_id=idao_id, subject_kind=subject_kind, subject_ref=subject_ref,
-            content_hash=content_hash, attempt=attempt, seed=seed, candidates=candidates,
+            quorum=quorum,
+            idao_id=idao_id,
+            subject_kind=subject_kind,
+            subject_ref=subject_ref,
+            content_hash=content_hash,
+            attempt=attempt,
+            seed=seed,
+            candidates=candidates,
             # Database time, read under the quorum lock: deadlines are judged against now() in SQL.
-            opened_at=quorum.db_now, deadline=quorum.db_now + quorum.round_duration,
+            opened_at=quorum.db_now,
+            deadline=quorum.db_now + quorum.round_duration,
         )
         stakes = dict((c[0], c[1]) for c in candidates)
         Seat.objects.bulk_create([Seat(round=r, validator_id=v, address=addresses[v], stake=stakes[v]) for v in chosen])
@@ -105,11 +118,14 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         ids = sorted({q.pk for qs in candidates.values() for q in qs})
         if not ids:
             return out
-        locked = {q.pk: q for q in Quorum.objects.select_for_update().annotate(db_now=Now()).filter(pk__in=ids).order_by("pk")}
+        locked = {
+            q.pk: q for q in Quorum.objects.select_for_update().annotate(db_now=Now()).filter(pk__in=ids).order_by("pk")
+        }
         pending = {q.pk: q.pending for qs in candidates.values() for q in qs}
         pool: dict[int, list[tuple[int, int, str]]] = {}
         for quorum_id, vid, stake, address in (
-            Validator.objects.filter(quorum_id__in=ids, state=ValidatorState.ACTIVE).order_by("pk")
+            Validator.objects.filter(quorum_id__in=ids, state=ValidatorState.ACTIVE)
+            .order_by("pk")
             .values_list("quorum_id", "pk", "stake", "address")
         ):
             if stake >= locked[quorum_id].min_bond:
@@ -117,8 +133,11 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         rounds: list[Round] = []
         committees: list[list[tuple[int, int, str]]] = []
         for index, subject in enumerate(subjects):
-            eligible = [q for q in candidates[subject["idao_id"]]
-                        if q.pk in locked and not locked[q.pk].paused and len(pool.get(q.pk, ())) >= locked[q.pk].committee_size]
+            eligible = [
+                q
+                for q in candidates[subject["idao_id"]]
+                if q.pk in locked and not locked[q.pk].paused and len(pool.get(q.pk, ())) >= locked[q.pk].committee_size
+            ]
             if not eligible:
                 continue
             quorum = locked[min(eligible, key=lambda q: (pending[q.pk], q.pk)).pk]
@@ -128,17 +147,33 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
             content_hash = as_bytes32_hex(subject["content_hash"])
             seed = "0x" + keccak(f"{kind}:{ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)).hex()
             candidates_json = [[vid, stake] for vid, stake, _ in rows]
-            chosen = draw_committee(bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size)
+            chosen = draw_committee(
+                bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size
+            )
             by_id = {row[0]: row for row in rows}
-            r = Round(quorum=quorum, idao_id=subject["idao_id"], subject_kind=kind, subject_ref=ref, content_hash=content_hash,
-                      attempt=attempt, seed=seed, candidates=candidates_json,
-                      opened_at=quorum.db_now, deadline=quorum.db_now + quorum.round_duration)
+            r = Round(
+                quorum=quorum,
+                idao_id=subject["idao_id"],
+                subject_kind=kind,
+                subject_ref=ref,
+                content_hash=content_hash,
+                attempt=attempt,
+                seed=seed,
+                candidates=candidates_json,
+                opened_at=quorum.db_now,
+                deadline=quorum.db_now + quorum.round_duration,
+            )
             out[index] = r
             rounds.append(r)
             committees.append([by_id[vid] for vid in chosen])
         Round.objects.bulk_create(rounds)
-        Seat.objects.bulk_create([Seat(round=r, validator_id=vid, address=address, stake=stake)
-                                  for r, committee in zip(rounds, committees, strict=True) for vid, stake, address in committee])
+        Seat.objects.bulk_create(
+            [
+                Seat(round=r, validator_id=vid, address=address, stake=stake)
+                for r, committee in zip(rounds, committees, strict=True)
+                for vid, stake, address in committee
+            ]
+        )
         return out
 
 
@@ -185,7 +220,9 @@ def _check_signed(r: Round | None, round_id: int, message: dict[str, Any], signa
             f"This verdict was signed for round {signed_round} and content {signed_hash[:10]}…, "
             f"not round {r.pk} with content {r.content_hash[:10]}…."
         )
-    typed = verdict_typed_data(validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason)
+    typed = verdict_typed_data(
+        validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason
+    )
     try:
         signer, digest = recover_with_digest(typed, signature)
     except ValueError as exc:
@@ -199,7 +236,9 @@ def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, au
     """Record a signed verdict. The message is the EIP-712 `Verdict` struct as signed. The same
     signed verdict twice is a no-op; a different one from the same validator is equivocation,
     recorded with both signatures as evidence (slashed and jailed when the round closes)."""
-    [result] = verdicts_submit(items=[{"round_id": round_id, "message": message, "signature": signature}], automated=automated)
+    [result] = verdicts_submit(
+        items=[{"round_id": round_id, "message": message, "signature": signature}], automated=automated
+    )
     if isinstance(result, DomainError):
         raise result
     return result
@@ -226,8 +265,9 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         try:
             if round_id is None:
                 raise InvalidVerdict("Each verdict names the round it is for.")
-            signer, verdict, reason, digest = _check_signed(found.get(round_id), round_id, item.get("message"),
-                                                            item.get("signature"))
+            signer, verdict, reason, digest = _check_signed(
+                found.get(round_id), round_id, item.get("message"), item.get("signature")
+            )
             checked.append(_Checked(i, round_id, signer, verdict, reason, str(item.get("signature")), digest))
         except DomainError as exc:
             results[i] = exc
@@ -241,7 +281,8 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         seats: dict[tuple[int, str], int] = {}
         stakes: dict[int, list[tuple[int, int, str]]] = {rid: [] for rid in locked}
         for rid, vid, stake, address in Seat.objects.filter(round_id__in=list(locked)).values_list(
-                "round_id", "validator_id", "stake", "address"):
+            "round_id", "validator_id", "stake", "address"
+        ):
             seats[(rid, address)] = vid
             stakes[rid].append((vid, int(stake), address))
         stored: dict[int, list[Verdict]] = {rid: [] for rid in locked}
@@ -256,7 +297,9 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
             if vid is None:
                 results[c.index] = NotInCommittee(f"{c.signer} is not on the committee of round {r.pk}.")
             elif r.state != RoundState.OPEN:
-                results[c.index] = RoundClosed(f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted.")
+                results[c.index] = RoundClosed(
+                    f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted."
+                )
             elif r.overdue:
                 results[c.index] = RoundClosed(
                     f"Round {r.pk}'s deadline passed at {r.deadline:%Y-%m-%d %H:%M:%S} UTC; verdicts are no longer accepted."
@@ -267,8 +310,15 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 if same is not None:
                     results[c.index] = VerdictResult(verdict=same, duplicate=True)
                     continue
-                recorded = Verdict(round=r, validator_id=vid, verdict=c.verdict, reason=c.reason, signature=c.signature,
-                                   digest=c.digest, automated=automated)
+                recorded = Verdict(
+                    round=r,
+                    validator_id=vid,
+                    verdict=c.verdict,
+                    reason=c.reason,
+                    signature=c.signature,
+                    digest=c.digest,
+                    automated=automated,
+                )
                 new.append((c.index, recorded, list(prior)))
                 prior.append(recorded)
         if new:
@@ -278,7 +328,9 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
             equivocation = None
             if prior:
                 equivocation, _ = Equivocation.objects.get_or_create(
-                    round=recorded.round, validator_id=recorded.validator_id, defaults={"first": prior[0], "second": recorded}
+                    round=recorded.round,
+                    validator_id=recorded.validator_id,
+                    defaults={"first": prior[0], "second": recorded},
                 )
             results[index] = VerdictResult(verdict=recorded, equivocation=equivocation)
             touched[recorded.round_id] = locked[recorded.round_id]
@@ -320,8 +372,11 @@ def _ballots_many(round_ids: list[int]) -> dict[int, _Ballots]:
     for round_id, validator_id, stake, address in seats:
         b = out[round_id]
         b.seats[validator_id], b.addresses[validator_id] = int(stake), address
-    rows = Verdict.objects.filter(round_id__in=round_ids).order_by("pk").values_list("round_id", "validator_id", "verdict",
-                                                                                       "signature")
+    rows = (
+        Verdict.objects.filter(round_id__in=round_ids)
+        .order_by("pk")
+        .values_list("round_id", "validator_id", "verdict", "signature")
+    )
     by_round: dict[int, list[tuple[int, str, str]]] = {rid: [] for rid in round_ids}
     for round_id, validator_id, verdict, signature in rows:
         by_round[round_id].append((validator_id, verdict, signature))
@@ -415,10 +470,17 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
         ]
         if outcome in ("accepted", "rejected"):
             winning = "approve" if outcome == "accepted" else "reject"
-            penalties += [(vid, SlashReason.MINORITY, quorum.slash_minority_bps)
-                          for vid in sorted(v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats)]
+            penalties += [
+                (vid, SlashReason.MINORITY, quorum.slash_minority_bps)
+                for vid in sorted(
+                    v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats
+                )
+            ]
         if overdue:  # only a member who let the whole round run out was absent
-            penalties += [(vid, SlashReason.ABSENCE, quorum.slash_absence_bps) for vid in sorted(set(seats) - set(votes) - equivocators)]
+            penalties += [
+                (vid, SlashReason.ABSENCE, quorum.slash_absence_bps)
+                for vid in sorted(set(seats) - set(votes) - equivocators)
+            ]
         plans.append((r, b, t, outcome, close_reason, penalties))
     if not plans:
         return rounds
@@ -429,24 +491,51 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     closed_rounds: list[Round] = []
     for r, b, t, outcome, close_reason, penalties in plans:
         quorum = r.quorum
-        slashes = [apply_slash(validator=validators[vid], round_=r, reason=reason, rate_bps=rate,
-                               key=f"slash:{r.pk}:{vid}:{reason}", idao=r.idao) for vid, reason, rate in penalties]
+        slashes = [
+            apply_slash(
+                validator=validators[vid],
+                round_=r,
+                reason=reason,
+                rate_bps=rate,
+                key=f"slash:{r.pk}:{vid}:{reason}",
+                idao=r.idao,
+            )
+            for vid, reason, rate in penalties
+        ]
         jailed |= b.equivocators & set(b.seats)
-        tally_json = {"committee": t.committee_stake, "approve": t.approve_stake, "reject": t.reject_stake, "voted": t.voted_stake}
+        tally_json = {
+            "committee": t.committee_stake,
+            "approve": t.approve_stake,
+            "reject": t.reject_stake,
+            "voted": t.voted_stake,
+        }
         digest = verdicts_digest(b.signatures)
         leaf = ledger.anchor(
             kind="validation_round",
             subject=f"round:{r.pk}",
             payload={
-                "round": r.pk, "quorum": quorum.pk, "idao": r.idao.slug, "subject": f"{r.subject_kind}:{r.subject_ref}",
-                "content_hash": r.content_hash, "seed": r.seed, "outcome": outcome, "close_reason": close_reason,
+                "round": r.pk,
+                "quorum": quorum.pk,
+                "idao": r.idao.slug,
+                "subject": f"{r.subject_kind}:{r.subject_ref}",
+                "content_hash": r.content_hash,
+                "seed": r.seed,
+                "outcome": outcome,
+                "close_reason": close_reason,
                 "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
-                "tally": tally_json, "verdicts_digest": digest,
+                "tally": tally_json,
+                "verdicts_digest": digest,
                 "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
             },
         )
-        closed[r.pk] = {"outcome": outcome, "close_reason": close_reason, "closed_at": r.db_now, "tally": tally_json,
-                        "verdicts_digest": digest, "anchor_leaf_id": leaf.pk}
+        closed[r.pk] = {
+            "outcome": outcome,
+            "close_reason": close_reason,
+            "closed_at": r.db_now,
+            "tally": tally_json,
+            "verdicts_digest": digest,
+            "anchor_leaf_id": leaf.pk,
+        }
         closed_rounds.append(r)
     # The rows are locked and were open, so this conditional claim updates exactly these rows.
     if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):

@@ -21,10 +21,18 @@ def quorum_candidates(*, idao_id: int) -> QuerySet[Quorum]:
     (its open rounds): quorum_pick is the first of them."""
     ready = (
         Validator.objects.filter(quorum=OuterRef("pk"), state=ValidatorState.ACTIVE, stake__gte=OuterRef("min_bond"))
-        .order_by().values("quorum").annotate(n=Count("pk")).values("n")
+        .order_by()
+        .values("quorum")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    pending = Round.objects.filter(quorum=OuterRef("pk"), state=RoundState.OPEN).order_by().values("quorum").annotate(
-        n=Count("pk")).values("n")
+    pending = (
+        Round.objects.filter(quorum=OuterRef("pk"), state=RoundState.OPEN)
+        .order_by()
+        .values("quorum")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Quorum.objects.filter(paused=False, trusts__idao_id=idao_id, trusts__active=True)
         .annotate(ready=Coalesce(Subquery(ready), 0), pending=Coalesce(Subquery(pending), 0))
@@ -38,8 +46,11 @@ def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> 
     if user is None or not getattr(user, "is_authenticated", False):
         return False
     return Seat.objects.filter(
-        validator__user_id=user.pk, round__subject_kind=subject_kind, round__subject_ref=subject_ref,
-        round__state=RoundState.OPEN, round__deadline__gt=Now(),
+        validator__user_id=user.pk,
+        round__subject_kind=subject_kind,
+        round__subject_ref=subject_ref,
+        round__state=RoundState.OPEN,
+        round__deadline__gt=Now(),
     ).exists()
 
 

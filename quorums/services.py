@@ -60,7 +60,13 @@ def audit(*, actor: Any, action: str, target: str, reason: str, details: dict | 
     leaf = ledger.anchor(
         kind="audit",
         subject=f"audit:{entry.pk}",
-        payload={"actor": actor.address, "action": action, "target": target, "reason": reason, "details": details or {}},
+        payload={
+            "actor": actor.address,
+            "action": action,
+            "target": target,
+            "reason": reason,
+            "details": details or {},
+        },
     )
     AuditEntry.objects.filter(pk=entry.pk).update(anchor_leaf_id=leaf.pk)
     entry.anchor_leaf_id = leaf.pk
@@ -73,8 +79,13 @@ def quorum_create(*, actor: Any, name: str, reason: str = "created", **params: A
     _require_staff(actor)
     with transaction.atomic():
         quorum = Quorum.objects.create(name=name, created_by=actor, **params)
-        audit(actor=actor, action="quorum_create", target=f"quorum:{quorum.pk}", reason=_reason(reason),
-              details={k: str(v) for k, v in params.items()})
+        audit(
+            actor=actor,
+            action="quorum_create",
+            target=f"quorum:{quorum.pk}",
+            reason=_reason(reason),
+            details={k: str(v) for k, v in params.items()},
+        )
         return quorum
 
 
@@ -103,8 +114,13 @@ def validator_bond(*, quorum_id: int, user: Any, amount: int) -> Validator:
             raise BondTooSmall(f"Quorum {quorum.name} needs a bond of at least {quorum.min_bond} LAZ in total.")
         bond = Bond.objects.create(validator=validator, kind=Bond.Kind.BOND, amount=amount)
         ledger.transfer(
-            source=owners.user(user.address), destination=owners.escrow(quorum.pk), asset=Asset.LAZ, amount=amount,
-            kind=LedgerKind.BOND, idempotency_key=f"bond:{bond.pk}", memo=f"Bond into quorum {quorum.pk}",
+            source=owners.user(user.address),
+            destination=owners.escrow(quorum.pk),
+            asset=Asset.LAZ,
+            amount=amount,
+            kind=LedgerKind.BOND,
+            idempotency_key=f"bond:{bond.pk}",
+            memo=f"Bond into quorum {quorum.pk}",
         )
         Validator.objects.filter(pk=validator.pk).update(stake=F("stake") + amount)
         validator.refresh_from_db()
@@ -130,14 +146,25 @@ def validator_unbond(*, quorum_id: int, user: Any, amount: int) -> Bond:
 def unbonds_release_due() -> int:
     """Return matured unbonds from escrow (database time decides maturity). Safe to run twice."""
     released = 0
-    for bond_id in Bond.objects.filter(kind=Bond.Kind.UNBOND, released_at__isnull=True, available_at__lte=Now()).values_list("pk", flat=True):
+    for bond_id in Bond.objects.filter(
+        kind=Bond.Kind.UNBOND, released_at__isnull=True, available_at__lte=Now()
+    ).values_list("pk", flat=True):
         with transaction.atomic():
-            bond = Bond.objects.select_for_update().select_related("validator").filter(pk=bond_id, released_at__isnull=True).first()
+            bond = (
+                Bond.objects.select_for_update()
+                .select_related("validator")
+                .filter(pk=bond_id, released_at__isnull=True)
+                .first()
+            )
             if bond is None:
                 continue
             ledger.transfer(
-                source=owners.escrow(bond.validator.quorum_id), destination=owners.user(bond.validator.address),
-                asset=Asset.LAZ, amount=int(bond.amount), kind=LedgerKind.UNBOND, idempotency_key=f"unbond:{bond.pk}",
+                source=owners.escrow(bond.validator.quorum_id),
+                destination=owners.user(bond.validator.address),
+                asset=Asset.LAZ,
+                amount=int(bond.amount),
+                kind=LedgerKind.UNBOND,
+                idempotency_key=f"unbond:{bond.pk}",
             )
             Bond.objects.filter(pk=bond.pk).update(released_at=timezone.now())
             released += 1
@@ -157,7 +184,12 @@ def quorum_set_paused(*, actor: Any, quorum_id: int, paused: bool, reason: str) 
     with transaction.atomic():
         quorum = _get_quorum(quorum_id, lock=True)
         Quorum.objects.filter(pk=quorum.pk).update(paused=paused)
-        audit(actor=actor, action="quorum_pause" if paused else "quorum_resume", target=f"quorum:{quorum.pk}", reason=reason)
+        audit(
+            actor=actor,
+            action="quorum_pause" if paused else "quorum_resume",
+            target=f"quorum:{quorum.pk}",
+            reason=reason,
+        )
         quorum.paused = paused
         return quorum
 
@@ -173,8 +205,13 @@ def validator_set_state(*, actor: Any, validator_id: int, state: str, reason: st
         if validator.state == ValidatorState.REMOVED:
             raise ValidatorNotActive("A removed validator stays removed.")
         Validator.objects.filter(pk=validator.pk).update(state=state)
-        audit(actor=actor, action=f"validator_{state}", target=f"validator:{validator.pk}", reason=reason,
-              details={"from": validator.state, "to": state})
+        audit(
+            actor=actor,
+            action=f"validator_{state}",
+            target=f"validator:{validator.pk}",
+            reason=reason,
+            details={"from": validator.state, "to": state},
+        )
         validator.state = state
         return validator
 
@@ -185,30 +222,49 @@ def fraud_case_open(*, actor: Any, validator_id: int, allegation: str, round_id:
     with transaction.atomic():
         validator = Validator.objects.get(pk=validator_id)
         case = FraudCase.objects.create(validator=validator, round_id=round_id, allegation=allegation, opened_by=actor)
-        audit(actor=actor, action="fraud_case_open", target=f"fraud_case:{case.pk}", reason=allegation,
-              details={"validator": validator.address, "round": round_id})
+        audit(
+            actor=actor,
+            action="fraud_case_open",
+            target=f"fraud_case:{case.pk}",
+            reason=allegation,
+            details={"validator": validator.address, "round": round_id},
+        )
         return case
 
 
-def fraud_case_decide(*, actor: Any, case_id: int, slash: bool, reason: str, rate_bps: int = 0, jail: bool = False) -> FraudCase:
+def fraud_case_decide(
+    *, actor: Any, case_id: int, slash: bool, reason: str, rate_bps: int = 0, jail: bool = False
+) -> FraudCase:
     """Slash (at rate_bps of current stake, optionally jail) or dismiss, with a written reason."""
     _require_staff(actor)
     reason = _reason(reason)
     with transaction.atomic():
-        case = FraudCase.objects.select_for_update(of=("self",)).select_related("validator", "round__idao").get(pk=case_id)
+        case = (
+            FraudCase.objects.select_for_update(of=("self",)).select_related("validator", "round__idao").get(pk=case_id)
+        )
         if case.state != FraudCase.State.OPEN:
             raise QuorumPaused(f"Fraud case {case.pk} was already decided ({case.state}).", code="case_decided")
         details: dict[str, Any] = {"slash": slash, "rate_bps": rate_bps, "jail": jail}
         if slash:
             if not 0 < rate_bps <= 10_000:
                 raise BondTooSmall("A fraud slash rate is between 1 and 10000 basis points.", code="invalid_rate")
-            s = apply_slash(validator=case.validator, round_=case.round, reason=SlashReason.FRAUD, rate_bps=rate_bps,
-                            key=f"slash:fraud_case:{case.pk}", idao=case.round.idao if case.round else None)
+            s = apply_slash(
+                validator=case.validator,
+                round_=case.round,
+                reason=SlashReason.FRAUD,
+                rate_bps=rate_bps,
+                key=f"slash:fraud_case:{case.pk}",
+                idao=case.round.idao if case.round else None,
+            )
             details["amount"] = int(s.amount) if s else 0
             if jail:
-                Validator.objects.filter(pk=case.validator_id).exclude(state=ValidatorState.REMOVED).update(state=ValidatorState.JAILED)
+                Validator.objects.filter(pk=case.validator_id).exclude(state=ValidatorState.REMOVED).update(
+                    state=ValidatorState.JAILED
+                )
         state = FraudCase.State.SLASHED if slash else FraudCase.State.DISMISSED
-        FraudCase.objects.filter(pk=case.pk).update(state=state, decision=reason, decided_by=actor, decided_at=timezone.now(), rate_bps=rate_bps)
+        FraudCase.objects.filter(pk=case.pk).update(
+            state=state, decision=reason, decided_by=actor, decided_at=timezone.now(), rate_bps=rate_bps
+        )
         audit(actor=actor, action=f"fraud_case_{state}", target=f"fraud_case:{case.pk}", reason=reason, details=details)
         case.refresh_from_db()
         return case
@@ -237,18 +293,22 @@ def demo_validators(*, quorum_id: int, count: int = 3, stake: int = 1000, seed: 
 
     accounts = demo_accounts(count=count, seed=seed)
     for i, account in enumerate(accounts):
-        user, _ = User.objects.get_or_create(address=account.address, defaults={"display_name": f"Demo validator {i + 1}"})
+        user, _ = User.objects.get_or_create(
+            address=account.address, defaults={"display_name": f"Demo validator {i + 1}"}
+        )
         if not Validator.objects.filter(quorum_id=quorum_id, user=user).exists():
-            ledger.mint(to=owners.user(user.address), asset=Asset.LAZ, amount=stake,
-                        idempotency_key=f"demo-validator-fund:{quorum_id}:{account.address}")
+            ledger.mint(
+                to=owners.user(user.address),
+                asset=Asset.LAZ,
+                amount=stake,
+                idempotency_key=f"demo-validator-fund:{quorum_id}:{account.address}",
+            )
             validator_bond(quorum_id=quorum_id, user=user, amount=stake)
     return accounts
 
 
 def total_stake(quorum: Quorum) -> int:
     return int(quorum.validators.filter(state=ValidatorState.ACTIVE).aggregate(s=Sum("stake"))["s"] or 0)
-
-
 
 
 def parked_resolve(*, actor: Any, parked_id: int, reason: str, retry: bool) -> None:
@@ -264,8 +324,13 @@ def parked_resolve(*, actor: Any, parked_id: int, reason: str, retry: bool) -> N
         if parked.resolved:
             return
         ParkedTask.objects.filter(pk=parked.pk).update(resolved=True)
-        audit(actor=actor, action="parked_retry" if retry else "parked_dismiss", target=f"parked:{parked.pk}",
-              reason=reason, details={"task": parked.task_name, "args": parked.args})
+        audit(
+            actor=actor,
+            action="parked_retry" if retry else "parked_dismiss",
+            target=f"parked:{parked.pk}",
+            reason=reason,
+            details={"task": parked.task_name, "args": parked.args},
+        )
         if retry:
             name, args, kwargs = parked.task_name, parked.args, parked.kwargs
             transaction.on_commit(lambda: current_app.send_task(name, args=args, kwargs=kwargs))

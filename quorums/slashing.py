@@ -15,7 +15,9 @@ from .consensus import slash_amount
 from .models import Round, Slash, Validator
 
 
-def apply_slash(*, validator: Validator, round_: Round | None, reason: str, rate_bps: int, key: str, idao: Any) -> Slash | None:
+def apply_slash(
+    *, validator: Validator, round_: Round | None, reason: str, rate_bps: int, key: str, idao: Any
+) -> Slash | None:
     """Move `rate_bps` of the validator's current stake from escrow to the iDAO treasury (or the
     reward pool when no iDAO is involved). Keyed by the event: a second call returns the first slash."""
     existing = Slash.objects.filter(idempotency_key=key).first()
@@ -28,11 +30,15 @@ def apply_slash(*, validator: Validator, round_: Round | None, reason: str, rate
         return None
     destination = idao.treasury_owner if idao is not None else owners.REWARD_POOL
     ledger.transfer(
-        source=owners.escrow(validator.quorum_id), destination=destination, asset=Asset.LAZ, amount=amount,
-        kind=LedgerKind.SLASH, idempotency_key=key, memo=f"{reason} slash of {validator.address}",
+        source=owners.escrow(validator.quorum_id),
+        destination=destination,
+        asset=Asset.LAZ,
+        amount=amount,
+        kind=LedgerKind.SLASH,
+        idempotency_key=key,
+        memo=f"{reason} slash of {validator.address}",
     )
     Validator.objects.filter(pk=validator.pk).update(stake=F("stake") - amount)
-    return Slash.objects.create(validator=validator, round=round_, reason=reason, amount=amount,
-                                destination=destination, idempotency_key=key)
-
-
+    return Slash.objects.create(
+        validator=validator, round=round_, reason=reason, amount=amount, destination=destination, idempotency_key=key
+    )

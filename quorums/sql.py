@@ -11,8 +11,9 @@ from typing import Any
 from django.db import connection, models
 
 
-def update_by_pk(model: type[models.Model], rows: dict[Any, dict[str, Any]], *, where: dict[str, Any] | None = None,
-                 **constants: Any) -> int:
+def update_by_pk(
+    model: type[models.Model], rows: dict[Any, dict[str, Any]], *, where: dict[str, Any] | None = None, **constants: Any
+) -> int:
     """UPDATE model SET <field> = CASE pk WHEN … END (per-row values from `rows`: pk -> {field:
     value}) and <field> = value for `constants`, WHERE pk IN rows [AND field = value for `where`].
     Every row must name the same fields. Returns the number of rows updated."""

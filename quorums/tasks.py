@@ -31,8 +31,13 @@ class ParkingTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
         ParkedTask.objects.get_or_create(
             task_id=task_id,
-            defaults={"task_name": self.name, "args": list(args), "kwargs": dict(kwargs),
-                      "error": f"{type(exc).__name__}: {exc}", "retries": self.request.retries},
+            defaults={
+                "task_name": self.name,
+                "args": list(args),
+                "kwargs": dict(kwargs),
+                "error": f"{type(exc).__name__}: {exc}",
+                "retries": self.request.retries,
+            },
         )
 
 
@@ -69,9 +74,13 @@ def sweep(self: Task) -> dict:
     from .services import unbonds_release_due
 
     closed = 0
-    overdue = list(Round.objects.filter(state=RoundState.OPEN, deadline__lte=Now()).order_by("pk").values_list("pk", flat=True)[:500])
+    overdue = list(
+        Round.objects.filter(state=RoundState.OPEN, deadline__lte=Now())
+        .order_by("pk")
+        .values_list("pk", flat=True)[:500]
+    )
     for start in range(0, len(overdue), 50):
-        batch = overdue[start:start + 50]
+        batch = overdue[start : start + 50]
         try:
             rounds_close(round_ids=batch)
             closed += len(batch)

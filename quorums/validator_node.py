@@ -16,14 +16,17 @@ from .rounds import verdicts_submit
 from .selectors import assignment_list
 
 log = logging.getLogger(__name__)
-BLOCKING_FLAGS = {"type_mismatch": "the bytes contradict the declared type",
-                  "executable_content": "the file is executable content",
-                  "duplicate_of_other_owner": "the same content was already anchored by someone else",
-                  "archive_unsafe_paths": "the archive holds unsafe paths"}
+BLOCKING_FLAGS = {
+    "type_mismatch": "the bytes contradict the declared type",
+    "executable_content": "the file is executable content",
+    "duplicate_of_other_owner": "the same content was already anchored by someone else",
+    "archive_unsafe_paths": "the archive holds unsafe paths",
+}
 
 
-def check(seat: Any, facts: dict[str, Any] | None = None, opener: Callable[[], tuple[IO[bytes], str]] | None = None
-          ) -> tuple[str, str]:
+def check(
+    seat: Any, facts: dict[str, Any] | None = None, opener: Callable[[], tuple[IO[bytes], str]] | None = None
+) -> tuple[str, str]:
     """('approve', '') or ('reject', reason) for one assignment. `facts` and `opener` come from
     the subject kind's batch lookups when the caller has them (run_once does)."""
     r = seat.round
@@ -56,7 +59,7 @@ def run_once(accounts: list[Any], batch: int = 200) -> int:
     for account in accounts:
         seats = list(assignment_list(address=account.address))
         for start in range(0, len(seats), batch):
-            submitted += _handle(account, seats[start:start + batch])
+            submitted += _handle(account, seats[start : start + batch])
     return submitted
 
 
@@ -76,8 +79,9 @@ def _handle(account: Any, seats: list[Any]) -> int:
         except DomainError as exc:
             log.info("validator %s skipped round %s: %s", account.address, r.pk, exc.detail)
             continue
-        typed = verdict_typed_data(validator=account.address, round_id=r.pk, content_hash=r.content_hash,
-                                   verdict=verdict, reason=reason)
+        typed = verdict_typed_data(
+            validator=account.address, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason
+        )
         items.append({"round_id": r.pk, "message": typed["message"], "signature": sign_verdict(account.key, typed)})
         rounds.append(r.pk)
     submitted = 0

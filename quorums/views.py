@@ -29,7 +29,8 @@ def quorum_detail(request: HttpRequest, quorum_id: int) -> HttpResponse:
     quorum = get_object_or_404(Quorum, pk=quorum_id)
     validators = quorum.validators.select_related("user").order_by("-stake", "pk")
     context = {
-        "quorum": quorum, "validators": validators,
+        "quorum": quorum,
+        "validators": validators,
         "total_stake": services.total_stake(quorum),
         "open_rounds": quorum.rounds.filter(state=RoundState.OPEN).select_related("idao")[:50],
         "recent_rounds": quorum.rounds.filter(state=RoundState.CLOSED).select_related("idao")[:20],
@@ -66,9 +67,14 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
         subject = hooks.subject_kind(r.subject_kind).describe(r.subject_ref)
     except Exception:  # the subject may be gone; the round's record stands on its own
         subject = {}
-    context = {"round": r, "seats": seats, "verdicts": verdicts, "subject": subject,
-               "equivocations": r.equivocations.select_related("validator", "first", "second"),
-               "slashes": r.slashes.select_related("validator")}
+    context = {
+        "round": r,
+        "seats": seats,
+        "verdicts": verdicts,
+        "subject": subject,
+        "equivocations": r.equivocations.select_related("validator", "first", "second"),
+        "slashes": r.slashes.select_related("validator"),
+    }
     template = "quorums/round_detail.html#progress" if request.htmx else "quorums/round_detail.html"
     return render(request, template, context)
 
@@ -112,20 +118,36 @@ def moderation_action(request: HttpRequest) -> HttpResponse:
     action, reason = post.get("action", ""), post.get("reason", "")
     try:
         if action in ("pause", "resume"):
-            services.quorum_set_paused(actor=actor, quorum_id=int(post["quorum"]), paused=action == "pause", reason=reason)
+            services.quorum_set_paused(
+                actor=actor, quorum_id=int(post["quorum"]), paused=action == "pause", reason=reason
+            )
         elif action in ("jail", "unjail", "remove"):
-            state = {"jail": ValidatorState.JAILED, "unjail": ValidatorState.ACTIVE, "remove": ValidatorState.REMOVED}[action]
+            state = {"jail": ValidatorState.JAILED, "unjail": ValidatorState.ACTIVE, "remove": ValidatorState.REMOVED}[
+                action
+            ]
             services.validator_set_state(actor=actor, validator_id=int(post["validator"]), state=state, reason=reason)
         elif action == "open_case":
-            services.fraud_case_open(actor=actor, validator_id=int(post["validator"]), allegation=reason,
-                                     round_id=int(post["round"]) if post.get("round") else None)
+            services.fraud_case_open(
+                actor=actor,
+                validator_id=int(post["validator"]),
+                allegation=reason,
+                round_id=int(post["round"]) if post.get("round") else None,
+            )
         elif action in ("slash_case", "dismiss_case"):
-            services.fraud_case_decide(actor=actor, case_id=int(post["case"]), slash=action == "slash_case", reason=reason,
-                                       rate_bps=int(post.get("rate_bps") or 0), jail=bool(post.get("jail")))
+            services.fraud_case_decide(
+                actor=actor,
+                case_id=int(post["case"]),
+                slash=action == "slash_case",
+                reason=reason,
+                rate_bps=int(post.get("rate_bps") or 0),
+                jail=bool(post.get("jail")),
+            )
         elif action == "force_close":
             services.round_force_close(actor=actor, round_id=int(post["round"]), reason=reason)
         elif action == "resolve_parked":
-            services.parked_resolve(actor=actor, parked_id=int(post["parked"]), reason=reason, retry=bool(post.get("retry")))
+            services.parked_resolve(
+                actor=actor, parked_id=int(post["parked"]), reason=reason, retry=bool(post.get("retry"))
+            )
         else:
             messages.error(request, "Unknown moderation action.")
             return redirect("quorums:moderation")

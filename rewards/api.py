@@ -63,10 +63,27 @@ USAGE_EVENT_SCHEMA = {
     "/usage",
     response={200: ReportOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut},
     auth=[UsageBearer(), PortalSessionAuth()],
-    openapi_extra={"requestBody": {"required": True, "content": {"application/json": {"schema": {"oneOf": [
-        USAGE_EVENT_SCHEMA,
-        {"type": "object", "required": ["events"], "properties": {"events": {"type": "array", "maxItems": 10000, "items": USAGE_EVENT_SCHEMA}}},
-    ]}}}}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "oneOf": [
+                            USAGE_EVENT_SCHEMA,
+                            {
+                                "type": "object",
+                                "required": ["events"],
+                                "properties": {
+                                    "events": {"type": "array", "maxItems": 10000, "items": USAGE_EVENT_SCHEMA}
+                                },
+                            },
+                        ]
+                    }
+                }
+            },
+        }
+    },
 )
 def usage_report(request: HttpRequest) -> dict:
     """Report one usage event or a batch of up to 10,000. An idempotency key already accepted
@@ -75,13 +92,17 @@ def usage_report(request: HttpRequest) -> dict:
     cap = conf.max_report_bytes()
     raw = request.read(cap + 1)
     if len(raw) > cap:
-        raise DomainError(f"A usage report is at most {cap:,} bytes; split the batch.", code="payload_too_large", status=413)
+        raise DomainError(
+            f"A usage report is at most {cap:,} bytes; split the batch.", code="payload_too_large", status=413
+        )
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidUsage("The body is not JSON.", code="invalid_json") from None
     items = body.get("events") if isinstance(body, dict) and "events" in body else [body]
-    result = metering.usage_report(user=request.user, token=getattr(request, "api_token", None), items=items, now=timezone.now())
+    result = metering.usage_report(
+        user=request.user, token=getattr(request, "api_token", None), items=items, now=timezone.now()
+    )
     return {**result.__dict__, "duplicates": result.duplicates, "fee_credit": str(result.fee_credit)}
 
 
@@ -102,10 +123,18 @@ class EpochOut(Schema):
 
 def _epoch_out(e) -> dict:
     return {
-        "number": e.number, "state": e.state, "starts_at": e.starts_at.isoformat(), "ends_at": e.ends_at.isoformat(),
-        "closed_at": e.closed_at.isoformat() if e.closed_at else None, "events": e.event_count,
-        "pool_laz": str(int(e.pool_laz)), "pool_credit": str(int(e.pool_credit)), "payouts": e.payout_count,
-        "payouts_root": e.payouts_root, "ledger_tx": e.payout_tx_id, "anchor_leaf_id": e.anchor_leaf_id,
+        "number": e.number,
+        "state": e.state,
+        "starts_at": e.starts_at.isoformat(),
+        "ends_at": e.ends_at.isoformat(),
+        "closed_at": e.closed_at.isoformat() if e.closed_at else None,
+        "events": e.event_count,
+        "pool_laz": str(int(e.pool_laz)),
+        "pool_credit": str(int(e.pool_credit)),
+        "payouts": e.payout_count,
+        "payouts_root": e.payouts_root,
+        "ledger_tx": e.payout_tx_id,
+        "anchor_leaf_id": e.anchor_leaf_id,
     }
 
 
@@ -134,11 +163,22 @@ def earnings(request: HttpRequest) -> dict:
     data = selectors.user_earnings(request.user)
     data.pop("chart")
     data["lines"] = [
-        {"id": p.pk, "epoch": p.epoch.number, "role": p.role, "idao": p.idao.slug, "dat_id": p.dat_id, "asset": p.asset,
-         "amount": str(int(p.amount)), "ledger_tx": p.epoch.payout_tx_id, "proof_leaf_id": p.epoch.payout_leaf_id}
+        {
+            "id": p.pk,
+            "epoch": p.epoch.number,
+            "role": p.role,
+            "idao": p.idao.slug,
+            "dat_id": p.dat_id,
+            "asset": p.asset,
+            "amount": str(int(p.amount)),
+            "ledger_tx": p.epoch.payout_tx_id,
+            "proof_leaf_id": p.epoch.payout_leaf_id,
+        }
         for p in data["lines"]
     ]
-    data["grants"] = [{"idao": g.idao.slug, "amount": str(int(g.amount)), "ledger_tx": g.ledger_tx_id} for g in data["grants"]]
+    data["grants"] = [
+        {"idao": g.idao.slug, "amount": str(int(g.amount)), "ledger_tx": g.ledger_tx_id} for g in data["grants"]
+    ]
     for row in data["history"]:
         row["closed_at"] = row["closed_at"].isoformat() if row["closed_at"] else None
     return data
@@ -158,11 +198,24 @@ class GrantOut(Schema):
     ledger_tx: int | None
 
 
-@router.post("/rewards/idaos/{slug}/credit-grants", response={200: GrantOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}, auth=api_auth)
+@router.post(
+    "/rewards/idaos/{slug}/credit-grants",
+    response={200: GrantOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    auth=api_auth,
+)
 def credit_grant(request: HttpRequest, slug: str, payload: GrantIn) -> dict:
     """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""
     grant = services.credit_grant(
-        idao=idao_get(slug), steward=request.user, member_address=payload.member, amount=payload.amount,
-        request_key=payload.idempotency_key, memo=payload.memo,
+        idao=idao_get(slug),
+        steward=request.user,
+        member_address=payload.member,
+        amount=payload.amount,
+        request_key=payload.idempotency_key,
+        memo=payload.memo,
     )
-    return {"id": grant.pk, "member": grant.member.address, "amount": str(int(grant.amount)), "ledger_tx": grant.ledger_tx_id}
+    return {
+        "id": grant.pk,
+        "member": grant.member.address,
+        "amount": str(int(grant.amount)),
+        "ledger_tx": grant.ledger_tx_id,
+    }

@@ -51,26 +51,62 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
     now = timezone.now()
     with transaction.atomic():
         contribution = Contribution.objects.create(
-            idao=idao, owner=owner, kind=kind, title=title, licence="CC-BY-4.0", usage_policy={"allowed_uses": USES},
-            storage_name=f"demo-{secrets.token_hex(12)}", original_name="demo.bin", size=len(body), sha256=sha,
-            keccak256=kec, state="accepted",
+            idao=idao,
+            owner=owner,
+            kind=kind,
+            title=title,
+            licence="CC-BY-4.0",
+            usage_policy={"allowed_uses": USES},
+            storage_name=f"demo-{secrets.token_hex(12)}",
+            original_name="demo.bin",
+            size=len(body),
+            sha256=sha,
+            keccak256=kec,
+            state="accepted",
         )
         rnd = Round.objects.create(
-            quorum=quorum, idao=idao, subject_kind="contribution", subject_ref=str(contribution.pk), content_hash=sha,
-            seed="0x" + "00" * 32, state="closed", outcome="accepted", close_reason="demo",
-            opened_at=now - timedelta(minutes=5), deadline=now, closed_at=now,
+            quorum=quorum,
+            idao=idao,
+            subject_kind="contribution",
+            subject_ref=str(contribution.pk),
+            content_hash=sha,
+            seed="0x" + "00" * 32,
+            state="closed",
+            outcome="accepted",
+            close_reason="demo",
+            opened_at=now - timedelta(minutes=5),
+            deadline=now,
+            closed_at=now,
         )
         for validator in quorum.validators.filter(state="active")[:3]:
             Seat.objects.create(round=rnd, validator=validator, address=validator.address, stake=validator.stake)
-            Verdict.objects.create(round=rnd, validator=validator, verdict="approve", signature="0x", digest="0x" + secrets.token_hex(32),
-                                   automated=True)
+            Verdict.objects.create(
+                round=rnd,
+                validator=validator,
+                verdict="approve",
+                signature="0x",
+                digest="0x" + secrets.token_hex(32),
+                automated=True,
+            )
         # Anchor the outcome as a closed round does, so the DAT's provenance bundle can prove it.
-        leaf = ledger_services.anchor(kind="validation_round", subject=f"round:{rnd.pk}", payload={
-            "round": rnd.pk, "quorum": quorum.pk, "idao": idao.slug, "subject": f"contribution:{contribution.pk}",
-            "content_hash": sha, "seed": rnd.seed, "outcome": "accepted", "close_reason": "demo",
-            "committee": [[s.address, int(s.stake)] for s in rnd.seats.order_by("validator_id")],
-            "tally": {}, "verdicts_digest": None, "slashes": [],
-        })
+        leaf = ledger_services.anchor(
+            kind="validation_round",
+            subject=f"round:{rnd.pk}",
+            payload={
+                "round": rnd.pk,
+                "quorum": quorum.pk,
+                "idao": idao.slug,
+                "subject": f"contribution:{contribution.pk}",
+                "content_hash": sha,
+                "seed": rnd.seed,
+                "outcome": "accepted",
+                "close_reason": "demo",
+                "committee": [[s.address, int(s.stake)] for s in rnd.seats.order_by("validator_id")],
+                "tally": {},
+                "verdicts_digest": None,
+                "slashes": [],
+            },
+        )
         Round.objects.filter(pk=rnd.pk).update(anchor_leaf_id=leaf.pk)
         Contribution.objects.filter(pk=contribution.pk).update(round=rnd)
         return dat_mint(round_id=rnd.pk)
@@ -82,7 +118,11 @@ def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelV
         manifest = [f"dat:{d.pk}" for d in dats]
         try:
             model = idao_services.aimodel_register(
-                idao=idao, steward=steward, name=MODEL_NAME, artifact_hash=model_dat.sha256, manifest=manifest,
+                idao=idao,
+                steward=steward,
+                name=MODEL_NAME,
+                artifact_hash=model_dat.sha256,
+                manifest=manifest,
                 description="Learns from three member datasets; its weights are a DAT too.",
             )
         except DomainError:
@@ -96,10 +136,15 @@ def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelV
 def load(stdout) -> None:
     alice, bob, carol, dave, erin = (_person(n) for n in ("alice", "bob", "carol", "dave", PIPELINE))
     idao = IDAO.objects.order_by("id").first() or idao_services.idao_create(
-        creator=alice, slug="open-health", name="Open Health", domain="healthcare",
+        creator=alice,
+        slug="open-health",
+        name="Open Health",
+        domain="healthcare",
         description="Clinicians and patients who own their triage models.",
     )
-    steward = next((u for u in (alice, idao.created_by) if idao_selectors.is_steward(idao=idao, user=u)), idao.created_by)
+    steward = next(
+        (u for u in (alice, idao.created_by) if idao_selectors.is_steward(idao=idao, user=u)), idao.created_by
+    )
     for person in (bob, carol, dave, erin):
         if not idao_selectors.is_member(idao=idao, user=person):
             # An approval-only iDAO refuses: the demo pipeline then reports as the steward.
@@ -112,23 +157,49 @@ def load(stdout) -> None:
         _demo_dat(idao=idao, owner=owner, quorum=quorum, title=title, kind="dataset")
         for owner, title in ((alice, "Triage notes 2024"), (bob, "Symptom diary corpus"), (carol, "ER intake forms"))
     ]
-    model_dat = _demo_dat(idao=idao, owner=dave, quorum=quorum, title="Triage assistant weights v1", kind="model_weights")
+    model_dat = _demo_dat(
+        idao=idao, owner=dave, quorum=quorum, title="Triage assistant weights v1", kind="model_weights"
+    )
     version = _model(idao, steward, dats, model_dat)
-    ledger_services.mint(to=idao.treasury_owner, asset="CREDIT", amount=10_000_000, idempotency_key=f"rewards-demo:treasury-credit:{idao.slug}")
+    ledger_services.mint(
+        to=idao.treasury_owner,
+        asset="CREDIT",
+        amount=10_000_000,
+        idempotency_key=f"rewards-demo:treasury-credit:{idao.slug}",
+    )
     pipeline = erin if idao_selectors.is_member(idao=idao, user=erin) else steward
     if pipeline != steward:
-        services.credit_grant(idao=idao, steward=steward, member_address=pipeline.address, amount=1_000_000,
-                              request_key="rewards-demo-initial", memo="demo pipeline")
+        services.credit_grant(
+            idao=idao,
+            steward=steward,
+            member_address=pipeline.address,
+            amount=1_000_000,
+            request_key="rewards-demo-initial",
+            memo="demo pipeline",
+        )
     now = timezone.now()
     seeded = UsageEvent.objects.filter(idempotency_key="demo-seed-training").exists()
     if not seeded:
-        metering.usage_report(user=pipeline, token=None, now=now, items=[
-            {"model_id": version.model_id, "version": version.number, "kind": kind, "units": units,
-             "occurred_at": now.isoformat(), "idempotency_key": f"demo-seed-{kind}"}
-            for kind, units in (("training", 50), ("inference", 400), ("evaluation", 40))
-        ])
-    stdout.write(f"rewards demo: model {version.model_id} with DAT #{model_dat.pk} and datasets "
-                 f"{', '.join('#' + str(d.pk) for d in dats)}; pipeline {pipeline.display_name or pipeline.address}")
+        metering.usage_report(
+            user=pipeline,
+            token=None,
+            now=now,
+            items=[
+                {
+                    "model_id": version.model_id,
+                    "version": version.number,
+                    "kind": kind,
+                    "units": units,
+                    "occurred_at": now.isoformat(),
+                    "idempotency_key": f"demo-seed-{kind}",
+                }
+                for kind, units in (("training", 50), ("inference", 400), ("evaluation", 40))
+            ],
+        )
+    stdout.write(
+        f"rewards demo: model {version.model_id} with DAT #{model_dat.pk} and datasets "
+        f"{', '.join('#' + str(d.pk) for d in dats)}; pipeline {pipeline.display_name or pipeline.address}"
+    )
 
 
 def pipeline_tick() -> int:
@@ -141,15 +212,29 @@ def pipeline_tick() -> int:
     pipeline = erin if idao_selectors.is_member(idao=idao, user=erin) else idao.created_by
     payer = owners.user(pipeline.address)
     if ledger_selectors.balance(payer, "CREDIT") < 50_000 and pipeline == erin:
-        steward = next((m.user for m in idao.memberships.filter(role="steward", status="active").select_related("user")), None)
+        steward = next(
+            (m.user for m in idao.memberships.filter(role="steward", status="active").select_related("user")), None
+        )
         if steward is not None:
-            services.credit_grant(idao=idao, steward=steward, member_address=pipeline.address, amount=1_000_000,
-                                  request_key=f"rewards-demo-topup-{int(time.time()) // 60}", memo="demo top-up")
+            services.credit_grant(
+                idao=idao,
+                steward=steward,
+                member_address=pipeline.address,
+                amount=1_000_000,
+                request_key=f"rewards-demo-topup-{int(time.time()) // 60}",
+                memo="demo top-up",
+            )
     now = timezone.now()
     rng = random.Random()
     items = [
-        {"model_id": version.model_id, "version": 1, "kind": rng.choice(["inference"] * 8 + ["evaluation", "fine_tuning"]),
-         "units": rng.randint(5, 120), "occurred_at": now.isoformat(), "idempotency_key": f"demo-{time.time_ns()}-{i}"}
+        {
+            "model_id": version.model_id,
+            "version": 1,
+            "kind": rng.choice(["inference"] * 8 + ["evaluation", "fine_tuning"]),
+            "units": rng.randint(5, 120),
+            "occurred_at": now.isoformat(),
+            "idempotency_key": f"demo-{time.time_ns()}-{i}",
+        }
         for i in range(rng.randint(1, 5))
     ]
     return metering.usage_report(user=pipeline, token=None, items=items, now=now).accepted

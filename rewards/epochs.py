@@ -55,7 +55,9 @@ def epoch_lock_for_usage(*, now: datetime) -> Epoch:
 
 
 def epochs_due(*, now: datetime) -> list[int]:
-    return list(Epoch.objects.filter(state=EpochState.OPEN, ends_at__lte=now).order_by("number").values_list("pk", flat=True))
+    return list(
+        Epoch.objects.filter(state=EpochState.OPEN, ends_at__lte=now).order_by("number").values_list("pk", flat=True)
+    )
 
 
 def epochs_close_due(*, now: datetime | None = None) -> list[int]:
@@ -98,7 +100,9 @@ def _compute(epoch: Epoch) -> None:
         cursor.execute(sql.USAGE_TOTALS, [epoch.pk])
         count, weighted, fees = cursor.fetchone()
         epoch.event_count, epoch.weighted_usage = int(count), int(weighted)
-        cursor.execute(sql.ATTRIBUTE, {"epoch": epoch.pk, "model_bps": conf.model_dat_bps(), "scale": conf.WEIGHT_SCALE})
+        cursor.execute(
+            sql.ATTRIBUTE, {"epoch": epoch.pk, "model_bps": conf.model_dat_bps(), "scale": conf.WEIGHT_SCALE}
+        )
         attributed = cursor.rowcount > 0
         # No usage: nothing to share, so nothing is minted; fees (none) stay put.
         epoch.pool_laz = conf.emission_laz() if attributed else 0
@@ -121,38 +125,56 @@ def _pay(epoch: Epoch) -> None:
         have = ledger_selectors.balance(owners.REWARD_POOL, "LAZ")
         if have < pool["LAZ"]:
             epoch.emission_tx_id = ledger_services.mint(
-                to=owners.REWARD_POOL, asset="LAZ", amount=pool["LAZ"] - have,
-                idempotency_key=f"rewards:epoch:{epoch.number}:emission", memo=f"Reward emission for epoch {epoch.number}",
+                to=owners.REWARD_POOL,
+                asset="LAZ",
+                amount=pool["LAZ"] - have,
+                idempotency_key=f"rewards:epoch:{epoch.number}:emission",
+                memo=f"Reward emission for epoch {epoch.number}",
             ).pk
     with connection.cursor() as cursor:
         cursor.execute(sql.LEGS, [epoch.pk])
         legs = [(recipient, asset, int(amount)) for recipient, asset, amount in cursor.fetchall()]
-    lines = list(Payout.objects.filter(epoch=epoch).order_by("id").values_list("id", "recipient", "asset", "role", "dat_id", "amount"))
+    lines = list(
+        Payout.objects.filter(epoch=epoch)
+        .order_by("id")
+        .values_list("id", "recipient", "asset", "role", "dat_id", "amount")
+    )
     epoch.payout_count = len(lines)
     if legs:
         postings = [(owners.REWARD_POOL, asset, -amount) for asset, amount in pool.items() if amount > 0] + legs
         tx = ledger_services.transaction_post(
-            kind="reward", postings=postings, idempotency_key=f"rewards:epoch:{epoch.number}:payouts",
+            kind="reward",
+            postings=postings,
+            idempotency_key=f"rewards:epoch:{epoch.number}:payouts",
             memo=f"Rewards of epoch {epoch.number}",
         )
         epoch.payout_tx_id = tx.pk
         epoch.payout_leaf_id = tx.leaf.pk
-    epoch.payouts_root = merkle.to_hex(merkle.root_of([payout_leaf(epoch.number, *line) for line in lines])) if lines else ""
+    epoch.payouts_root = (
+        merkle.to_hex(merkle.root_of([payout_leaf(epoch.number, *line) for line in lines])) if lines else ""
+    )
     leaf = ledger_services.anchor(
         kind=ANCHOR_KIND,
         subject=f"epoch:{epoch.number}",
         payload={
-            "epoch": epoch.number, "startsAt": epoch.starts_at.isoformat(), "endsAt": epoch.ends_at.isoformat(),
-            "events": epoch.event_count, "weightedUsage": str(epoch.weighted_usage),
-            "pool": {a: str(v) for a, v in pool.items()}, "payouts": epoch.payout_count,
-            "payoutsRoot": epoch.payouts_root, "ledgerTx": epoch.payout_tx_id,
+            "epoch": epoch.number,
+            "startsAt": epoch.starts_at.isoformat(),
+            "endsAt": epoch.ends_at.isoformat(),
+            "events": epoch.event_count,
+            "weightedUsage": str(epoch.weighted_usage),
+            "pool": {a: str(v) for a, v in pool.items()},
+            "payouts": epoch.payout_count,
+            "payoutsRoot": epoch.payouts_root,
+            "ledgerTx": epoch.payout_tx_id,
             "leafTypes": PAYOUT_LEAF_TYPES,
         },
     )
     epoch.anchor_leaf_id = leaf.pk
 
 
-def payout_leaf(epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount) -> bytes:
+def payout_leaf(
+    epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount
+) -> bytes:
     """The payout table's Merkle leaf (OpenZeppelin StandardMerkleTree encoding):
     keccak(keccak(abi.encode(epoch, payout id, recipient, asset, role, DAT id or 0, amount))).
     Encoded by hand (the generic encoder is ten times slower); a test checks they agree."""
@@ -163,12 +185,20 @@ def payout_leaf(epoch_number: int, payout_id: int, recipient: str, asset: str, r
         padded = text + b"\0" * (-len(text) % 32)
         tail.append(len(text).to_bytes(32, "big") + padded)
         offset += 32 + len(padded)
-    encoded = b"".join([
-        epoch_number.to_bytes(32, "big"), payout_id.to_bytes(32, "big"), *head,
-        int(dat_id or 0).to_bytes(32, "big"), int(amount).to_bytes(32, "big"), *tail,
-    ])
+    encoded = b"".join(
+        [
+            epoch_number.to_bytes(32, "big"),
+            payout_id.to_bytes(32, "big"),
+            *head,
+            int(dat_id or 0).to_bytes(32, "big"),
+            int(amount).to_bytes(32, "big"),
+            *tail,
+        ]
+    )
     return merkle.keccak(merkle.keccak(encoded))
 
 
-def payout_values(epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount) -> list:
+def payout_values(
+    epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount
+) -> list:
     return [epoch_number, payout_id, recipient, asset, role, int(dat_id or 0), int(amount)]

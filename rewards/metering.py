@@ -69,9 +69,11 @@ def _bad(index: int, field: str, sentence: str, code: str = "invalid_usage") -> 
 def usage_parse(items: Any, *, now: datetime) -> list[Event]:
     """Validate raw JSON events; the first problem is raised with its index."""
     if not isinstance(items, list) or not items:
-        raise InvalidUsage("Send one event object or {\"events\": [...]} with at least one event.")
+        raise InvalidUsage('Send one event object or {"events": [...]} with at least one event.')
     if len(items) > conf.max_batch():
-        raise InvalidUsage(f"A report holds at most {conf.max_batch():,} events; this one has {len(items):,}.", code="batch_too_large")
+        raise InvalidUsage(
+            f"A report holds at most {conf.max_batch():,} events; this one has {len(items):,}.", code="batch_too_large"
+        )
     oldest, newest = now - timedelta(seconds=conf.max_age_seconds()), now + timedelta(seconds=conf.max_future_seconds())
     events = []
     for i, item in enumerate(items):
@@ -80,7 +82,9 @@ def usage_parse(items: Any, *, now: datetime) -> list[Event]:
         model_id, agent_id = _int(item.get("model_id")), _int(item.get("agent_id"))
         if (item.get("model_id") is None) == (item.get("agent_id") is None):
             raise _bad(i, "model_id", "give exactly one of model_id and agent_id.")
-        if (item.get("model_id") is not None and model_id is None) or (item.get("agent_id") is not None and agent_id is None):
+        if (item.get("model_id") is not None and model_id is None) or (
+            item.get("agent_id") is not None and agent_id is None
+        ):
             raise _bad(i, "model_id" if agent_id is None else "agent_id", "must be an integer id.")
         version = _int(item.get("version"))
         if version is None or version < 1:
@@ -94,15 +98,27 @@ def usage_parse(items: Any, *, now: datetime) -> list[Event]:
         if units <= 0:
             raise _bad(i, "units", f"must be positive; got {units}.")
         if units > conf.max_units():
-            raise _bad(i, "units", f"{units:,} is more than one event may report ({conf.max_units():,}); split it.", "absurd_units")
+            raise _bad(
+                i,
+                "units",
+                f"{units:,} is more than one event may report ({conf.max_units():,}); split it.",
+                "absurd_units",
+            )
         raw_when = item.get("occurred_at")
         when = parse_datetime(raw_when) if isinstance(raw_when, str) else None
         if when is None or when.tzinfo is None:
             raise _bad(i, "occurred_at", "must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z.")
         if when > newest:
-            raise _bad(i, "occurred_at", f"{raw_when} is in the future (allowed skew {conf.max_future_seconds()} s).", "event_in_future")
+            raise _bad(
+                i,
+                "occurred_at",
+                f"{raw_when} is in the future (allowed skew {conf.max_future_seconds()} s).",
+                "event_in_future",
+            )
         if when < oldest:
-            raise _bad(i, "occurred_at", f"{raw_when} is older than {conf.max_age_seconds() // 3600} hours.", "event_too_old")
+            raise _bad(
+                i, "occurred_at", f"{raw_when} is older than {conf.max_age_seconds() // 3600} hours.", "event_too_old"
+            )
         key = item.get("idempotency_key")
         if not isinstance(key, str) or not _KEY_RE.match(key):
             raise _bad(i, "idempotency_key", "must be 1 to 100 printable ASCII characters without spaces.")
@@ -116,11 +132,15 @@ def _resolve(events: list[Event]) -> dict[int, tuple[int, int | None, int | None
     agent_ids = {e.agent_id for e in events if e.agent_id is not None}
     models = {
         (m, n): (pk, idao)
-        for pk, m, n, idao in ModelVersion.objects.filter(model_id__in=model_ids).values_list("pk", "model_id", "number", "model__idao_id")
+        for pk, m, n, idao in ModelVersion.objects.filter(model_id__in=model_ids).values_list(
+            "pk", "model_id", "number", "model__idao_id"
+        )
     }
     agents = {
         (a, n): (pk, idao)
-        for pk, a, n, idao in AgentVersion.objects.filter(agent_id__in=agent_ids).values_list("pk", "agent_id", "number", "agent__idao_id")
+        for pk, a, n, idao in AgentVersion.objects.filter(agent_id__in=agent_ids).values_list(
+            "pk", "agent_id", "number", "agent__idao_id"
+        )
     }
     resolved = {}
     for e in events:
@@ -148,10 +168,13 @@ def _reporting_scope(user: User, token: ApiToken | None) -> tuple[set[int], str]
         idao = IDAO.objects.filter(slug=subject.removeprefix("idao:")).first()
         if idao is None or not is_steward(idao=idao, user=user):
             raise Forbidden(
-                f"This token acts for {subject}, and its creator is no longer a steward there.", code="token_subject_forbidden"
+                f"This token acts for {subject}, and its creator is no longer a steward there.",
+                code="token_subject_forbidden",
             )
         return {idao.pk}, owners.idao(idao.slug)
-    member_of = set(Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE).values_list("idao_id", flat=True))
+    member_of = set(
+        Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE).values_list("idao_id", flat=True)
+    )
     return member_of, owners.user(user.address)
 
 
@@ -181,9 +204,17 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
         UsageEvent.objects.bulk_create(
             [
                 UsageEvent(
-                    reporter=user, idempotency_key=e.idempotency_key, report=report, epoch=epoch,
-                    idao_id=resolved[e.index][0], model_version_id=resolved[e.index][1], agent_version_id=resolved[e.index][2],
-                    kind=e.kind, units=e.units, weighted=e.units * weights[e.kind], fee=e.units * fees[e.kind],
+                    reporter=user,
+                    idempotency_key=e.idempotency_key,
+                    report=report,
+                    epoch=epoch,
+                    idao_id=resolved[e.index][0],
+                    model_version_id=resolved[e.index][1],
+                    agent_version_id=resolved[e.index][2],
+                    kind=e.kind,
+                    units=e.units,
+                    weighted=e.units * weights[e.kind],
+                    fee=e.units * fees[e.kind],
                     occurred_at=e.occurred_at,
                 )
                 for e in events
@@ -196,8 +227,13 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
         report.accepted, report.fee = totals["n"], int(totals["fee"] or 0)
         if report.fee > 0:
             report.fee_tx_id = ledger_services.transfer(
-                source=payer, destination=owners.REWARD_POOL, asset="CREDIT", amount=int(report.fee), kind="fee",
-                idempotency_key=f"rewards:usage-fee:{report.pk}", memo=f"Usage fees of report {report.pk}",
+                source=payer,
+                destination=owners.REWARD_POOL,
+                asset="CREDIT",
+                amount=int(report.fee),
+                kind="fee",
+                idempotency_key=f"rewards:usage-fee:{report.pk}",
+                memo=f"Usage fees of report {report.pk}",
             ).pk
         report.save(update_fields=["accepted", "fee", "fee_tx_id"])
     return ReportResult(report.pk, epoch.number, len(events), report.accepted, int(report.fee), report.fee_tx_id)

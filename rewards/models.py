@@ -41,12 +41,16 @@ class Epoch(models.Model):
     payouts_root = models.CharField(max_length=66, blank=True)
     emission_tx_id = models.BigIntegerField(null=True, blank=True)
     payout_tx_id = models.BigIntegerField(null=True, blank=True)
-    payout_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The ledger leaf of the payout transaction.")
+    payout_leaf_id = models.BigIntegerField(
+        null=True, blank=True, help_text="The ledger leaf of the payout transaction."
+    )
     anchor_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The leaf anchoring the payouts root.")
 
     class Meta:
         ordering = ["-number"]
-        constraints = [models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="epoch_ends_after_start")]
+        constraints = [
+            models.CheckConstraint(condition=Q(ends_at__gt=models.F("starts_at")), name="epoch_ends_after_start")
+        ]
         indexes = [models.Index(fields=["state", "ends_at"])]
 
     def __str__(self) -> str:
@@ -78,8 +82,12 @@ class UsageEvent(models.Model):
     report = models.ForeignKey(UsageReport, on_delete=models.PROTECT, related_name="events")
     epoch = models.ForeignKey(Epoch, on_delete=models.PROTECT, related_name="events")
     idao = models.ForeignKey("idaos.IDAO", on_delete=models.PROTECT, related_name="+")
-    model_version = models.ForeignKey("idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    agent_version = models.ForeignKey("idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(
+        "idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    agent_version = models.ForeignKey(
+        "idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     kind = models.CharField(max_length=12, choices=UsageKind.choices)
     units = models.BigIntegerField()
     weighted = models.BigIntegerField(help_text="units times the kind's weight: what the reward split counts.")
@@ -109,8 +117,12 @@ class EpochUsage(models.Model):
     epoch = models.ForeignKey(Epoch, on_delete=models.CASCADE, related_name="usage")
     asset = models.BigIntegerField(help_text="The model version id, or minus the agent version id.")
     idao = models.ForeignKey("idaos.IDAO", on_delete=models.PROTECT, related_name="+")
-    model_version = models.ForeignKey("idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    agent_version = models.ForeignKey("idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    model_version = models.ForeignKey(
+        "idaos.ModelVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    agent_version = models.ForeignKey(
+        "idaos.AgentVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     events = models.BigIntegerField()
     weighted = models.DecimalField(**AMOUNT)
     fees = models.DecimalField(**AMOUNT)
@@ -152,7 +164,9 @@ class Payout(models.Model):
     asset = models.CharField(max_length=16)
     role = models.CharField(max_length=12, choices=PayoutRole.choices)
     recipient = models.CharField(max_length=200)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     idao = models.ForeignKey("idaos.IDAO", on_delete=models.PROTECT, related_name="+")
     dat_id = models.BigIntegerField(null=True, blank=True)
     amount = models.DecimalField(**AMOUNT)

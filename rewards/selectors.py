@@ -31,24 +31,36 @@ def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
     per_epoch: dict[int, dict] = {}
     rows = (
         mine.values("epoch__number", "epoch__closed_at", "epoch__payout_tx_id", "epoch__payout_leaf_id", "asset")
-        .annotate(s=Sum("amount")).order_by("-epoch__number")
+        .annotate(s=Sum("amount"))
+        .order_by("-epoch__number")
     )
     for r in rows:
         n = r["epoch__number"]
-        entry = per_epoch.setdefault(n, {
-            "number": n, "closed_at": r["epoch__closed_at"], "tx_id": r["epoch__payout_tx_id"],
-            "leaf_id": r["epoch__payout_leaf_id"], "LAZ": 0, "CREDIT": 0,
-        })
+        entry = per_epoch.setdefault(
+            n,
+            {
+                "number": n,
+                "closed_at": r["epoch__closed_at"],
+                "tx_id": r["epoch__payout_tx_id"],
+                "leaf_id": r["epoch__payout_leaf_id"],
+                "LAZ": 0,
+                "CREDIT": 0,
+            },
+        )
         entry[r["asset"]] = int(r["s"])
     history = sorted(per_epoch.values(), key=lambda e: -e["number"])
     by_dat_rows = mine.exclude(dat_id=None).values("dat_id", "asset").annotate(s=Sum("amount"))
     titles = _titles({r["dat_id"] for r in by_dat_rows})
     by_dat: dict[int, dict] = {}
     for r in by_dat_rows:
-        by_dat.setdefault(r["dat_id"], {"dat_id": r["dat_id"], "title": titles.get(r["dat_id"], ""), "LAZ": 0, "CREDIT": 0})[r["asset"]] = int(r["s"])
+        by_dat.setdefault(
+            r["dat_id"], {"dat_id": r["dat_id"], "title": titles.get(r["dat_id"], ""), "LAZ": 0, "CREDIT": 0}
+        )[r["asset"]] = int(r["s"])
     by_idao: dict[str, dict] = {}
     for r in mine.values("idao__slug", "idao__name", "asset").annotate(s=Sum("amount")):
-        by_idao.setdefault(r["idao__slug"], {"slug": r["idao__slug"], "name": r["idao__name"], "LAZ": 0, "CREDIT": 0})[r["asset"]] = int(r["s"])
+        by_idao.setdefault(r["idao__slug"], {"slug": r["idao__slug"], "name": r["idao__name"], "LAZ": 0, "CREDIT": 0})[
+            r["asset"]
+        ] = int(r["s"])
     return {
         "totals": totals,
         "history": history,
@@ -56,18 +68,27 @@ def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
         "by_idao": sorted(by_idao.values(), key=lambda d: (-d["LAZ"], d["slug"])),
         "chart": bar_chart([(str(e["number"]), e["LAZ"]) for e in reversed(history[:epochs])]),
         "grants": list(CreditGrant.objects.filter(member=user).select_related("idao")[:20]),
-        "lines": list(
-            mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines]
-        ),
+        "lines": list(mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines]),
     }
 
 
 def user_payout_lines(user: Any):
     """Every payout line of a person, oldest first (CSV export); an iterator, not a list."""
     return (
-        Payout.objects.filter(user=user).order_by("epoch__number", "id")
-        .values_list("epoch__number", "epoch__closed_at", "asset", "role", "idao__slug", "dat_id", "amount",
-                     "epoch__payout_tx_id", "epoch__payout_leaf_id", "id")
+        Payout.objects.filter(user=user)
+        .order_by("epoch__number", "id")
+        .values_list(
+            "epoch__number",
+            "epoch__closed_at",
+            "asset",
+            "role",
+            "idao__slug",
+            "dat_id",
+            "amount",
+            "epoch__payout_tx_id",
+            "epoch__payout_leaf_id",
+            "id",
+        )
         .iterator(chunk_size=2000)
     )
 
@@ -75,26 +96,37 @@ def user_payout_lines(user: Any):
 def idao_earnings(idao: IDAO, *, epochs: int = 24) -> dict:
     """What an iDAO's usage paid, per epoch and role, and its DATs that earned most."""
     rows = (
-        Payout.objects.filter(idao=idao).values("epoch__number", "role", "asset").annotate(s=Sum("amount"))
+        Payout.objects.filter(idao=idao)
+        .values("epoch__number", "role", "asset")
+        .annotate(s=Sum("amount"))
         .order_by("-epoch__number")
     )
     per_epoch: dict[int, dict] = {}
     totals = {(role, a): 0 for role in ("contributor", "validator", "treasury") for a in ASSETS}
     for r in rows:
-        e = per_epoch.setdefault(r["epoch__number"], {"number": r["epoch__number"], **{f"{k[0]}_{k[1]}": 0 for k in totals}})
+        e = per_epoch.setdefault(
+            r["epoch__number"], {"number": r["epoch__number"], **{f"{k[0]}_{k[1]}": 0 for k in totals}}
+        )
         e[f"{r['role']}_{r['asset']}"] = int(r["s"])
         totals[(r["role"], r["asset"])] += int(r["s"])
     history = sorted(per_epoch.values(), key=lambda e: -e["number"])[:epochs]
     top = list(
-        Payout.objects.filter(idao=idao, role="contributor", asset="LAZ").values("dat_id")
-        .annotate(s=Sum("amount")).order_by("-s")[:10]
+        Payout.objects.filter(idao=idao, role="contributor", asset="LAZ")
+        .values("dat_id")
+        .annotate(s=Sum("amount"))
+        .order_by("-s")[:10]
     )
     titles = _titles({t["dat_id"] for t in top})
     return {
         "totals": {f"{k[0]}_{k[1]}": v for k, v in totals.items()},
         "history": history,
         "top_dats": [{"dat_id": t["dat_id"], "title": titles.get(t["dat_id"], ""), "laz": int(t["s"])} for t in top],
-        "chart": bar_chart([(str(e["number"]), sum(e[f"{r}_LAZ"] for r in ("contributor", "validator", "treasury"))) for e in reversed(history)]),
+        "chart": bar_chart(
+            [
+                (str(e["number"]), sum(e[f"{r}_LAZ"] for r in ("contributor", "validator", "treasury")))
+                for e in reversed(history)
+            ]
+        ),
         "grants": list(CreditGrant.objects.filter(idao=idao).select_related("member", "steward")[:20]),
     }
 
@@ -112,18 +144,25 @@ def epoch_get(number: int) -> Epoch:
 
 def epoch_detail(epoch: Epoch, *, top: int = 10) -> dict:
     """The public view of an epoch: pool, split by role and iDAO, top earners."""
-    split = {(r["role"], r["asset"]): int(r["s"]) for r in Payout.objects.filter(epoch=epoch).values("role", "asset").annotate(s=Sum("amount"))}
+    split = {
+        (r["role"], r["asset"]): int(r["s"])
+        for r in Payout.objects.filter(epoch=epoch).values("role", "asset").annotate(s=Sum("amount"))
+    }
     idaos: dict[str, dict] = defaultdict(lambda: {"LAZ": 0, "CREDIT": 0})
     for r in Payout.objects.filter(epoch=epoch).values("idao__slug", "idao__name", "asset").annotate(s=Sum("amount")):
         idaos[r["idao__slug"]]["name"] = r["idao__name"]
         idaos[r["idao__slug"]][r["asset"]] = int(r["s"])
     earners = list(
-        Payout.objects.filter(epoch=epoch, asset="LAZ").values("recipient").annotate(s=Sum("amount"), lines=Count("id"))
+        Payout.objects.filter(epoch=epoch, asset="LAZ")
+        .values("recipient")
+        .annotate(s=Sum("amount"), lines=Count("id"))
         .order_by("-s", "recipient")[:top]
     )
     return {
-        "split": [{"role": role, "LAZ": split.get((role, "LAZ"), 0), "CREDIT": split.get((role, "CREDIT"), 0)}
-                  for role in ("contributor", "validator", "treasury")],
+        "split": [
+            {"role": role, "LAZ": split.get((role, "LAZ"), 0), "CREDIT": split.get((role, "CREDIT"), 0)}
+            for role in ("contributor", "validator", "treasury")
+        ],
         "idaos": sorted(({"slug": k, **v} for k, v in idaos.items()), key=lambda d: -d["LAZ"]),
         "top_earners": [{"recipient": e["recipient"], "laz": int(e["s"]), "lines": e["lines"]} for e in earners],
     }
@@ -131,7 +170,11 @@ def epoch_detail(epoch: Epoch, *, top: int = 10) -> dict:
 
 def payout_proof(epoch: Epoch, payout_id: int) -> dict:
     """A payout line's Merkle proof against the epoch's anchored payouts root."""
-    lines = list(Payout.objects.filter(epoch=epoch).order_by("id").values_list("id", "recipient", "asset", "role", "dat_id", "amount"))
+    lines = list(
+        Payout.objects.filter(epoch=epoch)
+        .order_by("id")
+        .values_list("id", "recipient", "asset", "role", "dat_id", "amount")
+    )
     line = next((line for line in lines if line[0] == payout_id), None)
     if line is None:
         raise EpochNotFound(f"Epoch {epoch.number} has no payout {payout_id}.", code="payout_not_found")
@@ -139,10 +182,15 @@ def payout_proof(epoch: Epoch, payout_id: int) -> dict:
     leaf = payout_leaf(epoch.number, *line)
     values = payout_values(epoch.number, *line)
     return {
-        "epoch": epoch.number, "payoutId": payout_id, "types": PAYOUT_LEAF_TYPES,
+        "epoch": epoch.number,
+        "payoutId": payout_id,
+        "types": PAYOUT_LEAF_TYPES,
         "value": [str(v) if isinstance(v, int) else v for v in values],
-        "leaf": merkle.to_hex(leaf), "proof": [merkle.to_hex(p) for p in merkle.proof_at(tree, merkle.tree_index(tree, leaf))],
-        "root": merkle.to_hex(tree[0]), "anchorLeafId": epoch.anchor_leaf_id, "ledgerTx": epoch.payout_tx_id,
+        "leaf": merkle.to_hex(leaf),
+        "proof": [merkle.to_hex(p) for p in merkle.proof_at(tree, merkle.tree_index(tree, leaf))],
+        "root": merkle.to_hex(tree[0]),
+        "anchorLeafId": epoch.anchor_leaf_id,
+        "ledgerTx": epoch.payout_tx_id,
         "ledgerTxLeafId": epoch.payout_leaf_id,
     }
 
@@ -151,16 +199,24 @@ def dat_earnings(dat_id: int, *, epochs: int = 12) -> dict:
     """Usage and earnings of one DAT: attributed weight per epoch, payouts per asset and role.
     The DAT page includes templates/rewards/dat_earnings.html#dat-earnings with this."""
     usage = list(
-        Attribution.objects.filter(dat_id=dat_id).values("epoch__number").annotate(w=Sum("weight"))
+        Attribution.objects.filter(dat_id=dat_id)
+        .values("epoch__number")
+        .annotate(w=Sum("weight"))
         .order_by("-epoch__number")[:epochs]
     )
-    paid = {(r["role"], r["asset"]): int(r["s"]) for r in Payout.objects.filter(dat_id=dat_id).values("role", "asset").annotate(s=Sum("amount"))}
+    paid = {
+        (r["role"], r["asset"]): int(r["s"])
+        for r in Payout.objects.filter(dat_id=dat_id).values("role", "asset").annotate(s=Sum("amount"))
+    }
     last = Payout.objects.filter(dat_id=dat_id).aggregate(last=Max("epoch__number"))["last"]
     return {
         "dat_id": dat_id,
         "usage": [{"epoch": u["epoch__number"], "weight": int(u["w"])} for u in usage],
         "chart": bar_chart([(str(u["epoch__number"]), int(u["w"])) for u in reversed(usage)]),
-        "paid": [{"role": role, "LAZ": paid.get((role, "LAZ"), 0), "CREDIT": paid.get((role, "CREDIT"), 0)} for role in ("contributor", "validator")],
+        "paid": [
+            {"role": role, "LAZ": paid.get((role, "LAZ"), 0), "CREDIT": paid.get((role, "CREDIT"), 0)}
+            for role in ("contributor", "validator")
+        ],
         "last_epoch": last,
     }
 
@@ -182,6 +238,15 @@ def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 
     bars = []
     for i, (label, value) in enumerate(points):
         h = 0 if top == 0 else round(value / top * (height - 20), 1)
-        bars.append({"x": round(i * slot + slot * 0.1, 1), "y": round(height - 14 - h, 1), "w": round(slot * 0.8, 1),
-                     "h": h, "label": label, "value": value, "tx": round(i * slot + slot / 2, 1)})
+        bars.append(
+            {
+                "x": round(i * slot + slot * 0.1, 1),
+                "y": round(height - 14 - h, 1),
+                "w": round(slot * 0.8, 1),
+                "h": h,
+                "label": label,
+                "value": value,
+                "tx": round(i * slot + slot / 2, 1),
+            }
+        )
     return {"width": width, "height": height, "bars": bars, "max": top, "baseline": height - 14}

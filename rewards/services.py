@@ -19,7 +19,9 @@ _KEY_RE = re.compile(r"^[!-~]{1,100}$")
 MAX_GRANT = 10**30
 
 
-def credit_grant(*, idao: IDAO, steward: User, member_address: str, amount: int, request_key: str, memo: str = "") -> CreditGrant:
+def credit_grant(
+    *, idao: IDAO, steward: User, member_address: str, amount: int, request_key: str, memo: str = ""
+) -> CreditGrant:
     """A steward moves CREDIT from the iDAO treasury to an active member, to pay for running
     models and agents (usage fees, DAT access fees). Repeating a request key returns the first
     grant and moves nothing."""
@@ -48,8 +50,12 @@ def credit_grant(*, idao: IDAO, steward: User, member_address: str, amount: int,
                 idao=idao, steward=steward, member=member, amount=amount, memo=memo or "", request_key=key
             )
             grant.ledger_tx_id = ledger_services.transfer(
-                source=idao.treasury_owner, destination=owners.user(address), asset="CREDIT", amount=amount,
-                kind="transfer", idempotency_key=f"rewards:credit-grant:{grant.pk}",
+                source=idao.treasury_owner,
+                destination=owners.user(address),
+                asset="CREDIT",
+                amount=amount,
+                kind="transfer",
+                idempotency_key=f"rewards:credit-grant:{grant.pk}",
                 memo=f"Compute credits from {idao.slug}" + (f": {memo}" if memo else ""),
             ).pk
             grant.save(update_fields=["ledger_tx_id"])

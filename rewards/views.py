@@ -51,9 +51,26 @@ def my_earnings_csv(request: HttpRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def rows():
-        yield writer.writerow(["epoch", "closed_at", "asset", "role", "idao", "dat_id", "amount", "ledger_tx", "proof_leaf", "payout_id"])
-        for epoch, closed_at, asset, role, idao, dat_id, amount, tx, leaf, pk in selectors.user_payout_lines(request.user):
-            yield writer.writerow([epoch, closed_at.isoformat() if closed_at else "", asset, role, idao, dat_id or "", int(amount), tx or "", leaf or "", pk])
+        yield writer.writerow(
+            ["epoch", "closed_at", "asset", "role", "idao", "dat_id", "amount", "ledger_tx", "proof_leaf", "payout_id"]
+        )
+        for epoch, closed_at, asset, role, idao, dat_id, amount, tx, leaf, pk in selectors.user_payout_lines(
+            request.user
+        ):
+            yield writer.writerow(
+                [
+                    epoch,
+                    closed_at.isoformat() if closed_at else "",
+                    asset,
+                    role,
+                    idao,
+                    dat_id or "",
+                    int(amount),
+                    tx or "",
+                    leaf or "",
+                    pk,
+                ]
+            )
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = 'attachment; filename="earnings.csv"'
@@ -64,8 +81,13 @@ def my_earnings_csv(request: HttpRequest) -> StreamingHttpResponse:
 def idao_earnings(request: HttpRequest, slug: str) -> HttpResponse:
     idao = _idao_for_member(request, slug)
     steward = idao_selectors.is_steward(idao=idao, user=request.user)
-    context = {**selectors.idao_earnings(idao), "idao": idao, "is_steward": steward, "request_key": secrets.token_urlsafe(12),
-               "members": idao_selectors.member_addresses(idao) if steward else []}
+    context = {
+        **selectors.idao_earnings(idao),
+        "idao": idao,
+        "is_steward": steward,
+        "request_key": secrets.token_urlsafe(12),
+        "members": idao_selectors.member_addresses(idao) if steward else [],
+    }
     return render(request, "rewards/idao_earnings.html", context)
 
 
@@ -79,8 +101,12 @@ def idao_credit_grant(request: HttpRequest, slug: str) -> HttpResponse:
         amount = 0
     try:
         grant = services.credit_grant(
-            idao=idao, steward=request.user, member_address=request.POST.get("member", ""), amount=amount,
-            request_key=request.POST.get("request_key", ""), memo=request.POST.get("memo", ""),
+            idao=idao,
+            steward=request.user,
+            member_address=request.POST.get("member", ""),
+            amount=amount,
+            request_key=request.POST.get("request_key", ""),
+            memo=request.POST.get("memo", ""),
         )
         messages.success(request, f"Granted {int(grant.amount)} CREDIT to {grant.member.short_address}.")
     except DomainError as exc:
@@ -89,7 +115,9 @@ def idao_credit_grant(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def epoch_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "rewards/epochs.html", {"epochs": selectors.epoch_list(), "open": selectors.open_epoch_usage()})
+    return render(
+        request, "rewards/epochs.html", {"epochs": selectors.epoch_list(), "open": selectors.open_epoch_usage()}
+    )
 
 
 def epoch_page(request: HttpRequest, number: int) -> HttpResponse:

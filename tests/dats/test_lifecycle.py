@@ -15,8 +15,15 @@ from tests.quorums.factories import member, setup_network, signed, staged
 
 
 def new_contribution(idao, content: bytes = b"a,b\n1,2\n") -> Contribution:
-    return contribution_create(idao_slug=idao.slug, owner=member(idao, BOB), upload=staged(content), kind="dataset",
-                               title="Readings", licence="CC0-1.0", usage_policy={"allowed_uses": ["training"]})
+    return contribution_create(
+        idao_slug=idao.slug,
+        owner=member(idao, BOB),
+        upload=staged(content),
+        kind="dataset",
+        title="Readings",
+        licence="CC0-1.0",
+        usage_policy={"allowed_uses": ["training"]},
+    )
 
 
 def expire(round_id: int) -> Round:

@@ -20,8 +20,14 @@ URL = "/api/v1/contributions/upload"
 def form(content: bytes, name: str = "data.csv", content_type: str = "text/csv", **fields):
     f = io.BytesIO(content)
     f.name = name
-    data = {"idao": fields.pop("idao"), "kind": "dataset", "title": "Trial data", "licence": "CC-BY-4.0",
-            "allowed_uses": ["training", "research"], "file": f}
+    data = {
+        "idao": fields.pop("idao"),
+        "kind": "dataset",
+        "title": "Trial data",
+        "licence": "CC-BY-4.0",
+        "allowed_uses": ["training", "research"],
+        "file": f,
+    }
     data.update(fields)
     return data
 
@@ -202,7 +208,9 @@ def test_downloads_need_an_active_assignment_for_that_exact_file(signed_in):
 
 
 @pytest.mark.django_db
-def test_my_contributions_page_shows_state_and_refreshes_its_rows_with_htmx(signed_in, idao, django_assert_max_num_queries):
+def test_my_contributions_page_shows_state_and_refreshes_its_rows_with_htmx(
+    signed_in, idao, django_assert_max_num_queries
+):
     client = signed_in(BOB)
     for i in range(3):
         client.post(URL, form(f"row,{i}\n".encode(), idao=idao.slug))
@@ -228,7 +236,9 @@ class _Body:
     """A 64 MiB multipart body generated on the fly, never held in memory."""
 
     def __init__(self, boundary: str, mib: int) -> None:
-        self.parts = [f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()]
+        self.parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.bin"\r\n\r\n'.encode()
+        ]
         self.block = bytes(range(256)) * 4096  # 1 MiB
         self.left = mib
         self.tail = f"\r\n--{boundary}--\r\n".encode()

@@ -95,12 +95,20 @@ def test_verify_bundle_command_works_offline_without_any_database(bundle, tmp_pa
     tampered = copy.deepcopy(bundle)
     tampered["dats"][0]["current"]["policy"]["price_credit"] = "0"
     bad.write_text(json.dumps(tampered))
-    env = {**os.environ, "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": "postgres://nobody@127.0.0.1:1/none",
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+    }
     manage = str(Path(settings.BASE_DIR) / "manage.py")
-    ok = subprocess.run([sys.executable, manage, "verify_bundle", str(good)], env=env, capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, manage, "verify_bundle", str(good)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith(f"VALID: DAT #{bundle['tokenId']}")
-    refused = subprocess.run([sys.executable, manage, "verify_bundle", str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    refused = subprocess.run(
+        [sys.executable, manage, "verify_bundle", str(bad)], env=env, capture_output=True, text=True, timeout=60
+    )
     assert refused.returncode == 1
     assert "INVALID" in refused.stderr and "policy" in refused.stderr
 

@@ -82,7 +82,9 @@ def test_dat_page_shows_lineage_round_verdicts_policy_history_usage_and_verify(c
     quorum = Quorum.objects.get()
     validator = Validator.objects.create(quorum=quorum, user=user_of(CAROL), address=CAROL.address, stake=500)
     Seat.objects.create(round=dat.round, validator=validator, address=CAROL.address, stake=500)
-    Verdict.objects.create(round=dat.round, validator=validator, verdict="approve", signature="0x" + "11" * 65, digest="0x" + "22" * 32)
+    Verdict.objects.create(
+        round=dat.round, validator=validator, verdict="approve", signature="0x" + "11" * 65, digest="0x" + "22" * 32
+    )
     tokens.dat_policy_change(dat_id=dat.pk, actor=dat.owner, changes={"price_credit": 3})
     with CaptureQueriesContext(connection) as ctx:
         page = client.get(f"/dats/{dat.pk}/")
@@ -122,7 +124,9 @@ def test_lineage_graph_finds_ancestors_and_descendants():
 def test_owner_changes_policy_and_transfers_from_the_dat_page(signed_in):
     dat = minted(make_idao(ALICE), BOB)
     bob = signed_in(BOB)
-    response = bob.post(f"/dats/{dat.pk}/policy", {"allowed_uses": ["evaluation"], "price_credit": "4", "quota": "", "expires_at": ""})
+    response = bob.post(
+        f"/dats/{dat.pk}/policy", {"allowed_uses": ["evaluation"], "price_credit": "4", "quota": "", "expires_at": ""}
+    )
     assert response.status_code == 302
     dat.refresh_from_db()
     assert (dat.allowed_uses, dat.price_credit) == (["evaluation"], 4)
@@ -157,7 +161,12 @@ def test_api_token_is_shown_once_stored_hashed_scoped_and_revocable(signed_in, c
 @pytest.mark.django_db
 def test_only_stewards_create_tokens_for_their_idao(signed_in):
     make_idao(ALICE, slug="stewarded")
-    assert signed_in(ALICE).post("/tokens/", {"name": "pipe", "subject": "idao:stewarded", "scopes": ["dats:access"]}).status_code == 201
+    assert (
+        signed_in(ALICE)
+        .post("/tokens/", {"name": "pipe", "subject": "idao:stewarded", "scopes": ["dats:access"]})
+        .status_code
+        == 201
+    )
     assert ApiToken.objects.get(user__address=ALICE.address).subject == "idao:stewarded"
     refused = signed_in(BOB).post("/tokens/", {"name": "pipe", "subject": "idao:stewarded", "scopes": ["dats:access"]})
     assert refused.status_code == 403

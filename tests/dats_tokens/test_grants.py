@@ -26,13 +26,20 @@ URL = "/api/v1/dats/{}/access"
 
 
 def ask(client, dat, raw, use="training", key="k1"):
-    return client.post(URL.format(dat.pk), {"use": use}, content_type="application/json",
-                       HTTP_AUTHORIZATION=f"Bearer {raw}", HTTP_IDEMPOTENCY_KEY=key)
+    return client.post(
+        URL.format(dat.pk),
+        {"use": use},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+        HTTP_IDEMPOTENCY_KEY=key,
+    )
 
 
 @pytest.fixture
 def dat(db):
-    idao = make_idao(ALICE, slug="open-science", split_contributors_bps=7000, split_treasury_bps=2000, split_validators_bps=1000)
+    idao = make_idao(
+        ALICE, slug="open-science", split_contributors_bps=7000, split_treasury_bps=2000, split_validators_bps=1000
+    )
     return minted(idao, BOB, policy={"allowed_uses": ["training", "inference"], "price": 100, "quota": 2})
 
 
@@ -43,7 +50,13 @@ def test_allowed_access_is_granted_paid_split_per_charter_counted_and_anchored(c
     response = ask(client, dat, raw)
     assert response.status_code == 201, response.content
     body = response.json()
-    assert (body["use"], body["fee"], body["ownerShare"], body["idaoShare"], body["replayed"]) == ("training", "100", "70", "30", False)
+    assert (body["use"], body["fee"], body["ownerShare"], body["idaoShare"], body["replayed"]) == (
+        "training",
+        "100",
+        "70",
+        "30",
+        False,
+    )
     assert balance(user_owner(CAROL), "CREDIT") == 150
     assert balance(user_owner(BOB), "CREDIT") == 70
     assert balance(owners.idao("open-science"), "CREDIT") == 30
@@ -59,7 +72,12 @@ def test_allowed_access_is_granted_paid_split_per_charter_counted_and_anchored(c
     [
         (lambda d: None, "commercial", "use_not_allowed", 403),
         (lambda d: DAT.objects.filter(pk=d.pk).update(used=2), "training", "quota_exhausted", 403),
-        (lambda d: DAT.objects.filter(pk=d.pk).update(expires_at=timezone.now() - timedelta(seconds=1)), "training", "dat_expired", 403),
+        (
+            lambda d: DAT.objects.filter(pk=d.pk).update(expires_at=timezone.now() - timedelta(seconds=1)),
+            "training",
+            "dat_expired",
+            403,
+        ),
         (lambda d: tokens.dat_revoke(dat_id=d.pk, actor=d.owner), "training", "dat_revoked", 403),
         (lambda d: None, "inference", "insufficient_credit", 402),
     ],
@@ -127,7 +145,9 @@ def test_tokens_without_the_scope_or_sessions_get_a_precise_refusal(client, sign
     raw, _ = token_for(CAROL, scopes=["usage:report"])
     response = ask(client, dat, raw)
     assert (response.status_code, response.json()["error"]) == (403, "token_scope")
-    session = signed_in(CAROL).post(URL.format(dat.pk), {"use": "training", "idempotency_key": "x"}, content_type="application/json")
+    session = signed_in(CAROL).post(
+        URL.format(dat.pk), {"use": "training", "idempotency_key": "x"}, content_type="application/json"
+    )
     assert (session.status_code, session.json()["error"]) == (403, "token_required")
     assert ask(client, dat, "idao_not-a-token").status_code == 401
 
@@ -185,7 +205,9 @@ def test_manifest_api_returns_the_approved_dats_with_hashes_and_flags_forbidden_
     model = _model_with(dat.idao, [f"dat:{dat.pk}", other.sha256])
     body = client.get(f"/api/v1/models/{model.pk}/manifest").json()
     assert [(e["tokenId"], e["sha256"], e["trainingAllowed"]) for e in body["entries"]] == [
-        (dat.pk, dat.sha256, True), (other.pk, other.sha256, True)]
+        (dat.pk, dat.sha256, True),
+        (other.pk, other.sha256, True),
+    ]
     assert body["flagged"] is False and body["version"] == 1
     tokens.dat_policy_change(dat_id=other.pk, actor=other.owner, changes={"allowed_uses": ["inference"]})
     body = client.get(f"/api/v1/models/{model.pk}/manifest?version=1").json()

@@ -23,17 +23,27 @@ from tests.personas import ALICE, BOB, CAROL
 @pytest.mark.django_db
 def test_accepted_round_mints_one_dat_with_hashes_policy_round_and_anchor():
     idao = make_idao(ALICE)
-    c = make_contribution(idao, BOB, policy={"allowed_uses": ["training", "evaluation"], "price": 7, "quota": 3, "expiry_days": 30})
+    c = make_contribution(
+        idao, BOB, policy={"allowed_uses": ["training", "evaluation"], "price": 7, "quota": 3, "expiry_days": 30}
+    )
     r = closed_round(c)
     dat = dat_mint(round_id=r.pk)
-    assert (dat.klass, dat.owner.address, dat.idao_id, dat.round_id, dat.contribution_id) == ("dataset", BOB.address, idao.pk, r.pk, c.pk)
+    assert (dat.klass, dat.owner.address, dat.idao_id, dat.round_id, dat.contribution_id) == (
+        "dataset",
+        BOB.address,
+        idao.pk,
+        r.pk,
+        c.pk,
+    )
     assert (dat.sha256, dat.keccak256, dat.size) == (c.sha256, c.keccak256, c.size)
     assert (dat.allowed_uses, dat.price_credit, dat.quota) == (["training", "evaluation"], 7, 3)
     assert dat.expires_at is not None
     leaf = Leaf.objects.get(pk=dat.anchor_leaf_id)
     record = json.loads(leaf.payload_json)
     assert (leaf.kind, leaf.subject) == ("dat.mint", f"dat:{dat.pk}")
-    assert record["round"] == r.pk and record["roundAnchorLeafId"] == r.anchor_leaf_id and record["outcome"] == "accepted"
+    assert (
+        record["round"] == r.pk and record["roundAnchorLeafId"] == r.anchor_leaf_id and record["outcome"] == "accepted"
+    )
     assert record["sha256"] == c.sha256 and record["owner"] == BOB.address and record["parents"] == []
 
 
@@ -50,8 +60,18 @@ def test_the_database_itself_refuses_a_second_dat_for_one_round():
     dat = minted(make_idao(ALICE), BOB)
     other = make_contribution(dat.idao, BOB)
     with pytest.raises(IntegrityError), transaction.atomic():
-        DAT.objects.create(klass="dataset", title="again", owner=dat.owner, idao=dat.idao, contribution=other,
-                           round=dat.round, sha256=other.sha256, keccak256=other.keccak256, size=1, anchor_leaf_id=0)
+        DAT.objects.create(
+            klass="dataset",
+            title="again",
+            owner=dat.owner,
+            idao=dat.idao,
+            contribution=other,
+            round=dat.round,
+            sha256=other.sha256,
+            keccak256=other.keccak256,
+            size=1,
+            anchor_leaf_id=0,
+        )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -104,8 +124,15 @@ def test_the_real_validation_flow_mints_in_the_rounds_closing_transaction():
 
     idao, _quorum, validators = setup_network(3)
     member(idao, BOB)
-    c = contribution_create(idao_slug=idao.slug, owner=user_of(BOB), upload=staged(b"a,b\n1,2\n"), kind="dataset",
-                            title="Trial data", licence="CC-BY-4.0", usage_policy={"allowed_uses": ["training"]})
+    c = contribution_create(
+        idao_slug=idao.slug,
+        owner=user_of(BOB),
+        upload=staged(b"a,b\n1,2\n"),
+        kind="dataset",
+        title="Trial data",
+        licence="CC-BY-4.0",
+        usage_policy={"allowed_uses": ["training"]},
+    )
     r = contribution_route(contribution_id=c.pk).round
     for p in validators:
         services.verdict_submit(round_id=r.pk, **signed(p, r))
@@ -153,15 +180,21 @@ def test_parents_that_would_close_a_cycle_are_refused():
 @pytest.mark.django_db
 def test_policy_changes_stay_within_the_charter_and_are_anchored_with_history():
     idao = make_idao(ALICE)
-    PolicyBounds.objects.create(idao=idao, allowed_uses=["training", "inference", "evaluation"], min_price_credit=5, max_price_credit=100)
+    PolicyBounds.objects.create(
+        idao=idao, allowed_uses=["training", "inference", "evaluation"], min_price_credit=5, max_price_credit=100
+    )
     dat = minted(idao, BOB, policy={"allowed_uses": ["training"], "price": 10})
     with pytest.raises(OutsideCharter, match="commercial"):
-        tokens.dat_policy_change(dat_id=dat.pk, actor=user_of(BOB), changes={"allowed_uses": ["training", "commercial"]})
+        tokens.dat_policy_change(
+            dat_id=dat.pk, actor=user_of(BOB), changes={"allowed_uses": ["training", "commercial"]}
+        )
     with pytest.raises(OutsideCharter, match="minimum price of 5"):
         tokens.dat_policy_change(dat_id=dat.pk, actor=user_of(BOB), changes={"price_credit": 1})
     with pytest.raises(tokens.NotOwner):
         tokens.dat_policy_change(dat_id=dat.pk, actor=user_of(CAROL), changes={"price_credit": 20})
-    event = tokens.dat_policy_change(dat_id=dat.pk, actor=user_of(BOB), changes={"allowed_uses": ["inference"], "price_credit": 20})
+    event = tokens.dat_policy_change(
+        dat_id=dat.pk, actor=user_of(BOB), changes={"allowed_uses": ["inference"], "price_credit": 20}
+    )
     dat.refresh_from_db()
     assert (dat.allowed_uses, dat.price_credit, dat.policy_version) == (["inference"], 20, 2)
     leaf = Leaf.objects.get(pk=event.anchor_leaf_id)
@@ -213,7 +246,9 @@ def test_a_passed_proposal_sets_the_charter_bounds_of_dat_policies():
     from idaos.hooks import action_handler
 
     idao = make_idao(ALICE)
-    payload = actions.validate(idao, tokens.BOUNDS_ACTION, {"allowed_uses": ["training", "evaluation"], "min_price_credit": 2})
+    payload = actions.validate(
+        idao, tokens.BOUNDS_ACTION, {"allowed_uses": ["training", "evaluation"], "min_price_credit": 2}
+    )
     assert payload == {"allowed_uses": ["training", "evaluation"], "min_price_credit": 2, "max_price_credit": None}
     proposal = type("P", (), {"idao": idao})()
     action_handler(tokens.BOUNDS_ACTION).execute(proposal, payload)

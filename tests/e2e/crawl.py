@@ -16,8 +16,14 @@ from django.test import Client
 SKIP_SUFFIXES = (".csv", "/file", "/logout", "/delete/", "/history/")
 SKIP_PREFIXES = ("/logout", "/static/", "/media/", "/admin/logout", "/admin/jsi18n")
 DATA_SCRIPT_TYPES = {"application/json", "application/ld+json", "importmap"}
-ERROR_MARKERS = ("Traceback (most recent call last)", "Something went wrong on our side", "Server Error (500)",
-                 "TemplateSyntaxError", "NoReverseMatch", "VariableDoesNotExist")
+ERROR_MARKERS = (
+    "Traceback (most recent call last)",
+    "Something went wrong on our side",
+    "Server Error (500)",
+    "TemplateSyntaxError",
+    "NoReverseMatch",
+    "VariableDoesNotExist",
+)
 EVENT_HANDLER_ATTRS = {"onclick", "onload", "onsubmit", "onchange", "oninput", "onerror", "onmouseover"}
 
 
@@ -34,8 +40,13 @@ class _PageParser(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         attributes = dict(attrs)
         if tag == "form":
-            self.forms.append({"method": (attributes.get("method") or "get").lower(), "action": attributes.get("action") or "",
-                               "fields": {}})
+            self.forms.append(
+                {
+                    "method": (attributes.get("method") or "get").lower(),
+                    "action": attributes.get("action") or "",
+                    "fields": {},
+                }
+            )
         if tag in ("input", "select", "textarea", "button") and self.forms and attributes.get("name"):
             self.forms[-1]["fields"].setdefault(attributes["name"], attributes.get("value") or "")
         if tag == "a" and attributes.get("href"):
@@ -151,8 +162,9 @@ def check_response(url: str, response, *, fragment: bool = False) -> tuple[list[
     return problems, parser.links, parser.fragments
 
 
-def crawl(client: Client, seeds: list[str], *, limit: int = 300, per_path_variants: int = 3,
-          admin_depth: int = 1) -> CrawlResult:
+def crawl(
+    client: Client, seeds: list[str], *, limit: int = 300, per_path_variants: int = 3, admin_depth: int = 1
+) -> CrawlResult:
     """Breadth-first from seeds over same-origin links, at most `limit` pages; a path is visited with
     at most `per_path_variants` different query strings; admin pages are followed `admin_depth` deep."""
     result = CrawlResult()
@@ -168,8 +180,14 @@ def crawl(client: Client, seeds: list[str], *, limit: int = 300, per_path_varian
         if response.status_code in (301, 302, 303, 307, 308):
             target = _normalise(response["Location"], path)
             links = [target] if target else []
-        result.visits[url + (" [htmx]" if fragment else "")] = Visit(url, response.status_code, response.get("Content-Type", ""), source,
-                                   problems=problems, location=response.get("Location", ""))
+        result.visits[url + (" [htmx]" if fragment else "")] = Visit(
+            url,
+            response.status_code,
+            response.get("Content-Type", ""),
+            source,
+            problems=problems,
+            location=response.get("Location", ""),
+        )
         if path.startswith("/admin/") and depth >= admin_depth:
             continue
         candidates = [(href, False) for href in links] + [(href, True) for href in fragments]

@@ -18,27 +18,61 @@ pytestmark = pytest.mark.django_db
 ERIN = persona("erin", 0x55)
 
 UNKNOWN = [
-    "/idaos/no-such-idao/", "/idaos/no-such-idao/proposals/", "/idaos/no-such-idao/members", "/proposals/999999999",
-    "/proposals/999999999/ballots.json", "/proposals/999999999/ballots.csv", "/ballots/999999999",
-    "/ledger/blocks/999999999", "/ledger/blocks/999999999.json", "/ledger/tx/999999999", "/ledger/proofs/999999999",
-    "/ledger/proofs/999999999.json", "/dats/999999999/", "/dats/999999999/bundle.json", "/dats/models/999999999/",
-    "/quorums/999999999/", "/rounds/999999999/", "/earnings/epochs/999999999/", "/earnings/dats/999999999/",
-    "/earnings/idaos/no-such-idao/", "/earnings/epochs/999999999/payouts/1/proof.json", "/no/such/page",
+    "/idaos/no-such-idao/",
+    "/idaos/no-such-idao/proposals/",
+    "/idaos/no-such-idao/members",
+    "/proposals/999999999",
+    "/proposals/999999999/ballots.json",
+    "/proposals/999999999/ballots.csv",
+    "/ballots/999999999",
+    "/ledger/blocks/999999999",
+    "/ledger/blocks/999999999.json",
+    "/ledger/tx/999999999",
+    "/ledger/proofs/999999999",
+    "/ledger/proofs/999999999.json",
+    "/dats/999999999/",
+    "/dats/999999999/bundle.json",
+    "/dats/models/999999999/",
+    "/quorums/999999999/",
+    "/rounds/999999999/",
+    "/earnings/epochs/999999999/",
+    "/earnings/dats/999999999/",
+    "/earnings/idaos/no-such-idao/",
+    "/earnings/epochs/999999999/payouts/1/proof.json",
+    "/no/such/page",
     "/contributions/nope/file",
 ]
 
 ABSURD_QUERIES = [
-    "/idaos/?q=%3Cscript%3Ealert(1)%3C/script%3E&domain=nonsense", "/idaos/?q=" + "x" * 5000,
-    "/idaos/open-health/proposals/?page=abc", "/idaos/open-health/proposals/?page=-1", "/idaos/open-health/proposals/?page=99999",
+    "/idaos/?q=%3Cscript%3Ealert(1)%3C/script%3E&domain=nonsense",
+    "/idaos/?q=" + "x" * 5000,
+    "/idaos/open-health/proposals/?page=abc",
+    "/idaos/open-health/proposals/?page=-1",
+    "/idaos/open-health/proposals/?page=99999",
     "/idaos/open-health/proposals/new?kind=%00",
     "/dats/?idao=%00&klass=nonsense&owner=0xZZ&hash=not-a-hash&since=yesterday&until=2024-13-45&after=garbage&limit=-5",
-    "/dats/?limit=1000000", "/dats/?after=" + "9" * 40, "/dats/?since=0001-01-01&until=9999-12-31",
-    "/dats/models/1/?version=abc", "/dats/models/1/?version=-1",
-    "/ledger/headers.json?after=abc&limit=xyz", "/ledger/headers.json?after=-5&limit=-1", "/ledger/headers.json?limit=99999999",
-    "/ledger/accounts/%00", "/ledger/accounts/%00/statement.csv", "/idaos/?q=%00&domain=%00", "/dats/?owner=%00&hash=%00",
-    "/dats/?idao=open-health%00", "/api/v1/idaos?q=%00&domain=%00", "/api/v1/dats?owner=%00&hash=%00&idao=%00",
-    "/api/v1/ledger/accounts/%00/balances", "/ledger/proofs/1?x=%00", "/ledger/accounts/" + "a" * 500, "/ledger/accounts/user:0xZZ/statement.csv",
-    "/proposals/1?partial=%00", "/earnings/?page=abc", "/earnings/epochs/?page=abc",
+    "/dats/?limit=1000000",
+    "/dats/?after=" + "9" * 40,
+    "/dats/?since=0001-01-01&until=9999-12-31",
+    "/dats/models/1/?version=abc",
+    "/dats/models/1/?version=-1",
+    "/ledger/headers.json?after=abc&limit=xyz",
+    "/ledger/headers.json?after=-5&limit=-1",
+    "/ledger/headers.json?limit=99999999",
+    "/ledger/accounts/%00",
+    "/ledger/accounts/%00/statement.csv",
+    "/idaos/?q=%00&domain=%00",
+    "/dats/?owner=%00&hash=%00",
+    "/dats/?idao=open-health%00",
+    "/api/v1/idaos?q=%00&domain=%00",
+    "/api/v1/dats?owner=%00&hash=%00&idao=%00",
+    "/api/v1/ledger/accounts/%00/balances",
+    "/ledger/proofs/1?x=%00",
+    "/ledger/accounts/" + "a" * 500,
+    "/ledger/accounts/user:0xZZ/statement.csv",
+    "/proposals/1?partial=%00",
+    "/earnings/?page=abc",
+    "/earnings/epochs/?page=abc",
 ]
 
 
@@ -58,7 +92,11 @@ def test_unknown_objects_are_404_pages_or_json_never_500(demo, signed_in, who):
         problems += [f"{url}: {p}" for p in found]
         if response.status_code not in (302, 404):
             problems.append(f"{url}: answered {response.status_code}, not 404")
-        elif response.status_code == 404 and "text/html" in response["Content-Type"] and "Not found" not in response.content.decode():
+        elif (
+            response.status_code == 404
+            and "text/html" in response["Content-Type"]
+            and "Not found" not in response.content.decode()
+        ):
             problems.append(f"{url}: a 404 outside the portal's not-found page")
     assert not problems, "\n".join(problems)
 
@@ -76,8 +114,17 @@ def test_absurd_query_strings_never_give_a_500(demo, signed_in, who):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/", "/\\evil.example/", "/\t/evil.example/",
-                                    "javascript:alert(1)", "/%5Cevil.example"])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "javascript:alert(1)",
+        "/%5Cevil.example",
+    ],
+)
 def test_the_sign_in_page_never_sends_anyone_to_another_site(client, target):
     page = client.get("/login", {"next": target}).content.decode()
     nexts = re.findall(r'data-next="([^"]*)"', page)
@@ -103,9 +150,22 @@ def test_every_post_form_a_steward_sees_survives_nul_bytes_and_empty_fields(demo
     from tests.personas import ALICE
 
     client = signed_in(ALICE)
-    pages = crawl(client, ["/", "/idaos/", "/idaos/open-health/", "/idaos/open-health/members", "/tokens/",
-                           "/contributions/new", "/idaos/new", "/idaos/open-health/proposals/new", "/quorums/",
-                           "/earnings/idaos/open-health/"], limit=120)
+    pages = crawl(
+        client,
+        [
+            "/",
+            "/idaos/",
+            "/idaos/open-health/",
+            "/idaos/open-health/members",
+            "/tokens/",
+            "/contributions/new",
+            "/idaos/new",
+            "/idaos/open-health/proposals/new",
+            "/quorums/",
+            "/earnings/idaos/open-health/",
+        ],
+        limit=120,
+    )
     forms = {}
     for url in pages.visits:
         if url.endswith(" [htmx]") or not pages.visits[url].content_type.startswith("text/html"):

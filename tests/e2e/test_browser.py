@@ -21,6 +21,7 @@ from tests.personas import BOB, persona
 # Erin is a plain member of the demo iDAOs (Dave is the demo's staff member, Alice a steward).
 ERIN = persona("erin", 0x55)
 
+
 def make_staff(address: str) -> None:
     """Save (not update) so the cached user row is dropped, as the admin and grant_admin do."""
     user = User.objects.get(address=address)
@@ -44,9 +45,18 @@ def load_demo() -> dict[str, str]:
     proposal = Proposal.objects.order_by("pk").first()
     leaf = Leaf.objects.filter(kind="validation_round").order_by("pk").first()
     return {
-        "home": "/", "idaos": "/idaos/", "idao": "/idaos/open-health/", "proposal": f"/proposals/{proposal.pk}",
-        "ledger": "/ledger/", "block": "/ledger/blocks/1", "proof": f"/ledger/proofs/{leaf.pk}", "dats": "/dats/",
-        "dat": f"/dats/{DAT.objects.order_by('pk').first().pk}/", "earnings": "/earnings/", "quorums": "/quorums/", "epochs": "/earnings/epochs/",
+        "home": "/",
+        "idaos": "/idaos/",
+        "idao": "/idaos/open-health/",
+        "proposal": f"/proposals/{proposal.pk}",
+        "ledger": "/ledger/",
+        "block": "/ledger/blocks/1",
+        "proof": f"/ledger/proofs/{leaf.pk}",
+        "dats": "/dats/",
+        "dat": f"/dats/{DAT.objects.order_by('pk').first().pk}/",
+        "earnings": "/earnings/",
+        "quorums": "/quorums/",
+        "epochs": "/earnings/epochs/",
         "api-docs": "/api/v1/docs",
     }
 
@@ -104,8 +114,12 @@ def test_a_signed_in_member_sees_their_pages_without_script_errors_or_csp_violat
     page.get_by_test_id("signed-in-address").wait_for()
     assert User.objects.filter(address=ERIN.address).exists()
     member_pages = {name: pages[name] for name in ("idao", "proposal", "earnings", "dat")}
-    member_pages |= {"upload": "/contributions/new", "mine": "/contributions/mine", "inbox": "/validator/inbox",
-                     "tokens": "/tokens/"}
+    member_pages |= {
+        "upload": "/contributions/new",
+        "mine": "/contributions/mine",
+        "inbox": "/validator/inbox",
+        "tokens": "/tokens/",
+    }
     visit_all(page, live_server.url, member_pages, problems, label="member")
     assert not re.search(r"Sign in with Ethereum", page.content())
 
@@ -118,6 +132,11 @@ def test_a_steward_and_a_staff_member_see_their_pages_without_script_errors(live
     page.get_by_role("button", name="Sign in with Ethereum").click()
     page.get_by_test_id("signed-in-address").wait_for()
     make_staff(BOB.address)
-    staff_pages = {"members": "/idaos/law-commons/members", "moderation": "/quorums/moderation/",
-                   "quorums": pages["quorums"], "admin": "/admin/", "idao-earnings": "/earnings/idaos/open-health/"}
+    staff_pages = {
+        "members": "/idaos/law-commons/members",
+        "moderation": "/quorums/moderation/",
+        "quorums": pages["quorums"],
+        "admin": "/admin/",
+        "idao-earnings": "/earnings/idaos/open-health/",
+    }
     visit_all(page, live_server.url, staff_pages, problems, label="staff")

@@ -26,13 +26,22 @@ ERIN = persona("erin", 0x55)  # a plain member of the demo iDAOs
 
 # (method, path) pairs the issues name: foundation (auth), governance, validation, DATs, rewards.
 PROMISED = [
-    ("get", "/auth/siwe/nonce"), ("post", "/auth/siwe/verify"), ("get", "/auth/me"), ("post", "/auth/logout"),
-    ("get", "/api/v1/idaos"), ("post", "/api/v1/idaos"), ("post", "/api/v1/idaos/{slug}/join"),
-    ("get", "/api/v1/idaos/{slug}/proposals"), ("post", "/api/v1/idaos/{slug}/proposals"),
-    ("get", "/api/v1/proposals/{proposal_id}"), ("post", "/api/v1/proposals/{proposal_id}/votes"),
-    ("post", "/api/v1/contributions/upload"), ("get", "/api/v1/validator/assignments"),
+    ("get", "/auth/siwe/nonce"),
+    ("post", "/auth/siwe/verify"),
+    ("get", "/auth/me"),
+    ("post", "/auth/logout"),
+    ("get", "/api/v1/idaos"),
+    ("post", "/api/v1/idaos"),
+    ("post", "/api/v1/idaos/{slug}/join"),
+    ("get", "/api/v1/idaos/{slug}/proposals"),
+    ("post", "/api/v1/idaos/{slug}/proposals"),
+    ("get", "/api/v1/proposals/{proposal_id}"),
+    ("post", "/api/v1/proposals/{proposal_id}/votes"),
+    ("post", "/api/v1/contributions/upload"),
+    ("get", "/api/v1/validator/assignments"),
     ("post", "/api/v1/rounds/{round_id}/verdicts"),
-    ("get", "/api/v1/models/{model_id}/manifest"), ("post", "/api/v1/dats/{dat_id}/access"),
+    ("get", "/api/v1/models/{model_id}/manifest"),
+    ("post", "/api/v1/dats/{dat_id}/access"),
     ("post", "/api/v1/usage"),
 ]
 
@@ -143,8 +152,22 @@ def test_every_post_operation_refuses_junk_bodies_with_a_json_4xx(signed_in):
     """Malformed JSON, an empty object, wrong types and NUL bytes: a JSON 4xx naming the problem, never a 5xx."""
     values = demo_values()
     member = signed_in(ERIN)
-    bodies = ["{", "[]", "{}", json.dumps({"message": {"voter": 1}, "signature": "0x00", "name": "\u0000", "amount": -1,
-                                           "units": "many", "items": [{}], "slug": "x" * 500})]
+    bodies = [
+        "{",
+        "[]",
+        "{}",
+        json.dumps(
+            {
+                "message": {"voter": 1},
+                "signature": "0x00",
+                "name": "\u0000",
+                "amount": -1,
+                "units": "many",
+                "items": [{}],
+                "slug": "x" * 500,
+            }
+        ),
+    ]
     problems = []
     for method, path, _ in operations(spec()):
         if method != "post" or path == "/auth/logout":  # logout takes no body and would end the session

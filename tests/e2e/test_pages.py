@@ -18,6 +18,7 @@ from tests.personas import ALICE, MALLORY, persona
 # Erin is a plain member of the demo iDAOs (Dave is the demo's staff member, Alice a steward).
 ERIN = persona("erin", 0x55)
 
+
 def make_staff(address: str) -> None:
     """Save (not update) so the cached user row is dropped, as the admin and grant_admin do."""
     user = User.objects.get(address=address)
@@ -27,14 +28,34 @@ def make_staff(address: str) -> None:
 
 pytestmark = pytest.mark.django_db
 
-NAV = ["/", "/idaos/", "/quorums/", "/dats/", "/ledger/", "/earnings/", "/api/v1/docs", "/api/v1/openapi.json",
-       "/ledger/headers.json", "/governance/eip712.json", "/quorums/eip712.json", "/earnings/epochs/", "/login",
-       "/healthz", "/readyz"]
+NAV = [
+    "/",
+    "/idaos/",
+    "/quorums/",
+    "/dats/",
+    "/ledger/",
+    "/earnings/",
+    "/api/v1/docs",
+    "/api/v1/openapi.json",
+    "/ledger/headers.json",
+    "/governance/eip712.json",
+    "/quorums/eip712.json",
+    "/earnings/epochs/",
+    "/login",
+    "/healthz",
+    "/readyz",
+]
 SIGNED_IN_NAV = ["/tokens/", "/contributions/new", "/contributions/mine", "/validator/inbox", "/auth/me"]
 STAFF_NAV = ["/quorums/moderation/", "/admin/"]
 # What a page may answer besides 200: where sign-in or staff is required.
-SIGN_IN_REQUIRED = ("/earnings/", "/tokens/", "/contributions/new", "/contributions/mine", "/validator/inbox",
-                    "/quorums/moderation/")
+SIGN_IN_REQUIRED = (
+    "/earnings/",
+    "/tokens/",
+    "/contributions/new",
+    "/contributions/mine",
+    "/validator/inbox",
+    "/quorums/moderation/",
+)
 STAFF_ONLY = ("/quorums/moderation/", "/admin/")
 
 

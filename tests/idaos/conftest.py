@@ -15,7 +15,12 @@ from tests.personas import ALICE, Persona
 
 
 def fund(p: Persona, amount: int) -> None:
-    ledger_services.mint(to=owners.user(p.address), asset="LAZ", amount=amount, idempotency_key=f"test:{p.address}:{amount}:{time.time_ns()}")
+    ledger_services.mint(
+        to=owners.user(p.address),
+        asset="LAZ",
+        amount=amount,
+        idempotency_key=f"test:{p.address}:{amount}:{time.time_ns()}",
+    )
 
 
 def make_idao(*, founder: Persona = ALICE, members=(), slug: str = "open-health", **charter):
@@ -34,7 +39,9 @@ def make_proposal(idao, *, author: Persona = ALICE, kind: str = "signal", payloa
     return proposals.proposal_create(idao=idao, author=user_of(author), kind=kind, title=title, payload=payload or {})
 
 
-def ballot(p: Persona, proposal, choice: str = "for", *, ts: int | None = None, reason: str = "", chain_id=None, **over):
+def ballot(
+    p: Persona, proposal, choice: str = "for", *, ts: int | None = None, reason: str = "", chain_id=None, **over
+):
     message = {
         "voter": p.address,
         "idao": proposal.idao.slug,

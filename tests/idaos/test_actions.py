@@ -33,9 +33,7 @@ def pass_(idao, kind, payload):
 @pytest.fixture
 def idao_with_model():
     idao = make_idao(members=[BOB])
-    model = services.aimodel_register(
-        idao=idao, steward=user_of(ALICE), name="triage", artifact_hash=H1, manifest=[H2]
-    )
+    model = services.aimodel_register(idao=idao, steward=user_of(ALICE), name="triage", artifact_hash=H1, manifest=[H2])
     return idao, model
 
 
@@ -69,7 +67,10 @@ def test_approve_model_update_creates_current_version_with_inherited_manifest(id
 def test_change_agent_policy_replaces_policy_and_keeps_history():
     idao = make_idao(members=[BOB])
     agent = services.agent_register(idao=idao, steward=user_of(ALICE), name="helper", behaviour_policy={"tone": "calm"})
-    assert pass_(idao, "change_agent_policy", {"agent_id": agent.pk, "behaviour_policy": {"tone": "brief"}}).state == "executed"
+    assert (
+        pass_(idao, "change_agent_policy", {"agent_id": agent.pk, "behaviour_policy": {"tone": "brief"}}).state
+        == "executed"
+    )
     agent.refresh_from_db()
     assert agent.behaviour_policy == {"tone": "brief"}
     assert list(agent.versions.values_list("number", flat=True)) == [2, 1]
@@ -77,8 +78,13 @@ def test_change_agent_policy_replaces_policy_and_keeps_history():
 
 def test_change_charter_changes_the_charter():
     idao = make_idao(members=[BOB])
-    changes = {"quorum_bps": 3000, "voting_period": 7200, "split_contributors_bps": 6000, "split_treasury_bps": 3000,
-               "split_validators_bps": 1000}
+    changes = {
+        "quorum_bps": 3000,
+        "voting_period": 7200,
+        "split_contributors_bps": 6000,
+        "split_treasury_bps": 3000,
+        "split_validators_bps": 1000,
+    }
     assert pass_(idao, "change_charter", {"changes": changes}).state == "executed"
     idao.refresh_from_db()
     assert idao.quorum_bps == 3000 and idao.voting_period.total_seconds() == 7200 and idao.split_treasury_bps == 3000

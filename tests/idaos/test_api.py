@@ -20,8 +20,14 @@ def post(client, url, body):
 
 def test_signed_in_user_forms_an_idao_and_becomes_steward(signed_in):
     alice = signed_in(ALICE)
-    body = {"slug": "open-health", "name": "Open Health", "domain": "healthcare", "voting_rule": "quadratic",
-            "voting_period_seconds": 86400, "quorum_bps": 1500}
+    body = {
+        "slug": "open-health",
+        "name": "Open Health",
+        "domain": "healthcare",
+        "voting_rule": "quadratic",
+        "voting_period_seconds": 86400,
+        "quorum_bps": 1500,
+    }
     response = post(alice, "/api/v1/idaos", body)
     assert response.status_code == 201, response.content
     data = response.json()
@@ -34,8 +40,14 @@ def test_signed_in_user_forms_an_idao_and_becomes_steward(signed_in):
 
 def test_creating_an_idao_requires_sign_in_and_valid_split(signed_in):
     assert post(Client(), "/api/v1/idaos", {"slug": "x-y", "name": "X", "domain": "law"}).status_code == 401
-    bad = {"slug": "x-y", "name": "X", "domain": "law", "split_contributors_bps": 5000, "split_treasury_bps": 5000,
-           "split_validators_bps": 1}
+    bad = {
+        "slug": "x-y",
+        "name": "X",
+        "domain": "law",
+        "split_contributors_bps": 5000,
+        "split_treasury_bps": 5000,
+        "split_validators_bps": 1,
+    }
     response = post(signed_in(ALICE), "/api/v1/idaos", bad)
     assert response.status_code == 422 and "10000" in response.json()["detail"]
     assert not IDAO.objects.exists()
@@ -69,8 +81,11 @@ def test_non_member_cannot_propose(signed_in):
 
 def test_malformed_proposal_payload_is_refused(signed_in):
     make_idao()
-    response = post(signed_in(ALICE), "/api/v1/idaos/open-health/proposals",
-                    {"kind": "include_data", "title": "x", "payload": {"model_id": "one"}})
+    response = post(
+        signed_in(ALICE),
+        "/api/v1/idaos/open-health/proposals",
+        {"kind": "include_data", "title": "x", "payload": {"model_id": "one"}},
+    )
     assert response.status_code == 422
 
 
@@ -79,10 +94,15 @@ def test_per_author_open_proposals_are_capped(signed_in):
     make_idao()
     alice = signed_in(ALICE)
     for i in range(2):
-        assert post(alice, "/api/v1/idaos/open-health/proposals", {"kind": "signal", "title": f"p{i}"}).status_code == 201
+        assert (
+            post(alice, "/api/v1/idaos/open-health/proposals", {"kind": "signal", "title": f"p{i}"}).status_code == 201
+        )
     response = post(alice, "/api/v1/idaos/open-health/proposals", {"kind": "signal", "title": "p3"})
     assert response.status_code == 429
-    assert response.json()["error"] == "active_proposal_limit" and "2 open proposals per author" in response.json()["detail"]
+    assert (
+        response.json()["error"] == "active_proposal_limit"
+        and "2 open proposals per author" in response.json()["detail"]
+    )
 
 
 @override_settings(IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO=3)
@@ -93,7 +113,10 @@ def test_per_idao_daily_proposals_are_capped(signed_in):
         assert post(c, "/api/v1/idaos/open-health/proposals", {"kind": "signal", "title": f"p{i}"}).status_code == 201
     response = post(clients[0], "/api/v1/idaos/open-health/proposals", {"kind": "signal", "title": "more"})
     assert response.status_code == 429
-    assert response.json()["error"] == "daily_proposal_limit" and "3 proposals per iDAO in 24 hours" in response.json()["detail"]
+    assert (
+        response.json()["error"] == "daily_proposal_limit"
+        and "3 proposals per iDAO in 24 hours" in response.json()["detail"]
+    )
 
 
 def test_proposal_threshold_min_membership_age(signed_in):
@@ -105,5 +128,12 @@ def test_proposal_threshold_min_membership_age(signed_in):
 def test_published_eip712_domain_and_types():
     data = Client().get("/governance/eip712.json").json()
     assert data["domain"] == {"name": "iDAO Portal", "version": "1", "chainId": 1}
-    assert [f["name"] for f in data["types"]["Ballot"]] == ["voter", "idao", "proposal", "choice", "reason", "timestamp"]
+    assert [f["name"] for f in data["types"]["Ballot"]] == [
+        "voter",
+        "idao",
+        "proposal",
+        "choice",
+        "reason",
+        "timestamp",
+    ]
     assert data["primaryType"] == "Ballot"

@@ -45,10 +45,13 @@ def test_bad_proposal_and_vote_ids_are_refused_cleanly(signed_in):
     body["message"]["proposal"] = HUGE
     response = bob.post(f"/api/v1/proposals/{HUGE}/votes", json.dumps(body), content_type="application/json")
     assert response.status_code == 404 and response.json()["error"] == "not_found"
-    for payload in ({"kind": "include_data", "title": "x", "payload": {"model_id": HUGE, "data_refs": ["0x" + "a" * 64]}},
-                    {"kind": "change_charter", "title": "x", "payload": {"changes": {"voting_period": HUGE}}},
-                    {"kind": "change_agent_policy", "title": "x", "payload": {"agent_id": True, "behaviour_policy": {}}},
-                    {"kind": "", "title": "x"}, {"kind": "signal", "title": "x" * 201}):
+    for payload in (
+        {"kind": "include_data", "title": "x", "payload": {"model_id": HUGE, "data_refs": ["0x" + "a" * 64]}},
+        {"kind": "change_charter", "title": "x", "payload": {"changes": {"voting_period": HUGE}}},
+        {"kind": "change_agent_policy", "title": "x", "payload": {"agent_id": True, "behaviour_policy": {}}},
+        {"kind": "", "title": "x"},
+        {"kind": "signal", "title": "x" * 201},
+    ):
         response = bob.post("/api/v1/idaos/open-health/proposals", json.dumps(payload), content_type="application/json")
         assert response.status_code == 422, (payload, response.content)
     assert Client().get(f"/proposals/{HUGE}").status_code == 404

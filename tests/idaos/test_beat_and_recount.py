@@ -20,7 +20,9 @@ from tests.personas import BOB, CAROL
 
 def cast(p, proposal, choice="for"):
     body = ballot(p, proposal, choice)
-    return ballots.ballot_cast(proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p))
+    return ballots.ballot_cast(
+        proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p)
+    )
 
 
 def test_beat_entry_is_merged():

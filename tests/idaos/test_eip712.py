@@ -40,9 +40,20 @@ SIGNERS = many(3, start=4242)
     timestamp=st.integers(min_value=0, max_value=2**64 - 1),
     chain_id=st.sampled_from([1, 11155111, 31337]),
 )
-def test_fast_path_gives_the_generic_encoders_digest_and_signer(who, lower, idao, proposal, choice, reason, timestamp, chain_id):
-    message = {"voter": who.address.lower() if lower else who.address, "idao": idao, "proposal": proposal,
-               "choice": choice, "reason": reason, "timestamp": timestamp}
+def test_fast_path_gives_the_generic_encoders_digest_and_signer(
+    who, lower, idao, proposal, choice, reason, timestamp, chain_id
+):
+    message = {
+        "voter": who.address.lower() if lower else who.address,
+        "idao": idao,
+        "proposal": proposal,
+        "choice": choice,
+        "reason": reason,
+        "timestamp": timestamp,
+    }
     signature = who.sign_typed(eip712.typed_data(message, chain_id=chain_id))
     assert "0x" + eip712.fast_digest(message, chain_id=chain_id).hex() == eip712.digest(message, chain_id=chain_id)
-    assert eip712.verify(message, signature, chain_id=chain_id) == (who.address, eip712.digest(message, chain_id=chain_id))
+    assert eip712.verify(message, signature, chain_id=chain_id) == (
+        who.address,
+        eip712.digest(message, chain_id=chain_id),
+    )

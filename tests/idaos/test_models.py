@@ -15,8 +15,13 @@ def test_reward_split_must_sum_to_10000():
     IDAO.objects.create(slug="ok", name="Ok", domain="science", created_by=alice)
     with pytest.raises(IntegrityError), transaction.atomic():
         IDAO.objects.create(
-            slug="bad", name="Bad", domain="science", created_by=alice,
-            split_contributors_bps=5000, split_treasury_bps=5000, split_validators_bps=1,
+            slug="bad",
+            name="Bad",
+            domain="science",
+            created_by=alice,
+            split_contributors_bps=5000,
+            split_treasury_bps=5000,
+            split_validators_bps=1,
         )
 
 

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def cast(p, proposal, choice="for"):
     body = ballot(p, proposal, choice)
-    return ballots.ballot_cast(proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p))
+    return ballots.ballot_cast(
+        proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p)
+    )
 
 
 def test_directory_search_and_domain_filter():
@@ -87,7 +89,9 @@ def test_exports_carry_signatures_that_recover(signed_in):
     for b in data["ballots"]:
         assert eip712.recover(b["message"], b["signature"]) == b["voter"]
     rows = list(csv.DictReader(io.StringIO(Client().get(f"/proposals/{proposal.pk}/ballots.csv").content.decode())))
-    assert {r["voter"] for r in rows} == {BOB.address, CAROL.address} and all(r["signature"].startswith("0x") for r in rows)
+    assert {r["voter"] for r in rows} == {BOB.address, CAROL.address} and all(
+        r["signature"].startswith("0x") for r in rows
+    )
     receipt = Client().get(f"/ballots/{data['ballots'][0]['id']}").content.decode()
     assert data["ballots"][0]["signature"] in receipt
     assert json.loads(Client().get("/governance/eip712.json").content)["domain"]["name"] == "iDAO Portal"
@@ -96,15 +100,18 @@ def test_exports_carry_signatures_that_recover(signed_in):
 def test_steward_registers_model_via_page(signed_in):
     idao = make_idao()
     alice = signed_in(ALICE)
-    response = alice.post(f"/idaos/{idao.slug}/models/new", {"name": "triage", "artifact_hash": "0x" + "ab" * 32,
-                                                            "manifest": "0x" + "cd" * 32})
+    response = alice.post(
+        f"/idaos/{idao.slug}/models/new",
+        {"name": "triage", "artifact_hash": "0x" + "ab" * 32, "manifest": "0x" + "cd" * 32},
+    )
     assert response.status_code == 302
     assert idao.ai_models.get().current_version.manifest.count() == 1
 
 
 def test_page_form_creates_proposal(signed_in):
     idao = make_idao()
-    response = signed_in(ALICE).post(f"/idaos/{idao.slug}/proposals/new",
-                                     {"kind": "signal", "title": "Hello", "payload": "{}", "submit_now": "on"})
+    response = signed_in(ALICE).post(
+        f"/idaos/{idao.slug}/proposals/new", {"kind": "signal", "title": "Hello", "payload": "{}", "submit_now": "on"}
+    )
     assert response.status_code == 302
     assert idao.proposals.get().state == "active"

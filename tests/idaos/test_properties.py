@@ -42,8 +42,9 @@ def test_tally_counts_each_voters_latest_ballot(events, rule):
             person = PEOPLE[who]
             body = ballot(person, proposal, choice, ts=base + dt)
             try:
-                ballots.ballot_cast(proposal_id=proposal.pk, message=body["message"], signature=body["signature"],
-                                    user=user_of(person))
+                ballots.ballot_cast(
+                    proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(person)
+                )
             except DomainError as exc:
                 prev = latest.get(person.address)
                 assert exc.code in ("duplicate_ballot", "superseded")
@@ -52,9 +53,17 @@ def test_tally_counts_each_voters_latest_ballot(events, rule):
             prev = latest.get(person.address)
             assert prev is None or base + dt > prev[0]
             latest[person.address] = (base + dt, choice)
-        weights = {p.address: {"one_member_one_vote": 1, "stake_weighted": STAKES[p.address],
-                               "quadratic": int(STAKES[p.address] ** 0.5)}[rule] for p in PEOPLE}
-        expected = {c: sum(weights[v] for v, (_, ch) in latest.items() if ch == c) for c in ("for", "against", "abstain")}
+        weights = {
+            p.address: {
+                "one_member_one_vote": 1,
+                "stake_weighted": STAKES[p.address],
+                "quadratic": int(STAKES[p.address] ** 0.5),
+            }[rule]
+            for p in PEOPLE
+        }
+        expected = {
+            c: sum(weights[v] for v, (_, ch) in latest.items() if ch == c) for c in ("for", "against", "abstain")
+        }
         tally = proposals.live_tally(proposal)
         assert {c: int(tally[c]) for c in expected} == expected
         assert tally["voters"] == len(latest)

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.django_db
 
 def vote(p, proposal, choice):
     body = ballot(p, proposal, choice)
-    return ballots.ballot_cast(proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p))
+    return ballots.ballot_cast(
+        proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(p)
+    )
 
 
 def close(proposal) -> Proposal:
@@ -51,9 +53,15 @@ def test_stake_weighted_tally_reads_snapshot_balances():
     proposal = make_proposal(idao)
     # LAZ moved after activation does not count: carol buys a lot, bob gives his away
     fund(CAROL, 10_000)
-    ledger_services.transfer(source=owners.user(BOB.address), destination=owners.user(ALICE.address), asset="LAZ",
-                             amount=300, kind="transfer", idempotency_key="t:bob-alice")
-    vote(BOB, proposal, "for")       # 300
+    ledger_services.transfer(
+        source=owners.user(BOB.address),
+        destination=owners.user(ALICE.address),
+        asset="LAZ",
+        amount=300,
+        kind="transfer",
+        idempotency_key="t:bob-alice",
+    )
+    vote(BOB, proposal, "for")  # 300
     vote(CAROL, proposal, "against")  # 100
     p = close(proposal)
     # cast 400 of 1000 = 4000 bps quorum exactly; approval 300/400 = 7500 bps >= 6667
@@ -62,9 +70,9 @@ def test_stake_weighted_tally_reads_snapshot_balances():
 
 
 def test_quadratic_tally_uses_square_roots():
-    fund(ALICE, 100)   # 10
-    fund(BOB, 81)      # 9
-    fund(CAROL, 17)    # 4
+    fund(ALICE, 100)  # 10
+    fund(BOB, 81)  # 9
+    fund(CAROL, 17)  # 4
     idao = make_idao(members=[BOB, CAROL], voting_rule="quadratic", quorum_bps=0, approval_threshold_bps=5000)
     proposal = make_proposal(idao)
     vote(ALICE, proposal, "against")
@@ -105,7 +113,9 @@ def test_changed_vote_counts_once_with_latest_choice():
     now = int(time.time())
     for ts, choice in ((now, "for"), (now + 1, "against"), (now + 2, "for")):
         body = ballot(BOB, proposal, choice, ts=ts)
-        ballots.ballot_cast(proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(BOB))
+        ballots.ballot_cast(
+            proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(BOB)
+        )
     p = close(proposal)
     assert p.tally["for"] == "1" and p.tally["voters"] == 1 and p.ballots.count() == 3
 
@@ -153,9 +163,13 @@ def test_activation_after_delay_snapshots_members_then():
     from idaos.services import membership_join
 
     membership_join(idao=idao, user=user_of(CAROL))  # joins during the delay: counted
-    assert not proposals.proposal_activate(proposal_id=proposal.pk, now=proposal.voting_starts_at - timedelta(seconds=1))
+    assert not proposals.proposal_activate(
+        proposal_id=proposal.pk, now=proposal.voting_starts_at - timedelta(seconds=1)
+    )
     assert proposals.proposal_activate(proposal_id=proposal.pk, now=proposal.voting_starts_at)
     assert not proposals.proposal_activate(proposal_id=proposal.pk, now=proposal.voting_starts_at)
     proposal.refresh_from_db()
     assert proposal.state == "active"
-    assert sorted(proposal.voting_powers.values_list("voter", flat=True)) == sorted([ALICE.address, BOB.address, CAROL.address])
+    assert sorted(proposal.voting_powers.values_list("voter", flat=True)) == sorted(
+        [ALICE.address, BOB.address, CAROL.address]
+    )

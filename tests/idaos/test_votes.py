@@ -109,9 +109,17 @@ def test_wrong_chain_id_is_refused(setup):
 
 def test_declared_wrong_domain_name_or_version_is_refused(setup):
     _, proposal, bob = setup
-    for bad in ({"name": "iDAO Portal!", "version": "1", "chainId": 1}, {"name": "iDAO Portal", "version": "2", "chainId": 1}):
+    for bad in (
+        {"name": "iDAO Portal!", "version": "1", "chainId": 1},
+        {"name": "iDAO Portal", "version": "2", "chainId": 1},
+    ):
         body = ballot(BOB, proposal)
-        full = {"types": __import__("idaos.eip712").eip712.types(), "primaryType": "Ballot", "domain": bad, "message": body["message"]}
+        full = {
+            "types": __import__("idaos.eip712").eip712.types(),
+            "primaryType": "Ballot",
+            "domain": bad,
+            "message": body["message"],
+        }
         body["signature"] = BOB.sign_typed(full)
         assert post(bob, proposal, body).json()["error"] == "bad_signature"  # undeclared: it just does not verify
         body["domain"] = bad
@@ -172,6 +180,7 @@ def test_timestamp_more_than_five_minutes_ahead_is_refused(setup):
     response = post(bob, proposal, ballot(BOB, proposal, ts=int(time.time()) + 330))
     assert response.status_code == 422 and response.json()["error"] == "timestamp_in_future"
     assert post(bob, proposal, ballot(BOB, proposal, ts=int(time.time()) + 200)).status_code == 201
+
 
 def test_timestamp_before_the_window_is_refused(setup):
     _, proposal, bob = setup

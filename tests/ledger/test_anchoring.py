@@ -29,7 +29,9 @@ def test_a_sealed_block_is_published_once_in_calldata_and_its_chain_tx_is_record
     key = "0x" + CAROL.account.key.hex().removeprefix("0x")
     tx_hash = anchoring.block_publish(height=block.height, w3=w3, private_key=key)
     chain_tx = w3.eth.get_transaction(tx_hash)
-    assert bytes(chain_tx["input"]) == merkle.from_hex(block.block_hash) + merkle.from_hex(block.merkle_root) + (1).to_bytes(32, "big")
+    assert bytes(chain_tx["input"]) == merkle.from_hex(block.block_hash) + merkle.from_hex(block.merkle_root) + (
+        1
+    ).to_bytes(32, "big")
     assert chain_tx["from"] == chain_tx["to"] == CAROL.address
     block.refresh_from_db()
     assert (block.evm_tx_hash, block.evm_chain_id) == (tx_hash, w3.eth.chain_id)

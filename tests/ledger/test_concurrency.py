@@ -86,7 +86,11 @@ def test_two_sealers_racing_never_share_a_leaf_or_skip_a_height():
     results = run_threads(2, work)
     assert all(isinstance(r, list) for r in results), results
     heights = sorted(h for r in results for h in r)
-    assert heights == list(range(1, len(heights) + 1)) == list(Block.objects.order_by("height").values_list("height", flat=True))
+    assert (
+        heights
+        == list(range(1, len(heights) + 1))
+        == list(Block.objects.order_by("height").values_list("height", flat=True))
+    )
     assert selectors.queued_count() == 0
     assert sum(Block.objects.values_list("leaf_count", flat=True)) == Leaf.objects.count() == 30
     assert ledger_verify().ok

@@ -76,7 +76,10 @@ def test_account_page_shows_balance_history_and_exports_a_statement(client, seal
     response = client.get(f"/ledger/accounts/{A}/statement.csv")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [(r["kind"], r["amount"], r["balance_after"]) for r in rows] == [("mint", "100", "100"), ("transfer", "-40", "60")]
+    assert [(r["kind"], r["amount"], r["balance_after"]) for r in rows] == [
+        ("mint", "100", "100"),
+        ("transfer", "-40", "60"),
+    ]
     assert client.get("/ledger/accounts/user:nobody").status_code == 404
 
 

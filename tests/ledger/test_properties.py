@@ -12,13 +12,24 @@ from ledger import owners, selectors, services
 from ledger.errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount
 from ledger.models import Asset, Transaction
 
-OWNERS = [owners.ISSUER, "user:0x" + "1" * 40, "user:0x" + "2" * 40, owners.idao("bio"), owners.escrow(1), owners.REWARD_POOL]
+OWNERS = [
+    owners.ISSUER,
+    "user:0x" + "1" * 40,
+    "user:0x" + "2" * 40,
+    owners.idao("bio"),
+    owners.escrow(1),
+    owners.REWARD_POOL,
+]
 HOLDERS = OWNERS[1:]
 ASSETS = list(Asset.values)
 amounts = st.integers(min_value=1, max_value=10**30)
 bad_amounts = st.one_of(
-    st.integers(max_value=0), st.booleans(), st.floats(allow_nan=False), st.integers(min_value=2**255, max_value=2**256),
-    st.decimals(allow_nan=False, allow_infinity=False), st.text(max_size=3),
+    st.integers(max_value=0),
+    st.booleans(),
+    st.floats(allow_nan=False),
+    st.integers(min_value=2**255, max_value=2**256),
+    st.decimals(allow_nan=False, allow_infinity=False),
+    st.text(max_size=3),
 )
 
 
@@ -51,7 +62,9 @@ class LedgerMachine(RuleBasedStateMachine):
         self.calls.append(("mint", kwargs, tx.pk))
 
     @rule(
-        source=st.sampled_from(HOLDERS), destination=st.sampled_from(OWNERS), asset=st.sampled_from(ASSETS),
+        source=st.sampled_from(HOLDERS),
+        destination=st.sampled_from(OWNERS),
+        asset=st.sampled_from(ASSETS),
         kind=st.sampled_from(["transfer", "bond", "unbond", "slash", "reward", "fee", "burn"]),
         share=st.floats(min_value=0, max_value=1.5),
     )
@@ -60,8 +73,14 @@ class LedgerMachine(RuleBasedStateMachine):
             return
         have = self.expected[(source, asset)]
         amount = max(1, int(have * share))
-        kwargs = {"source": source, "destination": destination, "asset": asset, "amount": amount,
-                  "kind": kind, "idempotency_key": self._key()}
+        kwargs = {
+            "source": source,
+            "destination": destination,
+            "asset": asset,
+            "amount": amount,
+            "kind": kind,
+            "idempotency_key": self._key(),
+        }
         if amount > have:
             with pytest.raises(InsufficientFunds):
                 services.transfer(**kwargs)
@@ -95,7 +114,9 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def every_transaction_balances(self):
         with connection.cursor() as cursor:
-            cursor.execute("SELECT COUNT(*) FROM (SELECT 1 FROM ledger_posting GROUP BY transaction_id, asset HAVING SUM(amount) <> 0) x")
+            cursor.execute(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM ledger_posting GROUP BY transaction_id, asset HAVING SUM(amount) <> 0) x"
+            )
             assert cursor.fetchone()[0] == 0
 
     @invariant()
@@ -125,5 +146,7 @@ class LedgerMachine(RuleBasedStateMachine):
 def test_random_ledger_operations_keep_every_invariant():
     run_state_machine_as_test(
         LedgerMachine,
-        settings=settings(max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)),
+        settings=settings(
+            max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
+        ),
     )

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def test_beat_seals_every_few_seconds():
     assert beat_schedule()["ledger-seal-block"] == BEAT["ledger-seal-block"]
     assert BEAT["ledger-seal-block"]["task"] == "ledger.tasks.seal_block"
@@ -96,5 +95,10 @@ def test_a_sealer_killed_mid_block_leaves_the_block_absent_and_resealing_gives_t
     assert selectors.queued_count() == 5
     assert ledger_verify().ok
     again = services.block_seal()
-    assert (again.height, again.prev_hash, again.merkle_root, again.leaf_count) == (2, first.block_hash, expected_root, 5)
+    assert (again.height, again.prev_hash, again.merkle_root, again.leaf_count) == (
+        2,
+        first.block_hash,
+        expected_root,
+        5,
+    )
     assert ledger_verify().ok

@@ -72,7 +72,10 @@ def test_a_posting_moved_between_accounts_is_named(ledger):
     posting = Posting.objects.filter(amount__gt=0, asset="LAZ").order_by("id").last()
     other = Posting.objects.exclude(account=posting.account).first().account_id
     _tamper("UPDATE ledger_posting SET account_id = %s WHERE id = %s", [other, posting.pk], "ledger_posting")
-    assert ledger_verify().problem == f"transaction {posting.transaction_id}: its rows differ from the payload its leaf anchored"
+    assert (
+        ledger_verify().problem
+        == f"transaction {posting.transaction_id}: its rows differ from the payload its leaf anchored"
+    )
 
 
 def test_a_tampered_leaf_is_named(ledger):
@@ -142,8 +145,10 @@ def test_the_fast_payload_spelling_equals_canonical_json(memo):
     from ledger.merkle import canonical_json
     from ledger.verify import _tx_payload
 
-    legs = [["user:0x" + "a" * 40, "LAZ", "-5"], ["idao:bio\"x", "LAZ", "5"]]
-    expected = canonical_json({"id": 7, "kind": "transfer", "idempotencyKey": memo + "k", "memo": memo, "postings": legs})
+    legs = [["user:0x" + "a" * 40, "LAZ", "-5"], ['idao:bio"x', "LAZ", "5"]]
+    expected = canonical_json(
+        {"id": 7, "kind": "transfer", "idempotencyKey": memo + "k", "memo": memo, "postings": legs}
+    )
     assert _tx_payload(7, "transfer", memo + "k", memo, legs) == expected
 
 

@@ -19,7 +19,14 @@ def test_demo_data_loads_every_app_and_a_second_run_changes_nothing():
     out = io.StringIO()
     call_command("demo_data", stdout=out)
     first = _counts()
-    for label in ("idaos.IDAO", "quorums.Quorum", "quorums.Validator", "dats.Contribution", "dats.DAT", "idaos.Proposal"):
+    for label in (
+        "idaos.IDAO",
+        "quorums.Quorum",
+        "quorums.Validator",
+        "dats.Contribution",
+        "dats.DAT",
+        "idaos.Proposal",
+    ):
         assert first[label] > 0, label
     call_command("demo_data", stdout=io.StringIO())
     second = _counts()

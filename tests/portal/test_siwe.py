@@ -160,7 +160,17 @@ def test_signature_by_another_key_is_bad_signature(csrf_client):
 
 @pytest.mark.parametrize(
     "signature",
-    ["", "0x", "0x1234", "garbage", "0x" + "zz" * 65, "0x" + "00" * 65, "0x" + "ff" * 65, "0x" + "11" * 64 + "1c", None],
+    [
+        "",
+        "0x",
+        "0x1234",
+        "garbage",
+        "0x" + "zz" * 65,
+        "0x" + "00" * 65,
+        "0x" + "ff" * 65,
+        "0x" + "11" * 64 + "1c",
+        None,
+    ],
 )
 def test_garbage_or_truncated_signature_is_bad_signature_not_500(csrf_client, signature):
     nonce = _nonce(csrf_client)
@@ -187,7 +197,9 @@ def test_failed_verification_leaves_the_nonce_usable(csrf_client):
 
 def test_verify_without_csrf_token_is_403(csrf_client):
     text, sig = _signed(csrf_client)
-    response = csrf_client.post("/auth/siwe/verify", {"message": text, "signature": sig}, content_type="application/json")
+    response = csrf_client.post(
+        "/auth/siwe/verify", {"message": text, "signature": sig}, content_type="application/json"
+    )
     assert response.status_code == 403
     assert response.json()["error"] == "csrf_failed"
     assert not User.objects.exists()

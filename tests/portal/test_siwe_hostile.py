@@ -81,7 +81,9 @@ def test_expired_and_used_nonces_are_purged():
 
     now = timezone.now()
     SiweNonce.objects.create(value="old1" * 5, expires_at=now - timedelta(seconds=1))
-    SiweNonce.objects.create(value="used" * 5, expires_at=now + timedelta(minutes=5), used_at=now - timedelta(minutes=2))
+    SiweNonce.objects.create(
+        value="used" * 5, expires_at=now + timedelta(minutes=5), used_at=now - timedelta(minutes=2)
+    )
     SiweNonce.objects.create(value="live" * 5, expires_at=now + timedelta(minutes=5))
     assert nonce_purge(now=now) == 2
     assert list(SiweNonce.objects.values_list("value", flat=True)) == ["live" * 5]
@@ -105,7 +107,9 @@ def test_oversized_verify_body_is_413_json(csrf_client):
 def test_verify_body_that_is_not_json_is_a_clear_error(csrf_client):
     csrf_client.get("/auth/siwe/nonce")
     response = csrf_client.post(
-        "/auth/siwe/verify", "{not json", content_type="application/json",
+        "/auth/siwe/verify",
+        "{not json",
+        content_type="application/json",
         headers={"X-CSRFToken": csrf_client.cookies["csrftoken"].value},
     )
     assert response.status_code in (400, 422)
@@ -128,7 +132,9 @@ def test_concurrent_first_sign_ins_of_one_address_create_one_user_and_both_succe
         try:
             barrier.wait()
             response = client.post(
-                "/auth/siwe/verify", {"message": text, "signature": signature}, content_type="application/json",
+                "/auth/siwe/verify",
+                {"message": text, "signature": signature},
+                content_type="application/json",
                 headers={"X-CSRFToken": client.cookies["csrftoken"].value},
             )
             statuses.append(response.status_code)

@@ -38,7 +38,6 @@ class QuorumFactory(factory.django.DjangoModelFactory):
     slash_absence_bps = 200
 
 
-
 def member(idao: IDAO, p: Persona) -> User:
     user = user_of(p)
     Membership.objects.get_or_create(idao=idao, user=user, defaults={"status": "active", "joined_at": timezone.now()})
@@ -46,7 +45,12 @@ def member(idao: IDAO, p: Persona) -> User:
 
 
 def fund(p: Persona, amount: int) -> None:
-    ledger.mint(to=owners.user(p.address), asset="LAZ", amount=amount, idempotency_key=f"test-fund:{p.address}:{next(_seq)}:{timezone.now().timestamp()}")
+    ledger.mint(
+        to=owners.user(p.address),
+        asset="LAZ",
+        amount=amount,
+        idempotency_key=f"test-fund:{p.address}:{next(_seq)}:{timezone.now().timestamp()}",
+    )
 
 
 def bonded(quorum: Quorum, p: Persona, stake: int = 1000) -> Validator:
@@ -67,8 +71,9 @@ def setup_network(n_validators: int = 3, stakes: list[int] | None = None, **quor
 
 
 def signed(p: Persona, round_, verdict: str = "approve", reason: str = "", **override) -> dict:
-    typed = verdict_typed_data(validator=p.address, round_id=round_.pk, content_hash=round_.content_hash,
-                               verdict=verdict, reason=reason)
+    typed = verdict_typed_data(
+        validator=p.address, round_id=round_.pk, content_hash=round_.content_hash, verdict=verdict, reason=reason
+    )
     typed["message"].update(override)
     return {"message": typed["message"], "signature": p.sign_typed(typed)}
 

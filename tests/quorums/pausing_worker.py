@@ -32,7 +32,21 @@ if pause_file:
 if __name__ == "__main__":
     # Scan for deliveries abandoned by a dead worker every second (kombu's default is ~100 s).
     app.conf.broker_transport_options = {
-        **(app.conf.broker_transport_options or {}), "unacked_restore_interval": 1, "unacked_restore_throttle": 1,
+        **(app.conf.broker_transport_options or {}),
+        "unacked_restore_interval": 1,
+        "unacked_restore_throttle": 1,
     }
-    app.worker_main(["worker", "--pool=solo", "--loglevel=INFO", "-Q", "celery", "--without-gossip",
-                     "--without-mingle", "--without-heartbeat", "-n", f"crash-test-{os.getpid()}@%h"])
+    app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            "celery",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-n",
+            f"crash-test-{os.getpid()}@%h",
+        ]
+    )

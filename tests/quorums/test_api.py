@@ -70,8 +70,17 @@ def test_run_validator_node_rehashes_checks_signs_and_submits(tmp_path, signed_i
     def up(content: bytes, name: str) -> Contribution:
         f = io.BytesIO(content)
         f.name = name
-        body = client.post("/api/v1/contributions/upload", {"idao": idao.slug, "kind": "dataset", "title": name,
-                                                            "licence": "MIT", "allowed_uses": ["training"], "file": f}).json()
+        body = client.post(
+            "/api/v1/contributions/upload",
+            {
+                "idao": idao.slug,
+                "kind": "dataset",
+                "title": name,
+                "licence": "MIT",
+                "allowed_uses": ["training"],
+                "file": f,
+            },
+        ).json()
         c = Contribution.objects.get(public_id=body["id"])
         contribution_route(contribution_id=c.pk)
         return Contribution.objects.get(pk=c.pk)
@@ -100,12 +109,20 @@ def test_demo_validators_are_funded_bonded_and_take_rounds_through():
     QuorumTrust.objects.create(idao=idao, quorum=quorum)
     accounts = services.demo_validators(quorum_id=quorum.pk, count=3)
     assert services.demo_validators(quorum_id=quorum.pk, count=3) == accounts  # idempotent
-    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="demo",
-                            content_hash="0x" + __import__("hashlib").sha256(b"probe demo").hexdigest())
+    r = services.round_open(
+        idao_id=idao.pk,
+        subject_kind=PROBE,
+        subject_ref="demo",
+        content_hash="0x" + __import__("hashlib").sha256(b"probe demo").hexdigest(),
+    )
     assert run_once(accounts) == 3
     assert services.round_close(round_id=r.pk).outcome == "accepted"
-    r2 = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="demo2",
-                             content_hash="0x" + __import__("hashlib").sha256(b"probe demo2").hexdigest())
+    r2 = services.round_open(
+        idao_id=idao.pk,
+        subject_kind=PROBE,
+        subject_ref="demo2",
+        content_hash="0x" + __import__("hashlib").sha256(b"probe demo2").hexdigest(),
+    )
     from quorums.tasks import demo_validators_run
 
     assert demo_validators_run() == 3  # what the demo beat entry runs every few seconds
@@ -117,9 +134,13 @@ def test_verdict_batch_api_answers_each_item_and_records_the_good_ones(signed_in
     idao, _quorum, ps = setup_network(3)
     a = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="a", content_hash="0x" + "01" * 32)
     b = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="b", content_hash="0x" + "02" * 32)
-    items = [{"round": a.pk, **signed(ps[0], a)}, {"round": b.pk, **signed(ps[0], b)},
-             {"round": a.pk, **signed(MALLORY, a)}, {"round": b.pk, **signed(ps[1], a)},
-             {"round": a.pk, **signed(ps[0], a, "reject", "second thoughts")}]
+    items = [
+        {"round": a.pk, **signed(ps[0], a)},
+        {"round": b.pk, **signed(ps[0], b)},
+        {"round": a.pk, **signed(MALLORY, a)},
+        {"round": b.pk, **signed(ps[1], a)},
+        {"round": a.pk, **signed(ps[0], a, "reject", "second thoughts")},
+    ]
     r = signed_in(ps[0]).post("/api/v1/verdicts", {"verdicts": items}, content_type="application/json")
     assert r.status_code == 200, r.content
     results = r.json()["results"]

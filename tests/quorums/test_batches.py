@@ -22,7 +22,9 @@ from tests.quorums.factories import PROBE, QuorumFactory, bonded, member, setup_
 
 
 def open_probe(idao, ref: str) -> Round:
-    r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref=ref, content_hash="0x" + f"{int(ref):064x}")
+    r = services.round_open(
+        idao_id=idao.pk, subject_kind=PROBE, subject_ref=ref, content_hash="0x" + f"{int(ref):064x}"
+    )
     assert r is not None
     return r
 
@@ -36,14 +38,16 @@ def test_a_verdict_batch_answers_item_by_item_and_writes_only_the_accepted_ones(
     idao, _quorum, ps = setup_network(3)
     a, b = open_probe(idao, "1"), open_probe(idao, "2")
     first = item(ps[0], a)
-    results = verdicts_submit(items=[
-        first,
-        item(ps[1], b),
-        {**first},  # the same signed verdict again: a no-op
-        item(ps[2], a, round=b.pk),  # signed for another round
-        item(MALLORY, a),  # not on the committee
-        item(ps[0], a, "reject", "changed my mind"),  # a second, different verdict: equivocation
-    ])
+    results = verdicts_submit(
+        items=[
+            first,
+            item(ps[1], b),
+            {**first},  # the same signed verdict again: a no-op
+            item(ps[2], a, round=b.pk),  # signed for another round
+            item(MALLORY, a),  # not on the committee
+            item(ps[0], a, "reject", "changed my mind"),  # a second, different verdict: equivocation
+        ]
+    )
     assert results[2].duplicate and results[2].verdict.pk == results[0].verdict.pk
     assert isinstance(results[3], WrongRound) and isinstance(results[4], NotInCommittee)
     assert results[5].equivocation is not None
@@ -56,8 +60,13 @@ def test_a_verdict_batch_answers_item_by_item_and_writes_only_the_accepted_ones(
 def test_closing_a_batch_twice_closes_slashes_and_anchors_each_round_once():
     idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
     rounds = [open_probe(idao, str(i)) for i in range(1, 4)]
-    verdicts_submit(items=[item(p, r, v, "no" if v == "reject" else "") for r in rounds
-                           for p, v in zip(ps, ["reject", "approve", "approve", "approve"], strict=True)])
+    verdicts_submit(
+        items=[
+            item(p, r, v, "no" if v == "reject" else "")
+            for r in rounds
+            for p, v in zip(ps, ["reject", "approve", "approve", "approve"], strict=True)
+        ]
+    )
     ids = [r.pk for r in rounds]
     closed = services.rounds_close(round_ids=ids)
     again = services.rounds_close(round_ids=ids + ids)
@@ -120,8 +129,15 @@ def test_two_workers_closing_overlapping_batches_at_once_close_each_round_once()
 
 
 def upload(idao, content: bytes) -> Contribution:
-    return contribution_create(idao_slug=idao.slug, owner=member(idao, BOB), upload=staged(content), kind="dataset",
-                               title="Readings", licence="CC0-1.0", usage_policy={"allowed_uses": ["training"]})
+    return contribution_create(
+        idao_slug=idao.slug,
+        owner=member(idao, BOB),
+        upload=staged(content),
+        kind="dataset",
+        title="Readings",
+        licence="CC0-1.0",
+        usage_policy={"allowed_uses": ["training"]},
+    )
 
 
 @pytest.mark.django_db

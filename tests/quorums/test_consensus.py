@@ -15,7 +15,9 @@ def test_committee_draw_is_rederivable_from_the_seed_and_ignores_input_order():
 
 
 def test_committee_draw_is_weighted_by_stake():
-    heavy = sum(4 in draw_committee(i.to_bytes(32, "big"), [(1, 10), (2, 10), (3, 10), (4, 970)], 1) for i in range(300))
+    heavy = sum(
+        4 in draw_committee(i.to_bytes(32, "big"), [(1, 10), (2, 10), (3, 10), (4, 970)], 1) for i in range(300)
+    )
     assert heavy > 250
 
 
@@ -41,8 +43,11 @@ def test_a_slash_never_exceeds_the_stake(stake, rate):
     assert 0 <= slash_amount(stake, rate) <= stake
 
 
-@given(st.dictionaries(st.integers(1, 20), st.integers(1, 10**6), min_size=1, max_size=10),
-       st.dictionaries(st.integers(1, 20), st.sampled_from(["approve", "reject"])), st.integers(5001, 10_000))
+@given(
+    st.dictionaries(st.integers(1, 20), st.integers(1, 10**6), min_size=1, max_size=10),
+    st.dictionaries(st.integers(1, 20), st.sampled_from(["approve", "reject"])),
+    st.integers(5001, 10_000),
+)
 def test_at_most_one_side_can_be_decisive(seats, votes, threshold):
     t = tally(seats, votes)
     assert t.approve_stake + t.reject_stake <= t.committee_stake

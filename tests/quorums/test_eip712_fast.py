@@ -24,13 +24,17 @@ def test_fast_digest_signature_and_signer_match_eth_account(seed, settings):
     settings.PORTAL_CHAIN_ID = rng.choice([1, 31337, 2**40 + 7])
     account = Account.from_key(rng.randbytes(32))
     typed = verdict_typed_data(
-        validator=rng.choice([account.address, account.address.lower()]), round_id=rng.randrange(0, 2**64),
-        content_hash="0x" + rng.randbytes(32).hex(), verdict=rng.choice(["approve", "reject"]),
+        validator=rng.choice([account.address, account.address.lower()]),
+        round_id=rng.randrange(0, 2**64),
+        content_hash="0x" + rng.randbytes(32).hex(),
+        verdict=rng.choice(["approve", "reject"]),
         reason=rng.choice(["", "bad bytes", "ünïcode ✓ " * rng.randrange(1, 5)]),
     )
     assert verdict_digest(typed) == generic_digest(typed)
     fast = sign_verdict(account.key, typed)
-    slow = "0x" + Account.sign_message(encode_typed_data(full_message=typed), private_key=account.key).signature.hex().removeprefix("0x")
+    slow = "0x" + Account.sign_message(
+        encode_typed_data(full_message=typed), private_key=account.key
+    ).signature.hex().removeprefix("0x")
     assert fast == slow
     assert recover_signer(typed, fast) == account.address
     assert recover_with_digest(typed, fast) == (account.address, verdict_digest(typed))
@@ -40,20 +44,24 @@ def test_fast_digest_signature_and_signer_match_eth_account(seed, settings):
     assert recover_signer(typed, "0x" + (raw[:64] + bytes([raw[64] - 27])).hex()) == account.address
 
 
-@pytest.mark.parametrize("signature", ["0x", "0x1234", "0x" + "00" * 65, "0x" + "ff" * 65, "not hex at all",
-                                       "0x" + "11" * 64 + "05"])
+@pytest.mark.parametrize(
+    "signature", ["0x", "0x1234", "0x" + "00" * 65, "0x" + "ff" * 65, "not hex at all", "0x" + "11" * 64 + "05"]
+)
 def test_malformed_signatures_are_refused_as_before(signature):
     account = Account.from_key(b"\x07" * 32)
-    typed = verdict_typed_data(validator=account.address, round_id=1, content_hash="0x" + "ab" * 32, verdict="approve",
-                               reason="")
+    typed = verdict_typed_data(
+        validator=account.address, round_id=1, content_hash="0x" + "ab" * 32, verdict="approve", reason=""
+    )
     with pytest.raises(ValueError):
         recover_signer(typed, signature)
 
 
 def test_a_signature_for_other_content_recovers_another_address():
     account = Account.from_key(b"\x08" * 32)
-    typed = verdict_typed_data(validator=account.address, round_id=1, content_hash="0x" + "ab" * 32, verdict="approve",
-                               reason="")
-    other = verdict_typed_data(validator=account.address, round_id=2, content_hash="0x" + "ab" * 32, verdict="approve",
-                               reason="")
+    typed = verdict_typed_data(
+        validator=account.address, round_id=1, content_hash="0x" + "ab" * 32, verdict="approve", reason=""
+    )
+    other = verdict_typed_data(
+        validator=account.address, round_id=2, content_hash="0x" + "ab" * 32, verdict="approve", reason=""
+    )
     assert recover_signer(other, sign_verdict(account.key, typed)) != account.address

@@ -39,13 +39,23 @@ def test_non_staff_get_403_on_every_moderation_page_and_action(signed_in):
 @pytest.mark.django_db
 def test_pause_and_resume_are_audited_and_anchored(staff_client):
     idao, quorum, _ps = setup_network(3)
-    assert staff_client.post(ACT, {"action": "pause", "quorum": quorum.pk, "reason": "key compromise suspected"}).status_code == 302
+    assert (
+        staff_client.post(
+            ACT, {"action": "pause", "quorum": quorum.pk, "reason": "key compromise suspected"}
+        ).status_code
+        == 302
+    )
     assert Quorum.objects.get(pk=quorum.pk).paused
-    assert services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="x", content_hash="0x" + "aa" * 32) is None
+    assert (
+        services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="x", content_hash="0x" + "aa" * 32) is None
+    )
     staff_client.post(ACT, {"action": "resume", "quorum": quorum.pk, "reason": "keys rotated"})
     assert not Quorum.objects.get(pk=quorum.pk).paused
     entries = list(AuditEntry.objects.order_by("pk"))
-    assert [(e.action, e.reason) for e in entries] == [("quorum_pause", "key compromise suspected"), ("quorum_resume", "keys rotated")]
+    assert [(e.action, e.reason) for e in entries] == [
+        ("quorum_pause", "key compromise suspected"),
+        ("quorum_resume", "keys rotated"),
+    ]
     assert all(anchored(e) for e in entries)
     page = staff_client.get("/quorums/moderation/")
     assert page.status_code == 200 and b"key compromise suspected" in page.content
@@ -80,9 +90,13 @@ def test_fraud_cases_are_opened_and_decided_by_slash_or_dismissal_with_a_written
     staff_client.post(ACT, {"action": "open_case", "validator": v0.pk, "reason": "copied verdicts from a bot"})
     staff_client.post(ACT, {"action": "open_case", "validator": v1.pk, "reason": "reported by a member"})
     c0, c1 = FraudCase.objects.order_by("pk")
-    staff_client.post(ACT, {"action": "slash_case", "case": c0.pk, "reason": "logs confirm it", "rate_bps": 2500, "jail": "1"})
+    staff_client.post(
+        ACT, {"action": "slash_case", "case": c0.pk, "reason": "logs confirm it", "rate_bps": 2500, "jail": "1"}
+    )
     staff_client.post(ACT, {"action": "dismiss_case", "case": c1.pk, "reason": "no evidence"})
-    staff_client.post(ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500})  # decided already
+    staff_client.post(
+        ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500}
+    )  # decided already
     c0.refresh_from_db()
     c1.refresh_from_db()
     assert (c0.state, c0.decision, c1.state, c1.decision) == ("slashed", "logs confirm it", "dismissed", "no evidence")

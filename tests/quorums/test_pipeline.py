@@ -26,8 +26,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def upload(client, idao, content: bytes = b"id,label\n1,cat\n2,dog\n") -> dict:
     f = io.BytesIO(content)
     f.name = "labels.csv"
-    r = client.post("/api/v1/contributions/upload", {"idao": idao.slug, "kind": "dataset", "title": "Labels",
-                                                     "licence": "CC-BY-4.0", "allowed_uses": ["training"], "file": f})
+    r = client.post(
+        "/api/v1/contributions/upload",
+        {
+            "idao": idao.slug,
+            "kind": "dataset",
+            "title": "Labels",
+            "licence": "CC-BY-4.0",
+            "allowed_uses": ["training"],
+            "file": f,
+        },
+    )
     assert r.status_code == 201, r.content
     return r.json()
 
@@ -60,12 +69,26 @@ def test_a_rolled_back_upload_enqueues_nothing(broker):
     bob = member(idao, BOB)
     before = queued(broker)
     with pytest.raises(RuntimeError), transaction.atomic():
-        contribution_create(idao_slug=idao.slug, owner=bob, upload=staged(b"a,b\n"), kind="dataset", title="T",
-                            licence="MIT", usage_policy={"allowed_uses": ["training"]})
+        contribution_create(
+            idao_slug=idao.slug,
+            owner=bob,
+            upload=staged(b"a,b\n"),
+            kind="dataset",
+            title="T",
+            licence="MIT",
+            usage_policy={"allowed_uses": ["training"]},
+        )
         raise RuntimeError("the surrounding request failed")
     assert queued(broker) == before and not Contribution.objects.exists()
-    contribution_create(idao_slug=idao.slug, owner=bob, upload=staged(b"a,b\n"), kind="dataset", title="T",
-                        licence="MIT", usage_policy={"allowed_uses": ["training"]})
+    contribution_create(
+        idao_slug=idao.slug,
+        owner=bob,
+        upload=staged(b"a,b\n"),
+        kind="dataset",
+        title="T",
+        licence="MIT",
+        usage_policy={"allowed_uses": ["training"]},
+    )
     assert queued(broker) == before + 1  # the committed one is enqueued, after commit
 
 

@@ -80,15 +80,18 @@ def test_verdict_signed_for_another_rounds_digest_is_rejected():
         services.verdict_submit(round_id=r2.pk, **body)
     # Same round number but a forged content hash in the message: also the wrong digest.
     with pytest.raises(WrongRound):
-        services.verdict_submit(round_id=r1.pk, message={**body["message"], "contentHash": "0x" + "cd" * 32},
-                                signature=body["signature"])
+        services.verdict_submit(
+            round_id=r1.pk, message={**body["message"], "contentHash": "0x" + "cd" * 32}, signature=body["signature"]
+        )
 
 
 @pytest.mark.django_db
 def test_signature_by_someone_else_than_the_named_validator_is_rejected():
     idao, _quorum, ps = setup_network(3)
     r = open_round(idao)
-    typed = verdict_typed_data(validator=ps[0].address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason="")
+    typed = verdict_typed_data(
+        validator=ps[0].address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason=""
+    )
     with pytest.raises(BadSignature):
         services.verdict_submit(round_id=r.pk, message=typed["message"], signature=MALLORY.sign_typed(typed))
 
@@ -154,8 +157,9 @@ def test_equivocation_evidence_verifies_offline_with_a_plain_eip712_library():
     ev = Equivocation.objects.get()
     recovered = set()
     for v in (ev.first, ev.second):
-        typed = verdict_typed_data(validator=ps[0].address, round_id=r.pk, content_hash=r.content_hash,
-                                   verdict=v.verdict, reason=v.reason)
+        typed = verdict_typed_data(
+            validator=ps[0].address, round_id=r.pk, content_hash=r.content_hash, verdict=v.verdict, reason=v.reason
+        )
         recovered.add(Account.recover_message(encode_typed_data(full_message=typed), signature=v.signature))
     assert recovered == {ps[0].address} and ev.first.digest != ev.second.digest
 
@@ -186,9 +190,9 @@ def test_decisive_outcome_at_the_deadline_slashes_the_minority_and_the_absent():
     make_overdue(r)
     closed = services.round_close(round_id=r.pk)
     assert (closed.outcome, closed.close_reason) == ("accepted", "deadline")
-    assert sorted((s.validator.address, s.reason, int(s.amount)) for s in Slash.objects.filter(round=r)) == sorted([
-        (ps[3].address, "minority", 100), (ps[4].address, "absence", 20)
-    ])
+    assert sorted((s.validator.address, s.reason, int(s.amount)) for s in Slash.objects.filter(round=r)) == sorted(
+        [(ps[3].address, "minority", 100), (ps[4].address, "absence", 20)]
+    )
 
 
 @pytest.mark.django_db

@@ -23,8 +23,9 @@ SCRIPT = Path(__file__).with_name("pausing_worker.py")
 
 
 def start_worker(env: dict, log: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(SCRIPT)], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT)], env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def _kill_a_worker_inside_the_close(tmp_path):
@@ -34,7 +35,7 @@ def _kill_a_worker_inside_the_close(tmp_path):
     env = {
         **os.environ,
         "DATABASE_URL": f"postgres://{db['USER']}{':' + db['PASSWORD'] if db.get('PASSWORD') else ''}"
-                        f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        f"@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
         "CELERY_VISIBILITY_TIMEOUT": "2",
         "CONN_MAX_AGE": "0",
     }
@@ -77,7 +78,10 @@ def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set
     assert closed.outcome == "accepted"
     assert [(s.validator.address, s.reason) for s in Slash.objects.filter(round=r)] == [(ps[3].address, "minority")]
     assert Leaf.objects.filter(kind="validation_round", subject=f"round:{r.pk}").count() == 1
-    assert Round.objects.get(pk=r.pk).anchor_leaf_id == Leaf.objects.get(kind="validation_round", subject=f"round:{r.pk}").pk
+    assert (
+        Round.objects.get(pk=r.pk).anchor_leaf_id
+        == Leaf.objects.get(kind="validation_round", subject=f"round:{r.pk}").pk
+    )
 
 
 @pytest.mark.slow
@@ -86,10 +90,19 @@ def test_worker_killed_mid_batch_close_then_restarted_closes_each_round_once(bro
     from quorums.rounds import verdicts_submit
 
     idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
-    rounds = [services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref=f"batch-{i}",
-                                  content_hash="0x" + f"{i + 0x50:02x}" * 32) for i in range(3)]
-    verdicts_submit(items=[{"round_id": r.pk, **signed(p, r, v, "no" if v == "reject" else "")} for r in rounds
-                           for p, v in zip(ps, ["reject", "approve", "approve", "approve"], strict=True)])
+    rounds = [
+        services.round_open(
+            idao_id=idao.pk, subject_kind=PROBE, subject_ref=f"batch-{i}", content_hash="0x" + f"{i + 0x50:02x}" * 32
+        )
+        for i in range(3)
+    ]
+    verdicts_submit(
+        items=[
+            {"round_id": r.pk, **signed(p, r, v, "no" if v == "reject" else "")}
+            for r in rounds
+            for p, v in zip(ps, ["reject", "approve", "approve", "approve"], strict=True)
+        ]
+    )
     assert broker.llen("celery") == 1  # one rounds_close_task for the three decisive rounds
 
     # Killed inside the batch's closing transaction: every round's slash and anchor written, nothing committed.

@@ -41,14 +41,27 @@ def _reward_settings(settings):
 
 
 def fund_credit(owner: str, amount: int) -> None:
-    ledger_services.mint(to=owner, asset="CREDIT", amount=amount, idempotency_key=f"test:credit:{owner}:{next(_keys)}:{amount}")
+    ledger_services.mint(
+        to=owner, asset="CREDIT", amount=amount, idempotency_key=f"test:credit:{owner}:{next(_keys)}:{amount}"
+    )
 
 
-def event(version: ModelVersion | AgentVersion, units: int, *, kind: str = "inference", key: str | None = None, when: datetime | None = None) -> dict:
+def event(
+    version: ModelVersion | AgentVersion,
+    units: int,
+    *,
+    kind: str = "inference",
+    key: str | None = None,
+    when: datetime | None = None,
+) -> dict:
     ref = {"model_id": version.model_id} if isinstance(version, ModelVersion) else {"agent_id": version.agent_id}
     return {
-        **ref, "version": version.number, "kind": kind, "units": units,
-        "occurred_at": (when or timezone.now()).isoformat(), "idempotency_key": key or f"k{next(_keys)}",
+        **ref,
+        "version": version.number,
+        "kind": kind,
+        "units": units,
+        "occurred_at": (when or timezone.now()).isoformat(),
+        "idempotency_key": key or f"k{next(_keys)}",
     }
 
 

@@ -46,23 +46,48 @@ def make_dat(*, idao: IDAO, owner: User, seats: list[tuple[Validator, int, str]]
     quorum = seats[0][0].quorum if seats else QuorumFactory()
     now = timezone.now()
     contribution = Contribution.objects.create(
-        idao=idao, owner=owner, kind={"dataset": "dataset", "model": "model_weights", "agent": "agent"}[klass],
-        title=f"{klass} {sha[:10]}", licence="CC-BY-4.0", storage_name=secrets.token_hex(16), size=len(body),
-        sha256=sha, keccak256=kec, state="accepted",
+        idao=idao,
+        owner=owner,
+        kind={"dataset": "dataset", "model": "model_weights", "agent": "agent"}[klass],
+        title=f"{klass} {sha[:10]}",
+        licence="CC-BY-4.0",
+        storage_name=secrets.token_hex(16),
+        size=len(body),
+        sha256=sha,
+        keccak256=kec,
+        state="accepted",
     )
     rnd = Round.objects.create(
-        quorum=quorum, idao=idao, subject_kind="contribution", subject_ref=str(contribution.pk), content_hash=sha,
-        seed="0x" + "00" * 32, state="closed", outcome="accepted", opened_at=now - timedelta(hours=1), deadline=now,
+        quorum=quorum,
+        idao=idao,
+        subject_kind="contribution",
+        subject_ref=str(contribution.pk),
+        content_hash=sha,
+        seed="0x" + "00" * 32,
+        state="closed",
+        outcome="accepted",
+        opened_at=now - timedelta(hours=1),
+        deadline=now,
         closed_at=now,
     )
     for validator, stake, verdict in seats:
         Seat.objects.create(round=rnd, validator=validator, address=validator.address, stake=stake)
-        Verdict.objects.create(round=rnd, validator=validator, verdict=verdict, signature="0x", digest=secrets.token_hex(32))
+        Verdict.objects.create(
+            round=rnd, validator=validator, verdict=verdict, signature="0x", digest=secrets.token_hex(32)
+        )
     contribution.round = rnd
     contribution.save(update_fields=["round"])
     return DAT.objects.create(
-        klass=klass, title=contribution.title, owner=owner, idao=idao, contribution=contribution, round=rnd,
-        sha256=sha, keccak256=kec, size=len(body), anchor_leaf_id=0,
+        klass=klass,
+        title=contribution.title,
+        owner=owner,
+        idao=idao,
+        contribution=contribution,
+        round=rnd,
+        sha256=sha,
+        keccak256=kec,
+        size=len(body),
+        anchor_leaf_id=0,
     )
 
 

@@ -90,7 +90,9 @@ def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_work
 
     world.report([event(world.model, 3000)])
     epoch = current_epoch()
-    Epoch.objects.filter(pk=epoch.pk).update(ends_at=timezone.now(), starts_at=timezone.now() - timezone.timedelta(hours=1))
+    Epoch.objects.filter(pk=epoch.pk).update(
+        ends_at=timezone.now(), starts_at=timezone.now() - timezone.timedelta(hours=1)
+    )
     close_due_epochs.delay()
     close_due_epochs.delay()
     deadline = time.monotonic() + 20

@@ -21,13 +21,22 @@ URL = "/api/v1/usage"
 
 def token_for(user, *, subject: str = "", revoked: bool = False, scopes=("usage:report",)) -> str:
     raw, prefix, key_hash = ApiToken.generate()
-    ApiToken.objects.create(user=user, name="pipeline", subject=subject, prefix=prefix, key_hash=key_hash,
-                            scopes=list(scopes), revoked_at=timezone.now() if revoked else None)
+    ApiToken.objects.create(
+        user=user,
+        name="pipeline",
+        subject=subject,
+        prefix=prefix,
+        key_hash=key_hash,
+        scopes=list(scopes),
+        revoked_at=timezone.now() if revoked else None,
+    )
     return raw
 
 
 def post(raw: str, body) -> tuple[int, dict]:
-    response = Client().post(URL, data=json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = Client().post(
+        URL, data=json.dumps(body), content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}"
+    )
     return response.status_code, response.json()
 
 
@@ -44,8 +53,17 @@ def test_an_event_reported_twice_counts_once(world):
 def test_a_batch_of_ten_thousand_events_is_accepted_in_one_request(world):
     raw = token_for(world.pipeline)
     now = timezone.now().isoformat()
-    events = [{"model_id": world.model.model_id, "version": 1, "kind": "inference", "units": 2, "occurred_at": now,
-               "idempotency_key": f"b{i}"} for i in range(10_000)]
+    events = [
+        {
+            "model_id": world.model.model_id,
+            "version": 1,
+            "kind": "inference",
+            "units": 2,
+            "occurred_at": now,
+            "idempotency_key": f"b{i}",
+        }
+        for i in range(10_000)
+    ]
     status, body = post(raw, {"events": events})
     assert status == 200, body
     assert body["accepted"] == 10_000 and body["fee_credit"] == "20000"
@@ -133,6 +151,7 @@ def test_a_report_the_payer_cannot_afford_records_nothing(world):
 
 
 def test_a_body_that_is_not_json_is_refused(world):
-    response = Client().post(URL, data="{oops", content_type="application/json",
-                             HTTP_AUTHORIZATION=f"Bearer {token_for(world.pipeline)}")
+    response = Client().post(
+        URL, data="{oops", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(world.pipeline)}"
+    )
     assert response.status_code == 422 and response.json()["error"] == "invalid_json"

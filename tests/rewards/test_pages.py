@@ -23,7 +23,9 @@ def test_my_earnings_needs_a_session(client, db):
     assert client.get("/earnings/").status_code == 302
 
 
-def test_my_earnings_show_totals_chart_and_links_to_each_ledger_tx_and_proof(world, signed_in, django_assert_max_num_queries):
+def test_my_earnings_show_totals_chart_and_links_to_each_ledger_tx_and_proof(
+    world, signed_in, django_assert_max_num_queries
+):
     epoch = _closed(world)
     client = signed_in(ALICE)
     with django_assert_max_num_queries(15):
@@ -93,14 +95,23 @@ def test_only_stewards_grant_credits_and_only_to_members(world, signed_in):
     MembershipFactory(idao=world.a, user=user_of(ALICE), role="steward")
     MembershipFactory(idao=world.a, user=user_of(BOB))
     fund_credit("idao:alpha", 1000)
-    as_bob = signed_in(BOB).post("/api/v1/rewards/idaos/alpha/credit-grants",
-                                 {"member": BOB.address, "amount": 5, "idempotency_key": "k"}, content_type="application/json")
+    as_bob = signed_in(BOB).post(
+        "/api/v1/rewards/idaos/alpha/credit-grants",
+        {"member": BOB.address, "amount": 5, "idempotency_key": "k"},
+        content_type="application/json",
+    )
     assert as_bob.status_code == 403 and as_bob.json()["error"] == "not_steward"
-    to_outsider = signed_in(ALICE).post("/api/v1/rewards/idaos/alpha/credit-grants",
-                                        {"member": MALLORY.address, "amount": 5, "idempotency_key": "k"}, content_type="application/json")
+    to_outsider = signed_in(ALICE).post(
+        "/api/v1/rewards/idaos/alpha/credit-grants",
+        {"member": MALLORY.address, "amount": 5, "idempotency_key": "k"},
+        content_type="application/json",
+    )
     assert to_outsider.status_code == 422 and to_outsider.json()["error"] == "not_member"
-    too_much = signed_in(ALICE).post("/api/v1/rewards/idaos/alpha/credit-grants",
-                                     {"member": BOB.address, "amount": 5000, "idempotency_key": "k2"}, content_type="application/json")
+    too_much = signed_in(ALICE).post(
+        "/api/v1/rewards/idaos/alpha/credit-grants",
+        {"member": BOB.address, "amount": 5000, "idempotency_key": "k2"},
+        content_type="application/json",
+    )
     assert too_much.status_code == 409 and too_much.json()["error"] == "insufficient_funds"
     assert CreditGrant.objects.count() == 0
 

@@ -100,7 +100,10 @@ def test_the_hand_encoded_payout_leaf_matches_the_standard_merkle_tree_encoding(
     from ledger import merkle
     from rewards.epochs import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
 
-    for row in [(7, 1, "user:0x" + "Ab" * 20, "LAZ", "contributor", 12, 10**24), (1, 99, "idao:a-very-long-slug-" * 3, "CREDIT", "treasury", None, 5)]:
+    for row in [
+        (7, 1, "user:0x" + "Ab" * 20, "LAZ", "contributor", 12, 10**24),
+        (1, 99, "idao:a-very-long-slug-" * 3, "CREDIT", "treasury", None, 5),
+    ]:
         assert payout_leaf(*row) == merkle.leaf_hash(PAYOUT_LEAF_TYPES, payout_values(*row))
 
 
@@ -112,7 +115,9 @@ def test_a_payout_proof_verifies_against_the_anchored_root(world, client):
     payout = Payout.objects.filter(epoch=epoch).order_by("-id").first()
     bundle = client.get(f"/earnings/epochs/{epoch.number}/payouts/{payout.pk}/proof.json").json()
     leaf = merkle.from_hex(bundle["leaf"])
-    assert merkle.to_hex(merkle.process_proof(leaf, [merkle.from_hex(p) for p in bundle["proof"]])) == epoch.payouts_root
+    assert (
+        merkle.to_hex(merkle.process_proof(leaf, [merkle.from_hex(p) for p in bundle["proof"]])) == epoch.payouts_root
+    )
     assert bundle["root"] == epoch.payouts_root and bundle["anchorLeafId"] == epoch.anchor_leaf_id
 
 
@@ -125,8 +130,19 @@ def test_a_close_that_cannot_pay_leaves_the_epoch_open_and_nothing_written(world
     epoch = current_epoch()
     # Fees recorded without their transfer: the pool cannot pay the CREDIT, so the close must roll back.
     report = UsageReport.objects.create(reporter=world.pipeline, payer="user:x", epoch=epoch, received=1)
-    UsageEvent.objects.create(reporter=world.pipeline, idempotency_key="unpaid", report=report, epoch=epoch, idao=world.a,
-                              model_version=world.model, kind="inference", units=10, weighted=10, fee=10, occurred_at=epoch.starts_at)
+    UsageEvent.objects.create(
+        reporter=world.pipeline,
+        idempotency_key="unpaid",
+        report=report,
+        epoch=epoch,
+        idao=world.a,
+        model_version=world.model,
+        kind="inference",
+        units=10,
+        weighted=10,
+        fee=10,
+        occurred_at=epoch.starts_at,
+    )
     epoch_usage_add(report_id=report.pk)
     with pytest.raises(InsufficientFunds):
         epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)

@@ -33,10 +33,20 @@ def market(db):
     b = IdaoFactory(split_contributors_bps=5000, split_treasury_bps=4000, split_validators_bps=1000)
     quorum = QuorumFactory()
     validators = [ValidatorFactory(quorum=quorum, stake=1) for _ in range(2)]
-    dats = [make_dat(idao=(a if i < 4 else b), owner=UserFactory(), seats=[(v, 1, "approve") for v in validators]) for i in range(6)]
+    dats = [
+        make_dat(idao=(a if i < 4 else b), owner=UserFactory(), seats=[(v, 1, "approve") for v in validators])
+        for i in range(6)
+    ]
     own = [make_model(idao=d.idao, artifact_hash=d.sha256, manifest=[], name=f"m{d.pk}") for d in dats]
-    shared = make_model(idao=a, artifact_hash="0x" + "ab" * 32, manifest=[f"dat:{d.pk}" for d in dats[1:4]], name="shared")
-    return {"dats": dats, "versions": [*own, shared], "reporter": UserFactory(), "validators": [v.pk for v in validators]}
+    shared = make_model(
+        idao=a, artifact_hash="0x" + "ab" * 32, manifest=[f"dat:{d.pk}" for d in dats[1:4]], name="shared"
+    )
+    return {
+        "dats": dats,
+        "versions": [*own, shared],
+        "reporter": UserFactory(),
+        "validators": [v.pk for v in validators],
+    }
 
 
 def _close(market, units: list[int], stakes: tuple[int, int]) -> dict[tuple[str, str], int]:
@@ -46,15 +56,29 @@ def _close(market, units: list[int], stakes: tuple[int, int]) -> dict[tuple[str,
     epoch = epoch_current(now=base)
     report = UsageReport.objects.create(reporter=market["reporter"], payer="user:x", epoch=epoch, received=len(units))
     events = [
-        UsageEvent(reporter=market["reporter"], idempotency_key=f"p{next(_keys)}", report=report, epoch=epoch,
-                   idao_id=v.model.idao_id, model_version=v, kind="inference", units=n, weighted=n, fee=n, occurred_at=base)
-        for v, n in zip(market["versions"], units, strict=True) if n > 0
+        UsageEvent(
+            reporter=market["reporter"],
+            idempotency_key=f"p{next(_keys)}",
+            report=report,
+            epoch=epoch,
+            idao_id=v.model.idao_id,
+            model_version=v,
+            kind="inference",
+            units=n,
+            weighted=n,
+            fee=n,
+            occurred_at=base,
+        )
+        for v, n in zip(market["versions"], units, strict=True)
+        if n > 0
     ]
     UsageEvent.objects.bulk_create(events)
     epoch_usage_add(report_id=report.pk)
     fees = sum(units)
     if fees:
-        ledger_services.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=fees, idempotency_key=f"prop-fees:{epoch.pk}")
+        ledger_services.mint(
+            to=owners.REWARD_POOL, asset="CREDIT", amount=fees, idempotency_key=f"prop-fees:{epoch.pk}"
+        )
     closed = epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
     lines = list(Payout.objects.filter(epoch=closed).values_list("recipient", "asset", "amount"))
     assert all(int(amount) > 0 for _, _, amount in lines)

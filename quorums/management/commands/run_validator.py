@@ -1,8 +1,8 @@
 """Run an automated validator node against this portal's database.
 
-    manage.py run_validator --key-file path/to/key.hex     # one validator, polls forever
-    manage.py run_validator --demo --quorum 1 [--count 3]  # fund, bond and run demo validators
-    add --once to handle current assignments and exit."""
+manage.py run_validator --key-file path/to/key.hex     # one validator, polls forever
+manage.py run_validator --demo --quorum 1 [--count 3]  # fund, bond and run demo validators
+add --once to handle current assignments and exit."""
 
 from __future__ import annotations
 
@@ -24,7 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="Create, fund and bond demo validators.")
         parser.add_argument("--quorum", type=int, help="Quorum id for --demo.")
         parser.add_argument("--count", type=int, default=3)
-        parser.add_argument("--interval", type=float, default=2.0, help="Seconds to wait after a poll that found nothing.")
+        parser.add_argument(
+            "--interval", type=float, default=2.0, help="Seconds to wait after a poll that found nothing."
+        )
         parser.add_argument("--once", action="store_true")
 
     def handle(self, *args, **opts) -> None:

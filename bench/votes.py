@@ -106,8 +106,10 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
     from django.utils import timezone
 
-    from idaos import eip712, proposals, services
+    from idaos import eip712
     from idaos.models import Ballot, Membership, Proposal, VotingPower
+    from idaos.services import proposals
+    from idaos.services.idaos import idao_create
     from portal.models import ApiToken, User
     from tests.personas import many
 
@@ -125,7 +127,7 @@ def main() -> None:
     people = many(args.voters, start=90_000)
     users = {p.address: User.objects.get_or_create(address=p.address)[0] for p in people}
     founder = users[people[0].address]
-    idao = services.idao_create(
+    idao = idao_create(
         creator=founder, slug="bench", name="Bench", domain="science", charter={"voting_period": 7200, "quorum_bps": 0}
     )
     past = timezone.now() - timedelta(seconds=5)
@@ -381,7 +383,7 @@ def main() -> None:
     )
 
     # --- Diagnostic: the service alone (no HTTP, no auth), one thread, beside verify + insert ---
-    from idaos import ballots as ballot_service
+    from idaos.services import ballots as ballot_service
 
     extra = many(600, start=200_000)
     Membership.objects.bulk_create(

@@ -22,7 +22,7 @@ class ProposalAdmin(admin.ModelAdmin):
     list_display = ("id", "idao", "kind", "title", "state", "voting_ends_at")
     list_filter = ("state", "kind")
     raw_id_fields = ("idao", "author")
-    # State changes go through idaos.proposals only.
+    # State changes go through idaos.services.proposals only.
     readonly_fields = ("state", "tally", "ballots_root", "result_leaf_id", "execution_leaf_id", "eligible_power")
 
 

@@ -11,7 +11,10 @@ from ninja import Field, Router, Schema, Status
 
 from portal.auth import api_auth
 
-from . import ballots, proposals, selectors, services
+from . import selectors
+from .services import ballots, proposals
+from .services import membership as membership_services
+from .services.idaos import idao_create
 
 router = Router(tags=["idaos"])
 
@@ -81,7 +84,7 @@ def list_idaos(request: HttpRequest, q: str = "", domain: str = "", limit: int =
 
 @router.post("/idaos", auth=api_auth, response={201: dict}, summary="Form an iDAO (you become its first steward)")
 def create_idao(request: HttpRequest, body: IdaoIn):
-    idao = services.idao_create(
+    idao = idao_create(
         creator=request.user,
         slug=body.slug,
         name=body.name,
@@ -99,7 +102,7 @@ def get_idao(request: HttpRequest, slug: str):
 
 @router.post("/idaos/{slug}/join", auth=api_auth, response={201: dict}, summary="Join, or ask to join, an iDAO")
 def join_idao(request: HttpRequest, slug: str):
-    membership = services.membership_join(idao=selectors.idao_get(slug), user=request.user)
+    membership = membership_services.membership_join(idao=selectors.idao_get(slug), user=request.user)
     return Status(201, _membership_dict(membership))
 
 

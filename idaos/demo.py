@@ -13,8 +13,11 @@ from ledger import services as ledger_services
 from portal.demo import DEMO_NAMES, demo_account
 from portal.models import User
 
-from . import ballots, eip712, proposals, services
+from . import eip712
 from .models import IDAO, Proposal, ProposalState
+from .services import ballots, proposals
+from .services import membership as membership_services
+from .services.idaos import idao_create
 
 IDAOS = [
     (
@@ -80,7 +83,7 @@ def load(stdout) -> None:
     for slug, title, domain, founder, description, charter in IDAOS:
         if IDAO.objects.filter(slug=slug).exists():
             continue
-        idao = services.idao_create(
+        idao = idao_create(
             creator=people[founder],
             slug=slug,
             name=title,
@@ -90,7 +93,7 @@ def load(stdout) -> None:
         )
         for name, person in people.items():
             if name != founder:
-                services.membership_join(idao=idao, user=person, now=timezone.now())
+                membership_services.membership_join(idao=idao, user=person, now=timezone.now())
     health = IDAO.objects.get(slug="open-health")
     if not Proposal.objects.filter(idao=health).exists():
         proposal = proposals.proposal_create(

@@ -1,14 +1,35 @@
-"""Reads other apps and pages rely on. Membership questions are answered from active rows only."""
+"""Every read of idaos: what other apps rely on (membership questions are answered from active rows
+only), API shapes, and the pages' contexts (each page costs a fixed number of queries whatever the
+number of ballots or members)."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Q
+from django.db.models import Count, Prefetch, Q, Sum
+from django.utils import timezone
 
+from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
 
-from .models import IDAO, Ballot, Membership, MembershipStatus, Proposal, Role
+from . import eip712, hooks, tally
+from .models import (
+    IDAO,
+    Agent,
+    AIModel,
+    Ballot,
+    Membership,
+    MembershipStatus,
+    ModelVersion,
+    Proposal,
+    ProposalKind,
+    ProposalState,
+    Role,
+    VotingPower,
+)
+
+VOTER_LIST_SIZE = 50
 
 
 def _user_id(user: Any) -> int | None:
@@ -96,8 +117,6 @@ def idao_dict(idao: IDAO) -> dict[str, Any]:
 
 
 def proposal_dict(proposal: Proposal, *, with_tally: bool = True) -> dict[str, Any]:
-    from .proposals import live_tally
-
     def iso(dt):
         return dt.isoformat() if dt else None
 
@@ -146,3 +165,224 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
         "message": ballot.message,
         "received_at": ballot.received_at.isoformat(),
     }
+
+
+def live_tally(proposal: Proposal) -> dict[str, object]:
+    """The tally of counted ballots right now: one aggregate query."""
+    rows = (
+        Ballot.objects.filter(proposal=proposal, counted=True)
+        .values("choice")
+        .annotate(weight=Sum("weight"), n=Count("id"))
+        .order_by()
+    )
+    sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
+    voters = sum(r["n"] for r in rows)
+    return tally.compute(
+        sums=sums,
+        voters=voters,
+        eligible=int(proposal.eligible_power),
+        quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
+        threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
+    )
+
+
+def counted_rows(proposal: Proposal) -> list[tuple[str, str, int]]:
+    """(voter, digest, weight) of the counted ballots, by voter: the Merkle tree's rows."""
+    return [
+        (v, d, int(w))
+        for v, d, w in Ballot.objects.filter(proposal=proposal, counted=True)
+        .order_by("voter")
+        .values_list("voter", "digest", "weight")
+    ]
+
+
+def proposals_due(now: datetime | None = None) -> tuple[list[int], list[int]]:
+    """Ids of proposals whose voting should open, and of those whose voting should close."""
+    now = now or timezone.now()
+    to_activate = list(
+        Proposal.objects.filter(state=ProposalState.PENDING, voting_starts_at__lte=now).values_list("pk", flat=True)[
+            :500
+        ]
+    )
+    to_close = list(
+        Proposal.objects.filter(state=ProposalState.ACTIVE, voting_ends_at__lte=now).values_list("pk", flat=True)[:500]
+    )
+    return to_activate, to_close
+
+
+def _seconds(value: Any) -> str:
+    if isinstance(value, int):
+        value = timedelta(seconds=value)
+    return str(value)
+
+
+def proposal_describe(proposal: Proposal) -> str:
+    """One sentence that says what passing this proposal does."""
+    kind, payload = proposal.kind, proposal.payload
+    try:
+        if kind == ProposalKind.SIGNAL:
+            return "A signal: passing it records the members' view and changes nothing."
+        if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
+            model = AIModel.objects.filter(pk=payload["model_id"]).first()
+            verb = "Add" if kind == ProposalKind.INCLUDE_DATA else "Remove"
+            where = "to" if kind == ProposalKind.INCLUDE_DATA else "from"
+            return f"{verb} {len(payload['data_refs'])} data reference(s) {where} the training manifest of “{model}”."
+        if kind == ProposalKind.APPROVE_MODEL_UPDATE:
+            model = AIModel.objects.filter(pk=payload["model_id"]).first()
+            return f"Approve a new version of “{model}” with artifact {payload['artifact_hash']}."
+        if kind == ProposalKind.CHANGE_AGENT_POLICY:
+            agent = Agent.objects.filter(pk=payload["agent_id"]).first()
+            return f"Replace the behaviour policy of agent “{agent}”."
+        if kind == ProposalKind.CHANGE_CHARTER:
+            parts = []
+            for name, value in payload["changes"].items():
+                shown = (
+                    _seconds(value)
+                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age")
+                    else value
+                )
+                parts.append(f"{name.replace('_', ' ')} → {shown}")
+            return "Change the charter: " + "; ".join(parts) + "."
+        handler = hooks.action_handler(kind)
+        if handler is not None:
+            return handler.describe(payload)
+    except (KeyError, TypeError):
+        pass
+    return f"Action “{kind}”."
+
+
+def proposal_recount(proposal: Proposal) -> dict[str, Any]:
+    """Recount a proposal from its stored ballots alone: verify each signature, pick each voter's
+    latest ballot by signed timestamp, and recompute the tally and the Merkle root."""
+    problems: list[str] = []
+    latest: dict[str, Ballot] = {}
+    total = valid = 0
+    for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000):
+        total += 1
+        try:
+            signer, digest = eip712.verify(b.message, b.signature)
+        except Exception:  # a corrupt row is a finding, not a crash
+            problems.append(f"ballot {b.pk}: the signature cannot be recovered")
+            continue
+        if signer != b.voter or digest != b.digest:
+            problems.append(f"ballot {b.pk}: signature or digest does not match the stored voter/digest")
+            continue
+        if b.message.get("proposal") != proposal.pk or b.message.get("idao") != proposal.idao.slug:
+            problems.append(f"ballot {b.pk}: signed for another proposal or iDAO")
+            continue
+        valid += 1
+        if b.voter not in latest or b.timestamp > latest[b.voter].timestamp:
+            latest[b.voter] = b
+    sums: dict[str, int] = {}
+    for b in latest.values():
+        sums[b.choice] = sums.get(b.choice, 0) + int(b.weight)
+    counted_ids = set(Ballot.objects.filter(proposal=proposal, counted=True).values_list("id", flat=True))
+    if counted_ids != {b.pk for b in latest.values()}:
+        problems.append("the ballots marked counted differ from each voter's latest valid ballot")
+    result = tally.compute(
+        sums=sums,
+        voters=len(latest),
+        eligible=int(proposal.eligible_power),
+        quorum_bps=proposal.quorum_bps or 0,
+        threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
+    )
+    root = tally.ballots_root(sorted((b.voter, b.digest, int(b.weight)) for b in latest.values()))
+    if proposal.tally:
+        for key in ("for", "against", "abstain", "eligible", "outcome"):
+            if proposal.tally.get(key) != result[key]:
+                problems.append(f"recorded tally {key}={proposal.tally.get(key)} but recount gives {result[key]}")
+        if proposal.ballots_root and proposal.ballots_root != root:
+            problems.append(f"recorded ballots root {proposal.ballots_root} but recount gives {root}")
+    return {
+        "proposal": proposal.pk,
+        "ballots": total,
+        "valid": valid,
+        "counted": len(latest),
+        "tally": result,
+        "ballots_root": root,
+        "problems": problems,
+    }
+
+
+def _membership(idao: IDAO, user: Any) -> Membership | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return Membership.objects.filter(idao=idao, user=user, status__in=["pending", "active"]).first()
+
+
+def idao_page(idao: IDAO, user: Any) -> dict[str, Any]:
+    membership = _membership(idao, user)
+    is_steward = bool(membership and membership.status == "active" and membership.role == "steward")
+    members = (
+        Membership.objects.filter(idao=idao, status="active")
+        .select_related("user")
+        .order_by("-role", "joined_at")[:100]
+    )
+    current_versions = ModelVersion.objects.filter(current=True).annotate(manifest_size=Count("manifest"))
+    models = AIModel.objects.filter(idao=idao).prefetch_related(
+        Prefetch("versions", queryset=current_versions, to_attr="current_versions")
+    )
+    treasury = {asset: ledger_selectors.balance(idao.treasury_owner, asset) for asset in ("LAZ", "CREDIT")}
+    return {
+        "idao": idao,
+        "membership": membership,
+        "is_steward": is_steward,
+        "members": members,
+        "member_count": Membership.objects.filter(idao=idao, status="active").count(),
+        "pending_count": Membership.objects.filter(idao=idao, status="pending").count() if is_steward else 0,
+        "models": models,
+        "agents": Agent.objects.filter(idao=idao),
+        "proposals": idao.proposals.exclude(state="draft").select_related("author")[:20],
+        "treasury": treasury,
+        "panels": hooks.idao_panels(idao),
+    }
+
+
+def _voters(proposal: Proposal):
+    return list(
+        Ballot.objects.filter(proposal=proposal, counted=True)
+        .only("id", "voter", "choice", "weight", "timestamp", "reason", "received_at")
+        .order_by("-received_at", "-id")[:VOTER_LIST_SIZE]
+    )
+
+
+def _tally_context(proposal: Proposal) -> dict[str, Any]:
+    tally = proposal.tally if proposal.tally else live_tally(proposal)
+    cast = int(tally["cast"]) or 0
+    eligible = int(tally["eligible"]) or 0
+    bars = [
+        {"choice": c, "weight": tally[c], "bps": (int(tally[c]) * 10000 // cast) if cast else 0}
+        for c in ("for", "against", "abstain")
+    ]
+    return {
+        "proposal": proposal,
+        "idao": proposal.idao,
+        "tally": tally,
+        "bars": bars,
+        "quorum_needed": (int(tally["quorum_bps"]) * eligible + 9999) // 10000,
+    }
+
+
+def proposal_partial(proposal: Proposal, name: str) -> dict[str, Any]:
+    if name == "tally":
+        return _tally_context(proposal)
+    return {"proposal": proposal, "voters": _voters(proposal), "voter_total": None}
+
+
+def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
+    context = _tally_context(proposal)
+    my_power = my_ballot = None
+    if getattr(user, "is_authenticated", False) and proposal.state == "active":
+        my_power = VotingPower.objects.filter(proposal=proposal, voter=user.address).first()
+        my_ballot = Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    context.update(
+        {
+            "description": proposal_describe(proposal),
+            "voters": _voters(proposal),
+            "my_power": my_power,
+            "my_ballot": my_ballot,
+            "is_author": getattr(user, "pk", None) == proposal.author_id,
+            "chain_id": eip712.domain()["chainId"],
+        }
+    )
+    return context

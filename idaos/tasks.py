@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import proposals
+from . import selectors
+from .services import proposals
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -22,7 +23,7 @@ def close_proposal(proposal_id: int) -> bool:
 def advance_proposals() -> dict[str, int]:
     """Beat: open proposals whose delay has passed and close those whose period has ended. Each
     proposal is handled in its own transaction, so one failure does not hold back the others."""
-    to_activate, to_close = proposals.due_ids()
+    to_activate, to_close = selectors.proposals_due()
     activated = sum(1 for pk in to_activate if proposals.proposal_activate(proposal_id=pk))
     closed = sum(1 for pk in to_close if proposals.proposal_close(proposal_id=pk))
     return {"activated": activated, "closed": closed}

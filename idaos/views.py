@@ -15,9 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import DomainError
 
-from . import eip712, page_selectors, proposals, selectors, services
+from . import eip712, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm
 from .models import Ballot, Domain, Membership, Proposal
+from .services import assets, proposals
+from .services import membership as membership_services
+from .services.idaos import idao_create
 
 
 def _idao(slug: str):
@@ -59,7 +62,7 @@ def idao_new(request: HttpRequest) -> HttpResponse:
     form = IdaoForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            idao = services.idao_create(
+            idao = idao_create(
                 creator=request.user,
                 slug=form.cleaned_data["slug"],
                 name=form.cleaned_data["name"],
@@ -78,7 +81,7 @@ def idao_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 def idao_detail(request: HttpRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
-    return render(request, "idaos/idao_detail.html", page_selectors.idao_page(idao, request.user))
+    return render(request, "idaos/idao_detail.html", selectors.idao_page(idao, request.user))
 
 
 @login_required
@@ -86,7 +89,7 @@ def idao_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     try:
-        m = services.membership_join(idao=idao, user=request.user)
+        m = membership_services.membership_join(idao=idao, user=request.user)
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
@@ -101,7 +104,7 @@ def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
 def idao_leave(request: HttpRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     try:
-        services.membership_leave(idao=idao, user=request.user)
+        membership_services.membership_leave(idao=idao, user=request.user)
     except DomainError as exc:
         messages.error(request, exc.detail)
     else:
@@ -117,11 +120,13 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             membership_id = int(request.POST.get("membership", "0"))
             if action in ("approve", "deny"):
-                services.membership_decide(
+                membership_services.membership_decide(
                     idao=idao, steward=request.user, membership_id=membership_id, approve=action == "approve"
                 )
             elif action in ("member", "steward"):
-                services.membership_set_role(idao=idao, steward=request.user, membership_id=membership_id, role=action)
+                membership_services.membership_set_role(
+                    idao=idao, steward=request.user, membership_id=membership_id, role=action
+                )
             else:
                 raise DomainError("Unknown action.", code="invalid_input", status=400)
         except (DomainError, ValueError) as exc:
@@ -139,7 +144,7 @@ def model_new(request: HttpRequest, slug: str) -> HttpResponse:
     form = ModelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.aimodel_register(
+            assets.aimodel_register(
                 idao=idao,
                 steward=request.user,
                 name=form.cleaned_data["name"],
@@ -161,7 +166,7 @@ def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
     form = AgentForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            services.agent_register(
+            assets.agent_register(
                 idao=idao,
                 steward=request.user,
                 name=form.cleaned_data["name"],
@@ -217,9 +222,9 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
         raise Http404("There is no such proposal.")
     partial = request.GET.get("partial")
     if request.htmx and partial in ("tally", "voters"):
-        context = page_selectors.proposal_partial(proposal, partial)
+        context = selectors.proposal_partial(proposal, partial)
         return render(request, f"idaos/proposal_detail.html#{partial}", context)
-    return render(request, "idaos/proposal_detail.html", page_selectors.proposal_page(proposal, request.user))
+    return render(request, "idaos/proposal_detail.html", selectors.proposal_page(proposal, request.user))
 
 
 @login_required

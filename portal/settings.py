@@ -164,8 +164,6 @@ PORTAL_CHAIN_ID = env.int("PORTAL_CHAIN_ID", default=1)
 # --- Governance limits -----------------------------------------------------------------------
 IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR = env.int("IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR", default=5)
 IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO = env.int("IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO", default=20)
-# On PostgreSQL a ballot is recorded by one SQL function (one round trip); off: the Python path.
-IDAOS_BALLOT_SQL_FUNCTION = env.bool("IDAOS_BALLOT_SQL_FUNCTION", default=True)
 
 # --- Validation tasks ---------------------------------------------------------------------------
 PORTAL_TASK_MAX_RETRIES = env.int("PORTAL_TASK_MAX_RETRIES", default=3)

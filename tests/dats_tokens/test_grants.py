@@ -14,8 +14,8 @@ from django.utils import timezone
 from dats import tokens
 from dats.grants import access_request
 from dats.models import DAT, AccessGrant
-from idaos.actions import clean_data_refs
 from idaos.models import AIModel, ManifestEntry, ModelVersion
+from idaos.rules import clean_data_refs
 from ledger import owners
 from ledger.models import Leaf, Transaction
 from ledger.selectors import balance

@@ -242,8 +242,8 @@ def test_contributor_declares_parents_through_the_api_before_minting(signed_in):
 
 @pytest.mark.django_db
 def test_a_passed_proposal_sets_the_charter_bounds_of_dat_policies():
-    from idaos import actions
     from idaos.hooks import action_handler
+    from idaos.services import actions
 
     idao = make_idao(ALICE)
     payload = actions.validate(

@@ -6,8 +6,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from idaos import eip712, proposals, services
+from idaos import eip712
 from idaos.models import Membership
+from idaos.services import membership, proposals
+from idaos.services.idaos import idao_create
 from ledger import owners
 from ledger import services as ledger_services
 from tests.factories import user_of
@@ -26,12 +28,12 @@ def fund(p: Persona, amount: int) -> None:
 def make_idao(*, founder: Persona = ALICE, members=(), slug: str = "open-health", **charter):
     charter.setdefault("quorum_bps", 0)
     charter.setdefault("voting_period", 3600)
-    idao = services.idao_create(
+    idao = idao_create(
         creator=user_of(founder), slug=slug, name=slug.replace("-", " ").title(), domain="healthcare", charter=charter
     )
     past = timezone.now() - timedelta(seconds=5)
     for m in members:
-        services.membership_join(idao=idao, user=user_of(m), now=past)
+        membership.membership_join(idao=idao, user=user_of(m), now=past)
     return idao
 
 
@@ -65,11 +67,3 @@ def membership_of():
         return Membership.objects.get(idao=idao, user__address=p.address, status="active")
 
     return get
-
-
-@pytest.fixture(params=["sql_function", "python"])
-def ballot_path(request, settings):
-    """Run a test through both ways of recording a ballot: the PostgreSQL function and the Python
-    path that SQLite uses."""
-    settings.IDAOS_BALLOT_SQL_FUNCTION = request.param == "sql_function"
-    return request.param

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from idaos import hooks, proposals, services
+from idaos import hooks
 from idaos.errors import InvalidInput
 from idaos.models import AIModel, ManifestEntry
+from idaos.services import assets, proposals
 from portal.errors import DomainError
 from tests.idaos.conftest import make_idao, make_proposal, user_of
 from tests.idaos.test_tally_and_close import close, vote
@@ -33,7 +34,7 @@ def pass_(idao, kind, payload):
 @pytest.fixture
 def idao_with_model():
     idao = make_idao(members=[BOB])
-    model = services.aimodel_register(idao=idao, steward=user_of(ALICE), name="triage", artifact_hash=H1, manifest=[H2])
+    model = assets.aimodel_register(idao=idao, steward=user_of(ALICE), name="triage", artifact_hash=H1, manifest=[H2])
     return idao, model
 
 
@@ -66,7 +67,7 @@ def test_approve_model_update_creates_current_version_with_inherited_manifest(id
 
 def test_change_agent_policy_replaces_policy_and_keeps_history():
     idao = make_idao(members=[BOB])
-    agent = services.agent_register(idao=idao, steward=user_of(ALICE), name="helper", behaviour_policy={"tone": "calm"})
+    agent = assets.agent_register(idao=idao, steward=user_of(ALICE), name="helper", behaviour_policy={"tone": "calm"})
     assert (
         pass_(idao, "change_agent_policy", {"agent_id": agent.pk, "behaviour_policy": {"tone": "brief"}}).state
         == "executed"

@@ -9,9 +9,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from idaos import ballots
 from idaos.models import Ballot, Proposal
 from idaos.schedule import BEAT
+from idaos.services import ballots
 from ledger.models import Leaf
 from portal.celery import beat_schedule
 from tests.idaos.conftest import ballot, make_idao, make_proposal, user_of
@@ -50,7 +50,7 @@ def test_worker_closes_due_proposal_once_when_beat_fires_twice(celery_worker):
 
 @pytest.mark.django_db
 def test_recount_reverifies_signatures_and_matches_the_result(capsys):
-    from idaos.proposals import proposal_close
+    from idaos.services.proposals import proposal_close
 
     idao = make_idao(members=[BOB, CAROL])
     proposal = make_proposal(idao)

@@ -10,13 +10,14 @@ import pytest
 from django.db import connections
 from django.utils import timezone
 
-from idaos import ballots, proposals
+from idaos import selectors
 from idaos.models import Ballot, Proposal
+from idaos.services import ballots, proposals
 from portal.errors import DomainError
 from tests.idaos.conftest import ballot, make_idao, make_proposal, user_of
 from tests.personas import BOB, many
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow, pytest.mark.usefixtures("ballot_path")]
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 
 
 def submit(body, user) -> str:
@@ -54,7 +55,7 @@ def test_fifty_different_ballots_by_one_member_count_once_the_latest():
     assert set(results) <= {"ok", "superseded"}
     counted = Ballot.objects.filter(proposal=proposal, counted=True)
     assert counted.count() == 1 and counted.get().timestamp == now + 49
-    assert proposals.live_tally(proposal)["voters"] == 1
+    assert selectors.live_tally(proposal)["voters"] == 1
     assert Ballot.objects.filter(proposal=proposal).count() == results.count("ok")
 
 
@@ -65,7 +66,7 @@ def test_two_hundred_members_voting_concurrently_are_all_counted():
     jobs = [(ballot(p, proposal, "for" if i % 2 else "against"), user_of(p)) for i, p in enumerate(voters)]
     results = run_all(jobs)
     assert results.count("ok") == 200, {r for r in results if r != "ok"}
-    tally = proposals.live_tally(proposal)
+    tally = selectors.live_tally(proposal)
     assert tally["voters"] == 200 and tally["for"] == "100" and tally["against"] == "100"
 
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from idaos import proposals, services
 from idaos.models import Membership
+from idaos.services import membership, proposals
 from portal.errors import DomainError
 from tests.idaos.conftest import make_idao, make_proposal, user_of
 from tests.personas import ALICE, BOB, CAROL
@@ -14,27 +14,27 @@ pytestmark = pytest.mark.django_db
 def test_last_steward_cannot_leave_while_members_remain_but_can_after_naming_another():
     idao = make_idao(members=[BOB])
     with pytest.raises(DomainError) as exc:
-        services.membership_leave(idao=idao, user=user_of(ALICE))
+        membership.membership_leave(idao=idao, user=user_of(ALICE))
     assert exc.value.code == "last_steward"
     bob_membership = Membership.objects.get(idao=idao, user__address=BOB.address, status="active")
-    services.membership_set_role(idao=idao, steward=user_of(ALICE), membership_id=bob_membership.pk, role="steward")
-    services.membership_leave(idao=idao, user=user_of(ALICE))
+    membership.membership_set_role(idao=idao, steward=user_of(ALICE), membership_id=bob_membership.pk, role="steward")
+    membership.membership_leave(idao=idao, user=user_of(ALICE))
     assert Membership.objects.get(idao=idao, user__address=ALICE.address).status == "left"
-    services.membership_join(idao=idao, user=user_of(ALICE))  # history kept, a new membership row
+    membership.membership_join(idao=idao, user=user_of(ALICE))  # history kept, a new membership row
     assert Membership.objects.filter(idao=idao, user__address=ALICE.address).count() == 2
 
 
 def test_denied_request_can_be_made_again_and_only_stewards_decide():
     idao = make_idao(membership_policy="approval")
-    request = services.membership_join(idao=idao, user=user_of(BOB))
+    request = membership.membership_join(idao=idao, user=user_of(BOB))
     with pytest.raises(DomainError) as exc:
-        services.membership_decide(idao=idao, steward=user_of(CAROL), membership_id=request.pk, approve=True)
+        membership.membership_decide(idao=idao, steward=user_of(CAROL), membership_id=request.pk, approve=True)
     assert exc.value.code == "not_steward"
-    services.membership_decide(idao=idao, steward=user_of(ALICE), membership_id=request.pk, approve=False)
+    membership.membership_decide(idao=idao, steward=user_of(ALICE), membership_id=request.pk, approve=False)
     with pytest.raises(DomainError) as exc:
-        services.membership_decide(idao=idao, steward=user_of(ALICE), membership_id=request.pk, approve=True)
+        membership.membership_decide(idao=idao, steward=user_of(ALICE), membership_id=request.pk, approve=True)
     assert exc.value.code == "not_pending"
-    assert services.membership_join(idao=idao, user=user_of(BOB)).status == "pending"
+    assert membership.membership_join(idao=idao, user=user_of(BOB)).status == "pending"
 
 
 def test_draft_is_submitted_by_its_author_only_and_then_opens():

@@ -9,7 +9,8 @@ import json
 import pytest
 from django.test import Client
 
-from idaos import ballots, eip712
+from idaos import eip712
+from idaos.services import ballots
 from tests.idaos.conftest import ballot, make_idao, make_proposal, user_of
 from tests.personas import ALICE, BOB, CAROL
 

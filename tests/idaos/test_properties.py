@@ -10,8 +10,9 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from idaos import ballots, proposals
+from idaos import selectors
 from idaos.models import Ballot
+from idaos.services import ballots
 from portal.errors import DomainError
 from tests.idaos.conftest import ballot, fund, make_idao, make_proposal, user_of
 from tests.personas import ALICE, BOB, CAROL, DAVE
@@ -64,7 +65,7 @@ def test_tally_counts_each_voters_latest_ballot(events, rule):
         expected = {
             c: sum(weights[v] for v, (_, ch) in latest.items() if ch == c) for c in ("for", "against", "abstain")
         }
-        tally = proposals.live_tally(proposal)
+        tally = selectors.live_tally(proposal)
         assert {c: int(tally[c]) for c in expected} == expected
         assert tally["voters"] == len(latest)
         assert Ballot.objects.filter(proposal=proposal, counted=True).count() == len(latest)

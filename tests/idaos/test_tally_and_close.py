@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from idaos import ballots, proposals
 from idaos.models import Proposal
+from idaos.services import ballots, proposals
 from ledger import owners
 from ledger import services as ledger_services
 from ledger.models import Leaf
@@ -160,7 +160,7 @@ def test_activation_after_delay_snapshots_members_then():
     idao = make_idao(members=[BOB], voting_delay=600)
     proposal = make_proposal(idao)
     assert proposal.state == "pending"
-    from idaos.services import membership_join
+    from idaos.services.membership import membership_join
 
     membership_join(idao=idao, user=user_of(CAROL))  # joins during the delay: counted
     assert not proposals.proposal_activate(

@@ -12,7 +12,7 @@ from idaos.models import Ballot
 from tests.idaos.conftest import ballot, make_idao, make_proposal, user_of, vote_url
 from tests.personas import ALICE, BOB, CAROL, MALLORY
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("ballot_path")]
+pytestmark = pytest.mark.django_db
 
 
 def post(client, proposal, body):
@@ -72,7 +72,7 @@ def test_non_member_is_refused(setup, signed_in):
 
 def test_member_who_joined_after_activation_cannot_vote(setup, signed_in):
     idao, proposal, _ = setup
-    from idaos.services import membership_join
+    from idaos.services.membership import membership_join
 
     membership_join(idao=idao, user=user_of(CAROL))
     response = post(signed_in(CAROL), proposal, ballot(CAROL, proposal))

@@ -7,8 +7,8 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from idaos import recount
 from idaos.models import Proposal
+from idaos.selectors import proposal_recount
 
 
 class Command(BaseCommand):
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         p = Proposal.objects.select_related("idao").filter(pk=proposal).first()
         if p is None:
             raise CommandError(f"There is no proposal {proposal}.")
-        report = recount.recount(p)
+        report = proposal_recount(p)
         if options["json"]:
             self.stdout.write(json.dumps(report, indent=1))
         else:

@@ -1,28 +1,17 @@
-"""Proposal action kinds: validate a payload on creation, execute it when the proposal passes,
-describe it for humans. Kinds idaos does not own are delegated to idaos.hooks."""
+"""Proposal actions: validate a payload on creation, execute it when the proposal passes (how a
+proposal is described for humans is a read: idaos.selectors.proposal_describe). Kinds idaos does
+not own are delegated to the handlers registered in idaos.hooks."""
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Any
 
 from django.db.models import Max
 
-from . import hooks
-from .errors import Conflict, InvalidInput
-from .models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, ModelVersion, Proposal, ProposalKind
-
-DATA_REF_RE = re.compile(r"^(0x[0-9a-fA-F]{64}|dat:[0-9]{1,30})$")
-MAX_REFS = 100
-OWN_KINDS = (
-    ProposalKind.INCLUDE_DATA,
-    ProposalKind.REMOVE_DATA,
-    ProposalKind.APPROVE_MODEL_UPDATE,
-    ProposalKind.CHANGE_AGENT_POLICY,
-    ProposalKind.CHANGE_CHARTER,
-    ProposalKind.SIGNAL,
-)
+from .. import hooks
+from ..errors import Conflict, InvalidInput
+from ..models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, ModelVersion, Proposal, ProposalKind
+from ..rules import charter_of, clean_charter, clean_data_refs, clean_hash, clean_policy
 
 
 def _keys(payload: dict, required: set[str], optional: frozenset[str] = frozenset()) -> None:
@@ -41,25 +30,6 @@ def _int_id(payload: dict, name: str) -> int:
     return value
 
 
-def clean_data_refs(idao: IDAO, refs: Any, *, allow_empty: bool = False) -> list[str]:
-    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise InvalidInput("data_refs is a list of data references (0x-prefixed content hashes or dat:<token id>).")
-    if not refs and not allow_empty:
-        raise InvalidInput("data_refs names at least one data reference.")
-    if len(refs) > MAX_REFS:
-        raise InvalidInput(f"A proposal names at most {MAX_REFS} data references.")
-    out: list[str] = []
-    for ref in refs:
-        if not DATA_REF_RE.match(ref):
-            raise InvalidInput(f"“{ref[:80]}” is not a data reference: use 0x + 64 hex digits or dat:<token id>.")
-        ref = ref.lower() if ref.startswith("0x") else ref
-        if ref not in out:
-            out.append(ref)
-    for ref in out:
-        hooks.check_data_ref(idao, ref, "training")
-    return out
-
-
 def _model(idao: IDAO, payload: dict) -> AIModel:
     model = AIModel.objects.filter(pk=_int_id(payload, "model_id"), idao=idao).first()
     if model is None:
@@ -76,8 +46,6 @@ def _current(model: AIModel) -> ModelVersion:
 
 def validate(idao: IDAO, kind: str, payload: Any) -> dict:
     """Return the cleaned payload for `kind` or raise InvalidInput with the precise reason."""
-    from .services import charter_of, clean_charter, clean_hash, clean_policy
-
     if not isinstance(payload, dict):
         raise InvalidInput("The payload is a JSON object.")
     if kind == ProposalKind.SIGNAL:
@@ -130,8 +98,6 @@ def validate(idao: IDAO, kind: str, payload: Any) -> dict:
 
 def execute(proposal: Proposal) -> dict:
     """Apply a passed proposal's action. Runs inside the closing transaction; raises to fail."""
-    from .services import charter_of, clean_charter
-
     kind, payload, idao = proposal.kind, proposal.payload, proposal.idao
     if kind == ProposalKind.SIGNAL:
         return {}
@@ -191,44 +157,3 @@ def execute(proposal: Proposal) -> dict:
     if handler is None:
         raise InvalidInput(f"No handler is registered for proposal kind “{kind}”.", code="unknown_kind")
     return handler.execute(proposal, payload) or {}
-
-
-def _seconds(value: Any) -> str:
-    if isinstance(value, int):
-        value = timedelta(seconds=value)
-    return str(value)
-
-
-def describe(proposal: Proposal) -> str:
-    """One sentence that says what passing this proposal does."""
-    kind, payload = proposal.kind, proposal.payload
-    try:
-        if kind == ProposalKind.SIGNAL:
-            return "A signal: passing it records the members' view and changes nothing."
-        if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
-            model = AIModel.objects.filter(pk=payload["model_id"]).first()
-            verb = "Add" if kind == ProposalKind.INCLUDE_DATA else "Remove"
-            where = "to" if kind == ProposalKind.INCLUDE_DATA else "from"
-            return f"{verb} {len(payload['data_refs'])} data reference(s) {where} the training manifest of “{model}”."
-        if kind == ProposalKind.APPROVE_MODEL_UPDATE:
-            model = AIModel.objects.filter(pk=payload["model_id"]).first()
-            return f"Approve a new version of “{model}” with artifact {payload['artifact_hash']}."
-        if kind == ProposalKind.CHANGE_AGENT_POLICY:
-            agent = Agent.objects.filter(pk=payload["agent_id"]).first()
-            return f"Replace the behaviour policy of agent “{agent}”."
-        if kind == ProposalKind.CHANGE_CHARTER:
-            parts = []
-            for name, value in payload["changes"].items():
-                shown = (
-                    _seconds(value)
-                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age")
-                    else value
-                )
-                parts.append(f"{name.replace('_', ' ')} → {shown}")
-            return "Change the charter: " + "; ".join(parts) + "."
-        handler = hooks.action_handler(kind)
-        if handler is not None:
-            return handler.describe(payload)
-    except (KeyError, TypeError):
-        pass
-    return f"Action “{kind}”."

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
 from django.utils import timezone
 
 from ledger import owners
@@ -21,10 +20,9 @@ from ledger import services as ledger_services
 from portal.errors import DomainError
 from portal.models import User
 
-from . import actions, tally
-from .ballots import proposal_lock
-from .errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
-from .models import (
+from .. import tally
+from ..errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
+from ..models import (
     IDAO,
     Ballot,
     Membership,
@@ -33,6 +31,9 @@ from .models import (
     ProposalState,
     VotingPower,
 )
+from ..selectors import counted_rows, live_tally
+from . import actions
+from .ballots import proposal_lock
 
 log = logging.getLogger(__name__)
 
@@ -221,34 +222,6 @@ def proposal_activate(*, proposal_id: int, now: datetime | None = None) -> bool:
     return True
 
 
-def live_tally(proposal: Proposal) -> dict[str, object]:
-    """The tally of counted ballots right now: one aggregate query."""
-    rows = (
-        Ballot.objects.filter(proposal=proposal, counted=True)
-        .values("choice")
-        .annotate(weight=Sum("weight"), n=Count("id"))
-        .order_by()
-    )
-    sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
-    voters = sum(r["n"] for r in rows)
-    return tally.compute(
-        sums=sums,
-        voters=voters,
-        eligible=int(proposal.eligible_power),
-        quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
-        threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
-    )
-
-
-def counted_rows(proposal: Proposal) -> list[tuple[str, str, int]]:
-    return [
-        (v, d, int(w))
-        for v, d, w in Ballot.objects.filter(proposal=proposal, counted=True)
-        .order_by("voter")
-        .values_list("voter", "digest", "weight")
-    ]
-
-
 def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
     """Close voting at the deadline: tally, anchor the result with the ballots' Merkle root and,
     if passed, execute the action and anchor the execution, all in one transaction."""
@@ -332,16 +305,3 @@ def _execute(proposal: Proposal, now: datetime) -> None:
         },
     )
     proposal.execution_leaf_id = leaf.id
-
-
-def due_ids(now: datetime | None = None) -> tuple[list[int], list[int]]:
-    now = now or timezone.now()
-    to_activate = list(
-        Proposal.objects.filter(state=ProposalState.PENDING, voting_starts_at__lte=now).values_list("pk", flat=True)[
-            :500
-        ]
-    )
-    to_close = list(
-        Proposal.objects.filter(state=ProposalState.ACTIVE, voting_ends_at__lte=now).values_list("pk", flat=True)[:500]
-    )
-    return to_activate, to_close

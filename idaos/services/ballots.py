@@ -1,5 +1,11 @@
 """Signed ballots: verify, then record under a per-voter lock. A later ballot (by its signed
-timestamp) replaces the voter's counted ballot; every accepted ballot stays as a receipt."""
+timestamp) replaces the voter's counted ballot; every accepted ballot stays as a receipt.
+
+Recording has one implementation per database. On PostgreSQL it is the SQL function
+idaos_cast_ballot() (idaos/sql/idaos_cast_ballot.sql, one round trip); `ballot_record_spec` is
+the same steps in readable Python: the specification of that function, and the path SQLite takes
+(SQLite has no stored functions). tests/idaos/test_ballot_record.py proves both give the same
+result case by case."""
 
 from __future__ import annotations
 
@@ -15,8 +21,8 @@ from django.utils import timezone
 
 from portal.models import User
 
-from . import eip712
-from .errors import (
+from .. import eip712
+from ..errors import (
     DuplicateBallot,
     Forbidden,
     InvalidBallot,
@@ -26,7 +32,7 @@ from .errors import (
     Superseded,
     VotingClosed,
 )
-from .models import Ballot, Choice, Membership, MembershipStatus, Proposal, ProposalState, VotingPower
+from ..models import Ballot, Choice, Membership, MembershipStatus, Proposal, ProposalState, VotingPower
 
 MAX_REASON = 5000
 MAX_FUTURE_SECONDS = 300
@@ -151,12 +157,6 @@ def verify(
     return VerifiedBallot(message=clean, signature=signature.lower(), signer=signer, digest=digest)
 
 
-def use_sql_function() -> bool:
-    """PostgreSQL records ballots with one call to idaos_cast_ballot() (see migration 0002); the
-    Python path does the same steps in the same order and serves SQLite (tests run both)."""
-    return connection.vendor == "postgresql" and getattr(settings, "IDAOS_BALLOT_SQL_FUNCTION", True)
-
-
 def ballot_cast(
     *,
     proposal_id: int,
@@ -185,7 +185,7 @@ def ballot_cast(
             f"The ballot's timestamp is more than {MAX_FUTURE_SECONDS} seconds ahead of the server clock.",
             code="timestamp_in_future",
         )
-    record = _record_sql if use_sql_function() else _record_python
+    record = ballot_record_sql if connection.vendor == "postgresql" else ballot_record_spec
     try:
         code, ballot_id, weight, info = record(proposal_id, ballot, now)
     except IntegrityError:
@@ -235,7 +235,10 @@ def _refuse(code: str, proposal_id: int, signer: str, info: str) -> None:
     raise InvalidBallot(f"The ballot was refused ({code}).", code=code)
 
 
-def _record_sql(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tuple[str, int | None, int | None, str]:
+def ballot_record_sql(
+    proposal_id: int, ballot: VerifiedBallot, now: datetime
+) -> tuple[str, int | None, int | None, str]:
+    """Record a verified ballot with idaos_cast_ballot(): (code, ballot id, weight, info)."""
     msg = ballot.message
     # Autocommit: the function call is its own transaction, one round trip.
     with connection.cursor() as cursor:
@@ -275,7 +278,10 @@ def voter_lock(proposal_id: int, voter: str) -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7120))", [f"{voter}:{proposal_id}"])
 
 
-def _record_python(proposal_id: int, ballot: VerifiedBallot, now: datetime) -> tuple[str, int | None, int | None, str]:
+def ballot_record_spec(
+    proposal_id: int, ballot: VerifiedBallot, now: datetime
+) -> tuple[str, int | None, int | None, str]:
+    """idaos_cast_ballot() step by step: its specification, and the SQLite path."""
     msg = ballot.message
     with transaction.atomic():
         proposal_lock(proposal_id, shared=True)

@@ -1,0 +1,124 @@
+"""Pure rules that the write services and the proposal actions both need: charter fields, hashes,
+behaviour policies and data references, cleaned or refused with InvalidInput. No writes here;
+`clean_data_refs` asks the registered data-reference checkers (idaos.hooks) whether a reference
+may enter a training manifest."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+from typing import Any
+
+from . import hooks
+from .errors import InvalidInput
+from .models import IDAO, MembershipPolicy, VotingRule
+
+HASH_RE = re.compile(r"^0x[0-9a-fA-F]{64}$")
+DATA_REF_RE = re.compile(r"^(0x[0-9a-fA-F]{64}|dat:[0-9]{1,30})$")
+MAX_DURATION = timedelta(days=60)
+MAX_POLICY_BYTES = 20_000
+MAX_REFS = 100
+
+
+def _duration(name: str, value: Any, *, minimum: timedelta = timedelta(0)) -> timedelta:
+    if isinstance(value, timedelta):
+        result = value
+    elif isinstance(value, int) and not isinstance(value, bool):
+        if abs(value) > MAX_DURATION.total_seconds() * 2:
+            raise InvalidInput(f"{name} must be between {int(minimum.total_seconds())} s and 60 days.")
+        result = timedelta(seconds=value)
+    else:
+        raise InvalidInput(f"{name} is a number of seconds.")
+    if result < minimum or result > MAX_DURATION:
+        raise InvalidInput(f"{name} must be between {int(minimum.total_seconds())} s and 60 days.")
+    return result
+
+
+def _bps(name: str, value: Any, *, low: int = 0) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 10000:
+        raise InvalidInput(f"{name} is an integer number of basis points between {low} and 10000.")
+    return value
+
+
+def clean_charter(values: dict[str, Any], *, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Validate charter fields (durations in seconds or timedelta) and return model values. With
+    `base`, `values` is a partial change applied over it; the result is checked as a whole."""
+    unknown = set(values) - set(IDAO.CHARTER_FIELDS)
+    if unknown:
+        raise InvalidInput(f"Unknown charter field(s): {', '.join(sorted(unknown))}.")
+    merged = {**(base or {}), **values}
+    out: dict[str, Any] = {}
+    if "voting_rule" in merged:
+        if merged["voting_rule"] not in VotingRule.values:
+            raise InvalidInput(f"voting_rule must be one of {', '.join(VotingRule.values)}.")
+        out["voting_rule"] = merged["voting_rule"]
+    if "voting_period" in merged:
+        out["voting_period"] = _duration("voting_period", merged["voting_period"], minimum=timedelta(seconds=60))
+    if "voting_delay" in merged:
+        out["voting_delay"] = _duration("voting_delay", merged["voting_delay"])
+    if "proposal_min_membership_age" in merged:
+        out["proposal_min_membership_age"] = _duration(
+            "proposal_min_membership_age", merged["proposal_min_membership_age"]
+        )
+    if "quorum_bps" in merged:
+        out["quorum_bps"] = _bps("quorum_bps", merged["quorum_bps"])
+    if "approval_threshold_bps" in merged:
+        out["approval_threshold_bps"] = _bps("approval_threshold_bps", merged["approval_threshold_bps"], low=1)
+    if "proposal_min_stake" in merged:
+        stake = merged["proposal_min_stake"]
+        try:
+            stake = int(stake)
+        except (TypeError, ValueError):
+            raise InvalidInput("proposal_min_stake is a whole number of LAZ base units.") from None
+        if stake < 0 or stake >= 2**256:
+            raise InvalidInput("proposal_min_stake must be between 0 and 2^256 - 1.")
+        out["proposal_min_stake"] = stake
+    if "membership_policy" in merged:
+        if merged["membership_policy"] not in MembershipPolicy.values:
+            raise InvalidInput("membership_policy must be open or approval.")
+        out["membership_policy"] = merged["membership_policy"]
+    split = ("split_contributors_bps", "split_treasury_bps", "split_validators_bps")
+    for name in split:
+        if name in merged:
+            out[name] = _bps(name, merged[name])
+    if all(name in out for name in split) and sum(out[name] for name in split) != 10000:
+        raise InvalidInput("The reward split (contributors + treasury + validators) must sum to 10000 bps (100%).")
+    return out
+
+
+def charter_of(idao: IDAO) -> dict[str, Any]:
+    return {name: getattr(idao, name) for name in IDAO.CHARTER_FIELDS}
+
+
+def clean_hash(value: Any, name: str = "artifact_hash") -> str:
+    if not isinstance(value, str) or not HASH_RE.match(value):
+        raise InvalidInput(f"{name} is a 32-byte hex hash: 0x followed by 64 hex digits.")
+    return value.lower()
+
+
+def clean_policy(value: Any) -> dict:
+    if not isinstance(value, dict):
+        raise InvalidInput("behaviour_policy is a JSON object.")
+    if len(json.dumps(value)) > MAX_POLICY_BYTES:
+        raise InvalidInput(f"behaviour_policy is at most {MAX_POLICY_BYTES:,} bytes of JSON.")
+    return value
+
+
+def clean_data_refs(idao: IDAO, refs: Any, *, allow_empty: bool = False) -> list[str]:
+    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
+        raise InvalidInput("data_refs is a list of data references (0x-prefixed content hashes or dat:<token id>).")
+    if not refs and not allow_empty:
+        raise InvalidInput("data_refs names at least one data reference.")
+    if len(refs) > MAX_REFS:
+        raise InvalidInput(f"A proposal names at most {MAX_REFS} data references.")
+    out: list[str] = []
+    for ref in refs:
+        if not DATA_REF_RE.match(ref):
+            raise InvalidInput(f"“{ref[:80]}” is not a data reference: use 0x + 64 hex digits or dat:<token id>.")
+        ref = ref.lower() if ref.startswith("0x") else ref
+        if ref not in out:
+            out.append(ref)
+    for ref in out:
+        hooks.check_data_ref(idao, ref, "training")
+    return out

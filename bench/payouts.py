@@ -1,4 +1,4 @@
-"""Closing a reward epoch of 1,000,000 usage events with set-based SQL (rewards.epochs.epoch_close:
+"""Closing a reward epoch of 1,000,000 usage events with set-based SQL (rewards.services.epochs.epoch_close:
 attribution, payout table, ledger batch, anchor) next to a naive per-event Python loop computing
 the same payouts from the same rows, in the same run (best of three runs each). The loop's result is checked against the
 SQL's, recipient by recipient.
@@ -38,9 +38,9 @@ from ledger import owners  # noqa: E402
 from ledger import services as ledger_services  # noqa: E402
 from quorums.models import Seat, Verdict  # noqa: E402
 from rewards import conf  # noqa: E402
-from rewards.epochs import epoch_close, epoch_current  # noqa: E402
-from rewards.metering import epoch_usage_add  # noqa: E402
 from rewards.models import Payout, UsageEvent, UsageReport  # noqa: E402
+from rewards.services.epochs import epoch_close, epoch_current  # noqa: E402
+from rewards.services.metering import epoch_usage_add  # noqa: E402
 from tests.rewards.factories import IdaoFactory, QuorumFactory, UserFactory, ValidatorFactory, make_dat, make_model  # noqa: E402
 
 IDAOS, DATS, USERS, VALIDATORS, MODELS, MANIFEST = 5, 300, 150, 10, 40, 8

@@ -13,8 +13,9 @@ from portal.auth import BearerAuth, PortalSessionAuth, api_auth
 from portal.errors import DomainError
 from portal.models import ApiToken
 
-from . import conf, metering, selectors, services
+from . import conf, selectors
 from .errors import InvalidUsage, TokenRevoked
+from .services import credits, metering
 
 router = Router(tags=["rewards"])
 
@@ -205,7 +206,7 @@ class GrantOut(Schema):
 )
 def credit_grant(request: HttpRequest, slug: str, payload: GrantIn) -> dict:
     """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""
-    grant = services.credit_grant(
+    grant = credits.credit_grant(
         idao=idao_get(slug),
         steward=request.user,
         member_address=payload.member,

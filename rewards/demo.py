@@ -18,8 +18,10 @@ from django.utils import timezone
 from dats.minting import dat_mint
 from dats.models import DAT, Contribution
 from idaos import selectors as idao_selectors
-from idaos import services as idao_services
 from idaos.models import IDAO, AIModel, ManifestEntry, ModelVersion
+from idaos.services import assets as idao_assets
+from idaos.services import membership as idao_membership
+from idaos.services.idaos import idao_create
 from ledger import merkle, owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
@@ -29,8 +31,8 @@ from portal.models import User
 from quorums import services as quorum_services
 from quorums.models import Quorum, Round, Seat, Verdict
 
-from . import metering, services
 from .models import UsageEvent
+from .services import credits, metering
 
 MODEL_NAME = "Triage assistant"
 PIPELINE = "erin"
@@ -117,7 +119,7 @@ def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelV
     if model is None:
         manifest = [f"dat:{d.pk}" for d in dats]
         try:
-            model = idao_services.aimodel_register(
+            model = idao_assets.aimodel_register(
                 idao=idao,
                 steward=steward,
                 name=MODEL_NAME,
@@ -135,7 +137,7 @@ def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelV
 
 def load(stdout) -> None:
     alice, bob, carol, dave, erin = (_person(n) for n in ("alice", "bob", "carol", "dave", PIPELINE))
-    idao = IDAO.objects.order_by("id").first() or idao_services.idao_create(
+    idao = IDAO.objects.order_by("id").first() or idao_create(
         creator=alice,
         slug="open-health",
         name="Open Health",
@@ -149,7 +151,7 @@ def load(stdout) -> None:
         if not idao_selectors.is_member(idao=idao, user=person):
             # An approval-only iDAO refuses: the demo pipeline then reports as the steward.
             with contextlib.suppress(DomainError):
-                idao_services.membership_join(idao=idao, user=person)
+                idao_membership.membership_join(idao=idao, user=person)
     quorum = Quorum.objects.order_by("id").first() or Quorum.objects.create(name="Demo quorum", committee_size=2)
     if not quorum.validators.filter(state="active").exists():
         quorum_services.demo_validators(quorum_id=quorum.pk, count=2, stake=1000)
@@ -169,7 +171,7 @@ def load(stdout) -> None:
     )
     pipeline = erin if idao_selectors.is_member(idao=idao, user=erin) else steward
     if pipeline != steward:
-        services.credit_grant(
+        credits.credit_grant(
             idao=idao,
             steward=steward,
             member_address=pipeline.address,
@@ -216,7 +218,7 @@ def pipeline_tick() -> int:
             (m.user for m in idao.memberships.filter(role="steward", status="active").select_related("user")), None
         )
         if steward is not None:
-            services.credit_grant(
+            credits.credit_grant(
                 idao=idao,
                 steward=steward,
                 member_address=pipeline.address,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, Max, Sum
@@ -11,9 +12,9 @@ from dats.models import DAT
 from idaos.models import IDAO
 from ledger import merkle
 
-from .epochs import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
 from .errors import EpochNotFound
 from .models import Attribution, CreditGrant, Epoch, EpochState, EpochUsage, Payout
+from .rules import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
 
 ASSETS = ("LAZ", "CREDIT")
 
@@ -129,6 +130,13 @@ def idao_earnings(idao: IDAO, *, epochs: int = 24) -> dict:
         ),
         "grants": list(CreditGrant.objects.filter(idao=idao).select_related("member", "steward")[:20]),
     }
+
+
+def epochs_due(*, now: datetime) -> list[int]:
+    """Ids of the open epochs that have ended, oldest first."""
+    return list(
+        Epoch.objects.filter(state=EpochState.OPEN, ends_at__lte=now).order_by("number").values_list("pk", flat=True)
+    )
 
 
 def epoch_list(*, limit: int = 50) -> list[Epoch]:

@@ -8,7 +8,7 @@ from celery import shared_task
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def close_due_epochs() -> list[int]:
-    from .epochs import epochs_close_due
+    from .services.epochs import epochs_close_due
 
     return epochs_close_due()
 

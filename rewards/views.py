@@ -17,7 +17,8 @@ from idaos import selectors as idao_selectors
 from idaos.models import IDAO
 from portal.errors import DomainError, NotFound
 
-from . import selectors, services
+from . import selectors
+from .services import credits
 
 
 def _or_404(fn, *args):
@@ -100,7 +101,7 @@ def idao_credit_grant(request: HttpRequest, slug: str) -> HttpResponse:
     except ValueError:
         amount = 0
     try:
-        grant = services.credit_grant(
+        grant = credits.credit_grant(
             idao=idao,
             steward=request.user,
             member_address=request.POST.get("member", ""),

@@ -12,8 +12,8 @@ from idaos.models import IDAO, AgentVersion, ModelVersion
 from ledger import owners
 from ledger import services as ledger_services
 from portal.models import User
-from rewards import metering
 from rewards.models import Epoch
+from rewards.services import metering
 from tests.personas import ALICE, BOB, CAROL, DAVE, persona
 
 from .factories import (

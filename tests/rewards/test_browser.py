@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from rewards.epochs import epoch_close
+from rewards.services.epochs import epoch_close
 from tests.personas import ALICE
 
 from .conftest import current_epoch, event

@@ -10,8 +10,8 @@ from django.utils import timezone
 from ledger import owners
 from ledger import selectors as ledger_selectors
 from ledger.models import Transaction
-from rewards.epochs import epoch_close, epochs_close_due
 from rewards.models import Epoch, Payout, UsageEvent
+from rewards.services.epochs import epoch_close, epochs_close_due
 
 from .conftest import current_epoch, event
 

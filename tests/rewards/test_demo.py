@@ -5,9 +5,9 @@ import io
 from portal import demo as portal_demo
 from portal.celery import beat_schedule
 from rewards import demo
-from rewards.epochs import epoch_close
 from rewards.models import Payout, UsageEvent
 from rewards.schedule import BEAT
+from rewards.services.epochs import epoch_close
 
 from .conftest import current_epoch
 

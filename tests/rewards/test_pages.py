@@ -5,8 +5,8 @@ import io
 
 from ledger import owners
 from ledger import selectors as ledger_selectors
-from rewards.epochs import epoch_close
 from rewards.models import CreditGrant, Payout
+from rewards.services.epochs import epoch_close
 from tests.personas import ALICE, BOB, MALLORY
 
 from .conftest import current_epoch, event, fund_credit

@@ -6,8 +6,8 @@ from django.db.models import Sum
 from ledger import owners
 from ledger import selectors as ledger_selectors
 from ledger.models import Leaf, Transaction
-from rewards.epochs import epoch_close
 from rewards.models import Payout
+from rewards.services.epochs import epoch_close
 from tests.personas import ALICE, BOB, CAROL, DAVE
 
 from .conftest import current_epoch, event
@@ -88,7 +88,7 @@ def test_an_open_epoch_cannot_close_before_it_ends(world):
 
 
 def test_an_epoch_without_usage_mints_and_pays_nothing(world):
-    from rewards.epochs import epoch_current
+    from rewards.services.epochs import epoch_current
 
     epoch = epoch_current(now=world.a.created_at)
     closed = epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
@@ -98,7 +98,7 @@ def test_an_epoch_without_usage_mints_and_pays_nothing(world):
 
 def test_the_hand_encoded_payout_leaf_matches_the_standard_merkle_tree_encoding():
     from ledger import merkle
-    from rewards.epochs import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
+    from rewards.rules import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
 
     for row in [
         (7, 1, "user:0x" + "Ab" * 20, "LAZ", "contributor", 12, 10**24),
@@ -123,8 +123,8 @@ def test_a_payout_proof_verifies_against_the_anchored_root(world, client):
 
 def test_a_close_that_cannot_pay_leaves_the_epoch_open_and_nothing_written(world):
     from ledger.errors import InsufficientFunds
-    from rewards.metering import epoch_usage_add
     from rewards.models import Epoch, UsageEvent, UsageReport
+    from rewards.services.metering import epoch_usage_add
 
     world.report([event(world.model, 3000)])
     epoch = current_epoch()

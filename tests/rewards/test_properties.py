@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 from ledger import owners
 from ledger import services as ledger_services
 from quorums.models import Seat
-from rewards.epochs import epoch_close, epoch_current
-from rewards.metering import epoch_usage_add
 from rewards.models import Payout, UsageEvent, UsageReport
+from rewards.services.epochs import epoch_close, epoch_current
+from rewards.services.metering import epoch_usage_add
 
 from .factories import IdaoFactory, QuorumFactory, UserFactory, ValidatorFactory, make_dat, make_model
 

@@ -1,4 +1,4 @@
-"""Writes of the rewards app besides metering (rewards.metering) and epoch closing (rewards.epochs)."""
+"""Compute credits: a steward moves CREDIT from the iDAO treasury to a member."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from ledger import owners
 from ledger import services as ledger_services
 from portal.models import User, checksum
 
-from .errors import InvalidGrant, NotMember, NotSteward
-from .models import CreditGrant
+from ..errors import InvalidGrant, NotMember, NotSteward
+from ..models import CreditGrant
 
 _KEY_RE = re.compile(r"^[!-~]{1,100}$")
 MAX_GRANT = 10**30

@@ -12,13 +12,14 @@ from ledger import merkle, owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 
-from . import conf, sql
-from .errors import PayoutMismatch
-from .models import Epoch, EpochState, Payout
+from .. import conf, sql
+from ..errors import PayoutMismatch
+from ..models import Epoch, EpochState, Payout
+from ..rules import PAYOUT_LEAF_TYPES, payout_leaf
+from ..selectors import epochs_due
 
 log = logging.getLogger(__name__)
 
-PAYOUT_LEAF_TYPES = ["uint256", "uint256", "string", "string", "string", "uint256", "uint256"]
 ANCHOR_KIND = "rewards.epoch"
 
 
@@ -52,12 +53,6 @@ def epoch_lock_for_usage(*, now: datetime) -> Epoch:
                 return epoch
         now = max(now, epoch.ends_at)
     raise RuntimeError("No open epoch could be locked for usage.")
-
-
-def epochs_due(*, now: datetime) -> list[int]:
-    return list(
-        Epoch.objects.filter(state=EpochState.OPEN, ends_at__lte=now).order_by("number").values_list("pk", flat=True)
-    )
 
 
 def epochs_close_due(*, now: datetime | None = None) -> list[int]:
@@ -170,35 +165,3 @@ def _pay(epoch: Epoch) -> None:
         },
     )
     epoch.anchor_leaf_id = leaf.pk
-
-
-def payout_leaf(
-    epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount
-) -> bytes:
-    """The payout table's Merkle leaf (OpenZeppelin StandardMerkleTree encoding):
-    keccak(keccak(abi.encode(epoch, payout id, recipient, asset, role, DAT id or 0, amount))).
-    Encoded by hand (the generic encoder is ten times slower); a test checks they agree."""
-    texts = [s.encode() for s in (recipient, asset, role)]
-    head, tail, offset = [], [], 7 * 32
-    for text in texts:
-        head.append(offset.to_bytes(32, "big"))
-        padded = text + b"\0" * (-len(text) % 32)
-        tail.append(len(text).to_bytes(32, "big") + padded)
-        offset += 32 + len(padded)
-    encoded = b"".join(
-        [
-            epoch_number.to_bytes(32, "big"),
-            payout_id.to_bytes(32, "big"),
-            *head,
-            int(dat_id or 0).to_bytes(32, "big"),
-            int(amount).to_bytes(32, "big"),
-            *tail,
-        ]
-    )
-    return merkle.keccak(merkle.keccak(encoded))
-
-
-def payout_values(
-    epoch_number: int, payout_id: int, recipient: str, asset: str, role: str, dat_id: int | None, amount
-) -> list:
-    return [epoch_number, payout_id, recipient, asset, role, int(dat_id or 0), int(amount)]

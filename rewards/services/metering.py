@@ -23,10 +23,10 @@ from ledger import services as ledger_services
 from portal.errors import Forbidden
 from portal.models import ApiToken, User
 
-from . import conf, sql
+from .. import conf, sql
+from ..errors import InvalidUsage, NotAllowedToReport, UnknownAsset
+from ..models import UsageEvent, UsageKind, UsageReport
 from .epochs import epoch_lock_for_usage
-from .errors import InvalidUsage, NotAllowedToReport, UnknownAsset
-from .models import UsageEvent, UsageKind, UsageReport
 
 USAGE_SCOPE = "usage:report"
 _KEY_RE = re.compile(r"^[!-~]{1,100}$")

@@ -138,47 +138,48 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "idaos/members.html", {"idao": idao, "memberships": rows.order_by("status", "id")})
 
 
-@login_required
-def model_new(request: HttpRequest, slug: str) -> HttpResponse:
+def _asset_new(request: HttpRequest, slug: str, form_class, what: str, register) -> HttpResponse:
+    """A steward's form for a new model or agent: `register(idao, steward, cleaned_data)` writes it."""
     idao = _steward_idao(request, slug)
-    form = ModelForm(request.POST or None)
+    form = form_class(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            assets.aimodel_register(
-                idao=idao,
-                steward=request.user,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                artifact_hash=form.cleaned_data["artifact_hash"],
-                manifest=form.refs(),
-            )
+            register(idao, request.user, form)
         except DomainError as exc:
             form.add_error(None, exc.detail)
         else:
-            messages.success(request, "Model registered.")
+            messages.success(request, f"{what.capitalize()} registered.")
             return redirect("idaos:detail", slug=slug)
-    return render(request, "idaos/asset_form.html", {"idao": idao, "form": form, "what": "model"})
+    return render(request, "idaos/asset_form.html", {"idao": idao, "form": form, "what": what})
+
+
+@login_required
+def model_new(request: HttpRequest, slug: str) -> HttpResponse:
+    def register(idao, steward, form) -> None:
+        assets.aimodel_register(
+            idao=idao,
+            steward=steward,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            artifact_hash=form.cleaned_data["artifact_hash"],
+            manifest=form.refs(),
+        )
+
+    return _asset_new(request, slug, ModelForm, "model", register)
 
 
 @login_required
 def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
-    idao = _steward_idao(request, slug)
-    form = AgentForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            assets.agent_register(
-                idao=idao,
-                steward=request.user,
-                name=form.cleaned_data["name"],
-                description=form.cleaned_data["description"],
-                behaviour_policy=form.cleaned_data["behaviour_policy"],
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.detail)
-        else:
-            messages.success(request, "Agent registered.")
-            return redirect("idaos:detail", slug=slug)
-    return render(request, "idaos/asset_form.html", {"idao": idao, "form": form, "what": "agent"})
+    def register(idao, steward, form) -> None:
+        assets.agent_register(
+            idao=idao,
+            steward=steward,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+            behaviour_policy=form.cleaned_data["behaviour_policy"],
+        )
+
+    return _asset_new(request, slug, AgentForm, "agent", register)
 
 
 @require_GET

@@ -192,20 +192,25 @@ def ballot_cast(
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
         _refuse(code, proposal_id, ballot.signer, info)
-    return Ballot(
-        id=ballot_id,
-        proposal_id=proposal_id,
-        voter=ballot.signer,
-        choice=msg["choice"],
-        reason=msg["reason"],
-        timestamp=msg["timestamp"],
-        weight=weight,
-        message=msg,
-        signature=ballot.signature,
-        digest=ballot.digest,
-        received_at=now,
-        counted=True,
-    )
+    return Ballot(id=ballot_id, **_counted_ballot(proposal_id, ballot, weight, now))
+
+
+def _counted_ballot(proposal_id: int, ballot: VerifiedBallot, weight: int | None, now: datetime) -> dict[str, Any]:
+    """The fields of the row a recorded ballot becomes (the SQL function inserts the same)."""
+    msg = ballot.message
+    return {
+        "proposal_id": proposal_id,
+        "voter": ballot.signer,
+        "choice": msg["choice"],
+        "reason": msg["reason"],
+        "timestamp": msg["timestamp"],
+        "weight": weight,
+        "message": msg,
+        "signature": ballot.signature,
+        "digest": ballot.digest,
+        "received_at": now,
+        "counted": True,
+    }
 
 
 def _refuse(code: str, proposal_id: int, signer: str, info: str) -> None:
@@ -321,17 +326,5 @@ def ballot_record_spec(
             if msg["timestamp"] <= current[1]:
                 return "superseded", None, None, ""
             Ballot.objects.filter(pk=current[0]).update(counted=False)
-        created = Ballot.objects.create(
-            proposal_id=proposal_id,
-            voter=ballot.signer,
-            choice=msg["choice"],
-            reason=msg["reason"],
-            timestamp=msg["timestamp"],
-            weight=power,
-            message=msg,
-            signature=ballot.signature,
-            digest=ballot.digest,
-            received_at=now,
-            counted=True,
-        )
+        created = Ballot.objects.create(**_counted_ballot(proposal_id, ballot, power, now))
         return "ok", created.pk, power, ""

@@ -10,9 +10,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from idaos.migrations._cast_ballot import SQL_FILE
 from idaos.models import Ballot, Proposal
 from idaos.services import ballots
 from idaos.services.membership import membership_join
@@ -173,3 +174,10 @@ def test_the_sql_function_and_the_python_spec_record_ballots_alike(case, expecte
     by_spec = _record(ballots.ballot_record_spec, proposal_id, verified, at)
     assert by_sql == by_spec
     assert by_sql["answer"][0] == expected
+
+
+def test_the_migrated_database_runs_the_function_in_the_sql_file():
+    body = SQL_FILE.read_text().split("$$")[1]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT prosrc FROM pg_proc WHERE proname = 'idaos_cast_ballot'")
+        assert [row[0] for row in cursor.fetchall()] == [body]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -138,7 +140,9 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "idaos/members.html", {"idao": idao, "memberships": rows.order_by("status", "id")})
 
 
-def _asset_new(request: HttpRequest, slug: str, form_class, what: str, register) -> HttpResponse:
+def _asset_new(
+    request: HttpRequest, slug: str, form_class: type[forms.Form], what: str, register: Callable[..., None]
+) -> HttpResponse:
     """A steward's form for a new model or agent: `register(idao, steward, cleaned_data)` writes it."""
     idao = _steward_idao(request, slug)
     form = form_class(request.POST or None)

@@ -187,7 +187,7 @@ def ballot_cast(
         )
     record = ballot_record_sql if connection.vendor == "postgresql" else ballot_record_spec
     try:
-        code, ballot_id, weight, info = record(proposal_id, ballot, now)
+        code, ballot_id, weight, info = record(proposal_id=proposal_id, ballot=ballot, now=now)
     except IntegrityError:
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
@@ -241,7 +241,7 @@ def _refuse(code: str, proposal_id: int, signer: str, info: str) -> None:
 
 
 def ballot_record_sql(
-    proposal_id: int, ballot: VerifiedBallot, now: datetime
+    *, proposal_id: int, ballot: VerifiedBallot, now: datetime
 ) -> tuple[str, int | None, int | None, str]:
     """Record a verified ballot with idaos_cast_ballot(): (code, ballot id, weight, info)."""
     msg = ballot.message
@@ -284,7 +284,7 @@ def voter_lock(proposal_id: int, voter: str) -> None:
 
 
 def ballot_record_spec(
-    proposal_id: int, ballot: VerifiedBallot, now: datetime
+    *, proposal_id: int, ballot: VerifiedBallot, now: datetime
 ) -> tuple[str, int | None, int | None, str]:
     """idaos_cast_ballot() step by step: its specification, and the SQLite path."""
     msg = ballot.message

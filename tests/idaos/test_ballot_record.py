@@ -32,7 +32,7 @@ def _record(record, proposal_id: int, verified: ballots.VerifiedBallot, now):
     result = {}
     try:
         with transaction.atomic():
-            code, ballot_id, weight, info = record(proposal_id, verified, now)
+            code, ballot_id, weight, info = record(proposal_id=proposal_id, ballot=verified, now=now)
             result["answer"] = (code, ballot_id is not None, None if weight is None else int(weight), info)
             result["ballots"] = sorted(
                 (b.voter, b.choice, b.timestamp, int(b.weight), b.counted, b.digest)

@@ -120,7 +120,7 @@ def _sample(document: dict, schema: dict | None) -> object:
 
 def _field_junk(kind: str) -> list[tuple[str, object]]:
     """(junk class, value) for one JSON field or form field of the given type."""
-    common = [("wrong type: object", {"a": 1}), ("wrong type: list", [1, "x"])]
+    common = [("wrong type (object)", {"a": 1}), ("wrong type (list)", [1, "x"])]
     if kind in ("integer", "number"):
         return [
             ("negative number", -1),

@@ -144,8 +144,6 @@ def layer_violations(graph: Mapping[str, list[Edge]]) -> list[str]:
                     problems.append(f"{src}/ imports our app {dst}: {edge}")
                 elif dst in FORBIDDEN_IN_STANDALONE or dst.startswith("django"):
                     problems.append(f"{src}/ imports {dst} (it must import no Django): {edge}")
-            elif src in LAYERS and dst in STANDALONE:
-                problems.append(f"{src} imports the standalone {dst}/: {edge}")
             elif src in LAYERS and dst in LAYERS and LAYERS.index(dst) > LAYERS.index(src):
                 problems.append(f"upstream {src} imports downstream {dst}: {edge}")
     return sorted(problems)

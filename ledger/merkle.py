@@ -9,6 +9,7 @@ import ctypes
 import json
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from Crypto.Hash import keccak as _keccak
 from eth_abi import encode as abi_encode
@@ -27,7 +28,7 @@ def _load_fast_keccak():
     2.5x faster than building a hash object per call, which matters for 100k-leaf blocks."""
     try:
         # PyDLL keeps the GIL for these sub-microsecond calls instead of releasing it three times.
-        lib = ctypes.PyDLL(_keccak._raw_keccak_lib._name)
+        lib = ctypes.PyDLL(_keccak._raw_keccak_lib._name)  # type: ignore[attr-defined]  # private; guarded below
         init, reset, absorb, digest = lib.keccak_init, lib.keccak_reset, lib.keccak_absorb, lib.keccak_digest
     except (AttributeError, OSError):
         return _slow_keccak
@@ -97,7 +98,7 @@ def ledger_leaf_values(subject: bytes, leaf_id: int, payload: bytes) -> list[obj
     return [to_hex(subject), str(leaf_id), to_hex(payload)]
 
 
-def ledger_values_to_abi(value: Sequence[object]) -> list[object]:
+def ledger_values_to_abi(value: Sequence[Any]) -> list[object]:
     return [from_hex(value[0]), int(value[1]), from_hex(value[2])]
 
 

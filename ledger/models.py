@@ -4,10 +4,12 @@ Amounts are integers in the asset's smallest unit, stored as NUMERIC(78, 0) so a
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.urls import reverse
 
-AMOUNT = {"max_digits": 78, "decimal_places": 0}
+AMOUNT: dict[str, Any] = {"max_digits": 78, "decimal_places": 0}
 
 
 class Asset(models.TextChoices):

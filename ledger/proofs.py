@@ -109,9 +109,11 @@ def check_proof(bundle: object) -> None:
         raise InvalidProof("the leaf and proof do not hash to the root")
     block, headers = bundle.get("block"), bundle.get("headers")
     check_header(block)
+    assert isinstance(block, Mapping)  # noqa: S101  # check_header refused anything else
     if block["merkleRoot"] != bundle["root"]:
         raise InvalidProof("the root is not the block's merkleRoot")
     check_chain(headers)
+    assert isinstance(headers, list)  # noqa: S101  # check_chain refused anything else
     if headers[0] != block:
         raise InvalidProof("headers must start with the leaf's block")
 

@@ -8,6 +8,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import render
 
 from portal.errors import DomainError
+from portal.http import PortalRequest
 
 from . import owners, selectors
 from .errors import LeafNotSealed
@@ -26,7 +27,7 @@ def _json_error(exc: DomainError) -> JsonResponse:
     return JsonResponse(exc.as_dict(), status=exc.status)
 
 
-def index(request: HttpRequest) -> HttpResponse:
+def index(request: PortalRequest) -> HttpResponse:
     context = {
         "blocks": selectors.block_list(limit=20),
         "supply": selectors.supply(),

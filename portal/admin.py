@@ -15,7 +15,7 @@ def _siwe_admin_login(request: HttpRequest, extra_context: dict | None = None) -
     return HttpResponseRedirect(f"{reverse('login')}?{urlencode({'next': next_url})}")
 
 
-admin.site.login = _siwe_admin_login
+admin.site.login = _siwe_admin_login  # type: ignore[method-assign]  # SIWE replaces the password form
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

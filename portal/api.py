@@ -5,12 +5,14 @@ standard wallet adapters expect) and `/api/v1/…` share one OpenAPI document, s
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, HttpRequest, HttpResponse
 from django_ratelimit.exceptions import Ratelimited
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
+from ninja.openapi.schema import OpenAPISchema
 
 from .errors import DomainError
 
@@ -24,7 +26,7 @@ def register_openapi_path(path: str, item: dict) -> None:
 
 
 class PortalAPI(NinjaAPI):
-    def get_openapi_schema(self, *args: object, **kwargs: object) -> dict:
+    def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPISchema:
         schema = super().get_openapi_schema(*args, **kwargs)
         schema["paths"].update(EXTRA_PATHS)
         return schema

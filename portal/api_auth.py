@@ -13,6 +13,7 @@ from ninja.utils import check_csrf
 
 from .auth import api_auth
 from .errors import Forbidden, RateLimited
+from .http import PortalRequest
 from .siwe import Origin, nonce_issue, nonce_purge, siwe_verify
 
 router = Router(tags=["auth"])
@@ -74,7 +75,7 @@ def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
 
 
 @router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=api_auth)
-def me(request: HttpRequest) -> dict:
+def me(request: PortalRequest) -> dict:
     """The signed-in address (session or bearer token), or 401."""
     user = request.auth
     return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}

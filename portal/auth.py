@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.contrib.auth.backends import BaseBackend
 from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
@@ -10,6 +12,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
+from .http import PortalRequest
 from .models import ApiToken, User
 
 USER_CACHE_SECONDS = 300
@@ -83,7 +86,7 @@ class BearerAuth(HttpBearer):
         found = token_user(token)
         if found is None:
             return None
-        request.user, request.api_token = found
+        request.user, cast(PortalRequest, request).api_token = found
         return found[0]
 
 

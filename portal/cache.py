@@ -7,15 +7,22 @@ redis-py clients are thread-safe, so one per pool is enough."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 
 
 class PooledRedisCacheClient(RedisCacheClient):
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)
-        self._clients: dict[int, object] = {}
+    # Private helpers of Django's RedisCacheClient that django-stubs does not declare.
+    _client: Any
+    _get_connection_pool: Any
+    _get_connection_pool_index: Any
 
-    def get_client(self, key: object = None, *, write: bool = False) -> object:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: object = None, *, write: bool = False) -> Any:
         index = self._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 
 from .errors import error_response
@@ -62,7 +62,7 @@ class PortalCSPMiddleware(CSPMiddleware):
 
     API_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+    def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         if response.get("Content-Type", "").startswith("application/json"):
             response.headers.setdefault("Content-Security-Policy", self.API_POLICY)
             return response

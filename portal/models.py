@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from typing import ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -11,15 +12,15 @@ from django.utils import timezone
 from eth_utils import to_checksum_address
 
 
-def checksum(address: str) -> str:
+def checksum(address: object) -> str:
     """EIP-55 form of an address; raises ValueError for anything that is not 20 hex bytes."""
     if not isinstance(address, str) or len(address) != 42 or not address.startswith(("0x", "0X")):
         raise ValueError("An Ethereum address is 0x followed by 40 hex digits.")
     return to_checksum_address(address)
 
 
-class UserManager(BaseUserManager):
-    def get_by_natural_key(self, address: str) -> User:
+class UserManager(BaseUserManager["User"]):
+    def get_by_natural_key(self, address: str | None) -> User:
         return self.get(address=checksum(address))
 
     def create_user(self, address: str, **extra: object) -> User:
@@ -43,10 +44,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()
 
     USERNAME_FIELD = "address"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         constraints = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from django import template
 
@@ -10,7 +11,7 @@ register = template.Library()
 
 
 @register.filter
-def unix_utc(seconds: object) -> str:
+def unix_utc(seconds: Any) -> str:
     try:
         return datetime.fromtimestamp(int(seconds), UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     except (TypeError, ValueError, OverflowError, OSError):

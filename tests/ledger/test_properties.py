@@ -142,6 +142,7 @@ class LedgerMachine(RuleBasedStateMachine):
         assert Transaction.objects.count() == len(self.calls)
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_random_ledger_operations_keep_every_invariant():
     run_state_machine_as_test(

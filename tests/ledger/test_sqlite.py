@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SCRIPT = """
@@ -33,6 +35,7 @@ print(json.dumps({"refused": refused, "balances": selectors.balances([a, b], "LA
 """
 
 
+@pytest.mark.slow
 def test_the_ledger_works_on_the_embedded_sqlite_database(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "REDIS_URL")}
     env.update(PORTAL_VAR_DIR=str(tmp_path), DJANGO_SETTINGS_MODULE="portal.settings")

@@ -1,0 +1,167 @@
+"""portal.signatures.verify against real EVM bytecode (py-evm over a local JSON-RPC server)."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from eth_account.messages import _hash_eip191_message, encode_defunct
+
+from portal.signatures import verify
+from tests.chain import LocalChain
+from tests.chain.wallets import *  # noqa: F403
+from tests.chain.wallets import CHAIN_ID, legacy_digest_hash, sign_hash
+from tests.personas import ALICE, BOB, MALLORY
+
+TEXT = "example.org wants you to sign in with your Ethereum account"
+DIGEST = _hash_eip191_message(encode_defunct(text=TEXT))
+
+
+def _hex(raw: bytes) -> str:
+    return "0x" + raw.hex()
+
+
+def test_eoa_signature_is_verified_without_any_rpc_call(chain_rpc):
+    result = verify(address=ALICE.address, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.block_number, result.reason) == (True, "eoa", None, None)
+    assert chain_rpc.calls == {}
+
+
+def test_eoa_signature_verifies_on_a_chain_without_rpc(settings):
+    settings.PORTAL_CHAIN_RPC = {}
+    result = verify(address=ALICE.address, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=1)
+    assert result.ok and result.verified_by == "eoa"
+
+
+def test_a_strangers_signature_for_an_eoa_is_bad_signature(chain_rpc):
+    result = verify(address=ALICE.address, digest=DIGEST, signature=MALLORY.sign_text(TEXT), chain_id=CHAIN_ID)
+    assert (result.ok, result.reason) == (False, "bad_signature")
+    assert result.block_number is not None  # the chain was asked whether the address has code
+
+
+def test_erc1271_wallet_accepts_its_owners_signature(chain_rpc, wallets):
+    wallet = wallets.owned(ALICE)
+    result = verify(address=wallet, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.chain_id) == (True, "erc1271", CHAIN_ID), result
+    assert result.block_number == chain_rpc.w3.eth.block_number
+
+
+def test_erc1271_wallet_refuses_a_strangers_signature(chain_rpc, wallets):
+    wallet = wallets.owned(ALICE)
+    result = verify(address=wallet, digest=DIGEST, signature=MALLORY.sign_text(TEXT), chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.reason) == (False, "erc1271", "bad_signature")
+
+
+def test_garbage_and_reverting_wallets_are_bad_signature_not_errors(chain_rpc, wallets):
+    for wallet in (wallets.garbage(), wallets.reverting()):
+        for signature in (ALICE.sign_text(TEXT), "0x", "0x" + "ab" * 200):
+            result = verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+            assert (result.ok, result.reason) == (False, "bad_signature"), (wallet, signature)
+
+
+def test_legacy_safe_style_wallet_is_checked_with_the_bytes_selector(chain_rpc, wallets):
+    wallet = wallets.legacy(BOB)
+    good = _hex(sign_hash(BOB, legacy_digest_hash(DIGEST)))
+    result = verify(address=wallet, digest=DIGEST, signature=good, chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by) == (True, "erc1271")
+    bad = _hex(sign_hash(MALLORY, legacy_digest_hash(DIGEST)))
+    assert verify(address=wallet, digest=DIGEST, signature=bad, chain_id=CHAIN_ID).reason == "bad_signature"
+
+
+def test_legacy_wallet_is_also_asked_about_the_message_bytes(chain_rpc, wallets):
+    wallet = wallets.legacy(BOB)
+    signature = _hex(sign_hash(BOB, legacy_digest_hash(TEXT.encode())))
+    assert not verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).ok
+    result = verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID, message=TEXT)
+    assert (result.ok, result.verified_by) == (True, "erc1271")
+
+
+def test_counterfactual_wallet_verifies_through_erc6492_without_being_deployed(chain_rpc, wallets):
+    address, calldata = wallets.counterfactual(ALICE)
+    signature = wallets.wrap(calldata, bytes.fromhex(ALICE.sign_text(TEXT)[2:]))
+    result = verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.chain_id) == (True, "erc6492", CHAIN_ID)
+    assert not chain_rpc.has_code(address)  # the deployless call changed nothing on chain
+    assert chain_rpc.calls.get("eth_call") == 1
+
+
+def test_counterfactual_wallet_refuses_a_strangers_wrapped_signature(chain_rpc, wallets):
+    address, calldata = wallets.counterfactual(ALICE)
+    signature = wallets.wrap(calldata, bytes.fromhex(MALLORY.sign_text(TEXT)[2:]))
+    result = verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.reason) == (False, "erc6492", "bad_signature")
+
+
+def test_erc6492_signature_for_a_different_address_than_the_factory_deploys_is_refused(chain_rpc, wallets):
+    _, calldata = wallets.counterfactual(ALICE)
+    other, _ = wallets.counterfactual(ALICE)
+    signature = wallets.wrap(calldata, bytes.fromhex(ALICE.sign_text(TEXT)[2:]))
+    assert verify(address=other, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).reason == "bad_signature"
+
+
+def test_erc6492_signature_still_verifies_once_the_wallet_is_deployed(chain_rpc, wallets):
+    salt = os.urandom(32)
+    address, calldata = wallets.counterfactual(ALICE, salt)
+    signature = wallets.wrap(calldata, bytes.fromhex(ALICE.sign_text(TEXT)[2:]))
+    chain_rpc.transact(wallets.factory, "deploy(address,bytes32)", ("address", ALICE.address), ("bytes32", salt))
+    assert chain_rpc.has_code(address)
+    assert verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).verified_by == "erc6492"
+    assert verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).ok
+
+
+def test_contract_wallet_signature_without_rpc_is_unverifiable_naming_the_chain(settings, wallets):
+    settings.PORTAL_CHAIN_RPC = {}
+    address, calldata = wallets.counterfactual(ALICE)
+    signature = wallets.wrap(calldata, bytes.fromhex(ALICE.sign_text(TEXT)[2:]))
+    result = verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+    assert (result.ok, result.reason) == (False, "contract_wallet_unverifiable")
+    assert "31337" in result.detail
+    long_signature = "0x" + "ab" * 130  # two owners' signatures: cannot be an EOA's
+    assert verify(address=address, digest=DIGEST, signature=long_signature, chain_id=CHAIN_ID).reason == (
+        "contract_wallet_unverifiable"
+    )
+
+
+def test_rpc_down_is_chain_unavailable(settings, wallets):
+    down = LocalChain()
+    url = down.url
+    down.stop()
+    settings.PORTAL_CHAIN_RPC = {CHAIN_ID: url}
+    wallet = wallets.owned(ALICE)
+    result = verify(address=wallet, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+    assert (result.ok, result.reason) == (False, "chain_unavailable")
+    assert "31337" in result.detail
+
+
+def test_rpc_timeout_is_chain_unavailable(settings, wallets):
+    stuck = LocalChain(hang=threading.Event())
+    settings.PORTAL_CHAIN_RPC = {CHAIN_ID: stuck.url}
+    settings.PORTAL_CHAIN_RPC_TIMEOUT = 0.2
+    try:
+        result = verify(address=wallets.garbage(), digest=DIGEST, signature="0x" + "ab" * 70, chain_id=CHAIN_ID)
+    finally:
+        stuck.stop()
+    assert (result.ok, result.reason) == (False, "chain_unavailable")
+    assert "timed out" in result.detail
+
+
+def test_contract_answers_are_cached_per_chain_address_digest_and_signature(chain_rpc, wallets):
+    wallet = wallets.owned(ALICE)
+    signature = ALICE.sign_text(TEXT)
+    assert verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).ok
+    asked = dict(chain_rpc.calls)
+    assert verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID).ok
+    assert chain_rpc.calls == asked
+    assert not verify(address=wallet, digest=bytes(32), signature=signature, chain_id=CHAIN_ID).ok
+    assert chain_rpc.calls != asked
+    verify(address=wallet, digest=DIGEST, signature=signature, chain_id=CHAIN_ID, use_cache=False)
+    assert chain_rpc.calls["eth_blockNumber"] == asked["eth_blockNumber"] + 2
+
+
+def test_malformed_input_is_bad_signature(chain_rpc):
+    for signature in ("", "0x", "garbage", "0xzz", None, 12):
+        result = verify(address=ALICE.address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+        assert (result.ok, result.reason) == (False, "bad_signature")
+    assert verify(address="nope", digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID).reason == (
+        "bad_signature"
+    )

@@ -16,6 +16,7 @@ from django.conf import settings
 
 _ids = count(1)
 _local = threading.local()
+_confirmed: dict[tuple[str, int], bool] = {}  # (url, chain id) pairs whose eth_chainId matched
 
 
 class ChainUnavailable(Exception):
@@ -99,6 +100,16 @@ class RpcClient:
             return bytes.fromhex(result[2:] if len(result) % 2 == 0 else "0" + result[2:])
         except ValueError:
             raise ChainUnavailable(self.chain_id, f"{method} answered non-hex data") from None
+
+    def confirm_chain(self) -> None:
+        """Check once per process that the node serves the chain it is configured for: a
+        PORTAL_CHAIN_RPC entry pointing chain 1 at a testnet node must not verify mainnet wallets."""
+        if _confirmed.get((self.url, self.chain_id)):
+            return
+        served = int.from_bytes(self._hex_result("eth_chainId", []), "big")
+        if served != self.chain_id:
+            raise ChainUnavailable(self.chain_id, f"the configured node serves chain {served}")
+        _confirmed[(self.url, self.chain_id)] = True
 
     def block_number(self) -> int:
         return int.from_bytes(self._hex_result("eth_blockNumber", []), "big")

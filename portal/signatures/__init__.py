@@ -190,6 +190,7 @@ def verify(
 def _verify_on_chain(
     rpc: RpcClient, address: str, digest: bytes, raw: bytes, counterfactual: bool, message: bytes | None
 ) -> Verification:
+    rpc.confirm_chain()
     block = rpc.block_number()
     chain_id = rpc.chain_id
     if counterfactual:

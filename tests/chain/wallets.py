@@ -15,7 +15,8 @@ from eth_utils import keccak, to_checksum_address
 from tests.chain import LocalChain, selector, wrap_6492
 from tests.personas import Persona
 
-CHAIN_ID = 31337
+# py-evm's (eth-tester's) own chain id, as eth_chainId reports it: the portal checks it.
+CHAIN_ID = 131277322940537
 
 
 def sign_hash(who: Persona, digest: bytes) -> bytes:
@@ -70,9 +71,15 @@ def wallets(local_chain) -> Wallets:
     return Wallets(local_chain, blueprint, factory)
 
 
+@pytest.fixture(autouse=True)
+def _evm_chain_allowed_for_sign_in(settings):
+    settings.SIWE_CHAIN_IDS = [*settings.SIWE_CHAIN_IDS, CHAIN_ID]
+
+
 @pytest.fixture
 def chain_rpc(settings, local_chain):
-    """PORTAL_CHAIN_RPC points chain 31337 at the local EVM; request counts start at zero."""
+    """PORTAL_CHAIN_RPC points CHAIN_ID at the local EVM; request counts start at zero."""
+    assert local_chain.w3.eth.chain_id == CHAIN_ID
     settings.PORTAL_CHAIN_RPC = {CHAIN_ID: local_chain.url}
     local_chain.calls.clear()
     return local_chain
@@ -83,4 +90,13 @@ def legacy_digest_hash(digest: bytes) -> bytes:
     return keccak(digest)
 
 
-__all__ = ["CHAIN_ID", "Wallets", "chain_rpc", "legacy_digest_hash", "local_chain", "sign_hash", "wallets"]
+__all__ = [
+    "CHAIN_ID",
+    "Wallets",
+    "_evm_chain_allowed_for_sign_in",
+    "chain_rpc",
+    "legacy_digest_hash",
+    "local_chain",
+    "sign_hash",
+    "wallets",
+]

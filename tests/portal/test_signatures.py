@@ -115,7 +115,7 @@ def test_contract_wallet_signature_without_rpc_is_unverifiable_naming_the_chain(
     signature = wallets.wrap(calldata, bytes.fromhex(ALICE.sign_text(TEXT)[2:]))
     result = verify(address=address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
     assert (result.ok, result.reason) == (False, "contract_wallet_unverifiable")
-    assert "31337" in result.detail
+    assert str(CHAIN_ID) in result.detail
     long_signature = "0x" + "ab" * 130  # two owners' signatures: cannot be an EOA's
     assert verify(address=address, digest=DIGEST, signature=long_signature, chain_id=CHAIN_ID).reason == (
         "contract_wallet_unverifiable"
@@ -130,7 +130,7 @@ def test_rpc_down_is_chain_unavailable(settings, wallets):
     wallet = wallets.owned(ALICE)
     result = verify(address=wallet, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
     assert (result.ok, result.reason) == (False, "chain_unavailable")
-    assert "31337" in result.detail
+    assert str(CHAIN_ID) in result.detail
 
 
 def test_rpc_timeout_is_chain_unavailable(settings, wallets):
@@ -165,3 +165,10 @@ def test_malformed_input_is_bad_signature(chain_rpc):
     assert verify(address="nope", digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID).reason == (
         "bad_signature"
     )
+
+
+def test_a_node_serving_another_chain_is_chain_unavailable(settings, local_chain, wallets):
+    settings.PORTAL_CHAIN_RPC = {1: local_chain.url}  # misconfigured: chain 1 pointed at the test chain
+    result = verify(address=wallets.garbage(), digest=DIGEST, signature="0x" + "ab" * 70, chain_id=1)
+    assert (result.ok, result.reason) == (False, "chain_unavailable")
+    assert f"serves chain {CHAIN_ID}" in result.detail

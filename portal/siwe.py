@@ -150,19 +150,26 @@ def _check_signature(message: SiweMessage, text: str, signature: str) -> Verific
     return verification.raise_for_failure(SiweRejected)
 
 
+def _nonce_refusal(value: str, now: datetime) -> SiweRejected | None:
+    """Why the nonce cannot be claimed now, or None if it is live."""
+    nonce = SiweNonce.objects.filter(value=value).first()
+    if nonce is None:
+        return _reject(
+            "nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one."
+        )
+    if nonce.used_at is not None:
+        return _reject("nonce_used", "This nonce has already been used; fetch a new one.")
+    if nonce.expires_at <= now:
+        return _reject("expired", "This nonce has expired; fetch a new one.")
+    return None
+
+
 def _nonce_consume(value: str, now: datetime) -> None:
     """Claim the nonce with one conditional UPDATE: of concurrent verifies, exactly one wins."""
     claimed = SiweNonce.objects.filter(value=value, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
     if claimed == 1:
         return
-    nonce = SiweNonce.objects.filter(value=value).first()
-    if nonce is None:
-        raise _reject(
-            "nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one."
-        )
-    if nonce.used_at is not None:
-        raise _reject("nonce_used", "This nonce has already been used; fetch a new one.")
-    raise _reject("expired", "This nonce has expired; fetch a new one.")
+    raise _nonce_refusal(value, now) or _reject("nonce_used", "This nonce has already been used; fetch a new one.")
 
 
 @dataclass(frozen=True)
@@ -189,6 +196,11 @@ def siwe_authenticate(*, message_text: str, signature: str, origin: Origin, now:
     message = parse_message(message_text)
     _check_relying_party(message, origin)
     _check_times(message, now)
+    # Read-only, before the signature: a request with a dead nonce never makes the portal ask a
+    # chain node anything. The nonce is claimed (atomically) only after every check passes.
+    refusal = _nonce_refusal(message.nonce, now)
+    if refusal is not None:
+        raise refusal
     verification = _check_signature(message, message_text, signature)
     make_staff = message.address.lower() in settings.PORTAL_ADMINS
     with transaction.atomic():

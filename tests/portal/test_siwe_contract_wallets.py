@@ -153,3 +153,16 @@ def test_contract_wallet_session_survives_a_chain_outage(csrf_client, settings, 
     settings.PORTAL_CHAIN_RPC = {CHAIN_ID: down.url}
     down.stop()
     assert csrf_client.get("/auth/me").status_code == 200
+
+
+def test_a_used_nonce_is_refused_before_any_chain_call(csrf_client, chain_rpc, wallets):
+    wallet = wallets.owned(ALICE)
+    text = _message(csrf_client, wallet)
+    signature = ALICE.sign_text(text)
+    assert _verify(csrf_client, text, signature).status_code == 200
+    asked = dict(chain_rpc.calls)
+    other = Client(enforce_csrf_checks=True)
+    other.get("/auth/siwe/nonce")
+    response = _verify(other, text, "0x" + "ab" * 70)
+    assert response.json()["error"] == "nonce_used"
+    assert chain_rpc.calls == asked

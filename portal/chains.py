@@ -16,6 +16,7 @@ from django.conf import settings
 
 _ids = count(1)
 _local = threading.local()
+EXECUTION_FAILURES = ("revert", "out of gas", "invalid opcode", "invalid jump", "stack underflow", "stack limit")
 _confirmed: dict[tuple[str, int], bool] = {}  # (url, chain id) pairs whose eth_chainId matched
 
 
@@ -84,8 +85,9 @@ class RpcClient:
         if error is not None:
             message = str(error.get("message", "")) if isinstance(error, dict) else str(error)
             code = error.get("code") if isinstance(error, dict) else None
-            # geth, erigon, nethermind, anvil: code 3 with revert data, or -32000 "execution reverted".
-            if code == 3 or "revert" in message.lower():
+            # geth, erigon, nethermind, anvil: code 3 with revert data, or -32000 "execution
+            # reverted" / "out of gas" / "invalid opcode": the call failed, the node did not.
+            if code == 3 or any(word in message.lower() for word in EXECUTION_FAILURES):
                 raise CallReverted(message)
             raise ChainUnavailable(self.chain_id, f"JSON-RPC error {code}: {message[:200]}")
         if "result" not in answer:

@@ -143,8 +143,10 @@ def verify(
     by the legacy `isValidSignature(bytes,bytes)` form."""
     chain_id = int(chain_id)
     raw = _as_bytes(signature)
-    if raw is None or len(digest) != 32:
-        return Verification(False, None, chain_id, reason=BAD_SIGNATURE, detail="The signature is not 0x-prefixed hex.")
+    if raw is None or not isinstance(digest, bytes) or len(digest) != 32:
+        return Verification(
+            False, None, chain_id, reason=BAD_SIGNATURE, detail="The signature must be 0x-prefixed hex, at most 16 KiB."
+        )
     try:
         address = to_checksum_address(address)
     except (ValueError, TypeError):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -44,6 +45,8 @@ class LocalChain:
     tester: EthereumTester = field(default_factory=EthereumTester)
     calls: dict[str, int] = field(default_factory=dict)
     hang: threading.Event | None = None  # when set, requests wait on it (a node that stops answering)
+    # A misbehaving node: script(request) -> (HTTP status, raw body) replaces the answer, or None.
+    script: Callable[[dict], tuple[int, bytes] | None] | None = None
 
     def __post_init__(self) -> None:
         self.w3 = Web3(EthereumTesterProvider(self.tester))
@@ -59,9 +62,13 @@ class LocalChain:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if chain.hang is not None:
                     chain.hang.wait()
-                answer = [chain.answer(r) for r in body] if isinstance(body, list) else chain.answer(body)
-                data = json.dumps(answer).encode()
-                self.send_response(200)
+                scripted = chain.script(body) if chain.script and isinstance(body, dict) else None
+                if scripted is not None:
+                    status, data = scripted
+                else:
+                    answer = [chain.answer(r) for r in body] if isinstance(body, list) else chain.answer(body)
+                    status, data = 200, json.dumps(answer).encode()
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 
+import pytest
 from eth_account.messages import _hash_eip191_message, encode_defunct
 
 from portal.signatures import verify
@@ -172,3 +174,54 @@ def test_a_node_serving_another_chain_is_chain_unavailable(settings, local_chain
     result = verify(address=wallets.garbage(), digest=DIGEST, signature="0x" + "ab" * 70, chain_id=1)
     assert (result.ok, result.reason) == (False, "chain_unavailable")
     assert f"serves chain {CHAIN_ID}" in result.detail
+
+
+def _misbehaving_node(local_chain, settings, failing_eth_call: tuple[int, bytes]) -> LocalChain:
+    """A node that answers everything like local_chain except eth_call, which answers `failing_eth_call`."""
+
+    def script(request: dict) -> tuple[int, bytes] | None:
+        return failing_eth_call if request.get("method") == "eth_call" else None
+
+    node = LocalChain(tester=local_chain.tester, script=script)
+    settings.PORTAL_CHAIN_RPC = {CHAIN_ID: node.url}
+    return node
+
+
+def _rpc_error(code: int, message: str) -> tuple[int, bytes]:
+    return 200, json.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": message}}).encode()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [_rpc_error(-32000, "execution reverted"), _rpc_error(-32000, "out of gas"), _rpc_error(3, "execution reverted")],
+)
+def test_a_failed_call_is_bad_signature_not_an_outage(settings, local_chain, wallets, answer):
+    wallet = wallets.owned(ALICE)
+    node = _misbehaving_node(local_chain, settings, answer)
+    try:
+        result = verify(address=wallet, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+    finally:
+        node.stop()
+    assert (result.ok, result.reason) == (False, "bad_signature")
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        (500, b"upstream error"),
+        (200, b"<html>not json</html>"),
+        (200, b'{"jsonrpc": "2.0", "id": 1}'),
+        (200, b'{"jsonrpc": "2.0", "id": 1, "result": 7}'),
+        _rpc_error(-32000, "header not found"),
+        _rpc_error(-32005, "rate limit exceeded"),
+    ],
+)
+def test_a_failing_node_is_chain_unavailable_never_an_exception(settings, local_chain, wallets, answer):
+    wallet = wallets.owned(ALICE)
+    node = _misbehaving_node(local_chain, settings, answer)
+    try:
+        result = verify(address=wallet, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+    finally:
+        node.stop()
+    assert (result.ok, result.reason) == (False, "chain_unavailable")
+    assert str(CHAIN_ID) in result.detail

@@ -109,6 +109,15 @@ def _as_bytes(signature: str | bytes) -> bytes | None:
         return None
 
 
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _is_address(value: object) -> bool:
+    if not isinstance(value, str) or len(value) != 42 or value[:2] not in ("0x", "0X"):
+        return False
+    return all(c in _HEX for c in value[2:])
+
+
 def _message_bytes(message: bytes | str | None) -> bytes | None:
     if message is None:
         return None
@@ -147,15 +156,17 @@ def verify(
         return Verification(
             False, None, chain_id, reason=BAD_SIGNATURE, detail="The signature must be 0x-prefixed hex, at most 16 KiB."
         )
-    try:
-        address = to_checksum_address(address)
-    except (ValueError, TypeError):
+    if not _is_address(address):
         return Verification(False, None, chain_id, reason=BAD_SIGNATURE, detail="The address is not an address.")
     counterfactual = len(raw) >= 32 and raw[-32:] == ERC6492_MAGIC
     if not counterfactual and len(raw) == 65:
         text = signature if isinstance(signature, str) else "0x" + raw.hex()
-        if recover_digest(digest, text) == address:
+        recovered = recover_digest(digest, text)
+        # Compared case-insensitively: checksumming `address` again would cost as much as a
+        # third of the recovery itself on this hot path.
+        if recovered is not None and recovered.lower() == address.lower():
             return Verification(True, EOA, chain_id)
+    address = to_checksum_address(address)
     rpc = client(chain_id)
     if rpc is None:
         if counterfactual or len(raw) > 65:

@@ -164,9 +164,15 @@ def test_malformed_input_is_bad_signature(chain_rpc):
     for signature in ("", "0x", "garbage", "0xzz", None, 12):
         result = verify(address=ALICE.address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
         assert (result.ok, result.reason) == (False, "bad_signature")
-    assert verify(address="nope", digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID).reason == (
-        "bad_signature"
-    )
+    for address in ("nope", "0x" + "1_" * 20, "0x" + "zz" * 20, None):
+        result = verify(address=address, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID)
+        assert result.reason == "bad_signature"
+
+
+def test_an_eoa_address_in_any_case_verifies_the_same(chain_rpc):
+    for address in (ALICE.address, ALICE.address.lower(), "0x" + ALICE.address[2:].upper()):
+        assert verify(address=address, digest=DIGEST, signature=ALICE.sign_text(TEXT), chain_id=CHAIN_ID).ok
+    assert chain_rpc.calls == {}
 
 
 def test_a_node_serving_another_chain_is_chain_unavailable(settings, local_chain, wallets):

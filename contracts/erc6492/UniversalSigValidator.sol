@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: CC0-1.0
 // The ERC-6492 reference implementation, copied verbatim from the "Reference Implementation"
-// section of ERC-6492 (https://eips.ethereum.org/EIPS/eip-6492, ethereum/ERCs ERCS/erc-6492.md,
-// status Final; EIP texts are CC0). Only this header and the pragma line were added.
-// The portal runs `ValidateSigOffchain` as a deployless eth_call (portal/signatures.py).
+// section of ERC-6492 (https://eips.ethereum.org/EIPS/eip-6492; EIP texts are CC0) in its audited
+// form: ethereum/ERCs commit e52e8d23a366f0a8261f5b9979475400da0ddd41, ERCS/erc-6492.md
+// ("Update ERC-6492: final audit fixes", 2024-02-19; the same code as AmbireTech/signature-validator
+// contracts/EIP6492Full.sol). Only this header and the pragma line were added.
+// The portal runs `ValidateSigOffchain` as a deployless eth_call (portal/signatures).
 pragma solidity 0.8.24;
 
 // As per ERC-1271
@@ -33,9 +35,14 @@ contract UniversalSigValidator {
     // - finally, ecrecover
     bool isCounterfactual = _signature.length >= 32
       && bytes32(_signature[_signature.length-32:_signature.length]) == ERC6492_DETECTION_SUFFIX;
-    bool makingACall = contractCodeLen == 0 || tryPrepare;
+    bool shouldTryPrepareNext = isCounterfactual && !tryPrepare && contractCodeLen > 0;
+    bool makingACall = isCounterfactual && (contractCodeLen == 0 || tryPrepare);
+
+    // Store these for error reporting later
     bytes memory callErr;
     bool callSuccess;
+
+    if (tryPrepare) require(isCounterfactual, 'SignatureValidator: tryPrepare should be used with counterfactual wrapped sigs');
     if (isCounterfactual) {
       address create2Factory;
       bytes memory factoryCalldata;
@@ -58,15 +65,17 @@ contract UniversalSigValidator {
       try IERC1271Wallet(_signer).isValidSignature(_hash, sigToValidate) returns (bytes4 magicValue) {
         bool isValid = magicValue == ERC1271_SUCCESS;
 
-        // retry, but this time assume the prefix is a prepare call
-        if (!isValid && !tryPrepare && contractCodeLen > 0 && isCounterfactual) {
-          return isValidSigImpl(_signer, _hash, _signature, allowSideEffects, true);
+        if (!isValid) {
+          // retry, but this time assume the prefix is a prepare call
+          if (shouldTryPrepareNext) {
+            return isValidSigImpl(_signer, _hash, _signature, allowSideEffects, true);
+          }
+          // we already tried prepare but we have an actual callErr while doing it
+          if (tryPrepare && !callSuccess) revert ERC6492CallFailed(callErr);
         }
-        // we already tried prepare but we have an actual callErr while doing it
-        if (!isValid && tryPrepare && !callSuccess) revert ERC6492CallFailed(callErr);
 
         // only reverting in case a call was made and we DONT want side effects
-        if (makingACall && isCounterfactual && !allowSideEffects) {
+        if (makingACall && !allowSideEffects) {
           // if the call had side effects we need to return the
           // result using a `revert` (to undo the state changes)
           assembly {
@@ -78,7 +87,7 @@ contract UniversalSigValidator {
         return isValid;
       } catch (bytes memory err) {
         // retry, but this time assume the prefix is a prepare call
-        if (!tryPrepare && contractCodeLen > 0 && isCounterfactual) {
+        if (shouldTryPrepareNext) {
           return isValidSigImpl(_signer, _hash, _signature, allowSideEffects, true);
         }
         if (tryPrepare && !callSuccess) revert ERC6492CallFailed(callErr);

@@ -92,6 +92,11 @@ class Verification:
 
 
 @memoize
+def _eoa_ok(chain_id: int) -> Verification:
+    return Verification(True, EOA, int(chain_id))
+
+
+@memoize
 def validator_initcode() -> bytes:
     """The creation bytecode of ERC-6492's ValidateSigOffchain, built by contracts/build.js."""
     record = json.loads(VALIDATOR_BUILD.read_text())
@@ -150,6 +155,20 @@ def verify(
     for bad input or a misbehaving wallet; see the module docstring for the order and reasons.
     `message` is the signed bytes the digest was made from (the EIP-191 text for SIWE), used only
     by the legacy `isValidSignature(bytes,bytes)` form."""
+    # The EOA fast path first, on the string as received: no parsing beyond what recovery needs.
+    # A 65-byte signature cannot be an ERC-6492 wrapper (its last byte, v, would be 0x92).
+    if (
+        isinstance(signature, str)
+        and len(signature) == 132
+        and isinstance(address, str)
+        and isinstance(digest, bytes)
+        and signature.startswith("0x")
+    ):
+        recovered = recover_digest(digest, signature)
+        # Compared case-insensitively: checksumming `address` again would cost a good part of
+        # the recovery itself.
+        if recovered is not None and recovered.lower() == address.lower():
+            return _eoa_ok(chain_id)
     chain_id = int(chain_id)
     raw = _as_bytes(signature)
     if raw is None or not isinstance(digest, bytes) or len(digest) != 32:
@@ -159,13 +178,10 @@ def verify(
     if not _is_address(address):
         return Verification(False, None, chain_id, reason=BAD_SIGNATURE, detail="The address is not an address.")
     counterfactual = len(raw) >= 32 and raw[-32:] == ERC6492_MAGIC
-    if not counterfactual and len(raw) == 65:
-        text = signature if isinstance(signature, str) else "0x" + raw.hex()
-        recovered = recover_digest(digest, text)
-        # Compared case-insensitively: checksumming `address` again would cost as much as a
-        # third of the recovery itself on this hot path.
+    if not counterfactual and len(raw) == 65 and not isinstance(signature, str):
+        recovered = recover_digest(digest, "0x" + raw.hex())
         if recovered is not None and recovered.lower() == address.lower():
-            return Verification(True, EOA, chain_id)
+            return _eoa_ok(chain_id)
     address = to_checksum_address(address)
     rpc = client(chain_id)
     if rpc is None:

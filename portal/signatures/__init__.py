@@ -9,7 +9,9 @@ Order (docs/governance.md, "Signature verification"):
    only a return of exactly 0x01 is valid. `verified_by="erc6492"`.
 2. A 65-byte signature that recovers (coincurve, portal.eth) to `address` itself → valid EOA,
    with no RPC call: the key that controls the address signed (this is the fast path ballots
-   take, unchanged in speed). `verified_by="eoa"`, `block_number=None`.
+   take, unchanged in speed). `verified_by="eoa"`, `block_number=None`. The code tries this
+   before step 1: a 65-byte signature ending in the 32-byte suffix has v = 0x92 and never
+   recovers, so the effective order is the one listed.
 3. Otherwise the chain is consulted: `address` has code → ERC-1271
    `isValidSignature(bytes32,bytes)` must return 0x1626ba7e (the full 32-byte ABI word); else the
    legacy `isValidSignature(bytes,bytes)` must return 0x20c13b0b, called first with

@@ -231,3 +231,10 @@ def test_a_failing_node_is_chain_unavailable_never_an_exception(settings, local_
         node.stop()
     assert (result.ok, result.reason) == (False, "chain_unavailable")
     assert str(CHAIN_ID) in result.detail
+
+
+def test_a_65_byte_signature_ending_in_the_erc6492_suffix_goes_to_the_validator(chain_rpc):
+    signature = "0x" + "11" * 33 + "6492" * 16
+    result = verify(address=ALICE.address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
+    assert (result.ok, result.verified_by, result.reason) == (False, "erc6492", "bad_signature")
+    assert chain_rpc.calls.get("eth_call") == 1

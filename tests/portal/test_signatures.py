@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -238,3 +240,17 @@ def test_a_65_byte_signature_ending_in_the_erc6492_suffix_goes_to_the_validator(
     result = verify(address=ALICE.address, digest=DIGEST, signature=signature, chain_id=CHAIN_ID)
     assert (result.ok, result.verified_by, result.reason) == (False, "erc6492", "bad_signature")
     assert chain_rpc.calls.get("eth_call") == 1
+
+
+def _settings_in_a_fresh_process(env_value: str) -> subprocess.CompletedProcess:
+    code = "import django; django.setup(); from django.conf import settings; print(settings.PORTAL_CHAIN_RPC)"
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "portal.settings", "PORTAL_CHAIN_RPC": env_value}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_portal_chain_rpc_is_read_as_chain_id_url_pairs():
+    done = _settings_in_a_fresh_process("1=https://node.example/v3/key,31337=http://127.0.0.1:8545")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "{1: 'https://node.example/v3/key', 31337: 'http://127.0.0.1:8545'}"
+    refused = _settings_in_a_fresh_process("mainnet")
+    assert refused.returncode != 0 and "PORTAL_CHAIN_RPC entry 'mainnet' is not CHAIN_ID=URL" in refused.stderr

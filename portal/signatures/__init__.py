@@ -82,15 +82,15 @@ class Verification:
         """What receipts and exports show: {"verified_by", "chain_id", "block_number"}."""
         return {"verified_by": self.verified_by, "chain_id": self.chain_id, "block_number": self.block_number}
 
-    def raise_for_failure(
-        self, error: type[DomainError] = SignatureRefused, *, status: int | None = None
-    ) -> Verification:
-        """Return self when ok, else raise `error(detail, code=reason)` with the reason's status
-        (401, or 503 for chain_unavailable) unless `status` overrides it. One call for callers:
-        `verify(...).raise_for_failure(InvalidBallot)`."""
+    def raise_for_failure(self, error: type[DomainError] = SignatureRefused) -> Verification:
+        """Return self when ok, else raise `error(detail, code=reason)`. `bad_signature` keeps
+        the error class's own status (so a caller's existing contract holds), while
+        `contract_wallet_unverifiable` is 401 and `chain_unavailable` 503 everywhere. One call for
+        callers: `verify(...).raise_for_failure(InvalidBallot)`."""
         if self.ok:
             return self
-        raise error(self.detail, code=self.reason, status=status or REASON_STATUS.get(self.reason or "", 401))
+        status = None if self.reason == BAD_SIGNATURE else REASON_STATUS.get(self.reason or "")
+        raise error(self.detail, code=self.reason, status=status)
 
 
 @memoize

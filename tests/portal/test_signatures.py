@@ -254,3 +254,17 @@ def test_portal_chain_rpc_is_read_as_chain_id_url_pairs():
     assert done.stdout.strip() == "{1: 'https://node.example/v3/key', 31337: 'http://127.0.0.1:8545'}"
     refused = _settings_in_a_fresh_process("mainnet")
     assert refused.returncode != 0 and "PORTAL_CHAIN_RPC entry 'mainnet' is not CHAIN_ID=URL" in refused.stderr
+
+
+def test_raise_for_failure_keeps_the_callers_status_for_bad_signature_only(settings):
+    from portal.errors import DomainError
+    from portal.signatures import Verification
+
+    class InvalidThing(DomainError):
+        code, status = "invalid_thing", 400
+
+    assert Verification(True, "eoa", 1).raise_for_failure(InvalidThing).ok
+    for reason, status in (("bad_signature", 400), ("contract_wallet_unverifiable", 401), ("chain_unavailable", 503)):
+        with pytest.raises(InvalidThing) as caught:
+            Verification(False, "erc1271", 1, reason=reason, detail="why").raise_for_failure(InvalidThing)
+        assert (caught.value.code, caught.value.status, caught.value.detail) == (reason, status, "why")

@@ -14,7 +14,8 @@ from ninja.utils import check_csrf
 from .auth import api_auth
 from .errors import Forbidden, RateLimited
 from .http import PortalRequest
-from .siwe import Origin, nonce_issue, nonce_purge, siwe_verify
+from .signatures.session import remember_sign_in
+from .siwe import Origin, nonce_issue, nonce_purge, siwe_authenticate
 
 router = Router(tags=["auth"])
 PURGE_EVERY = 30
@@ -40,6 +41,11 @@ class MeOut(Schema):
     display_name: str = ""
 
 
+class VerifyOut(MeOut):
+    verified_by: str  # eoa, erc1271 or erc6492: how the signature was verified
+    chain_id: int
+
+
 class LoggedOut(Schema):
     ok: bool
 
@@ -63,15 +69,25 @@ def siwe_nonce(request: HttpRequest) -> dict:
     return {"nonce": nonce_issue()}
 
 
-@router.post("/siwe/verify", response={200: MeOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut}, auth=None)
+@router.post(
+    "/siwe/verify", response={200: VerifyOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 503: ErrorOut}, auth=None
+)
 def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
     """Verify a signed EIP-4361 message and start a session for its address."""
     _require_csrf(request)
     origin = Origin(scheme=request.scheme or "http", host=request.get_host())
-    user = siwe_verify(message_text=payload.message, signature=payload.signature, origin=origin)
+    sign_in = siwe_authenticate(message_text=payload.message, signature=payload.signature, origin=origin)
+    user = sign_in.user
     # login() rotates the session key: a session id planted before sign-in is worthless after.
     login(request, user, backend="portal.auth.AddressBackend")
-    return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
+    remember_sign_in(request, sign_in)
+    return {
+        "address": user.address,
+        "is_staff": user.is_staff,
+        "display_name": user.display_name,
+        "verified_by": sign_in.verification.verified_by,
+        "chain_id": sign_in.verification.chain_id,
+    }
 
 
 @router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=api_auth)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 
 # siwe's ABNF grammar (which we do not use: we parse with abnf=False) warns on import.
 warnings.filterwarnings("ignore", message=r"rule '.*' redefines", category=UserWarning)
@@ -62,6 +63,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "portal.signatures.session.ContractWalletSessionMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.PortalCSPMiddleware",
@@ -160,6 +162,18 @@ SIWE_CLOCK_SKEW_SECONDS = env.int("SIWE_CLOCK_SKEW_SECONDS", default=60)
 PORTAL_ADMINS = [a.lower() for a in env.list("PORTAL_ADMINS", default=[])]
 # The EIP-712 chain id that signed ballots and verdicts are bound to.
 PORTAL_CHAIN_ID = env.int("PORTAL_CHAIN_ID", default=1)
+# Chain id -> JSON-RPC URL ("1=https://...,31337=http://127.0.0.1:8545"): where contract-wallet
+# signatures (ERC-1271, ERC-6492) are checked. A chain without an entry cannot verify them.
+PORTAL_CHAIN_RPC: dict[int, str] = {}
+for _item in env.list("PORTAL_CHAIN_RPC", default=[]):
+    _chain, _sep, _url = _item.strip().partition("=")
+    if not (_sep and _chain.strip().isdigit() and _url.strip()):
+        raise ImproperlyConfigured(f"PORTAL_CHAIN_RPC entry {_item!r} is not CHAIN_ID=URL")
+    PORTAL_CHAIN_RPC[int(_chain)] = _url.strip()
+PORTAL_CHAIN_RPC_TIMEOUT = env.float("PORTAL_CHAIN_RPC_TIMEOUT", default=5.0)  # seconds per JSON-RPC request
+PORTAL_SIGNATURE_CACHE_SECONDS = env.int("PORTAL_SIGNATURE_CACHE_SECONDS", default=60)  # contract-check answers
+# A session signed by a contract wallet is re-verified against the wallet's live code this often.
+PORTAL_CONTRACT_SESSION_RECHECK_SECONDS = env.int("PORTAL_CONTRACT_SESSION_RECHECK_SECONDS", default=300)
 
 # --- Governance limits -----------------------------------------------------------------------
 IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR = env.int("IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR", default=5)

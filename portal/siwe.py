@@ -1,7 +1,9 @@
 """Sign-In with Ethereum (EIP-4361): nonce issuance and message verification.
 
-The `siwe` library checks the signature and the message's own times; the relying party's
-checks (domain, URI origin, chain id, that the nonce is ours and unused) are made here."""
+The `siwe` library parses the message; its signature is checked by portal.signatures.verify on
+the chain the message names (EOA, ERC-1271 or ERC-6492 contract wallets), and the relying
+party's checks (domain, URI origin, chain id, times, that the nonce is ours and unused) are
+made here. A chain that cannot answer is a 503 `chain_unavailable` and burns no nonce."""
 
 from __future__ import annotations
 
@@ -15,8 +17,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from eth_account import Account
-from eth_account.messages import encode_defunct
+from eth_utils import keccak
 from pydantic import ValidationError
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 
 from .errors import DomainError
 from .models import SiweNonce, User
+from .signatures import Verification, verify
 
 _ALPHABET = string.ascii_letters + string.digits
 NONCE_LENGTH = 24
@@ -129,18 +131,37 @@ def _check_times(message: SiweMessage, now: datetime) -> None:
         raise _reject("expired", "The message has expired; sign in again.")
 
 
-def _check_signature(message: SiweMessage, signature: str) -> None:
-    """EIP-191 recovery over siwe's canonical text, as SiweMessage.verify does for EOAs. We call
-    eth_account directly because verify() builds a Web3 instance per call (~1.4 ms), and the
-    checks it adds (domain, nonce, times) are made above with our own rules."""
-    if not isinstance(signature, str) or not signature.startswith("0x") or len(signature) != 132:
-        raise _reject("bad_signature", "The signature must be 65 bytes as 0x-prefixed hex.")
-    try:
-        recovered = Account.recover_message(encode_defunct(text=message.prepare_message()), signature=signature)
-    except Exception:  # eth_keys raises its own BadSignature for unrecoverable points
-        raise _reject("bad_signature", "The signature could not be verified.") from None
-    if recovered != message.address:
-        raise _reject("bad_signature", "The signature was not made by the message's address.")
+def eip191_digest(text: str) -> bytes:
+    """keccak256("\\x19Ethereum Signed Message:\\n" ‖ len ‖ text): what personal_sign signs."""
+    data = text.encode()
+    return keccak(b"\x19Ethereum Signed Message:\n" + str(len(data)).encode() + data)
+
+
+def _check_signature(message: SiweMessage, text: str, signature: str) -> Verification:
+    """The EIP-191 digest of the exact text, verified for the message's address on the message's
+    chain: EOAs by ECDSA recovery with no RPC call, contract wallets on chain."""
+    verification = verify(
+        address=message.address,
+        digest=eip191_digest(text),
+        signature=signature,
+        chain_id=message.chain_id,
+        message=text,
+    )
+    return verification.raise_for_failure(SiweRejected)
+
+
+def _nonce_refusal(value: str, now: datetime) -> SiweRejected | None:
+    """Why the nonce cannot be claimed now, or None if it is live."""
+    nonce = SiweNonce.objects.filter(value=value).first()
+    if nonce is None:
+        return _reject(
+            "nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one."
+        )
+    if nonce.used_at is not None:
+        return _reject("nonce_used", "This nonce has already been used; fetch a new one.")
+    if nonce.expires_at <= now:
+        return _reject("expired", "This nonce has expired; fetch a new one.")
+    return None
 
 
 def _nonce_consume(value: str, now: datetime) -> None:
@@ -148,24 +169,39 @@ def _nonce_consume(value: str, now: datetime) -> None:
     claimed = SiweNonce.objects.filter(value=value, used_at__isnull=True, expires_at__gt=now).update(used_at=now)
     if claimed == 1:
         return
-    nonce = SiweNonce.objects.filter(value=value).first()
-    if nonce is None:
-        raise _reject(
-            "nonce_unknown", "This nonce was not issued by this portal (or has been purged); fetch a new one."
-        )
-    if nonce.used_at is not None:
-        raise _reject("nonce_used", "This nonce has already been used; fetch a new one.")
-    raise _reject("expired", "This nonce has expired; fetch a new one.")
+    raise _nonce_refusal(value, now) or _reject("nonce_used", "This nonce has already been used; fetch a new one.")
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """A verified sign-in: the user and how the signature was verified (and what re-verifies it)."""
+
+    user: User
+    verification: Verification
+    address: str
+    digest: bytes
+    signature: str
+    message_text: str
 
 
 def siwe_verify(*, message_text: str, signature: str, origin: Origin, now: datetime | None = None) -> User:
-    """Verify a signed EIP-4361 message and return its user, created on first sign-in.
-    Nothing is written unless every check passes."""
+    """Verify a signed EIP-4361 message and return its user, created on first sign-in."""
+    return siwe_authenticate(message_text=message_text, signature=signature, origin=origin, now=now).user
+
+
+def siwe_authenticate(*, message_text: str, signature: str, origin: Origin, now: datetime | None = None) -> SignIn:
+    """Verify a signed EIP-4361 message: its user (created on first sign-in) and how it was
+    verified. Nothing is written unless every check passes; the nonce is claimed last."""
     now = now or timezone.now()
     message = parse_message(message_text)
     _check_relying_party(message, origin)
     _check_times(message, now)
-    _check_signature(message, signature)
+    # Read-only, before the signature: a request with a dead nonce never makes the portal ask a
+    # chain node anything. The nonce is claimed (atomically) only after every check passes.
+    refusal = _nonce_refusal(message.nonce, now)
+    if refusal is not None:
+        raise refusal
+    verification = _check_signature(message, message_text, signature)
     make_staff = message.address.lower() in settings.PORTAL_ADMINS
     with transaction.atomic():
         _nonce_consume(message.nonce, now)
@@ -187,4 +223,4 @@ def siwe_verify(*, message_text: str, signature: str, origin: Origin, now: datet
             User.objects.filter(pk=user.pk).update(last_login=now)
     if not user.is_active:
         raise _reject("forbidden", "This account is disabled.", 403)
-    return user
+    return SignIn(user, verification, message.address, eip191_digest(message_text), signature, message_text)

@@ -58,7 +58,13 @@ def test_valid_signature_signs_in_and_creates_the_user_once(csrf_client):
     text, sig = _signed(csrf_client)
     response = _verify(csrf_client, text, sig)
     assert response.status_code == 200
-    assert response.json() == {"address": ALICE.address, "is_staff": False, "display_name": ""}
+    assert response.json() == {
+        "address": ALICE.address,
+        "is_staff": False,
+        "display_name": "",
+        "verified_by": "eoa",
+        "chain_id": 1,
+    }
     assert User.objects.get().address == ALICE.address
     assert csrf_client.get("/auth/me").json()["address"] == ALICE.address
     text, sig = _signed(csrf_client)

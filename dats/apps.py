@@ -25,3 +25,9 @@ class DatsConfig(AppConfig):
         )
 
         openapi.register()
+
+        from portal.api_tokens import register_token_subject
+
+        from . import grants
+
+        register_token_subject("idao", choices=grants.idao_token_subjects, authorise=grants.idao_token_authorise)

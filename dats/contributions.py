@@ -18,10 +18,10 @@ from django.utils import timezone
 from idaos.models import IDAO
 from idaos.selectors import is_member
 from portal.errors import Conflict, DomainError, Forbidden, NotFound
+from portal.sql import update_by_pk
 from quorums import services as quorum_services
 from quorums.models import Round
 from quorums.selectors import has_active_assignment
-from quorums.sql import update_by_pk
 
 from .models import Contribution, ContributionKind, ContributionState
 from .uploads import ArchiveRefused, HashedUpload, inspect_archive, sanitise_name, sniff, type_flags

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import explorer_views, token_views
+from . import explorer_views
 
 # Appended to dats/urls.py (namespace "dats"), so names are dats:dat_list, dats:dat_detail, …
 urlpatterns = [
@@ -11,6 +11,4 @@ urlpatterns = [
     path("dats/<int:dat_id>/revoke", explorer_views.dat_revoke, name="dat_revoke"),
     path("dats/<int:dat_id>/transfer", explorer_views.dat_transfer, name="dat_transfer"),
     path("dats/models/<int:model_id>/", explorer_views.model_manifest, name="model_manifest"),
-    path("tokens/", token_views.token_list, name="api_tokens"),
-    path("tokens/<int:token_id>/revoke", token_views.token_revoke, name="api_token_revoke"),
 ]

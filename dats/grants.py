@@ -54,6 +54,32 @@ class AccessResult:
     replayed: bool
 
 
+def idao_token_subjects(user: Any) -> list[tuple[str, str]]:
+    """API-token subjects `idao:<slug>` for the iDAOs the user stewards (portal.api_tokens registry)."""
+    from idaos.models import IDAO, MembershipStatus, Role
+
+    idaos = (
+        IDAO.objects.filter(
+            memberships__user=user, memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.STEWARD
+        )
+        .order_by("name")
+        .distinct()
+    )
+    return [(f"idao:{idao.slug}", f"{idao.name} (steward)") for idao in idaos]
+
+
+def idao_token_authorise(user: Any, subject: str) -> None:
+    """Only a steward of the iDAO may create an API token acting for (and paying from) it."""
+    from idaos.models import IDAO
+    from portal.api_tokens import InvalidToken
+
+    idao = IDAO.objects.filter(slug=subject.removeprefix("idao:")).first()
+    if idao is None:
+        raise InvalidToken("A token acts for you or for an iDAO you steward (idao:<slug>).")
+    if not is_steward(idao=idao, user=user):
+        raise Forbidden(f"Only stewards of {idao.name} may create tokens for its pipelines.", code="not_a_steward")
+
+
 def payer_of(token: ApiToken) -> str:
     """The ledger account a token pays from: its iDAO's treasury for `idao:<slug>` tokens (while
     the token's creator is still a steward), otherwise its user's account."""

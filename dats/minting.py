@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from ledger import services as ledger
 from portal.errors import Conflict, NotFound
+from portal.sql import update_by_pk
 from quorums.models import Round
-from quorums.sql import update_by_pk
 
 from . import policies
 from .dat_models import DAT, DatClass, DatParent, DeclaredLineage, PolicyBounds

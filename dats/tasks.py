@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import Task, shared_task
 
-from quorums.tasks import ParkingTask, run_with_retries
+from portal.tasks import ParkingTask, run_with_retries
 
 
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)

@@ -10,6 +10,8 @@ urlpatterns = [
     path("logout", views.logout_page, name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("tokens/", views.api_token_list, name="api_tokens"),
+    path("tokens/<int:token_id>/revoke", views.api_token_revoke_page, name="api_token_revoke"),
     path("admin/", admin.site.urls),
     path("ledger/", include("ledger.urls")),
     path("", include("idaos.urls")),

@@ -17,6 +17,7 @@ from eth_utils import keccak
 from ledger import services as ledger
 from portal.errors import DomainError
 from portal.models import checksum
+from portal.sql import update_by_pk
 
 from . import hooks
 from .consensus import decisive, draw_committee, outcome_at_deadline, tally, verdicts_digest
@@ -25,7 +26,6 @@ from .errors import BadSignature, InvalidVerdict, NotInCommittee, QuorumPaused, 
 from .models import Equivocation, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
 from .selectors import quorum_candidates, quorum_pick
 from .slashing import apply_slash
-from .sql import update_by_pk
 
 log = logging.getLogger(__name__)
 

@@ -17,6 +17,7 @@ from ledger import owners
 from ledger import services as ledger
 from ledger.models import Asset
 from ledger.models import Kind as LedgerKind
+from portal.models import ParkedTask
 
 from .errors import BondTooSmall, QuorumNotFound, QuorumPaused, ReasonRequired, StaffOnly, ValidatorNotActive
 from .models import (
@@ -314,8 +315,6 @@ def total_stake(quorum: Quorum) -> int:
 def parked_resolve(*, actor: Any, parked_id: int, reason: str, retry: bool) -> None:
     """Mark a parked task handled; with retry, send it to the broker again after commit."""
     from celery import current_app
-
-    from .models import ParkedTask
 
     _require_staff(actor)
     reason = _reason(reason)

@@ -1,5 +1,6 @@
 """Celery tasks: thin, take ids, safe to run twice. Late acknowledgement with requeue on worker
-loss is global (settings); failures retry a bounded number of times, then park in ParkedTask."""
+loss is global (settings); failures retry a bounded number of times, then park in
+portal.models.ParkedTask (portal.tasks.ParkingTask)."""
 
 from __future__ import annotations
 
@@ -9,44 +10,11 @@ from celery import Task, shared_task
 from django.conf import settings
 from django.db.models.functions import Now
 
-from .models import ParkedTask, Round, RoundState
+from portal.tasks import ParkingTask, run_with_retries
+
+from .models import Round, RoundState
 
 log = logging.getLogger(__name__)
-
-
-def max_retries() -> int:
-    return getattr(settings, "PORTAL_TASK_MAX_RETRIES", 3)
-
-
-def retry_delay() -> float:
-    return getattr(settings, "PORTAL_TASK_RETRY_DELAY", 5)
-
-
-class ParkingTask(Task):
-    """Retried with self.retry(); once retries are exhausted the failure is parked for admins."""
-
-    acks_late = True
-    reject_on_worker_lost = True
-
-    def on_failure(self, exc, task_id, args, kwargs, einfo) -> None:
-        ParkedTask.objects.get_or_create(
-            task_id=task_id,
-            defaults={
-                "task_name": self.name,
-                "args": list(args),
-                "kwargs": dict(kwargs),
-                "error": f"{type(exc).__name__}: {exc}",
-                "retries": self.request.retries,
-            },
-        )
-
-
-def run_with_retries(task: Task, fn, **kwargs):
-    try:
-        return fn(**kwargs)
-    except Exception as exc:
-        log.warning("%s failed (attempt %s): %s", task.name, task.request.retries + 1, exc)
-        raise task.retry(exc=exc, countdown=retry_delay(), max_retries=max_retries()) from exc
 
 
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)

@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.errors import DomainError
+from portal.models import ParkedTask
 
 from . import eip712, hooks, services
-from .models import AuditEntry, FraudCase, ParkedTask, Quorum, Round, RoundState, Slash, Validator, ValidatorState
+from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
 from .selectors import assignment_list, quorum_list
 
 

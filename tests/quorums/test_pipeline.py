@@ -13,8 +13,9 @@ from ledger.proofs import verify_proof
 from ledger.selectors import proof_bundle
 from ledger.services import block_seal
 from portal.celery import app
+from portal.models import ParkedTask
 from quorums import hooks, services
-from quorums.models import ParkedTask, Round, Slash
+from quorums.models import Round, Slash
 from quorums.tasks import round_close_task, rounds_close_task, sweep
 from tests.celery_helpers import queued, wait_for
 from tests.personas import BOB

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ledger",
     "idaos",
     "quorums",
+    "contributions",
     "dats",
     "rewards",
 ]

@@ -16,6 +16,7 @@ urlpatterns = [
     path("ledger/", include("ledger.urls")),
     path("", include("idaos.urls")),
     path("", include("quorums.urls")),
+    path("", include("contributions.urls")),
     path("", include("dats.urls")),
     path("", include("rewards.urls")),
     path("", api.urls),

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)
 def round_close_task(self: Task, round_id: int) -> None:
-    from .rounds import round_close
+    from .services.rounds import round_close
 
     run_with_retries(self, round_close, round_id=round_id)
 
@@ -28,7 +28,7 @@ def round_close_task(self: Task, round_id: int) -> None:
 def rounds_close_task(self: Task, round_ids: list[int]) -> None:
     """Close many rounds that became decisive in one verdict batch: one transaction for all (each
     round closed exactly as round_close_task would), falling back to one transaction per round."""
-    from .rounds import rounds_close
+    from .services.rounds import rounds_close
 
     run_with_retries(self, rounds_close, round_ids=list(round_ids))
 
@@ -38,8 +38,8 @@ def sweep(self: Task) -> dict:
     """Close overdue rounds (database time), release matured unbonds, run downstream sweeps
     (dats routes waiting contributions). Covers messages the broker lost."""
     from . import hooks
-    from .rounds import rounds_close
     from .services import unbonds_release_due
+    from .services.rounds import rounds_close
 
     closed = 0
     overdue = list(

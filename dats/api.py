@@ -146,6 +146,7 @@ def dat_file(request: HttpRequest, dat_id: int):
 @router.get(
     "/models/{model_id}/manifest",
     tags=TAGS,
+    url_name="model_manifest_json",
     summary="The approved DATs of a model version (current or ?version=N) with content hashes",
 )
 def model_manifest(request: HttpRequest, model_id: int, version: int | None = None):

@@ -106,3 +106,24 @@ def subject_facts(rounds: Sequence[Round]) -> dict[int, dict[str, Any]]:
         refs.setdefault(r.subject_kind, []).append(r.subject_ref)
     facts = {kind: hooks.subject_kind(kind).describe(kind_refs) for kind, kind_refs in refs.items()}
     return {r.pk: facts[r.subject_kind].get(r.subject_ref, {}) for r in rounds}
+
+
+def idao_panel(idao: Any) -> dict[str, Any]:
+    """The iDAO page's trusted quorums (idaos.hooks.register_idao_panel, from QuorumsConfig.ready())."""
+    from django.urls import reverse
+
+    from .models import QuorumTrust
+
+    trusts = QuorumTrust.objects.filter(idao=idao, active=True).select_related("quorum").order_by("quorum__name")
+    return {
+        "title": "Trusted quorums",
+        "items": [
+            {
+                "label": t.quorum.name,
+                "url": reverse("quorums:quorum_detail", args=[t.quorum_id]),
+                "note": "validates this iDAO's contributions",
+            }
+            for t in trusts
+        ],
+        "empty": "No quorum is trusted yet; a passed trust_quorum proposal adds one.",
+    }

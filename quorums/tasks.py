@@ -38,7 +38,7 @@ def sweep(self: Task) -> dict:
     """Close overdue rounds (database time), release matured unbonds, run downstream sweeps
     (dats routes waiting contributions). Covers messages the broker lost."""
     from . import hooks
-    from .services import unbonds_release_due
+    from .services.bonds import unbonds_release_due
     from .services.rounds import rounds_close
 
     closed = 0
@@ -63,7 +63,7 @@ def sweep(self: Task) -> dict:
 def demo_validators_run(self: Task) -> int:
     """Demo only (PORTAL_DEMO_VALIDATORS=true): the deterministic demo validators sign their
     current assignments, so the embedded portal shows contributions going all the way through."""
-    from .services import demo_accounts
+    from .services.bonds import demo_accounts
     from .validator_node import run_once
 
     return run_once(demo_accounts(count=getattr(settings, "PORTAL_DEMO_VALIDATOR_COUNT", 3)))

@@ -16,7 +16,7 @@ UPLOAD = {
             "Streams the file to storage while computing SHA-256 and keccak-256; the contribution is then routed "
             "to a quorum the iDAO trusts. Bearer token, or session cookie with X-CSRFToken."
         ),
-        "tags": ["dats"],
+        "tags": ["contributions"],
         "requestBody": {
             "required": True,
             "content": {

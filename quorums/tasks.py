@@ -36,7 +36,7 @@ def rounds_close_task(self: Task, round_ids: list[int]) -> None:
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)
 def sweep(self: Task) -> dict:
     """Close overdue rounds (database time), release matured unbonds, run downstream sweeps
-    (dats routes waiting contributions). Covers messages the broker lost."""
+    (contributions routes waiting uploads). Covers messages the broker lost."""
     from . import hooks
     from .services.bonds import unbonds_release_due
     from .services.rounds import rounds_close

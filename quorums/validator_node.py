@@ -13,7 +13,7 @@ from portal.errors import DomainError
 from . import hooks
 from .eip712 import sign_verdict, verdict_typed_data
 from .selectors import assignment_list
-from .services.rounds import verdicts_submit
+from .services.verdicts import verdicts_submit
 
 log = logging.getLogger(__name__)
 BLOCKING_FLAGS = {

@@ -1,6 +1,7 @@
 """Every quorums write, one module per aggregate (the file name says where a write is):
 
-- rounds.py      opening rounds (the VSC's pick, the committee draw), verdicts, closing
+- rounds.py      opening rounds (the VSC's pick, the committee draw) and closing them
+- verdicts.py    signed verdicts (checked, recorded as signed, equivocation kept as evidence)
 - bonds.py       bonding and unbonding LAZ into a quorum's escrow
 - slashing.py    the one place LAZ leaves a bond as a penalty
 - moderation.py  quorum creation and trust, staff moderation (pause, jail, fraud cases, parked tasks)
@@ -21,8 +22,9 @@ from .moderation import (
     trust_set,
     validator_set_state,
 )
-from .rounds import round_close, round_open, rounds_close, rounds_open, verdict_submit, verdicts_submit
+from .rounds import round_close, round_open, rounds_close, rounds_open
 from .slashing import apply_slash
+from .verdicts import verdict_submit, verdicts_submit
 
 __all__ = [
     "apply_slash",

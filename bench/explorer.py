@@ -34,8 +34,10 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext, setup_test_environment  # noqa: E402
 
-from dats import explorer_views, selectors  # noqa: E402
-from dats.models import DAT, Contribution  # noqa: E402
+from contributions.models import Contribution  # noqa: E402
+from dats import selectors  # noqa: E402
+from dats import views as explorer_views  # noqa: E402
+from dats.models import DAT  # noqa: E402
 from idaos.models import IDAO  # noqa: E402
 from portal.models import User  # noqa: E402
 from quorums.models import Quorum, Round  # noqa: E402

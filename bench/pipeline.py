@@ -101,7 +101,7 @@ def upload_child(path: str) -> None:
     django.setup()
     from django.http.multipartparser import MultiPartParser
 
-    from dats.uploads import HashingUploadHandler
+    from contributions.uploads import HashingUploadHandler
 
     boundary = "benchBOUNDARY7MA4YWxkTrZu0gW"
     stream = MultipartStream(path, boundary)
@@ -124,7 +124,7 @@ def idle_child() -> None:
     django.setup()
     from django.http.multipartparser import MultiPartParser  # noqa: F401
 
-    import dats.uploads  # noqa: F401
+    import contributions.uploads  # noqa: F401
 
     print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 
@@ -214,8 +214,9 @@ def bench_pipeline(n: int, uploaders: int) -> None:
     call_command("migrate", verbosity=0)
     from eth_account import Account
 
-    from dats.contributions import contribution_create, contribution_route
-    from dats.models import DAT, Contribution
+    from contributions.models import Contribution
+    from contributions.services import contribution_create, contribution_route
+    from dats.models import DAT
     from idaos.models import IDAO, Membership
     from portal.models import User
     from quorums import services

@@ -9,19 +9,25 @@ class DatsConfig(AppConfig):
     verbose_name = "Data Anchoring Tokens"
 
     def ready(self) -> None:
-        from quorums import hooks
+        """Every hook dats plugs into, registered here and nowhere else."""
+        from contributions import hooks as contribution_hooks
+        from idaos import hooks as idao_hooks
+        from portal.api_tokens import register_token_subject
+        from quorums import hooks as quorum_hooks
 
-        from . import contributions
+        from . import integrations
+        from .services import charter, minting
 
-        hooks.register_subject_kind(
-            contributions.SUBJECT_KIND, describe=contributions.describe, download=contributions.download
+        quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
+        idao_hooks.register_data_ref_checker(integrations.check_data_ref)
+        idao_hooks.register_action(
+            charter.BOUNDS_ACTION,
+            validate=charter.bounds_validate,
+            execute=charter.bounds_execute,
+            describe=charter.bounds_describe,
         )
-        hooks.on_verdict(contributions.on_verdict)
-        hooks.on_round_closed(contributions.on_round_closed)
-        hooks.on_sweep(contributions.route_waiting)
-        from . import (
-            minting,  # noqa: F401  (registers the DAT hooks: minting, manifest checks, grants)
-            openapi,
+        idao_hooks.register_idao_panel(integrations.idao_panel)
+        contribution_hooks.register_download_grant(integrations.contribution_download_grant)
+        register_token_subject(
+            "idao", choices=integrations.idao_token_subjects, authorise=integrations.idao_token_authorise
         )
-
-        openapi.register()

@@ -174,8 +174,8 @@ def export(dat_id: int) -> dict[str, Any]:
     from ledger import selectors as ledger_selectors
     from quorums.models import Round
 
-    from .dat_models import DAT, DatEvent, DatParent
-    from .minting import policy_of
+    from .models import DAT, DatEvent, DatParent
+    from .policies import policy_of
 
     root = DAT.objects.select_related("owner").filter(pk=dat_id).first()
     if root is None:

@@ -9,7 +9,7 @@ from django.utils.html import escape
 
 from portal.errors import DomainError
 
-from .dat_models import DAT, DatParent
+from .models import DAT, DatParent
 
 MAX_DEPTH = 6
 MAX_NODES = 80

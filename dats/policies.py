@@ -1,4 +1,6 @@
-"""Usage policies: cleaning, charter bounds and the access decision. Pure: no database.
+"""Usage policies: cleaning, charter bounds and the access decision, and the two readers that
+build them from the database (policy_of a DAT, bounds_of an iDAO's charter); everything else
+here is pure.
 
 A policy is {allowed_uses, price_credit, quota, expires_at, revoked}. The access decision checks,
 in this order, revoked → expired → use not allowed → quota exhausted → unpaid, and names the
@@ -11,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from portal.errors import DomainError
+
+from .models import DAT, PolicyBounds
 
 # The issue's five uses, plus `research`, which contributions already accept in their forms.
 USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
@@ -180,3 +184,38 @@ def split_fee(fee: int, *, contributors_bps: int) -> tuple[int, int]:
     the iDAO treasury the rest (its treasury and validators shares; rewards pays validators)."""
     owner = fee * contributors_bps // 10_000
     return owner, fee - owner
+
+
+# --- readers ---------------------------------------------------------------------------------------
+
+
+def policy_of(dat: DAT) -> Policy:
+    """A DAT's current policy (its policy columns)."""
+    return Policy(
+        allowed_uses=tuple(dat.allowed_uses),
+        price_credit=int(dat.price_credit),
+        quota=dat.quota,
+        expires_at=dat.expires_at,
+        revoked=dat.revoked_at is not None,
+    )
+
+
+def bounds_of(idao_id: int) -> Bounds:
+    """The charter bounds of an iDAO's DAT policies (no row: every use, any price)."""
+    return bounds_many({idao_id})[idao_id]
+
+
+def bounds_many(idao_ids: set[int]) -> dict[int, Bounds]:
+    """bounds_of for many iDAOs in one query."""
+    rows = {row.idao_id: row for row in PolicyBounds.objects.filter(idao_id__in=idao_ids)}
+    return {idao_id: _bounds_of_row(rows.get(idao_id)) for idao_id in idao_ids}
+
+
+def _bounds_of_row(row: PolicyBounds | None) -> Bounds:
+    if row is None:
+        return Bounds()
+    return Bounds(
+        allowed_uses=tuple(u for u in USES if u in row.allowed_uses),
+        min_price_credit=row.min_price_credit,
+        max_price_credit=row.max_price_credit,
+    )

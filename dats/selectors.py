@@ -9,14 +9,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from idaos.models import IDAO, AIModel, ModelVersion
 from portal.errors import DomainError, NotFound
 from portal.models import User
 
-from .dat_models import DAT, AccessGrant, DatClass, DatEvent, EventKind
-from .grants import dat_for_ref, training_problem
-from .minting import policy_of
+from . import policies
+from .models import DAT, AccessGrant, DatClass, DatEvent, EventKind
+from .policies import policy_of
 
 __all__ = ["dat_for_ref", "dat_get", "dat_page", "manifest_of", "policy_history"]
 
@@ -251,3 +252,32 @@ def manifest_of(model_id: int, *, version: int | None = None) -> dict[str, Any]:
 
 def dats_of_owner(user: User, *, limit: int = 50) -> list[DAT]:
     return list(DAT.objects.filter(owner=user).select_related("idao").order_by("-minted_at", "-id")[:limit])
+
+
+def valid_grant(*, dat: DAT, user: Any, now: datetime | None = None) -> AccessGrant | None:
+    """A grant of this user for this DAT that has not run out (it lets them download the file)."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return AccessGrant.objects.filter(dat=dat, user=user, valid_until__gt=now or timezone.now()).order_by("-id").first()
+
+
+def dat_for_ref(data_ref: str) -> DAT | None:
+    """`dat:<id>` names a DAT; a 0x content hash finds the DAT with that SHA-256 or keccak-256."""
+    if not isinstance(data_ref, str):
+        return None
+    if data_ref.startswith("dat:"):
+        try:
+            return DAT.objects.filter(pk=int(data_ref[4:])).first()
+        except ValueError:
+            return None
+    value = data_ref.lower()
+    return (
+        DAT.objects.filter(sha256=value).order_by("id").first()
+        or DAT.objects.filter(keccak256=value).order_by("id").first()
+    )
+
+
+def training_problem(dat: DAT, *, purpose: str = "training", now: datetime | None = None) -> str | None:
+    """Why this DAT may not be trained on now (None if it may)."""
+    decision = policies.decide(policy_of(dat), use=purpose, used=0, now=now or timezone.now(), balance=10**40)
+    return None if decision.allowed else decision.detail

@@ -4,12 +4,11 @@ from . import views
 
 app_name = "dats"
 urlpatterns = [
-    path("api/v1/contributions/upload", views.upload_api, name="upload_api"),
-    path("contributions/new", views.contribution_new, name="contribution_new"),
-    path("contributions/mine", views.contribution_mine, name="contribution_mine"),
-    path("contributions/<str:public_id>/file", views.contribution_file, name="contribution_file"),
+    path("dats/", views.dat_list, name="dat_list"),
+    path("dats/<int:dat_id>/", views.dat_detail, name="dat_detail"),
+    path("dats/<int:dat_id>/bundle.json", views.dat_bundle, name="dat_bundle"),
+    path("dats/<int:dat_id>/policy", views.dat_policy, name="dat_policy"),
+    path("dats/<int:dat_id>/revoke", views.dat_revoke, name="dat_revoke"),
+    path("dats/<int:dat_id>/transfer", views.dat_transfer, name="dat_transfer"),
+    path("dats/models/<int:model_id>/", views.model_manifest, name="model_manifest"),
 ]
-
-from .explorer_urls import urlpatterns as explorer_urlpatterns  # noqa: E402  (DAT explorer and API tokens)
-
-urlpatterns += explorer_urlpatterns

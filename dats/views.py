@@ -1,168 +1,161 @@
-"""Contribution pages and the streaming upload endpoint.
-
-The upload endpoints are csrf_exempt on the outside so the hashing upload handler is installed
-before anything reads the body; they enforce CSRF themselves right after (session callers)."""
+"""The public provenance explorer: DAT search, the DAT page (lineage, round, verdicts, policy
+history, usage, Verify), the provenance bundle download, owner actions, and model manifests."""
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
-from django.middleware.csrf import CsrfViewMiddleware
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.csrf import csrf_exempt
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_GET, require_POST
 
-from idaos.models import Membership, MembershipStatus
-from portal.auth import token_user
-from portal.errors import DomainError, error_response
+from idaos.models import IDAO
+from ledger.errors import LeafNotSealed
+from portal.errors import DomainError, NotFound
+from quorums.models import Seat, Verdict
 
-from .contributions import ALLOWED_USES, InvalidContribution, contribution_create, contribution_for_download
-from .models import Contribution, ContributionKind
-from .uploads import HashingUploadHandler, max_upload_bytes
-
-
-def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
-    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
-
-
-def _bearer_user(request: HttpRequest) -> Any:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        found = token_user(header[7:].strip())
-        return found[0] if found else None
-    return None
+from . import bundles, selectors, services
+from .lineage import lineage_graph, render_svg
+from .models import DAT, DatClass, DatEvent, EventKind
+from .policies import USES, policy_of
 
 
-def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
-    handler = HashingUploadHandler(request)
-    request.upload_handlers = [handler]
-    if check_csrf and _csrf_failure(request) is not None:
-        handler.cleanup()
-        return None, DomainError("CSRF token missing or incorrect.", code="csrf_failed", status=403)
-    files, post = request.FILES, request.POST
-    if handler.too_large:
-        handler.cleanup()
-        return None, DomainError(
-            f"The file is larger than this portal accepts ({max_upload_bytes():,} bytes).",
-            code="payload_too_large",
-            status=413,
-        )
-    upload = files.get("file")
-    if upload is None:
-        handler.cleanup()
-        return None, InvalidContribution("Attach the file in a form field named “file”.")
-    for extra in handler.uploads:
-        if extra is not upload:
-            extra.discard()
+def _dat_or_404(dat_id: int) -> DAT:
     try:
-        contribution = contribution_create(
-            idao_slug=post.get("idao", ""),
-            owner=user,
-            upload=upload,
-            kind=post.get("kind", ""),
-            title=post.get("title", ""),
-            description=post.get("description", ""),
-            licence=post.get("licence", ""),
-            usage_policy={
-                "allowed_uses": post.getlist("allowed_uses") or post.get("allowed_uses_csv", ""),
-                "price": post.get("price"),
-                "quota": post.get("quota"),
-                "expiry_days": post.get("expiry_days"),
-            },
+        return selectors.dat_get(dat_id)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+
+
+@require_GET
+def dat_list(request: HttpRequest) -> HttpResponse:
+    try:
+        filters = selectors.Filters.parse(request.GET)
+        limit = request.GET.get("limit", "")
+        page = selectors.dat_page(
+            filters, cursor=request.GET.get("after", ""), limit=int(limit) if limit.isdigit() else selectors.PAGE_SIZE
         )
+        error = ""
     except DomainError as exc:
-        return None, exc
-    return contribution, None
-
-
-def contribution_json(c: Contribution) -> dict[str, Any]:
-    return {
-        "id": c.public_id,
-        "idao": c.idao.slug,
-        "title": c.title,
-        "kind": c.kind,
-        "state": c.state,
-        "size": c.size,
-        "sha256": c.sha256,
-        "keccak256": c.keccak256,
-        "original_name": c.original_name,
-        "sniffed_type": c.sniffed_type,
-        "flags": c.flags,
-        "round": c.round_id,
-        "waiting_reason": c.waiting_reason,
-        "usage_policy": c.usage_policy,
-        "page": "/contributions/mine",
-    }
-
-
-@csrf_exempt
-def upload_api(request: HttpRequest) -> HttpResponse:
-    """POST /api/v1/contributions/upload (multipart: file, idao, kind, title, licence,
-    allowed_uses…). Bearer token or session (with X-CSRFToken)."""
-    if request.method != "POST":
-        return error_response("method_not_allowed", "POST a multipart form to this endpoint.", 405)
-    user = _bearer_user(request)
-    via_session = user is None
-    if via_session:
-        user = request.user if request.user.is_authenticated else None
-    if user is None:
-        return error_response("not_authenticated", "Sign in with Ethereum or send a valid API token.", 401)
-    contribution, error = _receive(request, user, check_csrf=via_session)
-    if error is not None:
-        return error_response(error.code, error.detail, error.status)
-    return JsonResponse(contribution_json(contribution), status=201)
-
-
-@csrf_exempt
-@login_required
-def contribution_new(request: HttpRequest) -> HttpResponse:
-    """The upload form (works without JavaScript; upload.js adds progress and the hash)."""
-    memberships = Membership.objects.filter(user=request.user, status=MembershipStatus.ACTIVE).select_related("idao")
+        filters, page, error = selectors.Filters(), selectors.Page(rows=[], next_cursor=None), exc.detail
     context = {
-        "idaos": [m.idao for m in memberships],
-        "kinds": ContributionKind.choices,
-        "uses": ALLOWED_USES,
-        "selected": request.GET.get("idao", ""),
-        "max_bytes": max_upload_bytes(),
+        "filters": filters,
+        "page": page,
+        "error": error,
+        "classes": DatClass.choices,
+        "idaos": IDAO.objects.order_by("name").values_list("slug", "name")[:200],
+        "query": filters.as_query(),
     }
-    if request.method == "POST":
-        _contribution, error = _receive(request, request.user, check_csrf=True)
-        if error is None:
-            return redirect("dats:contribution_mine")
-        context["error"] = error.detail
-        return render(request, "dats/contribution_new.html", context, status=error.status)
-    return render(request, "dats/contribution_new.html", context)
+    template = "dats/explorer/list.html#results" if request.htmx else "dats/explorer/list.html"
+    return render(request, template, context, status=422 if error else 200)
+
+
+@require_GET
+def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
+    dat = _dat_or_404(dat_id)
+    graph = lineage_graph(dat)
+    r = dat.round
+    verdicts = list(Verdict.objects.filter(round=r).select_related("validator").order_by("id"))
+    seats = list(Seat.objects.filter(round=r).order_by("id"))
+    snapshot = {s.validator_id: s.stake for s in seats}
+    for v in verdicts:
+        v.seat_stake = snapshot.get(v.validator_id)  # the stake that weighed the verdict, not today's
+    events = list(DatEvent.objects.filter(dat=dat).order_by("seq"))
+    context = {
+        "dat": dat,
+        "policy": policy_of(dat),
+        "svg": mark_safe(render_svg(graph)),  # noqa: S308 - every text is escaped in render_svg
+        "graph": graph,
+        "round": r,
+        "verdicts": verdicts,
+        "seats": seats,
+        "history": selectors.policy_history(dat),
+        "transfers": [e for e in events if e.kind == EventKind.TRANSFER],
+        "parent_events": [e for e in events if e.kind == EventKind.PARENTS],
+        "usage": selectors.usage_of(dat),
+        "uses": USES,
+        "is_owner": request.user.is_authenticated and request.user.pk == dat.owner_id,
+    }
+    return render(request, "dats/explorer/detail.html", context)
+
+
+@require_GET
+def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
+    try:
+        bundle = bundles.export(dat_id)
+    except NotFound as exc:
+        return JsonResponse(exc.as_dict(), status=404)
+    except LeafNotSealed as exc:
+        return JsonResponse(
+            {
+                "error": exc.code,
+                "detail": "A record of this DAT is waiting for the next ledger block; try again in a few seconds.",
+            },
+            status=409,
+            headers={"Retry-After": "5"},
+        )
+    response = HttpResponse(json.dumps(bundle, indent=1), content_type="application/json")
+    if request.GET.get("download"):
+        response["Content-Disposition"] = f'attachment; filename="dat-{dat_id}-provenance.json"'
+    return response
+
+
+def _owner_action(request: HttpRequest, dat_id: int, action: Callable[[], object], done: str) -> HttpResponse:
+    try:
+        action()
+        messages.success(request, done)
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("dats:dat_detail", dat_id=dat_id)
 
 
 @login_required
-def contribution_mine(request: HttpRequest) -> HttpResponse:
-    contributions = (
-        Contribution.objects.filter(owner=request.user)
-        .select_related("idao", "round", "round__quorum")
-        .annotate(verdict_count=Count("round__verdicts"))
-        .order_by("-id")[:200]
+@require_POST
+def dat_policy(request: HttpRequest, dat_id: int) -> HttpResponse:
+    changes: dict[str, object] = {"allowed_uses": request.POST.getlist("allowed_uses")}
+    for name in ("price_credit", "quota", "expires_at"):
+        if name in request.POST:
+            changes[name] = request.POST[name].strip()
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: services.dat_policy_change(dat_id=dat_id, actor=request.user, changes=changes),
+        "Policy changed and anchored.",
     )
-    template = "dats/contribution_mine.html#rows" if request.htmx else "dats/contribution_mine.html"
-    return render(request, template, {"contributions": contributions})
 
 
-def contribution_file(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The file itself, only for its owner, a committee member of its open round, or a grant."""
+@login_required
+@require_POST
+def dat_revoke(request: HttpRequest, dat_id: int) -> HttpResponse:
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: services.dat_revoke(dat_id=dat_id, actor=request.user),
+        "Policy revoked: no new access will be granted.",
+    )
+
+
+@login_required
+@require_POST
+def dat_transfer(request: HttpRequest, dat_id: int) -> HttpResponse:
+    to = request.POST.get("to", "").strip()
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: services.dat_transfer(dat_id=dat_id, actor=request.user, to_address=to),
+        f"Transferred to {to}.",
+    )
+
+
+@require_GET
+def model_manifest(request: HttpRequest, model_id: int) -> HttpResponse:
+    version = request.GET.get("version")
     try:
-        c = contribution_for_download(public_id=public_id, user=request.user)
-    except DomainError:
-        raise Http404("No such file.") from None
-    from django.core.files.storage import default_storage
-
-    response = FileResponse(
-        default_storage.open(c.storage_name, "rb"),
-        as_attachment=True,
-        filename=c.original_name or f"{c.public_id}.bin",
-        content_type="application/octet-stream",
-    )
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "private, no-store"
-    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+        manifest = selectors.manifest_of(model_id, version=int(version) if version and version.isdigit() else None)
+    except NotFound as exc:
+        raise Http404(exc.detail) from None
+    return render(request, "dats/explorer/model.html", {"manifest": manifest})

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 
-from .models import ApiToken, User
+from .models import ApiToken, ParkedTask, User
 
 
 def _siwe_admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
@@ -48,3 +48,9 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "subject", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "key_hash", "created_at", "last_used_at")
     search_fields = ("name", "user__address", "subject")
+
+
+@admin.register(ParkedTask)
+class ParkedTaskAdmin(ReadOnlyAdmin):
+    list_display = ("parked_at", "task_name", "args", "retries", "resolved", "error")
+    list_filter = ("resolved",)

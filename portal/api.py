@@ -124,6 +124,7 @@ for _prefix, _app in (
     ("/api/v1/ledger", "ledger"),
     ("/api/v1", "idaos"),
     ("/api/v1", "quorums"),
+    ("/api/v1", "contributions"),
     ("/api/v1", "dats"),
     ("/api/v1", "rewards"),
 ):

@@ -104,3 +104,24 @@ class ApiToken(models.Model):
     @staticmethod
     def hash(raw: str) -> str:
         return _token_hash(raw)
+
+
+class ParkedTask(models.Model):
+    """A task that failed every retry. Admins see it, fix the cause and retry or dismiss it."""
+
+    task_name = models.CharField(max_length=200)
+    task_id = models.CharField(max_length=200, unique=True)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    error = models.TextField()
+    retries = models.PositiveIntegerField(default=0)
+    parked_at = models.DateTimeField(auto_now_add=True)
+    resolved = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-id"]
+        # Created by quorums (migration 0001) before task parking moved down into portal.
+        db_table = "quorums_parkedtask"
+
+    def __str__(self) -> str:
+        return f"{self.task_name} {self.task_id}"

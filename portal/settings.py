@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "ledger",
     "idaos",
     "quorums",
+    "contributions",
     "dats",
     "rewards",
 ]

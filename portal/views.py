@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from .errors import error_response
+from .api_tokens import SCOPES, api_token_create, api_token_revoke, api_token_subject_choices
+from .errors import DomainError, error_response
 from .middleware import wants_json
+from .models import ApiToken
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -47,3 +51,40 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
         },
         status=403,
     )
+
+
+@login_required
+def api_token_list(request: HttpRequest) -> HttpResponse:
+    """The API tokens page: the user's tokens, and the form creating one (the raw value shows once)."""
+    raw, created, status = None, None, 200
+    if request.method == "POST":
+        try:
+            raw, created = api_token_create(
+                user=request.user,
+                name=request.POST.get("name", ""),
+                subject=request.POST.get("subject", ""),
+                scopes=request.POST.getlist("scopes"),
+            )
+            status = 201
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+            status = exc.status
+    context = {
+        "tokens": ApiToken.objects.filter(user=request.user).order_by("-created_at", "-id"),
+        "raw": raw,
+        "created": created,
+        "scopes": SCOPES,
+        "subjects": api_token_subject_choices(request.user),
+    }
+    return render(request, "portal/api_tokens.html", context, status=status)
+
+
+@login_required
+@require_POST
+def api_token_revoke_page(request: HttpRequest, token_id: int) -> HttpResponse:
+    try:
+        token = api_token_revoke(user=request.user, token_id=token_id)
+        messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("api_tokens")

@@ -7,7 +7,7 @@ from django.contrib import admin
 
 from portal.admin import ReadOnlyAdmin
 
-from .models import AuditEntry, Equivocation, FraudCase, ParkedTask, Quorum, Round, Slash, Validator
+from .models import AuditEntry, Equivocation, FraudCase, Quorum, Round, Slash, Validator
 
 
 @admin.register(Quorum)
@@ -45,9 +45,3 @@ class FraudCaseAdmin(ReadOnlyAdmin):
 @admin.register(AuditEntry)
 class AuditEntryAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "actor", "action", "target", "reason", "anchor_leaf_id")
-
-
-@admin.register(ParkedTask)
-class ParkedTaskAdmin(ReadOnlyAdmin):
-    list_display = ("parked_at", "task_name", "args", "retries", "resolved", "error")
-    list_filter = ("resolved",)

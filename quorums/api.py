@@ -10,10 +10,10 @@ from ninja import Router, Schema, Status
 from portal.auth import api_auth
 from portal.errors import DomainError
 
-from . import hooks, services
+from . import services
 from .eip712 import verdict_typed_data
 from .models import Round
-from .selectors import assignment_list, round_get
+from .selectors import assignment_list, round_get, subject_facts
 
 router = Router(tags=["quorums"])
 
@@ -78,14 +78,16 @@ def assignments(request: HttpRequest) -> list[dict]:
     """Open rounds where you sit on the committee and have not signed yet, with the typed data
     to sign (fill in verdict and reason) and where to download the file."""
     out = []
-    for seat in assignment_list(address=request.auth.address):
+    seats = list(assignment_list(address=request.auth.address))
+    facts = subject_facts([seat.round for seat in seats])
+    for seat in seats:
         r = seat.round
         out.append(
             {
                 "round": r.pk,
                 "deadline": r.deadline,
                 "content_hash": r.content_hash,
-                "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref),
+                "subject": facts[r.pk],
                 "typed_data": verdict_typed_data(
                     validator=seat.address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason=""
                 ),

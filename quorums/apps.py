@@ -9,9 +9,9 @@ class QuorumsConfig(AppConfig):
     verbose_name = "Quorums"
 
     def ready(self) -> None:
-        from idaos.hooks import register_action
+        from idaos.hooks import register_action, register_idao_panel
 
-        from . import governance
+        from . import governance, selectors
 
         register_action(
             "trust_quorum",
@@ -25,3 +25,4 @@ class QuorumsConfig(AppConfig):
             execute=governance.execute_drop,
             describe=governance.describe_drop,
         )
+        register_idao_panel(selectors.idao_panel)

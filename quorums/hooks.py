@@ -1,61 +1,49 @@
 """The seams through which downstream apps plug into validation without quorums importing them.
 
-A subject kind (dats registers "contribution") tells quorums how to describe a subject and how to
-open its bytes; hooks run inside the closing transaction, so whatever they write commits or rolls
-back together with the round's outcome, slashes and anchor."""
+Everything here takes a batch: one item is a batch of one. A subject kind (contributions
+registers "contribution") tells quorums how to describe many subjects and how to open their
+bytes; the event hooks receive the sequence of rounds one transaction touched and run inside it,
+so whatever they write commits or rolls back together with the verdicts or the round outcomes.
+Downstream apps register in their AppConfig.ready(), nowhere else."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .models import Round
 
+Opener = Callable[[], tuple[IO[bytes], str]]
+RoundsHook = Callable[[Sequence["Round"]], None]
+
 
 @dataclass(frozen=True)
 class SubjectKind:
+    """describe(refs) -> {ref: facts validators see (title, size, flags)}; open(refs) ->
+    {ref: a callable opening the subject's bytes as (binary file, filename)}. Refs naming no
+    subject are left out of both answers."""
+
     kind: str
-    describe: Callable[[str], dict[str, Any]]
-    download: Callable[[str], tuple[IO[bytes], str]]
-    # Optional batch forms (one query for many subjects); the per-subject ones are used without them.
-    describe_many: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None
-    download_many: Callable[[list[str]], dict[str, Callable[[], tuple[IO[bytes], str]]]] | None = None
-
-    def describe_all(self, refs: list[str]) -> dict[str, dict[str, Any]]:
-        if self.describe_many is not None:
-            return self.describe_many(refs)
-        return {ref: self.describe(ref) for ref in refs}
-
-    def openers(self, refs: list[str]) -> dict[str, Callable[[], tuple[IO[bytes], str]]]:
-        """ref -> a callable opening the subject's bytes (nothing is opened yet)."""
-        if self.download_many is not None:
-            return self.download_many(refs)
-        return {ref: (lambda ref=ref: self.download(ref)) for ref in refs}
+    describe: Callable[[Sequence[str]], dict[str, dict[str, Any]]]
+    open: Callable[[Sequence[str]], dict[str, Opener]]
 
 
 _SUBJECT_KINDS: dict[str, SubjectKind] = {}
-_ON_ROUND_CLOSED: list[Callable[[Round], None]] = []
-_ON_ROUND_ACCEPTED: list[Callable[[Round], None]] = []
-_ON_VERDICT: list[Callable[[Round], None]] = []
-_ON_ROUNDS_CLOSED: list[Callable[[list[Round]], None]] = []
-_ON_ROUNDS_ACCEPTED: list[Callable[[list[Round]], None]] = []
-_ON_VERDICTS: list[Callable[[list[Round]], None]] = []
+_ON_VERDICTS: list[RoundsHook] = []
+_ON_ROUNDS_CLOSED: list[RoundsHook] = []
+_ON_ROUNDS_ACCEPTED: list[RoundsHook] = []
+_ON_SWEEP: list[Callable[[], None]] = []
 
 
 def register_subject_kind(
     kind: str,
     *,
-    describe: Callable[[str], dict[str, Any]],
-    download: Callable[[str], tuple[IO[bytes], str]],
-    describe_many: Callable[[list[str]], dict[str, dict[str, Any]]] | None = None,
-    download_many: Callable[[list[str]], dict[str, Callable[[], tuple[IO[bytes], str]]]] | None = None,
+    describe: Callable[[Sequence[str]], dict[str, dict[str, Any]]],
+    open: Callable[[Sequence[str]], dict[str, Opener]],
 ) -> None:
-    """describe(ref) -> facts validators see (title, size, flags); download(ref) -> (binary file, filename).
-    Optionally the same for many refs at once: describe_many(refs) -> {ref: facts},
-    download_many(refs) -> {ref: callable returning (binary file, filename)}."""
-    _SUBJECT_KINDS[kind] = SubjectKind(kind, describe, download, describe_many, download_many)
+    _SUBJECT_KINDS[kind] = SubjectKind(kind, describe, open)
 
 
 def subject_kind(kind: str) -> SubjectKind:
@@ -71,98 +59,48 @@ def _add(hooks: list, fn: Callable) -> Callable:
     return fn
 
 
-def on_round_closed(fn: Callable[[Round], None]) -> Callable[[Round], None]:
-    """Called for every closed round (any outcome), inside the closing transaction."""
-    return _add(_ON_ROUND_CLOSED, fn)
-
-
-def on_round_accepted(fn: Callable[[Round], None]) -> Callable[[Round], None]:
-    """Called for accepted rounds only, after on_round_closed hooks, inside the closing transaction.
-    DAT minting belongs here."""
-    return _add(_ON_ROUND_ACCEPTED, fn)
-
-
-def on_verdict(fn: Callable[[Round], None]) -> Callable[[Round], None]:
-    """Called inside the transaction that records a verdict (e.g. to mark a subject in review)."""
-    return _add(_ON_VERDICT, fn)
-
-
-def on_rounds_closed(fn: Callable[[list[Round]], None]) -> Callable[[list[Round]], None]:
-    """The batch form of on_round_closed: called once with every round a closing transaction
-    closed (one or many, any outcome), after the per-round on_round_closed hooks."""
-    return _add(_ON_ROUNDS_CLOSED, fn)
-
-
-def on_rounds_accepted(fn: Callable[[list[Round]], None]) -> Callable[[list[Round]], None]:
-    """The batch form of on_round_accepted: called once with the accepted rounds of a closing
-    transaction, after the per-round on_round_accepted hooks."""
-    return _add(_ON_ROUNDS_ACCEPTED, fn)
-
-
-def on_verdicts(fn: Callable[[list[Round]], None]) -> Callable[[list[Round]], None]:
-    """The batch form of on_verdict: called once with the rounds that received new verdicts in
-    one transaction."""
+def on_verdicts(fn: RoundsHook) -> RoundsHook:
+    """Called once with the rounds that received new verdicts, inside the verdicts' transaction
+    (e.g. to mark their subjects in review)."""
     return _add(_ON_VERDICTS, fn)
 
 
-def remove(fn: Callable) -> None:
-    for hooks in (
-        _ON_ROUND_CLOSED,
-        _ON_ROUND_ACCEPTED,
-        _ON_VERDICT,
-        _ON_ROUNDS_CLOSED,
-        _ON_ROUNDS_ACCEPTED,
-        _ON_VERDICTS,
-        _SWEEPS,
-    ):
-        if fn in hooks:
-            hooks.remove(fn)
+def on_rounds_closed(fn: RoundsHook) -> RoundsHook:
+    """Called once with every round a closing transaction closed (any outcome), inside it."""
+    return _add(_ON_ROUNDS_CLOSED, fn)
 
 
-def run_closed(round_: Round) -> None:
-    run_closed_many([round_])
+def on_rounds_accepted(fn: RoundsHook) -> RoundsHook:
+    """Called once with the accepted rounds of a closing transaction, after the on_rounds_closed
+    hooks, inside the transaction. DAT minting belongs here."""
+    return _add(_ON_ROUNDS_ACCEPTED, fn)
 
 
-def run_closed_many(rounds: list[Round]) -> None:
-    """Every closed-round hook, then every accepted-round hook (per round, then batch), so for any
-    one round on_round_closed runs before on_round_accepted, as documented."""
+def on_sweep(fn: Callable[[], None]) -> Callable[[], None]:
+    """Periodic work a downstream app adds to the quorums sweep (e.g. routing waiting subjects)."""
+    return _add(_ON_SWEEP, fn)
+
+
+def run_verdicts(rounds: Sequence[Round]) -> None:
     if not rounds:
         return
-    for round_ in rounds:
-        for fn in list(_ON_ROUND_CLOSED):
-            fn(round_)
+    for fn in list(_ON_VERDICTS):
+        fn(rounds)
+
+
+def run_closed(rounds: Sequence[Round]) -> None:
+    """Every closed-rounds hook, then every accepted-rounds hook with the accepted ones."""
+    if not rounds:
+        return
     for fn in list(_ON_ROUNDS_CLOSED):
         fn(rounds)
     accepted = [r for r in rounds if r.outcome == "accepted"]
     if not accepted:
         return
-    for round_ in accepted:
-        for fn in list(_ON_ROUND_ACCEPTED):
-            fn(round_)
     for fn in list(_ON_ROUNDS_ACCEPTED):
         fn(accepted)
 
 
-def run_verdict(round_: Round) -> None:
-    run_verdicts([round_])
-
-
-def run_verdicts(rounds: list[Round]) -> None:
-    for round_ in rounds:
-        for fn in list(_ON_VERDICT):
-            fn(round_)
-    for fn in list(_ON_VERDICTS):
-        fn(rounds)
-
-
-_SWEEPS: list[Callable[[], None]] = []
-
-
-def on_sweep(fn: Callable[[], None]) -> Callable[[], None]:
-    """Periodic work a downstream app adds to the quorums sweep (e.g. routing waiting subjects)."""
-    return _add(_SWEEPS, fn)
-
-
 def run_sweeps() -> None:
-    for fn in list(_SWEEPS):
+    for fn in list(_ON_SWEEP):
         fn()

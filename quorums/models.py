@@ -279,22 +279,3 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.target}"
-
-
-class ParkedTask(models.Model):
-    """A task that failed every retry. Admins see it, fix the cause and retry or dismiss it."""
-
-    task_name = models.CharField(max_length=200)
-    task_id = models.CharField(max_length=200, unique=True)
-    args = models.JSONField(default=list)
-    kwargs = models.JSONField(default=dict)
-    error = models.TextField()
-    retries = models.PositiveIntegerField(default=0)
-    parked_at = models.DateTimeField(auto_now_add=True)
-    resolved = models.BooleanField(default=False)
-
-    class Meta:
-        ordering = ["-id"]
-
-    def __str__(self) -> str:
-        return f"{self.task_name} {self.task_id}"

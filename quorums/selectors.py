@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 
 from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
@@ -78,3 +79,51 @@ def quorum_list() -> QuerySet[Quorum]:
         active_validators=Count("validators", filter=Q(validators__state=ValidatorState.ACTIVE), distinct=True),
         open_rounds=Count("rounds", filter=Q(rounds__state=RoundState.OPEN), distinct=True),
     ).order_by("name")
+
+
+def quorum_get(quorum_id: int, *, lock: bool = False) -> Quorum:
+    """The quorum, or QuorumNotFound; with `lock`, SELECT … FOR UPDATE (inside a transaction)."""
+    from .errors import QuorumNotFound
+
+    qs = Quorum.objects.select_for_update() if lock else Quorum.objects
+    try:
+        return qs.get(pk=quorum_id)
+    except Quorum.DoesNotExist:
+        raise QuorumNotFound(f"There is no quorum {quorum_id}.") from None
+
+
+def total_stake(quorum: Quorum) -> int:
+    """The stake of the quorum's active validators."""
+    return int(quorum.validators.filter(state=ValidatorState.ACTIVE).aggregate(s=Sum("stake"))["s"] or 0)
+
+
+def subject_facts(rounds: Sequence[Round]) -> dict[int, dict[str, Any]]:
+    """round id -> the facts its subject kind gives validators, one describe() per kind."""
+    from . import hooks
+
+    refs: dict[str, list[str]] = {}
+    for r in rounds:
+        refs.setdefault(r.subject_kind, []).append(r.subject_ref)
+    facts = {kind: hooks.subject_kind(kind).describe(kind_refs) for kind, kind_refs in refs.items()}
+    return {r.pk: facts[r.subject_kind].get(r.subject_ref, {}) for r in rounds}
+
+
+def idao_panel(idao: Any) -> dict[str, Any]:
+    """The iDAO page's trusted quorums (idaos.hooks.register_idao_panel, from QuorumsConfig.ready())."""
+    from django.urls import reverse
+
+    from .models import QuorumTrust
+
+    trusts = QuorumTrust.objects.filter(idao=idao, active=True).select_related("quorum").order_by("quorum__name")
+    return {
+        "title": "Trusted quorums",
+        "items": [
+            {
+                "label": t.quorum.name,
+                "url": reverse("quorums:quorum_detail", args=[t.quorum_id]),
+                "note": "validates this iDAO's contributions",
+            }
+            for t in trusts
+        ],
+        "empty": "No quorum is trusted yet; a passed trust_quorum proposal adds one.",
+    }

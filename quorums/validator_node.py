@@ -12,8 +12,8 @@ from portal.errors import DomainError
 
 from . import hooks
 from .eip712 import sign_verdict, verdict_typed_data
-from .rounds import verdicts_submit
 from .selectors import assignment_list
+from .services.verdicts import verdicts_submit
 
 log = logging.getLogger(__name__)
 BLOCKING_FLAGS = {
@@ -32,8 +32,8 @@ def check(
     r = seat.round
     kind = hooks.subject_kind(r.subject_kind)
     if facts is None:
-        facts = kind.describe(r.subject_ref)
-    fh, _name = opener() if opener is not None else kind.download(r.subject_ref)
+        facts = kind.describe([r.subject_ref])[r.subject_ref]
+    fh, _name = (opener or kind.open([r.subject_ref])[r.subject_ref])()
     digest, size = hashlib.sha256(), 0
     with fh:
         for chunk in iter(lambda: fh.read(1024 * 1024), b""):
@@ -69,7 +69,7 @@ def _handle(account: Any, seats: list[Any]) -> int:
     for kind_name in {seat.round.subject_kind for seat in seats}:
         kind = hooks.subject_kind(kind_name)
         refs = [seat.round.subject_ref for seat in seats if seat.round.subject_kind == kind_name]
-        facts[kind_name], openers[kind_name] = kind.describe_all(refs), kind.openers(refs)
+        facts[kind_name], openers[kind_name] = kind.describe(refs), kind.open(refs)
     items, rounds = [], []
     for seat in seats:
         r = seat.round

@@ -11,10 +11,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.errors import DomainError
+from portal.models import ParkedTask
 
-from . import eip712, hooks, services
-from .models import AuditEntry, FraudCase, ParkedTask, Quorum, Round, RoundState, Slash, Validator, ValidatorState
-from .selectors import assignment_list, quorum_list
+from . import eip712, services
+from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
+from .selectors import assignment_list, quorum_list, subject_facts, total_stake
 
 
 def eip712_json(request: HttpRequest) -> JsonResponse:
@@ -31,7 +32,7 @@ def quorum_detail(request: HttpRequest, quorum_id: int) -> HttpResponse:
     context = {
         "quorum": quorum,
         "validators": validators,
-        "total_stake": services.total_stake(quorum),
+        "total_stake": total_stake(quorum),
         "open_rounds": quorum.rounds.filter(state=RoundState.OPEN).select_related("idao")[:50],
         "recent_rounds": quorum.rounds.filter(state=RoundState.CLOSED).select_related("idao")[:20],
         "slashes": Slash.objects.filter(validator__quorum=quorum).select_related("validator")[:50],
@@ -64,7 +65,7 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
     seats = r.seats.select_related("validator").order_by("pk")
     verdicts = r.verdicts.select_related("validator").order_by("pk")
     try:
-        subject = hooks.subject_kind(r.subject_kind).describe(r.subject_ref)
+        subject = subject_facts([r])[r.pk]
     except Exception:  # the subject may be gone; the round's record stands on its own
         subject = {}
     context = {
@@ -81,10 +82,9 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
 
 @login_required
 def validator_inbox(request: HttpRequest) -> HttpResponse:
-    items = []
-    for seat in assignment_list(address=request.user.address):
-        r = seat.round
-        items.append({"seat": seat, "round": r, "subject": hooks.subject_kind(r.subject_kind).describe(r.subject_ref)})
+    assigned = list(assignment_list(address=request.user.address))
+    facts = subject_facts([seat.round for seat in assigned])
+    items = [{"seat": seat, "round": seat.round, "subject": facts[seat.round_id]} for seat in assigned]
     seats = Validator.objects.filter(user=request.user).select_related("quorum")
     return render(request, "quorums/inbox.html", {"items": items, "seats": seats})
 

@@ -15,8 +15,9 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from dats.minting import dat_mint
-from dats.models import DAT, Contribution
+from contributions.models import Contribution
+from dats.models import DAT
+from dats.services import dat_mint
 from idaos import selectors as idao_selectors
 from idaos.models import IDAO, AIModel, ManifestEntry, ModelVersion
 from idaos.services import assets as idao_assets

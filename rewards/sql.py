@@ -3,7 +3,13 @@ one computes the whole payout table; no Python loop ever touches an event.
 
 `rw_muldiv(a, b, c, d, e)` is floor(a·b·c / (d·e)) in exact arithmetic: a SQL function over
 NUMERIC on PostgreSQL (migration 0002), a Python function on SQLite (rewards.apps). The formulas
-are explained in docs/rewards.md."""
+are explained in docs/rewards.md.
+
+These statements read ten tables owned by four other apps, bypassing their Python interfaces (for
+speed: one statement per step): portal_user; idaos_idao, idaos_modelversion, idaos_agentversion,
+idaos_manifestentry; quorums_validator, quorums_seat, quorums_verdict, quorums_equivocation;
+dats_dat. docs/contracts.md lists them beside each owner's contract: a change to one of those
+tables must update these statements in the same commit."""
 
 from __future__ import annotations
 

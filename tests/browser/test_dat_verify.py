@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from dats import tokens
+from dats import services as dat_services
 from ledger.models import Leaf
 from ledger.services import block_seal
-from tests.dats_tokens.factories import make_idao, minted
+from tests.dats.factories import make_idao, minted
 from tests.personas import ALICE, BOB, CAROL
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -17,7 +17,7 @@ def _lineage():
     idao = make_idao(ALICE)
     parent = minted(idao, CAROL)
     dat = minted(idao, BOB, parents=[parent], title="Clinical notes")
-    tokens.dat_policy_change(dat_id=dat.pk, actor=dat.owner, changes={"price_credit": 3})
+    dat_services.dat_policy_change(dat_id=dat.pk, actor=dat.owner, changes={"price_credit": 3})
     block_seal()
     return dat
 

@@ -42,7 +42,7 @@ def test_validator_approves_from_the_inbox_and_the_round_page_shows_the_verdict(
 def test_member_uploads_with_a_progress_bar_and_sees_the_computed_hash(live_server, page, wallet, tmp_path):
     import hashlib
 
-    from dats.models import Contribution
+    from contributions.models import Contribution
     from tests.personas import BOB
     from tests.quorums.factories import IdaoFactory, member
 

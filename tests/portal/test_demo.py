@@ -23,7 +23,7 @@ def test_demo_data_loads_every_app_and_a_second_run_changes_nothing():
         "idaos.IDAO",
         "quorums.Quorum",
         "quorums.Validator",
-        "dats.Contribution",
+        "contributions.Contribution",
         "dats.DAT",
         "idaos.Proposal",
     ):

@@ -312,7 +312,7 @@ def test_granting_staff_shows_on_the_next_request(signed_in):
 
 
 def test_a_token_revoked_after_use_is_refused_on_the_next_request():
-    from dats.token_views import api_token_revoke
+    from portal.api_tokens import api_token_revoke
 
     raw, token = _token_for(ALICE)
     headers = {"Authorization": f"Bearer {raw}"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 from datetime import timedelta
@@ -9,7 +10,7 @@ from datetime import timedelta
 import factory
 from django.utils import timezone
 
-from dats.uploads import HashingUploadHandler
+from contributions.uploads import HashingUploadHandler
 from idaos.models import IDAO, Membership
 from ledger import owners
 from ledger import services as ledger
@@ -99,6 +100,20 @@ def staged(content: bytes, name: str = "data.csv", content_type: str = "text/csv
 PROBE = "probe"
 hooks.register_subject_kind(
     PROBE,
-    describe=lambda ref: {"title": f"probe {ref}", "size": len(f"probe {ref}".encode()), "flags": []},
-    download=lambda ref: (io.BytesIO(f"probe {ref}".encode()), f"probe-{ref}.txt"),
+    describe=lambda refs: {
+        ref: {"title": f"probe {ref}", "size": len(f"probe {ref}".encode()), "flags": []} for ref in refs
+    },
+    open=lambda refs: {
+        ref: (lambda ref=ref: (io.BytesIO(f"probe {ref}".encode()), f"probe-{ref}.txt")) for ref in refs
+    },
 )
+
+
+@contextlib.contextmanager
+def closed_hook(fn):
+    """Run `fn` as an extra on_rounds_closed hook for the duration of the block."""
+    hooks.on_rounds_closed(fn)
+    try:
+        yield
+    finally:
+        hooks._ON_ROUNDS_CLOSED.remove(fn)

@@ -23,11 +23,11 @@ from tests.quorums import factories  # noqa: E402, F401  (registers the probe su
 pause_file = os.environ.get("QUORUMS_PAUSE_FILE")
 if pause_file:
 
-    def pause(round_) -> None:
-        Path(pause_file).write_text(str(round_.pk))
+    def pause(rounds) -> None:
+        Path(pause_file).write_text(str(rounds[0].pk))
         time.sleep(300)
 
-    hooks.on_round_closed(pause)
+    hooks.on_rounds_closed(pause)
 
 if __name__ == "__main__":
     # Scan for deliveries abandoned by a dead worker every second (kombu's default is ~100 s).

@@ -5,8 +5,8 @@ import io
 import pytest
 from django.core.management import call_command
 
-from dats.contributions import contribution_route
-from dats.models import Contribution
+from contributions.models import Contribution
+from contributions.services import contribution_route
 from quorums import services
 from quorums.models import Verdict
 from tests.personas import BOB, MALLORY

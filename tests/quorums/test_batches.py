@@ -9,16 +9,16 @@ import threading
 import pytest
 from django.db import connection
 
-from dats.contributions import contribution_create, contribution_route_batch
-from dats.dat_models import DAT
-from dats.models import Contribution
+from contributions.models import Contribution
+from contributions.services import contribution_create, contributions_route_queued
+from dats.models import DAT
 from ledger.models import Leaf
 from quorums import hooks, services
 from quorums.errors import NotInCommittee, WrongRound
 from quorums.models import Equivocation, QuorumTrust, Round, Slash, Verdict
-from quorums.rounds import verdicts_submit
+from quorums.services import verdicts_submit
 from tests.personas import BOB, MALLORY, many
-from tests.quorums.factories import PROBE, QuorumFactory, bonded, member, setup_network, signed, staged
+from tests.quorums.factories import PROBE, QuorumFactory, bonded, closed_hook, member, setup_network, signed, staged
 
 
 def open_probe(idao, ref: str) -> Round:
@@ -83,16 +83,12 @@ def test_a_broken_round_in_a_batch_does_not_hold_back_the_others():
     good, bad = open_probe(idao, "1"), open_probe(idao, "2")
     verdicts_submit(items=[item(p, r) for r in (good, bad) for p in ps])
 
-    def explode(round_):
-        if round_.pk == bad.pk:
+    def explode(rounds):
+        if any(round_.pk == bad.pk for round_ in rounds):
             raise RuntimeError("downstream hook is broken")
 
-    hooks.on_round_closed(explode)
-    try:
-        with pytest.raises(RuntimeError, match="downstream hook is broken"):
-            services.rounds_close(round_ids=[good.pk, bad.pk])
-    finally:
-        hooks.remove(explode)
+    with closed_hook(explode), pytest.raises(RuntimeError, match="downstream hook is broken"):
+        services.rounds_close(round_ids=[good.pk, bad.pk])
     assert Round.objects.get(pk=good.pk).state == "closed"
     assert Round.objects.get(pk=bad.pk).state == "open"  # rolled back whole, retried by the task
     assert not Leaf.objects.filter(subject=f"round:{bad.pk}").exists()
@@ -146,14 +142,14 @@ def test_one_routing_task_routes_the_queued_uploads_and_their_own_tasks_then_do_
     made = [upload(idao, f"a,b\n{i},2\n".encode()) for i in range(5)]
     waiting = made[4]
     Contribution.objects.filter(pk=waiting.pk).update(waiting_reason="Waiting: no quorum")  # the sweep's business
-    assert contribution_route_batch(contribution_id=made[0].pk) == 4
+    assert contributions_route_queued(contribution_id=made[0].pk) == 4
     states = dict(Contribution.objects.values_list("pk", "state"))
     assert [states[c.pk] for c in made] == ["routed"] * 4 + ["uploaded"]
     assert Round.objects.filter(subject_kind="contribution").count() == 4
     for c in made[:4]:
-        assert contribution_route_batch(contribution_id=c.pk) == 0
+        assert contributions_route_queued(contribution_id=c.pk) == 0
     assert Round.objects.filter(subject_kind="contribution").count() == 4
-    assert contribution_route_batch(contribution_id=waiting.pk) == 1  # its own task still routes it
+    assert contributions_route_queued(contribution_id=waiting.pk) == 1  # its own task still routes it
 
 
 @pytest.mark.django_db
@@ -164,7 +160,7 @@ def test_a_routing_batch_spreads_rounds_like_one_by_one_routing_least_busy_first
     for i in range(3):
         bonded(second, many(1, start=90_000 + i)[0])
     made = [upload(idao, f"x,{i}\n".encode()) for i in range(4)]
-    contribution_route_batch(contribution_id=made[0].pk)
+    contributions_route_queued(contribution_id=made[0].pk)
     counts = {q.pk: Round.objects.filter(quorum=q).count() for q in (first, second)}
     assert counts == {first.pk: 2, second.pk: 2}
 
@@ -173,11 +169,11 @@ def test_a_routing_batch_spreads_rounds_like_one_by_one_routing_least_busy_first
 def test_a_closing_batch_mints_one_anchored_dat_per_accepted_round_once():
     idao, _quorum, ps = setup_network(3)
     made = [upload(idao, f"m,{i}\n".encode()) for i in range(3)]
-    contribution_route_batch(contribution_id=made[0].pk)
+    contributions_route_queued(contribution_id=made[0].pk)
     rounds = list(Round.objects.filter(subject_kind="contribution").order_by("pk"))
     verdicts_submit(items=[item(p, r) for r in rounds for p in ps])
     services.rounds_close(round_ids=[r.pk for r in rounds])
-    hooks.run_closed_many([Round.objects.get(pk=r.pk) for r in rounds])  # the hooks once more: nothing new
+    hooks.run_closed([Round.objects.get(pk=r.pk) for r in rounds])  # the hooks once more: nothing new
     for r in rounds:
         dat = DAT.objects.get(round=r)
         leaf = Leaf.objects.get(pk=dat.anchor_leaf_id)

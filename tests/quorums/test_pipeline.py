@@ -7,18 +7,19 @@ import io
 import pytest
 from django.db import transaction
 
-from dats.contributions import contribution_create
-from dats.models import Contribution
+from contributions.models import Contribution
+from contributions.services import contribution_create
 from ledger.proofs import verify_proof
 from ledger.selectors import proof_bundle
 from ledger.services import block_seal
 from portal.celery import app
-from quorums import hooks, services
-from quorums.models import ParkedTask, Round, Slash
+from portal.models import ParkedTask
+from quorums import services
+from quorums.models import Round, Slash
 from quorums.tasks import round_close_task, rounds_close_task, sweep
 from tests.celery_helpers import queued, wait_for
 from tests.personas import BOB
-from tests.quorums.factories import PROBE, member, setup_network, signed, staged, user_of
+from tests.quorums.factories import PROBE, closed_hook, member, setup_network, signed, staged, user_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,7 +94,7 @@ def test_a_rolled_back_upload_enqueues_nothing(broker):
 
 
 def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():
-    for task in (round_close_task, rounds_close_task, sweep, app.tasks["dats.tasks.contribution_route_task"]):
+    for task in (round_close_task, rounds_close_task, sweep, app.tasks["contributions.tasks.contribution_route_task"]):
         assert task.acks_late and task.reject_on_worker_lost
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
 
@@ -123,17 +124,14 @@ def test_a_task_that_always_crashes_is_retried_a_bounded_number_of_times_then_pa
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="1", content_hash="0x" + "22" * 32)
     attempts = []
 
-    def explode(round_):
-        attempts.append(round_.pk)
+    def explode(rounds):
+        attempts.extend(round_.pk for round_ in rounds)
         raise RuntimeError("downstream hook is broken")
 
-    hooks.on_round_closed(explode)
-    try:
+    with closed_hook(explode):
         for p in ps:
             services.verdict_submit(round_id=r.pk, **signed(p, r))
         parked = wait_for(lambda: ParkedTask.objects.filter(task_name="quorums.tasks.round_close_task").first())
-    finally:
-        hooks.remove(explode)
     assert parked.args == [r.pk] and "downstream hook is broken" in parked.error and parked.retries == 2
     assert len(attempts) == 3  # the first run and two retries
     assert Round.objects.get(pk=r.pk).state == "open"  # every attempt rolled back whole

@@ -87,7 +87,7 @@ def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_batch_close_then_restarted_closes_each_round_once(broker, tmp_path):
-    from quorums.rounds import verdicts_submit
+    from quorums.services import verdicts_submit
 
     idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
     rounds = [

@@ -11,7 +11,8 @@ import factory
 from django.utils import timezone
 from eth_utils import keccak
 
-from dats.models import DAT, Contribution
+from contributions.models import Contribution
+from dats.models import DAT
 from idaos.models import IDAO, Agent, AgentVersion, AIModel, ManifestEntry, ModelVersion
 from portal.models import User
 from quorums.models import Quorum, Round, Seat, Validator, Verdict

@@ -9,7 +9,7 @@ import importlib
 
 from django.core.management.base import BaseCommand
 
-DEMO_APPS = ("portal", "ledger", "idaos", "quorums", "dats", "rewards")
+DEMO_APPS = ("portal", "ledger", "idaos", "quorums", "contributions", "dats", "rewards")
 
 
 class Command(BaseCommand):

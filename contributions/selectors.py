@@ -1,0 +1,61 @@
+"""Contribution reads, shaped for pages and the API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.urls import reverse
+
+from portal.errors import NotFound
+from quorums.selectors import has_active_assignment
+
+from .hooks import download_granted
+from .models import Contribution
+from .subject import SUBJECT_KIND
+
+
+def contribution_list_of_owner(*, user: Any, limit: int = 200) -> QuerySet[Contribution]:
+    """The user's contributions, newest first, with their round, quorum and verdict count."""
+    return (
+        Contribution.objects.filter(owner=user)
+        .select_related("idao", "round", "round__quorum")
+        .annotate(verdict_count=Count("round__verdicts"))
+        .order_by("-id")[:limit]
+    )
+
+
+def contribution_dict(c: Contribution) -> dict[str, Any]:
+    """The JSON shape of a contribution (the upload's answer and GET /api/v1/contributions)."""
+    return {
+        "id": c.public_id,
+        "idao": c.idao.slug,
+        "title": c.title,
+        "kind": c.kind,
+        "state": c.state,
+        "size": c.size,
+        "sha256": c.sha256,
+        "keccak256": c.keccak256,
+        "original_name": c.original_name,
+        "sniffed_type": c.sniffed_type,
+        "flags": c.flags,
+        "round": c.round_id,
+        "waiting_reason": c.waiting_reason,
+        "usage_policy": c.usage_policy,
+        "page": reverse("contributions:contribution_mine"),
+    }
+
+
+def contribution_for_download(*, public_id: str, user: Any) -> Contribution:
+    """The contribution if `user` may fetch its file (owner, committee member of its open round,
+    or a registered grant); NotFound otherwise, so a refusal reveals nothing."""
+    c = Contribution.objects.filter(public_id=public_id).first()
+    if c is None or not getattr(user, "is_authenticated", False):
+        raise NotFound("No such file.")
+    if c.owner_id == user.pk:
+        return c
+    if has_active_assignment(user=user, subject_kind=SUBJECT_KIND, subject_ref=str(c.pk)):
+        return c
+    if download_granted(user, c):
+        return c
+    raise NotFound("No such file.")

@@ -1,0 +1,326 @@
+"""Every contribution write: record an upload, route contributions through the VSC, follow
+their rounds.
+
+contributions sits downstream of quorums: it registers "contribution" as a subject kind
+(contributions.subject), opens rounds through quorums.services and moves contribution states
+from quorums' hooks, which run inside the verdicts' and the closing transactions."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from idaos.models import IDAO
+from idaos.selectors import is_member
+from portal.errors import DomainError, NotFound
+from portal.sql import update_by_pk
+from quorums import services as quorum_services
+from quorums.models import Round
+
+from .errors import DuplicateContribution, InvalidContribution, NotAMember
+from .models import Contribution, ContributionKind, ContributionState
+from .subject import SUBJECT_KIND
+from .uploads import ArchiveRefused, HashedUpload, inspect_archive, sanitise_name, sniff, type_flags
+
+log = logging.getLogger(__name__)
+ALLOWED_USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
+MAX_ATTEMPTS = 2  # an inconclusive round is re-routed once, then the contribution expires
+WAITING = "Waiting: no quorum this iDAO trusts has enough bonded validators right now."
+
+
+def clean_usage_policy(raw: dict[str, Any]) -> dict[str, Any]:
+    uses = raw.get("allowed_uses") or []
+    if isinstance(uses, str):
+        uses = [u.strip() for u in uses.split(",") if u.strip()]
+    bad = [u for u in uses if u not in ALLOWED_USES]
+    if bad or not uses:
+        raise InvalidContribution(f"Allowed uses are one or more of: {', '.join(ALLOWED_USES)}.")
+    policy: dict[str, Any] = {"allowed_uses": sorted(set(uses))}
+    for key in ("price", "quota", "expiry_days"):
+        value = raw.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidContribution(f"The usage policy's {key} is a whole number.") from None
+        if number < 0:
+            raise InvalidContribution(f"The usage policy's {key} cannot be negative.")
+        policy[key] = number
+    return policy
+
+
+def contribution_create(
+    *,
+    idao_slug: str,
+    owner: Any,
+    upload: HashedUpload,
+    kind: str,
+    title: str,
+    description: str = "",
+    licence: str,
+    usage_policy: dict[str, Any],
+) -> Contribution:
+    """Record a streamed upload as a contribution of an iDAO member and queue its routing.
+
+    The staged file moves into storage under a generated name; the client's name is kept only as
+    sanitised metadata. Any refusal deletes the staged file and writes nothing."""
+    try:
+        idao = IDAO.objects.filter(slug=idao_slug).first()
+        if idao is None:
+            raise NotFound(f"There is no iDAO {idao_slug!r}.", code="idao_not_found")
+        if not is_member(idao=idao, user=owner):
+            raise NotAMember(f"Only active members of {idao.name} may contribute to it.")
+        if kind not in ContributionKind.values:
+            raise InvalidContribution(f"The kind is one of: {', '.join(ContributionKind.values)}.")
+        title = (title or "").strip()
+        licence = (licence or "").strip()
+        if not title or len(title) > 200:
+            raise InvalidContribution("Give the contribution a title (at most 200 characters).")
+        if not licence or len(licence) > 80:
+            raise InvalidContribution("Name the licence (for example CC-BY-4.0), at most 80 characters.")
+        if len(description) > 5000:
+            raise InvalidContribution("The description is at most 5000 characters.")
+        policy = clean_usage_policy(usage_policy)
+        if upload.size == 0:
+            raise InvalidContribution("The file is empty.")
+        sniffed = sniff(upload.head)
+        flags = type_flags(name=upload.name or "", declared_type=upload.content_type or "", sniffed=sniffed)
+        try:
+            archive = inspect_archive(upload.temporary_file_path(), sniffed)
+        except ArchiveRefused as exc:
+            raise InvalidContribution(exc.detail, code="archive_refused") from None
+        if archive.get("unsafe_paths"):
+            flags.append("archive_unsafe_paths")
+        with transaction.atomic():
+            anchored = (
+                Contribution.objects.select_for_update()
+                .filter(sha256=upload.sha256, state=ContributionState.ACCEPTED)
+                .order_by("pk")
+                .first()
+            )
+            if anchored is not None and anchored.owner_id == owner.pk:
+                raise DuplicateContribution(
+                    f"You already contributed this exact file: “{anchored.title}” (accepted on "
+                    f"{anchored.updated_at:%Y-%m-%d})."
+                )
+            if anchored is not None:
+                flags.append("duplicate_of_other_owner")
+            storage_name = default_storage.generate_filename(f"contributions/{timezone.now():%Y/%m}/{_random_name()}")
+            contribution = Contribution(
+                idao=idao,
+                owner=owner,
+                kind=kind,
+                title=title,
+                description=description,
+                licence=licence,
+                usage_policy=policy,
+                storage_name=storage_name,
+                original_name=sanitise_name(upload.name or ""),
+                size=upload.size,
+                sha256=upload.sha256,
+                keccak256=upload.keccak256,
+                declared_type=(upload.content_type or "")[:100],
+                sniffed_type=sniffed,
+                flags=flags,
+                archive=archive,
+                duplicate_of=anchored,
+            )
+            saved_name = default_storage.save(storage_name, upload)
+            try:
+                contribution.storage_name = saved_name
+                contribution.save()
+            except Exception:
+                default_storage.delete(saved_name)
+                raise
+            _enqueue_route(contribution.pk)
+            return contribution
+    finally:
+        upload.discard()
+
+
+def _random_name() -> str:
+    import secrets
+
+    return secrets.token_hex(16)
+
+
+def _enqueue_route(contribution_id: int) -> None:
+    from .tasks import contribution_route_task
+
+    # Routing is sent one priority step below the default (Redis: a higher number is served later),
+    # so a worker closes the rounds that verdicts made decisive before it opens more rounds; a
+    # burst of uploads then does not hold back the outcomes of rounds already decided.
+    transaction.on_commit(lambda: contribution_route_task.apply_async(args=[contribution_id], priority=ROUTE_PRIORITY))
+
+
+ROUTE_BATCH = 100  # contributions one routing task opens rounds for, at most
+ROUTE_PRIORITY = 3  # below the default 0 on the Redis broker (kombu serves 0 first, then 3, 6, 9)
+
+
+def contributions_route(*, contribution_ids: Sequence[int]) -> list[Contribution]:
+    """The VSC step, in one transaction: open a round for each of these contributions still
+    `uploaded`, at its iDAO's least busy trusted quorum (quorums.services.rounds_open), or leave
+    it visibly waiting (the sweep retries). Rows are locked in id order. Safe to run twice.
+    Returns the contributions found, as they now are (NotFound when none is)."""
+    with transaction.atomic():
+        found = list(Contribution.objects.select_for_update().filter(pk__in=list(contribution_ids)).order_by("pk"))
+        if not found:
+            raise NotFound(f"There is no contribution {', '.join(map(str, contribution_ids))}.")
+        _route_locked([c for c in found if c.state == ContributionState.UPLOADED])
+        return found
+
+
+def contribution_route(*, contribution_id: int) -> Contribution:
+    """contributions_route for one contribution."""
+    return contributions_route(contribution_ids=[contribution_id])[0]
+
+
+def _route_locked(todo: list[Contribution]) -> int:
+    """Inside a transaction, with the rows locked: open the rounds, record the routed and the
+    waiting. Returns how many were routed."""
+    if not todo:
+        return 0
+    rounds = quorum_services.rounds_open(
+        subjects=[
+            {
+                "idao_id": c.idao_id,
+                "subject_kind": SUBJECT_KIND,
+                "subject_ref": str(c.pk),
+                "content_hash": c.sha256,
+                "attempt": c.attempts + 1,
+            }
+            for c in todo
+        ]
+    )
+    now = timezone.now()
+    routed, waiting = [], []
+    for c, r in zip(todo, rounds, strict=True):
+        if r is None:
+            if c.waiting_reason != WAITING:
+                waiting.append(c.pk)
+            c.waiting_reason = WAITING
+            continue
+        c.state, c.round, c.attempts, c.waiting_reason, c.updated_at = (
+            ContributionState.ROUTED,
+            r,
+            c.attempts + 1,
+            "",
+            now,
+        )
+        routed.append((c, r))
+    if waiting:
+        Contribution.objects.filter(pk__in=waiting).update(waiting_reason=WAITING)
+    update_by_pk(
+        Contribution,
+        {c.pk: {"round": r.pk, "attempts": c.attempts} for c, r in routed},
+        state=ContributionState.ROUTED,
+        waiting_reason="",
+        updated_at=now,
+    )
+    return len(routed)
+
+
+def contributions_route_queued(*, contribution_id: int, limit: int = ROUTE_BATCH) -> int:
+    """The routing task's work: route this contribution and, in the same transaction, up to
+    `limit - 1` other uploaded contributions that are not waiting for a quorum (their own tasks
+    then find them routed and do nothing). Others' rows are taken with SKIP LOCKED, so concurrent
+    workers split the queue instead of queueing on each other. If the batch fails, only this
+    contribution is routed, on its own. Returns how many were routed."""
+    # One query for the common case, a delivery whose contribution a batch already routed.
+    seen = list(
+        Contribution.objects.filter(Q(pk=contribution_id) | Q(state=ContributionState.UPLOADED, waiting_reason=""))
+        .order_by()
+        .values_list("pk", "state")[:2]
+    )
+    if not any(state == ContributionState.UPLOADED for _, state in seen):
+        if not seen:
+            raise NotFound(f"There is no contribution {contribution_id}.")
+        return 0
+    try:
+        with transaction.atomic():
+            own = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
+            if own is None:
+                raise NotFound(f"There is no contribution {contribution_id}.")
+            others = list(
+                Contribution.objects.select_for_update(skip_locked=True)
+                .filter(state=ContributionState.UPLOADED, waiting_reason="")
+                .exclude(pk=contribution_id)
+                .order_by("pk")[: max(0, limit - 1)]
+            )
+            return _route_locked(([own] if own.state == ContributionState.UPLOADED else []) + others)
+    except (DomainError, IntegrityError) as exc:
+        log.warning("routing contributions from %s together failed (%s); routing it alone", contribution_id, exc)
+        return int(contribution_route(contribution_id=contribution_id).state != ContributionState.UPLOADED)
+
+
+def contributions_route_waiting(limit: int = 200) -> int:
+    """The quorums sweep hook: try again to route contributions still waiting for a quorum, in
+    batches of ROUTE_BATCH (each one transaction). Returns how many were routed."""
+    routed = 0
+    pks = list(
+        Contribution.objects.filter(state=ContributionState.UPLOADED)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for start in range(0, len(pks), ROUTE_BATCH):
+        batch = pks[start : start + ROUTE_BATCH]
+        try:
+            found = contributions_route(contribution_ids=batch)
+        except DomainError as exc:
+            log.info("contributions %s not routed: %s", batch, exc.detail)
+            continue
+        routed += sum(c.state != ContributionState.UPLOADED for c in found)
+    return routed
+
+
+# --- quorums hooks (run inside quorums' transactions) ------------------------------------------
+
+
+def on_verdicts(rounds: Sequence[Round]) -> None:
+    """quorums hook (inside the verdicts' transaction): a first verdict puts the contribution in review."""
+    ids = [r.pk for r in rounds if r.subject_kind == SUBJECT_KIND]
+    if ids:
+        Contribution.objects.filter(round_id__in=ids, state=ContributionState.ROUTED).update(
+            state=ContributionState.IN_REVIEW, updated_at=timezone.now()
+        )
+
+
+def on_rounds_closed(rounds: Sequence[Round]) -> None:
+    """quorums hook (inside the closing transaction): the contributions of the closed rounds take
+    their outcome; an inconclusive first attempt goes back to `uploaded` and is routed again."""
+    outcome = {r.pk: r.outcome for r in rounds if r.subject_kind == SUBJECT_KIND}
+    if not outcome:
+        return
+    moves: dict[str, list[int]] = {}
+    reroute: list[int] = []
+    open_states = (ContributionState.ROUTED, ContributionState.IN_REVIEW)
+    for pk, round_id, state, attempts in (
+        Contribution.objects.select_for_update()
+        .filter(round_id__in=list(outcome))
+        .order_by("pk")
+        .values_list("pk", "round_id", "state", "attempts")
+    ):
+        if state not in open_states:
+            continue
+        result = outcome[round_id]
+        if result == "inconclusive":
+            if attempts < MAX_ATTEMPTS:
+                moves.setdefault(ContributionState.UPLOADED, []).append(pk)
+                reroute.append(pk)
+                continue
+            target = ContributionState.EXPIRED
+        else:
+            target = ContributionState.ACCEPTED if result == "accepted" else ContributionState.REJECTED
+        moves.setdefault(target, []).append(pk)
+    now = timezone.now()
+    for target, pks in moves.items():
+        Contribution.objects.filter(pk__in=pks).update(state=target, updated_at=now)
+    for pk in reroute:
+        _enqueue_route(pk)

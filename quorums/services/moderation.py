@@ -1,0 +1,207 @@
+"""Quorum writes and staff moderation: creation, trust (from governance), pausing, jailing,
+fraud cases, forced closes, parked tasks.
+
+Every function is one transaction; every staff action leaves an anchored AuditEntry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from ledger import services as ledger
+from portal.models import ParkedTask
+
+from ..errors import BondTooSmall, QuorumPaused, ReasonRequired, StaffOnly, ValidatorNotActive
+from ..models import (
+    AuditEntry,
+    FraudCase,
+    Quorum,
+    QuorumTrust,
+    Round,
+    SlashReason,
+    Validator,
+    ValidatorState,
+)
+from ..selectors import quorum_get
+from .rounds import round_close
+from .slashing import apply_slash
+
+
+def _require_staff(actor: Any) -> None:
+    if actor is None or not getattr(actor, "is_staff", False):
+        raise StaffOnly("Only portal staff may moderate quorums.")
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if len(reason) < 3:
+        raise ReasonRequired("Write the reason for this action (a few words at least); it is audited.")
+    return reason
+
+
+def audit(*, actor: Any, action: str, target: str, reason: str, details: dict | None = None) -> AuditEntry:
+    """Record and anchor a staff action; call inside the action's transaction."""
+    entry = AuditEntry.objects.create(actor=actor, action=action, target=target, reason=reason, details=details or {})
+    leaf = ledger.anchor(
+        kind="audit",
+        subject=f"audit:{entry.pk}",
+        payload={
+            "actor": actor.address,
+            "action": action,
+            "target": target,
+            "reason": reason,
+            "details": details or {},
+        },
+    )
+    AuditEntry.objects.filter(pk=entry.pk).update(anchor_leaf_id=leaf.pk)
+    entry.anchor_leaf_id = leaf.pk
+    return entry
+
+
+def quorum_create(*, actor: Any, name: str, reason: str = "created", **params: Any) -> Quorum:
+    """Create a quorum (staff only). params: min_bond, threshold_bps, min_participation_bps,
+    round_duration, committee_size, slash_*_bps, unbond_delay, description."""
+    _require_staff(actor)
+    with transaction.atomic():
+        quorum = Quorum.objects.create(name=name, created_by=actor, **params)
+        audit(
+            actor=actor,
+            action="quorum_create",
+            target=f"quorum:{quorum.pk}",
+            reason=_reason(reason),
+            details={k: str(v) for k, v in params.items()},
+        )
+        return quorum
+
+
+def trust_set(*, idao: Any, quorum_id: int, active: bool) -> QuorumTrust:
+    """Called by the governance actions trust_quorum / drop_quorum inside their transaction."""
+    quorum = quorum_get(quorum_id)
+    trust, _ = QuorumTrust.objects.update_or_create(idao=idao, quorum=quorum, defaults={"active": active})
+    return trust
+
+
+def quorum_set_paused(*, actor: Any, quorum_id: int, paused: bool, reason: str) -> Quorum:
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        quorum = quorum_get(quorum_id, lock=True)
+        Quorum.objects.filter(pk=quorum.pk).update(paused=paused)
+        audit(
+            actor=actor,
+            action="quorum_pause" if paused else "quorum_resume",
+            target=f"quorum:{quorum.pk}",
+            reason=reason,
+        )
+        quorum.paused = paused
+        return quorum
+
+
+def validator_set_state(*, actor: Any, validator_id: int, state: str, reason: str) -> Validator:
+    """Jail, unjail (state=active) or remove a validator."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    if state not in ValidatorState.values:
+        raise ValidatorNotActive(f"Unknown validator state {state!r}.")
+    with transaction.atomic():
+        validator = Validator.objects.select_for_update().get(pk=validator_id)
+        if validator.state == ValidatorState.REMOVED:
+            raise ValidatorNotActive("A removed validator stays removed.")
+        Validator.objects.filter(pk=validator.pk).update(state=state)
+        audit(
+            actor=actor,
+            action=f"validator_{state}",
+            target=f"validator:{validator.pk}",
+            reason=reason,
+            details={"from": validator.state, "to": state},
+        )
+        validator.state = state
+        return validator
+
+
+def fraud_case_open(*, actor: Any, validator_id: int, allegation: str, round_id: int | None = None) -> FraudCase:
+    _require_staff(actor)
+    allegation = _reason(allegation)
+    with transaction.atomic():
+        validator = Validator.objects.get(pk=validator_id)
+        case = FraudCase.objects.create(validator=validator, round_id=round_id, allegation=allegation, opened_by=actor)
+        audit(
+            actor=actor,
+            action="fraud_case_open",
+            target=f"fraud_case:{case.pk}",
+            reason=allegation,
+            details={"validator": validator.address, "round": round_id},
+        )
+        return case
+
+
+def fraud_case_decide(
+    *, actor: Any, case_id: int, slash: bool, reason: str, rate_bps: int = 0, jail: bool = False
+) -> FraudCase:
+    """Slash (at rate_bps of current stake, optionally jail) or dismiss, with a written reason."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        case = (
+            FraudCase.objects.select_for_update(of=("self",)).select_related("validator", "round__idao").get(pk=case_id)
+        )
+        if case.state != FraudCase.State.OPEN:
+            raise QuorumPaused(f"Fraud case {case.pk} was already decided ({case.state}).", code="case_decided")
+        details: dict[str, Any] = {"slash": slash, "rate_bps": rate_bps, "jail": jail}
+        if slash:
+            if not 0 < rate_bps <= 10_000:
+                raise BondTooSmall("A fraud slash rate is between 1 and 10000 basis points.", code="invalid_rate")
+            s = apply_slash(
+                validator=case.validator,
+                round_=case.round,
+                reason=SlashReason.FRAUD,
+                rate_bps=rate_bps,
+                key=f"slash:fraud_case:{case.pk}",
+                idao=case.round.idao if case.round else None,
+            )
+            details["amount"] = int(s.amount) if s else 0
+            if jail:
+                Validator.objects.filter(pk=case.validator_id).exclude(state=ValidatorState.REMOVED).update(
+                    state=ValidatorState.JAILED
+                )
+        state = FraudCase.State.SLASHED if slash else FraudCase.State.DISMISSED
+        FraudCase.objects.filter(pk=case.pk).update(
+            state=state, decision=reason, decided_by=actor, decided_at=timezone.now(), rate_bps=rate_bps
+        )
+        audit(actor=actor, action=f"fraud_case_{state}", target=f"fraud_case:{case.pk}", reason=reason, details=details)
+        case.refresh_from_db()
+        return case
+
+
+def round_force_close(*, actor: Any, round_id: int, reason: str) -> Round:
+    """Close a stuck round now, as if its deadline had passed (staff only, audited)."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        audit(actor=actor, action="round_force_close", target=f"round:{round_id}", reason=reason)
+        return round_close(round_id=round_id, force=True)
+
+
+def parked_resolve(*, actor: Any, parked_id: int, reason: str, retry: bool) -> None:
+    """Mark a parked task handled; with retry, send it to the broker again after commit."""
+    from celery import current_app
+
+    _require_staff(actor)
+    reason = _reason(reason)
+    with transaction.atomic():
+        parked = ParkedTask.objects.select_for_update().get(pk=parked_id)
+        if parked.resolved:
+            return
+        ParkedTask.objects.filter(pk=parked.pk).update(resolved=True)
+        audit(
+            actor=actor,
+            action="parked_retry" if retry else "parked_dismiss",
+            target=f"parked:{parked.pk}",
+            reason=reason,
+            details={"task": parked.task_name, "args": parked.args},
+        )
+        if retry:
+            name, args, kwargs = parked.task_name, parked.args, parked.kwargs
+            transaction.on_commit(lambda: current_app.send_task(name, args=args, kwargs=kwargs))

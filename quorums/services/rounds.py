@@ -1,0 +1,338 @@
+"""Validation rounds: open (the VSC's pick, the committee draw), close (consensus, slashes,
+anchor, hooks); signed verdicts are recorded by quorums.services.verdicts. Each function is one transaction; closing is idempotent because it
+locks the round row and proceeds only from state `open` (a duplicate delivery is a no-op)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models.functions import Now
+from eth_utils import keccak
+
+from ledger import services as ledger
+from portal.sql import update_by_pk
+
+from .. import hooks
+from ..consensus import decisive, draw_committee, outcome_at_deadline, tally, verdicts_digest
+from ..eip712 import as_bytes32_hex
+from ..errors import RoundNotFound
+from ..models import Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
+from ..selectors import quorum_candidates
+from .slashing import apply_slash
+
+log = logging.getLogger(__name__)
+
+
+def _locked_many(round_ids: list[int]) -> list[Round]:
+    """The rounds' rows, locked in id order (so two batches never deadlock), with their quorum and
+    iDAO and whether each deadline has passed by database time, in one query."""
+    return list(
+        Round.objects.select_for_update(of=("self",))
+        .select_related("quorum", "idao")
+        .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
+        .filter(pk__in=round_ids)
+        .order_by("pk")
+    )
+
+
+def _enqueue_close(round_ids: list[int]) -> None:
+    from ..tasks import round_close_task, rounds_close_task
+
+    ids = sorted(set(round_ids))
+    if len(ids) == 1:
+        transaction.on_commit(lambda: round_close_task.delay(ids[0]))
+    elif ids:
+        transaction.on_commit(lambda: rounds_close_task.delay(ids))
+
+
+def round_open(
+    *, idao_id: int, subject_kind: str, subject_ref: str, content_hash: str, attempt: int = 1
+) -> Round | None:
+    """rounds_open for one subject: its new round, or None when no trusted quorum can take it now."""
+    subject = {
+        "idao_id": idao_id,
+        "subject_kind": subject_kind,
+        "subject_ref": subject_ref,
+        "content_hash": content_hash,
+        "attempt": attempt,
+    }
+    return rounds_open(subjects=[subject])[0]
+
+
+def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
+    """Route subjects (each `{"idao_id", "subject_kind", "subject_ref", "content_hash", "attempt"}`)
+    to the VSC's pick and open their rounds, in one transaction: for each in turn the least busy
+    eligible quorum the iDAO trusts (counting the rounds this batch opened), a stake-weighted
+    committee drawn from a recorded seed, database-time deadlines. Returns, in order, each
+    subject's new round, or None when no quorum can take it now (the caller waits)."""
+    out: list[Round | None] = [None] * len(subjects)
+    if not subjects:
+        return out
+    for subject in subjects:
+        hooks.subject_kind(subject["subject_kind"])
+    with transaction.atomic():
+        candidates = {idao_id: list(quorum_candidates(idao_id=idao_id)) for idao_id in {s["idao_id"] for s in subjects}}
+        ids = sorted({q.pk for qs in candidates.values() for q in qs})
+        if not ids:
+            return out
+        locked = {
+            q.pk: q for q in Quorum.objects.select_for_update().annotate(db_now=Now()).filter(pk__in=ids).order_by("pk")
+        }
+        pending = {q.pk: q.pending for qs in candidates.values() for q in qs}
+        pool: dict[int, list[tuple[int, int, str]]] = {}
+        for quorum_id, vid, stake, address in (
+            Validator.objects.filter(quorum_id__in=ids, state=ValidatorState.ACTIVE)
+            .order_by("pk")
+            .values_list("quorum_id", "pk", "stake", "address")
+        ):
+            if stake >= locked[quorum_id].min_bond:
+                pool.setdefault(quorum_id, []).append((vid, int(stake), address))
+        rounds: list[Round] = []
+        committees: list[list[tuple[int, int, str]]] = []
+        for index, subject in enumerate(subjects):
+            eligible = [
+                q
+                for q in candidates[subject["idao_id"]]
+                if q.pk in locked and not locked[q.pk].paused and len(pool.get(q.pk, ())) >= locked[q.pk].committee_size
+            ]
+            if not eligible:
+                continue
+            quorum = locked[min(eligible, key=lambda q: (pending[q.pk], q.pk)).pk]
+            pending[quorum.pk] += 1
+            rows = pool[quorum.pk]
+            kind, ref, attempt = subject["subject_kind"], subject["subject_ref"], subject.get("attempt", 1)
+            content_hash = as_bytes32_hex(subject["content_hash"])
+            seed = "0x" + keccak(f"{kind}:{ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)).hex()
+            candidates_json = [[vid, stake] for vid, stake, _ in rows]
+            chosen = draw_committee(
+                bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size
+            )
+            by_id = {row[0]: row for row in rows}
+            r = Round(
+                quorum=quorum,
+                idao_id=subject["idao_id"],
+                subject_kind=kind,
+                subject_ref=ref,
+                content_hash=content_hash,
+                attempt=attempt,
+                seed=seed,
+                candidates=candidates_json,
+                opened_at=quorum.db_now,
+                deadline=quorum.db_now + quorum.round_duration,
+            )
+            out[index] = r
+            rounds.append(r)
+            committees.append([by_id[vid] for vid in chosen])
+        Round.objects.bulk_create(rounds)
+        Seat.objects.bulk_create(
+            [
+                Seat(round=r, validator_id=vid, address=address, stake=stake)
+                for r, committee in zip(rounds, committees, strict=True)
+                for vid, stake, address in committee
+            ]
+        )
+        return out
+
+
+@dataclass
+class _Ballots:
+    seats: dict[int, int]
+    addresses: dict[int, str]
+    votes: dict[int, str]
+    equivocators: set[int]
+    signatures: list[str]
+
+
+def _ballots(r: Round) -> _Ballots:
+    return _ballots_many([r.pk])[r.pk]
+
+
+def _ballots_many(round_ids: list[int]) -> dict[int, _Ballots]:
+    """Per round: seats' stakes, each validator's first verdict, and the equivocators: a validator
+    with more than one stored verdict (rows are unique per digest, so two rows are two different
+    signed verdicts). Two queries, whatever the number of rounds."""
+    out = {rid: _Ballots({}, {}, {}, set(), []) for rid in round_ids}
+    seats = Seat.objects.filter(round_id__in=round_ids).values_list("round_id", "validator_id", "stake", "address")
+    for round_id, validator_id, stake, address in seats:
+        b = out[round_id]
+        b.seats[validator_id], b.addresses[validator_id] = int(stake), address
+    rows = (
+        Verdict.objects.filter(round_id__in=round_ids)
+        .order_by("pk")
+        .values_list("round_id", "validator_id", "verdict", "signature")
+    )
+    by_round: dict[int, list[tuple[int, str, str]]] = {rid: [] for rid in round_ids}
+    for round_id, validator_id, verdict, signature in rows:
+        by_round[round_id].append((validator_id, verdict, signature))
+    for round_id, verdicts in by_round.items():
+        _count(out[round_id], verdicts)
+    return out
+
+
+def _count(b: _Ballots, verdicts: list[tuple[int, str, str]]) -> None:
+    """Each validator's first verdict counts; a second one (a different signed verdict: rows are
+    unique per digest) makes them an equivocator. `verdicts` in id order."""
+    for validator_id, verdict, signature in verdicts:
+        if validator_id in b.votes:
+            b.equivocators.add(validator_id)
+        b.votes.setdefault(validator_id, verdict)
+        b.signatures.append(signature)
+
+
+def _decided(b: _Ballots, threshold_bps: int) -> str | None:
+    return decisive(tally(b.seats, b.votes, b.equivocators), threshold_bps)
+
+
+def _current_outcome(r: Round) -> str | None:
+    return _decided(_ballots(r), r.quorum.threshold_bps)
+
+
+def round_close(*, round_id: int, force: bool = False) -> Round:
+    """rounds_close for one round; RoundNotFound when there is none."""
+    rounds = rounds_close(round_ids=[round_id], force=force)
+    if not rounds:
+        raise RoundNotFound(f"There is no validation round {round_id}.")
+    return rounds[0]
+
+
+def rounds_close(*, round_ids: list[int], force: bool = False) -> list[Round]:
+    """Close each round if a side holds the threshold, or if its deadline has passed by database
+    time (or `force`, by staff). Slash equivocators (and jail them), the minority of a decisive
+    outcome, and, when the deadline ran out, the absent; anchor the outcome; run the hooks once
+    for the batch. Calling it again after the close, or before anything is decided, changes
+    nothing. One transaction, the rounds locked in id order. If the batch fails,
+    nothing of it is kept and each round is retried in its own transaction, so one broken round
+    does not hold the others back; the first failure is then raised (the task retries it)."""
+    ids = sorted({int(i) for i in round_ids})
+    if not ids:
+        return []
+    try:
+        with transaction.atomic():
+            return _close_locked(ids, force=force)
+    except Exception:
+        if len(ids) == 1:
+            raise
+        log.warning("closing rounds %s together failed; closing them one by one", ids, exc_info=True)
+    closed: list[Round] = []
+    failure: Exception | None = None
+    for rid in ids:
+        try:
+            with transaction.atomic():
+                closed += _close_locked([rid], force=force)
+        except Exception as exc:  # raised below, once the others are closed
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return closed
+
+
+def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
+    """Inside a transaction: lock the rounds and close those that are decided (or overdue, or
+    forced). Returns every round found, closed or not."""
+    rounds = _locked_many(round_ids)
+    ballots = _ballots_many([r.pk for r in rounds if r.state == RoundState.OPEN])
+    plans = []
+    for r in rounds:
+        if r.state != RoundState.OPEN:
+            continue
+        quorum = r.quorum
+        b = ballots[r.pk]
+        seats, votes, equivocators = b.seats, b.votes, b.equivocators
+        t = tally(seats, votes, equivocators)
+        outcome = decisive(t, quorum.threshold_bps)
+        overdue = r.overdue
+        if overdue or force:
+            outcome = outcome_at_deadline(t, quorum.threshold_bps, quorum.min_participation_bps)
+            close_reason = "forced" if force and not overdue else "deadline"
+        elif outcome is not None:
+            close_reason = "threshold"
+        else:
+            continue
+        penalties: list[tuple[int, str, int]] = [
+            (vid, SlashReason.EQUIVOCATION, quorum.slash_equivocation_bps) for vid in sorted(equivocators & set(seats))
+        ]
+        if outcome in ("accepted", "rejected"):
+            winning = "approve" if outcome == "accepted" else "reject"
+            penalties += [
+                (vid, SlashReason.MINORITY, quorum.slash_minority_bps)
+                for vid in sorted(
+                    v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats
+                )
+            ]
+        if overdue:  # only a member who let the whole round run out was absent
+            penalties += [
+                (vid, SlashReason.ABSENCE, quorum.slash_absence_bps)
+                for vid in sorted(set(seats) - set(votes) - equivocators)
+            ]
+        plans.append((r, b, t, outcome, close_reason, penalties))
+    if not plans:
+        return rounds
+    penalised = {vid for *_, penalties in plans for vid, _, _ in penalties}
+    validators = Validator.objects.in_bulk(sorted(penalised)) if penalised else {}
+    jailed: set[int] = set()
+    closed: dict[int, dict[str, Any]] = {}
+    closed_rounds: list[Round] = []
+    for r, b, t, outcome, close_reason, penalties in plans:
+        quorum = r.quorum
+        slashes = [
+            apply_slash(
+                validator=validators[vid],
+                round_=r,
+                reason=reason,
+                rate_bps=rate,
+                key=f"slash:{r.pk}:{vid}:{reason}",
+                idao=r.idao,
+            )
+            for vid, reason, rate in penalties
+        ]
+        jailed |= b.equivocators & set(b.seats)
+        tally_json = {
+            "committee": t.committee_stake,
+            "approve": t.approve_stake,
+            "reject": t.reject_stake,
+            "voted": t.voted_stake,
+        }
+        digest = verdicts_digest(b.signatures)
+        leaf = ledger.anchor(
+            kind="validation_round",
+            subject=f"round:{r.pk}",
+            payload={
+                "round": r.pk,
+                "quorum": quorum.pk,
+                "idao": r.idao.slug,
+                "subject": f"{r.subject_kind}:{r.subject_ref}",
+                "content_hash": r.content_hash,
+                "seed": r.seed,
+                "outcome": outcome,
+                "close_reason": close_reason,
+                "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
+                "tally": tally_json,
+                "verdicts_digest": digest,
+                "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
+            },
+        )
+        closed[r.pk] = {
+            "outcome": outcome,
+            "close_reason": close_reason,
+            "closed_at": r.db_now,
+            "tally": tally_json,
+            "verdicts_digest": digest,
+            "anchor_leaf_id": leaf.pk,
+        }
+        closed_rounds.append(r)
+    # The rows are locked and were open, so this conditional claim updates exactly these rows.
+    if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):
+        raise RuntimeError(f"rounds {sorted(closed)} changed state under their locks")
+    for r in closed_rounds:
+        r.state = RoundState.CLOSED
+        for field, value in closed[r.pk].items():
+            setattr(r, field, value)
+    if jailed:
+        Validator.objects.filter(pk__in=jailed, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
+    hooks.run_closed(closed_rounds)
+    return rounds

@@ -70,6 +70,15 @@ class Content:
         return self._head
 
     @property
+    def text(self) -> str:
+        """`head` decoded: UTF-16 when it starts with its BOM, else UTF-8 (a UTF-8 BOM dropped),
+        undecodable bytes replaced."""
+        head = self.head
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+            return head[: len(head) - len(head) % 2].decode("utf-16", errors="replace")
+        return head.decode("utf-8", errors="replace").removeprefix("\ufeff")
+
+    @property
     def complete(self) -> bool:
         """True when `head` is the whole file."""
         return self.size <= SAMPLE_BYTES

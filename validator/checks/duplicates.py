@@ -3,7 +3,8 @@
 The signature is reproducible by anyone from the bytes alone (docs/validation.md, "MinHash"):
 text NFKC-normalised and lower-cased, tokens `\\w+`, shingles the 5-token windows joined by one
 space (a text of 1 to 4 tokens is one shingle), each UTF-8 encoded and hashed with datasketch's
-default (SHA-1, first 4 bytes little-endian), 128 permutations, seed 1. The signature is the
+default (SHA-1, first 4 bytes little-endian) under datasketch 2.0's `affine32` scheme,
+128 permutations, seed 1. The signature is the
 list of 128 hash values (each below 2^32). Parquet files are read as their rows' text.
 Compared against an index of accepted content's signatures (published by the portal and kept
 by this node for what it approved itself): Jaccard estimate ≥ `duplicate_jaccard` flags
@@ -12,6 +13,7 @@ again (a re-routed round) and never counts."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
@@ -27,7 +29,15 @@ NUM_PERM = 128
 SEED = 1
 SHINGLE = 5
 MAX_TOKENS = 500_000
-SCHEME = {"num_perm": NUM_PERM, "seed": SEED, "shingle": f"word-{SHINGLE}", "hash": "sha1_32"}
+MINHASH_SCHEME = "affine32"  # datasketch 2.0: MurmurHash3-mixed SHA-1, then a·h + b mod 2^32
+SCHEME = {
+    "library": "datasketch",
+    "scheme": MINHASH_SCHEME,
+    "num_perm": NUM_PERM,
+    "seed": SEED,
+    "shingle": f"word-{SHINGLE}",
+    "hash": "sha1_32",
+}
 _TOKEN = re.compile(r"\w+")
 
 
@@ -42,12 +52,20 @@ def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
 
 def text_for_signature(content: Content, fmt: str) -> str | None:
     if fmt in TEXT_FORMATS:
-        return content.head.decode("utf-8", errors="replace")
+        return content.text
     if fmt == "parquet":
         from .pii import records
 
         return "\n".join(records(content, "parquet"))
     return None
+
+
+@functools.cache
+def _permutations():
+    """The permutation parameters for (NUM_PERM, SEED, scheme), generated once per process."""
+    from datasketch import MinHash
+
+    return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME).permutations
 
 
 def minhash_of(text: str):
@@ -57,7 +75,7 @@ def minhash_of(text: str):
     grams = shingles(text)
     if not grams:
         return None
-    m = MinHash(num_perm=NUM_PERM, seed=SEED)
+    m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME, permutations=_permutations())
     m.update_batch(list(grams))
     return m
 
@@ -115,7 +133,7 @@ class SignatureIndex:
         key = entry.content_hash.lower()
         if key in self._entries or len(entry.hashvalues) != NUM_PERM:
             return False
-        m = MinHash(num_perm=NUM_PERM, seed=SEED, hashvalues=list(entry.hashvalues))
+        m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME, hashvalues=list(entry.hashvalues))
         self._lsh.insert(key, m)
         self._entries[key] = entry
         return True
@@ -161,7 +179,7 @@ class SignatureIndex:
                 entry = self._entries[key]
                 if entry.content_hash.lower() == content_hash.lower() and entry.owner.lower() == owner.lower():
                     continue
-                other = MinHash(num_perm=NUM_PERM, seed=SEED, hashvalues=list(entry.hashvalues))
+                other = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME, hashvalues=list(entry.hashvalues))
                 similarity = float(m.jaccard(other))
                 if similarity >= self.threshold and (best is None or similarity > best[1]):
                     best = (entry, similarity)

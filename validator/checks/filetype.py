@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 
 from . import Content, Result
 
@@ -143,15 +144,46 @@ def sniff(head: bytes) -> str:
             pass
         if lines and all(_json_line(line) for line in lines[:-1] or lines):
             return "jsonl"
-    if len(lines) >= 1:
-        try:
-            dialect = csv.Sniffer().sniff("\n".join(lines[:20]), delimiters=",;\t|")
-            widths = {len(row) for row in csv.reader(lines[:20], dialect)}
-            if len(widths) == 1 and widths.pop() >= 2:
-                return "csv"
-        except csv.Error:
-            pass
+    delimiter = guess_delimiter(lines[:20])
+    if delimiter is not None:
+        widths = {len(row) for row in csv.reader(lines[:20], delimiter=delimiter)}
+        if len(widths) == 1 and widths.pop() >= 2:
+            return "csv"
     return "text"
+
+
+DELIMITERS = (",", "\t", ";", "|")
+_NUMBER = re.compile(r"^[-+]?(\d+([.,]\d*)?|[.,]\d+)([eE][-+]?\d+)?%?$")
+_NAME = re.compile(r"^[A-Za-z_][\w .()/-]*$")
+
+
+def guess_delimiter(lines: list[str]) -> str | None:
+    """The delimiter that splits every one of these lines into the same number (≥ 2) of fields
+    (the first of , TAB ; | that does); None when none does. Much faster than csv.Sniffer."""
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        return None
+    for delimiter in DELIMITERS:
+        if delimiter not in lines[0]:
+            continue
+        widths = {len(row) for row in csv.reader(lines, delimiter=delimiter)}
+        if len(widths) == 1 and widths.pop() >= 2:
+            return delimiter
+    return None
+
+
+def has_header(rows: list[list[str]]) -> bool:
+    """A first row of names (no numbers) above rows that hold at least one number, or above
+    rows that never repeat it: the usual shape of a CSV header."""
+    if len(rows) < 2 or not rows[0]:
+        return False
+    first = [cell.strip() for cell in rows[0]]
+    if any(_NUMBER.match(cell) for cell in first) or not all(_NAME.match(cell) for cell in first if cell):
+        return False
+    later = rows[1:20]
+    if any(_NUMBER.match(cell.strip()) for row in later for cell in row):
+        return True
+    return all([cell.strip() for cell in row] != first for row in later) and len(set(first)) == len(first)
 
 
 def _json_line(line: str) -> bool:

@@ -126,7 +126,7 @@ def records(content: Content, fmt: str) -> Iterator[str]:
         return
     if fmt not in ("csv", "json", "jsonl", "text"):
         return
-    text = content.head.decode("utf-8", errors="replace")
+    text = content.text
     if fmt == "json":
         try:
             doc = json.loads(text)

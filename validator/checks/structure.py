@@ -10,6 +10,7 @@ from collections import Counter
 from typing import Any
 
 from . import Content, Result, Thresholds
+from .filetype import guess_delimiter, has_header
 
 MAX_JSON_BYTES = 256 * 1024 * 1024  # larger JSON documents are not parsed whole
 MAX_CSV_ROWS = 2_000_000
@@ -57,25 +58,20 @@ def _summary(fmt: str, rows: int, columns: list[str] | int, **extra: Any) -> Res
 
 
 def _csv(content: Content, t: Thresholds) -> Result:
-    sample = content.head[:65536].decode("utf-8", errors="replace").lstrip("\ufeff")
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t|") if sample.strip() else csv.excel
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        has_header = csv.Sniffer().has_header(sample) if sample.count("\n") >= 1 else False
-    except csv.Error:
-        has_header = False
+    sample = content.text[:65536]
+    lines = [line for line in sample.splitlines() if line.strip()][:20]
+    delimiter = guess_delimiter(lines) or ","
+    header_expected = has_header(list(csv.reader(lines, delimiter=delimiter)))
     widths: Counter[int] = Counter()
     header: list[str] = []
     rows = 0
     with _text_stream(content) as fh:
-        reader = csv.reader(fh, dialect)
+        reader = csv.reader(fh, delimiter=delimiter)
         try:
             for row in reader:
                 if not any(cell.strip() for cell in row):
                     continue
-                if has_header and not header:
+                if header_expected and not header:
                     header = row
                     continue
                 rows += 1

@@ -63,7 +63,9 @@ def test_5xx_and_429_are_retried_with_backoff_honouring_retry_after(servers):
 def test_retries_end_with_the_portals_error(servers):
     server = serve([(503, {})] * 10)
     servers.append(server)
-    client = PortalClient(f"http://127.0.0.1:{server.server_port}", key=KEY, token="t", max_retries=2, sleep=lambda s: None)
+    client = PortalClient(
+        f"http://127.0.0.1:{server.server_port}", key=KEY, token="t", max_retries=2, sleep=lambda s: None
+    )
     with pytest.raises(PortalError) as caught:
         client._json("GET", "/x")
     assert (caught.value.status, caught.value.code) == (503, "busy") and len(server.seen) == 3

@@ -31,7 +31,11 @@ def template(round_id: int = 7, content_hash: str = "0x" + "ab" * 32) -> dict:
 
 def test_verdicts_signed_from_the_publication_verify_on_the_portal():
     schema = VerdictSchema(eip712.publication())
-    for verdict, reason in [("approve", "ok: CSV, 3 rows × 2 columns"), ("reject", "pii: 3 of 3 records"), ("approve", "")]:
+    for verdict, reason in [
+        ("approve", "ok: CSV, 3 rows × 2 columns"),
+        ("reject", "pii: 3 of 3 records"),
+        ("approve", ""),
+    ]:
         message = schema.message(template(), verdict=verdict, reason=reason)
         typed = schema.typed_data(message)
         assert schema.digest(message).hex() == eip712.verdict_digest(typed).removeprefix("0x")
@@ -60,9 +64,7 @@ def test_a_struct_with_nested_types_falls_back_to_the_generic_encoder():
         },
     }
     schema = VerdictSchema(publication)
-    message = schema.message(
-        template() | {"scores": [{"name": "quality", "bps": 9000}]}, verdict="approve", reason=""
-    )
+    message = schema.message(template() | {"scores": [{"name": "quality", "bps": 9000}]}, verdict="approve", reason="")
     signature = schema.sign(KEY, message)
     recovered = Account.recover_message(encode_typed_data(full_message=schema.typed_data(message)), signature=signature)
     assert recovered == Account.from_key(KEY).address
@@ -71,7 +73,10 @@ def test_a_struct_with_nested_types_falls_back_to_the_generic_encoder():
 def test_a_publication_without_a_reason_field_is_refused():
     publication = eip712.publication()
     publication = publication | {
-        "types": {**publication["types"], "Verdict": [f for f in publication["types"]["Verdict"] if f["name"] != "reason"]}
+        "types": {
+            **publication["types"],
+            "Verdict": [f for f in publication["types"]["Verdict"] if f["name"] != "reason"],
+        }
     }
     with pytest.raises(SchemaError, match="reason"):
         VerdictSchema(publication)
@@ -105,5 +110,7 @@ def test_the_node_package_imports_no_django_and_no_portal_app():
         "{'django','portal','quorums','dats','idaos','ledger','rewards','contributions','ninja','celery'});"
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -209,7 +209,7 @@ class PortalClient:
         """The portal's published MinHash signatures of accepted content, one page; None when
         the portal does not publish them (404/405)."""
         params = {"after": after} if after else {}
-        response = self._send("GET", "/api/v1/dats/minhashes", params=params)
+        response = self._send("GET", "/api/v1/minhashes", params=params)
         if response.status_code in (404, 405):
             return None
         if response.status_code >= 400:

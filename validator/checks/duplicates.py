@@ -154,7 +154,7 @@ class SignatureIndex:
             return added
 
     def add_published(self, item: dict[str, Any]) -> bool:
-        """One item of the portal's GET /api/v1/dats/minhashes page."""
+        """One item of the portal's GET /api/v1/minhashes page."""
         try:
             entry = Entry(
                 str(item["content_hash"]),

@@ -230,7 +230,10 @@ class PortalClient:
                     continue
                 if response.status_code >= 400:
                     response.read()
-                    raise _error_of(response)
+                    error = _error_of(response)
+                    if response.status_code == 404 and self.token:
+                        error.detail += " (this portal may not accept bearer tokens for downloads: use SIWE)"
+                    raise error
                 sink.seek(0)
                 sink.truncate()
                 sha, kec, size = hashlib.sha256(), _keccak.new(digest_bits=256), 0

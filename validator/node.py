@@ -107,6 +107,7 @@ class Node:
         self._minhash_cursor: str | None = None
         self._minhash_next_probe = 0.0
         self._minhash_published = False
+        self.started = False
 
     # --- start-up ------------------------------------------------------------------------------
 
@@ -116,6 +117,7 @@ class Node:
         if self.client.chain_id is None:
             self.client.chain_id = int(self.schema.domain.get("chainId") or 1)
         self.client.login()
+        self.started = True
         log.info(
             "validating at %s as %s (%s, concurrency %d, cache %s)",
             self.config.base_url,
@@ -265,7 +267,7 @@ class Node:
     def _check_logged(self, assignment: dict[str, Any]) -> Decision | None:
         try:
             return self.check(assignment)
-        except (SchemaError, OSError, ValueError) as exc:
+        except Exception as exc:  # one bad file or check must not stop the node's other work
             log.exception("round %s: cannot be checked: %s", assignment.get("round"), exc)
             return None
 
@@ -295,7 +297,7 @@ class Node:
         failures = 0
         while not self.stopping.is_set():
             try:
-                if self.schema is None:
+                if not self.started:
                     self.start()
                 found = self.run_once()
                 failures = 0
@@ -303,12 +305,16 @@ class Node:
                     return
                 if not found:
                     self.stopping.wait(self.config.interval)
-            except PortalError as exc:
-                if exc.status in (400, 403, 422) and self.schema is None:
-                    raise  # the portal refuses this node's sign-in: retrying will not help
+            except Exception as exc:
+                refused = isinstance(exc, PortalError) and 400 <= exc.status < 500 and exc.status != 429
+                if refused and not self.started:
+                    raise  # the portal refuses this node's sign-in or identity: retrying will not help
                 delay = backoff_delay(failures, base=1.0, cap=30.0)
                 failures += 1
-                log.warning("portal error (%s); next try in %.1fs", exc, delay)
+                if isinstance(exc, PortalError):
+                    log.warning("portal error (%s); next try in %.1fs", exc, delay)
+                else:
+                    log.exception("unexpected error; next try in %.1fs", delay)
                 if self.config.once and failures > self.config.max_retries:
                     raise
                 self.stopping.wait(delay)
@@ -326,7 +332,7 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(sig, lambda *_: node.stopping.set())
     try:
         node.run()
-    except PortalError as exc:
+    except Exception as exc:
         log.error("stopping: %s", exc)
         return 2
     finally:

@@ -58,19 +58,29 @@ class Journal:
         return self.signed.get(round_id)
 
     def record(self, decision: Decision) -> None:
-        row = {
-            "round": decision.round_id,
-            "message": decision.message,
-            "signature": decision.signature,
-            "checks": [r.as_json() | {"figures": _small(r.figures)} for r in decision.results],
-        }
+        self.record_many([decision])
+
+    def record_many(self, decisions: list[Decision]) -> None:
+        """Append these verdicts and fsync once: they are on disk before any is submitted."""
+        if not decisions:
+            return
+        rows = [
+            {
+                "round": d.round_id,
+                "message": d.message,
+                "signature": d.signature,
+                "checks": [r.as_json() | {"figures": _small(r.figures)} for r in d.results],
+            }
+            for d in decisions
+        ]
         with self._lock:
-            self.signed[decision.round_id] = row
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
+                fh.write("".join(json.dumps(row) + "\n" for row in rows))
                 fh.flush()
                 os.fsync(fh.fileno())
+            for row in rows:
+                self.signed[row["round"]] = row
 
 
 def _small(figures: dict[str, Any]) -> dict[str, Any]:
@@ -249,13 +259,10 @@ class Node:
                 )
             else:
                 fresh.append(a)
-        for decision in self._pool.map(self._check_logged, fresh):
-            if decision is None:
-                continue
-            self.journal.record(decision)
-            items.append(
-                ({"round": decision.round_id, "message": decision.message, "signature": decision.signature}, "")
-            )
+        decisions = [d for d in self._pool.map(self._check_logged, fresh) if d is not None]
+        self.journal.record_many(decisions)
+        for d in decisions:
+            items.append(({"round": d.round_id, "message": d.message, "signature": d.signature}, ""))
         recorded = 0
         for start in range(0, len(items), self.config.batch):
             chunk = items[start : start + self.config.batch]

@@ -15,6 +15,11 @@ from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
+try:  # optional: libsecp256k1 bindings (the portal installs them)
+    from coincurve import PrivateKey as _PrivateKey
+except ImportError:  # pragma: no cover - eth_account signs alone
+    _PrivateKey = None
+
 _UINT = re.compile(r"^uint(\d*)$")
 _INT = re.compile(r"^int(\d*)$")
 _BYTES_N = re.compile(r"^bytes(\d+)$")
@@ -68,8 +73,15 @@ class VerdictSchema:
         return keccak(b"\x19" + signable.version + signable.header + signable.body)
 
     def sign(self, private_key: str | bytes, message: dict[str, Any]) -> str:
-        """0x-hex 65-byte signature (r ‖ s ‖ v with v 27/28), as eth_signTypedData_v4 returns."""
-        signed = Account.unsafe_sign_hash(self.digest(message), private_key)
+        """0x-hex 65-byte signature (r ‖ s ‖ v with v 27/28), as eth_signTypedData_v4 returns.
+        RFC 6979 deterministic: the same message always gets the same bytes (with coincurve
+        when installed, ~20x faster than eth_account's pure-Python path; identical output)."""
+        digest = self.digest(message)
+        key = private_key if isinstance(private_key, bytes) else bytes.fromhex(private_key.removeprefix("0x"))
+        if _PrivateKey is not None:
+            sig = _PrivateKey(key).sign_recoverable(digest, hasher=None)
+            return "0x" + (sig[:64] + bytes([sig[64] + 27])).hex()
+        signed = Account.unsafe_sign_hash(digest, key)
         return "0x" + signed.signature.hex().removeprefix("0x")
 
     # --- EIP-712 encoding for flat structs ---------------------------------------------------------

@@ -114,3 +114,10 @@ def test_the_node_package_imports_no_django_and_no_portal_app():
         [sys.executable, "-c", code], cwd=ROOT, env={"PATH": "/usr/bin:/bin"}, capture_output=True, text=True
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_coincurve_and_eth_account_sign_the_same_bytes():
+    schema = VerdictSchema(eip712.publication())
+    message = schema.message(template(), verdict="reject", reason="near_empty: x")
+    signed = Account.unsafe_sign_hash(schema.digest(message), KEY)
+    assert schema.sign(KEY, message) == "0x" + signed.signature.hex().removeprefix("0x")

@@ -66,3 +66,51 @@ def test_run_validator_needs_a_portal_url():
 
     with pytest.raises((CommandError, SystemExit)):
         call_command("run_validator", "--once", stdout=io.StringIO(), stderr=io.StringIO())
+
+
+def test_run_validator_demo_bonds_the_demo_validators_and_runs_one_node_each(live_server, broker, signed_in, tmp_path):
+    from quorums.models import QuorumTrust, Validator
+    from tests.quorums.factories import IdaoFactory, QuorumFactory
+
+    idao, quorum = IdaoFactory(), QuorumFactory(committee_size=3)
+    QuorumTrust.objects.create(idao=idao, quorum=quorum)
+    member(idao, BOB)
+    call_command(
+        "run_validator",
+        "--portal",
+        live_server.url,
+        "--demo",
+        "--quorum",
+        str(quorum.pk),
+        "--once",
+        "--cache-dir",
+        str(tmp_path),
+        stdout=io.StringIO(),
+    )  # fmt: skip  (no assignments yet: each node signs in, polls once and exits)
+    assert Validator.objects.filter(quorum=quorum, state="active").count() == 3
+    f = io.BytesIO(b"id,label\n1,cat\n2,dog\n3,bird\n4,fish\n")
+    f.name = "labels.csv"
+    body = (
+        signed_in(BOB)
+        .post(
+            "/api/v1/contributions/upload",
+            {
+                "idao": idao.slug,
+                "kind": "dataset",
+                "title": "L",
+                "licence": "MIT",
+                "allowed_uses": ["training"],
+                "file": f,
+            },
+        )
+        .json()
+    )
+    c = Contribution.objects.get(public_id=body["id"])
+    contribution_route(contribution_id=c.pk)
+    c.refresh_from_db()
+    call_command(
+        "run_validator", "--portal", live_server.url, "--demo", "--quorum", str(quorum.pk), "--once",
+        "--cache-dir", str(tmp_path), stdout=io.StringIO(),
+    )  # fmt: skip
+    assert Verdict.objects.filter(round_id=c.round_id, verdict="approve").count() == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["validator-0", "validator-1", "validator-2"]

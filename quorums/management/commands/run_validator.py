@@ -56,7 +56,10 @@ class Command(BaseCommand):
             for i, account in enumerate(accounts):
                 key = Path(keys) / f"validator-{i}.hex"
                 key.write_text(account.key.hex())
-                procs.append(subprocess.Popen([sys.executable, "-m", "validator", *argv, "--key-file", str(key)]))  # noqa: S603
+                own = ["--key-file", str(key)]
+                if opts.get("cache_dir"):  # one journal and MinHash cache per validator
+                    own += ["--cache-dir", str(Path(opts["cache_dir"]) / f"validator-{i}")]
+                procs.append(subprocess.Popen([sys.executable, "-m", "validator", *argv, *own]))  # noqa: S603
             self.stdout.write(f"Validating as {', '.join(a.address for a in accounts)}")
             codes = [proc.wait() for proc in procs]
         if any(codes):
@@ -65,7 +68,7 @@ class Command(BaseCommand):
     def _node_argv(self, opts: dict) -> list[str]:
         argv: list[str] = []
         for action in node_parser()._actions:
-            if action.dest == "help" or (opts["demo"] and action.dest == "key_file"):
+            if action.dest == "help" or (opts["demo"] and action.dest in ("key_file", "cache_dir")):
                 continue
             value = opts.get(action.dest)
             if action.nargs == 0:

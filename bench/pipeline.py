@@ -241,7 +241,9 @@ def recreate_database() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def bench_pipeline(n: int, uploaders: int, web_workers: int, web_threads: int, node_concurrency: int) -> None:
+def bench_pipeline(
+    n: int, uploaders: int, web_workers: int, web_threads: int, node_concurrency: int, node_max_interval: float
+) -> None:
     recreate_database()
     import django
 
@@ -376,6 +378,8 @@ def bench_pipeline(n: int, uploaders: int, web_workers: int, web_threads: int, n
                         str(key_file),
                         "--interval",
                         "0.05",
+                        "--max-interval",
+                        str(node_max_interval),
                         "--concurrency",
                         str(node_concurrency),
                         "--cache-dir",
@@ -475,6 +479,9 @@ def main() -> None:
     parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers serving the validator nodes")
     parser.add_argument("--web-threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--node-concurrency", type=int, default=2, help="assignments each node checks at once")
+    parser.add_argument(
+        "--node-max-interval", type=float, default=0.4, help="idle polls back off from 50 ms up to this (s)"
+    )
     args = parser.parse_args()
     if args.upload_child:
         upload_child(args.upload_child)
@@ -485,7 +492,9 @@ def main() -> None:
     if not args.skip_upload:
         bench_upload(args.upload_mib)
     if not args.skip_pipeline:
-        bench_pipeline(args.n, args.uploaders, args.web_workers, args.web_threads, args.node_concurrency)
+        bench_pipeline(
+            args.n, args.uploaders, args.web_workers, args.web_threads, args.node_concurrency, args.node_max_interval
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ class Config:
     key: str | None = None  # hex private key (from --key-file / VALIDATOR_KEY)
     token: str | None = None  # bearer API token (validator scope)
     interval: float = 2.0  # seconds to wait after a poll that found nothing
+    max_interval: float | None = None  # idle polls back off (doubling) up to this; None: no backoff
     concurrency: int = 4  # assignments downloaded and checked at once (threads)
     batch: int = 100  # verdicts per POST /api/v1/verdicts (the portal's maximum)
     once: bool = False
@@ -49,6 +50,12 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--token", default=_env("TOKEN"), help="Bearer API token instead of SIWE (VALIDATOR_TOKEN).")
     p.add_argument("--interval", type=float, default=float(_env("INTERVAL", "2")), help="Idle poll interval, s.")
+    p.add_argument(
+        "--max-interval",
+        type=float,
+        default=float(_env("MAX_INTERVAL", "0")) or None,
+        help="Consecutive idle polls double the wait from --interval up to this many seconds (default: no backoff).",
+    )
     p.add_argument(
         "--concurrency", type=int, default=int(_env("CONCURRENCY", "4")), help="Assignments checked at once."
     )
@@ -91,6 +98,7 @@ def from_args(argv: list[str] | None = None) -> tuple[Config, argparse.Namespace
         key=key,
         token=args.token,
         interval=args.interval,
+        max_interval=args.max_interval,
         concurrency=max(1, args.concurrency),
         batch=args.batch,
         once=args.once,

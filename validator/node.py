@@ -298,10 +298,16 @@ class Node:
 
     # --- the loop ------------------------------------------------------------------------------
 
+    def idle_wait(self, idle_polls: int) -> float:
+        """Seconds to wait after the `idle_polls`+1-th idle poll in a row: `interval`, doubling
+        up to `max_interval` when one is set (a quiet portal is not polled 20 times a second)."""
+        ceiling = max(self.config.interval, self.config.max_interval or 0)
+        return min(ceiling, self.config.interval * 2 ** min(idle_polls, 30))
+
     def run(self) -> None:
         """Poll until stopped (SIGTERM/SIGINT): at once again after a pass that found work,
         `interval` seconds after an idle one, with backoff while the portal is unreachable."""
-        failures = 0
+        failures = idle = 0
         while not self.stopping.is_set():
             try:
                 if not self.started:
@@ -310,8 +316,11 @@ class Node:
                 failures = 0
                 if self.config.once:
                     return
-                if not found:
-                    self.stopping.wait(self.config.interval)
+                if found:
+                    idle = 0
+                else:
+                    self.stopping.wait(self.idle_wait(idle))
+                    idle += 1
             except Exception as exc:
                 refused = isinstance(exc, PortalError) and 400 <= exc.status < 500 and exc.status != 429
                 if refused and not self.started:

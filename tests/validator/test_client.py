@@ -119,3 +119,19 @@ def test_a_bearer_token_is_sent_on_every_request(servers):
     client = PortalClient(f"http://127.0.0.1:{server.server_port}", key=KEY, token="tok123")
     client._json("GET", "/api/v1/validator/assignments")
     assert seen_headers == ["Bearer tok123"]
+
+
+def test_idle_polls_back_off_from_the_interval_up_to_the_maximum(tmp_path):
+    from validator.config import Config
+    from validator.node import Node
+
+    steady = Node(Config(portal="http://127.0.0.1:9", key=KEY, interval=2.0, cache_dir=tmp_path / "a"))
+    backing = Node(
+        Config(portal="http://127.0.0.1:9", key=KEY, interval=0.05, max_interval=0.4, cache_dir=tmp_path / "b")
+    )
+    try:
+        assert [steady.idle_wait(i) for i in range(4)] == [2.0, 2.0, 2.0, 2.0]
+        assert [backing.idle_wait(i) for i in range(6)] == [0.05, 0.1, 0.2, 0.4, 0.4, 0.4]
+    finally:
+        steady.close()
+        backing.close()

@@ -46,6 +46,17 @@ class Downloaded:
     sha256: str  # 0x-hex
     keccak256: str  # 0x-hex
 
+    @classmethod
+    def write(cls, data: bytes, sink: IO[bytes]) -> Downloaded:
+        """Bytes the node already holds (inline in an assignment), measured like a download."""
+        sink.write(data)
+        sink.flush()
+        return cls(
+            size=len(data),
+            sha256="0x" + hashlib.sha256(data).hexdigest(),
+            keccak256="0x" + _keccak.new(digest_bits=256, data=data).hexdigest(),
+        )
+
 
 def backoff_delay(attempt: int, *, base: float = 0.25, cap: float = 20.0, retry_after: float | None = None) -> float:
     """Full-jitter exponential backoff: uniform in [0, min(cap, base·2^attempt)], never less than
@@ -196,8 +207,12 @@ class PortalClient:
     def eip712(self) -> dict[str, Any]:
         return self._json("GET", "/quorums/eip712.json")
 
-    def assignments(self) -> list[dict[str, Any]]:
-        return self._json("GET", "/api/v1/validator/assignments")
+    def assignments(self, *, inline_max: int = 0) -> list[dict[str, Any]]:
+        """Open assignments. `inline_max` asks the portal to include files up to that many bytes
+        as `subject.content_base64` (saves a download each; portals that do not know the
+        parameter ignore it and the node downloads as usual)."""
+        params = {"inline_max": inline_max} if inline_max else None
+        return self._json("GET", "/api/v1/validator/assignments", params=params)
 
     def submit(self, verdicts: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """POST /api/v1/verdicts: one result per item, in order (resubmitting the same signed

@@ -1,6 +1,6 @@
-"""The node takes accepted content's MinHash signatures from the portal when it publishes them
-(GET /api/v1/minhashes, paged by cursor; docs/validator.md gives the format), and carries on
-without them when the portal does not (404)."""
+"""What the node takes from a portal beyond today's API, when the portal offers it: accepted
+content's MinHash signatures (GET /api/v1/minhashes, paged by cursor; docs/validator.md gives
+the format; a 404 means "not published") and small files inline in an assignment."""
 
 from __future__ import annotations
 
@@ -87,3 +87,47 @@ def test_a_portal_that_publishes_no_signatures_is_probed_again_later(tmp_path, s
     finally:
         node.close()
     assert server.asked == [None] and len(node.index) == 0
+
+
+def test_a_file_inline_in_the_assignment_is_checked_without_a_download(tmp_path):
+    """The node asks for small files inline (`?inline_max=`); a portal that sends
+    `subject.content_base64` saves the node a download, and the bytes are hashed like one."""
+    import base64
+    import hashlib
+
+    from eth_account import Account
+
+    from quorums.eip712 import publication, verdict_typed_data
+    from validator.signing import VerdictSchema
+
+    data = b"id,label\n1,cat\n2,dog\n3,bird\n"
+    content_hash = "0x" + hashlib.sha256(data).hexdigest()
+    address = Account.from_key(KEY).address
+    node = Node(Config(portal="http://127.0.0.1:9", key=KEY, cache_dir=tmp_path))
+    node.schema = VerdictSchema(publication())
+    node.client.chain_id = 1
+    assignment = {
+        "round": 5,
+        "content_hash": content_hash,
+        "subject": {"content_base64": base64.b64encode(data).decode(), "original_name": "a.csv", "size": len(data)},
+        "typed_data": verdict_typed_data(
+            validator=address, round_id=5, content_hash=content_hash, verdict="approve", reason=""
+        ),
+    }
+    other = "0x" + "00" * 32
+    claimed_other = assignment | {
+        "content_hash": other,
+        "typed_data": verdict_typed_data(
+            validator=address, round_id=5, content_hash=other, verdict="approve", reason=""
+        ),
+    }
+    try:
+        decision = node.check(assignment)
+        tampered = node.check(assignment | {"content_hash": other})
+        mismatch = node.check(claimed_other)
+    finally:
+        node.close()
+    assert (decision.verdict, decision.reason) == ("approve", "ok: CSV, 3 rows × 2 columns")
+    assert tampered is None  # its template's contentHash no longer matches: not signed
+    assert mismatch.verdict == "reject" and mismatch.reason.startswith("hash_mismatch: ")
+    assert list(tmp_path.glob("download-*")) == []  # the temporary file is gone

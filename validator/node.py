@@ -12,6 +12,7 @@ import os
 import signal
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,8 +148,6 @@ class Node:
     # --- published MinHashes --------------------------------------------------------------------
 
     def sync_minhashes(self) -> None:
-        import time
-
         if not self._minhash_published and time.monotonic() < self._minhash_next_probe:
             return
         try:

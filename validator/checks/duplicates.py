@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import Content, Result, Thresholds
+from .base import Content, Result, Thresholds
 from .filetype import TEXT_FORMATS
 
 NUM_PERM = 128

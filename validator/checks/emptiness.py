@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Content, Result, Thresholds
+from .base import Content, Result, Thresholds
 
 _WHITESPACE = b" \t\r\n\x0b\x0c"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 
-from . import Content, Result
+from .base import Content, Result
 from .filetype import TEXT_FORMATS
 
 MAX_CONTROL_SHARE = 0.001  # NUL and other C0 control bytes (not tab/newline/CR/FF/ESC)

@@ -7,7 +7,7 @@ import json
 import os
 import re
 
-from . import Content, Result
+from .base import Content, Result
 
 TEXT_FORMATS = frozenset({"csv", "json", "jsonl", "text"})
 EXECUTABLE = frozenset({"elf", "pe", "macho", "wasm"})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import Content, Expected, Result
+from .base import Content, Expected, Result
 
 
 def hash_and_size(content: Content, expected: Expected) -> Result:

@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator
 
-from . import Content, Result, Thresholds
+from .base import Content, Result, Thresholds
 
 MAX_RECORDS = 50_000
 

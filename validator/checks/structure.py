@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from typing import Any
 
-from . import Content, Result, Thresholds
+from .base import Content, Result, Thresholds
 from .filetype import guess_delimiter, has_header
 
 MAX_JSON_BYTES = 256 * 1024 * 1024  # larger JSON documents are not parsed whole

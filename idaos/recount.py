@@ -40,6 +40,7 @@ from .models import VotingRule
 EXPORT_FORMAT = "idao-proposal-export/1"
 RESULT_KIND = "idao.proposal.result"
 EOA = "eoa"
+CLOSED_STATES = ("passed", "rejected", "quorum_not_met", "executed", "execution_failed")
 _UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
 _TALLY_KEYS = ("for", "against", "abstain", "cast", "voters", "eligible", "quorum_bps", "approval_threshold_bps")
 _TALLY_KEYS += ("participation_bps", "approval_bps", "quorum_reached", "approval_reached", "outcome")
@@ -85,6 +86,10 @@ def _uint(value: Any, what: str) -> int:
     if isinstance(value, str) and _UINT.match(value):
         return int(value)
     raise Mismatch(f"{what} is not an unsigned integer ({value!r})")
+
+
+def _same_int(value: Any, expected: int) -> bool:
+    return type(value) is int and value == expected
 
 
 def _get(obj: Any, key: str, what: str) -> Any:
@@ -155,13 +160,15 @@ def _contract_verify(*, rpc: str, address: str, digest: str, signature: str, cha
         "signature": signature,
         "chain_id": chain_id,
     }
-    if "rpc" in inspect.signature(signatures.verify).parameters:
-        kwargs["rpc"] = rpc
-        return bool(signatures.verify(**kwargs).ok)
-    from django.test import override_settings
+    try:
+        if "rpc" in inspect.signature(signatures.verify).parameters:
+            return bool(signatures.verify(**kwargs, rpc=rpc).ok)
+        from django.test import override_settings
 
-    with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}):
-        return bool(signatures.verify(**kwargs).ok)
+        with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}):
+            return bool(signatures.verify(**kwargs).ok)
+    except Exception as exc:  # an unreachable chain is a finding of this recount, not a crash
+        raise Mismatch(f"the wallet {address} could not be checked on chain {chain_id} through {rpc}: {exc}") from None
 
 
 def _check_ballot(
@@ -172,7 +179,11 @@ def _check_ballot(
 
     if not isinstance(b, dict):
         raise Mismatch(f"ballots[{i}] is not an object")
-    bid = b.get("id", i)
+    bid = b.get("id")
+    if type(bid) is not int:
+        raise Mismatch(f"ballots[{i}].id is not an integer")
+    if type(b.get("counted")) is not bool:
+        raise Mismatch(f"ballot {bid}: counted is true or false")
     for name in ("voter", "message", "signature", "digest", "weight", "counted", "choice", "timestamp"):
         if name not in b:
             raise Mismatch(f"ballot {bid}: lacks {name}")
@@ -182,10 +193,11 @@ def _check_ballot(
         raise Mismatch(f"ballot {bid}: the message is not a canonical Ballot ({exc})") from None
     if message != b["message"]:
         raise Mismatch(f"ballot {bid}: the message is not in canonical form")
-    if message["proposal"] != proposal_id or message["idao"] != slug:
+    if message["proposal"] != proposal_id or message["idao"] != slug or not _same_int(b.get("proposal"), proposal_id):
         raise Mismatch(f"ballot {bid}: signed for proposal {message['proposal']} of {message['idao']!r}, not this one")
-    if (b["voter"], b["choice"], b["timestamp"]) != (message["voter"], message["choice"], message["timestamp"]):
-        raise Mismatch(f"ballot {bid}: voter, choice or timestamp differ from the signed message")
+    shown = (b["voter"], b["choice"], b.get("reason"), b["timestamp"])
+    if shown != (message["voter"], message["choice"], message["reason"], message["timestamp"]):
+        raise Mismatch(f"ballot {bid}: voter, choice, reason or timestamp differ from the signed message")
     fast = eip712.fast_digest(message, chain_id=chain_id)
     digest = "0x" + fast.hex() if fast is not None else eip712.digest(message, chain_id=chain_id)
     if digest != b["digest"]:
@@ -233,7 +245,12 @@ def _anchored_record(anchor: Any, *, proposal_id: int) -> tuple[dict[str, Any], 
     leaf = anchor["leaf"]
     if (leaf["kind"], leaf["subject"]) != (RESULT_KIND, f"proposal:{proposal_id}"):
         raise Mismatch(f"anchor: the record is {leaf['kind']} of {leaf['subject']}, not this proposal's result")
-    payload = json.loads(leaf["payload"])
+    try:
+        payload = json.loads(leaf["payload"])
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise Mismatch("anchor: the anchored record is not a JSON object")
     return payload, anchor["headers"][-1]
 
 
@@ -259,8 +276,8 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
     for i, b in enumerate(ballots):
         weight, needs = _check_ballot(i, b, proposal_id=proposal_id, slug=slug, chain_id=chain_id, power=power, rpc=rpc)
         if needs:
-            needs_rpc.append(b.get("id", i))
-        rows.append((b.get("id", i), b, weight))
+            needs_rpc.append(b["id"])
+        rows.append((b["id"], b, weight))
     keys = [key for key, _, _ in rows]
     if len(set(keys)) != len(keys):
         raise Mismatch("two ballots have the same id")
@@ -287,8 +304,11 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
     root = tally.ballots_root(sorted((b["voter"], b["digest"], w) for b, w in counted))
     report.tally, report.ballots_root = result, root
     _compare_tally(result, proposal.get("tally"), "the export")
-    if proposal.get("ballots_root") is not None and proposal["ballots_root"] != root:
-        raise Mismatch(f"ballots root: the export says {proposal['ballots_root']} but the recount gives {root}")
+    closed = proposal.get("result_leaf_id") is not None
+    if not closed and proposal.get("state") in CLOSED_STATES:
+        raise Mismatch(f"the proposal is {proposal['state']} but the export names no anchored result (result_leaf_id)")
+    if (closed or proposal.get("ballots_root") is not None) and proposal.get("ballots_root") != root:
+        raise Mismatch(f"ballots root: the export says {proposal.get('ballots_root')} but the recount gives {root}")
     report.checks.append(f"tally rebuilt under {rule}: {result['outcome']}; ballots root {root}")
 
     anchor = export.get("anchor")

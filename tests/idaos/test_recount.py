@@ -253,3 +253,55 @@ def test_the_proposal_page_links_the_export_next_to_recount_it_yourself():
     assert "Recount it yourself" in html
     assert f'href="/proposals/{proposal.pk}/ballots.json"' in html
     assert f"recount proposal-{proposal.pk}.json" in html
+
+
+def _mutations(export):
+    """Every way of deleting a field, nulling it or giving it the wrong type, top level and in the
+    first ballot, snapshot row and anchor."""
+    places = [([], export), (["ballots", 0], export["ballots"][0]), (["voting_power", 0], export["voting_power"][0])]
+    places += [(["anchor"], export["anchor"]), (["proposal"], export["proposal"]), (["eip712"], export["eip712"])]
+    for path, obj in places:
+        for key in list(obj):
+            for value in (None, "x", [], {}, -1, True, 10**80):
+                yield path, key, value
+            yield path, key, ...
+
+
+def test_any_malformed_export_fails_as_a_mismatch_never_a_crash(export):
+    for path, key, value in _mutations(export):
+        tampered = copy.deepcopy(export)
+        obj = tampered
+        for step in path:
+            obj = obj[step]
+        if value is ...:
+            del obj[key]
+        else:
+            obj[key] = value
+        try:
+            recount.recount(tampered)
+        except recount.Mismatch:
+            continue
+        # What a recount does not depend on: labels and times nobody signed, the proposal's text.
+        assert (tuple(path), key) in IRRELEVANT, (path, key, value)
+
+
+# verified_by: deleting it means "eoa", and the signature is then recovered as before.
+_BALLOT_LABELS = ("id", "received_at", "verified_by")
+_PROPOSAL_TEXT = ("title", "description", "kind", "payload", "author", "state", "execution_error")
+_PROPOSAL_TIMES = ("created_at", "submitted_at", "voting_starts_at", "voting_ends_at", "closed_at")
+IRRELEVANT = {(("ballots", 0), k) for k in _BALLOT_LABELS}
+IRRELEVANT |= {(("proposal",), k) for k in (*_PROPOSAL_TEXT, *_PROPOSAL_TIMES, "execution_leaf_id")}
+IRRELEVANT |= {((), "anchor_status")}
+
+
+def test_contract_wallet_ballots_with_an_unreachable_rpc_fail_naming_the_wallet(export):
+    tampered = copy.deepcopy(export)
+    tampered["ballots"][2]["verified_by"] = "erc1271"
+    with pytest.raises(recount.Mismatch, match=r"portal\.signatures|could not be checked"):
+        recount.recount(tampered, rpc="http://127.0.0.1:1")
+
+
+def test_stripping_the_anchor_of_a_closed_proposal_fails(export):
+    tampered = copy.deepcopy(export)
+    tampered["anchor"], tampered["anchor_status"], tampered["proposal"]["result_leaf_id"] = None, "not_closed", None
+    fails(tampered, "the proposal is executed but the export names no anchored result")

@@ -295,7 +295,8 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
         "ballots": [
-            {**ballot_dict(b), "verified_by": recount.EOA}
+            # How the signature was verified (issue 13 stores it on the ballot); ECDSA until then.
+            {"verified_by": getattr(b, "verified_by", None) or recount.EOA, **ballot_dict(b)}
             for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
         ],
         "anchor_status": status,

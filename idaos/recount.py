@@ -37,9 +37,9 @@ from ledger import proofs
 from . import eip712, tally
 from .models import VotingRule
 
-EXPORT_FORMAT = "idao-proposal-export/1"
+EXPORT_FORMAT = tally.EXPORT_FORMAT
 RESULT_KIND = "idao.proposal.result"
-EOA = "eoa"
+EOA = eip712.VERIFIED_BY_EOA
 CLOSED_STATES = ("passed", "rejected", "quorum_not_met", "executed", "execution_failed")
 _UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
 _TALLY_KEYS = ("for", "against", "abstain", "cast", "voters", "eligible", "quorum_bps", "approval_threshold_bps")

@@ -277,8 +277,6 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
     and signature, and the ledger proof of the anchored result (null until the block is sealed)."""
     from ledger.errors import LeafNotSealed
 
-    from . import recount
-
     anchor, status = None, "not_closed"
     if proposal.result_leaf_id is not None:
         try:
@@ -287,7 +285,7 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
             status = "queued"
     snapshot = VotingPower.objects.filter(proposal=proposal).order_by("voter").values_list("voter", "weight", "balance")
     return {
-        "format": recount.EXPORT_FORMAT,
+        "format": tally.EXPORT_FORMAT,
         "proposal": proposal_dict(proposal),
         "voting_rule": proposal.voting_rule or None,
         "quorum_bps": proposal.quorum_bps,
@@ -296,7 +294,7 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
         "ballots": [
             # How the signature was verified (issue 13 stores it on the ballot); ECDSA until then.
-            {"verified_by": getattr(b, "verified_by", None) or recount.EOA, **ballot_dict(b)}
+            {"verified_by": getattr(b, "verified_by", None) or eip712.VERIFIED_BY_EOA, **ballot_dict(b)}
             for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
         ],
         "anchor_status": status,

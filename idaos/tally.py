@@ -17,6 +17,8 @@ from ledger import merkle
 from .models import VotingRule
 
 CHOICES = ("for", "against", "abstain")
+# The format of /proposals/<id>/ballots.json, which idaos.recount checks offline.
+EXPORT_FORMAT = "idao-proposal-export/1"
 BALLOT_LEAF_ENCODING = ("address", "bytes32", "uint256")
 
 

@@ -8,7 +8,7 @@ from django.test import Client
 
 from idaos.services import proposals
 from portal.models import ApiToken
-from tests.idaos.conftest import make_idao, user_of
+from tests.idaos.conftest import ballot, make_idao, user_of
 from tests.personas import ALICE, BOB, CAROL
 
 pytestmark = pytest.mark.django_db
@@ -58,3 +58,14 @@ def test_a_drafts_export_and_actions_are_404_for_others(draft, signed_in):
     assert signed_in(CAROL).post(f"/proposals/{draft.pk}/submit").status_code == 404
     draft.refresh_from_db()
     assert draft.state == "draft"
+
+
+def test_a_vote_on_another_authors_draft_answers_as_for_a_missing_proposal(draft, signed_in):
+    carol = signed_in(CAROL)
+    url = f"/api/v1/proposals/{draft.pk}/votes"
+    for body in (ballot(CAROL, draft), ballot(CAROL, draft, idao="somewhere-else")):
+        response = carol.post(url, body, content_type="application/json")
+        assert (response.status_code, response.json()["error"]) == (404, "not_found")
+    # Its author is told the truth: voting has not opened.
+    response = signed_in(BOB).post(url, ballot(BOB, draft), content_type="application/json")
+    assert (response.status_code, response.json()["error"]) == (409, "voting_not_open")

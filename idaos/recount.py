@@ -32,6 +32,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_utils import to_checksum_address
+
 from ledger import proofs
 
 from . import eip712, tally
@@ -195,8 +197,10 @@ def _check_ballot(
         raise Mismatch(f"ballot {bid}: the message is not in canonical form")
     if message["proposal"] != proposal_id or message["idao"] != slug or not _same_int(b.get("proposal"), proposal_id):
         raise Mismatch(f"ballot {bid}: signed for proposal {message['proposal']} of {message['idao']!r}, not this one")
+    # A message may spell the voter in lowercase; the portal records the EIP-55 address it recovers.
+    voter = to_checksum_address(message["voter"])
     shown = (b["voter"], b["choice"], b.get("reason"), b["timestamp"])
-    if shown != (message["voter"], message["choice"], message["reason"], message["timestamp"]):
+    if shown != (voter, message["choice"], message["reason"], message["timestamp"]):
         raise Mismatch(f"ballot {bid}: voter, choice, reason or timestamp differ from the signed message")
     fast = eip712.fast_digest(message, chain_id=chain_id)
     digest = "0x" + fast.hex() if fast is not None else eip712.digest(message, chain_id=chain_id)
@@ -211,21 +215,17 @@ def _check_ballot(
             signer, _ = eip712.verify(message, signature, chain_id=chain_id)
         except Exception:
             raise Mismatch(f"ballot {bid}: the signature cannot be recovered") from None
-        if signer != message["voter"]:
-            raise Mismatch(f"ballot {bid}: the signature recovers {signer}, not the voter {message['voter']}")
+        if signer != voter:
+            raise Mismatch(f"ballot {bid}: the signature recovers {signer}, not the voter {voter}")
     elif rpc is None:
         needs_rpc = True
-    elif not _contract_verify(rpc=rpc, address=message["voter"], digest=digest, signature=signature, chain_id=chain_id):
-        raise Mismatch(
-            f"ballot {bid}: the wallet {message['voter']} does not accept the signature ({b['verified_by']})"
-        )
+    elif not _contract_verify(rpc=rpc, address=voter, digest=digest, signature=signature, chain_id=chain_id):
+        raise Mismatch(f"ballot {bid}: the wallet {voter} does not accept the signature ({b['verified_by']})")
     weight = _uint(b["weight"], f"ballot {bid}: weight")
-    if message["voter"] not in power:
-        raise Mismatch(f"ballot {bid}: {message['voter']} is not in the voting-power snapshot")
-    if weight != power[message["voter"]]:
-        raise Mismatch(
-            f"ballot {bid}: weight {weight} but the snapshot gives {message['voter']} {power[message['voter']]}"
-        )
+    if voter not in power:
+        raise Mismatch(f"ballot {bid}: {voter} is not in the voting-power snapshot")
+    if weight != power[voter]:
+        raise Mismatch(f"ballot {bid}: weight {weight} but the snapshot gives {voter} {power[voter]}")
     return weight, needs_rpc
 
 

@@ -305,3 +305,15 @@ def test_stripping_the_anchor_of_a_closed_proposal_fails(export):
     tampered = copy.deepcopy(export)
     tampered["anchor"], tampered["anchor_status"], tampered["proposal"]["result_leaf_id"] = None, "not_closed", None
     fails(tampered, "the proposal is executed but the export names no anchored result")
+
+
+@pytest.mark.django_db
+def test_a_ballot_whose_message_spells_the_voter_in_lowercase_recounts():
+    idao = make_idao(members=[BOB, CAROL])
+    proposal = make_proposal(idao)
+    body = ballot(BOB, proposal, "for", voter=BOB.address.lower())
+    ballots.ballot_cast(
+        proposal_id=proposal.pk, message=body["message"], signature=body["signature"], user=user_of(BOB)
+    )
+    report = recount.recount(Client().get(f"/proposals/{proposal.pk}/ballots.json").json())
+    assert report.counted == 1 and report.tally["for"] == "1"

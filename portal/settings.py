@@ -145,6 +145,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    # kombu's filesystem transport with atomic writes and claims (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:AtomicFilesystemTransport"
 elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
     # RabbitMQ: "quorum" declares the queues as replicated quorum queues (README, Deployment).
     CELERY_TASK_DEFAULT_QUEUE_TYPE = env.str("CELERY_QUEUE_TYPE", default="classic")

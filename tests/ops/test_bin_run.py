@@ -16,7 +16,7 @@ import pytest
 
 from tests.celery_helpers import wait_for
 
-from .processes import ROOT, embedded_env, free_port, get, stop
+from .processes import ROOT, embedded_env, free_port, get, stop, wait_until_answers
 
 BEFORE_KILL = 60  # seconds of demo load before the worker is killed
 AFTER_KILL = 60  # and after it is back
@@ -56,7 +56,7 @@ def test_bin_run_restarts_a_killed_worker_and_web_answers_throughout(tmp_path):
     worker_log = var / "worker.log"
     try:
         wait_for(lambda: "iDAO Portal is running" in log_text(out), timeout=300, interval=0.5)
-        wait_for(lambda: get(port, "/healthz", timeout=5)[0] == 200, timeout=60, interval=0.5)
+        wait_until_answers(port, timeout=60, proc=run)
         loader = threading.Thread(target=load, daemon=True)
         loader.start()
         # The demo's beat-driven tasks run on the worker.

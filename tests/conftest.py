@@ -191,7 +191,7 @@ def _drop_broker_connections(app) -> None:
 
     pools.reset()
     app._pool = None
-    app.amqp._producer_pool = None
+    app.__dict__.pop("amqp", None)  # queues, routes and producers are rebuilt from the current conf
 
 
 @pytest.fixture
@@ -212,15 +212,22 @@ def celery_app(broker_kind, monkeypatch):
     if broker_kind == "redis":
         yield app
         return
-    old = (app.conf.broker_url, app.conf.broker_transport_options)
+    conf = app.conf
+    old = (conf.broker_url, conf.broker_transport_options, conf.task_default_queue_type)
+    # RabbitMQ as README's Deployment recommends it: quorum queues (CELERY_QUEUE_TYPE for the
+    # worker subprocesses, which read settings), and publisher confirms, so a message counted
+    # right after the publishing commit is really queued.
     monkeypatch.setenv("CELERY_BROKER_URL", AMQP_URL)  # Celery lets the env var win over conf
-    # Publisher confirms: a message counted right after the publishing commit is really queued.
-    app.conf.broker_url, app.conf.broker_transport_options = AMQP_URL, {"confirm_publish": True}
+    monkeypatch.setenv("CELERY_QUEUE_TYPE", "quorum")
+    conf.broker_url, conf.broker_transport_options = AMQP_URL, {"confirm_publish": True}
+    conf.task_default_queue_type = "quorum"
     _drop_broker_connections(app)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete("celery")  # whatever an earlier run left (maybe a classic queue)
     try:
         yield app
     finally:
-        app.conf.broker_url, app.conf.broker_transport_options = old
+        conf.broker_url, conf.broker_transport_options, conf.task_default_queue_type = old
         _drop_broker_connections(app)
 
 

@@ -144,7 +144,9 @@ def test_sign_in_vote_upload_to_dat_epoch_payout_and_a_clean_ledger_on_the_embed
     assert len(found) == 1, found
     dat = site.get(f"/api/v1/dats/{found[0]['tokenId']}").json()
     assert (dat["owner"], dat["idao"], dat["sha256"]) == (ERIN.address, "open-health", contribution["sha256"])
-    assert site.get(f"/api/v1/dats/{dat['tokenId']}/verify").json()["valid"] is True
+    # Its provenance bundle verifies once the block holding its anchor is sealed (every 5 s in the demo).
+    verify = f"/api/v1/dats/{dat['tokenId']}/verify"
+    assert wait_for(lambda: site.get(verify).json().get("valid") is True, timeout=60, interval=1), site.get(verify).text
 
     # A reward epoch closes (every minute in the demo) and pays out.
     def paid():

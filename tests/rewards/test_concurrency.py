@@ -12,6 +12,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Transaction
 from rewards.models import Epoch, Payout, UsageEvent
 from rewards.services.epochs import epoch_close, epochs_close_due
+from tests.celery_helpers import BROKERS
 
 from .conftest import current_epoch, event
 
@@ -85,6 +86,7 @@ def test_usage_racing_the_close_counts_in_exactly_one_epoch(world, settings):
     assert not Epoch.objects.filter(state="open", ends_at__lte=timezone.now()).exists()
 
 
+@pytest.mark.parametrize("broker_kind", BROKERS)
 def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_worker):
     from rewards.tasks import close_due_epochs
 

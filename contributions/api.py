@@ -13,7 +13,7 @@ from .selectors import contribution_dict, contribution_list_of_owner
 router = Router(tags=["contributions"])
 
 
-@router.get("/contributions", auth=api_auth)
+@router.get("/contributions", auth=api_auth())
 def my_contributions(request: HttpRequest) -> list[dict]:
     """Your contributions, newest first, with their state and round."""
     return [contribution_dict(c) for c in contribution_list_of_owner(user=request.auth)]

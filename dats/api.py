@@ -10,6 +10,7 @@ from ninja import Router, Schema, Status
 from contributions.models import Contribution
 from portal.auth import api_auth
 from portal.errors import Forbidden, NotFound
+from portal.schemas import ErrorOut
 
 from . import bundles, selectors, services
 from .models import DatParent
@@ -17,11 +18,6 @@ from .services.grants import AccessResult
 
 router = Router(tags=["dats"])
 TAGS = ["dats"]
-
-
-class ErrorOut(Schema):
-    error: str
-    detail: str
 
 
 class AccessIn(Schema):
@@ -111,7 +107,7 @@ def dat_verify(request: HttpRequest, dat_id: int):
 @router.post(
     "/dats/{dat_id}/access",
     tags=TAGS,
-    auth=api_auth,
+    auth=api_auth(scope="dats:access"),
     response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
     summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
 )
@@ -123,7 +119,12 @@ def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
     return Status(200 if result.replayed else 201, _grant_dict(result))
 
 
-@router.get("/dats/{dat_id}/file", tags=TAGS, auth=api_auth, summary="Download a DAT's file with a valid access grant")
+@router.get(
+    "/dats/{dat_id}/file",
+    tags=TAGS,
+    auth=api_auth(scope="dats:access"),
+    summary="Download a DAT's file with a valid access grant",
+)
 def dat_file(request: HttpRequest, dat_id: int):
     dat = selectors.dat_get(dat_id)
     if selectors.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
@@ -154,7 +155,7 @@ def model_manifest(request: HttpRequest, model_id: int, version: int | None = No
 
 
 @router.post(
-    "/dats/{dat_id}/policy", tags=TAGS, auth=api_auth, summary="Change a DAT's policy within the charter (owner)"
+    "/dats/{dat_id}/policy", tags=TAGS, auth=api_auth(), summary="Change a DAT's policy within the charter (owner)"
 )
 def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
     changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
@@ -162,20 +163,23 @@ def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@router.post("/dats/{dat_id}/revoke", tags=TAGS, auth=api_auth, summary="Revoke a DAT's policy (owner)")
+@router.post("/dats/{dat_id}/revoke", tags=TAGS, auth=api_auth(), summary="Revoke a DAT's policy (owner)")
 def dat_revoke(request: HttpRequest, dat_id: int):
     event = services.dat_revoke(dat_id=dat_id, actor=request.auth)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
-@router.post("/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth, summary="Transfer a DAT to another address (owner)")
+@router.post("/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth(), summary="Transfer a DAT to another address (owner)")
 def dat_transfer(request: HttpRequest, dat_id: int, body: TransferIn):
     event = services.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to)
     return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
 
 
 @router.post(
-    "/dats/{dat_id}/parents", tags=TAGS, auth=api_auth, summary="Add parents a DAT was derived from (owner; no cycles)"
+    "/dats/{dat_id}/parents",
+    tags=TAGS,
+    auth=api_auth(),
+    summary="Add parents a DAT was derived from (owner; no cycles)",
 )
 def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
     event = services.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
@@ -185,7 +189,7 @@ def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
 @router.post(
     "/contributions/{public_id}/parents",
     tags=TAGS,
-    auth=api_auth,
+    auth=api_auth(),
     summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
 )
 def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):

@@ -270,6 +270,14 @@ def proposal_describe(proposal: Proposal) -> str:
     return f"Action “{kind}”."
 
 
+def proposal_exported(proposal_id: int) -> Proposal:
+    """The proposal whose ballots are exported: any state but draft (404 proposal_not_found)."""
+    proposal = proposals_visible(None).select_related("idao", "author").filter(pk=proposal_id).first()
+    if proposal is None:
+        raise NotFound("There is no such proposal with ballots.", code="proposal_not_found")
+    return proposal
+
+
 def proposal_export(proposal: Proposal) -> dict[str, Any]:
     """What /proposals/<id>/ballots.json serves, enough to recount offline (`idaos.recount`): the
     proposal with its tally, the counting rule, the EIP-712 domain and types, the voting-power

@@ -131,7 +131,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
                     idao=idao, steward=request.user, membership_id=membership_id, role=action
                 )
             else:
-                raise DomainError("Unknown action.", code="invalid_input", status=400)
+                raise DomainError("Unknown action.", code="invalid_input", status=422)
         except (DomainError, ValueError) as exc:
             messages.error(request, getattr(exc, "detail", "The membership id is not a number."))
         else:
@@ -253,13 +253,12 @@ def _export_rows(proposal: Proposal):
 def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResponse:
     """Every signed ballot with its signature; the JSON also carries the voting-power snapshot, the
     counting rule and the ledger proof of the result, so `manage.py recount` needs nothing else."""
-    proposal = selectors.proposals_visible(None).select_related("idao", "author").filter(pk=proposal_id).first()
-    if proposal is None:
-        if fmt == "json":
-            return JsonResponse(
-                {"error": "proposal_not_found", "detail": "There is no such proposal with ballots."}, status=404
-            )
-        raise Http404("There is no such proposal.")
+    try:
+        proposal = selectors.proposal_exported(proposal_id)
+    except DomainError as exc:
+        if fmt == "json":  # the alias of GET /api/v1/proposals/{id}/ballots answers as it does
+            return JsonResponse(exc.as_dict(), status=exc.status)
+        raise Http404("There is no such proposal.") from None
     if fmt == "json":
         response = JsonResponse(selectors.proposal_export(proposal), json_dumps_params={"indent": 1})
     else:
@@ -322,4 +321,5 @@ def ballot_receipt(request: HttpRequest, ballot_id: int) -> HttpResponse:
 
 @require_GET
 def eip712_json(request: HttpRequest) -> JsonResponse:
+    """Alias of GET /api/v1/governance/eip712."""
     return JsonResponse(eip712.published())

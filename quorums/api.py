@@ -73,7 +73,7 @@ def round_json(r: Round) -> dict[str, Any]:
     }
 
 
-@router.get("/validator/assignments", auth=api_auth)
+@router.get("/validator/assignments", auth=api_auth())
 def assignments(request: HttpRequest) -> list[dict]:
     """Open rounds where you sit on the committee and have not signed yet, with the typed data
     to sign (fill in verdict and reason) and where to download the file."""
@@ -96,7 +96,7 @@ def assignments(request: HttpRequest) -> list[dict]:
     return out
 
 
-@router.post("/rounds/{round_id}/verdicts", auth=api_auth, response={201: dict, 409: dict})
+@router.post("/rounds/{round_id}/verdicts", auth=api_auth(), response={201: dict, 409: dict})
 def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> Status:
     """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
     recorded as equivocation evidence (409 equivocation)."""
@@ -115,7 +115,7 @@ def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> S
     return Status(201, body)
 
 
-@router.post("/verdicts", auth=api_auth, response={200: dict, 422: dict})
+@router.post("/verdicts", auth=api_auth(), response={200: dict, 422: dict})
 def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
     """Submit up to 100 signed EIP-712 Verdicts at once (an automated validator's batch), each
     checked exactly as by POST /rounds/{id}/verdicts, in one transaction. The answer lists, in
@@ -150,13 +150,13 @@ def round_detail(request: HttpRequest, round_id: int) -> dict:
     return round_json(round_get(round_id))
 
 
-@router.post("/quorums/{quorum_id}/bond", auth=api_auth)
+@router.post("/quorums/{quorum_id}/bond", auth=api_auth())
 def bond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
     v = services.validator_bond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"validator": v.pk, "stake": int(v.stake), "state": v.state}
 
 
-@router.post("/quorums/{quorum_id}/unbond", auth=api_auth)
+@router.post("/quorums/{quorum_id}/unbond", auth=api_auth())
 def unbond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}

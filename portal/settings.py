@@ -186,6 +186,8 @@ PORTAL_TASK_RETRY_DELAY = env.float("PORTAL_TASK_RETRY_DELAY", default=5.0)
 PORTAL_SWEEP_SECONDS = env.float("PORTAL_SWEEP_SECONDS", default=30.0)
 # Demo: deterministic automated validators sign their assignments every few seconds (bin/run).
 PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
+# The demo keeps one proposal open in its iDAO (a beat task renews it); on with the demo validators.
+PORTAL_DEMO_PROPOSALS = env.bool("PORTAL_DEMO_PROPOSALS", default=PORTAL_DEMO_VALIDATORS)
 
 # --- Rewards ----------------------------------------------------------------------------------
 # The demo pipeline reports simulated usage every few seconds (bin/run turns it on).

@@ -208,3 +208,19 @@ def test_an_honest_compressed_tar_is_accepted_with_its_entries_counted(signed_in
     r = signed_in(BOB).post(URL, {**data, "file": f})
     assert r.status_code == 201, r.content
     assert Contribution.objects.get().archive == {"entries": 3, "uncompressed_bytes": 6000, "unsafe_paths": False}
+
+
+@pytest.mark.django_db
+def test_a_compressed_tar_past_the_time_budget_is_refused_as_too_expensive(signed_in, idao, settings):
+    settings.PORTAL_ARCHIVE_MAX_SECONDS = 0
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as tf:
+        info = tarfile.TarInfo("notes.txt")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    f = io.BytesIO(raw.getvalue())
+    f.name = "slow.tar.gz"
+    data = {"idao": idao.slug, "kind": "dataset", "title": "Slow", "licence": "CC0", "allowed_uses": "training"}
+    r = signed_in(BOB).post(URL, {**data, "file": f})
+    assert r.status_code == 422 and r.json()["error"] == "archive_too_expensive"
+    assert "too long" in r.json()["detail"]

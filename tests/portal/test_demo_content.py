@@ -25,6 +25,7 @@ from portal import demo as portal_demo
 from portal.celery import beat_schedule
 from quorums import demo as quorums_demo
 from rewards import demo as rewards_demo
+from tests.celery_helpers import wait_for
 
 
 def _load() -> None:
@@ -92,3 +93,13 @@ def test_the_proposal_renewal_is_on_the_beat_schedule_only_when_the_demo_is_on(s
         assert "idaos-demo-proposal" not in beat_schedule()
     finally:
         importlib.reload(idaos_schedule)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_renews_the_demo_proposal_once_the_last_one_closed(broker, celery_worker):
+    _load()
+    active = Proposal.objects.get(idao__slug="open-health", state=ProposalState.ACTIVE)
+    proposals.proposal_close(proposal_id=active.pk, now=active.voting_ends_at + timezone.timedelta(seconds=1))
+    demo_proposal_renew.delay()
+    renewed = wait_for(lambda: Proposal.objects.filter(idao__slug="open-health", state=ProposalState.ACTIVE).first())
+    assert renewed.pk != active.pk

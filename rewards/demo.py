@@ -52,7 +52,7 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
     body = _demo_body(title)
     existing = DAT.objects.filter(idao=idao, title=title).first()
     if existing is not None:
-        _ensure_file(existing.contribution_id, body)
+        _ensure_file(existing.contribution, body)
         return existing
     sha, kec = "0x" + hashlib.sha256(body).hexdigest(), merkle.to_hex(merkle.keccak(body))
     now = timezone.now()
@@ -125,10 +125,9 @@ def _demo_body(title: str) -> bytes:
     return f"{title} (rewards demo)".encode()
 
 
-def _ensure_file(contribution_id: int | None, body: bytes) -> None:
+def _ensure_file(contribution: Contribution, body: bytes) -> None:
     """Demo data loaded before files were written: store the bytes the anchored hash names."""
-    contribution = Contribution.objects.filter(pk=contribution_id).first()
-    if contribution is None or default_storage.exists(contribution.storage_name):
+    if default_storage.exists(contribution.storage_name):
         return
     if "0x" + hashlib.sha256(body).hexdigest() != contribution.sha256:
         return  # an older demo body we cannot reproduce; leave the row alone

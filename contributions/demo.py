@@ -73,7 +73,7 @@ def load(stdout) -> None:
                 licence="CC-BY-4.0",
                 usage_policy={
                     "allowed_uses": ["training", "fine_tuning", "inference", "evaluation"],
-                    "price_credit": 2,
+                    "price": 2,
                 },
             )
         except Exception as exc:  # a demo file the rules refuse is reported, not fatal

@@ -95,7 +95,7 @@ def contribution_create(
         try:
             archive = inspect_archive(upload.temporary_file_path(), sniffed)
         except ArchiveRefused as exc:
-            raise InvalidContribution(exc.detail, code="archive_refused") from None
+            raise InvalidContribution(exc.detail, code=exc.code) from None
         if archive.get("unsafe_paths"):
             flags.append("archive_unsafe_paths")
         with transaction.atomic():

@@ -14,3 +14,14 @@ def contribution_route_task(self: Task, contribution_id: int) -> None:
     from .services import contributions_route_queued
 
     run_with_retries(self, contributions_route_queued, contribution_id=contribution_id)
+
+
+@shared_task(ignore_result=True)
+def staging_sweep_task() -> int:
+    """Delete staged upload files older than PORTAL_STAGING_MAX_AGE seconds (default an hour),
+    left behind by a process that died mid-upload. Safe to run twice or on several workers."""
+    from django.conf import settings
+
+    from .uploads import staging_sweep
+
+    return staging_sweep(older_than_seconds=float(getattr(settings, "PORTAL_STAGING_MAX_AGE", 3600)))

@@ -7,14 +7,18 @@ FileSystemStorage is a rename, not a copy; other storage backends receive a stre
 
 from __future__ import annotations
 
+import bz2
 import hashlib
+import lzma
 import os
 import queue
 import re
 import tarfile
 import threading
+import time
 import unicodedata
 import zipfile
+import zlib
 from pathlib import Path
 from tempfile import NamedTemporaryFile
 
@@ -38,10 +42,37 @@ def archive_limits() -> tuple[int, int]:
     )
 
 
+def archive_budget() -> tuple[int, float]:
+    """(compression ratio, seconds): inspecting a compressed archive stops once it has produced
+    more than ratio x the compressed bytes read (plus 1 MiB) or taken longer than the seconds."""
+    return (
+        int(getattr(settings, "PORTAL_ARCHIVE_MAX_RATIO", 100)),
+        float(getattr(settings, "PORTAL_ARCHIVE_MAX_SECONDS", 5.0)),
+    )
+
+
+STAGED_GLOB = "up-*.part"
+
+
 def staging_dir() -> Path:
     path = Path(settings.MEDIA_ROOT) / ".staging"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def staging_sweep(*, older_than_seconds: float, now: float | None = None) -> int:
+    """Delete staged upload files not written for `older_than_seconds` (left by a crashed or
+    killed process: a live upload keeps writing, so its mtime stays fresh). Returns how many."""
+    cutoff = (time.time() if now is None else now) - older_than_seconds
+    removed = 0
+    for path in staging_dir().glob(STAGED_GLOB):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # finished or swept by someone else meanwhile
+            continue
+    return removed
 
 
 class HashedUpload(UploadedFile):
@@ -308,15 +339,116 @@ def type_flags(*, name: str, declared_type: str, sniffed: str) -> list[str]:
 
 
 class ArchiveRefused(Exception):
+    code = "archive_refused"
+
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
         self.detail = detail
 
 
+class ArchiveTooExpensive(ArchiveRefused):
+    code = "archive_too_expensive"
+
+
+class _BudgetedDecompressor:
+    """A read()-only stream of the decompressed bytes of a gzip, bzip2 or xz file that raises
+    ArchiveTooExpensive as soon as it has produced more than `ratio` times the compressed bytes
+    read so far (past a 1 MiB allowance) or run past `deadline` (time.monotonic()). Input is read
+    in small steps and output produced at most `size` bytes per call, so a bomb is caught after a
+    few megabytes and never inflates in memory; concatenated streams (pigz, pbzip2) are followed."""
+
+    READ = 64 * 1024
+    ALLOWANCE = 1024 * 1024
+
+    def __init__(self, fh, kind: str, *, ratio: int, deadline: float) -> None:
+        self._fh, self._kind = fh, kind
+        self._ratio, self._deadline = ratio, deadline
+        self._d = self._new()
+        self._done = False
+        self.consumed = self.produced = 0
+
+    def _input(self) -> bytes:
+        data = self._fh.read(self.READ)
+        self.consumed += len(data)
+        return data
+
+    def _new(self):
+        if self._kind == "gzip":
+            return zlib.decompressobj(16 + zlib.MAX_WBITS)
+        if self._kind == "bzip2":
+            return bz2.BZ2Decompressor()
+        return lzma.LZMADecompressor()
+
+    def _step(self, size: int) -> bytes:
+        d = self._d
+        if d.eof:
+            rest = d.unused_data or self._input()
+            if not rest.strip(b"\x00"):
+                self._done = True
+                return b""
+            self._d = self._new()
+            return self._d.decompress(rest, size)
+        if self._kind == "gzip":
+            data = d.unconsumed_tail or self._input()
+            if not data:
+                self._done = True
+                return d.flush()
+            return d.decompress(data, size)
+        if d.needs_input:
+            data = self._input()
+            if not data:
+                self._done = True
+                return b""
+            return d.decompress(data, size)
+        return d.decompress(b"", size)
+
+    def read(self, size: int = -1) -> bytes:
+        size = CHUNK if size is None or size < 0 else size
+        out = b""
+        try:
+            while not out and not self._done:
+                out = self._step(size)
+                self._check(len(out))
+        except (zlib.error, OSError, lzma.LZMAError, EOFError) as exc:
+            raise tarfile.ReadError(str(exc)) from None
+        return out
+
+    def _check(self, produced: int) -> None:
+        self.produced += produced
+        if self.produced > self._ratio * self.consumed + self.ALLOWANCE:
+            raise ArchiveTooExpensive(
+                f"The archive inflates more than {self._ratio} times its compressed size; it is refused "
+                "as too expensive to inspect."
+            )
+        if time.monotonic() > self._deadline:
+            raise ArchiveTooExpensive("The archive takes too long to inspect; it is refused as too expensive.")
+
+
+def _tar_members(path: str, sniffed: str):
+    """Open the tar (headers only, members skipped) within the compression budget."""
+    if sniffed == "tar":
+        return tarfile.open(path, "r:")
+    ratio, seconds = archive_budget()
+    fh = open(path, "rb")  # noqa: SIM115 - closed with the TarFile (see inspect_archive)
+    stream = _BudgetedDecompressor(fh, sniffed, ratio=ratio, deadline=time.monotonic() + seconds)
+    try:
+        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
+    except BaseException:
+        fh.close()
+        raise
+    tf._budget_file = fh  # type: ignore[attr-defined]
+    return tf
+
+
 def inspect_archive(path: str, sniffed: str) -> dict:
     """Count entries and add up declared uncompressed sizes from the archive's own index, never
-    extracting anything; raise ArchiveRefused past PORTAL_ARCHIVE_MAX_ENTRIES / _UNCOMPRESSED."""
+    extracting anything; raise ArchiveRefused past PORTAL_ARCHIVE_MAX_ENTRIES / _UNCOMPRESSED.
+    Compressed tars are read as a stream within a ratio and time budget (archive_budget), so a
+    small bomb is refused with ArchiveTooExpensive in milliseconds; zips are judged by their
+    central directory, whose declared sizes get the same ratio bound."""
     max_entries, max_bytes = archive_limits()
+    ratio, _seconds = archive_budget()
+    inflates_past_budget = False
     if sniffed == "zip":
         try:
             with zipfile.ZipFile(path) as zf:
@@ -324,12 +456,14 @@ def inspect_archive(path: str, sniffed: str) -> dict:
         except zipfile.BadZipFile as exc:
             raise ArchiveRefused(f"The zip archive is damaged: {exc}.") from None
         entries, total = len(infos), sum(i.file_size for i in infos)
+        inflates_past_budget = total > max(ratio * os.path.getsize(path), 1024 * 1024)
         unsafe = any(i.filename.startswith("/") or ".." in i.filename.replace("\\", "/").split("/") for i in infos)
     elif sniffed in ("tar", "gzip", "bzip2", "xz"):
         entries = total = 0
         unsafe = False
         try:
-            with tarfile.open(path, "r:*") as tf:
+            tf = _tar_members(path, sniffed)
+            try:
                 for member in tf:  # headers only; members are skipped, not written anywhere
                     entries += 1
                     total += member.size
@@ -342,6 +476,10 @@ def inspect_archive(path: str, sniffed: str) -> dict:
                     )
                     if entries > max_entries or total > max_bytes:
                         break
+            finally:
+                tf.close()
+                if hasattr(tf, "_budget_file"):
+                    tf._budget_file.close()
         except tarfile.ReadError:
             if sniffed != "gzip":
                 raise ArchiveRefused("The archive cannot be read.") from None
@@ -355,4 +493,9 @@ def inspect_archive(path: str, sniffed: str) -> dict:
         raise ArchiveRefused(f"The archive holds more than {max_entries} entries; split it or pack fewer files.")
     if total > max_bytes:
         raise ArchiveRefused(f"The archive would unpack to more than {max_bytes} bytes.")
+    if sniffed == "zip" and inflates_past_budget:
+        raise ArchiveTooExpensive(
+            f"The zip archive declares {total} bytes, more than {ratio} times its size; it is refused "
+            "as too expensive to inspect."
+        )
     return {"entries": entries, "uncompressed_bytes": total, "unsafe_paths": unsafe}

@@ -40,6 +40,17 @@ def _bearer_user(request: HttpRequest) -> Any:
 def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
     handler = HashingUploadHandler(request)
     request.upload_handlers = [handler]
+    try:
+        return _receive_with(handler, request, user, check_csrf=check_csrf)
+    finally:
+        # Every exit path, including the parser raising (too many parts, a malformed part, a
+        # body too big): nothing staged outlives the request. A stored upload was moved away.
+        handler.cleanup()
+
+
+def _receive_with(
+    handler: HashingUploadHandler, request: HttpRequest, user: Any, *, check_csrf: bool
+) -> tuple[Contribution | None, DomainError | None]:
     if check_csrf and _csrf_failure(request) is not None:
         handler.cleanup()
         return None, DomainError("CSRF token missing or incorrect.", code="csrf_failed", status=403)

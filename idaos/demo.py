@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from django.db import transaction
 from django.utils import timezone
 from eth_account.messages import encode_typed_data
 
@@ -108,4 +109,27 @@ def load(stdout) -> None:
         if proposal.state == ProposalState.ACTIVE:
             _sign_ballot("bob", proposal, "for", "Real records generalise better.")
             _sign_ballot("carol", proposal, "against", "Synthetic data first, until consent tooling is ready.")
+    proposal_renew()
     stdout.write(f"demo iDAOs: {', '.join(slug for slug, *_ in IDAOS)}")
+
+
+def proposal_renew() -> Proposal | None:
+    """Keep one proposal open in the demo iDAO: when none is voting or about to, open a new signal
+    proposal (beat runs this while the demo is on). The iDAO row lock makes two runs open one."""
+    with transaction.atomic():
+        health = IDAO.objects.select_for_update().filter(slug="open-health").first()
+        if health is None:
+            return None
+        if Proposal.objects.filter(idao=health, state__in=[ProposalState.ACTIVE, ProposalState.PENDING]).exists():
+            return None
+        number = Proposal.objects.filter(idao=health).count() + 1
+        proposal = proposals.proposal_create(
+            idao=health,
+            author=_person("alice"),
+            kind="signal",
+            title=f"Demo signal {number}: keep preferring de-identified records for the next run",
+            description="The demo keeps one vote open: a new signal proposal opens when the last one closes.",
+        )
+    proposals.proposal_activate(proposal_id=proposal.pk)
+    proposal.refresh_from_db()
+    return proposal

@@ -1,5 +1,9 @@
 """Periodic work merged into the Celery beat schedule by portal.celery."""
 
+from __future__ import annotations
+
+from django.conf import settings
+
 BEAT = {
     "idaos-advance-proposals": {
         "task": "idaos.tasks.advance_proposals",
@@ -7,3 +11,6 @@ BEAT = {
         "options": {"expires": 15.0},
     },
 }
+
+if getattr(settings, "PORTAL_DEMO_PROPOSALS", False):
+    BEAT["idaos-demo-proposal"] = {"task": "idaos.tasks.demo_proposal_renew", "schedule": 30.0}

@@ -27,3 +27,12 @@ def advance_proposals() -> dict[str, int]:
     activated = sum(1 for pk in to_activate if proposals.proposal_activate(proposal_id=pk))
     closed = sum(1 for pk in to_close if proposals.proposal_close(proposal_id=pk))
     return {"activated": activated, "closed": closed}
+
+
+@shared_task(ignore_result=True)
+def demo_proposal_renew() -> int | None:
+    """Beat, while the demo is on (PORTAL_DEMO_PROPOSALS): keep one demo proposal open."""
+    from .demo import proposal_renew
+
+    proposal = proposal_renew()
+    return proposal.pk if proposal else None

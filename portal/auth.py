@@ -40,6 +40,14 @@ class AddressBackend(BaseBackend):
             cache.set(key, user, USER_CACHE_SECONDS)
         return user if user.is_active else None
 
+    # Staff rights are one rule: an active staff member holds every permission (the Django admin
+    # included); the portal grants no per-model permissions. grant_admin / PORTAL_ADMINS set it.
+    def has_perm(self, user_obj: object, perm: str, obj: object = None) -> bool:
+        return bool(getattr(user_obj, "is_active", False) and getattr(user_obj, "is_staff", False))
+
+    def has_module_perms(self, user_obj: object, app_label: str) -> bool:
+        return self.has_perm(user_obj, app_label)
+
 
 @receiver([post_save, post_delete], sender=User, dispatch_uid="portal.user_cache_invalidate")
 def _forget_cached_user(sender: type, instance: User, **kwargs: object) -> None:

@@ -204,6 +204,8 @@ PORTAL_TASK_RETRY_DELAY = env.float("PORTAL_TASK_RETRY_DELAY", default=5.0)
 PORTAL_SWEEP_SECONDS = env.float("PORTAL_SWEEP_SECONDS", default=30.0)
 # Demo: deterministic automated validators sign their assignments every few seconds (bin/run).
 PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
+# The demo keeps one proposal open in its iDAO (a beat task renews it); on with the demo validators.
+PORTAL_DEMO_PROPOSALS = env.bool("PORTAL_DEMO_PROPOSALS", default=PORTAL_DEMO_VALIDATORS)
 
 # --- Rewards ----------------------------------------------------------------------------------
 # The demo pipeline reports simulated usage every few seconds (bin/run turns it on).
@@ -218,6 +220,11 @@ LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")
 PORTAL_MAX_UPLOAD_BYTES = env.int("PORTAL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 PORTAL_ARCHIVE_MAX_ENTRIES = env.int("PORTAL_ARCHIVE_MAX_ENTRIES", default=10_000)
 PORTAL_ARCHIVE_MAX_UNCOMPRESSED = env.int("PORTAL_ARCHIVE_MAX_UNCOMPRESSED", default=8 * 1024**3)
+# Inspecting a compressed tar stops past this ratio of inflated to compressed bytes or these seconds.
+PORTAL_ARCHIVE_MAX_RATIO = env.int("PORTAL_ARCHIVE_MAX_RATIO", default=100)
+PORTAL_ARCHIVE_MAX_SECONDS = env.float("PORTAL_ARCHIVE_MAX_SECONDS", default=5.0)
+# Staged upload files not written for this long are left by a dead process; beat sweeps them.
+PORTAL_STAGING_MAX_AGE = env.int("PORTAL_STAGING_MAX_AGE", default=3600)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=100 * 1024)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 1000
 DATA_UPLOAD_MAX_NUMBER_FILES = 20

@@ -160,3 +160,116 @@ def bond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
 def unbond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
+
+
+# --- staff: quorum creation and parameters (issue 11 point 15) ---------------------------------
+
+
+class QuorumErrorOut(Schema):
+    error: str
+    detail: str
+
+
+class QuorumParametersIn(Schema):
+    """Durations are whole seconds. Omitted parameters keep their value (or the default)."""
+
+    committee_size: int | None = None
+    threshold_bps: int | None = None
+    min_participation_bps: int | None = None
+    slash_equivocation_bps: int | None = None
+    slash_minority_bps: int | None = None
+    slash_absence_bps: int | None = None
+    min_bond: int | None = None
+    round_duration: int | None = None
+    unbond_delay: int | None = None
+
+
+class QuorumCreateIn(QuorumParametersIn):
+    name: str
+    description: str = ""
+    reason: str
+
+
+class QuorumUpdateIn(QuorumParametersIn):
+    reason: str
+
+
+class QuorumOut(Schema):
+    id: int
+    name: str
+    description: str
+    paused: bool
+    committee_size: int
+    threshold_bps: int
+    min_participation_bps: int
+    slash_equivocation_bps: int
+    slash_minority_bps: int
+    slash_absence_bps: int
+    min_bond: int
+    round_duration: int
+    unbond_delay: int
+    audit_entry: int | None = None
+    anchor_leaf_id: int | None = None
+
+
+STAFF_ERRORS = {400: QuorumErrorOut, 401: QuorumErrorOut, 403: QuorumErrorOut, 422: QuorumErrorOut}
+
+
+def _quorum_out(q: Any) -> dict[str, Any]:
+    from .models import AuditEntry
+
+    entry = AuditEntry.objects.filter(target=f"quorum:{q.pk}").order_by("-pk").first()
+    return {
+        "id": q.pk,
+        "name": q.name,
+        "description": q.description,
+        "paused": q.paused,
+        **{
+            k: int(getattr(q, k))
+            for k in (
+                "committee_size",
+                "threshold_bps",
+                "min_participation_bps",
+                "slash_equivocation_bps",
+                "slash_minority_bps",
+                "slash_absence_bps",
+                "min_bond",
+            )
+        },
+        "round_duration": int(q.round_duration.total_seconds()),
+        "unbond_delay": int(q.unbond_delay.total_seconds()),
+        "audit_entry": entry.pk if entry else None,
+        "anchor_leaf_id": entry.anchor_leaf_id if entry else None,
+    }
+
+
+def _given(payload: QuorumParametersIn) -> dict[str, Any]:
+    return {k: v for k, v in payload.dict(include=set(QuorumParametersIn.model_fields)).items() if v is not None}
+
+
+@router.post(
+    "/quorums",
+    auth=api_auth,
+    response={201: QuorumOut, 409: QuorumErrorOut, **STAFF_ERRORS},
+    summary="Create a quorum (staff only; audited and anchored)",
+)
+def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
+    q = services.quorum_create(
+        actor=request.auth,
+        name=payload.name,
+        description=payload.description,
+        reason=payload.reason,
+        **_given(payload),
+    )
+    return Status(201, _quorum_out(q))
+
+
+@router.patch(
+    "/quorums/{quorum_id}",
+    auth=api_auth,
+    response={200: QuorumOut, 404: QuorumErrorOut, **STAFF_ERRORS},
+    summary="Change a quorum's parameters (staff only; audited and anchored; applies to rounds opened after it)",
+)
+def quorum_update_api(request: HttpRequest, quorum_id: int, payload: QuorumUpdateIn) -> Status:
+    q = services.quorum_update(actor=request.auth, quorum_id=quorum_id, reason=payload.reason, **_given(payload))
+    return Status(200, _quorum_out(q))

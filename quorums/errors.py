@@ -56,3 +56,12 @@ class StaffOnly(Forbidden):
 class ReasonRequired(DomainError):
     code = "reason_required"
     status = 422
+
+
+class InvalidQuorumParameters(DomainError):
+    code = "invalid_quorum_parameters"
+    status = 422
+
+
+class QuorumNameTaken(Conflict):
+    code = "quorum_name_taken"

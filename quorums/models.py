@@ -53,6 +53,17 @@ class Quorum(models.Model):
         return self.name
 
 
+# The quorum parameters that decide a round, snapshotted on the round when it opens.
+QUORUM_RULES = (
+    "threshold_bps",
+    "min_participation_bps",
+    "slash_equivocation_bps",
+    "slash_minority_bps",
+    "slash_absence_bps",
+    "committee_size",
+)
+
+
 class ValidatorState(models.TextChoices):
     ACTIVE = "active", "Active"
     JAILED = "jailed", "Jailed"
@@ -147,6 +158,9 @@ class Round(models.Model):
     verdicts_digest = models.CharField(max_length=66, blank=True)
     anchor_leaf_id = models.BigIntegerField(null=True, blank=True)
     tally = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(
+        default=dict, blank=True, help_text="The quorum's rules when this round opened (QUORUM_RULES); they decide it."
+    )
 
     class Meta:
         ordering = ["-id"]
@@ -163,6 +177,11 @@ class Round(models.Model):
 
     def __str__(self) -> str:
         return f"Round {self.pk}"
+
+    def rule(self, name: str) -> int:
+        """A rule this round is decided by: as snapshotted at opening (a later change of the
+        quorum's parameters does not reach it); rounds opened before snapshots read the quorum."""
+        return int(self.params[name]) if name in self.params else int(getattr(self.quorum, name))
 
 
 class Seat(models.Model):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -111,13 +113,30 @@ def moderation(request: HttpRequest) -> HttpResponse:
     return render(request, "quorums/moderation.html", context)
 
 
+def _posted_parameters(post: Any) -> dict[str, str]:
+    """The quorum parameters a moderation form filled in (blank fields are left unchanged)."""
+    return {name: post[name].strip() for name in services.PARAMETERS if post.get(name, "").strip()}
+
+
 @require_POST
 def moderation_action(request: HttpRequest) -> HttpResponse:
     _staff(request)
     post, actor = request.POST, request.user
     action, reason = post.get("action", ""), post.get("reason", "")
     try:
-        if action in ("pause", "resume"):
+        if action == "create_quorum":
+            services.quorum_create(
+                actor=actor,
+                name=post.get("name", ""),
+                description=post.get("description", ""),
+                reason=reason,
+                **_posted_parameters(post),
+            )
+        elif action == "update_quorum":
+            services.quorum_update(
+                actor=actor, quorum_id=int(post["quorum"]), reason=reason, **_posted_parameters(post)
+            )
+        elif action in ("pause", "resume"):
             services.quorum_set_paused(
                 actor=actor, quorum_id=int(post["quorum"]), paused=action == "pause", reason=reason
             )

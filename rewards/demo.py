@@ -12,6 +12,8 @@ import secrets
 import time
 from datetime import timedelta
 
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 
@@ -38,6 +40,7 @@ from .services import credits, metering
 MODEL_NAME = "Triage assistant"
 PIPELINE = "erin"
 USES = ["training", "fine_tuning", "inference", "evaluation"]
+PRICE = 25  # CREDIT per granted use of a demo DAT (the policy key contributions and DATs read)
 
 
 def _person(name: str) -> User:
@@ -46,12 +49,14 @@ def _person(name: str) -> User:
 
 def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str) -> DAT:
     """A contribution accepted by the demo validators, minted by the dats app."""
+    body = _demo_body(title)
     existing = DAT.objects.filter(idao=idao, title=title).first()
     if existing is not None:
+        _ensure_file(existing.contribution, body)
         return existing
-    body = f"{title} (rewards demo)".encode()
     sha, kec = "0x" + hashlib.sha256(body).hexdigest(), merkle.to_hex(merkle.keccak(body))
     now = timezone.now()
+    storage_name = default_storage.save(f"contributions/demo/{secrets.token_hex(12)}", ContentFile(body))
     with transaction.atomic():
         contribution = Contribution.objects.create(
             idao=idao,
@@ -59,8 +64,8 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
             kind=kind,
             title=title,
             licence="CC-BY-4.0",
-            usage_policy={"allowed_uses": USES},
-            storage_name=f"demo-{secrets.token_hex(12)}",
+            usage_policy={"allowed_uses": USES, "price": PRICE},
+            storage_name=storage_name,
             original_name="demo.bin",
             size=len(body),
             sha256=sha,
@@ -113,6 +118,20 @@ def _demo_dat(*, idao: IDAO, owner: User, quorum: Quorum, title: str, kind: str)
         Round.objects.filter(pk=rnd.pk).update(anchor_leaf_id=leaf.pk)
         Contribution.objects.filter(pk=contribution.pk).update(round=rnd)
         return dat_mint(round_id=rnd.pk)
+
+
+def _demo_body(title: str) -> bytes:
+    """The demo file's bytes, the same on every run (its hash is anchored in the round)."""
+    return f"{title} (rewards demo)".encode()
+
+
+def _ensure_file(contribution: Contribution, body: bytes) -> None:
+    """Demo data loaded before files were written: store the bytes the anchored hash names."""
+    if default_storage.exists(contribution.storage_name):
+        return
+    if "0x" + hashlib.sha256(body).hexdigest() != contribution.sha256:
+        return  # an older demo body we cannot reproduce; leave the row alone
+    default_storage.save(contribution.storage_name, ContentFile(body))
 
 
 def _model(idao: IDAO, steward: User, dats: list[DAT], model_dat: DAT) -> ModelVersion:

@@ -4,7 +4,7 @@
 - verdicts.py    signed verdicts (checked, recorded as signed, equivocation kept as evidence)
 - bonds.py       bonding and unbonding LAZ into a quorum's escrow
 - slashing.py    the one place LAZ leaves a bond as a penalty
-- moderation.py  quorum creation and trust, staff moderation (pause, jail, fraud cases, parked tasks)
+- moderation.py  quorum creation, parameters and trust, staff moderation (pause, jail, fraud cases, parked tasks)
 
 Callers import the package (`from quorums import services`); the names below are its surface."""
 
@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from .bonds import demo_accounts, demo_validators, unbonds_release_due, validator_bond, validator_unbond
 from .moderation import (
+    PARAMETERS,
     audit,
     fraud_case_decide,
     fraud_case_open,
     parked_resolve,
     quorum_create,
+    quorum_parameters_clean,
     quorum_set_paused,
+    quorum_update,
     round_force_close,
     trust_set,
     validator_set_state,
@@ -27,6 +30,7 @@ from .slashing import apply_slash
 from .verdicts import verdict_submit, verdicts_submit
 
 __all__ = [
+    "PARAMETERS",
     "apply_slash",
     "audit",
     "demo_accounts",
@@ -35,7 +39,9 @@ __all__ = [
     "fraud_case_open",
     "parked_resolve",
     "quorum_create",
+    "quorum_parameters_clean",
     "quorum_set_paused",
+    "quorum_update",
     "round_close",
     "round_force_close",
     "round_open",

@@ -5,15 +5,24 @@ Every function is one transaction; every staff action leaves an anchored AuditEn
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ledger import services as ledger
 from portal.models import ParkedTask
 
-from ..errors import BondTooSmall, QuorumPaused, ReasonRequired, StaffOnly, ValidatorNotActive
+from ..errors import (
+    BondTooSmall,
+    InvalidQuorumParameters,
+    QuorumNameTaken,
+    QuorumPaused,
+    ReasonRequired,
+    StaffOnly,
+    ValidatorNotActive,
+)
 from ..models import (
     AuditEntry,
     FraudCase,
@@ -60,19 +69,97 @@ def audit(*, actor: Any, action: str, target: str, reason: str, details: dict | 
     return entry
 
 
-def quorum_create(*, actor: Any, name: str, reason: str = "created", **params: Any) -> Quorum:
-    """Create a quorum (staff only). params: min_bond, threshold_bps, min_participation_bps,
-    round_duration, committee_size, slash_*_bps, unbond_delay, description."""
+# name: (lowest, highest) for the parameters staff set; durations are whole seconds.
+PARAMETERS: dict[str, tuple[int, int]] = {
+    "committee_size": (1, 100),
+    "threshold_bps": (5001, 10_000),
+    "min_participation_bps": (0, 10_000),
+    "slash_equivocation_bps": (0, 10_000),
+    "slash_minority_bps": (0, 10_000),
+    "slash_absence_bps": (0, 10_000),
+    "min_bond": (1, 10**30),
+    "round_duration": (60, 30 * 86_400),
+    "unbond_delay": (0, 365 * 86_400),
+}
+DURATIONS = {"round_duration", "unbond_delay"}
+
+
+def quorum_parameters_clean(raw: dict[str, Any]) -> dict[str, Any]:
+    """Staff input (numbers, or numeric strings from a form) as model values; an unknown name, a
+    non-integer or a value out of range raises InvalidQuorumParameters naming it."""
+    unknown = sorted(set(raw) - set(PARAMETERS))
+    if unknown:
+        raise InvalidQuorumParameters(f"Unknown quorum parameter(s): {', '.join(unknown)}.")
+    clean: dict[str, Any] = {}
+    for name, value in raw.items():
+        low, high = PARAMETERS[name]
+        if isinstance(value, timedelta):
+            value = int(value.total_seconds())
+        try:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            number = int(value)
+        except (TypeError, ValueError):
+            raise InvalidQuorumParameters(f"{name} is a whole number.") from None
+        if not low <= number <= high:
+            raise InvalidQuorumParameters(f"{name} is between {low} and {high}.")
+        clean[name] = timedelta(seconds=number) if name in DURATIONS else number
+    return clean
+
+
+def _param_json(name: str, value: Any) -> int:
+    return int(value.total_seconds()) if name in DURATIONS else int(value)
+
+
+def quorum_create(*, actor: Any, name: str, reason: str = "created", description: str = "", **params: Any) -> Quorum:
+    """Create a quorum (staff only, audited and anchored). params: see PARAMETERS (durations in
+    seconds or as timedelta); the rest keep the model's defaults."""
     _require_staff(actor)
+    reason = _reason(reason)
+    name = (name or "").strip()
+    if not name or len(name) > 120:
+        raise InvalidQuorumParameters("Give the quorum a name (at most 120 characters).")
+    if len(description or "") > 2000:
+        raise InvalidQuorumParameters("The description is at most 2000 characters.")
+    clean = quorum_parameters_clean(params)
+    try:
+        with transaction.atomic():
+            quorum = Quorum.objects.create(name=name, description=description or "", created_by=actor, **clean)
+            audit(
+                actor=actor,
+                action="quorum_create",
+                target=f"quorum:{quorum.pk}",
+                reason=reason,
+                details={"name": name, **{k: str(_param_json(k, v)) for k, v in clean.items()}},
+            )
+            return quorum
+    except IntegrityError:
+        if Quorum.objects.filter(name=name).exists():
+            raise QuorumNameTaken(f"There is already a quorum named {name!r}.") from None
+        raise
+
+
+def quorum_update(*, actor: Any, quorum_id: int, reason: str, **changes: Any) -> Quorum:
+    """Change a quorum's parameters (staff only, audited and anchored with each old and new
+    value). Rounds already open keep the rules they opened with (Round.params); the change
+    applies to rounds opened after it."""
+    _require_staff(actor)
+    reason = _reason(reason)
+    clean = quorum_parameters_clean(changes)
+    if not clean:
+        raise InvalidQuorumParameters("Name at least one parameter to change.")
     with transaction.atomic():
-        quorum = Quorum.objects.create(name=name, created_by=actor, **params)
-        audit(
-            actor=actor,
-            action="quorum_create",
-            target=f"quorum:{quorum.pk}",
-            reason=_reason(reason),
-            details={k: str(v) for k, v in params.items()},
-        )
+        quorum = quorum_get(quorum_id, lock=True)
+        changed = {
+            k: {"from": _param_json(k, getattr(quorum, k)), "to": _param_json(k, v)}
+            for k, v in clean.items()
+            if getattr(quorum, k) != v
+        }
+        if not changed:
+            return quorum
+        Quorum.objects.filter(pk=quorum.pk).update(**{k: clean[k] for k in changed})
+        audit(actor=actor, action="quorum_update", target=f"quorum:{quorum.pk}", reason=reason, details=changed)
+        quorum.refresh_from_db()
         return quorum
 
 

@@ -21,7 +21,7 @@ from .. import hooks
 from ..consensus import decisive, draw_committee, outcome_at_deadline, tally, verdicts_digest
 from ..eip712 import as_bytes32_hex
 from ..errors import RoundNotFound
-from ..models import Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
+from ..models import QUORUM_RULES, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
 from ..selectors import quorum_candidates
 from .slashing import apply_slash
 
@@ -124,6 +124,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 candidates=candidates_json,
                 opened_at=quorum.db_now,
                 deadline=quorum.db_now + quorum.round_duration,
+                params={name: getattr(quorum, name) for name in QUORUM_RULES},
             )
             out[index] = r
             rounds.append(r)
@@ -189,7 +190,7 @@ def _decided(b: _Ballots, threshold_bps: int) -> str | None:
 
 
 def _current_outcome(r: Round) -> str | None:
-    return _decided(_ballots(r), r.quorum.threshold_bps)
+    return _decided(_ballots(r), r.rule("threshold_bps"))
 
 
 def round_close(*, round_id: int, force: bool = False) -> Round:
@@ -244,29 +245,30 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
         b = ballots[r.pk]
         seats, votes, equivocators = b.seats, b.votes, b.equivocators
         t = tally(seats, votes, equivocators)
-        outcome = decisive(t, quorum.threshold_bps)
+        outcome = decisive(t, r.rule("threshold_bps"))
         overdue = r.overdue
         if overdue or force:
-            outcome = outcome_at_deadline(t, quorum.threshold_bps, quorum.min_participation_bps)
+            outcome = outcome_at_deadline(t, r.rule("threshold_bps"), r.rule("min_participation_bps"))
             close_reason = "forced" if force and not overdue else "deadline"
         elif outcome is not None:
             close_reason = "threshold"
         else:
             continue
         penalties: list[tuple[int, str, int]] = [
-            (vid, SlashReason.EQUIVOCATION, quorum.slash_equivocation_bps) for vid in sorted(equivocators & set(seats))
+            (vid, SlashReason.EQUIVOCATION, r.rule("slash_equivocation_bps"))
+            for vid in sorted(equivocators & set(seats))
         ]
         if outcome in ("accepted", "rejected"):
             winning = "approve" if outcome == "accepted" else "reject"
             penalties += [
-                (vid, SlashReason.MINORITY, quorum.slash_minority_bps)
+                (vid, SlashReason.MINORITY, r.rule("slash_minority_bps"))
                 for vid in sorted(
                     v for v, verdict in votes.items() if verdict != winning and v not in equivocators and v in seats
                 )
             ]
         if overdue:  # only a member who let the whole round run out was absent
             penalties += [
-                (vid, SlashReason.ABSENCE, quorum.slash_absence_bps)
+                (vid, SlashReason.ABSENCE, r.rule("slash_absence_bps"))
                 for vid in sorted(set(seats) - set(votes) - equivocators)
             ]
         plans.append((r, b, t, outcome, close_reason, penalties))

@@ -186,7 +186,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 for vid, stake, address in stakes[r.pk]:
                     b.seats[vid], b.addresses[vid] = stake, address
                 _count(b, [(v.validator_id, v.verdict, v.signature) for v in stored[r.pk]])
-                if _decided(b, r.quorum.threshold_bps) is not None:
+                if _decided(b, r.rule("threshold_bps")) is not None:
                     decided.append(r.pk)
             _enqueue_close(decided)
     return results  # type: ignore[return-value]

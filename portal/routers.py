@@ -63,6 +63,9 @@ class PortalRouter(Router):
         openapi_extra: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> Callable[[Callable], Callable]:
+        if callable(kwargs.get("auth")) and getattr(kwargs["auth"], "__name__", "") == "api_auth":
+            # api_auth builds the auth list; passed uncalled, ninja would call it with the request.
+            raise TypeError(f"{path}: write auth=api_auth(...) (called), not auth=api_auth")
         responses, extra = with_errors(response, errors, openapi_extra, default_status=200)
         return self.api_operation(methods, path, response=responses, openapi_extra=extra, **kwargs)
 

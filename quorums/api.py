@@ -249,7 +249,7 @@ def _given(payload: QuorumParametersIn) -> dict[str, Any]:
 
 @router.post(
     "/quorums",
-    auth=api_auth,
+    auth=api_auth(),
     response={201: QuorumOut, 409: QuorumErrorOut, **STAFF_ERRORS},
     summary="Create a quorum (staff only; audited and anchored)",
 )
@@ -266,7 +266,7 @@ def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
 
 @router.patch(
     "/quorums/{quorum_id}",
-    auth=api_auth,
+    auth=api_auth(),
     response={200: QuorumOut, 404: QuorumErrorOut, **STAFF_ERRORS},
     summary="Change a quorum's parameters (staff only; audited and anchored; applies to rounds opened after it)",
 )

@@ -43,7 +43,7 @@ UPLOAD = {
         "responses": {
             "201": {
                 "description": "The contribution with its hashes and state",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContributionOut"}}},
             },
             "400": {"description": "Invalid form", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
             "401": {"description": "Not signed in", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},

@@ -20,6 +20,7 @@ from portal.errors import DomainError, error_response
 
 from .errors import InvalidContribution
 from .models import Contribution, ContributionKind
+from .schemas import ContributionOut
 from .selectors import contribution_dict, contribution_for_download, contribution_list_of_owner
 from .services import ALLOWED_USES, contribution_create
 from .uploads import HashingUploadHandler, max_upload_bytes
@@ -94,7 +95,7 @@ def upload_api(request: HttpRequest) -> HttpResponse:
     contribution, error = _receive(request, user, check_csrf=via_session)
     if error is not None:
         return error_response(error.code, error.detail, error.status)
-    return JsonResponse(contribution_dict(contribution), status=201)
+    return JsonResponse(ContributionOut.model_validate(contribution_dict(contribution)).model_dump(), status=201)
 
 
 @csrf_exempt

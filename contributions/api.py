@@ -7,19 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router
 
 from portal.auth import api_auth
+from portal.routers import PortalRouter
 
 from .schemas import ContributionOut
 from .selectors import contribution_dict, contribution_list_of_owner
 
-router = Router(tags=["contributions"])
+router = PortalRouter(tags=["contributions"])
 
 
 @router.get(
     "/contributions",
-    auth=api_auth,
+    auth=api_auth(),  # reading your own account: any valid token
     response={200: list[ContributionOut]},
     summary="Your contributions, newest first",
 )

@@ -6,7 +6,7 @@ from portal.errors import Conflict, DomainError, Forbidden
 
 
 class NotAMember(Forbidden):
-    code = "not_a_member"
+    code = "not_member"
 
 
 class DuplicateContribution(Conflict):

@@ -63,7 +63,7 @@ def idao_token_authorise(user: Any, subject: str) -> None:
     if idao is None:
         raise InvalidToken("A token acts for you or for an iDAO you steward (idao:<slug>).")
     if not is_steward(idao=idao, user=user):
-        raise Forbidden(f"Only stewards of {idao.name} may create tokens for its pipelines.", code="not_a_steward")
+        raise Forbidden(f"Only stewards of {idao.name} may create tokens for its pipelines.", code="not_steward")
 
 
 def idao_panel(idao: Any) -> dict:

@@ -4,9 +4,16 @@ access grants, owner actions' anchored events and model manifests. Field names (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
+from pydantic import Strict
+
+from portal.schemas import BodyId, NonNegativeInt64
+
+from .policies import MAX_QUOTA
+
+Quota = Annotated[int, Strict(), Field(ge=0, le=MAX_QUOTA)]  # an integer column
 
 
 class DatAccessIn(Schema):
@@ -16,8 +23,8 @@ class DatAccessIn(Schema):
 
 class DatPolicyIn(Schema):
     allowed_uses: list[str] | None = None
-    price_credit: int | None = None
-    quota: int | None = None
+    price_credit: NonNegativeInt64 | None = None  # a bigint column
+    quota: Quota | None = None
     expires_at: str | None = None
 
 
@@ -26,7 +33,7 @@ class DatTransferIn(Schema):
 
 
 class ParentsIn(Schema):
-    parents: list[int]
+    parents: list[BodyId]
 
 
 class DatPolicyOut(Schema):

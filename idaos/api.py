@@ -82,7 +82,7 @@ def list_idaos(request: HttpRequest, q: str = "", domain: str = "", limit: int =
     return {"items": [selectors.idao_dict(i) for i in items]}
 
 
-@router.post("/idaos", auth=api_auth, response={201: dict}, summary="Form an iDAO (you become its first steward)")
+@router.post("/idaos", auth=api_auth(), response={201: dict}, summary="Form an iDAO (you become its first steward)")
 def create_idao(request: HttpRequest, body: IdaoIn):
     idao = idao_create(
         creator=request.user,
@@ -100,7 +100,7 @@ def get_idao(request: HttpRequest, slug: str):
     return selectors.idao_dict(selectors.idao_get(slug))
 
 
-@router.post("/idaos/{slug}/join", auth=api_auth, response={201: dict}, summary="Join, or ask to join, an iDAO")
+@router.post("/idaos/{slug}/join", auth=api_auth(), response={201: dict}, summary="Join, or ask to join, an iDAO")
 def join_idao(request: HttpRequest, slug: str):
     membership = membership_services.membership_join(idao=selectors.idao_get(slug), user=request.user)
     return Status(201, _membership_dict(membership))
@@ -116,7 +116,7 @@ def list_proposals(request: HttpRequest, slug: str, state: str = "", limit: int 
     return {"items": [selectors.proposal_dict(p, with_tally=False) for p in qs[max(offset, 0) : offset + limit]]}
 
 
-@router.post("/idaos/{slug}/proposals", auth=api_auth, response={201: dict}, summary="Create a proposal")
+@router.post("/idaos/{slug}/proposals", auth=api_auth(), response={201: dict}, summary="Create a proposal")
 def create_proposal(request: HttpRequest, slug: str, body: ProposalIn):
     proposal = proposals.proposal_create(
         idao=selectors.idao_get(slug),
@@ -137,7 +137,7 @@ def get_proposal(request: HttpRequest, proposal_id: int):
 
 @router.post(
     "/proposals/{proposal_id}/votes",
-    auth=api_auth,
+    auth=api_auth(),
     response={201: dict},
     summary="Submit a signed EIP-712 ballot (see /governance/eip712.json)",
 )

@@ -130,7 +130,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
                     idao=idao, steward=request.user, membership_id=membership_id, role=action
                 )
             else:
-                raise DomainError("Unknown action.", code="invalid_input", status=400)
+                raise DomainError("Unknown action.", code="invalid_input", status=422)
         except (DomainError, ValueError) as exc:
             messages.error(request, getattr(exc, "detail", "The membership id is not a number."))
         else:

@@ -5,6 +5,7 @@ standard wallet adapters expect) and `/api/v1/…` share one OpenAPI document, s
 from __future__ import annotations
 
 import importlib
+from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
@@ -14,7 +15,11 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 from ninja.openapi.schema import OpenAPISchema
 
+from .auth import BearerAuth
 from .errors import DomainError
+from .parsing import PortalParser
+from .routers import X_ERROR_CODES
+from .schemas import ErrorOut
 
 # Endpoints served by plain Django views (e.g. streaming uploads, which need their own upload
 # handler) still belong in the one OpenAPI document: apps register their path items here.
@@ -25,11 +30,85 @@ def register_openapi_path(path: str, item: dict) -> None:
     EXTRA_PATHS[path] = item
 
 
+METHODS = ("get", "post", "put", "patch", "delete")
+ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}
+
+
 class PortalAPI(NinjaAPI):
+    """The API whose OpenAPI document states the whole contract of every operation: beside the
+    domain codes an operation declares (portal.routers.PortalRouter `errors=`), it adds the
+    statuses the request itself can cause, names each status's codes (`x-error-codes` and the
+    response description) and the bearer scope the operation needs (`x-required-scope` and the
+    BearerAuth security requirement)."""
+
     def get_openapi_schema(self, *args: Any, **kwargs: Any) -> OpenAPISchema:
         schema = super().get_openapi_schema(*args, **kwargs)
         schema["paths"].update(EXTRA_PATHS)
+        schema.setdefault("components", {}).setdefault("schemas", {}).setdefault(
+            "ErrorOut", ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        )
+        scopes = self._operation_scopes()
+        bearers = {
+            name
+            for name, scheme in schema["components"].get("securitySchemes", {}).items()
+            if scheme.get("scheme") == "bearer"
+        }
+        for item in schema["paths"].values():
+            for method, operation in item.items():
+                if method in METHODS:
+                    _complete_operation(method, operation, scopes.get(operation.get("operationId", "")), bearers)
         return schema
+
+    def _operation_scopes(self) -> dict[str, str]:
+        out = {}
+        for bound in self._get_bound_routers():
+            for view in bound.path_operations.values():
+                for operation in view.operations:
+                    for callback in operation.auth_callbacks or ():
+                        if isinstance(callback, BearerAuth) and callback.scope:
+                            out[operation.operation_id or self.get_openapi_operation_id(operation)] = callback.scope
+        return out
+
+
+def common_codes(method: str, operation: dict, scope: str | None) -> dict[int, set[str]]:
+    """The codes an operation can answer because of the request itself, from its description."""
+    codes: dict[int, set[str]] = {400: {"invalid_text"}}
+    body = (operation.get("requestBody") or {}).get("content") or {}
+    if operation.get("parameters") or body:
+        codes[422] = {"invalid_input"}
+    if "application/json" in body:
+        codes[400] |= {"nesting_too_deep"}
+        codes[422] |= {"invalid_json"}
+    if "multipart/form-data" in body:
+        codes[400] |= {"bad_request", "too_many_parts"}
+    if body:
+        codes[413] = {"payload_too_large"}
+    if operation.get("security"):
+        codes[401] = {"not_authenticated"}
+        if method != "get":
+            codes.setdefault(403, set()).add("csrf_failed")
+        if scope:
+            codes.setdefault(403, set()).add("insufficient_scope")
+    return codes
+
+
+def _complete_operation(method: str, operation: dict, scope: str | None, bearers: set[str]) -> None:
+    declared = {int(status): set(group) for status, group in (operation.get(X_ERROR_CODES) or {}).items()}
+    for status, group in common_codes(method, operation, scope).items():
+        declared.setdefault(status, set()).update(group)
+    responses = {str(status): answer for status, answer in operation.get("responses", {}).items()}
+    for status, group in sorted(declared.items()):
+        answer = responses.setdefault(str(status), {"content": {"application/json": {"schema": ERROR_REF}}})
+        answer["description"] = f"{HTTPStatus(status).phrase}: " + ", ".join(f"`{c}`" for c in sorted(group))
+    operation["responses"] = dict(sorted(responses.items()))
+    operation[X_ERROR_CODES] = {str(status): sorted(group) for status, group in sorted(declared.items())}
+    if scope:
+        operation["x-required-scope"] = scope
+        operation["security"] = [
+            {name: [scope] if name in bearers else []}
+            for requirement in operation.get("security") or []
+            for name in requirement
+        ]
 
 
 api = PortalAPI(
@@ -43,6 +122,7 @@ api = PortalAPI(
     openapi_url="/api/v1/openapi.json",
     docs_url="/api/v1/docs",
     urls_namespace="api",
+    parser=PortalParser(),
 )
 
 
@@ -101,6 +181,10 @@ def _too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, DomainError):  # raised by PortalParser, wrapped by django-ninja
+        return _domain_error(request, exc.__cause__)
+    if isinstance(exc.__cause__, RequestDataTooBig):  # request.body read by django-ninja's parser
+        return _too_big(request, exc.__cause__)
     if exc.status_code == 403 and "CSRF" in str(exc):
         return _error(
             request,

@@ -8,22 +8,33 @@ from django.core.cache import cache
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django_ratelimit.core import is_ratelimited
-from ninja import Router, Schema
+from ninja import Schema
 from ninja.utils import check_csrf
 
 from .auth import api_auth
 from .errors import Forbidden, RateLimited
 from .http import PortalRequest
+from .routers import PortalRouter
 from .signatures.session import remember_sign_in
 from .siwe import Origin, nonce_issue, nonce_purge, siwe_authenticate
 
-router = Router(tags=["auth"])
+router = PortalRouter(tags=["auth"])
 PURGE_EVERY = 30
-
-
-class ErrorOut(Schema):
-    error: str
-    detail: str
+SIWE_ERRORS = (
+    "malformed_message",
+    "csrf_failed",
+    "forbidden",
+    ("bad_signature", 401),
+    "expired",
+    "nonce_used",
+    "nonce_unknown",
+    "not_yet_valid",
+    "chain_not_allowed",
+    "domain_mismatch",
+    "uri_mismatch",
+    "contract_wallet_unverifiable",
+    "chain_unavailable",
+)
 
 
 class NonceOut(Schema):
@@ -57,7 +68,7 @@ def _require_csrf(request: HttpRequest) -> None:
         )
 
 
-@router.get("/siwe/nonce", response={200: NonceOut, 429: ErrorOut}, auth=None)
+@router.get("/siwe/nonce", response=NonceOut, errors=("rate_limited",), auth=None)
 def siwe_nonce(request: HttpRequest) -> dict:
     """A fresh single-use nonce (valid 10 minutes). Also sets the CSRF cookie."""
     if is_ratelimited(request, group="siwe-nonce", key="ip", rate=settings.SIWE_NONCE_RATE, increment=True):
@@ -69,9 +80,7 @@ def siwe_nonce(request: HttpRequest) -> dict:
     return {"nonce": nonce_issue()}
 
 
-@router.post(
-    "/siwe/verify", response={200: VerifyOut, 400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 503: ErrorOut}, auth=None
-)
+@router.post("/siwe/verify", response=VerifyOut, errors=SIWE_ERRORS, auth=None)
 def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
     """Verify a signed EIP-4361 message and start a session for its address."""
     _require_csrf(request)
@@ -90,14 +99,14 @@ def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
     }
 
 
-@router.get("/me", response={200: MeOut, 401: ErrorOut}, auth=api_auth)
+@router.get("/me", response=MeOut, auth=api_auth())
 def me(request: PortalRequest) -> dict:
     """The signed-in address (session or bearer token), or 401."""
     user = request.auth
     return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
 
 
-@router.post("/logout", response={200: LoggedOut, 403: ErrorOut}, auth=None)
+@router.post("/logout", response=LoggedOut, errors=("csrf_failed",), auth=None)
 def logout_view(request: HttpRequest) -> dict:
     """End the session server-side."""
     _require_csrf(request)

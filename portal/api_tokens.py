@@ -16,11 +16,8 @@ from django.utils import timezone
 from .auth import forget_token
 from .errors import DomainError, NotFound
 from .models import ApiToken, User
+from .scopes import SCOPES
 
-SCOPES = {
-    "dats:access": "Request access grants to DATs and download the granted files",
-    "usage:report": "Report usage of models and agents (rewards)",
-}
 MAX_ACTIVE_TOKENS = 50
 
 

@@ -12,8 +12,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
+from .errors import InsufficientScope
 from .http import PortalRequest
 from .models import ApiToken, User
+from .scopes import SCOPES
 
 USER_CACHE_SECONDS = 300
 
@@ -82,16 +84,42 @@ def token_user(raw: str) -> tuple[User, ApiToken] | None:
 
 
 class BearerAuth(HttpBearer):
+    """`Authorization: Bearer <token>`. With a scope, a valid token that lacks it is refused
+    with 403 `insufficient_scope` naming the scope (instead of falling through to a 401)."""
+
+    def __init__(self, scope: str | None = None) -> None:
+        super().__init__()
+        self.scope = scope
+
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         found = token_user(token)
         if found is None:
             return None
-        request.user, cast(PortalRequest, request).api_token = found
-        return found[0]
+        user, api_token = found
+        if self.scope is not None and self.scope not in (api_token.scopes or []):
+            raise InsufficientScope(
+                f"This API token lacks the {self.scope} scope this operation needs; "
+                f"create a token with {self.scope} on /tokens/.",
+            )
+        request.user, cast(PortalRequest, request).api_token = user, api_token
+        return user
 
 
 class PortalSessionAuth(SessionAuth):
-    """Session auth that also enforces CSRF on unsafe methods (ninja does, via csrf=True)."""
+    """Session auth: authentication first, then CSRF on unsafe methods. An anonymous caller is
+    told 401 `not_authenticated` (not 403 `csrf_failed`); a signed-in caller without the
+    X-CSRFToken header gets 403 `csrf_failed`. Sessions are never scope-limited."""
+
+    def __call__(self, request: HttpRequest) -> User | None:
+        if not request.user.is_authenticated:
+            return None
+        return super().__call__(request)
 
 
-api_auth = [BearerAuth(), PortalSessionAuth()]
+def api_auth(*, scope: str | None = None) -> list:
+    """The auth of an operation a signed-in person or an API token may call. `scope` names the
+    token scope it needs (portal.api_tokens.SCOPES); None for reading your own account. The
+    scope shows in OpenAPI as the BearerAuth security requirement and `x-required-scope`."""
+    if scope is not None and scope not in SCOPES:
+        raise ValueError(f"unknown API token scope {scope!r}; add it to portal.api_tokens.SCOPES")
+    return [BearerAuth(scope=scope), PortalSessionAuth()]

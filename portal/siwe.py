@@ -7,6 +7,7 @@ made here. A chain that cannot answer is a 503 `chain_unavailable` and burns no 
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from dataclasses import dataclass
@@ -76,11 +77,18 @@ class Origin:
         return f"{self.scheme}://{self.host}"
 
 
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
 def parse_message(text: str) -> SiweMessage:
     if not isinstance(text, str) or not text.strip():
         raise _reject("malformed_message", "The message is empty; send the EIP-4361 text that was signed.", 400)
     if len(text) > 8192:
         raise _reject("malformed_message", "The message is longer than 8 KiB.", 400)
+    if _CONTROL.search(text):
+        # Canonical EIP-4361 text separates lines with \n and holds no other control character:
+        # a tab, NUL or escape sequence could make a wallet show something else than was signed.
+        raise _reject("malformed_message", "The message holds control characters; it is not canonical EIP-4361.", 400)
     try:
         # Imported here: siwe pulls in web3 (~25 MB, 0.4 s) that only sign-in needs.
         from siwe.siwe import SiweMessage

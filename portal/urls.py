@@ -21,3 +21,6 @@ urlpatterns = [
     path("", include("rewards.urls")),
     path("", api.urls),
 ]
+
+handler400 = "portal.views.bad_request"
+handler500 = "portal.views.server_error"

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import sys
+
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
@@ -7,11 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import defaults
 from django.views.decorators.http import require_POST
 
 from .api_tokens import SCOPES, api_token_create, api_token_revoke, api_token_subject_choices
 from .errors import DomainError, error_response
-from .middleware import wants_json
+from .middleware import exception_response, is_api_path, wants_json
 from .models import ApiToken
 
 
@@ -88,3 +91,23 @@ def api_token_revoke_page(request: HttpRequest, token_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     return redirect("api_tokens")
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """handler400: SuspiciousOperation raised anywhere (unknown Host, too many fields, bodies
+    too big to read) is JSON with its status under /api/ and /auth/; pages keep Django's page."""
+    if is_api_path(request):
+        return exception_response(request, exception) or error_response(
+            "bad_request", "The request was refused as malformed.", 400
+        )
+    return defaults.bad_request(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """handler500: a request-parsing error that escaped (a malformed multipart body read by a
+    middleware) keeps its 4xx; any other failure is a JSON 500 under /api/ and /auth/."""
+    if is_api_path(request):
+        return exception_response(request, sys.exc_info()[1]) or error_response(
+            "server_error", "Something went wrong on our side; it was logged.", 500
+        )
+    return defaults.server_error(request)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Status
 
 from portal.auth import api_auth
 from portal.errors import DomainError
+from portal.routers import PortalRouter
+from portal.schemas import Id
 
 from . import eip712, services
 from .eip712 import verdict_typed_data
@@ -28,7 +30,8 @@ from .schemas import (
 )
 from .selectors import assignment_list, round_get, subject_facts
 
-router = Router(tags=["quorums"])
+router = PortalRouter(tags=["quorums"])
+VALIDATOR = "validator"  # the token scope of everything a validator does here
 
 MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
 
@@ -78,7 +81,7 @@ def verdict_publication(request: HttpRequest) -> VerdictPublicationOut:
 
 @router.get(
     "/validator/assignments",
-    auth=api_auth,
+    auth=api_auth(scope=VALIDATOR),
     response={200: list[AssignmentOut]},
     summary="Your open assignments with the typed data to sign",
 )
@@ -106,11 +109,20 @@ def assignments(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post(
     "/rounds/{round_id}/verdicts",
-    auth=api_auth,
+    auth=api_auth(scope=VALIDATOR),
     response={201: VerdictOut, 409: EquivocationOut},
+    errors=(
+        "round_not_found",
+        "round_closed",
+        "not_in_committee",
+        "verdict_wrong_round",
+        "bad_signature",
+        "invalid_verdict",
+        "equivocation",
+    ),
     summary="Submit a signed EIP-712 Verdict",
 )
-def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> Status:
+def submit_verdict(request: HttpRequest, round_id: Id, payload: VerdictIn) -> Status:
     """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
     recorded as equivocation evidence (409 equivocation)."""
     result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
@@ -130,8 +142,9 @@ def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> S
 
 @router.post(
     "/verdicts",
-    auth=api_auth,
+    auth=api_auth(scope=VALIDATOR),
     response={200: VerdictBatchOut},
+    errors=("too_many_verdicts",),
     exclude_unset=True,
     summary="Submit up to 100 signed EIP-712 Verdicts at once",
 )
@@ -162,25 +175,32 @@ def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
     return Status(200, {"results": out})
 
 
-@router.get("/rounds/{round_id}", auth=None, response={200: RoundOut}, summary="A validation round")
-def round_detail(request: HttpRequest, round_id: int) -> dict[str, Any]:
+@router.get(
+    "/rounds/{round_id}", auth=None, response={200: RoundOut}, errors=("round_not_found",), summary="A validation round"
+)
+def round_detail(request: HttpRequest, round_id: Id) -> dict[str, Any]:
     return round_json(round_get(round_id))
 
 
 @router.post(
-    "/quorums/{quorum_id}/bond", auth=api_auth, response={200: BondOut}, summary="Bond LAZ into a quorum's escrow"
+    "/quorums/{quorum_id}/bond",
+    auth=api_auth(scope=VALIDATOR),
+    response={200: BondOut},
+    errors=("quorum_not_found", "quorum_paused", "validator_not_active", "bond_too_small", "insufficient_funds"),
+    summary="Bond LAZ into a quorum's escrow",
 )
-def bond(request: HttpRequest, quorum_id: int, payload: BondAmountIn) -> dict[str, Any]:
+def bond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     v = services.validator_bond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"validator": v.pk, "stake": int(v.stake), "state": v.state}
 
 
 @router.post(
     "/quorums/{quorum_id}/unbond",
-    auth=api_auth,
+    auth=api_auth(scope=VALIDATOR),
     response={200: UnbondOut},
+    errors=("quorum_not_found", "validator_not_active", "bond_too_small"),
     summary="Start unbonding LAZ (available after the cool-down)",
 )
-def unbond(request: HttpRequest, quorum_id: int, payload: BondAmountIn) -> dict[str, Any]:
+def unbond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}

@@ -16,7 +16,7 @@ def validate(idao: Any, payload: dict) -> dict:
             'A quorum action names the quorum by its integer id: {"quorum_id": 1}.', code="invalid_payload", status=422
         )
     if not Quorum.objects.filter(pk=quorum_id).exists():
-        raise DomainError(f"There is no quorum {quorum_id}.", code="quorum_not_found", status=422)
+        raise DomainError(f"There is no quorum {quorum_id}.", code="unknown_quorum", status=422)
     return {"quorum_id": quorum_id}
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 from ninja import Schema
 
+from portal.schemas import Amount, BodyId
+
 
 class VerdictIn(Schema):
     message: dict[str, Any]
@@ -15,7 +17,7 @@ class VerdictIn(Schema):
 
 
 class VerdictBatchItem(Schema):
-    round: int
+    round: BodyId
     message: dict[str, Any]
     signature: str
 
@@ -25,7 +27,7 @@ class VerdictBatchIn(Schema):
 
 
 class BondAmountIn(Schema):
-    amount: int
+    amount: Amount  # LAZ in the smallest unit; 0 is refused by the service (bond_too_small)
 
 
 class VerdictTypedField(Schema):

@@ -12,6 +12,7 @@ from idaos.selectors import idao_get
 from portal.auth import BearerAuth, PortalSessionAuth, api_auth
 from portal.errors import DomainError
 from portal.models import ApiToken
+from portal.schemas import ErrorOut
 
 from . import conf, selectors
 from .errors import InvalidUsage, TokenRevoked
@@ -28,11 +29,6 @@ class UsageBearer(BearerAuth):
         if user is None and ApiToken.objects.filter(key_hash=ApiToken.hash(token), revoked_at__isnull=False).exists():
             raise TokenRevoked("This API token was revoked; create a new token to report usage.")
         return user
-
-
-class ErrorOut(Schema):
-    error: str
-    detail: str
 
 
 class ReportOut(Schema):
@@ -63,7 +59,7 @@ USAGE_EVENT_SCHEMA = {
 @router.post(
     "/usage",
     response={200: ReportOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut},
-    auth=[UsageBearer(), PortalSessionAuth()],
+    auth=[UsageBearer(scope="usage:report"), PortalSessionAuth()],
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -158,7 +154,7 @@ def payout_proof(request: HttpRequest, number: int, payout_id: int) -> dict:
     return selectors.payout_proof(selectors.epoch_get(number), payout_id)
 
 
-@router.get("/rewards/earnings", response={200: dict, 401: ErrorOut}, auth=api_auth)
+@router.get("/rewards/earnings", response={200: dict, 401: ErrorOut}, auth=api_auth())
 def earnings(request: HttpRequest) -> dict:
     """Your earnings: totals and per-epoch history per asset, per DAT and per iDAO."""
     data = selectors.user_earnings(request.user)
@@ -202,7 +198,7 @@ class GrantOut(Schema):
 @router.post(
     "/rewards/idaos/{slug}/credit-grants",
     response={200: GrantOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
-    auth=api_auth,
+    auth=api_auth(),
 )
 def credit_grant(request: HttpRequest, slug: str, payload: GrantIn) -> dict:
     """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""

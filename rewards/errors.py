@@ -38,9 +38,8 @@ class NotSteward(Forbidden):
     code = "not_steward"
 
 
-class NotMember(DomainError):
+class NotMember(Forbidden):
     code = "not_member"
-    status = 422
 
 
 class InvalidGrant(DomainError):

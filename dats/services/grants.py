@@ -26,7 +26,6 @@ from .. import policies
 from ..models import DAT, AccessGrant
 from ..policies import policy_of
 
-ACCESS_SCOPE = "dats:access"
 GRANT_LEAF_KIND = "dat.access"
 GRANT_LIFETIME = timedelta(days=1)
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,120}$")
@@ -92,8 +91,6 @@ def access_request(
     """Grant `use` of the DAT to the token's pipeline or raise AccessDenied with the reason code."""
     if token is None:
         raise TokenRequired("Access grants are requested with an API token: send Authorization: Bearer <token>.")
-    if ACCESS_SCOPE not in (token.scopes or []):
-        raise Forbidden(f"This token lacks the {ACCESS_SCOPE} scope.", code="token_scope")
     if not isinstance(idempotency_key, str) or not _KEY_RE.match(idempotency_key):
         raise DomainError(
             "Send an Idempotency-Key of 1-120 letters, digits or _.:- characters.",

@@ -28,7 +28,6 @@ from ..errors import InvalidUsage, NotAllowedToReport, UnknownAsset
 from ..models import UsageEvent, UsageKind, UsageReport
 from .epochs import epoch_lock_for_usage
 
-USAGE_SCOPE = "usage:report"
 _KEY_RE = re.compile(r"^[!-~]{1,100}$")
 
 
@@ -159,10 +158,8 @@ def _resolve(events: list[Event]) -> dict[int, tuple[int, int | None, int | None
 
 def _reporting_scope(user: User, token: ApiToken | None) -> tuple[set[int], str]:
     """The iDAOs this caller may report for, and the ledger owner that pays the fees. A token
-    needs the `usage:report` scope; one acting for an iDAO pays from its treasury while its
+    needs the `usage:report` scope (checked by the operation's auth); one acting for an iDAO pays from its treasury while its
     creator is still a steward there (as for DAT access fees)."""
-    if token is not None and USAGE_SCOPE not in (token.scopes or []):
-        raise Forbidden(f"This token lacks the {USAGE_SCOPE} scope.", code="token_scope")
     subject = token.subject if token is not None else ""
     if subject.startswith("idao:"):
         idao = IDAO.objects.filter(slug=subject.removeprefix("idao:")).first()

@@ -147,7 +147,7 @@ def test_oversize_upload_gets_a_413_and_leaves_nothing_behind(signed_in, idao, s
 @pytest.mark.django_db
 def test_non_member_upload_is_rejected(signed_in, idao):
     r = signed_in(MALLORY).post(URL, form(b"a,b\n", idao=idao.slug))
-    assert r.status_code == 403 and r.json()["error"] == "not_a_member"
+    assert r.status_code == 403 and r.json()["error"] == "not_member"
     assert not Contribution.objects.exists()
 
 

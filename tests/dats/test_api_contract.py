@@ -10,7 +10,8 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from tests.dats.factories import make_idao, minted
+from portal.scopes import SCOPES as ALL_SCOPES
+from tests.dats.factories import make_idao, minted, token_for
 from tests.personas import ALICE, BOB
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +81,49 @@ def test_verify_leaves_out_what_does_not_apply():
     call_command("seal_block")
     answer = Client().get(f"/api/v1/dats/{dat.pk}/verify").json()
     assert answer["valid"] is True and "problem" not in answer and set(answer["head"]) >= {"height", "blockHash"}
+
+
+# Every operation of quorums, contributions and dats that accepts a bearer token, with its scope
+# (None: reading your own account needs a valid token and no particular scope).
+SCOPES = {
+    ("get", "/api/v1/validator/assignments"): "validator",
+    ("post", "/api/v1/rounds/{round_id}/verdicts"): "validator",
+    ("post", "/api/v1/verdicts"): "validator",
+    ("post", "/api/v1/quorums/{quorum_id}/bond"): "validator",
+    ("post", "/api/v1/quorums/{quorum_id}/unbond"): "validator",
+    ("get", "/api/v1/contributions"): None,
+    ("post", "/api/v1/contributions/upload"): "contributions:write",
+    ("post", "/api/v1/contributions/{public_id}/parents"): "contributions:write",
+    ("post", "/api/v1/dats/{dat_id}/access"): "dats:access",
+    ("get", "/api/v1/dats/{dat_id}/file"): "dats:access",
+    ("post", "/api/v1/dats/{dat_id}/policy"): "dats:manage",
+    ("post", "/api/v1/dats/{dat_id}/revoke"): "dats:manage",
+    ("post", "/api/v1/dats/{dat_id}/transfer"): "dats:manage",
+    ("post", "/api/v1/dats/{dat_id}/parents"): "dats:manage",
+}
+APPS = {"quorums", "contributions", "dats"}
+
+
+def test_every_bearer_operation_of_quorums_contributions_and_dats_names_its_scope_in_openapi():
+    document = Client().get("/api/v1/openapi.json").json()
+    found = {}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            if set(operation.get("tags") or []) & APPS and operation.get("security"):
+                found[(method, path)] = operation.get("x-required-scope")
+                if found[(method, path)]:
+                    assert {"BearerAuth": [found[(method, path)]]} in operation["security"]
+                    assert "insufficient_scope" in operation["x-error-codes"]["403"]
+    assert found == SCOPES
+
+
+@pytest.mark.parametrize(("method", "path"), [key for key, scope in SCOPES.items() if scope])
+def test_a_token_without_the_operations_scope_gets_403_insufficient_scope_naming_it(method, path):
+    dat = minted(make_idao(ALICE), BOB)
+    needed = SCOPES[(method, path)]
+    raw, _ = token_for(BOB, scopes=sorted(set(ALL_SCOPES) - {needed}))
+    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    url = path.format(dat_id=dat.pk, round_id=dat.round_id, quorum_id=dat.round.quorum_id, public_id="x")
+    response = client.generic(method.upper(), url, b"{}", content_type="application/json")
+    assert response.status_code == 403, (url, response.content)
+    assert response.json()["error"] == "insufficient_scope" and needed in response.json()["detail"]

@@ -144,7 +144,7 @@ def test_concurrent_requests_with_one_key_grant_and_charge_once():
 def test_tokens_without_the_scope_or_sessions_get_a_precise_refusal(client, signed_in, dat):
     raw, _ = token_for(CAROL, scopes=["usage:report"])
     response = ask(client, dat, raw)
-    assert (response.status_code, response.json()["error"]) == (403, "token_scope")
+    assert (response.status_code, response.json()["error"]) == (403, "insufficient_scope")
     session = signed_in(CAROL).post(
         URL.format(dat.pk), {"use": "training", "idempotency_key": "x"}, content_type="application/json"
     )

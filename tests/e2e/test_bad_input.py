@@ -141,7 +141,7 @@ def test_a_nul_byte_in_the_address_or_query_is_a_400_page_or_json_error(client):
     page = client.get("/ledger/accounts/%00")
     assert page.status_code == 400 and "Bad request" in page.content.decode()
     api = client.get("/api/v1/idaos", {"q": "\x00"})
-    assert api.status_code == 400 and api.json()["error"] == "bad_request"
+    assert api.status_code == 400 and api.json()["error"] == "invalid_text"
 
 
 def test_every_post_form_a_steward_sees_survives_nul_bytes_and_empty_fields(demo, signed_in):

@@ -141,7 +141,7 @@ def test_an_idao_token_stops_working_when_its_creator_is_no_longer_a_steward(wor
 
 def test_a_token_without_the_usage_scope_is_refused(world):
     status, body = post(token_for(world.pipeline, scopes=("dats:access",)), event(world.model, 1))
-    assert status == 403 and body["error"] == "token_scope"
+    assert status == 403 and body["error"] == "insufficient_scope"
 
 
 def test_a_report_the_payer_cannot_afford_records_nothing(world):

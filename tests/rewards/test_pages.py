@@ -106,7 +106,7 @@ def test_only_stewards_grant_credits_and_only_to_members(world, signed_in):
         {"member": MALLORY.address, "amount": 5, "idempotency_key": "k"},
         content_type="application/json",
     )
-    assert to_outsider.status_code == 422 and to_outsider.json()["error"] == "not_member"
+    assert to_outsider.status_code == 403 and to_outsider.json()["error"] == "not_member"
     too_much = signed_in(ALICE).post(
         "/api/v1/rewards/idaos/alpha/credit-grants",
         {"member": BOB.address, "amount": 5000, "idempotency_key": "k2"},

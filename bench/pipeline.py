@@ -1,8 +1,9 @@
 """Contribution pipeline benchmarks, each beside a baseline measured in the same run:
 
 1. contributions/s from upload record to anchored outcome with ONE real Celery worker process
-   (routing and closing through the Redis broker; three automated validators sign every round),
-   beside the same work done in-process without the broker;
+   (routing and closing through the Redis broker; three HTTP-only validator nodes, `python -m
+   validator` processes against the portal served by gunicorn, download, check, sign and submit
+   every round), beside the same work done in-process without the broker;
 2. streaming a 1 GiB upload through Django's multipart parser with the hashing upload handler
    (SHA-256 + keccak-256 + staging write): speed beside `sha256sum` on the same file, and the
    parsing process's peak RSS. The file lives in a temporary directory and is deleted.
@@ -188,6 +189,44 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _group_cpu_seconds(session: int) -> float:
+    """CPU of every live process in a session (gunicorn's master and its workers)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float = 60) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310  our own local server
+                response.read()
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 def recreate_database() -> None:
     import psycopg
 
@@ -202,7 +241,9 @@ def recreate_database() -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
-def bench_pipeline(n: int, uploaders: int) -> None:
+def bench_pipeline(
+    n: int, uploaders: int, web_workers: int, web_threads: int, node_concurrency: int, node_max_interval: float
+) -> None:
     recreate_database()
     import django
 
@@ -294,25 +335,72 @@ def bench_pipeline(n: int, uploaders: int) -> None:
         finally:
             connection.close()
 
-    # The automated validators run as they do in production: one `manage.py run_validator` process
-    # per key (polling every 50 ms), beside the worker and this process, which records the uploads.
+    # The portal serves HTTP as in production (gunicorn); the automated validators are outsiders:
+    # one `python -m validator` process per key, knowing only the portal's URL and their key (no
+    # database URL, no Django settings, no media path), polling every 50 ms.
+    port = _free_port()
+    portal_url = f"http://127.0.0.1:{port}"
+    web = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-w",
+            str(web_workers),
+            "--threads",
+            str(web_threads),
+            "-b",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "portal.wsgi:application",
+        ],
+        cwd=ROOT,
+        env={**env, "STATIC_MANIFEST": "false"},
+        start_new_session=True,
+    )
     keys = tempfile.TemporaryDirectory(prefix="bench-validators-")
+    node_env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": keys.name, "LANG": "C.UTF-8"}
     nodes = []
-    for i, account in enumerate(accounts):
-        key_file = Path(keys.name) / f"validator-{i}.hex"
-        key_file.write_text(account.key.hex())
-        nodes.append(
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_validator", "--key-file", str(key_file), "--interval", "0.05"],
-                cwd=ROOT,
-                env=env,
-                start_new_session=True,
-                stdout=subprocess.DEVNULL,
+    try:
+        _wait_http(f"{portal_url}/healthz")
+        for i, account in enumerate(accounts):
+            key_file = Path(keys.name) / f"validator-{i}.hex"
+            key_file.write_text(account.key.hex())
+            nodes.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "validator",
+                        "--portal",
+                        portal_url,
+                        "--key-file",
+                        str(key_file),
+                        "--interval",
+                        "0.05",
+                        "--max-interval",
+                        str(node_max_interval),
+                        "--concurrency",
+                        str(node_concurrency),
+                        "--cache-dir",
+                        str(Path(keys.name) / f"cache-{i}"),
+                    ],
+                    cwd=ROOT,
+                    env=node_env,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
             )
-        )
+    except BaseException:
+        for proc in [*nodes, web, worker]:
+            os.killpg(proc.pid, signal.SIGTERM)
+        raise
     try:
         time.sleep(4)  # let the worker and the validator nodes connect
         cpu_before = {proc.pid: _cpu_seconds(proc.pid) for proc in [*nodes, worker]}
+        web_before = _group_cpu_seconds(web.pid)
         bench_before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         threads = [threading.Thread(target=record_uploads, args=(range(u, n, uploaders),)) for u in range(uploaders)]
@@ -334,12 +422,13 @@ def bench_pipeline(n: int, uploaders: int) -> None:
         # CPU spent during the measured window only (not process start-up).
         worker_cpu = _cpu_seconds(worker.pid) - cpu_before[worker.pid]
         nodes_cpu = sum(_cpu_seconds(node.pid) - cpu_before[node.pid] for node in nodes)
+        web_cpu = _group_cpu_seconds(web.pid) - web_before
         bench_after = resource.getrusage(resource.RUSAGE_SELF)
         bench_cpu = (bench_after.ru_utime + bench_after.ru_stime) - (bench_before.ru_utime + bench_before.ru_stime)
     finally:
-        for proc in [*nodes, worker]:
+        for proc in [*nodes, web, worker]:
             os.killpg(proc.pid, signal.SIGTERM)
-        for proc in [*nodes, worker]:
+        for proc in [*nodes, web, worker]:
             proc.wait(timeout=30)
         keys.cleanup()
     accepted = Contribution.objects.filter(title__startswith="worker", state="accepted").count()
@@ -361,10 +450,15 @@ def bench_pipeline(n: int, uploaders: int) -> None:
         upload_records_s=round(created_s, 2),
         worker_cpu_ms_per_contribution=round(1000 * worker_cpu / n, 1),
         validator_nodes_cpu_ms_per_contribution=round(1000 * nodes_cpu / n, 1),
+        web_cpu_ms_per_contribution=round(1000 * web_cpu / n, 1),
+        web_workers=web_workers,
+        web_threads=web_threads,
         recording_cpu_ms_per_contribution=round(1000 * bench_cpu / n, 1),
-        note="upload record (contribution_create, one transaction each) -> routed by the worker -> 3 automated "
-        "validator nodes (manage.py run_validator processes) re-hash, sign and submit -> closed by the worker, "
-        "slashes, anchored, DAT minted and anchored; baseline: the same services in-process without the broker",
+        note="upload record (contribution_create, one transaction each) -> routed by the worker -> 3 HTTP-only "
+        "validator nodes (python -m validator processes: SIWE session, GET assignments, download each file, "
+        "re-hash, run the checks, sign, POST /api/v1/verdicts batches) against gunicorn -> closed by the worker, "
+        "slashes, anchored, DAT minted and anchored; baseline: the same services in-process without the broker "
+        "(the in-process node quorums.validator_node, hash/size/flags only)",
     )
     broker.flushdb()
 
@@ -383,6 +477,12 @@ def main() -> None:
         default=4,
         help="concurrent uploading clients recording the contributions (threads of this process)",
     )
+    parser.add_argument("--web-workers", type=int, default=3, help="gunicorn workers serving the validator nodes")
+    parser.add_argument("--web-threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
+    parser.add_argument("--node-concurrency", type=int, default=2, help="assignments each node checks at once")
+    parser.add_argument(
+        "--node-max-interval", type=float, default=0.4, help="idle polls back off from 50 ms up to this (s)"
+    )
     args = parser.parse_args()
     if args.upload_child:
         upload_child(args.upload_child)
@@ -393,7 +493,9 @@ def main() -> None:
     if not args.skip_upload:
         bench_upload(args.upload_mib)
     if not args.skip_pipeline:
-        bench_pipeline(args.n, args.uploaders)
+        bench_pipeline(
+            args.n, args.uploaders, args.web_workers, args.web_threads, args.node_concurrency, args.node_max_interval
+        )
 
 
 if __name__ == "__main__":

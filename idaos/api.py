@@ -1,4 +1,5 @@
-"""The governance API under /api/v1: iDAOs, memberships, proposals and signed votes."""
+"""The governance API under /api/v1: iDAOs, memberships, proposals and signed votes. The `.json`
+pages (`/governance/eip712.json`, `/proposals/<id>/ballots.json`) are aliases of operations here."""
 
 from __future__ import annotations
 
@@ -7,62 +8,70 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Query, Status
 
-from portal.auth import api_auth
+from portal.auth import api_auth, token_user
+from portal.routers import PortalRouter
 
-from . import selectors
+from . import eip712, selectors
+from .schemas import (
+    Eip712Out,
+    IdaoIn,
+    IdaoListOut,
+    IdaoOut,
+    IdaosQuery,
+    MembershipOut,
+    ProposalExportOut,
+    ProposalIn,
+    ProposalListOut,
+    ProposalOut,
+    ProposalsQuery,
+    Slug,
+    VoteIn,
+    VoteOut,
+)
 from .services import ballots, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
 
-router = Router(tags=["idaos"])
+router = PortalRouter(tags=["idaos"])
+GOVERNANCE = "governance:write"
+
+# What a signed ballot can be refused for (idaos.services.ballots), by status.
+BALLOT_ERRORS = (
+    "not_found",
+    "not_member",
+    "not_eligible",
+    "not_your_ballot",
+    "voting_closed",
+    "voting_not_open",
+    "duplicate_ballot",
+    "superseded",
+    "invalid_ballot",
+    "malformed_ballot",
+    "unexpected_fields",
+    "reason_too_long",
+    "timestamp_in_future",
+    "timestamp_outside_window",
+    "wrong_chain_id",
+    "wrong_domain",
+    "wrong_idao",
+    "wrong_proposal",
+    "wrong_types",
+    "bad_signature",
+    "contract_wallet_unverifiable",
+    "chain_unavailable",
+    "rate_limited",
+)
 
 
-class IdaoIn(Schema):
-    slug: str
-    name: str
-    domain: str
-    description: str = ""
-    voting_rule: str | None = None
-    voting_period_seconds: int | None = None
-    voting_delay_seconds: int | None = None
-    quorum_bps: int | None = None
-    approval_threshold_bps: int | None = None
-    proposal_min_membership_age_seconds: int | None = None
-    proposal_min_stake: int | None = None
-    membership_policy: str | None = None
-    split_contributors_bps: int | None = None
-    split_treasury_bps: int | None = None
-    split_validators_bps: int | None = None
-
-    def charter(self) -> dict[str, Any]:
-        renames = {
-            "voting_period_seconds": "voting_period",
-            "voting_delay_seconds": "voting_delay",
-            "proposal_min_membership_age_seconds": "proposal_min_membership_age",
-        }
-        out = {}
-        for name, value in self.dict(exclude={"slug", "name", "domain", "description"}).items():
-            if value is not None:
-                out[renames.get(name, name)] = value
-        return out
-
-
-class ProposalIn(Schema):
-    kind: str
-    title: str
-    description: str = ""
-    payload: dict[str, Any] = Field(default_factory=dict)
-    submit: bool = True
-
-
-class VoteIn(Schema):
-    message: Any = None
-    signature: Any = None
-    domain: Any = None
-    types: Any = None
-    primaryType: Any = None
+def _viewer(request: HttpRequest) -> Any:
+    """Who reads a public operation: the bearer token's user if one is sent, else the session's."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        found = token_user(header[7:].strip())
+        return found[0] if found else None
+    return request.user
 
 
 def _membership_dict(m) -> dict[str, Any]:
@@ -75,15 +84,20 @@ def _membership_dict(m) -> dict[str, Any]:
     }
 
 
-@router.get("/idaos", summary="List iDAOs (search with q, filter by domain)")
-def list_idaos(request: HttpRequest, q: str = "", domain: str = "", limit: int = 50, offset: int = 0):
-    limit = max(1, min(limit, 200))
-    items = selectors.idao_list(q=q[:100], domain=domain, limit=limit, offset=max(offset, 0))
+@router.get("/idaos", response=IdaoListOut, summary="List iDAOs (search with q, filter by domain)")
+def list_idaos(request: HttpRequest, query: Query[IdaosQuery]) -> dict:
+    items = selectors.idao_list(q=query.q, domain=query.domain, limit=query.limit, offset=query.offset)
     return {"items": [selectors.idao_dict(i) for i in items]}
 
 
-@router.post("/idaos", auth=api_auth(), response={201: dict}, summary="Form an iDAO (you become its first steward)")
-def create_idao(request: HttpRequest, body: IdaoIn):
+@router.post(
+    "/idaos",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: IdaoOut},
+    errors=("slug_taken", "invalid_input", "rate_limited"),
+    summary="Form an iDAO (you become its first steward)",
+)
+def create_idao(request: HttpRequest, body: IdaoIn) -> Status:
     idao = idao_create(
         creator=request.user,
         slug=body.slug,
@@ -95,29 +109,54 @@ def create_idao(request: HttpRequest, body: IdaoIn):
     return Status(201, selectors.idao_dict(idao))
 
 
-@router.get("/idaos/{slug}", summary="One iDAO with its charter")
-def get_idao(request: HttpRequest, slug: str):
+@router.get("/idaos/{slug}", response=IdaoOut, errors=("not_found",), summary="One iDAO with its charter")
+def get_idao(request: HttpRequest, slug: Slug) -> dict:
     return selectors.idao_dict(selectors.idao_get(slug))
 
 
-@router.post("/idaos/{slug}/join", auth=api_auth(), response={201: dict}, summary="Join, or ask to join, an iDAO")
-def join_idao(request: HttpRequest, slug: str):
+@router.post(
+    "/idaos/{slug}/join",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: MembershipOut},
+    errors=("not_found", "already_member", "already_requested", "forbidden"),
+    summary="Join, or ask to join, an iDAO",
+)
+def join_idao(request: HttpRequest, slug: Slug) -> Status:
     membership = membership_services.membership_join(idao=selectors.idao_get(slug), user=request.user)
     return Status(201, _membership_dict(membership))
 
 
-@router.get("/idaos/{slug}/proposals", summary="Proposals of an iDAO, newest first")
-def list_proposals(request: HttpRequest, slug: str, state: str = "", limit: int = 50, offset: int = 0):
-    idao = selectors.idao_get(slug)
-    qs = idao.proposals.select_related("idao", "author").exclude(state="draft")
-    if state:
-        qs = qs.filter(state=state)
-    limit = max(1, min(limit, 200))
-    return {"items": [selectors.proposal_dict(p, with_tally=False) for p in qs[max(offset, 0) : offset + limit]]}
+@router.get(
+    "/idaos/{slug}/proposals",
+    response=ProposalListOut,
+    errors=("not_found",),
+    summary="Proposals of an iDAO, newest first",
+)
+def list_proposals(request: HttpRequest, slug: Slug, query: Query[ProposalsQuery]) -> dict:
+    qs = selectors.proposal_list(idao=selectors.idao_get(slug), user=_viewer(request), state=query.state)
+    rows = qs[query.offset : query.offset + query.limit]
+    return {"items": [selectors.proposal_dict(p, with_tally=False) for p in rows]}
 
 
-@router.post("/idaos/{slug}/proposals", auth=api_auth(), response={201: dict}, summary="Create a proposal")
-def create_proposal(request: HttpRequest, slug: str, body: ProposalIn):
+@router.post(
+    "/idaos/{slug}/proposals",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: ProposalOut},
+    errors=(
+        "not_found",
+        "not_member",
+        "proposal_threshold",
+        "unknown_kind",
+        "invalid_input",
+        "invalid_payload",
+        "unknown_quorum",
+        "rate_limited",
+        "active_proposal_limit",
+        "daily_proposal_limit",
+    ),
+    summary="Create a proposal",
+)
+def create_proposal(request: HttpRequest, slug: Slug, body: ProposalIn) -> Status:
     proposal = proposals.proposal_create(
         idao=selectors.idao_get(slug),
         author=request.user,
@@ -127,21 +166,46 @@ def create_proposal(request: HttpRequest, slug: str, body: ProposalIn):
         payload=body.payload,
         submit=body.submit,
     )
-    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk)))
+    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk, user=request.user)))
 
 
-@router.get("/proposals/{proposal_id}", summary="One proposal with its state and live tally")
-def get_proposal(request: HttpRequest, proposal_id: int):
-    return selectors.proposal_dict(selectors.proposal_get(proposal_id))
+# Proposal ids in paths are plain integers: an id no proposal has (negative, 20 digits) is 404.
+@router.get(
+    "/proposals/{proposal_id}",
+    response=ProposalOut,
+    errors=("not_found",),
+    summary="One proposal with its state and live tally",
+)
+def get_proposal(request: HttpRequest, proposal_id: int) -> dict:
+    """A draft is shown to its author only; to everyone else it does not exist (404)."""
+    return selectors.proposal_dict(selectors.proposal_get(proposal_id, user=_viewer(request)))
+
+
+@router.get(
+    "/proposals/{proposal_id}/ballots",
+    response=ProposalExportOut,
+    errors=("proposal_not_found",),
+    summary="Every signed ballot, the voting-power snapshot and the result's proof (recount offline)",
+)
+def proposal_ballots(request: HttpRequest, proposal_id: int) -> dict:
+    """Also served as /proposals/<id>/ballots.json (a download). Drafts do not exist here."""
+    return selectors.proposal_export(selectors.proposal_exported(proposal_id))
+
+
+@router.get("/governance/eip712", response=Eip712Out, summary="The EIP-712 domain and types ballots are signed with")
+def governance_eip712(request: HttpRequest) -> dict:
+    """Also served as /governance/eip712.json."""
+    return eip712.published()
 
 
 @router.post(
     "/proposals/{proposal_id}/votes",
-    auth=api_auth(),
-    response={201: dict},
-    summary="Submit a signed EIP-712 ballot (see /governance/eip712.json)",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: VoteOut},
+    errors=BALLOT_ERRORS,
+    summary="Submit a signed EIP-712 ballot (see /api/v1/governance/eip712)",
 )
-def cast_vote(request: HttpRequest, proposal_id: int, body: VoteIn):
+def cast_vote(request: HttpRequest, proposal_id: int, body: VoteIn) -> Status:
     if len(request.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("body too large")
     ballot = ballots.ballot_cast(

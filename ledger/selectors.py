@@ -68,6 +68,21 @@ def header_page(*, after: int = 0, limit: int = 500) -> dict:
     }
 
 
+def block_dict(block: Block) -> dict:
+    """A block as `GET /api/v1/ledger/blocks/{height}` and `/ledger/blocks/<height>.json` show it."""
+    return {
+        "header": block.header(),
+        "leafIds": block_leaf_ids(block),
+        "evm": {"chainId": block.evm_chain_id, "txHash": block.evm_tx_hash or None},
+    }
+
+
+def balances_dict(owner: str) -> dict:
+    """An account's balance per asset as decimal strings (404 account_not_found)."""
+    account = account_get(owner)
+    return {"owner": owner, "balances": {k: str(v) for k, v in account_balances(account).items()}}
+
+
 def transaction_get(tx_id: int) -> Transaction:
     tx = Transaction.objects.filter(pk=tx_id).select_related("leaf").first()
     if tx is None:

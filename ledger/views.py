@@ -6,12 +6,14 @@ import csv
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import render
+from pydantic import ValidationError
 
 from portal.errors import DomainError
 from portal.http import PortalRequest
 
 from . import owners, selectors
 from .errors import LeafNotSealed
+from .schemas import HeadersQuery
 
 
 def _or_404(call, *args):
@@ -44,26 +46,23 @@ def block_page(request: HttpRequest, height: int) -> HttpResponse:
 
 
 def block_json(request: HttpRequest, height: int) -> JsonResponse:
+    """Alias of GET /api/v1/ledger/blocks/{height}."""
     try:
-        block = selectors.block_get(height)
+        return JsonResponse(selectors.block_dict(selectors.block_get(height)))
     except DomainError as exc:
         return _json_error(exc)
-    return JsonResponse(
-        {
-            "header": block.header(),
-            "leafIds": selectors.block_leaf_ids(block),
-            "evm": {"chainId": block.evm_chain_id, "txHash": block.evm_tx_hash or None},
-        }
-    )
 
 
 def headers_json(request: HttpRequest) -> JsonResponse:
+    """Alias of GET /api/v1/ledger/headers (same bounds: after >= 0, 1 <= limit <= 1000)."""
     try:
-        after = int(request.GET.get("after", 0))
-        limit = int(request.GET.get("limit", 500))
-    except ValueError:
-        return JsonResponse({"error": "invalid_input", "detail": "after and limit are integers."}, status=422)
-    return JsonResponse(selectors.header_page(after=after, limit=limit))
+        query = HeadersQuery.model_validate(request.GET.dict())
+    except ValidationError:
+        return JsonResponse(
+            {"error": "invalid_input", "detail": "after is a height >= 0 and limit an integer from 1 to 1000."},
+            status=422,
+        )
+    return JsonResponse(selectors.header_page(after=query.after, limit=query.limit))
 
 
 def transaction_page(request: HttpRequest, tx_id: int) -> HttpResponse:
@@ -131,6 +130,7 @@ def proof_page(request: HttpRequest, leaf_id: int) -> HttpResponse:
 
 
 def proof_json(request: HttpRequest, leaf_id: int) -> JsonResponse:
+    """Alias of GET /api/v1/ledger/proofs/{leaf_id}, with Retry-After while the record is queued."""
     try:
         bundle = selectors.proof_bundle(leaf_id)
     except LeafNotSealed as exc:

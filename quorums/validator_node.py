@@ -1,5 +1,7 @@
-"""The automated validator node: poll assignments, re-hash the download, run checks, sign the
-EIP-712 verdict with a local key, submit. Used by `manage.py run_validator` and demo data."""
+"""An in-process automated validator for demo data only: the demo beat task
+(quorums.tasks.demo_validators_run) and bench/pipeline.py's in-process baseline. It reads the
+database and storage directly and checks only hash, size and the portal's own upload flags.
+The real, independent node is the `validator` package (`python -m validator`, HTTP only)."""
 
 from __future__ import annotations
 

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-import json
+from typing import Annotated
 
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Schema
+from pydantic import Field, Strict
 
+from idaos.schemas import Slug
 from idaos.selectors import idao_get
 from portal.auth import BearerAuth, PortalSessionAuth, api_auth
 from portal.errors import DomainError
 from portal.models import ApiToken
-from portal.schemas import ErrorOut
+from portal.parsing import parse_json
+from portal.routers import PortalRouter
+from portal.schemas import AMOUNT_MAX, INT64_MAX, Id
 
 from . import conf, selectors
-from .errors import InvalidUsage, TokenRevoked
+from .errors import TokenRevoked
 from .services import credits, metering
 
-router = Router(tags=["rewards"])
+router = PortalRouter(tags=["rewards"])
+GrantAmount = Annotated[int, Strict(), Field(ge=-AMOUNT_MAX, le=AMOUNT_MAX)]  # the sign is the service's rule
 
 
 class UsageBearer(BearerAuth):
@@ -58,7 +63,18 @@ USAGE_EVENT_SCHEMA = {
 
 @router.post(
     "/usage",
-    response={200: ReportOut, 401: ErrorOut, 403: ErrorOut, 409: ErrorOut, 413: ErrorOut, 422: ErrorOut},
+    response=ReportOut,
+    errors=(
+        "token_revoked",
+        "token_subject_forbidden",
+        "not_allowed_to_report",
+        "insufficient_funds",
+        "payload_too_large",
+        "invalid_json",
+        "invalid_usage",
+        "batch_too_large",
+        "unknown_asset",
+    ),
     auth=[UsageBearer(scope="usage:report"), PortalSessionAuth()],
     openapi_extra={
         "requestBody": {
@@ -92,10 +108,7 @@ def usage_report(request: HttpRequest) -> dict:
         raise DomainError(
             f"A usage report is at most {cap:,} bytes; split the batch.", code="payload_too_large", status=413
         )
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidUsage("The body is not JSON.", code="invalid_json") from None
+    body = parse_json(raw)  # nesting, UTF-8, NUL and surrogates are checked as for every operation
     items = body.get("events") if isinstance(body, dict) and "events" in body else [body]
     result = metering.usage_report(
         user=request.user, token=getattr(request, "api_token", None), items=items, now=timezone.now()
@@ -116,6 +129,97 @@ class EpochOut(Schema):
     payouts_root: str
     ledger_tx: int | None
     anchor_leaf_id: int | None
+
+
+EpochNumber = Annotated[int, Field(ge=0, le=INT64_MAX)]
+
+
+class SplitOut(Schema):
+    role: str
+    LAZ: int
+    CREDIT: int
+
+
+class EpochIdaoOut(Schema):
+    slug: str
+    name: str = ""
+    LAZ: int
+    CREDIT: int
+
+
+class EarnerOut(Schema):
+    recipient: str
+    laz: int
+    lines: int
+
+
+class EpochDetailOut(EpochOut):
+    split: list[SplitOut]
+    idaos: list[EpochIdaoOut]
+    top_earners: list[EarnerOut]
+
+
+class PayoutProofOut(Schema):
+    epoch: int
+    payoutId: int
+    types: list[str]
+    value: list[str | None]
+    leaf: str
+    proof: list[str]
+    root: str
+    anchorLeafId: int | None
+    ledgerTx: int | None
+    ledgerTxLeafId: int | None
+
+
+class EarningsHistoryOut(Schema):
+    number: int
+    closed_at: str | None
+    tx_id: int | None
+    leaf_id: int | None
+    LAZ: int
+    CREDIT: int
+
+
+class EarningsByDatOut(Schema):
+    dat_id: int
+    title: str
+    LAZ: int
+    CREDIT: int
+
+
+class EarningsByIdaoOut(Schema):
+    slug: str
+    name: str
+    LAZ: int
+    CREDIT: int
+
+
+class EarningsLineOut(Schema):
+    id: int
+    epoch: int
+    role: str
+    idao: str
+    dat_id: int | None
+    asset: str
+    amount: str
+    ledger_tx: int | None
+    proof_leaf_id: int | None
+
+
+class EarningsGrantOut(Schema):
+    idao: str
+    amount: str
+    ledger_tx: int | None
+
+
+class EarningsOut(Schema):
+    totals: dict[str, int]
+    history: list[EarningsHistoryOut]
+    by_dat: list[EarningsByDatOut]
+    by_idao: list[EarningsByIdaoOut]
+    grants: list[EarningsGrantOut]
+    lines: list[EarningsLineOut]
 
 
 def _epoch_out(e) -> dict:
@@ -141,20 +245,26 @@ def epochs(request: HttpRequest) -> list[dict]:
     return [_epoch_out(e) for e in selectors.epoch_list()]
 
 
-@router.get("/rewards/epochs/{number}", response={200: dict, 404: ErrorOut}, auth=None)
-def epoch(request: HttpRequest, number: int) -> dict:
+@router.get("/rewards/epochs/{number}", response=EpochDetailOut, errors=("epoch_not_found",), auth=None)
+def epoch(request: HttpRequest, number: EpochNumber) -> dict:
     """An epoch: pool, split by role and iDAO, top earners, anchor."""
     e = selectors.epoch_get(number)
     return {**_epoch_out(e), **selectors.epoch_detail(e)}
 
 
-@router.get("/rewards/epochs/{number}/payouts/{payout_id}/proof", response={200: dict, 404: ErrorOut}, auth=None)
-def payout_proof(request: HttpRequest, number: int, payout_id: int) -> dict:
-    """A payout line's Merkle proof against the epoch's anchored payouts root."""
+@router.get(
+    "/rewards/epochs/{number}/payouts/{payout_id}/proof",
+    response=PayoutProofOut,
+    errors=("epoch_not_found", "payout_not_found"),
+    auth=None,
+)
+def payout_proof(request: HttpRequest, number: EpochNumber, payout_id: Id) -> dict:
+    """A payout line's Merkle proof against the epoch's anchored payouts root (also served as
+    /earnings/epochs/<n>/payouts/<id>/proof.json)."""
     return selectors.payout_proof(selectors.epoch_get(number), payout_id)
 
 
-@router.get("/rewards/earnings", response={200: dict, 401: ErrorOut}, auth=api_auth())
+@router.get("/rewards/earnings", response=EarningsOut, auth=api_auth())
 def earnings(request: HttpRequest) -> dict:
     """Your earnings: totals and per-epoch history per asset, per DAT and per iDAO."""
     data = selectors.user_earnings(request.user)
@@ -183,7 +293,7 @@ def earnings(request: HttpRequest) -> dict:
 
 class GrantIn(Schema):
     member: str
-    amount: int
+    amount: GrantAmount
     idempotency_key: str
     memo: str = ""
 
@@ -197,10 +307,11 @@ class GrantOut(Schema):
 
 @router.post(
     "/rewards/idaos/{slug}/credit-grants",
-    response={200: GrantOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
-    auth=api_auth(),
+    response=GrantOut,
+    errors=("not_found", "not_steward", "not_member", "insufficient_funds", "idempotency_key_reused", "invalid_grant"),
+    auth=api_auth(scope="treasury"),
 )
-def credit_grant(request: HttpRequest, slug: str, payload: GrantIn) -> dict:
+def credit_grant(request: HttpRequest, slug: Slug, payload: GrantIn) -> dict:
     """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""
     grant = credits.credit_grant(
         idao=idao_get(slug),

@@ -1,16 +1,11 @@
 from __future__ import annotations
 
-import io
-
 import pytest
-from django.core.management import call_command
 
-from contributions.models import Contribution
-from contributions.services import contribution_route
 from quorums import services
 from quorums.models import Verdict
 from tests.personas import BOB, MALLORY
-from tests.quorums.factories import PROBE, member, setup_network, signed
+from tests.quorums.factories import PROBE, setup_network, signed
 
 
 def url(r) -> str:
@@ -59,44 +54,6 @@ def test_bonding_over_the_api_moves_laz_into_escrow(signed_in):
     assert un.status_code == 200
     assert services.unbonds_release_due() == 0  # the unbonding delay has not passed
     assert balance(owners.escrow(quorum.pk), "LAZ") == 300
-
-
-@pytest.mark.django_db
-def test_run_validator_node_rehashes_checks_signs_and_submits(tmp_path, signed_in):
-    idao, _quorum, ps = setup_network(3)
-    member(idao, BOB)
-    client = signed_in(BOB)
-
-    def up(content: bytes, name: str) -> Contribution:
-        f = io.BytesIO(content)
-        f.name = name
-        body = client.post(
-            "/api/v1/contributions/upload",
-            {
-                "idao": idao.slug,
-                "kind": "dataset",
-                "title": name,
-                "licence": "MIT",
-                "allowed_uses": ["training"],
-                "file": f,
-            },
-        ).json()
-        c = Contribution.objects.get(public_id=body["id"])
-        contribution_route(contribution_id=c.pk)
-        return Contribution.objects.get(pk=c.pk)
-
-    good = up(b"a,b\n1,2\n", "good.csv")
-    bad = up(b"\x7fELF\x02\x01\x01" + b"\x00" * 50, "photo.jpg")
-    for i, p in enumerate(ps):
-        key = tmp_path / f"v{i}.key"
-        key.write_text(p.account.key.hex())
-        call_command("run_validator", "--key-file", str(key), "--once", stdout=io.StringIO())
-    assert set(Verdict.objects.filter(round=good.round).values_list("verdict", flat=True)) == {"approve"}
-    rejections = Verdict.objects.filter(round=bad.round)
-    assert rejections.count() == 3 and {v.verdict for v in rejections} == {"reject"}
-    assert all(v.automated and "type" in v.reason for v in rejections)
-    assert services.round_close(round_id=good.round_id).outcome == "accepted"
-    assert services.round_close(round_id=bad.round_id).outcome == "rejected"
 
 
 @pytest.mark.django_db

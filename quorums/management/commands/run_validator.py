@@ -1,53 +1,79 @@
-"""Run an automated validator node against this portal's database.
+"""Run the HTTP-only validator node (the `validator` package) from manage.py, for convenience.
 
-manage.py run_validator --key-file path/to/key.hex     # one validator, polls forever
-manage.py run_validator --demo --quorum 1 [--count 3]  # fund, bond and run demo validators
-add --once to handle current assignments and exit."""
+manage.py run_validator --portal https://portal.example --key-file key.hex [--once] [...]
+    the same as `python -m validator --portal … --key-file …` (all its flags are accepted)
+manage.py run_validator --portal http://127.0.0.1:8000 --demo --quorum 1 [--count 3]
+    fund and bond the deterministic demo validators in this portal's database, then run one
+    node process per key against --portal (demo data only: their keys are public)
+
+The node itself never reads this portal's database or storage: it talks to --portal over HTTP."""
 
 from __future__ import annotations
 
-import time
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from eth_account import Account
 
-from quorums.services import demo_validators
-from quorums.validator_node import run_once
+from validator.config import parser as node_parser
+from validator.node import main as node_main
 
 
 class Command(BaseCommand):
-    help = "Poll validation assignments, re-hash and check each file, sign and submit EIP-712 verdicts."
+    help = "Run the HTTP-only validator node against a portal: poll, download, check, sign and submit verdicts."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--key-file", help="File holding the validator's private key (hex).")
-        parser.add_argument("--demo", action="store_true", help="Create, fund and bond demo validators.")
+        parser.add_argument("--demo", action="store_true", help="Fund, bond and run the demo validators.")
         parser.add_argument("--quorum", type=int, help="Quorum id for --demo.")
-        parser.add_argument("--count", type=int, default=3)
-        parser.add_argument(
-            "--interval", type=float, default=2.0, help="Seconds to wait after a poll that found nothing."
-        )
-        parser.add_argument("--once", action="store_true")
+        parser.add_argument("--count", type=int, default=3, help="How many demo validators (--demo).")
+        for action in node_parser()._actions:
+            if action.dest == "help":
+                continue
+            kwargs = {"dest": action.dest, "default": action.default, "help": action.help}
+            if action.nargs == 0:
+                kwargs["action"] = "store_true"
+            else:
+                kwargs["type"] = action.type
+            # long options only: Django's own -v is --verbosity
+            parser.add_argument(*[o for o in action.option_strings if o.startswith("--")], **kwargs)
 
     def handle(self, *args, **opts) -> None:
-        if opts["demo"]:
-            if not opts["quorum"]:
-                raise CommandError("--demo needs --quorum <id>.")
-            accounts = demo_validators(quorum_id=opts["quorum"], count=opts["count"])
-        elif opts["key_file"]:
-            try:
-                key = Path(opts["key_file"]).read_text().strip()
-                accounts = [Account.from_key(key)]
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"Cannot read a private key from {opts['key_file']}: {exc}") from None
-        else:
-            raise CommandError("Give --key-file or --demo.")
-        self.stdout.write(f"Validating as {', '.join(a.address for a in accounts)}")
-        while True:
-            n = run_once(accounts)
-            if n:
-                self.stdout.write(f"submitted {n} verdict(s)")
-            if opts["once"]:
-                return
-            if not n:  # busy: look again at once; idle: wait --interval seconds
-                time.sleep(opts["interval"])
+        argv = self._node_argv(opts)
+        if not opts["demo"]:
+            code = node_main(argv)
+            if code:
+                raise CommandError(f"the validator node stopped with status {code}")
+            return
+        if not opts["quorum"]:
+            raise CommandError("--demo needs --quorum <id>.")
+        from quorums.services import demo_validators
+
+        accounts = demo_validators(quorum_id=opts["quorum"], count=opts["count"])
+        with tempfile.TemporaryDirectory(prefix="demo-validators-") as keys:
+            procs = []
+            for i, account in enumerate(accounts):
+                key = Path(keys) / f"validator-{i}.hex"
+                key.write_text(account.key.hex())
+                own = ["--key-file", str(key)]
+                if opts.get("cache_dir"):  # one journal and MinHash cache per validator
+                    own += ["--cache-dir", str(Path(opts["cache_dir"]) / f"validator-{i}")]
+                procs.append(subprocess.Popen([sys.executable, "-m", "validator", *argv, *own]))  # noqa: S603
+            self.stdout.write(f"Validating as {', '.join(a.address for a in accounts)}")
+            codes = [proc.wait() for proc in procs]
+        if any(codes):
+            raise CommandError(f"validator nodes stopped with status {codes}")
+
+    def _node_argv(self, opts: dict) -> list[str]:
+        argv: list[str] = []
+        for action in node_parser()._actions:
+            if action.dest == "help" or (opts["demo"] and action.dest in ("key_file", "cache_dir")):
+                continue
+            value = opts.get(action.dest)
+            if action.nargs == 0:
+                if value:
+                    argv.append(action.option_strings[-1])
+            elif value is not None:
+                argv += [action.option_strings[-1], str(value)]
+        return argv

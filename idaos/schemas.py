@@ -1,0 +1,190 @@
+"""The governance API's JSON shapes, shared by the operations and the `.json` page aliases."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from ninja import Field, Schema
+
+from portal.schemas import Amount, Bps, NonNegativeInt64, Offset
+
+Slug = Annotated[str, Field(min_length=1, max_length=60)]
+ProposalsLimit = Annotated[int, Field(ge=1, le=200)]
+
+
+class IdaosQuery(Schema):
+    q: Annotated[str, Field(max_length=100)] = ""
+    domain: Annotated[str, Field(max_length=20)] = ""
+    limit: ProposalsLimit = 50
+    offset: Offset = 0
+
+
+class ProposalsQuery(Schema):
+    state: Annotated[str, Field(max_length=20)] = ""
+    limit: ProposalsLimit = 50
+    offset: Offset = 0
+
+
+class IdaoIn(Schema):
+    slug: Slug
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    domain: Annotated[str, Field(min_length=1, max_length=20)]
+    description: Annotated[str, Field(max_length=5000)] = ""
+    voting_rule: Annotated[str, Field(max_length=24)] | None = None
+    voting_period_seconds: NonNegativeInt64 | None = None
+    voting_delay_seconds: NonNegativeInt64 | None = None
+    quorum_bps: Bps | None = None
+    approval_threshold_bps: Bps | None = None
+    proposal_min_membership_age_seconds: NonNegativeInt64 | None = None
+    proposal_min_stake: Amount | None = None
+    membership_policy: Annotated[str, Field(max_length=10)] | None = None
+    split_contributors_bps: Bps | None = None
+    split_treasury_bps: Bps | None = None
+    split_validators_bps: Bps | None = None
+
+    def charter(self) -> dict[str, Any]:
+        renames = {
+            "voting_period_seconds": "voting_period",
+            "voting_delay_seconds": "voting_delay",
+            "proposal_min_membership_age_seconds": "proposal_min_membership_age",
+        }
+        out = {}
+        for name, value in self.dict(exclude={"slug", "name", "domain", "description"}).items():
+            if value is not None:
+                out[renames.get(name, name)] = value
+        return out
+
+
+class ProposalIn(Schema):
+    kind: Annotated[str, Field(min_length=1, max_length=40)]
+    title: Annotated[str, Field(max_length=200)]
+    description: Annotated[str, Field(max_length=20000)] = ""
+    payload: dict[str, Any] = Field(default_factory=dict)
+    submit: Annotated[bool, Field(strict=True)] = True
+
+
+class VoteIn(Schema):
+    """The signed ballot; its parts are checked by the ballot rules (idaos.services.ballots),
+    which name each problem with its own code."""
+
+    message: Any = None
+    signature: Any = None
+    domain: Any = None
+    types: Any = None
+    primaryType: Any = None
+
+
+class CharterOut(Schema):
+    voting_rule: str
+    voting_period_seconds: int
+    voting_delay_seconds: int
+    quorum_bps: int
+    approval_threshold_bps: int
+    proposal_min_membership_age_seconds: int
+    proposal_min_stake: str
+    membership_policy: str
+    split_contributors_bps: int
+    split_treasury_bps: int
+    split_validators_bps: int
+
+
+class IdaoOut(Schema):
+    slug: str
+    name: str
+    domain: str
+    description: str
+    created_by: str
+    created_at: str
+    member_count: int | None
+    treasury_owner: str
+    charter: CharterOut
+
+
+class IdaoListOut(Schema):
+    items: list[IdaoOut]
+
+
+class MembershipOut(Schema):
+    idao: str
+    address: str
+    role: str
+    status: str
+    joined_at: str | None
+
+
+class ProposalOut(Schema):
+    id: int
+    idao: str
+    author: str
+    kind: str
+    title: str
+    description: str
+    payload: dict[str, Any]
+    state: str
+    created_at: str | None
+    submitted_at: str | None
+    voting_starts_at: str | None
+    voting_ends_at: str | None
+    closed_at: str | None
+    voting_rule: str | None
+    ballots_root: str | None
+    result_leaf_id: int | None
+    execution_leaf_id: int | None
+    execution_error: str | None
+    tally: dict[str, Any] | None = None
+
+
+class ProposalListOut(Schema):
+    items: list[ProposalOut]
+
+
+class BallotOut(Schema):
+    id: int
+    proposal: int
+    voter: str
+    choice: str
+    reason: str
+    timestamp: int
+    weight: str
+    counted: bool
+    digest: str
+    signature: str
+    message: dict[str, Any]
+    received_at: str
+
+
+class VoteOut(Schema):
+    ballot: BallotOut
+    receipt_url: str
+
+
+class Eip712Out(Schema):
+    domain: dict[str, Any]
+    types: dict[str, Any]
+    primaryType: str
+    message_fields: list[str]
+    choices: list[str]
+    notes: str
+
+
+class VotingPowerOut(Schema):
+    voter: str
+    weight: str
+    balance: str
+
+
+class ExportedBallotOut(BallotOut):
+    verified_by: str
+
+
+class ProposalExportOut(Schema):
+    format: str
+    proposal: ProposalOut
+    voting_rule: str | None
+    quorum_bps: int | None
+    approval_threshold_bps: int | None
+    eip712: dict[str, Any]
+    voting_power: list[VotingPowerOut]
+    ballots: list[ExportedBallotOut]
+    anchor_status: str
+    anchor: dict[str, Any] | None

@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from ninja import Query, Status
 
 from portal.auth import api_auth, token_user
+from portal.http import PortalRequest
 from portal.routers import PortalRouter
 
 from . import eip712, selectors
@@ -97,9 +98,9 @@ def list_idaos(request: HttpRequest, query: Query[IdaosQuery]) -> dict:
     errors=("slug_taken", "invalid_input", "rate_limited"),
     summary="Form an iDAO (you become its first steward)",
 )
-def create_idao(request: HttpRequest, body: IdaoIn) -> Status:
+def create_idao(request: PortalRequest, body: IdaoIn) -> Status:
     idao = idao_create(
-        creator=request.user,
+        creator=request.auth,
         slug=body.slug,
         name=body.name,
         domain=body.domain,
@@ -121,8 +122,8 @@ def get_idao(request: HttpRequest, slug: Slug) -> dict:
     errors=("not_found", "already_member", "already_requested", "forbidden"),
     summary="Join, or ask to join, an iDAO",
 )
-def join_idao(request: HttpRequest, slug: Slug) -> Status:
-    membership = membership_services.membership_join(idao=selectors.idao_get(slug), user=request.user)
+def join_idao(request: PortalRequest, slug: Slug) -> Status:
+    membership = membership_services.membership_join(idao=selectors.idao_get(slug), user=request.auth)
     return Status(201, _membership_dict(membership))
 
 
@@ -156,17 +157,17 @@ def list_proposals(request: HttpRequest, slug: Slug, query: Query[ProposalsQuery
     ),
     summary="Create a proposal",
 )
-def create_proposal(request: HttpRequest, slug: Slug, body: ProposalIn) -> Status:
+def create_proposal(request: PortalRequest, slug: Slug, body: ProposalIn) -> Status:
     proposal = proposals.proposal_create(
         idao=selectors.idao_get(slug),
-        author=request.user,
+        author=request.auth,
         kind=body.kind,
         title=body.title,
         description=body.description,
         payload=body.payload,
         submit=body.submit,
     )
-    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk, user=request.user)))
+    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk, user=request.auth)))
 
 
 # Proposal ids in paths are plain integers: an id no proposal has (negative, 20 digits) is 404.
@@ -205,14 +206,14 @@ def governance_eip712(request: HttpRequest) -> dict:
     errors=BALLOT_ERRORS,
     summary="Submit a signed EIP-712 ballot (see /api/v1/governance/eip712)",
 )
-def cast_vote(request: HttpRequest, proposal_id: int, body: VoteIn) -> Status:
+def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn) -> Status:
     if len(request.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("body too large")
     ballot = ballots.ballot_cast(
         proposal_id=proposal_id,
         message=body.message,
         signature=body.signature,
-        user=request.user,
+        user=request.auth,
         domain=body.domain,
         types=body.types,
         primary_type=body.primaryType,

@@ -5,6 +5,7 @@ import sys
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -100,7 +101,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         return exception_response(request, exception) or error_response(
             "bad_request", "The request was refused as malformed.", 400
         )
-    return defaults.bad_request(request, exception)
+    return defaults.bad_request(request, exception or SuspiciousOperation())
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

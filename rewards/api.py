@@ -13,6 +13,7 @@ from idaos.schemas import Slug
 from idaos.selectors import idao_get
 from portal.auth import BearerAuth, PortalSessionAuth, api_auth
 from portal.errors import DomainError
+from portal.http import PortalRequest
 from portal.models import ApiToken
 from portal.parsing import parse_json
 from portal.routers import PortalRouter
@@ -98,7 +99,7 @@ USAGE_EVENT_SCHEMA = {
         }
     },
 )
-def usage_report(request: HttpRequest) -> dict:
+def usage_report(request: PortalRequest) -> dict:
     """Report one usage event or a batch of up to 10,000. An idempotency key already accepted
     from you is skipped (counted in `duplicates`); the CREDIT fee of the accepted events is
     charged to you (or to the iDAO a token acts for). Errors name the event: `events[3].units`."""
@@ -111,7 +112,7 @@ def usage_report(request: HttpRequest) -> dict:
     body = parse_json(raw)  # nesting, UTF-8, NUL and surrogates are checked as for every operation
     items = body.get("events") if isinstance(body, dict) and "events" in body else [body]
     result = metering.usage_report(
-        user=request.user, token=getattr(request, "api_token", None), items=items, now=timezone.now()
+        user=request.auth, token=getattr(request, "api_token", None), items=items, now=timezone.now()
     )
     return {**result.__dict__, "duplicates": result.duplicates, "fee_credit": str(result.fee_credit)}
 
@@ -265,7 +266,7 @@ def payout_proof(request: HttpRequest, number: EpochNumber, payout_id: Id) -> di
 
 
 @router.get("/rewards/earnings", response=EarningsOut, auth=api_auth())
-def earnings(request: HttpRequest) -> dict:
+def earnings(request: PortalRequest) -> dict:
     """Your earnings: totals and per-epoch history per asset, per DAT and per iDAO."""
     data = selectors.user_earnings(request.user)
     data.pop("chart")
@@ -311,11 +312,11 @@ class GrantOut(Schema):
     errors=("not_found", "not_steward", "not_member", "insufficient_funds", "idempotency_key_reused", "invalid_grant"),
     auth=api_auth(scope="treasury"),
 )
-def credit_grant(request: HttpRequest, slug: Slug, payload: GrantIn) -> dict:
+def credit_grant(request: PortalRequest, slug: Slug, payload: GrantIn) -> dict:
     """Stewards grant CREDIT from the iDAO treasury to a member; the key makes retries safe."""
     grant = credits.credit_grant(
         idao=idao_get(slug),
-        steward=request.user,
+        steward=request.auth,
         member_address=payload.member,
         amount=payload.amount,
         request_key=payload.idempotency_key,

@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 from dats.models import DAT
 from idaos.models import AIModel, Proposal
-from ledger.models import Leaf
+from ledger.models import Block, Leaf
 from portal.models import User
 from quorums.models import Quorum, Round
 from rewards.models import Epoch, Payout
@@ -93,6 +93,7 @@ def demo_values() -> dict[str, str]:
         "dat_id": DAT.objects.order_by("pk").first().pk,
         "model_id": AIModel.objects.order_by("pk").first().pk,
         "leaf_id": Leaf.objects.order_by("pk").first().pk,
+        "height": Block.objects.order_by("height").first().height,
         "owner": User.objects.order_by("pk").first().address,
         "round_id": Round.objects.order_by("pk").first().pk,
         "quorum_id": Quorum.objects.order_by("pk").first().pk,

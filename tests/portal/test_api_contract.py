@@ -332,3 +332,26 @@ def test_true_is_not_an_integer_in_a_body():
         content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {raw}",
     )  # fmt: skip
     assert (response.status_code, response.json()["error"]) == (422, "invalid_input")
+
+
+# --- the .json pages are aliases of API operations (one implementation) -------------------------
+
+
+@pytest.mark.django_db
+def test_the_json_pages_answer_what_their_api_operations_answer():
+    from tests.idaos.conftest import make_idao, make_proposal
+
+    proposal = make_proposal(make_idao())
+    client = Client()
+    pairs = [
+        ("/governance/eip712.json", "/api/v1/governance/eip712"),
+        ("/ledger/headers.json?after=0&limit=5", "/api/v1/ledger/headers?after=0&limit=5"),
+        (f"/proposals/{proposal.pk}/ballots.json", f"/api/v1/proposals/{proposal.pk}/ballots"),
+        ("/ledger/blocks/999999.json", "/api/v1/ledger/blocks/999999"),
+        ("/ledger/proofs/999999.json", "/api/v1/ledger/proofs/999999"),
+        ("/proposals/999999/ballots.json", "/api/v1/proposals/999999/ballots"),
+    ]
+    for page, operation in pairs:
+        a, b = client.get(page), client.get(operation)
+        assert (a.status_code, a.json()) == (b.status_code, b.json()), page
+    assert client.get("/ledger/headers.json?limit=5000").status_code == 422

@@ -113,7 +113,7 @@ def test_verify_body_that_is_not_json_is_a_clear_error(csrf_client):
         headers={"X-CSRFToken": csrf_client.cookies["csrftoken"].value},
     )
     assert response.status_code in (400, 422)
-    assert response.json()["error"] in ("invalid_input", "bad_request")
+    assert response.json()["error"] in ("invalid_input", "invalid_json")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,19 +1,28 @@
 """Contributions over the JSON API. Uploads are a plain Django view (streaming multipart with
-the hashing handler): POST /api/v1/contributions/upload (contributions.views.upload_api)."""
+the hashing handler): POST /api/v1/contributions/upload (contributions.views.upload_api),
+described in OpenAPI by contributions.openapi and answering the same ContributionOut."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest
-from ninja import Router
 
 from portal.auth import api_auth
+from portal.routers import PortalRouter
 
+from .schemas import ContributionOut
 from .selectors import contribution_dict, contribution_list_of_owner
 
-router = Router(tags=["contributions"])
+router = PortalRouter(tags=["contributions"])
 
 
-@router.get("/contributions", auth=api_auth())
-def my_contributions(request: HttpRequest) -> list[dict]:
+@router.get(
+    "/contributions",
+    auth=api_auth(),  # reading your own account: any valid token
+    response={200: list[ContributionOut]},
+    summary="Your contributions, newest first",
+)
+def my_contributions(request: HttpRequest) -> list[dict[str, Any]]:
     """Your contributions, newest first, with their state and round."""
     return [contribution_dict(c) for c in contribution_list_of_owner(user=request.auth)]

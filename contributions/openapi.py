@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-_ERROR_SCHEMA = {
-    "type": "object",
-    "properties": {"error": {"type": "string"}, "detail": {"type": "string"}},
-    "required": ["error", "detail"],
-}
+from portal.errors import statuses_of
+from portal.routers import X_ERROR_CODES
+
+UPLOAD_SCOPE = "contributions:write"  # the token scope the upload needs (checked in contributions.views)
 
 UPLOAD = {
     "post": {
@@ -43,18 +42,28 @@ UPLOAD = {
         "responses": {
             "201": {
                 "description": "The contribution with its hashes and state",
-                "content": {"application/json": {"schema": {"type": "object"}}},
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ContributionOut"}}},
             },
-            "400": {"description": "Invalid form", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
-            "401": {"description": "Not signed in", "content": {"application/json": {"schema": _ERROR_SCHEMA}}},
-            "403": {
-                "description": "Not a member of the iDAO",
-                "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-            },
-            "413": {
-                "description": "File over the size limit",
-                "content": {"application/json": {"schema": _ERROR_SCHEMA}},
-            },
+        },
+        # Completed by portal.api like every operation: each status gets the ErrorOut schema and its
+        # codes; the request-level ones (invalid_text, bad_request, too_many_parts, 401, csrf_failed,
+        # 413, 422 invalid_input) are added there from the multipart body and the security.
+        "security": [{"BearerAuth": [UPLOAD_SCOPE]}, {"PortalSessionAuth": []}],
+        "x-required-scope": UPLOAD_SCOPE,
+        X_ERROR_CODES: {
+            str(status): sorted(codes)
+            for status, codes in statuses_of(
+                (
+                    "insufficient_scope",
+                    "idao_not_found",
+                    "not_member",
+                    "invalid_contribution",
+                    "archive_refused",
+                    "archive_too_expensive",
+                    "duplicate_contribution",
+                    "payload_too_large",
+                )
+            ).items()
         },
     }
 }

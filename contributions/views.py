@@ -15,26 +15,37 @@ from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 
 from idaos.models import Membership, MembershipStatus
-from portal.auth import token_user
+from portal.api import api as portal_api
+from portal.auth import api_auth
 from portal.errors import DomainError, error_response
+from portal.parsing import ensure_querydict_text
 
 from .errors import InvalidContribution
 from .models import Contribution, ContributionKind
+from .openapi import UPLOAD_SCOPE
+from .schemas import ContributionOut
 from .selectors import contribution_dict, contribution_for_download, contribution_list_of_owner
 from .services import ALLOWED_USES, contribution_create
 from .uploads import HashingUploadHandler, max_upload_bytes
+
+CSRF_DETAIL = "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken."
 
 
 def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
 
 
-def _bearer_user(request: HttpRequest) -> Any:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        found = token_user(header[7:].strip())
-        return found[0] if found else None
-    return None
+def _api_caller(request: HttpRequest) -> tuple[Any, bool]:
+    """(user, via session) by the API's own auth and in its order: a bearer token (lacking the
+    upload scope: 403 insufficient_scope), else the session; nobody: 401 not_authenticated, before
+    any CSRF check (which _receive makes for sessions once the upload handler is installed)."""
+    bearer, _session = api_auth(scope=UPLOAD_SCOPE)
+    user = bearer(request)
+    if user is not None:
+        return user, False
+    if request.user.is_authenticated:
+        return request.user, True
+    raise DomainError("Sign in with Ethereum or send a valid API token.", code="not_authenticated", status=401)
 
 
 def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
@@ -53,7 +64,7 @@ def _receive_with(
 ) -> tuple[Contribution | None, DomainError | None]:
     if check_csrf and _csrf_failure(request) is not None:
         handler.cleanup()
-        return None, DomainError("CSRF token missing or incorrect.", code="csrf_failed", status=403)
+        return None, DomainError(CSRF_DETAIL, code="csrf_failed", status=403)
     files, post = request.FILES, request.POST
     if handler.too_large:
         handler.cleanup()
@@ -62,6 +73,12 @@ def _receive_with(
             code="payload_too_large",
             status=413,
         )
+    try:
+        ensure_querydict_text(post)
+        ensure_querydict_text(files)
+    except DomainError as exc:
+        handler.cleanup()
+        return None, exc
     upload = files.get("file")
     if upload is None:
         handler.cleanup()
@@ -93,19 +110,19 @@ def _receive_with(
 @csrf_exempt
 def upload_api(request: HttpRequest) -> HttpResponse:
     """POST /api/v1/contributions/upload (multipart: file, idao, kind, title, licence,
-    allowed_uses…). Bearer token or session (with X-CSRFToken)."""
+    allowed_uses…), described in OpenAPI by contributions.openapi. The API's auth (a bearer token
+    with contributions:write, or the session with X-CSRFToken), text check and error rendering
+    (portal.api's handlers); the answer is a ContributionOut, as GET /api/v1/contributions lists."""
     if request.method != "POST":
         return error_response("method_not_allowed", "POST a multipart form to this endpoint.", 405)
-    user = _bearer_user(request)
-    via_session = user is None
-    if via_session:
-        user = request.user if request.user.is_authenticated else None
-    if user is None:
-        return error_response("not_authenticated", "Sign in with Ethereum or send a valid API token.", 401)
+    try:
+        user, via_session = _api_caller(request)
+    except DomainError as exc:
+        return portal_api.on_exception(request, exc)
     contribution, error = _receive(request, user, check_csrf=via_session)
     if error is not None:
-        return error_response(error.code, error.detail, error.status)
-    return JsonResponse(contribution_dict(contribution), status=201)
+        return portal_api.on_exception(request, error)
+    return JsonResponse(ContributionOut.model_validate(contribution_dict(contribution)).model_dump(), status=201)
 
 
 @csrf_exempt

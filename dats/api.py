@@ -1,46 +1,52 @@
 """DATs over the JSON API: search, records, provenance bundles, access grants, granted file
-downloads and model manifests, mounted under /api/v1 by portal/api.py."""
+downloads and model manifests, mounted under /api/v1 by portal/api.py. The /dats/<id>/bundle.json
+page is an alias of GET /api/v1/dats/{dat_id}/bundle (dats.views.dat_bundle calls bundle_of)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Status
 
 from contributions.models import Contribution
+from ledger.errors import LeafNotSealed
 from portal.auth import api_auth
 from portal.errors import Forbidden, NotFound
-from portal.schemas import ErrorOut
+from portal.routers import PortalRouter
+from portal.schemas import Id, Limit
 
 from . import bundles, selectors, services
-from .models import DatParent
+from .models import DatEvent, DatParent
+from .schemas import (
+    AccessGrantOut,
+    BundleOut,
+    BundleVerifyOut,
+    DatAccessIn,
+    DatOut,
+    DatPageOut,
+    DatPolicyIn,
+    DatTransferIn,
+    LineageOut,
+    ManifestOut,
+    ParentsEventOut,
+    ParentsIn,
+    PolicyEventOut,
+    TransferEventOut,
+)
 from .services.grants import AccessResult
 
-router = Router(tags=["dats"])
+router = PortalRouter(tags=["dats"])
 TAGS = ["dats"]
+ACCESS = "dats:access"  # ask for access grants and download granted files
+MANAGE = "dats:manage"  # change, revoke and transfer DATs you own, declare their parents
+CONTRIBUTE = "contributions:write"
+OWNER_ERRORS = ("dat_not_found", "not_dat_owner")
+ACCESS_DENIALS = ("dat_revoked", "dat_expired", "use_not_allowed", "quota_exhausted", "insufficient_credit")
 
 
-class AccessIn(Schema):
-    use: str
-    idempotency_key: str | None = None
-
-
-class PolicyIn(Schema):
-    allowed_uses: list[str] | None = None
-    price_credit: int | None = None
-    quota: int | None = None
-    expires_at: str | None = None
-
-
-class TransferIn(Schema):
-    to: str
-
-
-class ParentsIn(Schema):
-    parents: list[int]
-
-
-def _grant_dict(result: AccessResult) -> dict:
+def _grant_dict(result: AccessResult) -> dict[str, Any]:
     g = result.grant
     return {
         "grant": g.pk,
@@ -58,8 +64,28 @@ def _grant_dict(result: AccessResult) -> dict:
     }
 
 
+def _event_dict(event: DatEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+
+
+def bundle_of(dat_id: Id) -> BundleOut:
+    """The provenance bundle, typed; LeafNotSealed (409, retry in a few seconds) while a record of
+    the DAT waits for the next ledger block. The API operation and the bundle.json page share it."""
+    try:
+        return BundleOut.model_validate(bundles.export(dat_id))
+    except LeafNotSealed:
+        raise LeafNotSealed(
+            "A record of this DAT is waiting for the next ledger block; try again in a few seconds."
+        ) from None
+
+
 @router.get(
-    "/dats", tags=TAGS, summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)"
+    "/dats",
+    tags=TAGS,
+    response={200: DatPageOut},
+    errors=("invalid_filter",),
+    by_alias=True,
+    summary="Search DATs (filters: idao, klass, owner, hash, since, until; keyset cursor `after`)",
 )
 def dat_search(
     request: HttpRequest,
@@ -70,8 +96,8 @@ def dat_search(
     since: str = "",
     until: str = "",
     after: str = "",
-    limit: int = 25,
-):
+    limit: Limit = selectors.PAGE_SIZE,
+) -> dict[str, Any]:
     filters = selectors.Filters.parse(
         {"idao": idao, "klass": klass, "owner": owner, "hash": hash, "since": since, "until": until}
     )
@@ -79,24 +105,40 @@ def dat_search(
     return {"results": [selectors.dat_dict(d) for d in page.rows], "next": page.next_cursor}
 
 
-@router.get("/dats/{dat_id}", tags=TAGS, summary="One DAT with its parents and current policy")
-def dat_one(request: HttpRequest, dat_id: int):
+@router.get(
+    "/dats/{dat_id}",
+    tags=TAGS,
+    response={200: DatOut},
+    errors=("dat_not_found",),
+    by_alias=True,
+    summary="One DAT with its parents and current policy",
+)
+def dat_one(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     dat = selectors.dat_get(dat_id)
     parents = sorted(DatParent.objects.filter(child=dat).values_list("parent_id", flat=True))
     return selectors.dat_dict(dat, parents=parents)
 
 
 @router.get(
-    "/dats/{dat_id}/bundle", tags=TAGS, summary="The provenance bundle (verify offline with manage.py verify_bundle)"
+    "/dats/{dat_id}/bundle",
+    tags=TAGS,
+    response={200: BundleOut},
+    errors=("dat_not_found", "leaf_not_sealed"),
+    summary="The provenance bundle (verify offline with manage.py verify_bundle; also at /dats/{id}/bundle.json)",
 )
-def dat_bundle(request: HttpRequest, dat_id: int):
-    return bundles.export(dat_id)
+def dat_bundle(request: HttpRequest, dat_id: Id) -> BundleOut:
+    return bundle_of(dat_id)
 
 
 @router.get(
-    "/dats/{dat_id}/verify", tags=TAGS, summary="Export the bundle and verify it on the server; says what was checked"
+    "/dats/{dat_id}/verify",
+    tags=TAGS,
+    response={200: BundleVerifyOut},
+    errors=("dat_not_found", "leaf_not_sealed"),
+    exclude_unset=True,
+    summary="Export the bundle and verify it on the server; says what was checked",
 )
-def dat_verify(request: HttpRequest, dat_id: int):
+def dat_verify(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     try:
         report = bundles.verify(bundles.export(dat_id))
     except bundles.InvalidBundle as exc:
@@ -107,11 +149,20 @@ def dat_verify(request: HttpRequest, dat_id: int):
 @router.post(
     "/dats/{dat_id}/access",
     tags=TAGS,
-    auth=api_auth(scope="dats:access"),
-    response={200: dict, 201: dict, 402: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut},
+    auth=api_auth(scope=ACCESS),
+    response={200: AccessGrantOut, 201: AccessGrantOut},
+    errors=(
+        "dat_not_found",
+        "token_required",
+        "token_subject_forbidden",
+        "invalid_idempotency_key",
+        "invalid_use",
+        "idempotency_key_reused",
+        *ACCESS_DENIALS,
+    ),
     summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
 )
-def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
+def dat_access(request: HttpRequest, dat_id: Id, body: DatAccessIn) -> Status:
     key = request.headers.get("Idempotency-Key") or body.idempotency_key or ""
     result = services.access_request(
         dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key
@@ -122,10 +173,20 @@ def dat_access(request: HttpRequest, dat_id: int, body: AccessIn):
 @router.get(
     "/dats/{dat_id}/file",
     tags=TAGS,
-    auth=api_auth(scope="dats:access"),
+    auth=api_auth(scope=ACCESS),
+    response={200: None},
+    errors=("dat_not_found", "no_grant", "file_missing"),
+    openapi_extra={
+        "responses": {
+            "200": {
+                "description": "The file (application/octet-stream) with X-Content-SHA256 and X-Content-Keccak256",
+                "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+            }
+        }
+    },
     summary="Download a DAT's file with a valid access grant",
 )
-def dat_file(request: HttpRequest, dat_id: int):
+def dat_file(request: HttpRequest, dat_id: Id) -> FileResponse:
     dat = selectors.dat_get(dat_id)
     if selectors.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
         raise Forbidden(
@@ -148,51 +209,74 @@ def dat_file(request: HttpRequest, dat_id: int):
     "/models/{model_id}/manifest",
     tags=TAGS,
     url_name="model_manifest_json",
+    response={200: ManifestOut},
+    errors=("model_not_found", "version_not_found"),
+    exclude_unset=True,
     summary="The approved DATs of a model version (current or ?version=N) with content hashes",
 )
-def model_manifest(request: HttpRequest, model_id: int, version: int | None = None):
+def model_manifest(request: HttpRequest, model_id: Id, version: Id | None = None) -> dict[str, Any]:
     return selectors.manifest_of(model_id, version=version)
 
 
 @router.post(
-    "/dats/{dat_id}/policy", tags=TAGS, auth=api_auth(), summary="Change a DAT's policy within the charter (owner)"
+    "/dats/{dat_id}/policy",
+    tags=TAGS,
+    auth=api_auth(scope=MANAGE),
+    response={200: PolicyEventOut},
+    errors=(*OWNER_ERRORS, "dat_revoked", "invalid_policy", "policy_unchanged", "policy_outside_charter"),
+    summary="Change a DAT's policy within the charter (owner)",
 )
-def dat_policy(request: HttpRequest, dat_id: int, body: PolicyIn):
+def dat_policy(request: HttpRequest, dat_id: Id, body: DatPolicyIn) -> dict[str, Any]:
     changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
-    event = services.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes)
-    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+    return _event_dict(services.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes))
 
 
-@router.post("/dats/{dat_id}/revoke", tags=TAGS, auth=api_auth(), summary="Revoke a DAT's policy (owner)")
-def dat_revoke(request: HttpRequest, dat_id: int):
-    event = services.dat_revoke(dat_id=dat_id, actor=request.auth)
-    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+@router.post(
+    "/dats/{dat_id}/revoke",
+    tags=TAGS,
+    auth=api_auth(scope=MANAGE),
+    response={200: PolicyEventOut},
+    errors=(*OWNER_ERRORS, "dat_revoked"),
+    summary="Revoke a DAT's policy (owner)",
+)
+def dat_revoke(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
+    return _event_dict(services.dat_revoke(dat_id=dat_id, actor=request.auth))
 
 
-@router.post("/dats/{dat_id}/transfer", tags=TAGS, auth=api_auth(), summary="Transfer a DAT to another address (owner)")
-def dat_transfer(request: HttpRequest, dat_id: int, body: TransferIn):
-    event = services.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to)
-    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+@router.post(
+    "/dats/{dat_id}/transfer",
+    tags=TAGS,
+    auth=api_auth(scope=MANAGE),
+    response={200: TransferEventOut},
+    errors=(*OWNER_ERRORS, "invalid_transfer"),
+    by_alias=True,
+    summary="Transfer a DAT to another address (owner)",
+)
+def dat_transfer(request: HttpRequest, dat_id: Id, body: DatTransferIn) -> dict[str, Any]:
+    return _event_dict(services.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to))
 
 
 @router.post(
     "/dats/{dat_id}/parents",
     tags=TAGS,
-    auth=api_auth(),
+    auth=api_auth(scope=MANAGE),
+    response={200: ParentsEventOut},
+    errors=(*OWNER_ERRORS, "unknown_parent", "lineage_cycle", "parents_unchanged"),
     summary="Add parents a DAT was derived from (owner; no cycles)",
 )
-def dat_parents(request: HttpRequest, dat_id: int, body: ParentsIn):
-    event = services.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents)
-    return {"seq": event.seq, "anchorLeafId": event.anchor_leaf_id, **event.payload}
+def dat_parents(request: HttpRequest, dat_id: Id, body: ParentsIn) -> dict[str, Any]:
+    return _event_dict(services.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents))
 
 
 @router.post(
     "/contributions/{public_id}/parents",
     tags=TAGS,
-    auth=api_auth(),
+    auth=api_auth(scope=CONTRIBUTE),
+    response={200: LineageOut},
+    errors=("contribution_not_found", "already_minted", "unknown_parent", "lineage_cycle"),
     summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
 )
-def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):
+def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn) -> dict[str, Any]:
     contribution = Contribution.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
     if contribution is None:
         raise NotFound("You have no such contribution.", code="contribution_not_found")

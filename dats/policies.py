@@ -18,7 +18,10 @@ from .models import DAT, PolicyBounds
 
 # The five uses, plus `research`, which contributions already accept in their forms.
 USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
-MAX_PRICE = 10**30
+# The largest values the DAT's policy columns hold: price_credit is a bigint, quota an integer.
+MAX_PRICE = 2**63 - 1
+MAX_QUOTA = 2**31 - 1
+MAX_EXPIRY_DAYS = 36_500
 
 # Reason codes of an access decision (the API's `error` when access is denied).
 REVOKED = "dat_revoked"
@@ -74,7 +77,7 @@ class Decision:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
-def _int(value: Any, name: str, *, allow_none: bool) -> int | None:
+def _int(value: Any, name: str, *, allow_none: bool, maximum: int) -> int | None:
     if value is None or value == "":
         if allow_none:
             return None
@@ -83,12 +86,12 @@ def _int(value: Any, name: str, *, allow_none: bool) -> int | None:
         raise InvalidPolicy(f"{name} is a whole number.")
     try:
         number = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidPolicy(f"{name} is a whole number.") from None
     if isinstance(value, float) and value != number:
         raise InvalidPolicy(f"{name} is a whole number.")
-    if number < 0 or number > MAX_PRICE:
-        raise InvalidPolicy(f"{name} must be between 0 and 10^30.")
+    if number < 0 or number > maximum:
+        raise InvalidPolicy(f"{name} is between 0 and {maximum:,}.")
     return number
 
 
@@ -115,14 +118,14 @@ def clean_policy(raw: Any, *, now: datetime, base: Policy | None = None) -> Poli
     base = base or Policy(allowed_uses=())
     uses = clean_uses(raw["allowed_uses"]) if "allowed_uses" in raw else base.allowed_uses
     if "price_credit" in raw or "price" in raw:
-        price = _int(raw.get("price_credit", raw.get("price")), "price_credit", allow_none=True) or 0
+        price = _int(raw.get("price_credit", raw.get("price")), "price_credit", allow_none=True, maximum=MAX_PRICE) or 0
     else:
         price = base.price_credit
-    quota = _int(raw["quota"], "quota", allow_none=True) if "quota" in raw else base.quota
+    quota = _int(raw["quota"], "quota", allow_none=True, maximum=MAX_QUOTA) if "quota" in raw else base.quota
     expires_at = base.expires_at
     if raw.get("expiry_days") not in (None, ""):
-        days = _int(raw["expiry_days"], "expiry_days", allow_none=False)
-        if days == 0 or days > 36_500:
+        days = _int(raw["expiry_days"], "expiry_days", allow_none=False, maximum=MAX_PRICE)
+        if days == 0 or days > MAX_EXPIRY_DAYS:
             raise InvalidPolicy("expiry_days is between 1 and 36,500.")
         expires_at = now + timedelta(days=days)
     elif "expires_at" in raw:

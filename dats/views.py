@@ -8,17 +8,18 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from idaos.models import IDAO
 from ledger.errors import LeafNotSealed
+from portal.api import api as portal_api
 from portal.errors import DomainError, NotFound
 from quorums.models import Seat, Verdict
 
-from . import bundles, selectors, services
+from . import api, selectors, services
 from .lineage import lineage_graph, render_svg
 from .models import DAT, DatClass, DatEvent, EventKind
 from .policies import USES, policy_of
@@ -85,20 +86,16 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
 
 @require_GET
 def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
+    """Alias of GET /api/v1/dats/{dat_id}/bundle (the same reader, schema and error rendering),
+    indented for reading; `?download=1` saves it as a file."""
     try:
-        bundle = bundles.export(dat_id)
-    except NotFound as exc:
-        return JsonResponse(exc.as_dict(), status=404)
-    except LeafNotSealed as exc:
-        return JsonResponse(
-            {
-                "error": exc.code,
-                "detail": "A record of this DAT is waiting for the next ledger block; try again in a few seconds.",
-            },
-            status=409,
-            headers={"Retry-After": "5"},
-        )
-    response = HttpResponse(json.dumps(bundle, indent=1), content_type="application/json")
+        bundle = api.bundle_of(dat_id)
+    except DomainError as exc:
+        response = portal_api.on_exception(request, exc)
+        if isinstance(exc, LeafNotSealed):
+            response["Retry-After"] = "5"
+        return response
+    response = HttpResponse(json.dumps(bundle.model_dump(), indent=1), content_type="application/json")
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="dat-{dat_id}-provenance.json"'
     return response

@@ -117,6 +117,12 @@ CODES: dict[str, tuple[int, str]] = {
     "not_dat_owner": (403, "You do not own this DAT."),
     "no_grant": (403, "You hold no valid access grant for this DAT."),
     "token_required": (403, "This operation needs an API token, not a session."),
+    # A DAT's policy refusing access (dats.policies: the access decision's reason codes, docs/dats.md)
+    "dat_revoked": (403, "The DAT's owner revoked its policy: no new access, no further policy change."),
+    "dat_expired": (403, "The DAT's policy has expired."),
+    "use_not_allowed": (403, "The DAT's policy does not allow this use."),
+    "quota_exhausted": (403, "The DAT's quota of grants is used up."),
+    "insufficient_credit": (402, "The paying account holds less CREDIT than the DAT's price."),
     "token_subject_forbidden": (403, "The token acts for an iDAO its creator no longer stewards."),
     "not_allowed_to_report": (403, "You may not report usage of this asset."),
     # Missing things
@@ -166,7 +172,6 @@ CODES: dict[str, tuple[int, str]] = {
     "already_minted": (409, "A DAT was already minted for this contribution."),
     "not_a_contribution": (409, "The round's subject is not a contribution."),
     "hash_mismatch": (409, "The stored file does not match the hash the round validated."),
-    "dat_revoked": (409, "The DAT's policy was revoked."),
     "parents_unchanged": (409, "The DAT already has these parents."),
     "payout_mismatch": (409, "The epoch's payouts do not add up."),
     # Invalid requests (well-formed, refused by a rule)

@@ -1,43 +1,39 @@
-"""Validator API: assignments, verdict submission, round status, bonding."""
+"""Validator API: assignments, verdict submission, round status, bonding, the Verdict schema."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Schema, Status
+from ninja import Status
 
 from portal.auth import api_auth
 from portal.errors import DomainError
+from portal.routers import PortalRouter
+from portal.schemas import Id
 
-from . import services
+from . import eip712, services
 from .eip712 import verdict_typed_data
 from .models import Round
+from .schemas import (
+    AssignmentOut,
+    BondAmountIn,
+    BondOut,
+    EquivocationOut,
+    RoundOut,
+    UnbondOut,
+    VerdictBatchIn,
+    VerdictBatchOut,
+    VerdictIn,
+    VerdictOut,
+    VerdictPublicationOut,
+)
 from .selectors import assignment_list, round_get, subject_facts
 
-router = Router(tags=["quorums"])
-
-
-class VerdictIn(Schema):
-    message: dict[str, Any]
-    signature: str
-
-
-class VerdictBatchItem(Schema):
-    round: int
-    message: dict[str, Any]
-    signature: str
-
-
-class VerdictBatchIn(Schema):
-    verdicts: list[VerdictBatchItem]
-
+router = PortalRouter(tags=["quorums"])
+VALIDATOR = "validator"  # the token scope of everything a validator does here
 
 MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
-
-
-class AmountIn(Schema):
-    amount: int
 
 
 def round_json(r: Round) -> dict[str, Any]:
@@ -73,8 +69,23 @@ def round_json(r: Round) -> dict[str, Any]:
     }
 
 
-@router.get("/validator/assignments", auth=api_auth())
-def assignments(request: HttpRequest) -> list[dict]:
+@router.get(
+    "/quorums/eip712",
+    auth=None,
+    response={200: VerdictPublicationOut},
+    summary="The EIP-712 Verdict type, domain and verdicts (also at /quorums/eip712.json)",
+)
+def verdict_publication(request: HttpRequest) -> VerdictPublicationOut:
+    return VerdictPublicationOut.model_validate(eip712.publication())
+
+
+@router.get(
+    "/validator/assignments",
+    auth=api_auth(scope=VALIDATOR),
+    response={200: list[AssignmentOut]},
+    summary="Your open assignments with the typed data to sign",
+)
+def assignments(request: HttpRequest) -> list[dict[str, Any]]:
     """Open rounds where you sit on the committee and have not signed yet, with the typed data
     to sign (fill in verdict and reason) and where to download the file."""
     out = []
@@ -96,8 +107,22 @@ def assignments(request: HttpRequest) -> list[dict]:
     return out
 
 
-@router.post("/rounds/{round_id}/verdicts", auth=api_auth(), response={201: dict, 409: dict})
-def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> Status:
+@router.post(
+    "/rounds/{round_id}/verdicts",
+    auth=api_auth(scope=VALIDATOR),
+    response={201: VerdictOut, 409: EquivocationOut},
+    errors=(
+        "round_not_found",
+        "round_closed",
+        "not_in_committee",
+        "verdict_wrong_round",
+        "bad_signature",
+        "invalid_verdict",
+        "equivocation",
+    ),
+    summary="Submit a signed EIP-712 Verdict",
+)
+def submit_verdict(request: HttpRequest, round_id: Id, payload: VerdictIn) -> Status:
     """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
     recorded as equivocation evidence (409 equivocation)."""
     result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
@@ -115,24 +140,29 @@ def submit_verdict(request: HttpRequest, round_id: int, payload: VerdictIn) -> S
     return Status(201, body)
 
 
-@router.post("/verdicts", auth=api_auth(), response={200: dict, 422: dict})
+@router.post(
+    "/verdicts",
+    auth=api_auth(scope=VALIDATOR),
+    response={200: VerdictBatchOut},
+    errors=("too_many_verdicts",),
+    exclude_unset=True,
+    summary="Submit up to 100 signed EIP-712 Verdicts at once",
+)
 def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
     """Submit up to 100 signed EIP-712 Verdicts at once (an automated validator's batch), each
     checked exactly as by POST /rounds/{id}/verdicts, in one transaction. The answer lists, in
     order, each item's outcome: `{"status": 201, …}`, `{"status": 409, "error": "equivocation", …}`
     or the refusal's status, error code and detail; refused items write nothing."""
     if len(payload.verdicts) > MAX_VERDICT_BATCH:
-        return Status(
-            422,
-            {
-                "error": "too_many_verdicts",
-                "detail": f"Submit at most {MAX_VERDICT_BATCH} verdicts at once; this batch has {len(payload.verdicts)}.",
-            },
+        raise DomainError(
+            f"Submit at most {MAX_VERDICT_BATCH} verdicts at once; this batch has {len(payload.verdicts)}.",
+            code="too_many_verdicts",
+            status=422,
         )
     results = services.verdicts_submit(
         items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts]
     )
-    out = []
+    out: list[dict[str, Any]] = []
     for result in results:
         if isinstance(result, DomainError):
             out.append({"status": result.status, "error": result.code, "detail": result.detail})
@@ -145,19 +175,33 @@ def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
     return Status(200, {"results": out})
 
 
-@router.get("/rounds/{round_id}", auth=None)
-def round_detail(request: HttpRequest, round_id: int) -> dict:
+@router.get(
+    "/rounds/{round_id}", auth=None, response={200: RoundOut}, errors=("round_not_found",), summary="A validation round"
+)
+def round_detail(request: HttpRequest, round_id: Id) -> dict[str, Any]:
     return round_json(round_get(round_id))
 
 
-@router.post("/quorums/{quorum_id}/bond", auth=api_auth())
-def bond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
+@router.post(
+    "/quorums/{quorum_id}/bond",
+    auth=api_auth(scope=VALIDATOR),
+    response={200: BondOut},
+    errors=("quorum_not_found", "quorum_paused", "validator_not_active", "bond_too_small", "insufficient_funds"),
+    summary="Bond LAZ into a quorum's escrow",
+)
+def bond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     v = services.validator_bond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"validator": v.pk, "stake": int(v.stake), "state": v.state}
 
 
-@router.post("/quorums/{quorum_id}/unbond", auth=api_auth())
-def unbond(request: HttpRequest, quorum_id: int, payload: AmountIn) -> dict:
+@router.post(
+    "/quorums/{quorum_id}/unbond",
+    auth=api_auth(scope=VALIDATOR),
+    response={200: UnbondOut},
+    errors=("quorum_not_found", "validator_not_active", "bond_too_small"),
+    summary="Start unbonding LAZ (available after the cool-down)",
+)
+def unbond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
 

@@ -15,13 +15,14 @@ from django.views.decorators.http import require_POST
 from portal.errors import DomainError
 from portal.models import ParkedTask
 
-from . import eip712, services
+from . import api, services
 from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
 from .selectors import assignment_list, quorum_list, subject_facts, total_stake
 
 
 def eip712_json(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(eip712.publication())
+    """Alias of GET /api/v1/quorums/eip712: the same operation, the same schema."""
+    return JsonResponse(api.verdict_publication(request).model_dump())
 
 
 def quorum_directory(request: HttpRequest) -> HttpResponse:

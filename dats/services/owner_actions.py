@@ -65,7 +65,7 @@ def dat_policy_change(*, dat_id: int, actor: User, changes: dict[str, Any]) -> D
         dat = _locked(dat_id, actor)
         if dat.revoked_at is not None:
             raise DomainError(
-                f"DAT #{dat_id}'s policy is revoked and can no longer change.", code="dat_revoked", status=409
+                f"DAT #{dat_id}'s policy is revoked and can no longer change.", code="dat_revoked", status=403
             )
         policy = policies.clean_policy(changes, now=timezone.now(), base=policy_of(dat))
         if policy.quota is not None and policy.quota < dat.used:
@@ -81,7 +81,7 @@ def dat_revoke(*, dat_id: int, actor: User) -> DatEvent:
     with transaction.atomic():
         dat = _locked(dat_id, actor)
         if dat.revoked_at is not None:
-            raise DomainError(f"DAT #{dat_id} is already revoked.", code="dat_revoked", status=409)
+            raise DomainError(f"DAT #{dat_id} is already revoked.", code="dat_revoked", status=403)
         current = policy_of(dat)
         revoked = policies.Policy(
             allowed_uses=current.allowed_uses,

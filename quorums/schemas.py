@@ -1,0 +1,153 @@
+"""The JSON shapes of the quorums API (validator assignments, verdicts, rounds, bonds) and the
+EIP-712 Verdict publication. Field names are the wire names: they are contracts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ninja import Schema
+
+from portal.schemas import Amount, BodyId
+
+
+class VerdictIn(Schema):
+    message: dict[str, Any]
+    signature: str
+
+
+class VerdictBatchItem(Schema):
+    round: BodyId
+    message: dict[str, Any]
+    signature: str
+
+
+class VerdictBatchIn(Schema):
+    verdicts: list[VerdictBatchItem]
+
+
+class BondAmountIn(Schema):
+    amount: Amount  # LAZ in the smallest unit; 0 is refused by the service (bond_too_small)
+
+
+class VerdictTypedField(Schema):
+    name: str
+    type: str
+
+
+class VerdictDomain(Schema):
+    name: str
+    version: str
+    chainId: int
+
+
+class VerdictMessage(Schema):
+    validator: str
+    round: int
+    contentHash: str
+    verdict: str
+    reason: str
+
+
+class VerdictTypedData(Schema):
+    """The full EIP-712 message, as eth_signTypedData_v4 takes it."""
+
+    types: dict[str, list[VerdictTypedField]]
+    primaryType: str
+    domain: VerdictDomain
+    message: VerdictMessage
+
+
+class VerdictPublicationOut(Schema):
+    """What a wallet or library needs to build and sign a Verdict."""
+
+    domain: VerdictDomain
+    types: dict[str, list[VerdictTypedField]]
+    primaryType: str
+    verdicts: list[str]
+    notes: str
+
+
+class AssignmentOut(Schema):
+    round: int
+    deadline: datetime
+    content_hash: str
+    subject: dict[str, Any]  # the facts the round's subject kind gives validators (kind-specific)
+    typed_data: VerdictTypedData
+
+
+class VerdictOut(Schema):
+    verdict_id: int
+    digest: str
+    duplicate: bool
+
+
+class EquivocationOut(Schema):
+    error: str
+    detail: str
+    verdict_id: int
+    digest: str
+    duplicate: bool
+
+
+class VerdictResultOut(Schema):
+    """One item's outcome in a batch: 201 with the verdict, 409 equivocation with the verdict,
+    or the refusal's status, error and detail (keys that do not apply are left out)."""
+
+    status: int
+    error: str | None = None
+    detail: str | None = None
+    verdict_id: int | None = None
+    digest: str | None = None
+    duplicate: bool | None = None
+
+
+class VerdictBatchOut(Schema):
+    results: list[VerdictResultOut]
+
+
+class SeatOut(Schema):
+    address: str
+    stake: int
+
+
+class RoundVerdictOut(Schema):
+    validator: str
+    verdict: str
+    reason: str
+    signature: str
+    digest: str
+    automated: bool
+
+
+class RoundOut(Schema):
+    id: int
+    quorum: int
+    idao: str
+    state: str
+    outcome: str
+    close_reason: str
+    content_hash: str
+    seed: str
+    attempt: int
+    opened_at: datetime
+    deadline: datetime
+    closed_at: datetime | None
+    tally: dict[str, Any]
+    verdicts_digest: str
+    anchor_leaf_id: int | None
+    proof: str | None
+    committee: list[SeatOut]
+    verdicts: list[RoundVerdictOut]
+
+
+class BondOut(Schema):
+    validator: int
+    stake: int
+    state: str
+
+
+class UnbondOut(Schema):
+    unbond: int
+    amount: int
+    available_at: datetime

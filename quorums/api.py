@@ -20,6 +20,10 @@ from .schemas import (
     BondAmountIn,
     BondOut,
     EquivocationOut,
+    QuorumCreateIn,
+    QuorumOut,
+    QuorumParametersIn,
+    QuorumUpdateIn,
     RoundOut,
     UnbondOut,
     VerdictBatchIn,
@@ -206,57 +210,9 @@ def unbond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[s
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
 
 
-# --- staff: quorum creation and parameters (issue 11 point 15) ---------------------------------
+# --- staff: quorum creation and parameters ---------------------------------------------------
 
-
-class QuorumErrorOut(Schema):
-    error: str
-    detail: str
-
-
-class QuorumParametersIn(Schema):
-    """Durations are whole seconds. Omitted parameters keep their value (or the default)."""
-
-    committee_size: int | None = None
-    threshold_bps: int | None = None
-    min_participation_bps: int | None = None
-    slash_equivocation_bps: int | None = None
-    slash_minority_bps: int | None = None
-    slash_absence_bps: int | None = None
-    min_bond: int | None = None
-    round_duration: int | None = None
-    unbond_delay: int | None = None
-
-
-class QuorumCreateIn(QuorumParametersIn):
-    name: str
-    description: str = ""
-    reason: str
-
-
-class QuorumUpdateIn(QuorumParametersIn):
-    reason: str
-
-
-class QuorumOut(Schema):
-    id: int
-    name: str
-    description: str
-    paused: bool
-    committee_size: int
-    threshold_bps: int
-    min_participation_bps: int
-    slash_equivocation_bps: int
-    slash_minority_bps: int
-    slash_absence_bps: int
-    min_bond: int
-    round_duration: int
-    unbond_delay: int
-    audit_entry: int | None = None
-    anchor_leaf_id: int | None = None
-
-
-STAFF_ERRORS = {400: QuorumErrorOut, 401: QuorumErrorOut, 403: QuorumErrorOut, 422: QuorumErrorOut}
+STAFF_ERRORS = ("staff_only", "reason_required", "invalid_quorum_parameters")
 
 
 def _quorum_out(q: Any) -> dict[str, Any]:
@@ -294,7 +250,8 @@ def _given(payload: QuorumParametersIn) -> dict[str, Any]:
 @router.post(
     "/quorums",
     auth=api_auth(),
-    response={201: QuorumOut, 409: QuorumErrorOut, **STAFF_ERRORS},
+    response={201: QuorumOut},
+    errors=(*STAFF_ERRORS, "quorum_name_taken"),
     summary="Create a quorum (staff only; audited and anchored)",
 )
 def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
@@ -311,9 +268,10 @@ def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
 @router.patch(
     "/quorums/{quorum_id}",
     auth=api_auth(),
-    response={200: QuorumOut, 404: QuorumErrorOut, **STAFF_ERRORS},
+    response=QuorumOut,
+    errors=(*STAFF_ERRORS, "quorum_not_found", "quorum_name_taken"),
     summary="Change a quorum's parameters (staff only; audited and anchored; applies to rounds opened after it)",
 )
-def quorum_update_api(request: HttpRequest, quorum_id: int, payload: QuorumUpdateIn) -> Status:
+def quorum_update_api(request: HttpRequest, quorum_id: Id, payload: QuorumUpdateIn) -> Status:
     q = services.quorum_update(actor=request.auth, quorum_id=quorum_id, reason=payload.reason, **_given(payload))
     return Status(200, _quorum_out(q))

@@ -151,3 +151,48 @@ class UnbondOut(Schema):
     unbond: int
     amount: int
     available_at: datetime
+
+
+# --- staff: quorum creation and parameters
+
+
+class QuorumParametersIn(Schema):
+    """Durations are whole seconds. Omitted parameters keep their value (or the default)."""
+
+    committee_size: int | None = None
+    threshold_bps: int | None = None
+    min_participation_bps: int | None = None
+    slash_equivocation_bps: int | None = None
+    slash_minority_bps: int | None = None
+    slash_absence_bps: int | None = None
+    min_bond: int | None = None
+    round_duration: int | None = None
+    unbond_delay: int | None = None
+
+
+class QuorumCreateIn(QuorumParametersIn):
+    name: str
+    description: str = ""
+    reason: str
+
+
+class QuorumUpdateIn(QuorumParametersIn):
+    reason: str
+
+
+class QuorumOut(Schema):
+    id: int
+    name: str
+    description: str
+    paused: bool
+    committee_size: int
+    threshold_bps: int
+    min_participation_bps: int
+    slash_equivocation_bps: int
+    slash_minority_bps: int
+    slash_absence_bps: int
+    min_bond: int
+    round_duration: int
+    unbond_delay: int
+    audit_entry: int | None = None
+    anchor_leaf_id: int | None = None

@@ -67,6 +67,10 @@ def round_json(r: Round) -> dict[str, Any]:
                 "signature": v.signature,
                 "digest": v.digest,
                 "automated": v.automated,
+                # How the signature was verified: eoa, erc1271 or erc6492, the chain and block.
+                "verified_by": v.verified_by,
+                "verified_chain_id": v.verified_chain_id,
+                "verified_block": v.verified_block,
             }
             for v in r.verdicts.select_related("validator")
         ],

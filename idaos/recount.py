@@ -160,7 +160,9 @@ def _contract_verify(*, rpc: str, address: str, digest: str, signature: str, cha
 
     from portal import signatures
 
-    with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}):
+    # A process-local cache: verify() stores its chain answers, and a recount has no Redis.
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "recount"}}
+    with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}, CACHES=local):
         checked = signatures.verify(
             address=address, digest=bytes.fromhex(digest[2:]), signature=signature, chain_id=chain_id, use_cache=False
         )

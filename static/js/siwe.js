@@ -29,8 +29,8 @@ async function signIn(button) {
   const status = document.querySelector("[data-siwe-status]");
   const votingChain = Number(document.body.dataset.chainId || "1");
   const allowed = (document.body.dataset.chainIds || String(votingChain)).split(",").filter(Boolean).map(Number);
-  // Ballots and verdicts are signed on the portal's chain: signing in on it is always accepted.
-  if (!allowed.includes(votingChain)) allowed.unshift(votingChain);
+  // Ballots and verdicts are signed on the portal's chain: prefer it when the wallet must switch.
+  const preferred = allowed.includes(votingChain) ? votingChain : allowed[0];
   button.disabled = true;
   showStatus(status, "Waiting for your wallet…", "info");
   try {
@@ -38,13 +38,13 @@ async function signIn(button) {
     let chainId = walletChain;
     if (!allowed.includes(chainId)) {
       // A chain the portal does not sign in on: offer the voting chain, so nothing contradicts later.
-      showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(votingChain)}…`, "info");
+      showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(preferred)}…`, "info");
       try {
-        chainId = await ensureChain(provider, votingChain, "Sign-ins");
+        chainId = await ensureChain(provider, preferred, "Sign-ins");
       } catch (err) {
         throw new WalletError(
           `Your wallet is on ${chainName(chainId)}, which this portal does not sign in on, and it did not switch to ` +
-            `${chainName(votingChain)}; switch to one of: ${allowed.map(chainName).join(", ")}.`,
+            `${chainName(preferred)}; switch to one of: ${allowed.map(chainName).join(", ")}.`,
         );
       }
     }

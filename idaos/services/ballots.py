@@ -242,6 +242,17 @@ def ballot_cast(
     now = now or timezone.now()
     if not 0 < proposal_id < 2**63:
         raise NotFound(f"There is no proposal {proposal_id}.")
+    if isinstance(signature, str) and len(signature) != EOA_SIGNATURE_LEN:
+        # A contract-wallet signature costs RPC calls: refuse a ballot that cannot be this
+        # caller's, or this proposal's, before asking any node (EOA ballots keep their order).
+        early = clean_message(message)
+        if early["proposal"] != proposal_id:
+            raise InvalidBallot(
+                f"This ballot was signed for proposal {early['proposal']}, not proposal {proposal_id}.",
+                code="wrong_proposal",
+            )
+        if user is not None and user.address.lower() != early["voter"].lower():
+            raise Forbidden("You may submit only ballots signed by your own address.", code="not_your_ballot")
     ballot = verify(message, signature, domain=domain, types=types, primary_type=primary_type)
     msg = ballot.message
     if msg["proposal"] != proposal_id:

@@ -253,3 +253,14 @@ def test_an_empty_signature_from_an_address_without_code_is_bad_signature(chain_
     _assert_refused(
         _post(User.objects.get(address=BOB.address), proposal, message, "0x"), proposal, "bad_signature", 422
     )
+
+
+def test_someone_elses_wallet_ballot_is_refused_before_any_chain_call(chain_rpc, wallets):
+    wallet = wallets.owned(ALICE)
+    proposal = _open_proposal(wallet)
+    message = _message(wallet, proposal)
+    signature = wallets.wrap(b"\x00" * 4, sign_hash(ALICE, _digest(message)))
+    chain_rpc.calls.clear()
+    response = _post(User.objects.get(address=BOB.address), proposal, message, signature)
+    assert response.status_code == 403 and response.json()["error"] == "not_your_ballot"
+    assert chain_rpc.calls == {}

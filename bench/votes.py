@@ -1,8 +1,10 @@
 """Signed votes per second through POST /api/v1/proposals/{id}/votes under gunicorn + PostgreSQL,
 beside a bare-Django baseline measured in the same run (a view that verifies one EIP-712
-signature and inserts one row), and the proposal page's server time with 10,000 ballots.
+signature and inserts one row), contract-wallet (ERC-1271) ballots per second against a local EVM
+(py-evm over JSON-RPC, no target), and the proposal page's server time with 10,000 ballots.
 
     .venv/bin/python bench/votes.py [--voters 4000] [--rounds 6] [--clients 8] [--workers 2*cores+1] [--threads 1]
+                                    [--contract-wallets 150]
 
 Uses its own database (bench_idaos by default, migrated, idaos and ledger tables emptied each
 run). This file is also the settings module and URLconf of the benchmark's gunicorn
@@ -96,6 +98,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread when > 1)")
     parser.add_argument("--page-ballots", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6, help="session vote rounds, each after a baseline round")
+    parser.add_argument("--contract-wallets", type=int, default=150, help="ERC-1271 ballots against the local EVM")
     args = parser.parse_args()
 
     db_url = os.environ["DATABASE_URL"]
@@ -448,6 +451,68 @@ def main() -> None:
         floor_rate,
         {"diagnostic": True},
         baseline_is="verify one signature + insert one row, same process, no HTTP",
+    )
+
+    # --- Contract-wallet ballots (ERC-1271) against a local EVM, the same service path ---------
+    # py-evm behind a JSON-RPC server (tests/chain), reached through PORTAL_CHAIN_RPC as a node
+    # is: each ballot costs eth_chainId (once), eth_blockNumber, eth_getCode and one eth_call.
+    # No target: the figure says what a contract-wallet ballot costs beside an EOA's.
+    from django.conf import settings as dj_settings
+
+    from tests.chain import LocalChain
+    from tests.chain.wallets import CHAIN_ID
+
+    evm = LocalChain()
+    owners_ = many(args.contract_wallets, start=300_000)
+    wallet_of = {o.address: evm.deploy("OwnedWallet", ("address", o.address)) for o in owners_}
+    saved = (dj_settings.PORTAL_CHAIN_ID, dj_settings.PORTAL_CHAIN_RPC)
+    dj_settings.PORTAL_CHAIN_ID, dj_settings.PORTAL_CHAIN_RPC = CHAIN_ID, {CHAIN_ID: evm.url}
+    try:
+        cw = Proposal.objects.create(
+            idao=idao,
+            author=founder,
+            kind="signal",
+            title="Contract wallets",
+            state="active",
+            voting_rule="one_member_one_vote",
+            quorum_bps=0,
+            approval_threshold_bps=5000,
+            voting_starts_at=timezone.now() - timedelta(seconds=5),
+            voting_ends_at=timezone.now() + timedelta(hours=1),
+            activated_at=timezone.now(),
+            eligible_power=len(owners_),
+        )
+        VotingPower.objects.bulk_create([VotingPower(proposal=cw, voter=w, weight=1) for w in wallet_of.values()])
+        cw_bodies = []
+        for o in owners_:
+            message = {
+                "voter": wallet_of[o.address],
+                "idao": "bench",
+                "proposal": cw.pk,
+                "choice": "for",
+                "reason": "",
+                "timestamp": int(time.time()),
+            }
+            cw_bodies.append({"message": message, "signature": o.sign_typed(eip712.typed_data(message))})
+        start = time.perf_counter()
+        for body in cw_bodies:
+            recorded = ballot_service.ballot_cast(
+                proposal_id=cw.pk, message=body["message"], signature=body["signature"], user=None
+            )
+            assert recorded.verified_by == "erc1271"
+        cw_rate = len(cw_bodies) / (time.perf_counter() - start)
+    finally:
+        dj_settings.PORTAL_CHAIN_ID, dj_settings.PORTAL_CHAIN_RPC = saved
+        evm.stop()
+    emit(
+        "contract_wallet_ballots_per_second_local_evm",
+        cw_rate,
+        "ballots/s",
+        service_rate,
+        {},
+        wallets=len(owners_),
+        rpc_calls=dict(evm.calls),
+        baseline_is="EOA ballots through the same service, one thread (ballot_service_per_second_one_thread)",
     )
 
     # --- Proposal page with 10,000 ballots --------------------------------------------------

@@ -13,7 +13,7 @@ from pathlib import Path
 import vyper
 
 HERE = Path(__file__).resolve().parent
-WALLETS = ("OwnedWallet", "GarbageWallet", "RevertingWallet", "LegacyWallet", "WalletFactory")
+WALLETS = ("OwnedWallet", "GarbageWallet", "RevertingWallet", "LegacyWallet", "WalletFactory", "ApprovalWallet")
 
 
 def build() -> dict:

@@ -27,7 +27,8 @@ BALLOT_TYPE = [
     {"name": "timestamp", "type": "uint64"},
 ]
 MESSAGE_FIELDS = tuple(f["name"] for f in BALLOT_TYPE)
-# How a ballot's signature was verified; ECDSA recovery ("eoa") is the only way today.
+# How a ballot's signature was verified (portal.signatures.verify): "eoa" is ECDSA recovery; a
+# contract wallet's ballot is "erc1271" or "erc6492", and "pending" until its wallet approves.
 VERIFIED_BY_EOA = "eoa"
 EIP712_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},

@@ -335,10 +335,19 @@ class Ballot(models.Model):
     timestamp = models.BigIntegerField()
     weight = models.DecimalField(**AMOUNT)
     message = models.JSONField()
-    signature = models.CharField(max_length=132)
+    # 65 bytes for an EOA; a contract wallet's signature can be longer (an ERC-6492 wrapper
+    # carries the factory calldata) or empty ("0x": a Safe that approves on chain).
+    signature = models.TextField()
     digest = models.CharField(max_length=66)
     received_at = models.DateTimeField(default=timezone.now)
     counted = models.BooleanField(default=True)
+    # How the signature was verified (portal.signatures.verify): eoa, erc1271 or erc6492; or
+    # `pending`, a contract wallet that has not approved the digest yet (counted once it does,
+    # never after the proposal closes). The chain is PORTAL_CHAIN_ID at the time; the block is
+    # the one a contract check ran at (None for EOAs and pending ballots).
+    verified_by = models.CharField(max_length=16, default="eoa")
+    verified_chain_id = models.BigIntegerField(null=True, blank=True)
+    verified_block = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["received_at", "id"]
@@ -348,6 +357,9 @@ class Ballot(models.Model):
                 fields=["proposal", "voter"], condition=Q(counted=True), name="ballot_one_counted_per_voter"
             ),
         ]
+        # Only pending ballots are in it (the beat task's worklist), so an EOA ballot's insert
+        # does not touch it.
+        indexes = [models.Index(fields=["proposal"], condition=Q(verified_by="pending"), name="ballot_pending")]
 
     def __str__(self) -> str:
         return f"{self.voter} {self.choice} on #{self.proposal_id}"

@@ -11,8 +11,10 @@ raising `Mismatch` with the first difference:
 3. the voting-power snapshot: one row per voter, each weight what the rule gives for the balance;
 4. every ballot (counted and superseded): its message is a canonical Ballot for this proposal and
    iDAO, its signature recovers the voter (EIP-712, ECDSA) and its digest; a contract-wallet
-   ballot (`verified_by` other than `eoa`) is checked through `portal.signatures.verify` with
-   `rpc`, or listed as needing one; its weight is the voter's snapshot weight;
+   ballot (`verified_by` erc1271 or erc6492) is checked through `portal.signatures.verify` on the
+   export's chain with `rpc` as its node (at the latest block: a wallet whose owners changed
+   since may refuse), or listed as needing one; a `pending` ballot (a wallet that never approved
+   on chain) must be uncounted; its weight is the voter's snapshot weight;
 5. the counted ballots are each voter's latest by signed timestamp (`tally.latest_per_voter`);
 6. the tally, rebuilt with `tally.compute` (the code the portal's page and closer use), equals
    the export's;
@@ -26,7 +28,6 @@ is where its resolved weights are re-derived."""
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from .models import VotingRule
 EXPORT_FORMAT = tally.EXPORT_FORMAT
 RESULT_KIND = "idao.proposal.result"
 EOA = eip712.VERIFIED_BY_EOA
+PENDING = "pending"  # idaos.services.ballots.PENDING: a contract wallet's approval not seen on chain
 CLOSED_STATES = ("passed", "rejected", "quorum_not_met", "executed", "execution_failed")
 _UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
 _TALLY_KEYS = ("for", "against", "abstain", "cast", "voters", "eligible", "quorum_bps", "approval_threshold_bps")
@@ -151,26 +153,22 @@ def _snapshot(rows: Any, rule: str) -> dict[str, int]:
 
 
 def _contract_verify(*, rpc: str, address: str, digest: str, signature: str, chain_id: int) -> bool:
-    """A contract wallet's ballot through the portal's one signature verifier (ERC-1271/6492)."""
-    try:
-        from portal import signatures  # type: ignore[attr-defined]
-    except ImportError:
-        raise Mismatch("--rpc needs portal.signatures, which this version of the portal does not have") from None
-    kwargs: dict[str, Any] = {
-        "address": address,
-        "digest": bytes.fromhex(digest[2:]),
-        "signature": signature,
-        "chain_id": chain_id,
-    }
-    try:
-        if "rpc" in inspect.signature(signatures.verify).parameters:
-            return bool(signatures.verify(**kwargs, rpc=rpc).ok)
-        from django.test import override_settings
+    """A contract wallet's ballot through the portal's one signature verifier (ERC-1271, the
+    legacy form, ERC-6492), with `rpc` as the node for the export's chain. No cache (an offline
+    recount has no Redis); an unreachable or wrong node is a Mismatch naming the wallet."""
+    from django.test import override_settings
 
-        with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}):
-            return bool(signatures.verify(**kwargs).ok)
-    except Exception as exc:  # an unreachable chain is a finding of this recount, not a crash
-        raise Mismatch(f"the wallet {address} could not be checked on chain {chain_id} through {rpc}: {exc}") from None
+    from portal import signatures
+
+    # A process-local cache: verify() stores its chain answers, and a recount has no Redis.
+    local = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "recount"}}
+    with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}, CACHES=local):
+        checked = signatures.verify(
+            address=address, digest=bytes.fromhex(digest[2:]), signature=signature, chain_id=chain_id, use_cache=False
+        )
+    if checked.reason == signatures.CHAIN_UNAVAILABLE:
+        raise Mismatch(f"the wallet {address} could not be checked on chain {chain_id} through {rpc}: {checked.detail}")
+    return checked.ok
 
 
 def _check_ballot(
@@ -210,7 +208,11 @@ def _check_ballot(
     if not isinstance(signature, str) or not signature.startswith("0x"):
         raise Mismatch(f"ballot {bid}: the signature is not 0x-prefixed hex")
     needs_rpc = False
-    if b.get("verified_by", EOA) == EOA:
+    if b.get("verified_by") == PENDING:
+        # A contract wallet that never approved its digest before the close: recorded, not counted.
+        if b["counted"] is not False:
+            raise Mismatch(f"ballot {bid}: pending (its wallet never accepted it) but marked counted")
+    elif b.get("verified_by", EOA) == EOA:
         try:
             signer, _ = eip712.verify(message, signature, chain_id=chain_id)
         except Exception:
@@ -282,10 +284,17 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
     if len(set(keys)) != len(keys):
         raise Mismatch("two ballots have the same id")
     report.ballots = len(rows)
-    report.valid = len(rows) - len(needs_rpc)
-    report.checks.append(f"{report.valid} EIP-712 signature(s) recovered to their voters, digests recomputed")
+    pending = sum(1 for _, b, _ in rows if b.get("verified_by") == PENDING)
+    report.valid = len(rows) - len(needs_rpc) - pending
+    report.checks.append(f"{report.valid} signature(s) verified for their voters, digests recomputed")
+    if pending:
+        report.checks.append(f"{pending} pending ballot(s): their wallets never approved them, not counted")
 
-    chosen = set(tally.latest_per_voter((b["voter"], b["timestamp"], key) for key, b, _ in rows).values())
+    chosen = set(
+        tally.latest_per_voter(
+            (b["voter"], b["timestamp"], key) for key, b, _ in rows if b.get("verified_by") != PENDING
+        ).values()
+    )
     for key, b, _ in rows:
         if bool(b["counted"]) != (key in chosen):
             state = "counted" if b["counted"] else "superseded"

@@ -183,6 +183,11 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
         "signature": ballot.signature,
         "message": ballot.message,
         "received_at": ballot.received_at.isoformat(),
+        # How the signature was verified (portal.signatures.verify): eoa, erc1271, erc6492, or
+        # pending (a contract wallet that has not approved it on chain: not counted).
+        "verified_by": ballot.verified_by,
+        "verified_chain_id": ballot.verified_chain_id,
+        "verified_block": ballot.verified_block,
     }
 
 
@@ -301,9 +306,7 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
         "ballots": [
-            # How the signature was verified (issue 13 stores it on the ballot); ECDSA until then.
-            {"verified_by": getattr(b, "verified_by", None) or eip712.VERIFIED_BY_EOA, **ballot_dict(b)}
-            for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
+            ballot_dict(b) for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
         ],
         "anchor_status": status,
         "anchor": anchor,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from . import selectors
-from .services import proposals
+from .services import ballots, proposals
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
@@ -36,3 +36,10 @@ def demo_proposal_renew() -> int | None:
 
     proposal = proposal_renew()
     return proposal.pk if proposal else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def recheck_pending_ballots() -> dict[str, int]:
+    """Beat: ask the chain whether the contract wallets of pending ballots (signature "0x", a
+    Safe approving on chain) accept them now; count those that do, until their proposal closes."""
+    return ballots.pending_ballots_recheck()

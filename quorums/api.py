@@ -67,6 +67,10 @@ def round_json(r: Round) -> dict[str, Any]:
                 "signature": v.signature,
                 "digest": v.digest,
                 "automated": v.automated,
+                # How the signature was verified: eoa, erc1271 or erc6492, the chain and block.
+                "verified_by": v.verified_by,
+                "verified_chain_id": v.verified_chain_id,
+                "verified_block": v.verified_block,
             }
             for v in r.verdicts.select_related("validator")
         ],
@@ -249,7 +253,7 @@ def _given(payload: QuorumParametersIn) -> dict[str, Any]:
 
 @router.post(
     "/quorums",
-    auth=api_auth(),
+    auth=api_auth(scope="moderation"),
     response={201: QuorumOut},
     errors=(*STAFF_ERRORS, "quorum_name_taken"),
     summary="Create a quorum (staff only; audited and anchored)",
@@ -267,7 +271,7 @@ def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
 
 @router.patch(
     "/quorums/{quorum_id}",
-    auth=api_auth(),
+    auth=api_auth(scope="moderation"),
     response=QuorumOut,
     errors=(*STAFF_ERRORS, "quorum_not_found", "quorum_name_taken"),
     summary="Change a quorum's parameters (staff only; audited and anchored; applies to rounds opened after it)",

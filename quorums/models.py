@@ -206,9 +206,15 @@ class Verdict(models.Model):
     validator = models.ForeignKey(Validator, on_delete=models.PROTECT, related_name="verdicts")
     verdict = models.CharField(max_length=8)
     reason = models.CharField(max_length=500, blank=True)
-    signature = models.CharField(max_length=140)
+    # 65 bytes for an EOA; a contract wallet's signature can be longer (ERC-6492 wraps it).
+    signature = models.TextField()
     digest = models.CharField(max_length=66)
     automated = models.BooleanField(default=False)
+    # How the signature was verified (portal.signatures.verify): eoa, erc1271 or erc6492, on the
+    # portal's chain; the block is the one a contract check ran at (None for EOAs).
+    verified_by = models.CharField(max_length=16, default="eoa")
+    verified_chain_id = models.BigIntegerField(null=True, blank=True)
+    verified_block = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

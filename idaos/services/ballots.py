@@ -18,7 +18,10 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from eth_utils import to_checksum_address
 
+from portal import signatures
+from portal.chains import client as chain_client
 from portal.models import User
 
 from .. import eip712
@@ -36,7 +39,11 @@ from ..models import Ballot, Choice, Membership, MembershipStatus, Proposal, Pro
 
 MAX_REASON = 5000
 MAX_FUTURE_SECONDS = 300
-SIGNATURE_RE = re.compile(r"^0x[0-9a-fA-F]{130}$")
+SIGNATURE_RE = re.compile(r"^0x(?:[0-9a-fA-F]{2}){0,16384}$")
+EOA_SIGNATURE_LEN = 132  # "0x" + 65 bytes
+# A contract wallet that approves on chain (a Safe's signedMessages) signs with nothing.
+ON_CHAIN_APPROVAL = "0x"
+PENDING = "pending"
 ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
 UINT64 = 2**64
 # The advisory-lock class for proposals (any constant of our own; the object id is the proposal id).
@@ -49,6 +56,11 @@ class VerifiedBallot:
     signature: str
     signer: str
     digest: str
+    # portal.signatures.verify's answer: eoa, erc1271, erc6492, or `pending` (a contract wallet
+    # that signed "0x" and has not approved the digest on chain yet).
+    verified_by: str = signatures.EOA
+    chain_id: int | None = None
+    block_number: int | None = None
 
 
 def _int(value: Any, name: str, bound: int) -> int:
@@ -125,36 +137,94 @@ def _check_declared(domain: Any, types: Any, primary_type: Any) -> None:
         raise InvalidBallot("primaryType must be Ballot.", code="wrong_types")
 
 
+def _wrong_chain(clean: dict[str, Any], signature: str) -> int | None:
+    """The sign-in chain an EOA signed this ballot for instead of the portal's (a diagnostic)."""
+    for chain_id in getattr(settings, "SIWE_CHAIN_IDS", []):
+        if chain_id == settings.PORTAL_CHAIN_ID:
+            continue
+        try:
+            other, _ = eip712.verify(clean, signature, chain_id=chain_id)
+        except Exception:  # noqa: S112 - only a diagnostic
+            continue
+        if other.lower() == clean["voter"].lower():
+            return chain_id
+    return None
+
+
 def verify(
     message: Any, signature: Any, *, domain: Any = None, types: Any = None, primary_type: Any = None
 ) -> VerifiedBallot:
-    """Check shape and signature; no database access."""
+    """Check shape and signature through portal.signatures.verify on the portal's chain
+    (PORTAL_CHAIN_ID): an EOA by ECDSA recovery with no RPC call, a contract wallet by ERC-1271
+    (or the legacy form) or ERC-6492. No database access. A contract wallet's empty signature
+    ("0x") that its wallet does not accept yet is a `pending` ballot (approval on chain)."""
     clean = clean_message(message)
     _check_declared(domain, types, primary_type)
     if not isinstance(signature, str) or not SIGNATURE_RE.match(signature):
-        raise InvalidBallot("signature is 0x followed by 130 hex digits (65 bytes).", code="bad_signature")
-    try:
-        signer, digest = eip712.verify(clean, signature)
-    except Exception:  # eth_account raises several types for unusable signatures
-        raise InvalidBallot("The signature cannot be recovered.", code="bad_signature") from None
-    if signer.lower() != clean["voter"].lower():
-        for chain_id in getattr(settings, "SIWE_CHAIN_IDS", []):
-            if chain_id == settings.PORTAL_CHAIN_ID:
-                continue
-            try:
-                other, _ = eip712.verify(clean, signature, chain_id=chain_id)
-            except Exception:  # noqa: S112 - only a diagnostic
-                continue
-            if other.lower() == clean["voter"].lower():
+        raise InvalidBallot(
+            "signature is 0x followed by hex digits (65 bytes for an EOA; a contract wallet's may be longer, or "
+            "empty when it approves on chain).",
+            code="bad_signature",
+        )
+    chain_id = settings.PORTAL_CHAIN_ID
+    fast = eip712.fast_digest(clean, chain_id=chain_id)
+    if fast is None:
+        try:
+            digest = bytes.fromhex(eip712.digest(clean, chain_id=chain_id)[2:])
+        except Exception:  # eth_account refuses a mis-checksummed voter address
+            raise InvalidBallot("The signature cannot be recovered.", code="bad_signature") from None
+    else:
+        digest = fast
+    voter = clean["voter"]
+    # fast_digest accepts a mixed-case address only if it is the EIP-55 one: no second checksum.
+    signer = voter if fast is not None and voter[2:] != voter[2:].lower() else to_checksum_address(voter)
+    if signature == ON_CHAIN_APPROVAL and chain_client(chain_id) is None:
+        raise InvalidBallot(
+            f"An empty signature is a contract wallet's on-chain approval, and this portal has no RPC node for "
+            f"chain {chain_id} to check it (PORTAL_CHAIN_RPC).",
+            code=signatures.UNVERIFIABLE,
+            status=401,
+        )
+    checked = signatures.verify(address=signer, digest=digest, signature=signature, chain_id=chain_id)
+    clean["voter"] = signer
+    if not checked.ok:
+        if (
+            signature == ON_CHAIN_APPROVAL
+            and checked.reason == signatures.BAD_SIGNATURE
+            and (checked.verified_by == signatures.ERC1271)
+        ):
+            # The address has code and does not accept the digest yet: a Safe whose owners
+            # approve it on chain. Recorded uncounted; re-checked until the proposal closes.
+            return VerifiedBallot(
+                message=clean,
+                signature=signature,
+                signer=signer,
+                digest="0x" + digest.hex(),
+                verified_by=PENDING,
+                chain_id=chain_id,
+            )
+        if checked.reason == signatures.BAD_SIGNATURE and len(signature) == EOA_SIGNATURE_LEN:
+            other = _wrong_chain(clean, signature)
+            if other is not None:
                 raise InvalidBallot(
-                    f"The ballot was signed for chain {chain_id}; this portal counts chain {settings.PORTAL_CHAIN_ID}.",
+                    f"The ballot was signed for chain {other}; this portal counts chain {chain_id}.",
                     code="wrong_chain_id",
                 )
-        raise InvalidBallot(
-            "The signature does not match the voter in the ballot (wrong key, domain or types).", code="bad_signature"
-        )
-    clean["voter"] = signer
-    return VerifiedBallot(message=clean, signature=signature.lower(), signer=signer, digest=digest)
+        if checked.reason == signatures.BAD_SIGNATURE and checked.verified_by in (None, signatures.EOA):
+            raise InvalidBallot(
+                "The signature does not match the voter in the ballot (wrong key, domain or types).",
+                code="bad_signature",
+            )
+        checked.raise_for_failure(InvalidBallot)
+    return VerifiedBallot(
+        message=clean,
+        signature=signature.lower(),
+        signer=signer,
+        digest="0x" + digest.hex(),
+        verified_by=checked.verified_by or signatures.EOA,
+        chain_id=checked.chain_id,
+        block_number=checked.block_number,
+    )
 
 
 def ballot_cast(
@@ -172,6 +242,17 @@ def ballot_cast(
     now = now or timezone.now()
     if not 0 < proposal_id < 2**63:
         raise NotFound(f"There is no proposal {proposal_id}.")
+    if isinstance(signature, str) and len(signature) != EOA_SIGNATURE_LEN:
+        # A contract-wallet signature costs RPC calls: refuse a ballot that cannot be this
+        # caller's, or this proposal's, before asking any node (EOA ballots keep their order).
+        early = clean_message(message)
+        if early["proposal"] != proposal_id:
+            raise InvalidBallot(
+                f"This ballot was signed for proposal {early['proposal']}, not proposal {proposal_id}.",
+                code="wrong_proposal",
+            )
+        if user is not None and user.address.lower() != early["voter"].lower():
+            raise Forbidden("You may submit only ballots signed by your own address.", code="not_your_ballot")
     ballot = verify(message, signature, domain=domain, types=types, primary_type=primary_type)
     msg = ballot.message
     if msg["proposal"] != proposal_id:
@@ -209,7 +290,10 @@ def _counted_ballot(proposal_id: int, ballot: VerifiedBallot, weight: int | None
         "signature": ballot.signature,
         "digest": ballot.digest,
         "received_at": now,
-        "counted": True,
+        "counted": ballot.verified_by != PENDING,
+        "verified_by": ballot.verified_by,
+        "verified_chain_id": ballot.chain_id,
+        "verified_block": ballot.block_number,
     }
 
 
@@ -254,7 +338,8 @@ def ballot_record_sql(
     # Autocommit: the function call is its own transaction, one round trip.
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot(%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)",
+            "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot("
+            "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
             [
                 proposal_id,
                 msg["idao"],
@@ -266,6 +351,9 @@ def ballot_record_sql(
                 ballot.signature,
                 ballot.digest,
                 now,
+                ballot.verified_by,
+                ballot.chain_id,
+                ballot.block_number,
             ],
         )
         code, ballot_id, weight, info = cursor.fetchone()
@@ -331,6 +419,73 @@ def ballot_record_spec(
         if current is not None:
             if msg["timestamp"] <= current[1]:
                 return "superseded", None, None, ""
-            Ballot.objects.filter(pk=current[0]).update(counted=False)
+            if ballot.verified_by != PENDING:
+                Ballot.objects.filter(pk=current[0]).update(counted=False)
         created = Ballot.objects.create(**_counted_ballot(proposal_id, ballot, power, now))
         return "ok", created.pk, power, ""
+
+
+def pending_ballot_recheck(*, ballot_id: int, now: datetime | None = None) -> str:
+    """Ask the chain again whether a pending ballot's wallet accepts its digest (a Safe that
+    approved it on chain answers ERC-1271 for the empty signature). Returns what happened:
+    `counted`, `superseded` (valid, but the voter's counted ballot is later), `pending` (not yet,
+    or the chain did not answer: the next beat tries again), `closed` (the proposal is no longer
+    open: the ballot stays pending and is never counted) or `not_pending`. Safe to run twice."""
+    now = now or timezone.now()
+    row = (
+        Ballot.objects.filter(pk=ballot_id, verified_by=PENDING)
+        .values("proposal_id", "voter", "digest", "signature", "proposal__state", "proposal__voting_ends_at")
+        .first()
+    )
+    if row is None:
+        return "not_pending"
+    if row["proposal__state"] != ProposalState.ACTIVE or now >= row["proposal__voting_ends_at"]:
+        return "closed"
+    chain_id = settings.PORTAL_CHAIN_ID
+    checked = signatures.verify(
+        address=row["voter"],
+        digest=bytes.fromhex(row["digest"][2:]),
+        signature=row["signature"],
+        chain_id=chain_id,
+        use_cache=False,  # "not yet" must not be remembered: the owners may approve any moment
+    )
+    if not checked.ok:
+        return PENDING
+    proposal_id = row["proposal_id"]
+    with transaction.atomic():
+        # The closer takes this lock exclusively before it tallies: no ballot is counted after.
+        proposal_lock(proposal_id, shared=True)
+        open_now = Proposal.objects.filter(
+            pk=proposal_id, state=ProposalState.ACTIVE, voting_ends_at__gt=timezone.now()
+        ).exists()
+        if not open_now:
+            return "closed"
+        voter_lock(proposal_id, row["voter"])
+        ballot = Ballot.objects.select_for_update().filter(pk=ballot_id, verified_by=PENDING).first()
+        if ballot is None:
+            return "not_pending"
+        current = Ballot.objects.filter(proposal_id=proposal_id, voter=ballot.voter, counted=True).first()
+        outcome = "counted"
+        if current is not None and current.timestamp >= ballot.timestamp:
+            outcome = "superseded"
+        elif current is not None:
+            Ballot.objects.filter(pk=current.pk).update(counted=False)
+        ballot.counted = outcome == "counted"
+        ballot.verified_by = checked.verified_by or signatures.ERC1271
+        ballot.verified_chain_id = checked.chain_id
+        ballot.verified_block = checked.block_number
+        ballot.save(update_fields=["counted", "verified_by", "verified_chain_id", "verified_block"])
+    return outcome
+
+
+def pending_ballots_recheck(*, now: datetime | None = None) -> dict[str, int]:
+    """Every pending ballot of an open proposal, rechecked once (the beat task)."""
+    now = now or timezone.now()
+    ids = Ballot.objects.filter(
+        verified_by=PENDING, proposal__state=ProposalState.ACTIVE, proposal__voting_ends_at__gt=now
+    ).values_list("pk", flat=True)
+    outcomes: dict[str, int] = {}
+    for pk in list(ids[:1000]):
+        outcome = pending_ballot_recheck(ballot_id=pk, now=now)
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    return outcomes

@@ -8,12 +8,15 @@
 -- In order: take the proposal's advisory lock shared (the closer takes it exclusively), check
 -- the iDAO, the state and the window, serialise the voter's ballots with an advisory lock,
 -- read the voter's snapshot weight, refuse a duplicate digest or a ballot not later than the
--- counted one, then mark the old ballot replaced and insert the new one. In READ COMMITTED each
+-- counted one, then mark the old ballot replaced and insert the new one. A `pending` ballot (a
+-- contract wallet that has not approved the digest on chain yet) is inserted uncounted and
+-- replaces nothing: idaos.services.ballots.pending_ballot_recheck counts it once it validates. In READ COMMITTED each
 -- statement sees rows committed before it started, so the reads after the lock see any close
 -- that committed while we waited.
 CREATE OR REPLACE FUNCTION idaos_cast_ballot(
     p_proposal bigint, p_idao text, p_voter text, p_choice text, p_reason text, p_timestamp bigint,
     p_message jsonb, p_signature text, p_digest text, p_now timestamptz,
+    p_verified_by text, p_chain_id bigint, p_block bigint,
     OUT code text, OUT ballot_id bigint, OUT weight numeric, OUT info text
 ) LANGUAGE plpgsql AS $$
 DECLARE
@@ -45,12 +48,14 @@ BEGIN
      WHERE b.proposal_id = p_proposal AND b.voter = p_voter AND b.counted;
     IF FOUND THEN
         IF p_timestamp <= cur.timestamp THEN code := 'superseded'; weight := NULL; RETURN; END IF;
-        UPDATE idaos_ballot SET counted = false WHERE id = cur.id;
+        IF p_verified_by <> 'pending' THEN
+            UPDATE idaos_ballot SET counted = false WHERE id = cur.id;
+        END IF;
     END IF;
     INSERT INTO idaos_ballot (proposal_id, voter, choice, reason, timestamp, weight, message, signature, digest,
-                              received_at, counted)
+                              received_at, counted, verified_by, verified_chain_id, verified_block)
     VALUES (p_proposal, p_voter, p_choice, p_reason, p_timestamp, weight, p_message, p_signature, p_digest,
-            p_now, true)
+            p_now, p_verified_by <> 'pending', p_verified_by, p_chain_id, p_block)
     RETURNING id INTO ballot_id;
     code := 'ok';
 END $$;

@@ -7,13 +7,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 
+from portal import signatures
 from portal.errors import DomainError
 from portal.models import checksum
 
 from .. import hooks
-from ..eip712 import VERDICTS, as_bytes32_hex, recover_with_digest, verdict_typed_data
+from ..eip712 import VERDICTS, _digest_bytes, as_bytes32_hex, recover_signer, verdict_typed_data
 from ..errors import BadSignature, InvalidVerdict, NotInCommittee, RoundClosed, RoundNotFound, WrongRound
 from ..models import Equivocation, Round, RoundState, Seat, Verdict
 from .rounds import _Ballots, _count, _decided, _enqueue_close, _locked_many
@@ -35,11 +37,16 @@ class _Checked:
     reason: str
     signature: str
     digest: str
+    verification: signatures.Verification
 
 
-def _check_signed(r: Round | None, round_id: int, message: dict[str, Any], signature: str) -> tuple[str, str, str, str]:
-    """(signer, verdict, reason, digest) of a well-formed verdict signed for this round's content
-    by the validator it names; the refusals verdict_submit documents otherwise. No writes."""
+def _check_signed(
+    r: Round | None, round_id: int, message: dict[str, Any], signature: str
+) -> tuple[str, str, str, str, signatures.Verification]:
+    """(signer, verdict, reason, digest, verification) of a well-formed verdict signed for this
+    round's content by the validator it names, verified by portal.signatures.verify on the
+    portal's chain (an EOA by ECDSA with no RPC call; a contract wallet by ERC-1271, the legacy
+    form or ERC-6492); the refusals verdict_submit documents otherwise. No writes."""
     if not isinstance(message, dict):
         raise InvalidVerdict("The signed verdict is malformed: the message is not an object.")
     verdict, reason = message.get("verdict"), str(message.get("reason") or "")
@@ -66,12 +73,19 @@ def _check_signed(r: Round | None, round_id: int, message: dict[str, Any], signa
         validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason
     )
     try:
-        signer, digest = recover_with_digest(typed, signature)
-    except ValueError as exc:
-        raise BadSignature(str(exc)) from None
-    if signer != claimed:
-        raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
-    return signer, verdict, reason, digest
+        digest = _digest_bytes(typed)
+    except Exception as exc:  # the generic encoder refuses a mis-checksummed address
+        raise BadSignature(f"The signature cannot be recovered: {exc}") from None
+    checked = signatures.verify(address=claimed, digest=digest, signature=signature, chain_id=settings.PORTAL_CHAIN_ID)
+    if not checked.ok:
+        if checked.reason == signatures.BAD_SIGNATURE and checked.verified_by in (None, signatures.EOA):
+            try:
+                signer = recover_signer(typed, signature)
+            except ValueError as exc:
+                raise BadSignature(str(exc)) from None
+            raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
+        checked.raise_for_failure(BadSignature)
+    return claimed, verdict, reason, "0x" + digest.hex(), checked
 
 
 def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, automated: bool = False) -> VerdictResult:
@@ -107,10 +121,12 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         try:
             if round_id is None:
                 raise InvalidVerdict("Each verdict names the round it is for.")
-            signer, verdict, reason, digest = _check_signed(
+            signer, verdict, reason, digest, verification = _check_signed(
                 found.get(round_id), round_id, item.get("message"), item.get("signature")
             )
-            checked.append(_Checked(i, round_id, signer, verdict, reason, str(item.get("signature")), digest))
+            checked.append(
+                _Checked(i, round_id, signer, verdict, reason, str(item.get("signature")), digest, verification)
+            )
         except DomainError as exc:
             results[i] = exc
     if not checked:
@@ -160,6 +176,9 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                     signature=c.signature,
                     digest=c.digest,
                     automated=automated,
+                    verified_by=c.verification.verified_by,
+                    verified_chain_id=c.verification.chain_id,
+                    verified_block=c.verification.block_number,
                 )
                 new.append((c.index, recorded, list(prior)))
                 prior.append(recorded)

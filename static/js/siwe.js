@@ -1,6 +1,7 @@
 // Sign-In with Ethereum (EIP-4361): connect, fetch a nonce, build the message, personal_sign,
 // post it, reload signed in. Bound to every [data-siwe-signin] and [data-siwe-signout] button.
-import { WalletError, connect, postJson, request, showStatus } from "./wallet.js";
+import { chainName } from "./chains.js";
+import { WalletError, connect, ensureChain, postJson, request, showStatus } from "./wallet.js";
 
 const STATEMENT = "Sign in to the iDAO Portal.";
 
@@ -26,13 +27,26 @@ export function buildMessage({ domain, address, uri, chainId, nonce, issuedAt, e
 
 async function signIn(button) {
   const status = document.querySelector("[data-siwe-status]");
-  const allowed = (document.body.dataset.chainIds || "1").split(",").map(Number);
+  const votingChain = Number(document.body.dataset.chainId || "1");
+  const allowed = (document.body.dataset.chainIds || String(votingChain)).split(",").filter(Boolean).map(Number);
+  // Ballots and verdicts are signed on the portal's chain: prefer it when the wallet must switch.
+  const preferred = allowed.includes(votingChain) ? votingChain : allowed[0];
   button.disabled = true;
   showStatus(status, "Waiting for your wallet…", "info");
   try {
-    const { provider, address, chainId } = await connect();
+    const { provider, address, chainId: walletChain } = await connect({ anchor: status });
+    let chainId = walletChain;
     if (!allowed.includes(chainId)) {
-      throw new WalletError(`Your wallet is on chain ${chainId}; switch to one of: ${allowed.join(", ")}.`);
+      // A chain the portal does not sign in on: offer the voting chain, so nothing contradicts later.
+      showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(preferred)}…`, "info");
+      try {
+        chainId = await ensureChain(provider, preferred, "Sign-ins");
+      } catch (err) {
+        throw new WalletError(
+          `Your wallet is on ${chainName(chainId)}, which this portal does not sign in on, and it did not switch to ` +
+            `${chainName(preferred)}; switch to one of: ${allowed.map(chainName).join(", ")}.`,
+        );
+      }
     }
     const nonceResponse = await fetch("/auth/siwe/nonce", { credentials: "same-origin" });
     const nonceBody = await nonceResponse.json();
@@ -51,7 +65,12 @@ async function signIn(button) {
     const signature = await request(provider, { method: "personal_sign", params: [toHex(message), address] });
     const result = await postJson("/auth/siwe/verify", { message, signature });
     if (!result.ok) throw new WalletError(`Sign-in refused: ${result.data.detail || result.data.error}`);
-    showStatus(status, `Signed in as ${result.data.address}.`, "ok");
+    const note =
+      chainId === votingChain
+        ? ""
+        : ` You signed in on ${chainName(chainId)}; ballots and verdicts are signed on ${chainName(votingChain)}, and your wallet will be asked to switch when you sign one.`;
+    if (note) sessionStorage.setItem("idao.signin-note", note.trim());
+    showStatus(status, `Signed in as ${result.data.address}.${note}`, "ok");
     const next = button.dataset.next;
     if (next) window.location.assign(next);
     else window.location.reload();

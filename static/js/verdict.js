@@ -1,6 +1,7 @@
 // Sign a validation verdict as EIP-712 typed data (eth_signTypedData_v4) and submit it.
 // The domain and types come from /quorums/eip712.json, so the page and server never disagree.
-import { WalletError, connect, postJson, request, showStatus } from "./wallet.js";
+import { chainName } from "./chains.js";
+import { WalletError, connect, ensureChain, postJson, request, showStatus } from "./wallet.js";
 
 async function schema() {
   const response = await fetch("/quorums/eip712.json", { credentials: "same-origin" });
@@ -18,11 +19,15 @@ async function submit(card, verdict) {
   const buttons = card.querySelectorAll("[data-verdict]");
   buttons.forEach((b) => (b.disabled = true));
   try {
-    const { provider, address } = await connect();
+    const { provider, address, chainId } = await connect({ anchor: status });
     if (address.toLowerCase() !== card.dataset.validator.toLowerCase()) {
       throw new WalletError(`Your wallet is ${address}; this seat belongs to ${card.dataset.validator}.`);
     }
     const { domain, types, primaryType } = await schema();
+    if (chainId !== domain.chainId) {
+      showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(domain.chainId)}…`, "info");
+      await ensureChain(provider, domain.chainId, "Verdicts");
+    }
     const message = {
       validator: card.dataset.validator,
       round: Number(card.dataset.round),

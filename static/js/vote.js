@@ -1,6 +1,7 @@
 // Signed voting: build the EIP-712 Ballot, sign it with eth_signTypedData_v4 in the wallet, post it,
 // and ask htmx to refresh the tally and voter list (no reload). Also runs the countdown.
-import { WalletError, connect, postJson, request, showStatus } from "./wallet.js";
+import { chainName } from "./chains.js";
+import { WalletError, connect, ensureChain, postJson, request, showStatus } from "./wallet.js";
 
 async function loadEip712(url) {
   const response = await fetch(url, { credentials: "same-origin" });
@@ -15,12 +16,13 @@ async function castVote(box, choice, buttons) {
   showStatus(status, "Waiting for your wallet…", "info");
   try {
     const spec = await loadEip712(box.dataset.eip712);
-    const { provider, address, chainId } = await connect();
+    const { provider, address, chainId } = await connect({ anchor: status });
     if (address.toLowerCase() !== box.dataset.voter.toLowerCase()) {
       throw new WalletError(`Your wallet is on ${address}, but you are signed in as ${box.dataset.voter}. Switch accounts.`);
     }
     if (chainId !== spec.domain.chainId) {
-      throw new WalletError(`Your wallet is on chain ${chainId}; ballots are counted on chain ${spec.domain.chainId}. Switch networks.`);
+      showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(spec.domain.chainId)}…`, "info");
+      await ensureChain(provider, spec.domain.chainId, "Ballots");
     }
     const message = {
       voter: box.dataset.voter,
@@ -38,13 +40,26 @@ async function castVote(box, choice, buttons) {
     });
     const result = await postJson(box.dataset.endpoint, { message, signature });
     if (!result.ok) throw new WalletError(`Vote refused: ${result.data.detail || result.data.error}`);
-    showStatus(status, `Your “${choice}” vote is counted. Receipt #${result.data.ballot.id}.`, "ok");
+    const ballot = result.data.ballot;
+    if (ballot.verified_by === "pending") {
+      showStatus(
+        status,
+        `Your “${choice}” ballot is pending: your wallet has to approve it on chain (${chainName(ballot.verified_chain_id)}) before voting closes. Receipt #${ballot.id}.`,
+        "info",
+      );
+    } else {
+      showStatus(status, `Your “${choice}” vote is counted. Receipt #${ballot.id}.`, "ok");
+    }
     document.body.dispatchEvent(new CustomEvent("ballot-cast", { bubbles: true, detail: result.data }));
   } catch (err) {
     showStatus(status, err instanceof WalletError ? err.message : `Voting failed: ${err.message || err}`);
   } finally {
     buttons.forEach((b) => (b.disabled = false));
   }
+}
+
+for (const el of document.querySelectorAll("[data-voting-chain]")) {
+  el.textContent = chainName(document.body.dataset.chainId || "1");
 }
 
 for (const box of document.querySelectorAll("[data-vote]")) {

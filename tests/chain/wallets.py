@@ -37,6 +37,17 @@ class Wallets:
     def legacy(self, owner: Persona) -> str:
         return self.chain.deploy("LegacyWallet", ("address", owner.address))
 
+    def approval(self, owner: Persona) -> str:
+        """A Safe-style wallet `owner` controls that approves hashes on chain (`approve(hash)`)."""
+        return self.chain.deploy("ApprovalWallet", ("address", owner.address))
+
+    def approve_on_chain(self, wallet: str, owner: Persona, digest: bytes) -> None:
+        """`owner` sends approve(digest) to the wallet (a Safe's signMessage through its owners)."""
+        if owner.address not in self.chain.tester.get_accounts():
+            self.chain.tester.add_account("0x" + owner.account.key.hex().removeprefix("0x"))
+            self.chain.fund(owner.address)
+        self.chain.transact(wallet, "approve(bytes32)", ("bytes32", digest), sender=owner.address)
+
     def garbage(self) -> str:
         return self.chain.deploy("GarbageWallet")
 

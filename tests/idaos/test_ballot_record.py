@@ -7,6 +7,7 @@ compares the answer and the ballots left behind."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -35,7 +36,18 @@ def _record(record, proposal_id: int, verified: ballots.VerifiedBallot, now):
             code, ballot_id, weight, info = record(proposal_id=proposal_id, ballot=verified, now=now)
             result["answer"] = (code, ballot_id is not None, None if weight is None else int(weight), info)
             result["ballots"] = sorted(
-                (b.voter, b.choice, b.timestamp, int(b.weight), b.counted, b.digest)
+                (
+                    b.voter,
+                    b.choice,
+                    b.timestamp,
+                    int(b.weight),
+                    b.counted,
+                    b.digest,
+                    b.signature,
+                    b.verified_by,
+                    b.verified_chain_id,
+                    b.verified_block,
+                )
                 for b in Ballot.objects.filter(proposal_id=proposal_id)
             )
             raise _Rollback
@@ -137,6 +149,30 @@ def recorded_on_a_proposal_without_this_voter(proposal, now, ts):
     return other.pk, _verified(body), timezone.now()
 
 
+def _pending(verified: ballots.VerifiedBallot) -> ballots.VerifiedBallot:
+    """The same ballot as a Safe's on-chain approval not seen yet (signature 0x, pending)."""
+    return replace(verified, signature="0x", verified_by=ballots.PENDING, chain_id=1, block_number=None)
+
+
+def pending_is_recorded_uncounted(proposal, now, ts):
+    return proposal.pk, _pending(_verified(ballot(BOB, proposal, "for", ts=ts))), now
+
+
+def pending_leaves_the_counted_ballot_counted(proposal, now, ts):
+    _cast(proposal, "for", ts)
+    return proposal.pk, _pending(_verified(ballot(BOB, proposal, "against", ts=ts + 1))), now
+
+
+def pending_not_later_than_the_counted_ballot_is_superseded(proposal, now, ts):
+    _cast(proposal, "for", ts + 2)
+    return proposal.pk, _pending(_verified(ballot(BOB, proposal, "against", ts=ts + 1))), now
+
+
+def contract_wallet_verification_is_recorded(proposal, now, ts):
+    verified = _verified(ballot(BOB, proposal, "for", ts=ts))
+    return proposal.pk, replace(verified, verified_by="erc1271", chain_id=1, block_number=12345), now
+
+
 def no_such_proposal(proposal, now, ts):
     return proposal.pk + 10_000, _verified(ballot(BOB, proposal, "for", ts=ts)), now
 
@@ -160,6 +196,10 @@ CASES = [
     (signed_for_another_proposal_is_checked_before_recording, "ok"),
     (recorded_on_a_proposal_without_this_voter, "no_voting_power"),
     (no_such_proposal, "not_found"),
+    (pending_is_recorded_uncounted, "ok"),
+    (pending_leaves_the_counted_ballot_counted, "ok"),
+    (pending_not_later_than_the_counted_ballot_is_superseded, "superseded"),
+    (contract_wallet_verification_is_recorded, "ok"),
 ]
 
 

@@ -35,4 +35,12 @@ def test_wallet_bytecode_is_rebuilt_identically_by_vyper():
     build = runpy.run_path(str(CONTRACTS / "build_wallets.py"))["build"]
     committed = json.loads((CONTRACTS / "build" / "wallets.json").read_text())
     assert build() == committed
+    assert {
+        "OwnedWallet",
+        "GarbageWallet",
+        "RevertingWallet",
+        "LegacyWallet",
+        "WalletFactory",
+        "ApprovalWallet",
+    } <= set(committed["contracts"])
     assert committed["compiler"] == f"vyper {vyper.__version__}" == "vyper 0.4.3"

@@ -134,3 +134,31 @@ def test_the_erc8028_api_works_without_a_chain(client, settings):
     assert client.get(f"/api/v1/erc8028/classes/{token['classId']}").status_code == 200
     assert client.get("/api/v1/erc8028/classes/1").json()["error"] == "class_not_found"
     assert not ChainTx.objects.exists()
+
+
+def test_verify_bundle_checks_the_chain_anchor_with_rpc_and_says_not_checked_offline(onchain, tmp_path):
+    import json
+
+    from dats import bundles
+
+    dat = minted(make_idao(ALICE), ALICE)
+    ledger_services.block_seal()
+    onchain.publish()
+    onchain.publish()
+    bundle = bundles.export(dat.pk)
+    anchor = bundle["dats"][0]["mint"]["chainAnchor"]
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    out = io.StringIO()
+    call_command("verify_bundle", str(path), stdout=out)
+    assert f"anchored on chain {anchor['chainId']} in tx {anchor['txHash']}" in out.getvalue()
+    assert "not checked" in out.getvalue()
+    out = io.StringIO()
+    call_command("verify_bundle", str(path), "--rpc", onchain.chain.url, stdout=out)
+    assert "checked on chain: contract" in out.getvalue()
+    # The same bundle with the anchored root changed: no longer valid offline nor on chain.
+    for proof in [bundle["dats"][0]["mint"], bundle["dats"][0]["round"]]:
+        proof["chainAnchor"]["rootOfRoots"] = "0x" + "ee" * 32
+    path.write_text(json.dumps(bundle))
+    with pytest.raises(SystemExit):
+        call_command("verify_bundle", str(path), "--rpc", onchain.chain.url, stdout=io.StringIO(), stderr=io.StringIO())

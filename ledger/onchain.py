@@ -8,6 +8,7 @@ import json
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -44,6 +45,16 @@ def anchor_leaf(height: int, block_hash: bytes) -> bytes:
 
 def root_of_roots(blocks: list[tuple[int, str]]) -> bytes:
     return merkle.root_of([anchor_leaf(h, merkle.from_hex(bh)) for h, bh in blocks])
+
+
+def public_rpc() -> str:
+    """The JSON-RPC URL the browser's Verify button may ask (LEDGER_ANCHOR_PUBLIC_RPC), or ""."""
+    return str(getattr(settings, "LEDGER_ANCHOR_PUBLIC_RPC", "") or "")
+
+
+def origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def contract_address() -> str:

@@ -68,6 +68,14 @@ class LocalChain:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_OPTIONS(self) -> None:  # a browser's CORS preflight before its JSON POST
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Methods", "POST")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if chain.hang is not None:
@@ -79,6 +87,7 @@ class LocalChain:
                     answer = [chain.answer(r) for r in body] if isinstance(body, list) else chain.answer(body)
                     status, data = 200, json.dumps(answer).encode()
                 self.send_response(status)
+                self.send_header("Access-Control-Allow-Origin", "*")  # as public RPC nodes answer browsers
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()

@@ -5,7 +5,7 @@ cursor-paged event feed follows DATs with the portal's own ids."""
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 
 from portal.errors import NotFound
 
@@ -47,8 +47,8 @@ class EventsOut(Schema):
 
 
 class FeedIn(Schema):
-    after: int = 0
-    limit: int = 100
+    after: int = Field(0, ge=0, description="the cursor of the last event already read")
+    limit: int = Field(100, ge=1, le=500)
 
 
 def _dat(token_id: int) -> DAT:
@@ -77,6 +77,10 @@ def erc8028_policy(request: HttpRequest, token_id: int):
     return HttpResponse(erc8028.policy_document(_dat(token_id)), content_type="application/json")
 
 
-@router.get("/events", response={200: EventsOut}, summary="ERC-8028 events (Minted, TransferToken, …), cursor-paged")
+@router.get(
+    "/events",
+    response={200: EventsOut, 422: ErrorOut},
+    summary="ERC-8028 events (Minted, TransferToken, …), cursor-paged",
+)
 def erc8028_events(request: HttpRequest, q: Query[FeedIn]):
     return erc8028.event_feed(after=q.after, limit=q.limit)

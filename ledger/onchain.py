@@ -125,7 +125,10 @@ def _anchor_tree(publication_id: int, from_height: int, to_height: int) -> tuple
 
 
 def chain_anchor_for(block: Block) -> dict | None:
-    """The `chainAnchor` of a proof bundle whose block is in a confirmed publication, else None."""
+    """The `chainAnchor` of a proof bundle whose block is in a confirmed publication, else None
+    (and no query at all while on-chain publication is off, as before it existed)."""
+    if not getattr(settings, "LEDGER_ANCHOR_CHAIN_ID", 0):
+        return None
     publication = (
         AnchorPublication.objects.filter(
             from_height__lte=block.height, to_height__gte=block.height, chain_tx__state=ChainTxState.CONFIRMED

@@ -11,15 +11,15 @@ from django.core.management import call_command
 from eth_abi import decode, encode
 
 from dats import erc8028
-from dats.services import dat_revoke, dat_transfer
+from dats.services import access_request, dat_revoke, dat_transfer
 from ledger import services as ledger_services
 from ledger.models_onchain import ChainTx, ChainTxState
 from tests.chain import selector
 from tests.chain.onchain import *  # noqa: F403
 from tests.chain.onchain import PUBLISHER
-from tests.dats.factories import make_idao, minted
+from tests.dats.factories import credit, make_idao, minted, token_for, user_owner
 from tests.factories import user_of
-from tests.personas import ALICE, BOB
+from tests.personas import ALICE, BOB, CAROL
 
 pytestmark = pytest.mark.django_db
 
@@ -53,7 +53,7 @@ def verify_chain() -> tuple[int, str]:
 
 def test_a_minted_transferred_and_revoked_dat_reads_the_same_on_chain_and_through_the_api(onchain, client):
     idao = make_idao(ALICE)
-    dat = minted(idao, ALICE)
+    dat = minted(idao, ALICE, policy={"allowed_uses": ["training"], "price": 10, "quota": 5})
     ledger_services.block_seal()
     onchain.publish()
     onchain.publish()
@@ -65,13 +65,17 @@ def test_a_minted_transferred_and_revoked_dat_reads_the_same_on_chain_and_throug
     assert {**chain, "owner": api["owner"]} == api
     assert api["integrityHash"] == dat.keccak256
 
+    _, token = token_for(CAROL)
+    credit(user_owner(CAROL), 100)
+    for key in ("g1", "g2"):
+        access_request(dat_id=dat.pk, token=token, use="training", idempotency_key=key)
     dat_transfer(dat_id=dat.pk, actor=user_of(ALICE), to_address=BOB.address)
     dat_revoke(dat_id=dat.pk, actor=user_of(BOB))
     onchain.publish()
     onchain.publish()
     api = client.get(f"/api/v1/erc8028/tokens/{dat.pk}").json()
     chain = contract_views(onchain, dat.pk)
-    assert api["owner"] == BOB.address and api["revoked"] is True
+    assert api["owner"] == BOB.address and api["revoked"] is True and api["used"] == 2 and api["value"] == "5"
     assert {**chain, "owner": api["owner"]} == api
     assert chain["owner"].lower() == BOB.address.lower()
 
@@ -91,7 +95,18 @@ def test_a_minted_transferred_and_revoked_dat_reads_the_same_on_chain_and_throug
     assert policy_doc.status_code == 200 and policy_doc.json()["policy"]["revoked"] is True
 
     feed = client.get("/api/v1/erc8028/events").json()
-    assert [e["event"] for e in feed["events"]] == ["Minted", "TransferToken", "Revoked"]
+    assert [e["event"] for e in feed["events"]] == [
+        "Minted",
+        "UsageRecorded",
+        "UsageRecorded",
+        "TransferToken",
+        "Revoked",
+    ]
+    assert ChainTx.objects.filter(purpose="erc8028.usage", state=ChainTxState.CONFIRMED).count() == 1
+    first = client.get("/api/v1/erc8028/events?limit=2").json()
+    rest = client.get(f"/api/v1/erc8028/events?after={first['next']}&limit=10").json()
+    assert first["events"] + rest["events"] == feed["events"] and rest["next"] is None
+    assert client.get("/api/v1/erc8028/events?limit=0").status_code == 422
     assert all(e["tokenId"] == dat.pk for e in feed["events"])
     assert client.get(f"/api/v1/erc8028/tokens/{dat.pk + 999}").json()["error"] == "dat_not_found"
 

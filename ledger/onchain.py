@@ -47,6 +47,10 @@ def root_of_roots(blocks: list[tuple[int, str]]) -> bytes:
     return merkle.root_of([anchor_leaf(h, merkle.from_hex(bh)) for h, bh in blocks])
 
 
+def enabled() -> bool:
+    return bool(getattr(settings, "LEDGER_ANCHOR_CHAIN_ID", 0))
+
+
 def public_rpc() -> str:
     """The JSON-RPC URL the browser's Verify button may ask (LEDGER_ANCHOR_PUBLIC_RPC), or ""."""
     return str(getattr(settings, "LEDGER_ANCHOR_PUBLIC_RPC", "") or "")
@@ -127,7 +131,7 @@ def _anchor_tree(publication_id: int, from_height: int, to_height: int) -> tuple
 def chain_anchor_for(block: Block) -> dict | None:
     """The `chainAnchor` of a proof bundle whose block is in a confirmed publication, else None
     (and no query at all while on-chain publication is off, as before it existed)."""
-    if not getattr(settings, "LEDGER_ANCHOR_CHAIN_ID", 0):
+    if not enabled():
         return None
     publication = (
         AnchorPublication.objects.filter(

@@ -55,3 +55,24 @@ def test_without_a_public_rpc_the_page_says_the_anchor_is_not_checked(live_serve
     result.filter(has_text="Verified").wait_for(timeout=15000)
     assert f"anchored on chain {onchain.chain.w3.eth.chain_id} in tx 0x" in result.inner_text()
     assert "not checked" in result.inner_text()
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_the_dat_verify_button_checks_the_mint_records_chain_anchor(live_server, page, onchain, settings):
+    from tests.dats.factories import make_idao, minted
+    from tests.personas import ALICE
+
+    dat = minted(make_idao(ALICE), ALICE)
+    services.block_seal()
+    onchain.publish()
+    onchain.publish()
+    settings.LEDGER_ANCHOR_PUBLIC_RPC = onchain.chain.url
+    page.goto(f"{live_server.url}/dats/{dat.pk}/")
+    page.get_by_role("button", name="Verify").click()
+    result = page.locator("[data-verify-result][data-state]")
+    result.wait_for()
+    assert result.get_attribute("data-state") == "pass", result.inner_text()
+    checks = page.locator("[data-verify-checks] li").all_inner_texts()
+    assert any("checked against the contract on chain" in c for c in checks), checks
+    assert page.errors == []

@@ -67,14 +67,14 @@ def erc8028_class(request: HttpRequest, class_id: int):
     return erc8028.class_view(class_id=class_id, idao_slug=dat.idao.slug, klass=dat.klass)
 
 
-@router.get("/tokens/{token_id}", response={200: TokenOut, 404: ErrorOut}, summary="A DAT as an ERC-8028 token")
-def erc8028_token(request: HttpRequest, token_id: int):
-    return erc8028.token_view(_dat(token_id))
+@router.get("/tokens/{dat_id}", response={200: TokenOut, 404: ErrorOut}, summary="A DAT as an ERC-8028 token")
+def erc8028_token(request: HttpRequest, dat_id: int):
+    return erc8028.token_view(_dat(dat_id))
 
 
-@router.get("/tokens/{token_id}/policy", response={200: dict, 404: ErrorOut}, summary="The policy its policyURI names")
-def erc8028_policy(request: HttpRequest, token_id: int):
-    return HttpResponse(erc8028.policy_document(_dat(token_id)), content_type="application/json")
+@router.get("/tokens/{dat_id}/policy", response={200: dict, 404: ErrorOut}, summary="The policy its policyURI names")
+def erc8028_policy(request: HttpRequest, dat_id: int):
+    return HttpResponse(erc8028.policy_document(_dat(dat_id)), content_type="application/json")
 
 
 @router.get(

@@ -213,6 +213,7 @@ LEDGER_ANCHOR_POLL_SECONDS = env.float("LEDGER_ANCHOR_POLL_SECONDS", default=5.0
 LEDGER_ANCHOR_PUBLIC_RPC = env.str("LEDGER_ANCHOR_PUBLIC_RPC", default="")
 # The ERC-8028 mirror of DATs (same chain and publisher); empty: DATs stay off-chain.
 DATS_ERC8028_CONTRACT = env.str("DATS_ERC8028_CONTRACT", default="")
+DATS_ERC8028_BASE_URL = env.str("DATS_ERC8028_BASE_URL", default="")  # prefix of metadataURI/policyURI
 CELERY_IMPORTS = ["ledger.onchain_tasks"]
 
 # --- Uploads and request size --------------------------------------------------------------

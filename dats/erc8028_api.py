@@ -58,7 +58,9 @@ def _dat(token_id: int) -> DAT:
     return dat
 
 
-@router.get("/classes/{class_id}", response={200: ClassOut, 404: ErrorOut, 422: ErrorOut}, summary="An ERC-8028 asset class")
+@router.get(
+    "/classes/{class_id}", response={200: ClassOut, 404: ErrorOut, 422: ErrorOut}, summary="An ERC-8028 asset class"
+)
 def erc8028_class(request: HttpRequest, class_id: int):
     parts = erc8028.class_parts(class_id)
     dat = DAT.objects.select_related("idao").filter(idao_id=parts[0], klass=parts[1]).first() if parts else None
@@ -67,12 +69,18 @@ def erc8028_class(request: HttpRequest, class_id: int):
     return erc8028.class_view(class_id=class_id, idao_slug=dat.idao.slug, klass=dat.klass)
 
 
-@router.get("/tokens/{dat_id}", response={200: TokenOut, 404: ErrorOut, 422: ErrorOut}, summary="A DAT as an ERC-8028 token")
+@router.get(
+    "/tokens/{dat_id}", response={200: TokenOut, 404: ErrorOut, 422: ErrorOut}, summary="A DAT as an ERC-8028 token"
+)
 def erc8028_token(request: HttpRequest, dat_id: int):
     return erc8028.token_view(_dat(dat_id))
 
 
-@router.get("/tokens/{dat_id}/policy", response={200: dict, 404: ErrorOut, 422: ErrorOut}, summary="The policy its policyURI names")
+@router.get(
+    "/tokens/{dat_id}/policy",
+    response={200: dict, 404: ErrorOut, 422: ErrorOut},
+    summary="The policy its policyURI names",
+)
 def erc8028_policy(request: HttpRequest, dat_id: int):
     return HttpResponse(erc8028.policy_document(_dat(dat_id)), content_type="application/json")
 

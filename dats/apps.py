@@ -12,13 +12,16 @@ class DatsConfig(AppConfig):
         """Every hook dats plugs into, registered here and nowhere else."""
         from contributions import hooks as contribution_hooks
         from idaos import hooks as idao_hooks
+        from ledger import outbox
         from portal.api_tokens import register_token_subject
         from quorums import hooks as quorum_hooks
 
-        from . import integrations
+        from . import chain_mirror, integrations
         from .services import charter, minting
 
         quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
+        outbox.register_planner(chain_mirror.mirror_plan)
+        outbox.register_chain_check(chain_mirror.chain_differences)
         idao_hooks.register_data_ref_checker(integrations.check_data_ref)
         idao_hooks.register_action(
             charter.BOUNDS_ACTION,

@@ -172,3 +172,6 @@ class DeclaredLineage(models.Model):
 
     def __str__(self) -> str:
         return f"lineage of contribution {self.contribution_id}: {self.parent_ids}"
+
+
+from .models_erc8028 import Erc8028ClassMirror, Erc8028Mirror  # noqa: E402, F401

@@ -14,6 +14,7 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from idaos.models import IDAO
+from ledger import onchain
 from ledger.errors import LeafNotSealed
 from portal.api import api as portal_api
 from portal.errors import DomainError, NotFound
@@ -80,8 +81,12 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
         "usage": selectors.usage_of(dat),
         "uses": USES,
         "is_owner": request.user.is_authenticated and request.user.pk == dat.owner_id,
+        "public_rpc": onchain.public_rpc() if onchain.enabled() else "",
     }
-    return render(request, "dats/explorer/detail.html", context)
+    response = render(request, "dats/explorer/detail.html", context)
+    if context["public_rpc"]:  # the Verify button may ask that node about chain anchors (CSP connect-src)
+        response._csp_update = {"connect-src": [onchain.origin(context["public_rpc"])]}  # type: ignore[attr-defined]
+    return response
 
 
 @require_GET

@@ -1,7 +1,14 @@
-"""Optional public anchoring: publish each sealed block to an EVM chain as transaction calldata.
+"""Public anchoring of sealed blocks.
 
-Configured by LEDGER_EVM_RPC_URL and LEDGER_EVM_PRIVATE_KEY (settings or environment). The data
-is blockHash ‖ merkleRoot ‖ uint256(height); the transaction goes from the signer to itself."""
+The contract path (docs/ledger.md "On-chain anchoring"): sealed blocks are read by the periodic
+publisher (`anchors_plan`), grouped into one `LedgerAnchor.anchor(fromHeight, toHeight,
+lastBlockHash, rootOfRoots)` call each (rootOfRoots: an OpenZeppelin StandardMerkleTree over
+`(uint256 height, bytes32 blockHash)`), and sent through the chain outbox (ledger.outbox). Proof
+bundles gain a `chainAnchor` once their block's publication is confirmed; `check_on_chain` checks
+one against the contract's storage and the transaction's event.
+
+The legacy path (`block_publish`): with LEDGER_EVM_RPC_URL and LEDGER_EVM_PRIVATE_KEY set, each
+block's blockHash ‖ merkleRoot ‖ uint256(height) is calldata of a transaction to the signer."""
 
 from __future__ import annotations
 
@@ -13,6 +20,14 @@ from eth_account import Account
 
 from . import merkle
 from .models import Block
+from .onchain import (  # noqa: F401  # the contract path, re-exported for callers of this module
+    ANCHOR_ENCODING,
+    anchor_leaf,
+    anchors_plan,
+    chain_anchor_for,
+    check_on_chain,
+    root_of_roots,
+)
 
 
 def _setting(name: str) -> str:

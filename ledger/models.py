@@ -153,3 +153,6 @@ class ChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"chain head at {self.height}"
+
+
+from .models_onchain import AnchorPublication, ChainSender, ChainTx, ChainTxState  # noqa: E402, F401

@@ -35,6 +35,20 @@ def _uint(value: object, what: str) -> int:
 
 
 BUNDLE_FIELDS = {"format", "root", "leafEncoding", "value", "proof", "leafHash", "leaf", "block", "headers"}
+ANCHOR_FIELDS = {
+    "format",
+    "chainId",
+    "contract",
+    "txHash",
+    "chainBlock",
+    "fromHeight",
+    "toHeight",
+    "lastBlockHash",
+    "rootOfRoots",
+    "leafEncoding",
+    "value",
+    "proof",
+}
 HEADER_FIELDS = ("height", "prevHash", "merkleRoot", "leafCount", "timestamp", "blockHash")
 
 
@@ -73,7 +87,7 @@ def check_proof(bundle: object) -> None:
     """Raise InvalidProof naming the first failed check; return None if the bundle verifies."""
     if not isinstance(bundle, Mapping):
         raise InvalidProof("a proof bundle is a JSON object")
-    if set(bundle) != BUNDLE_FIELDS:
+    if set(bundle) - {"chainAnchor"} != BUNDLE_FIELDS:
         raise InvalidProof(f"a bundle has exactly the fields {', '.join(sorted(BUNDLE_FIELDS))}")
     if bundle.get("format") != BUNDLE_FORMAT:
         raise InvalidProof(f"unknown bundle format (expected {BUNDLE_FORMAT})")
@@ -116,6 +130,41 @@ def check_proof(bundle: object) -> None:
     assert isinstance(headers, list)  # noqa: S101  # check_chain refused anything else
     if headers[0] != block:
         raise InvalidProof("headers must start with the leaf's block")
+    if "chainAnchor" in bundle:
+        check_chain_anchor(bundle["chainAnchor"], block=block, headers=headers)
+
+
+def check_chain_anchor(anchor: object, *, block: Mapping, headers: list) -> None:
+    """The extra Merkle step from the block's hash to the root its publication anchored
+    (docs/ledger.md): offline this proves the bundle and the anchor agree, not that the chain
+    holds the anchor (ledger.onchain.check_on_chain asks the chain)."""
+    if not isinstance(anchor, Mapping) or set(anchor) != ANCHOR_FIELDS:
+        raise InvalidProof(f"chainAnchor has exactly the fields {', '.join(sorted(ANCHOR_FIELDS))}")
+    if anchor["format"] != "idao-ledger-anchor/1" or list(anchor["leafEncoding"]) != ["uint256", "bytes32"]:
+        raise InvalidProof("chainAnchor is idao-ledger-anchor/1 with leafEncoding [uint256, bytes32]")
+    _uint(anchor["chainId"], "chainAnchor.chainId")
+    _hash(anchor["txHash"], "chainAnchor.txHash")
+    first, last = _uint(anchor["fromHeight"], "fromHeight"), _uint(anchor["toHeight"], "toHeight")
+    value = anchor["value"]
+    if not isinstance(value, list) or len(value) != 2:
+        raise InvalidProof("chainAnchor.value is [height as a decimal string, blockHash]")
+    height, digest = _uint(value[0], "chainAnchor.value[0]"), _hash(value[1], "chainAnchor.value[1]")
+    if height != block["height"] or value[1] != block["blockHash"]:
+        raise InvalidProof("chainAnchor.value is not the leaf's block (height, blockHash)")
+    if not first <= height <= last:
+        raise InvalidProof("the block is outside the anchored range")
+    proof = anchor["proof"]
+    if not isinstance(proof, list):
+        raise InvalidProof("chainAnchor.proof is a list of sibling hashes")
+    leaf = merkle.leaf_hash(("uint256", "bytes32"), [height, digest])
+    if merkle.process_proof(leaf, [_hash(p, "a chainAnchor proof element") for p in proof]) != _hash(
+        anchor["rootOfRoots"], "rootOfRoots"
+    ):
+        raise InvalidProof("the block hash and chainAnchor.proof do not hash to the anchored rootOfRoots")
+    _hash(anchor["lastBlockHash"], "lastBlockHash")
+    for header in headers:
+        if header["height"] == last and header["blockHash"] != anchor["lastBlockHash"]:
+            raise InvalidProof("the anchored lastBlockHash is not the header of block toHeight")
 
 
 def verify_proof(bundle: object) -> bool:

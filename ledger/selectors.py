@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from portal.errors import NotFound
 
-from . import merkle, owners, proofs
+from . import merkle, onchain, owners, proofs
 from .errors import LeafNotFound, LeafNotSealed
 from .models import Account, Asset, Balance, Block, ChainHead, Leaf, Posting, Transaction
 
@@ -137,7 +137,7 @@ def proof_bundle(leaf_id: int) -> dict:
     proof = merkle.proof_at(tree, merkle.tree_index(tree, leaf_hash))
     s_hash = merkle.subject_hash(leaf.kind, leaf.subject)
     headers = [b.header() for b in Block.objects.filter(height__gte=block.height).order_by("height")]
-    return {
+    bundle = {
         "format": proofs.BUNDLE_FORMAT,
         "root": block.merkle_root,
         "leafEncoding": list(merkle.LEAF_ENCODING),
@@ -148,6 +148,10 @@ def proof_bundle(leaf_id: int) -> dict:
         "block": block.header(),
         "headers": headers,
     }
+    anchor = onchain.chain_anchor_for(block)  # once the block's public anchoring is confirmed
+    if anchor is not None:
+        bundle["chainAnchor"] = anchor
+    return bundle
 
 
 def account_statement_rows(account: Account) -> Iterable[Posting]:

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from portal.errors import DomainError
 from portal.http import PortalRequest
 
-from . import owners, selectors
+from . import onchain, owners, selectors
 from .errors import LeafNotSealed
 from .schemas import HeadersQuery
 
@@ -126,7 +126,11 @@ def account_statement(request: HttpRequest, owner: str) -> StreamingHttpResponse
 def proof_page(request: HttpRequest, leaf_id: int) -> HttpResponse:
     leaf = _or_404(selectors.leaf_get, leaf_id)
     bundle = selectors.proof_bundle(leaf_id) if selectors.leaf_block(leaf.pk) else None
-    return render(request, "ledger/proof.html", {"leaf": leaf, "bundle": bundle})
+    public_rpc = onchain.public_rpc() if bundle and "chainAnchor" in bundle else ""
+    response = render(request, "ledger/proof.html", {"leaf": leaf, "bundle": bundle, "public_rpc": public_rpc})
+    if public_rpc:  # the Verify button may ask that node, and only that one (CSP connect-src)
+        response._csp_update = {"connect-src": [onchain.origin(public_rpc)]}  # type: ignore[attr-defined]
+    return response
 
 
 def proof_json(request: HttpRequest, leaf_id: int) -> JsonResponse:

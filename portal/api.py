@@ -213,3 +213,4 @@ for _prefix, _app in (
     ("/api/v1", "rewards"),
 ):
     api.add_router(_prefix, importlib.import_module(f"{_app}.api").router)
+api.add_router("/api/v1/erc8028", importlib.import_module("dats.erc8028_api").router)

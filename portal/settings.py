@@ -216,6 +216,26 @@ REWARDS_EPOCH_SECONDS = env.int("REWARDS_EPOCH_SECONDS", default=60 if REWARDS_D
 LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")
 LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")
 
+# --- On-chain publication (off unless LEDGER_ANCHOR_CHAIN_ID names a chain in PORTAL_CHAIN_RPC) ----
+# Sealed blocks are anchored to the LedgerAnchor contract, and DATs mirrored to the ERC-8028
+# contract, through the chain outbox (docs/ledger.md "On-chain anchoring"). 0: off.
+LEDGER_ANCHOR_CHAIN_ID = env.int("LEDGER_ANCHOR_CHAIN_ID", default=0)
+LEDGER_ANCHOR_CONTRACT = env.str("LEDGER_ANCHOR_CONTRACT", default="")
+LEDGER_ANCHOR_PRIVATE_KEY = env.str("LEDGER_ANCHOR_PRIVATE_KEY", default="")  # the publisher's key
+LEDGER_ANCHOR_EVERY_BLOCKS = env.int("LEDGER_ANCHOR_EVERY_BLOCKS", default=50)  # publish after N blocks…
+LEDGER_ANCHOR_EVERY_SECONDS = env.float("LEDGER_ANCHOR_EVERY_SECONDS", default=300.0)  # …or T seconds
+LEDGER_ANCHOR_MAX_BLOCKS = env.int("LEDGER_ANCHOR_MAX_BLOCKS", default=2000)  # blocks per transaction at most
+LEDGER_ANCHOR_CONFIRMATIONS = env.int("LEDGER_ANCHOR_CONFIRMATIONS", default=3)  # depth for "confirmed"
+LEDGER_ANCHOR_REPLACE_AFTER_SECONDS = env.float("LEDGER_ANCHOR_REPLACE_AFTER_SECONDS", default=120.0)
+LEDGER_ANCHOR_REORG_WINDOW = env.int("LEDGER_ANCHOR_REORG_WINDOW", default=64)  # chain blocks re-checked
+LEDGER_ANCHOR_POLL_SECONDS = env.float("LEDGER_ANCHOR_POLL_SECONDS", default=5.0)
+# A public RPC URL the browser's Verify button may query (empty: the page says "not checked").
+LEDGER_ANCHOR_PUBLIC_RPC = env.str("LEDGER_ANCHOR_PUBLIC_RPC", default="")
+# The ERC-8028 mirror of DATs (same chain and publisher); empty: DATs stay off-chain.
+DATS_ERC8028_CONTRACT = env.str("DATS_ERC8028_CONTRACT", default="")
+DATS_ERC8028_BASE_URL = env.str("DATS_ERC8028_BASE_URL", default="")  # prefix of metadataURI/policyURI
+CELERY_IMPORTS = ["ledger.onchain_tasks"]
+
 # --- Uploads and request size --------------------------------------------------------------
 PORTAL_MAX_UPLOAD_BYTES = env.int("PORTAL_MAX_UPLOAD_BYTES", default=2 * 1024**3)
 PORTAL_ARCHIVE_MAX_ENTRIES = env.int("PORTAL_ARCHIVE_MAX_ENTRIES", default=10_000)

@@ -57,3 +57,65 @@ export function proofProblem(bundle) {
   if (canon(bundle.headers[0]) !== canon(bundle.block)) return "the headers do not start at the record's block";
   return null;
 }
+
+// --- the chain anchor (docs/ledger.md "On-chain anchoring") -------------------------------------
+// The extra Merkle step from the bundle's block hash to the rootOfRoots its publication anchored.
+export function anchorProblem(bundle) {
+  const a = bundle.chainAnchor;
+  if (!a) return null;
+  if (a.format !== "idao-ledger-anchor/1") return "unknown chain anchor format";
+  for (const h of [a.rootOfRoots, a.lastBlockHash, a.txHash, ...a.proof]) if (!HASH.test(h)) return "a chain anchor hash is malformed";
+  if (String(bundle.block.height) !== a.value[0] || bundle.block.blockHash !== a.value[1]) return "the chain anchor names another block";
+  if (bundle.block.height < a.fromHeight || bundle.block.height > a.toHeight) return "the block is outside the anchored range";
+  let node = k(hexToBytes(k(concat(word(a.value[0]), hexToBytes(a.value[1])))));
+  for (const sibling of a.proof) node = hashPair(node, sibling);
+  if (node !== a.rootOfRoots) return "the block hash does not lead to the anchored root";
+  return null;
+}
+
+const selectorOf = (signature) => k(utf8(signature)).slice(0, 10);
+
+async function rpc(url, method, params) {
+  const response = await fetch(url, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }),
+  });
+  const answer = await response.json();
+  if (answer.error) throw new Error(answer.error.message || "the RPC node refused the request");
+  return answer.result;
+}
+
+// Ask a public RPC node whether LedgerAnchor stores this anchoring and the transaction emitted it.
+// Resolves to null when it does, else to what differs.
+export async function anchorOnChainProblem(anchor, url) {
+  const chainId = BigInt(await rpc(url, "eth_chainId", []));
+  if (chainId !== BigInt(anchor.chainId)) return `the RPC node serves chain ${chainId}, not ${anchor.chainId}`;
+  const call = (data) => rpc(url, "eth_call", [{ to: anchor.contract, data }, "latest"]);
+  const index = BigInt(await call(selectorOf("indexOfRoot(bytes32)") + anchor.rootOfRoots.slice(2)));
+  if (index === 0n) return "the contract never anchored this root";
+  const stored = (await call(selectorOf("anchorings(uint256)") + BigInt(index).toString(16).padStart(64, "0"))).slice(2);
+  const words = stored.match(/.{64}/g) || [];
+  if (BigInt("0x" + words[0]) !== BigInt(anchor.fromHeight) || BigInt("0x" + words[1]) !== BigInt(anchor.toHeight)
+      || "0x" + words[2] !== anchor.lastBlockHash || "0x" + words[3] !== anchor.rootOfRoots) {
+    return `anchoring ${index} on chain holds other heights or hashes`;
+  }
+  const receipt = await rpc(url, "eth_getTransactionReceipt", [anchor.txHash]);
+  if (!receipt || BigInt(receipt.status) !== 1n) return `transaction ${anchor.txHash} is not mined`;
+  const topics = [k(utf8("Anchored(uint256,bytes32,uint256,uint256,bytes32)")), "0x" + index.toString(16).padStart(64, "0"), anchor.rootOfRoots];
+  const emitted = (receipt.logs || []).some((log) => log.address.toLowerCase() === anchor.contract.toLowerCase()
+    && canon(log.topics.map((t) => t.toLowerCase())) === canon(topics));
+  return emitted ? null : `transaction ${anchor.txHash} did not emit the Anchored event`;
+}
+
+// One sentence on the chain anchor for a page: checked against the RPC node, or "not checked".
+export async function anchorSentence(bundle, publicRpc) {
+  const a = bundle.chainAnchor;
+  if (!a) return "";
+  const problem = anchorProblem(bundle);
+  if (problem) return `Invalid chain anchor: ${problem}.`;
+  const where = `anchored on chain ${a.chainId} in tx ${a.txHash}`;
+  if (!publicRpc) return `Also ${where}, not checked.`;
+  const onChain = await anchorOnChainProblem(a, publicRpc);
+  return onChain ? `Chain anchor does not verify: ${onChain}.` : `Also ${where}: checked against the contract on chain.`;
+}

@@ -3,13 +3,13 @@
 // (mint, accepted validation round with the same SHA-256, later events replayed into the stated
 // owner/policy/parents), the ancestors' presence, and the latest header against the ledger's
 // published chain. Nothing here trusts the server's own verdict.
-import { canon, proofProblem } from "./ledger-verify.js";
+import { anchorProblem, anchorSentence, canon, proofProblem } from "./ledger-verify.js";
 
 class Invalid extends Error {}
 const fail = (text) => { throw new Invalid(text); };
 
 function checkLedgerProof(p, what) {
-  const problem = proofProblem(p);
+  const problem = proofProblem(p) || anchorProblem(p);
   if (problem) fail(`${what}: ${problem}`);
   return JSON.parse(p.leaf.payload);
 }
@@ -80,6 +80,12 @@ async function verifyOnPage(button) {
       `${result.dats - 1} ancestor(s) included, each with its own mint and accepted round.`,
       `The latest block (${result.head.height}, ${result.head.blockHash.slice(0, 12)}…) matches the ledger's published header chain.`,
     ];
+    const mint = body.dats[0].mint;
+    if (mint.chainAnchor) {
+      const sentence = await anchorSentence(mint, button.dataset.publicRpc || "");
+      if (sentence.startsWith("Chain anchor does not") || sentence.startsWith("Invalid")) fail(sentence.replace(/\.$/, ""));
+      checks.push(`Mint record's block: ${sentence.replace(/^Also a/, "A")}`);
+    }
     for (const text of checks) list.append(Object.assign(document.createElement("li"), { textContent: text }));
     say("Verified in your browser: the proof bundle checks out against the ledger headers.", true);
   } catch (err) {

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 from eth_abi import encode
 from eth_tester import EthereumTester
@@ -34,7 +35,16 @@ def _jsonable(value: object) -> object:
         return hex(value)
     if isinstance(value, bytes):
         return "0x" + value.hex()
+    if isinstance(value, Mapping):  # receipts, blocks, transactions: as a node spells them
+        return {_camel(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     return value
+
+
+def _camel(key: str) -> str:
+    head, *rest = str(key).split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 @dataclass
@@ -58,6 +68,14 @@ class LocalChain:
             def log_message(self, *args: object) -> None:
                 pass
 
+            def do_OPTIONS(self) -> None:  # a browser's CORS preflight before its JSON POST
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Methods", "POST")
+                self.send_header("Access-Control-Allow-Headers", "Content-Type")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 if chain.hang is not None:
@@ -69,6 +87,7 @@ class LocalChain:
                     answer = [chain.answer(r) for r in body] if isinstance(body, list) else chain.answer(body)
                     status, data = 200, json.dumps(answer).encode()
                 self.send_response(status)
+                self.send_header("Access-Control-Allow-Origin", "*")  # as public RPC nodes answer browsers
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
@@ -91,6 +110,10 @@ class LocalChain:
         if method == "eth_call" and params and "gas" not in params[0]:
             params[0] = {**params[0], "gas": hex(25_000_000)}
         reply = {"jsonrpc": "2.0", "id": request.get("id")}
+        control = self.CONTROL.get(method)
+        if control is not None:  # what hardhat/anvil/geth offer a test: snapshots, a paused miner
+            with self._lock:
+                return {**reply, "result": _jsonable(control(self, *params))}
         try:
             with self._lock:  # eth-tester is not thread-safe
                 response = self.w3.manager._make_request(method, params)
@@ -101,6 +124,44 @@ class LocalChain:
         if "error" in response:
             return {**reply, "error": response["error"]}
         return {**reply, "result": _jsonable(response.get("result"))}
+
+    # --- test controls, over JSON-RPC as on hardhat/anvil (evm_*) and geth (miner_*) ----------
+
+    def _snapshot(self) -> int:
+        return self.tester.take_snapshot()
+
+    def _revert(self, snapshot_id: object) -> bool:
+        """Go back to a snapshot: every block after it disappears (a reorg, as a client sees it)."""
+        self.tester.revert_to_snapshot(int(str(snapshot_id), 0))
+        return True
+
+    def _mine(self, blocks: object = 1) -> int:
+        self.tester.mine_blocks(int(str(blocks), 0))
+        return self.tester.get_block_by_number("latest")["number"]
+
+    def _miner_stop(self) -> bool:
+        """Hold transactions unmined (eth-tester keeps them pending; a same-nonce one replaces)."""
+        self.tester.disable_auto_mine_transactions()
+        return True
+
+    def _miner_start(self) -> bool:
+        self.tester.enable_auto_mine_transactions()
+        return True
+
+    CONTROL: ClassVar[dict] = {
+        "evm_snapshot": _snapshot,
+        "evm_revert": _revert,
+        "evm_mine": _mine,
+        "miner_stop": _miner_stop,
+        "miner_start": _miner_start,
+    }
+
+    def rpc(self, method: str, *params: object) -> object:
+        """Answer one JSON-RPC request in-process (the same path the HTTP server takes)."""
+        answer = self.answer({"jsonrpc": "2.0", "id": 0, "method": method, "params": list(params)})
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["result"]
 
     def stop(self) -> None:
         if self.hang is not None:

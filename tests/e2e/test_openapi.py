@@ -12,6 +12,7 @@ from django.core.management import call_command
 from django.test import Client
 from openapi_spec_validator import validate
 
+from dats import erc8028
 from dats.models import DAT
 from idaos.models import AIModel, Proposal
 from ledger.models import Block, Leaf
@@ -87,10 +88,12 @@ def demo_values() -> dict[str, str]:
     call_command("demo_data", stdout=io.StringIO())
     call_command("seal_block", stdout=io.StringIO())
     payout = Payout.objects.select_related("epoch").first()
+    first_dat = DAT.objects.order_by("pk").first()
     values = {
         "slug": "open-health",
         "proposal_id": Proposal.objects.order_by("pk").first().pk,
         "dat_id": DAT.objects.order_by("pk").first().pk,
+        "class_id": erc8028.class_id_of(first_dat.idao_id, first_dat.klass),
         "model_id": AIModel.objects.order_by("pk").first().pk,
         "leaf_id": Leaf.objects.order_by("pk").first().pk,
         "height": Block.objects.order_by("height").first().height,

@@ -44,3 +44,11 @@ def test_wallet_bytecode_is_rebuilt_identically_by_vyper():
         "ApprovalWallet",
     } <= set(committed["contracts"])
     assert committed["compiler"] == f"vyper {vyper.__version__}" == "vyper 0.4.3"
+
+
+def test_onchain_contract_bytecode_is_rebuilt_identically_by_vyper():
+    build = runpy.run_path(str(CONTRACTS / "build_onchain.py"))["build"]
+    committed = json.loads((CONTRACTS / "build" / "onchain.json").read_text())
+    assert build() == committed
+    assert committed["compiler"] == f"vyper {vyper.__version__}" == "vyper 0.4.3"
+    assert set(committed["contracts"]) == {"LedgerAnchor", "DataAnchoringToken"}

@@ -151,6 +151,10 @@ class BallotOut(Schema):
     signature: str
     message: dict[str, Any]
     received_at: str
+    # How the signature was verified (portal.signatures.verify): eoa, erc1271, erc6492, or pending.
+    verified_by: str
+    verified_chain_id: int | None = None
+    verified_block: int | None = None
 
 
 class VoteOut(Schema):
@@ -173,10 +177,6 @@ class VotingPowerOut(Schema):
     balance: str
 
 
-class ExportedBallotOut(BallotOut):
-    verified_by: str
-
-
 class ProposalExportOut(Schema):
     format: str
     proposal: ProposalOut
@@ -185,6 +185,6 @@ class ProposalExportOut(Schema):
     approval_threshold_bps: int | None
     eip712: dict[str, Any]
     voting_power: list[VotingPowerOut]
-    ballots: list[ExportedBallotOut]
+    ballots: list[BallotOut]
     anchor_status: str
     anchor: dict[str, Any] | None

@@ -138,6 +138,7 @@ CODES: dict[str, tuple[int, str]] = {
     "round_not_found": (404, "No validation round with this id."),
     "contribution_not_found": (404, "No contribution of yours with this id."),
     "dat_not_found": (404, "No DAT with this id."),
+    "class_not_found": (404, "No ERC-8028 DAT class with this id."),
     "model_not_found": (404, "No AI model with this id."),
     "version_not_found": (404, "No such version of the model."),
     "file_missing": (404, "The DAT's file is not in storage."),

@@ -118,6 +118,10 @@ class RoundVerdictOut(Schema):
     signature: str
     digest: str
     automated: bool
+    # How the signature was verified (portal.signatures.verify): eoa, erc1271 or erc6492.
+    verified_by: str
+    verified_chain_id: int | None = None
+    verified_block: int | None = None
 
 
 class RoundOut(Schema):

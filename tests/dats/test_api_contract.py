@@ -91,6 +91,8 @@ SCOPES = {
     ("post", "/api/v1/verdicts"): "validator",
     ("post", "/api/v1/quorums/{quorum_id}/bond"): "validator",
     ("post", "/api/v1/quorums/{quorum_id}/unbond"): "validator",
+    ("post", "/api/v1/quorums"): "moderation",
+    ("patch", "/api/v1/quorums/{quorum_id}"): "moderation",
     ("get", "/api/v1/contributions"): None,
     ("post", "/api/v1/contributions/upload"): "contributions:write",
     ("post", "/api/v1/contributions/{public_id}/parents"): "contributions:write",

@@ -190,6 +190,8 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
             continue
         fingerprint = _fingerprint(given.kind, legs, given.memo)
         items.append(_Item(index, given.kind, legs, given.idempotency_key, given.memo, fingerprint))
+    if not items:
+        return results  # type: ignore[return-value]
     attempt = 0
     while True:
         attempt += 1

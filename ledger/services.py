@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.utils import timezone
 
 from portal.errors import DomainError
 
 from . import merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
-from .models import Account, Asset, Balance, Block, ChainHead, Kind, Leaf, Posting, Transaction
+from .models import Account, Asset, Balance, Block, ChainHead, Kind, Leaf, Transaction
 
 # Amounts are uint256-sized but kept below 2**255 so a signed posting always fits an int256.
 MAX_AMOUNT = 2**255 - 1
@@ -298,26 +299,26 @@ def _apply(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
         applied.append((item, after))
     if not applied:
         return outcomes
-    txs = Transaction.objects.bulk_create(
-        [Transaction(kind=i.kind, idempotency_key=i.key, fingerprint=i.fingerprint, memo=i.memo) for i, _ in applied]
-    )
-    Posting.objects.bulk_create(
+    now = timezone.now()
+    txs = _insert_transactions([item for item, _ in applied], now)
+    _insert_rows(
+        "ledger_posting",
+        {
+            "transaction_id": "bigint",
+            "account_id": "bigint",
+            "asset": "text",
+            "amount": "numeric",
+            "balance_after": "numeric",
+        },
         [
-            Posting(
-                transaction=tx,
-                account_id=account_ids[o],
-                asset=a,
-                amount=Decimal(x),
-                balance_after=Decimal(balance),
-            )
+            (tx.pk, account_ids[o], a, Decimal(x), Decimal(balance))
             for tx, (item, after) in zip(txs, applied, strict=True)
             for (o, a, x), balance in zip(item.legs, after, strict=True)
-        ]
+        ],
     )
     _write_balances([u for slot in slots.values() for u in slot.updates()])
-    leaf_ids = _next_leaf_ids(len(txs))
-    leaves = []
-    for leaf_id, tx, (item, _) in zip(leaf_ids, txs, applied, strict=True):
+    leaf_rows = []
+    for leaf_id, tx, (item, _) in zip(_next_leaf_ids(len(txs)), txs, applied, strict=True):
         payload = {
             "id": tx.pk,
             "kind": item.kind,
@@ -325,19 +326,57 @@ def _apply(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
             "memo": item.memo,
             "postings": [[o, a, str(x)] for o, a, x in item.legs],
         }
-        leaves.append(
-            _leaf(
-                leaf_id=leaf_id,
-                kind=TX_LEAF_KIND,
-                subject=str(tx.pk),
-                payload_json=merkle.canonical_json(payload),
-                tx=tx,
-            )
+        leaf = _leaf_values(
+            leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx.pk), payload_json=merkle.canonical_json(payload)
         )
-    Leaf.objects.bulk_create(leaves)
+        leaf_rows.append((*leaf.values(), now, tx.pk))
+    _insert_rows("ledger_leaf", {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}, leaf_rows)
     for tx, (item, _) in zip(txs, applied, strict=True):
         outcomes[item.index] = PostResult(APPLIED, transaction=tx)
     return outcomes
+
+
+def _insert_transactions(items: list[_Item], now) -> list[Transaction]:
+    txs = [
+        Transaction(kind=i.kind, idempotency_key=i.key, fingerprint=i.fingerprint, memo=i.memo, created_at=now)
+        for i in items
+    ]
+    if connection.vendor != "postgresql":
+        return Transaction.objects.bulk_create(txs)
+    with connection.cursor() as cursor:
+        # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
+        cursor.execute(
+            "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
+            " SELECT k, i, f, m, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) u(k, i, f, m)"
+            " RETURNING id, idempotency_key",
+            [
+                now,
+                [t.kind for t in txs],
+                [t.idempotency_key for t in txs],
+                [t.fingerprint for t in txs],
+                [t.memo for t in txs],
+            ],
+        )
+        ids = dict((key, pk) for pk, key in cursor.fetchall())
+    for tx in txs:
+        tx.pk = ids[tx.idempotency_key]
+        tx._state.adding = False
+    return txs
+
+
+def _insert_rows(table: str, columns: dict[str, str], rows: list[tuple]) -> None:
+    """One INSERT for every row: column arrays unnested on PostgreSQL, executemany elsewhere."""
+    names = ", ".join(columns)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608 (our own names)
+                [list(column) for column in zip(*rows, strict=True)],
+            )
+        else:
+            marks = ", ".join(["%s"] * len(columns))
+            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
 
 
 def _check(item: _Item, slots: dict[tuple[str, str], _Slot]) -> list[int]:
@@ -475,10 +514,12 @@ HORIZON_POLL_SECONDS = 0.002
 def _next_leaf_ids(count: int) -> list[int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            # The lock first, then the ids: whoever holds an id not yet committed holds the lock.
-            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [ANCHOR_LOCK])
+            # The lock before the ids (the materialised CTE yields its row before any id is drawn):
+            # whoever holds an id not yet committed holds the lock.
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('ledger_leaf', 'id')) FROM generate_series(1, %s)", [count]
+                "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
+                " SELECT nextval('ledger_leaf_id_seq') FROM held, generate_series(1, %s)",
+                [ANCHOR_LOCK, count],
             )
             return sorted(int(row[0]) for row in cursor.fetchall())
         # SQLite serialises writers (BEGIN IMMEDIATE), so MAX + 1 cannot race.
@@ -513,17 +554,26 @@ def _committed_leaf_horizon(cursor) -> int:
     return drawn
 
 
-def _leaf(*, leaf_id: int, kind: str, subject: str, payload_json: str, tx: Transaction | None = None) -> Leaf:
+LEAF_COLUMNS = {
+    "id": "bigint",
+    "kind": "text",
+    "subject": "text",
+    "payload_json": "text",
+    "payload_hash": "text",
+    "leaf_hash": "bytea",
+}
+
+
+def _leaf_values(*, leaf_id: int, kind: str, subject: str, payload_json: str) -> dict:
     s_hash, p_hash = merkle.subject_hash(kind, subject), merkle.payload_hash(payload_json)
-    return Leaf(
-        id=leaf_id,
-        kind=kind,
-        subject=subject,
-        payload_json=payload_json,
-        payload_hash=merkle.to_hex(p_hash),
-        leaf_hash=merkle.ledger_leaf_hash(s_hash, leaf_id, p_hash),
-        transaction=tx,
-    )
+    return {
+        "id": leaf_id,
+        "kind": kind,
+        "subject": subject,
+        "payload_json": payload_json,
+        "payload_hash": merkle.to_hex(p_hash),
+        "leaf_hash": merkle.ledger_leaf_hash(s_hash, leaf_id, p_hash),
+    }
 
 
 def _anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
@@ -538,9 +588,8 @@ def _anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
     except (TypeError, ValueError) as exc:
         raise InvalidTransaction(f"The anchor payload is not plain JSON: {exc}.") from exc
     with transaction.atomic():
-        leaf = _leaf(leaf_id=_next_leaf_ids(1)[0], kind=kind, subject=subject, payload_json=payload_json)
-        leaf.save(force_insert=True)
-        return leaf
+        values = _leaf_values(leaf_id=_next_leaf_ids(1)[0], kind=kind, subject=subject, payload_json=payload_json)
+        return Leaf.objects.create(**values)
 
 
 def anchor(*, kind: str, subject: str, payload: dict) -> Leaf:

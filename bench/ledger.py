@@ -353,7 +353,7 @@ def main() -> None:
         pool,
         "transfers/s",
         one,
-        {"diagnostic": True},
+        {},
         baseline_label="1 client on its own accounts",
         note="8 processes, each paying fees into system:reward_pool (sharded)",
     )

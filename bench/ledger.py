@@ -117,9 +117,10 @@ def transfers_per_second(
     pairs = [(src, destination or dst) for src, dst in _client_accounts(clients, tag)]
     connections.close_all()
     out = CTX.Queue()
-    stop_at = time.time() + 1.0 + seconds  # a second to start every process, then the window
+    start_at = time.time() + 2.0  # two seconds to start every process, then the window
+    stop_at = start_at + seconds
     procs = [
-        CTX.Process(target=_transfer_client, args=(i, src, dst, tag, stop_at, out))
+        CTX.Process(target=_transfer_client, args=(i, src, dst, tag, start_at, stop_at, out))
         for i, (src, dst) in enumerate(pairs)
     ]
     for p in procs:

@@ -124,6 +124,7 @@ def dat_one(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     tags=TAGS,
     response={200: BundleOut},
     errors=("dat_not_found", "leaf_not_sealed"),
+    exclude_unset=True,  # a proof's chainAnchor appears once its block is anchored on a chain
     summary="The provenance bundle (verify offline with manage.py verify_bundle; also at /dats/{id}/bundle.json)",
 )
 def dat_bundle(request: HttpRequest, dat_id: Id) -> BundleOut:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from ninja import Field, Schema
 from pydantic import Strict
 
+from ledger.schemas import HeaderOut, ProofOut
 from portal.schemas import BodyId, NonNegativeInt64
 
 from .policies import MAX_QUOTA
@@ -69,36 +70,6 @@ class DatPageOut(Schema):
     next: str | None  # the cursor of the next page (`after`), null on the last
 
 
-class DatBlockHeaderOut(Schema):
-    height: int
-    prevHash: str
-    merkleRoot: str
-    leafCount: int
-    timestamp: int
-    blockHash: str
-
-
-class DatAnchoredLeafOut(Schema):
-    id: int
-    kind: str
-    subject: str
-    payload: str  # the canonical JSON the leaf hash commits to
-
-
-class DatLeafProofOut(Schema):
-    """A ledger proof bundle (docs/ledger.md): the leaf, its Merkle proof and the headers after it."""
-
-    format: str
-    root: str
-    leafEncoding: list[str]
-    value: list[str]
-    proof: list[str]
-    leafHash: str
-    leaf: DatAnchoredLeafOut
-    block: DatBlockHeaderOut
-    headers: list[DatBlockHeaderOut]
-
-
 class BundleCurrentOut(Schema):
     owner: str
     policy: dict[str, Any]  # as anchored (the mint record's or the latest policy event's)
@@ -107,9 +78,9 @@ class BundleCurrentOut(Schema):
 
 class BundleEntryOut(Schema):
     tokenId: int
-    mint: DatLeafProofOut
-    round: DatLeafProofOut
-    events: list[DatLeafProofOut]
+    mint: ProofOut
+    round: ProofOut
+    events: list[ProofOut]
     current: BundleCurrentOut
 
 
@@ -127,7 +98,7 @@ class BundleVerifyOut(Schema):
     valid: bool
     problem: str | None = None
     checks: list[str]
-    head: DatBlockHeaderOut | None = None
+    head: HeaderOut | None = None
 
 
 class AccessGrantOut(Schema):

@@ -100,7 +100,9 @@ def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
         if isinstance(exc, LeafNotSealed):
             response["Retry-After"] = "5"
         return response
-    response = HttpResponse(json.dumps(bundle.model_dump(), indent=1), content_type="application/json")
+    response = HttpResponse(
+        json.dumps(bundle.model_dump(exclude_unset=True), indent=1), content_type="application/json"
+    )
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="dat-{dat_id}-provenance.json"'
     return response

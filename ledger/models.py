@@ -37,16 +37,21 @@ class Account(models.Model):
 
 
 class Balance(models.Model):
-    """The current balance of one account in one asset; changed only by ledger.services."""
+    """The current balance of one account in one asset; changed only by ledger.services.
+
+    A hot system account (`owners.SHARDED`) holds its balance in `SHARDS` rows (shard 0..SHARDS-1)
+    so unrelated writers crediting it lock different rows; its balance is their sum. Every other
+    account has the one row of shard 0."""
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="balances")
     asset = models.CharField(max_length=16, choices=Asset.choices)
+    shard = models.SmallIntegerField(default=0)
     amount = models.DecimalField(default=0, **AMOUNT)
     allow_negative = models.BooleanField(default=False)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["account", "asset"], name="ledger_balance_account_asset"),
+            models.UniqueConstraint(fields=["account", "asset", "shard"], name="ledger_balance_account_asset_shard"),
             models.CheckConstraint(
                 condition=models.Q(amount__gte=0) | models.Q(allow_negative=True), name="ledger_balance_not_negative"
             ),

@@ -10,6 +10,8 @@ from eth_utils import to_checksum_address
 
 ISSUER = "system:issuer"
 REWARD_POOL = "system:reward_pool"
+# Hot system accounts every fee, mint and payout touches: their balance rows are sharded.
+SHARDED = frozenset({ISSUER, REWARD_POOL})
 
 # `<kind>:<rest>`: a lowercase kind, then printable characters without spaces.
 OWNER_RE = re.compile(r"^[a-z][a-z_]{0,30}:[!-~]{1,160}$")

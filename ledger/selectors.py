@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from functools import lru_cache
 
+from django.db.models import Sum
+
 from portal.errors import NotFound
 
 from . import merkle, onchain, owners, proofs
@@ -13,20 +15,32 @@ from .models import Account, Asset, Balance, Block, ChainHead, Leaf, Posting, Tr
 
 
 def balance(owner: str, asset: str) -> int:
-    row = Balance.objects.filter(account__owner=owner, asset=asset).values_list("amount", flat=True).first()
-    return int(row) if row is not None else 0
+    return balances([owner], asset)[owner]
 
 
 def balances(owners: Iterable[str], asset: str) -> dict[str, int]:
+    """A hot system account's balance is the sum of its shards (one row for every other account)."""
     wanted = list(owners)
-    found = dict(Balance.objects.filter(account__owner__in=wanted, asset=asset).values_list("account__owner", "amount"))
-    return {owner: int(found.get(owner, 0)) for owner in wanted}
+    found = dict(
+        Balance.objects.filter(account__owner__in=wanted, asset=asset)
+        .values("account__owner")
+        .annotate(total=Sum("amount"))
+        .values_list("account__owner", "total")
+    )
+    return {owner: int(found.get(owner) or 0) for owner in wanted}
 
 
 def supply() -> dict[str, int]:
     """Units in circulation per asset: everything the issuer has minted and not had burned back."""
-    issued = dict(Balance.objects.filter(account__owner=owners.ISSUER).values_list("asset", "amount"))
-    return {asset: -int(issued.get(asset, 0)) for asset in Asset.values}
+    issued = _per_asset(Balance.objects.filter(account__owner=owners.ISSUER))
+    return {asset: -issued.get(asset, 0) for asset in Asset.values}
+
+
+def _per_asset(rows) -> dict[str, int]:
+    return {
+        asset: int(total)
+        for asset, total in rows.values("asset").annotate(total=Sum("amount")).values_list("asset", "total")
+    }
 
 
 def block_list(*, limit: int = 20) -> list[Block]:
@@ -108,8 +122,8 @@ def account_history(account: Account, *, limit: int | None = 200) -> list[Postin
 
 
 def account_balances(account: Account) -> dict[str, int]:
-    found = dict(account.balances.values_list("asset", "amount"))
-    return {asset: int(found.get(asset, 0)) for asset in Asset.values}
+    found = _per_asset(account.balances.all())
+    return {asset: found.get(asset, 0) for asset in Asset.values}
 
 
 @lru_cache(maxsize=4)

@@ -201,11 +201,13 @@ def _transaction_payloads_in_sql(report: Report) -> None:
 
 
 def _balances(report: Report) -> None:
-    """Each balance equals the sum of its postings; only the issuer is below zero."""
+    """Each balance (a hot account's: the sum of its shards) equals the sum of its postings; only
+    the issuer is below zero."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COALESCE(b.account_id, s.account_id), COALESCE(b.asset, s.asset), b.amount, s.total"
-            " FROM ledger_balance b FULL OUTER JOIN"
+            " FROM (SELECT account_id, asset, SUM(amount) AS amount FROM ledger_balance GROUP BY account_id, asset) b"
+            " FULL OUTER JOIN"
             " (SELECT account_id, asset, SUM(amount) AS total FROM ledger_posting GROUP BY account_id, asset) s"
             " ON s.account_id = b.account_id AND s.asset = b.asset"
             " WHERE COALESCE(b.amount, 0) <> COALESCE(s.total, 0) ORDER BY 1, 2 LIMIT 1"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from siwe.siwe import SiweMessage
 
 from .errors import DomainError
+from .eth import recover_digest
 from .models import SiweNonce, User
 from .signatures import Verification, verify
 
@@ -158,6 +159,11 @@ def _check_signature(message: SiweMessage, text: str, signature: str) -> Verific
     return verification.raise_for_failure(SiweRejected)
 
 
+def _signed_by_eoa(message: SiweMessage, text: str, signature: str) -> bool:
+    recovered = recover_digest(eip191_digest(text), signature) if isinstance(signature, str) else None
+    return recovered is not None and recovered.lower() == message.address.lower()
+
+
 def _nonce_refusal(value: str, now: datetime) -> SiweRejected | None:
     """Why the nonce cannot be claimed now, or None if it is live."""
     nonce = SiweNonce.objects.filter(value=value).first()
@@ -204,11 +210,14 @@ def siwe_authenticate(*, message_text: str, signature: str, origin: Origin, now:
     message = parse_message(message_text)
     _check_relying_party(message, origin)
     _check_times(message, now)
-    # Read-only, before the signature: a request with a dead nonce never makes the portal ask a
-    # chain node anything. The nonce is claimed (atomically) only after every check passes.
-    refusal = _nonce_refusal(message.nonce, now)
-    if refusal is not None:
-        raise refusal
+    # Read-only, before a signature that needs a chain: a request with a dead nonce never makes
+    # the portal ask a chain node anything. An EOA signature (recovered locally, no RPC) skips
+    # this read: the claim below names the same refusal. The nonce is claimed (atomically) only
+    # after every check passes.
+    if not _signed_by_eoa(message, message_text, signature):
+        refusal = _nonce_refusal(message.nonce, now)
+        if refusal is not None:
+            raise refusal
     verification = _check_signature(message, message_text, signature)
     make_staff = message.address.lower() in settings.PORTAL_ADMINS
     with transaction.atomic():

@@ -147,12 +147,13 @@ def access_request(
         )
         if fee and len(postings) >= 2:
             try:
-                tx = ledger.transaction_post(
+                charge = ledger.TransactionIn(
                     kind="fee",
                     postings=postings,
                     idempotency_key=f"dat-access:{key}",
                     memo=f"{use} of DAT #{dat.pk} (grant {grant.pk})",
                 )
+                tx = ledger.transactions_post(transactions=[charge])[0].transaction
             except InsufficientFunds:
                 raise AccessDenied(
                     f"Access costs {fee} CREDIT and {payer} cannot pay it.", code=policies.UNPAID, status=402

@@ -279,6 +279,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     jailed: set[int] = set()
     closed: dict[int, dict[str, Any]] = {}
     closed_rounds: list[Round] = []
+    slash_transfers: list[ledger.TransferIn] = []
     for r, b, t, outcome, close_reason, penalties in plans:
         quorum = r.quorum
         slashes = [
@@ -289,6 +290,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                 rate_bps=rate,
                 key=f"slash:{r.pk}:{vid}:{reason}",
                 idao=r.idao,
+                transfers=slash_transfers,
             )
             for vid, reason, rate in penalties
         ]
@@ -327,6 +329,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "anchor_leaf_id": leaf.pk,
         }
         closed_rounds.append(r)
+    ledger.transfers_post(transfers=slash_transfers)  # every slash of the close in one ledger batch
     # The rows are locked and were open, so this conditional claim updates exactly these rows.
     if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):
         raise RuntimeError(f"rounds {sorted(closed)} changed state under their locks")

@@ -16,10 +16,19 @@ from ..models import Round, Slash, Validator
 
 
 def apply_slash(
-    *, validator: Validator, round_: Round | None, reason: str, rate_bps: int, key: str, idao: Any
+    *,
+    validator: Validator,
+    round_: Round | None,
+    reason: str,
+    rate_bps: int,
+    key: str,
+    idao: Any,
+    transfers: list[ledger.TransferIn] | None = None,
 ) -> Slash | None:
     """Move `rate_bps` of the validator's current stake from escrow to the iDAO treasury (or the
-    reward pool when no iDAO is involved). Keyed by the event: a second call returns the first slash."""
+    reward pool when no iDAO is involved). Keyed by the event: a second call returns the first slash.
+    With `transfers`, the ledger transfer is appended there for the caller to post with the rest of
+    its batch (`ledger.transfers_post`, in the same transaction) instead of being posted now."""
     existing = Slash.objects.filter(idempotency_key=key).first()
     if existing is not None:
         return existing
@@ -29,7 +38,7 @@ def apply_slash(
     if amount <= 0:
         return None
     destination = idao.treasury_owner if idao is not None else owners.REWARD_POOL
-    ledger.transfer(
+    move = ledger.TransferIn(
         source=owners.escrow(validator.quorum_id),
         destination=destination,
         asset=Asset.LAZ,
@@ -38,6 +47,10 @@ def apply_slash(
         idempotency_key=key,
         memo=f"{reason} slash of {validator.address}",
     )
+    if transfers is None:
+        ledger.transfers_post(transfers=[move])
+    else:
+        transfers.append(move)
     Validator.objects.filter(pk=validator.pk).update(stake=F("stake") - amount)
     return Slash.objects.create(
         validator=validator, round=round_, reason=reason, amount=amount, destination=destination, idempotency_key=key

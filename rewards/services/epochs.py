@@ -116,16 +116,21 @@ def _compute(epoch: Epoch) -> None:
 
 def _pay(epoch: Epoch) -> None:
     pool = {"LAZ": int(epoch.pool_laz), "CREDIT": int(epoch.pool_credit)}
+    batch: list[ledger_services.TransactionIn] = []
     if pool["LAZ"] > 0:
         have = ledger_selectors.balance(owners.REWARD_POOL, "LAZ")
         if have < pool["LAZ"]:
-            epoch.emission_tx_id = ledger_services.mint(
-                to=owners.REWARD_POOL,
-                asset="LAZ",
-                amount=pool["LAZ"] - have,
-                idempotency_key=f"rewards:epoch:{epoch.number}:emission",
-                memo=f"Reward emission for epoch {epoch.number}",
-            ).pk
+            batch.append(
+                ledger_services.TransferIn(
+                    source=owners.ISSUER,
+                    destination=owners.REWARD_POOL,
+                    asset="LAZ",
+                    amount=pool["LAZ"] - have,
+                    kind="mint",
+                    idempotency_key=f"rewards:epoch:{epoch.number}:emission",
+                    memo=f"Reward emission for epoch {epoch.number}",
+                ).as_transaction()
+            )
     with connection.cursor() as cursor:
         cursor.execute(sql.LEGS, [epoch.pk])
         legs = [(recipient, asset, int(amount)) for recipient, asset, amount in cursor.fetchall()]
@@ -137,12 +142,20 @@ def _pay(epoch: Epoch) -> None:
     epoch.payout_count = len(lines)
     if legs:
         postings = [(owners.REWARD_POOL, asset, -amount) for asset, amount in pool.items() if amount > 0] + legs
-        tx = ledger_services.transaction_post(
-            kind="reward",
-            postings=postings,
-            idempotency_key=f"rewards:epoch:{epoch.number}:payouts",
-            memo=f"Rewards of epoch {epoch.number}",
+        batch.append(
+            ledger_services.TransactionIn(
+                kind="reward",
+                postings=postings,
+                idempotency_key=f"rewards:epoch:{epoch.number}:payouts",
+                memo=f"Rewards of epoch {epoch.number}",
+            )
         )
+    # The emission and the payouts it funds: one ledger batch, applied in this order.
+    results = ledger_services.transactions_post(transactions=batch)
+    if batch and batch[0].kind == "mint":
+        epoch.emission_tx_id = results[0].transaction.pk
+    if legs:
+        tx = results[-1].transaction
         epoch.payout_tx_id = tx.pk
         epoch.payout_leaf_id = tx.leaf.pk
     epoch.payouts_root = (

@@ -266,7 +266,7 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
             _check_replays(user=user, report_id=report.pk, wanted=wanted)
         report.accepted, report.fee = totals["n"], int(totals["fee"] or 0)
         if report.fee > 0:
-            report.fee_tx_id = ledger_services.transfer(
+            fee = ledger_services.TransferIn(
                 source=payer,
                 destination=owners.REWARD_POOL,
                 asset="CREDIT",
@@ -274,6 +274,7 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
                 kind="fee",
                 idempotency_key=f"rewards:usage-fee:{report.pk}",
                 memo=f"Usage fees of report {report.pk}",
-            ).pk
+            )
+            report.fee_tx_id = ledger_services.transfers_post(transfers=[fee])[0].transaction.pk
         report.save(update_fields=["accepted", "fee", "fee_tx_id"])
     return ReportResult(report.pk, epoch.number, len(events), report.accepted, int(report.fee), report.fee_tx_id)

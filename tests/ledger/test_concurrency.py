@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 
 import pytest
@@ -10,7 +11,7 @@ from django.db import connection, transaction
 
 from ledger import owners, selectors, services
 from ledger.errors import IdempotencyKeyReused, InsufficientFunds
-from ledger.models import Block, Leaf, Transaction
+from ledger.models import Balance, Block, Leaf, Transaction
 from ledger.verify import ledger_verify
 from tests.personas import many
 
@@ -119,4 +120,124 @@ def test_a_leaf_committed_late_with_a_lower_id_is_not_skipped_by_the_sealer():
     worker.join(10)
     assert result["slow"] < fast.pk
     assert block.first_leaf_id <= result["slow"] and (block.last_leaf_id, block.leaf_count) == (fast.pk, 2)
+    assert ledger_verify().ok
+
+
+def test_eight_writers_crediting_the_reward_pool_at_once_all_apply_on_several_shards():
+    payers = [owners.user(p.address) for p in many(8)]
+    services.transfers_post(
+        transfers=[
+            services.TransferIn(owners.ISSUER, payer, "CREDIT", 10**6, "mint", f"fund:{i}")
+            for i, payer in enumerate(payers)
+        ]
+    )
+
+    def writer(i):
+        for n in range(15):
+            services.transfer(
+                source=payers[i],
+                destination=owners.REWARD_POOL,
+                asset="CREDIT",
+                amount=1 + n,
+                kind="fee",
+                idempotency_key=f"fee:{i}:{n}",
+            )
+        return i
+
+    assert run_threads(8, writer) == list(range(8))
+    assert selectors.balance(owners.REWARD_POOL, "CREDIT") == 8 * sum(range(1, 16))
+    used = Balance.objects.filter(account__owner=owners.REWARD_POOL, amount__gt=0).count()
+    assert used > 1  # the credits spread over the pool's shards instead of queueing on one row
+    assert ledger_verify().ok
+
+
+def test_a_payout_from_the_pool_racing_fee_credits_keeps_the_balance_exact():
+    payers = [owners.user(p.address) for p in many(6)]
+    for i, payer in enumerate(payers):
+        services.mint(to=payer, asset="CREDIT", amount=1000, idempotency_key=f"fund:{i}")
+    services.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=500, idempotency_key="pool")
+
+    def work(i):
+        if i == 0:
+            return [
+                services.transfer(
+                    source=owners.REWARD_POOL,
+                    destination=payers[0],
+                    asset="CREDIT",
+                    amount=50,
+                    kind="reward",
+                    idempotency_key=f"pay:{n}",
+                ).pk
+                for n in range(5)
+            ]
+        return [
+            services.transfer(
+                source=payers[i],
+                destination=owners.REWARD_POOL,
+                asset="CREDIT",
+                amount=7,
+                kind="fee",
+                idempotency_key=f"fee:{i}:{n}",
+            ).pk
+            for n in range(10)
+        ]
+
+    results = run_threads(6, work)
+    assert all(isinstance(r, list) for r in results), results
+    assert selectors.balance(owners.REWARD_POOL, "CREDIT") == 500 - 250 + 5 * 10 * 7
+    assert ledger_verify().ok
+
+
+def _sealer_is_waiting() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            " AND state = 'idle in transaction' AND query LIKE %s",
+            ["%FROM pg_locks%"],
+        )
+        return cursor.fetchone() is not None
+
+
+def test_new_writers_commit_while_the_sealer_waits_for_an_older_anchoring_transaction():
+    services.anchor(kind="test.record", subject="sealed", payload={})
+    services.block_seal()
+    held, release = threading.Event(), threading.Event()
+    old: list[int] = []
+    sealed: list = []
+
+    def old_writer():
+        try:
+            with transaction.atomic():
+                old.append(services.anchor(kind="test.record", subject="old", payload={}).pk)
+                held.set()
+                assert release.wait(30)
+        finally:
+            connection.close()
+
+    def sealer():
+        try:
+            sealed.append(services.block_seal())
+        finally:
+            connection.close()
+
+    writer_thread = threading.Thread(target=old_writer)
+    writer_thread.start()
+    assert held.wait(10)
+    sealer_thread = threading.Thread(target=sealer)
+    sealer_thread.start()
+    deadline = time.monotonic() + 20
+    while not _sealer_is_waiting() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _sealer_is_waiting()
+    # A new anchoring writer and a transfer commit while the sealer waits for the old writer.
+    new = services.anchor(kind="test.record", subject="new", payload={})
+    services.mint(to=owners.REWARD_POOL, asset="LAZ", amount=3, idempotency_key="during")
+    assert sealer_thread.is_alive() and not sealed
+    release.set()
+    writer_thread.join(30)
+    sealer_thread.join(30)
+    block = sealed[0]
+    assert block.last_leaf_id == old[0] and block.leaf_count == 1
+    later = services.block_seal()
+    assert later.first_leaf_id == block.last_leaf_id + 1 and later.last_leaf_id >= new.pk
     assert ledger_verify().ok

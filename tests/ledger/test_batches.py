@@ -1,0 +1,185 @@
+"""transfers_post: many transfers in one transaction, each with its own key and result."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from ledger import owners, selectors, services
+from ledger.errors import InsufficientFunds
+from ledger.models import Balance, Leaf, Transaction
+from ledger.services import TransferIn
+from ledger.verify import ledger_verify
+from portal.models import ApiToken, User
+from tests.personas import DAVE, many
+
+pytestmark = pytest.mark.django_db
+
+A, B, C = (owners.user(p.address) for p in many(3))
+
+
+def move(source, destination, amount, key, asset="LAZ"):
+    return TransferIn(source, destination, asset, amount, "transfer", key)
+
+
+def test_a_batch_applies_each_transfer_with_its_own_key_transaction_and_leaf():
+    services.mint(to=A, asset="LAZ", amount=100, idempotency_key="fund")
+    results = services.transfers_post(transfers=[move(A, B, 10, "t1"), move(B, C, 4, "t2"), move(A, C, 1, "t3")])
+    assert [r.status for r in results] == ["applied"] * 3
+    assert [r.transaction.idempotency_key for r in results] == ["t1", "t2", "t3"]
+    assert Leaf.objects.filter(transaction__in=[r.transaction for r in results]).count() == 3
+    assert selectors.balances([A, B, C], "LAZ") == {A: 89, B: 6, C: 5}
+    # The second transfer spends what the first brought: items apply in order.
+    assert [int(p.balance_after) for p in results[1].transaction.postings.order_by("id")] == [6, 4]
+    assert ledger_verify().ok
+
+
+def test_per_item_batch_applies_what_it_can_and_names_each_refusal():
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    earlier = services.transfer(source=A, destination=B, asset="LAZ", amount=1, kind="transfer", idempotency_key="old")
+    results = services.transfers_post(
+        transfers=[
+            move(A, B, 5, "a"),
+            move(A, B, 50, "broke"),
+            move(A, B, 1, "old"),  # replay of an earlier call
+            move(A, B, 2, "old"),  # same key, other content
+            move(A, A, 1, "self"),
+            move(A, B, 5, "a"),  # repeat inside the batch
+            move(A, B, 3, "b"),
+        ],
+        atomic=False,
+    )
+    assert [(r.status, r.code) for r in results] == [
+        ("applied", None),
+        ("refused", "insufficient_funds"),
+        ("replayed", None),
+        ("refused", "idempotency_key_reused"),
+        ("refused", "invalid_transaction"),
+        ("replayed", None),
+        ("applied", None),
+    ]
+    assert results[2].transaction.pk == earlier.pk and results[5].transaction.pk == results[0].transaction.pk
+    assert selectors.balance(A, "LAZ") == 1 and Transaction.objects.count() == 4
+    assert ledger_verify().ok
+
+
+def test_an_atomic_batch_with_one_refusal_writes_nothing():
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    with pytest.raises(InsufficientFunds):
+        services.transfers_post(transfers=[move(A, B, 5, "a"), move(A, C, 6, "b")])
+    assert Transaction.objects.count() == 1 and selectors.balance(A, "LAZ") == 10
+
+
+def test_transfer_is_a_batch_of_one_and_replays_as_before():
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    one = services.transfer(source=A, destination=B, asset="LAZ", amount=3, kind="transfer", idempotency_key="k")
+    [again] = services.transfers_post(transfers=[move(A, B, 3, "k")])
+    assert again.status == "replayed" and again.transaction.pk == one.pk
+
+
+def test_the_reward_pool_is_sharded_and_a_payout_sees_and_folds_every_shard():
+    for i in range(40):
+        services.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=1 + i, idempotency_key=f"fee:{i}")
+    assert Balance.objects.filter(account__owner=owners.REWARD_POOL).count() == services.SHARDS
+    assert selectors.balance(owners.REWARD_POOL, "CREDIT") == sum(range(1, 41)) == 820
+    assert selectors.supply()["CREDIT"] == 820
+    services.transfer(
+        source=owners.REWARD_POOL, destination=A, asset="CREDIT", amount=800, kind="reward", idempotency_key="pay"
+    )
+    amounts = list(
+        Balance.objects.filter(account__owner=owners.REWARD_POOL).order_by("shard").values_list("amount", flat=True)
+    )
+    assert amounts[0] == 20 and set(amounts[1:]) == {0}
+    with pytest.raises(InsufficientFunds):
+        services.transfer(
+            source=owners.REWARD_POOL, destination=A, asset="CREDIT", amount=21, kind="reward", idempotency_key="p2"
+        )
+    assert ledger_verify().ok
+
+
+def test_a_tampered_shard_is_named_by_verify_ledger():
+    services.mint(to=owners.REWARD_POOL, asset="LAZ", amount=5, idempotency_key="m")
+    from tests.ledger.test_verify import _tamper
+
+    _tamper(
+        "UPDATE ledger_balance SET amount = amount + 1 WHERE shard = 3 AND account_id ="
+        " (SELECT id FROM ledger_account WHERE owner = %s)",
+        [owners.REWARD_POOL],
+        "ledger_balance",
+    )
+    assert ledger_verify().problem == f"balance of {owners.REWARD_POOL} in LAZ: 6 differs from its postings' sum 5"
+
+
+def _token(user, scopes) -> str:
+    raw, prefix, key_hash = ApiToken.generate()
+    ApiToken.objects.create(user=user, name="treasury", prefix=prefix, key_hash=key_hash, scopes=list(scopes))
+    return raw
+
+
+def _post(body, **headers):
+    response = Client().post(
+        "/api/v1/ledger/transfers", data=json.dumps(body), content_type="application/json", **headers
+    )
+    return response.status_code, response.json()
+
+
+def test_the_transfers_api_applies_a_batch_for_a_treasury_token_and_refuses_others():
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    user = User.objects.create(address=DAVE.address)
+    items = [
+        {"source": A, "destination": B, "asset": "LAZ", "amount": "4", "idempotency_key": "api:1"},
+        {"source": A, "destination": C, "asset": "LAZ", "amount": "40", "idempotency_key": "api:2"},
+    ]
+    status, body = _post(
+        {"transfers": items, "atomic": False}, HTTP_AUTHORIZATION=f"Bearer {_token(user, ['treasury'])}"
+    )
+    assert status == 200, body
+    assert (body["applied"], body["refused"]) == (1, 1)
+    assert body["results"][1] == {
+        "status": "refused",
+        "transaction_id": None,
+        "leaf_id": None,
+        "error": "insufficient_funds",
+        "detail": body["results"][1]["detail"],
+    }
+    assert body["results"][0]["leaf_id"] == Transaction.objects.get(idempotency_key="api:1").leaf.pk
+    status, body = _post({"transfers": items}, HTTP_AUTHORIZATION=f"Bearer {_token(user, ['treasury'])}")
+    assert (status, body["error"]) == (409, "insufficient_funds")
+    status, body = _post({"transfers": items}, HTTP_AUTHORIZATION=f"Bearer {_token(user, ['usage:report'])}")
+    assert (status, body["error"]) == (403, "insufficient_scope")
+    assert _post({"transfers": items})[0] == 401
+    too_many = [dict(items[0], idempotency_key=f"k{i}") for i in range(services.MAX_BATCH + 1)]
+    status, body = _post({"transfers": too_many}, HTTP_AUTHORIZATION=f"Bearer {_token(user, ['treasury'])}")
+    assert (status, body["error"]) == (422, "invalid_input")
+    assert selectors.balance(A, "LAZ") == 6
+
+
+def test_staff_post_transfers_with_a_session_and_members_may_not(signed_in):
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    item = {"source": A, "destination": B, "asset": "LAZ", "amount": "1", "idempotency_key": "s:1"}
+    client = signed_in()
+    response = client.post("/api/v1/ledger/transfers", {"transfers": [item]}, content_type="application/json")
+    assert (response.status_code, response.json()["error"]) == (403, "staff_only")
+    staff = signed_in(DAVE)
+    dave = User.objects.get(address=DAVE.address)
+    dave.is_staff = True
+    dave.save(update_fields=["is_staff"])  # save() drops the cached user
+    response = staff.post("/api/v1/ledger/transfers", {"transfers": [item]}, content_type="application/json")
+    assert response.status_code == 200 and response.json()["applied"] == 1, response.content
+
+
+def test_a_full_batch_of_one_thousand_transfers_is_one_call_and_one_leaf_each():
+    services.mint(to=A, asset="CREDIT", amount=10**6, idempotency_key="fund")
+    user = User.objects.create(address=DAVE.address)
+    payees = [owners.user(p.address) for p in many(services.MAX_BATCH, start=5000)]
+    items = [
+        {"source": A, "destination": payee, "asset": "CREDIT", "amount": str(1 + i % 7), "idempotency_key": f"f:{i}"}
+        for i, payee in enumerate(payees)
+    ]
+    status, body = _post({"transfers": items}, HTTP_AUTHORIZATION=f"Bearer {_token(user, ['treasury'])}")
+    assert status == 200 and body["applied"] == services.MAX_BATCH, body
+    assert len({r["leaf_id"] for r in body["results"]}) == services.MAX_BATCH
+    assert selectors.balance(A, "CREDIT") == 10**6 - sum(1 + i % 7 for i in range(services.MAX_BATCH))
+    assert ledger_verify().ok

@@ -164,6 +164,7 @@ class Eip712Out(Schema):
     primaryType: str
     message_fields: list[str]
     choices: list[str]
+    delegation: dict[str, Any]
     notes: str
 
 

@@ -19,6 +19,7 @@ from .models import (
     Agent,
     AIModel,
     Ballot,
+    Delegation,
     Membership,
     MembershipStatus,
     ModelVersion,
@@ -396,3 +397,51 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
         }
     )
     return context
+
+
+# Delegations (docs/governance.md "Delegation")
+
+
+def delegation_dict(delegation: Delegation) -> dict[str, Any]:
+    """A delegation as the API shows it, with its signed receipt."""
+    return {
+        "id": delegation.pk,
+        "delegator": delegation.delegator,
+        "scope": delegation.scope,
+        "shares": [{"delegate": s.delegate, "bps": s.bps} for s in delegation.shares.all()],
+        "expires_at": delegation.expires_at,
+        "nonce": delegation.nonce,
+        "created_at": delegation.created_at,
+        "ended_at": delegation.ended_at,
+        "live": delegation.ended_at is None and delegation.expires_at > timezone.now(),
+        "message": delegation.message,
+        "signature": delegation.signature,
+        "digest": delegation.digest,
+        "verified_by": delegation.verified_by,
+        "revocation": (
+            {
+                "message": delegation.revocation_message,
+                "signature": delegation.revocation_signature,
+                "digest": delegation.revocation_digest,
+            }
+            if delegation.revocation_digest
+            else None
+        ),
+    }
+
+
+def delegation_list(*, delegator: str, live_only: bool = False) -> list[Delegation]:
+    """A delegator's delegations ("my delegations"), newest first."""
+    qs = Delegation.objects.filter(delegator__iexact=delegator).prefetch_related("shares")
+    if live_only:
+        qs = qs.filter(ended_at=None, expires_at__gt=timezone.now())
+    return list(qs)
+
+
+def delegations_to(*, delegate: str) -> list[Delegation]:
+    """The live delegations that name this address among their delegates ("delegated to me")."""
+    return list(
+        Delegation.objects.filter(shares__delegate__iexact=delegate, ended_at=None, expires_at__gt=timezone.now())
+        .prefetch_related("shares")
+        .distinct()
+    )

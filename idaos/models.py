@@ -60,6 +60,9 @@ class IDAO(models.Model):
     split_contributors_bps = models.PositiveIntegerField(default=7000)
     split_treasury_bps = models.PositiveIntegerField(default=2000)
     split_validators_bps = models.PositiveIntegerField(default=1000)
+    # Under one_member_one_vote, the most delegated votes one delegate carries, as a share of the
+    # members at the snapshot (the surplus stays with the delegators); other rules are not capped.
+    delegation_cap_bps = models.PositiveIntegerField(default=500)
 
     class Meta:
         verbose_name = "iDAO"
@@ -100,6 +103,7 @@ class IDAO(models.Model):
         "split_contributors_bps",
         "split_treasury_bps",
         "split_validators_bps",
+        "delegation_cap_bps",
     )
 
 
@@ -309,9 +313,18 @@ class VotingPower(models.Model):
     voter = models.CharField(max_length=42)
     weight = models.DecimalField(**AMOUNT)
     balance = models.DecimalField(**AMOUNT, default=0)
+    # Delegation (idaos.delegation): `weight` stays the voter's own (what the rule gives for the
+    # balance). `delegated` is the weight others delegated to this voter, `delegated_from` who
+    # ([{from, via, amount}]); `delegated_out` what this voter delegated away, `flows` where
+    # ([{via, amount}]). The tally gives a flow to the first voter along [from, *via].
+    delegated = models.DecimalField(**AMOUNT, default=0)
+    delegated_from = models.JSONField(default=list, blank=True)
+    delegated_out = models.DecimalField(**AMOUNT, default=0)
+    flows = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["proposal", "voter"], name="votingpower_unique_voter")]
+        indexes = [models.Index(fields=["proposal"], condition=Q(delegated_out__gt=0), name="votingpower_delegating")]
 
     def __str__(self) -> str:
         return f"{self.voter}: {self.weight}"

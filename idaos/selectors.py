@@ -13,7 +13,7 @@ from django.utils import timezone
 from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
 
-from . import eip712, hooks, tally
+from . import delegation, eip712, hooks, tally
 from .models import (
     IDAO,
     Agent,
@@ -202,6 +202,9 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
     )
     sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
     voters = sum(r["n"] for r in rows)
+    flows = delegation_flows(proposal)
+    if flows:
+        sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of=_choices_along(proposal, flows))
     return tally.compute(
         sums=sums,
         voters=voters,
@@ -209,6 +212,25 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
         quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
         threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
     )
+
+
+def delegation_flows(proposal: Proposal) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """origin -> [(via, amount)] of the snapshot's resolved delegations (one indexed query)."""
+    return {
+        voter: [(tuple(f["via"]), int(f["amount"])) for f in flows]
+        for voter, flows in VotingPower.objects.filter(proposal=proposal, delegated_out__gt=0).values_list(
+            "voter", "flows"
+        )
+    }
+
+
+def _choices_along(proposal: Proposal, flows: dict[str, list[tuple[tuple[str, ...], int]]]) -> dict[str, str]:
+    """voter -> choice of the counted ballots of everyone on a delegation path."""
+    people = set(flows)
+    for origin_flows in flows.values():
+        for via, _ in origin_flows:
+            people.update(via)
+    return dict(Ballot.objects.filter(proposal=proposal, counted=True, voter__in=people).values_list("voter", "choice"))
 
 
 def counted_rows(proposal: Proposal) -> list[tuple[str, str, int]]:

@@ -285,6 +285,8 @@ class Proposal(models.Model):
     quorum_bps = models.PositiveIntegerField(null=True, blank=True)
     approval_threshold_bps = models.PositiveIntegerField(null=True, blank=True)
     eligible_power = models.DecimalField(**AMOUNT, default=0)
+    # The most delegated weight one delegate carries in this proposal (None: no cap), fixed at activation.
+    delegation_cap = models.DecimalField(**AMOUNT, null=True, blank=True)
     tally = models.JSONField(default=dict, blank=True)
     ballots_root = models.CharField(max_length=66, blank=True)
     result_leaf_id = models.BigIntegerField(null=True, blank=True)
@@ -321,6 +323,10 @@ class VotingPower(models.Model):
     delegated_from = models.JSONField(default=list, blank=True)
     delegated_out = models.DecimalField(**AMOUNT, default=0)
     flows = models.JSONField(default=list, blank=True)
+    # The signed delegation of this voter that applied at the snapshot (most specific scope).
+    delegation = models.ForeignKey(
+        "Delegation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["proposal", "voter"], name="votingpower_unique_voter")]

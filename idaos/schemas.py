@@ -186,6 +186,8 @@ class ProposalExportOut(Schema):
     approval_threshold_bps: int | None
     eip712: dict[str, Any]
     voting_power: list[VotingPowerOut]
+    # The delegation graph the snapshot used (docs/governance.md "Delegation"); absent in old exports.
+    delegation: dict[str, Any] | None = None
     ballots: list[ExportedBallotOut]
     anchor_status: str
     anchor: dict[str, Any] | None

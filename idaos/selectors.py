@@ -214,6 +214,32 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
     )
 
 
+def delegation_export(proposal: Proposal) -> dict[str, Any]:
+    """The delegation graph the snapshot used: each applied signed delegation (in resolution order)
+    and the flows it resolved to, enough for idaos.recount to re-derive them (idaos.delegation)."""
+    rows = (
+        VotingPower.objects.filter(proposal=proposal, delegation__isnull=False)
+        .select_related("delegation")
+        .order_by("delegation__created_at", "delegation_id")
+    )
+    return {
+        "max_depth": delegation.MAX_DEPTH,
+        "cap": None if proposal.delegation_cap is None else str(int(proposal.delegation_cap)),
+        "types": eip712.delegation_types(),
+        "delegations": [
+            {
+                "delegator": r.voter,
+                "message": r.delegation.message,
+                "signature": r.delegation.signature,
+                "digest": r.delegation.digest,
+                "verified_by": r.delegation.verified_by,
+                "flows": r.flows,
+            }
+            for r in rows
+        ],
+    }
+
+
 def delegation_flows(proposal: Proposal) -> dict[str, list[tuple[tuple[str, ...], int]]]:
     """origin -> [(via, amount)] of the snapshot's resolved delegations (one indexed query)."""
     return {
@@ -328,6 +354,7 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "approval_threshold_bps": proposal.approval_threshold_bps,
         "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
+        "delegation": delegation_export(proposal),
         "ballots": [
             ballot_dict(b) for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
         ],

@@ -95,7 +95,7 @@ def _submit(proposal: Proposal, idao: IDAO, now: datetime) -> None:
         _activate(proposal, idao, now)
 
 
-def _live_delegations(idao: IDAO, now: datetime) -> list[tuple[str, list[tuple[str, int]]]]:
+def _live_delegations(idao: IDAO, now: datetime) -> list[tuple[str, list[tuple[str, int]], int]]:
     """(delegator, [(delegate, bps)]) of every live delegation that applies to this iDAO, the most
     specific scope per delegator (idao > domain > global), earliest delegation first: one query."""
     rank = {f"idao:{idao.slug}": 0, f"domain:{idao.domain}": 1, "global": 2}
@@ -117,7 +117,7 @@ def _live_delegations(idao: IDAO, now: datetime) -> list[tuple[str, list[tuple[s
                 best[delegator] = (rank[scope], delegation_id)
         shares[delegation_id].append((delegate, bps))
     chosen = {delegation_id: delegator for delegator, (_, delegation_id) in best.items()}
-    return [(chosen[i], shares[i]) for i in order if i in chosen]
+    return [(chosen[i], shares[i], i) for i in order if i in chosen]
 
 
 def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
@@ -138,7 +138,9 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
         balance_of[address] = balances.get(owners.user(address), 0) if balances else 0
         weights[address] = tally.weight_for(rule, balance_of[address])
     cap = -(-len(addresses) * idao.delegation_cap_bps // 10000) if rule == "one_member_one_vote" else None
-    resolution = delegation.resolve(weights=weights, delegations=_live_delegations(idao, now), cap=cap)
+    live = _live_delegations(idao, now)
+    applied = {delegator: delegation_id for delegator, _, delegation_id in live}
+    resolution = delegation.resolve(weights=weights, delegations=[(d, s) for d, s, _ in live], cap=cap)
     received = resolution.received()
     rows = []
     for address in addresses:
@@ -154,6 +156,7 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
                 delegated_from=[{"from": o, "via": list(v), "amount": str(a)} for o, v, a in got],
                 delegated_out=sum(a for _, a in flows),
                 flows=[{"via": list(v), "amount": str(a)} for v, a in flows],
+                delegation_id=applied.get(address),
             )
         )
     VotingPower.objects.bulk_create(rows, batch_size=1000)
@@ -163,6 +166,7 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     proposal.quorum_bps = idao.quorum_bps
     proposal.approval_threshold_bps = idao.approval_threshold_bps
     proposal.eligible_power = sum(weights.values())
+    proposal.delegation_cap = cap
     proposal.save(
         update_fields=[
             "state",
@@ -171,6 +175,7 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
             "quorum_bps",
             "approval_threshold_bps",
             "eligible_power",
+            "delegation_cap",
         ]
     )
 

@@ -5,6 +5,7 @@ quadratic per delegator, and your own ballot winning in both orders and concurre
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 
@@ -223,3 +224,29 @@ def test_delegator_and_delegate_voting_concurrently_count_each_weight_once():
         t.join()
     assert errors == []
     assert tally_of(proposal) == (200, 100, 0)
+
+
+def test_export_carries_the_signed_delegation_graph_and_the_offline_recount_rederives_it():
+    from idaos import recount
+    from idaos.selectors import proposal_export
+    from idaos.services import proposals
+
+    idao = staked_idao(ALICE, BOB, CAROL)
+    delegate(ALICE, [(BOB, 10000)])
+    proposal = make_proposal(idao)
+    vote(BOB, proposal, "for")
+    vote(CAROL, proposal, "against")
+    proposal.refresh_from_db()
+    assert proposals.proposal_close(proposal_id=proposal.pk, now=proposal.voting_ends_at)
+    proposal.refresh_from_db()
+    assert (proposal.tally["for"], proposal.tally["against"]) == ("300", "300")
+    export = json.loads(json.dumps(proposal_export(proposal), default=str))
+    graph = export["delegation"]["delegations"]
+    assert [g["delegator"] for g in graph] == [ALICE.address]
+    assert graph[0]["flows"] == [{"via": [BOB.address], "amount": "100"}]
+    report = recount.recount(export)
+    assert report.tally["for"] == "300"
+    assert any("delegated weights re-derived" in c for c in report.checks)
+    graph[0]["flows"] = [{"via": [BOB.address], "amount": "99"}]
+    with pytest.raises(recount.Mismatch):
+        recount.recount(export)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
@@ -191,3 +192,43 @@ class ProposalExportOut(Schema):
     ballots: list[ExportedBallotOut]
     anchor_status: str
     anchor: dict[str, Any] | None
+
+
+class DelegationIn(Schema):
+    """A signed EIP-712 Delegation or Revocation (see /api/v1/governance/eip712, `delegation`);
+    its parts are checked by idaos.services.delegations, which names each problem with its own code."""
+
+    message: Any = None
+    signature: Any = None
+    domain: Any = None
+
+
+class DelegationShareOut(Schema):
+    delegate: str
+    bps: int
+
+
+class DelegationOut(Schema):
+    id: int
+    delegator: str
+    scope: str
+    shares: list[DelegationShareOut]
+    expires_at: datetime
+    nonce: int
+    created_at: datetime
+    ended_at: datetime | None
+    live: bool
+    message: dict[str, Any]
+    signature: str
+    digest: str
+    verified_by: str
+    revocation: dict[str, Any] | None
+
+
+class DelegationListOut(Schema):
+    items: list[DelegationOut]
+
+
+class DelegationNonceOut(Schema):
+    address: str
+    nonce: int

@@ -163,3 +163,32 @@ def test_eip712_json_publishes_the_delegation_types_beside_the_ballot_types():
         assert data["delegation"]["delegation"]["types"]["Share"] == eip712.SHARE_TYPE
         assert data["delegation"]["revocation"]["primaryType"] == "Revocation"
         assert data["delegation"]["max_days"] == 180
+
+
+def test_api_records_a_signed_delegation_lists_it_both_ways_and_revokes_it(signed_in):
+    alice = signed_in(ALICE)
+    nonce = json.loads(Client().get(f"/api/v1/delegations/nonce/{ALICE.address}").content)
+    assert nonce == {"address": ALICE.address, "nonce": 0}
+    body = signed_delegation(ALICE, [(BOB, 10000)])
+    r = alice.post("/api/v1/delegations", json.dumps(body), content_type="application/json")
+    assert r.status_code == 201, r.content
+    assert r.json()["shares"] == [{"delegate": BOB.address, "bps": 10000}] and r.json()["live"]
+    mine = Client().get(f"/api/v1/delegations/by/{ALICE.address}").json()["items"]
+    assert [d["scope"] for d in mine] == ["domain:healthcare"]
+    to_bob = Client().get(f"/api/v1/delegations/to/{BOB.address}").json()["items"]
+    assert [d["delegator"] for d in to_bob] == [ALICE.address]
+    again = alice.post("/api/v1/delegations", json.dumps(body), content_type="application/json")
+    assert (again.status_code, again.json()["error"]) == (409, "delegation_replayed")
+    revoke = signed_revocation(ALICE, nonce=1)
+    r = alice.post("/api/v1/delegations/revocations", json.dumps(revoke), content_type="application/json")
+    assert r.status_code == 200 and r.json()["revocation"]["message"]["nonce"] == 1
+    assert Client().get(f"/api/v1/delegations/to/{BOB.address}").json()["items"] == []
+
+
+def test_api_refuses_another_members_delegation_and_anonymous_callers(signed_in):
+    body = signed_delegation(ALICE, [(BOB, 10000)])
+    bob = signed_in(BOB)
+    r = bob.post("/api/v1/delegations", json.dumps(body), content_type="application/json")
+    assert (r.status_code, r.json()["error"]) == (403, "not_your_delegation")
+    r = Client().post("/api/v1/delegations", json.dumps(body), content_type="application/json")
+    assert r.status_code == 401

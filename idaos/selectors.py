@@ -202,7 +202,7 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
     )
     sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
     voters = sum(r["n"] for r in rows)
-    flows = delegation_flows(proposal)
+    flows = delegation_flows(proposal) if voters else {}
     if flows:
         sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of=_choices_along(proposal, flows))
     return tally.compute(

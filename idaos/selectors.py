@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
@@ -202,9 +203,13 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
     )
     sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
     voters = sum(r["n"] for r in rows)
-    flows = delegation_flows(proposal) if voters else {}
-    if flows:
-        sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of=_choices_along(proposal, flows))
+    if voters and connection.vendor == "postgresql":
+        for choice, amount in _delegated_sums_sql(proposal.pk):
+            sums[choice] = sums.get(choice, 0) + int(amount)
+    elif voters:
+        flows = delegation_flows(proposal)
+        if flows:
+            sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of=_choices_along(proposal, flows))
     return tally.compute(
         sums=sums,
         voters=voters,
@@ -238,6 +243,34 @@ def delegation_export(proposal: Proposal) -> dict[str, Any]:
             for r in rows
         ],
     }
+
+
+# delegation.adjusted_sums as one set-based statement (PostgreSQL): each flow of a delegator who
+# did not vote goes to the choice of the first of its `via` delegates who did. The resolution tests
+# (tests/idaos/test_delegation_resolution.py) check its tallies; the recount runs the Python spec.
+_DELEGATED_SUMS = """
+SELECT c.choice, sum((f.value->>'amount')::numeric)
+FROM idaos_votingpower vp
+CROSS JOIN LATERAL jsonb_array_elements(vp.flows) AS f(value)
+CROSS JOIN LATERAL (
+    SELECT b.choice
+    FROM jsonb_array_elements_text(f.value->'via') WITH ORDINALITY AS h(addr, k)
+    JOIN idaos_ballot b ON b.proposal_id = vp.proposal_id AND b.counted AND b.voter = h.addr
+    ORDER BY h.k
+    LIMIT 1
+) AS c
+WHERE vp.proposal_id = %s AND vp.delegated_out > 0
+  AND NOT EXISTS (
+    SELECT 1 FROM idaos_ballot o WHERE o.proposal_id = vp.proposal_id AND o.counted AND o.voter = vp.voter
+  )
+GROUP BY c.choice
+"""
+
+
+def _delegated_sums_sql(proposal_id: int) -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_DELEGATED_SUMS, [proposal_id])
+        return cursor.fetchall()
 
 
 def delegation_flows(proposal: Proposal) -> dict[str, list[tuple[tuple[str, ...], int]]]:

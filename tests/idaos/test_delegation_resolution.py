@@ -250,3 +250,25 @@ def test_export_carries_the_signed_delegation_graph_and_the_offline_recount_rede
     graph[0]["flows"] = [{"via": [BOB.address], "amount": "99"}]
     with pytest.raises(recount.Mismatch):
         recount.recount(export)
+
+
+def test_the_tallys_sql_gives_what_the_python_spec_gives():
+    from idaos import delegation as spec
+    from idaos.models import Ballot
+    from idaos.selectors import _delegated_sums_sql, delegation_flows
+
+    people = [ALICE, BOB, CAROL, DAVE, MALLORY]
+    idao = staked_idao(*people)
+    delegate(ALICE, [(BOB, 7000), (CAROL, 2000)])
+    delegate(BOB, [(CAROL, 10000)])
+    delegate(CAROL, [(DAVE, 5000)])
+    delegate(MALLORY, [(ALICE, 10000)])
+    proposal = make_proposal(idao)
+    for voters in ([DAVE], [CAROL, DAVE], [ALICE, DAVE], [BOB, MALLORY], [ALICE, BOB, CAROL, DAVE, MALLORY]):
+        Ballot.objects.filter(proposal=proposal).delete()
+        for i, p in enumerate(voters):
+            vote(p, proposal, ("for", "against", "abstain")[i % 3])
+        choice_of = dict(Ballot.objects.filter(proposal=proposal, counted=True).values_list("voter", "choice"))
+        python = spec.adjusted_sums(sums={}, flows=delegation_flows(proposal), choice_of=choice_of)
+        sql = {c: int(a) for c, a in _delegated_sums_sql(proposal.pk)}
+        assert {c: a for c, a in python.items() if a} == sql, voters

@@ -99,6 +99,9 @@ def main() -> None:
     parser.add_argument("--page-ballots", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=6, help="session vote rounds, each after a baseline round")
     parser.add_argument("--contract-wallets", type=int, default=150, help="ERC-1271 ballots against the local EVM")
+    parser.add_argument("--delegation-members", type=int, default=10_000)
+    parser.add_argument("--delegations", type=int, default=5_000)
+    parser.add_argument("--only-delegation", action="store_true", help="measure only the delegation figures")
     args = parser.parse_args()
 
     db_url = os.environ["DATABASE_URL"]
@@ -124,10 +127,15 @@ def main() -> None:
         cursor.execute(
             "TRUNCATE idaos_ballot, idaos_votingpower, idaos_manifestentry, idaos_modelversion, idaos_aimodel,"
             " idaos_agentversion, idaos_agent, idaos_proposal, idaos_membership, idaos_idao, portal_apitoken,"
-            " django_session, ledger_leaf RESTART IDENTITY CASCADE"
+            " django_session, ledger_leaf, idaos_delegationshare, idaos_delegation, idaos_delegationnonce"
+            " RESTART IDENTITY CASCADE"
         )
         cursor.execute("DROP TABLE IF EXISTS bench_baseline_vote")
         cursor.execute("CREATE TABLE bench_baseline_vote (id bigserial PRIMARY KEY, voter varchar(42), body text)")
+
+    if args.only_delegation:
+        delegation_figures(args)
+        return
 
     # --- Data: one iDAO, N members with sessions or API tokens, one active proposal, pre-signed ballots ---
     people = many(args.voters, start=90_000)
@@ -552,6 +560,150 @@ def main() -> None:
         {"ratio": "<= 1.0"},
         ballots=args.page_ballots,
         baseline_is="same page with 10 ballots",
+    )
+    delegation_figures(args)
+
+
+def delegation_figures(args) -> None:
+    """Activation of a proposal whose iDAO has N members and M live delegations (resolved into the
+    snapshot: idaos.delegation), against the same activation with no delegations; then the
+    proposal page of the delegated proposal against the undelegated one (time and query count)."""
+    import statistics
+    import time
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+    from eth_utils import to_checksum_address
+
+    from idaos.models import Ballot, Delegation, DelegationShare, Membership, Proposal, VotingPower
+    from idaos.services import proposals
+    from idaos.services.idaos import idao_create
+    from portal.models import User
+
+    n, m = args.delegation_members, args.delegations
+    addresses = [to_checksum_address(f"0x{0xD0000000 + i:040x}") for i in range(n)]
+    User.objects.bulk_create([User(address=a) for a in addresses], ignore_conflicts=True)
+    users = dict(User.objects.filter(address__in=addresses).values_list("address", "id"))
+    founder = User.objects.get(pk=users[addresses[0]])
+    timings = {}
+    for slug in ("bench-plain", "bench-delegated"):
+        idao = idao_create(
+            creator=founder,
+            slug=slug,
+            name=slug,
+            domain="healthcare",
+            charter={"voting_period": 7200, "quorum_bps": 0, "delegation_cap_bps": 10000},
+        )
+        past = timezone.now() - timedelta(seconds=5)
+        Membership.objects.bulk_create(
+            [
+                Membership(idao=idao, user_id=users[a], status="active", requested_at=past, joined_at=past)
+                for a in addresses[1:]
+            ]
+        )
+        if slug == "bench-delegated":
+            # One member in two delegates their (indivisible, one_member_one_vote) vote to the next
+            # member, who delegates onward: chains are cut at depth 3. Scopes mix all three kinds.
+            scopes = [f"idao:{slug}", "domain:healthcare", "global"]
+            expires = timezone.now() + timedelta(days=30)
+            delegators = [i for i in range(n - 1) if (i // 4) % 2 == 0][:m]
+            rows = [
+                Delegation(
+                    delegator=addresses[i],
+                    scope=scopes[i % 3],
+                    expires_at=expires,
+                    nonce=0,
+                    message={},
+                    signature="0x",
+                    digest=f"0x{i:064x}",
+                )
+                for i in delegators
+            ]
+            Delegation.objects.bulk_create(rows, batch_size=2000)
+            DelegationShare.objects.bulk_create(
+                [
+                    DelegationShare(delegation=d, delegate=addresses[i + 1], bps=10000)
+                    for i, d in zip(delegators, rows, strict=True)
+                ],
+                batch_size=5000,
+            )
+        proposal = proposals.proposal_create(idao=idao, author=founder, kind="signal", title="Bench", submit=False)
+        start = time.perf_counter()
+        proposals.proposal_submit(proposal_id=proposal.pk, author=founder)
+        timings[slug] = (time.perf_counter() - start, proposal.pk)
+        assert Proposal.objects.get(pk=proposal.pk).state == "active"
+        if slug == "bench-delegated":
+            assert VotingPower.objects.filter(proposal_id=proposal.pk, delegated_out__gt=0).count() == m
+    emit(
+        "activation_s_10k_members_5k_delegations",
+        timings["bench-delegated"][0],
+        "s",
+        timings["bench-plain"][0],
+        {"value": "<= 2"},
+        members=n,
+        delegations=m,
+        baseline_is="same activation with no delegations",
+    )
+    # Every third member votes directly on both proposals (delegators among them take their votes
+    # back), so the delegated tally has work to do.
+    now_ts = int(time.time())
+    for _, pk in timings.values():
+        Ballot.objects.bulk_create(
+            [
+                Ballot(
+                    proposal_id=pk,
+                    voter=a,
+                    choice=("for", "against", "abstain")[i % 3],
+                    timestamp=now_ts,
+                    weight=1,
+                    message={},
+                    signature="0x",
+                    digest=f"0x{pk:032x}{i:032x}",
+                )
+                for i, a in enumerate(addresses)
+                if i % 3 == 0
+            ],
+            batch_size=5000,
+        )
+    with connection.cursor() as cursor:  # as autovacuum would after bulk loads
+        cursor.execute("ANALYZE idaos_ballot, idaos_votingpower")
+    client = Client()
+
+    def page(pk: int, k: int = 30) -> tuple[float, int]:
+        client.get(f"/proposals/{pk}")
+        times = []
+        for _ in range(k):
+            start = time.perf_counter()
+            assert client.get(f"/proposals/{pk}").status_code == 200
+            times.append((time.perf_counter() - start) * 1000)
+        with CaptureQueriesContext(connection) as ctx:
+            client.get(f"/proposals/{pk}")
+        return statistics.median(times), len(ctx.captured_queries)
+
+    plain_ms, plain_q = page(timings["bench-plain"][1])
+    deleg_ms, deleg_q = page(timings["bench-delegated"][1])
+    emit(
+        "proposal_page_server_ms_5k_delegations",
+        deleg_ms,
+        "ms",
+        plain_ms,
+        {"max_ms": 50},
+        delegations=m,
+        baseline_is="same page with no delegations",
+        ballots=len(range(0, n, 3)),
+    )
+    emit(
+        "proposal_page_queries_5k_delegations",
+        deleg_q,
+        "queries",
+        plain_q,
+        {"equal_to_baseline": True},
+        delegations=m,
+        baseline_is="same page with no delegations",
+        ballots=len(range(0, n, 3)),
     )
 
 

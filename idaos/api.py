@@ -16,6 +16,10 @@ from portal.routers import PortalRouter
 
 from . import eip712, selectors
 from .schemas import (
+    DelegationIn,
+    DelegationListOut,
+    DelegationNonceOut,
+    DelegationOut,
     Eip712Out,
     IdaoIn,
     IdaoListOut,
@@ -31,7 +35,7 @@ from .schemas import (
     VoteIn,
     VoteOut,
 )
-from .services import ballots, proposals
+from .services import ballots, delegations, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
 
@@ -219,3 +223,74 @@ def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn) -> Status:
         primary_type=body.primaryType,
     )
     return Status(201, {"ballot": selectors.ballot_dict(ballot), "receipt_url": f"/ballots/{ballot.pk}"})
+
+
+# What a signed delegation or revocation can be refused for (idaos.services.delegations).
+DELEGATION_ERRORS = (
+    "malformed_delegation",
+    "invalid_delegation",
+    "delegation_expired",
+    "delegation_replayed",
+    "wrong_nonce",
+    "wrong_domain",
+    "bad_signature",
+    "not_your_delegation",
+    "contract_wallet_unverifiable",
+    "chain_unavailable",
+)
+
+
+@router.post(
+    "/delegations",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: DelegationOut},
+    errors=DELEGATION_ERRORS,
+    summary="Submit a signed EIP-712 Delegation (see /api/v1/governance/eip712, `delegation`)",
+)
+def create_delegation(request: PortalRequest, body: DelegationIn) -> Status:
+    d = delegations.delegation_create(
+        message=body.message, signature=body.signature, domain=body.domain, user=request.auth
+    )
+    return Status(201, selectors.delegation_dict(d))
+
+
+@router.post(
+    "/delegations/revocations",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: DelegationOut},
+    errors=(*DELEGATION_ERRORS, "delegation_not_found"),
+    summary="Submit a signed EIP-712 Revocation: your live delegation in the scope ends",
+)
+def revoke_delegation(request: PortalRequest, body: DelegationIn) -> dict:
+    d = delegations.delegation_revoke(
+        message=body.message, signature=body.signature, domain=body.domain, user=request.auth
+    )
+    return selectors.delegation_dict(d)
+
+
+@router.get(
+    "/delegations/nonce/{address}",
+    response=DelegationNonceOut,
+    errors=("malformed_delegation",),
+    summary="The next nonce this address's Delegation or Revocation must carry",
+)
+def delegation_nonce(request: HttpRequest, address: str) -> dict:
+    return {"address": address, "nonce": delegations.delegation_nonce(delegator=address)}
+
+
+@router.get(
+    "/delegations/by/{address}",
+    response=DelegationListOut,
+    summary="An address's delegations (live and ended), each with its signed receipt",
+)
+def delegations_by(request: HttpRequest, address: str) -> dict:
+    return {"items": [selectors.delegation_dict(d) for d in selectors.delegation_list(delegator=address)]}
+
+
+@router.get(
+    "/delegations/to/{address}",
+    response=DelegationListOut,
+    summary="The live delegations naming this address as a delegate",
+)
+def delegations_to(request: HttpRequest, address: str) -> dict:
+    return {"items": [selectors.delegation_dict(d) for d in selectors.delegations_to(delegate=address)]}

@@ -62,6 +62,7 @@ def published() -> dict[str, Any]:
         "primaryType": PRIMARY_TYPE,
         "message_fields": list(MESSAGE_FIELDS),
         "choices": ["for", "against", "abstain"],
+        "delegation": published_delegation(),
         "notes": (
             "voter is your EIP-55 address; idao is the iDAO slug; proposal is the proposal id; "
             "timestamp is Unix seconds (UTC) and must fall inside the voting window and no more than "
@@ -126,3 +127,68 @@ def verify(message: dict[str, Any], signature: str, *, chain_id: int | None = No
     s = _signable(message, chain_id)
     signer = Account.recover_message(s, signature=signature)
     return signer, "0x" + keccak(b"\x19" + s.version + s.header + s.body).hex()
+
+
+# Delegations (docs/governance.md "Delegation"): signed in the same domain as ballots, each with
+# its own primary type so that any EIP-712 library (ethers refuses unused types) can sign it.
+DELEGATION_TYPE = [
+    {"name": "delegator", "type": "address"},
+    {"name": "scope", "type": "string"},
+    {"name": "shares", "type": "Share[]"},
+    {"name": "expiry", "type": "uint64"},
+    {"name": "nonce", "type": "uint64"},
+]
+SHARE_TYPE = [
+    {"name": "delegate", "type": "address"},
+    {"name": "bps", "type": "uint16"},
+]
+REVOCATION_TYPE = [
+    {"name": "delegator", "type": "address"},
+    {"name": "scope", "type": "string"},
+    {"name": "nonce", "type": "uint64"},
+]
+DELEGATION_FIELDS = tuple(f["name"] for f in DELEGATION_TYPE)
+SHARE_FIELDS = tuple(f["name"] for f in SHARE_TYPE)
+REVOCATION_FIELDS = tuple(f["name"] for f in REVOCATION_TYPE)
+
+
+def delegation_types() -> dict[str, list[dict[str, str]]]:
+    return {"EIP712Domain": EIP712_DOMAIN_TYPE, "Delegation": DELEGATION_TYPE, "Share": SHARE_TYPE}
+
+
+def revocation_types() -> dict[str, list[dict[str, str]]]:
+    return {"EIP712Domain": EIP712_DOMAIN_TYPE, "Revocation": REVOCATION_TYPE}
+
+
+def delegation_typed_data(message: dict[str, Any], *, chain_id: int | None = None) -> dict[str, Any]:
+    """The `eth_signTypedData_v4` document for a Delegation message."""
+    return {"types": delegation_types(), "primaryType": "Delegation", "domain": domain(chain_id), "message": message}
+
+
+def revocation_typed_data(message: dict[str, Any], *, chain_id: int | None = None) -> dict[str, Any]:
+    """The `eth_signTypedData_v4` document for a Revocation message."""
+    return {"types": revocation_types(), "primaryType": "Revocation", "domain": domain(chain_id), "message": message}
+
+
+def typed_digest(full: dict[str, Any]) -> bytes:
+    """keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message)) of a full typed-data document."""
+    s = encode_typed_data(full_message=full)
+    return keccak(b"\x19" + s.version + s.header + s.body)
+
+
+def published_delegation() -> dict[str, Any]:
+    """The delegation part of /governance/eip712.json."""
+    return {
+        "domain": domain(),
+        "delegation": {"primaryType": "Delegation", "types": delegation_types()},
+        "revocation": {"primaryType": "Revocation", "types": revocation_types()},
+        "scopes": ["idao:<slug>", "domain:<domain>", "global"],
+        "default_days": settings.IDAOS_DELEGATION_DEFAULT_DAYS,
+        "max_days": settings.IDAOS_DELEGATION_MAX_DAYS,
+        "notes": (
+            "delegator is your EIP-55 address; shares are (delegate, basis points) summing to at most 10000, the "
+            "rest you keep; expiry is Unix seconds (UTC), at most max_days ahead; nonce is your next delegation "
+            "nonce (GET /api/v1/delegations/nonce/{address}), shared by delegations and revocations. POST "
+            '{"message": …, "signature": "0x…"} to /api/v1/delegations or /api/v1/delegations/revocations.'
+        ),
+    }

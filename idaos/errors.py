@@ -41,16 +41,39 @@ class Superseded(Conflict):
     code = "superseded"
 
 
+class InvalidDelegation(DomainError):
+    """A delegation or revocation that is malformed or does not verify (the code says which)."""
+
+    code = "invalid_delegation"
+    status = 422
+
+
+class DelegationReplayed(Conflict):
+    code = "delegation_replayed"
+
+
+class DelegationExpired(DomainError):
+    code = "delegation_expired"
+    status = 422
+
+
+class WrongNonce(Conflict):
+    code = "wrong_nonce"
+
+
 class ProposalLimit(RateLimited):
     code = "rate_limited"
 
 
 __all__ = [
     "Conflict",
+    "DelegationExpired",
+    "DelegationReplayed",
     "DomainError",
     "DuplicateBallot",
     "Forbidden",
     "InvalidBallot",
+    "InvalidDelegation",
     "InvalidInput",
     "NotEligible",
     "NotFound",
@@ -59,4 +82,5 @@ __all__ = [
     "ProposalLimit",
     "Superseded",
     "VotingClosed",
+    "WrongNonce",
 ]

@@ -60,6 +60,9 @@ class IDAO(models.Model):
     split_contributors_bps = models.PositiveIntegerField(default=7000)
     split_treasury_bps = models.PositiveIntegerField(default=2000)
     split_validators_bps = models.PositiveIntegerField(default=1000)
+    # Under one_member_one_vote, the most delegated votes one delegate carries, as a share of the
+    # members at the snapshot (the surplus stays with the delegators); other rules are not capped.
+    delegation_cap_bps = models.PositiveIntegerField(default=500)
 
     class Meta:
         verbose_name = "iDAO"
@@ -100,6 +103,7 @@ class IDAO(models.Model):
         "split_contributors_bps",
         "split_treasury_bps",
         "split_validators_bps",
+        "delegation_cap_bps",
     )
 
 
@@ -281,6 +285,8 @@ class Proposal(models.Model):
     quorum_bps = models.PositiveIntegerField(null=True, blank=True)
     approval_threshold_bps = models.PositiveIntegerField(null=True, blank=True)
     eligible_power = models.DecimalField(**AMOUNT, default=0)
+    # The most delegated weight one delegate carries in this proposal (None: no cap), fixed at activation.
+    delegation_cap = models.DecimalField(**AMOUNT, null=True, blank=True)
     tally = models.JSONField(default=dict, blank=True)
     ballots_root = models.CharField(max_length=66, blank=True)
     result_leaf_id = models.BigIntegerField(null=True, blank=True)
@@ -309,9 +315,22 @@ class VotingPower(models.Model):
     voter = models.CharField(max_length=42)
     weight = models.DecimalField(**AMOUNT)
     balance = models.DecimalField(**AMOUNT, default=0)
+    # Delegation (idaos.delegation): `weight` stays the voter's own (what the rule gives for the
+    # balance). `delegated` is the weight others delegated to this voter, `delegated_from` who
+    # ([{from, via, amount}]); `delegated_out` what this voter delegated away, `flows` where
+    # ([{via, amount}]). The tally gives a flow to the first voter along [from, *via].
+    delegated = models.DecimalField(**AMOUNT, default=0)
+    delegated_from = models.JSONField(default=list, blank=True)
+    delegated_out = models.DecimalField(**AMOUNT, default=0)
+    flows = models.JSONField(default=list, blank=True)
+    # The signed delegation of this voter that applied at the snapshot (most specific scope).
+    delegation = models.ForeignKey(
+        "Delegation", null=True, blank=True, on_delete=models.PROTECT, related_name="+", db_index=False
+    )
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["proposal", "voter"], name="votingpower_unique_voter")]
+        indexes = [models.Index(fields=["proposal"], condition=Q(delegated_out__gt=0), name="votingpower_delegating")]
 
     def __str__(self) -> str:
         return f"{self.voter}: {self.weight}"
@@ -363,3 +382,78 @@ class Ballot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.voter} {self.choice} on #{self.proposal_id}"
+
+
+class Delegation(models.Model):
+    """A signed, gasless delegation: `delegator` lends shares of their voting power in `scope`
+    (`idao:<slug>`, `domain:<domain>` or `global`) until `expires_at`. The signed EIP-712 message
+    and its signature are kept as the receipt; a revocation (also signed) or a newer delegation
+    for the same scope ends it (`ended_at`). Addresses are EIP-55."""
+
+    delegator = models.CharField(max_length=42)
+    scope = models.CharField(max_length=80)
+    expires_at = models.DateTimeField()
+    nonce = models.BigIntegerField()
+    message = models.JSONField()
+    signature = models.TextField()
+    digest = models.CharField(max_length=66, unique=True)
+    verified_by = models.CharField(max_length=16, default="eoa")
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    # The signed Revocation that ended it, when one did (a newer delegation leaves these empty).
+    revocation_message = models.JSONField(null=True, blank=True)
+    revocation_signature = models.TextField(blank=True)
+    revocation_digest = models.CharField(max_length=66, null=True, blank=True, unique=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["delegator", "nonce"], name="delegation_unique_nonce"),
+            models.UniqueConstraint(
+                fields=["delegator", "scope"], condition=Q(ended_at__isnull=True), name="delegation_one_live_per_scope"
+            ),
+        ]
+        indexes = [models.Index(fields=["scope"], condition=Q(ended_at__isnull=True), name="delegation_live_scope")]
+
+    def __str__(self) -> str:
+        return f"{self.delegator} in {self.scope} (nonce {self.nonce})"
+
+
+class DelegationShare(models.Model):
+    """One delegate's share of a delegation, in basis points (the shares of a delegation sum to
+    at most 10000; the rest stays with the delegator)."""
+
+    delegation = models.ForeignKey(Delegation, on_delete=models.CASCADE, related_name="shares")
+    delegate = models.CharField(max_length=42, db_index=True)
+    bps = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["delegation", "delegate"], name="delegationshare_unique_delegate"),
+            models.CheckConstraint(condition=Q(bps__gte=1, bps__lte=10000), name="delegationshare_bps_range"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.delegate}: {self.bps} bps"
+
+
+class DelegationNonce(models.Model):
+    """The next nonce a delegator's Delegation or Revocation must carry (claimed by a conditional
+    UPDATE, so two messages with the same nonce cannot both be accepted)."""
+
+    delegator = models.CharField(max_length=42, unique=True)
+    next = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.delegator}: next nonce {self.next}"
+
+
+class DelegateStatement(models.Model):
+    """What a delegate publishes on their profile for people deciding whom to trust."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="delegate_statement")
+    text = models.TextField(max_length=5000)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"statement of user {self.user_id}"

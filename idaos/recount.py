@@ -36,8 +36,9 @@ from typing import Any
 from eth_utils import to_checksum_address
 
 from ledger import proofs
+from portal.eth import recover_digest
 
-from . import eip712, tally
+from . import delegation, eip712, tally
 from .models import VotingRule
 
 EXPORT_FORMAT = tally.EXPORT_FORMAT
@@ -256,6 +257,57 @@ def _anchored_record(anchor: Any, *, proposal_id: int) -> tuple[dict[str, Any], 
     return payload, anchor["headers"][-1]
 
 
+def _delegation_flows(
+    graph: Any, power: dict[str, int], chain_id: int, report: Report
+) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """Re-derive the delegated weights from the exported signed delegations with the portal's own
+    resolution (idaos.delegation.resolve), and check they are the flows the snapshot recorded."""
+    if not isinstance(graph, dict) or set(graph) != {"max_depth", "cap", "types", "delegations"}:
+        raise Mismatch("delegation is {max_depth, cap, types, delegations} (the delegation graph the snapshot used)")
+    if graph["types"] != eip712.delegation_types():
+        raise Mismatch("delegation.types differ from the portal's Delegation type")
+    if graph["max_depth"] != delegation.MAX_DEPTH or isinstance(graph["max_depth"], bool):
+        raise Mismatch(f"delegation.max_depth is {delegation.MAX_DEPTH}")
+    cap = graph["cap"]
+    if cap is not None:
+        cap = _uint(cap, "delegation.cap")
+    entries = graph["delegations"]
+    if not isinstance(entries, list):
+        raise Mismatch("delegation.delegations is a list")
+    if not entries:
+        return {}
+    used = []
+    for i, entry in enumerate(entries):
+        message = entry.get("message") if isinstance(entry, dict) else None
+        if not isinstance(message, dict) or entry.get("delegator") != message.get("delegator"):
+            raise Mismatch(f"delegation {i}: the signed message is not the delegator's")
+        try:
+            digest = "0x" + eip712.typed_digest(eip712.delegation_typed_data(message, chain_id=chain_id)).hex()
+        except Exception:
+            raise Mismatch(f"delegation {i}: the message is not a Delegation") from None
+        if digest != entry.get("digest"):
+            raise Mismatch(f"delegation {i}: digest {entry.get('digest')} but the message gives {digest}")
+        if entry.get("verified_by", "eoa") == "eoa":
+            signature = entry.get("signature")
+            signer = recover_digest(bytes.fromhex(digest[2:]), signature) if isinstance(signature, str) else None
+            if signer is None or signer.lower() != message["delegator"].lower():
+                raise Mismatch(f"delegation {i}: the signature is not {message['delegator']}'s")
+        try:
+            used.append((message["delegator"], [(s["delegate"], int(s["bps"])) for s in message["shares"]]))
+        except (KeyError, TypeError, ValueError):
+            raise Mismatch(f"delegation {i}: the shares are not a list of {{delegate, bps}}") from None
+    resolution = delegation.resolve(weights=power, delegations=used, cap=cap, max_depth=delegation.MAX_DEPTH)
+    for entry in entries:
+        try:
+            recorded = sorted((tuple(f["via"]), int(f["amount"])) for f in entry["flows"])
+        except (KeyError, TypeError, ValueError):
+            raise Mismatch(f"delegation of {entry['delegator']}: flows are a list of {{via, amount}}") from None
+        if recorded != resolution.flows.get(entry["delegator"], []):
+            raise Mismatch(f"delegation of {entry['delegator']}: the snapshot's flows differ from the re-derived ones")
+    report.checks.append(f"{len(used)} signed delegation(s) verified; delegated weights re-derived")
+    return resolution.flows
+
+
 def recount(export: Any, *, rpc: str | None = None) -> Report:
     """Recount the export; raise Mismatch naming the first difference (NeedsRpc last)."""
     if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
@@ -303,8 +355,12 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
             )
     counted = [(b, w) for key, b, w in rows if key in chosen]
     report.counted, report.superseded = len(counted), len(rows) - len(counted)
+    sums = tally.sums_of((b["choice"], w) for b, w in counted)
+    flows = _delegation_flows(_get(export, "delegation", "the delegation graph (delegation)"), power, chain_id, report)
+    if flows:
+        sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of={b["voter"]: b["choice"] for b, _ in counted})
     result = tally.compute(
-        sums=tally.sums_of((b["choice"], w) for b, w in counted),
+        sums=sums,
         voters=len(counted),
         eligible=eligible,
         quorum_bps=quorum,

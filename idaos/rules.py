@@ -78,6 +78,8 @@ def clean_charter(values: dict[str, Any], *, base: dict[str, Any] | None = None)
         if merged["membership_policy"] not in MembershipPolicy.values:
             raise InvalidInput("membership_policy must be open or approval.")
         out["membership_policy"] = merged["membership_policy"]
+    if "delegation_cap_bps" in merged:
+        out["delegation_cap_bps"] = _bps("delegation_cap_bps", merged["delegation_cap_bps"])
     split = ("split_contributors_bps", "split_treasury_bps", "split_validators_bps")
     for name in split:
         if name in merged:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
@@ -168,6 +169,7 @@ class Eip712Out(Schema):
     primaryType: str
     message_fields: list[str]
     choices: list[str]
+    delegation: dict[str, Any]
     notes: str
 
 
@@ -185,6 +187,48 @@ class ProposalExportOut(Schema):
     approval_threshold_bps: int | None
     eip712: dict[str, Any]
     voting_power: list[VotingPowerOut]
+    # The delegation graph the snapshot used (docs/governance.md "Delegation"); absent in old exports.
+    delegation: dict[str, Any] | None = None
     ballots: list[BallotOut]
     anchor_status: str
     anchor: dict[str, Any] | None
+
+
+class DelegationIn(Schema):
+    """A signed EIP-712 Delegation or Revocation (see /api/v1/governance/eip712, `delegation`);
+    its parts are checked by idaos.services.delegations, which names each problem with its own code."""
+
+    message: Any = None
+    signature: Any = None
+    domain: Any = None
+
+
+class DelegationShareOut(Schema):
+    delegate: str
+    bps: int
+
+
+class DelegationOut(Schema):
+    id: int
+    delegator: str
+    scope: str
+    shares: list[DelegationShareOut]
+    expires_at: datetime
+    nonce: int
+    created_at: datetime
+    ended_at: datetime | None
+    live: bool
+    message: dict[str, Any]
+    signature: str
+    digest: str
+    verified_by: str
+    revocation: dict[str, Any] | None
+
+
+class DelegationListOut(Schema):
+    items: list[DelegationOut]
+
+
+class DelegationNonceOut(Schema):
+    address: str
+    nonce: int

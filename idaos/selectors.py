@@ -7,18 +7,20 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
 
-from . import eip712, hooks, tally
+from . import delegation, eip712, hooks, tally
 from .models import (
     IDAO,
     Agent,
     AIModel,
     Ballot,
+    Delegation,
     Membership,
     MembershipStatus,
     ModelVersion,
@@ -201,6 +203,13 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
     )
     sums = {r["choice"]: int(r["weight"] or 0) for r in rows}
     voters = sum(r["n"] for r in rows)
+    if voters and connection.vendor == "postgresql":
+        for choice, amount in _delegated_sums_sql(proposal.pk):
+            sums[choice] = sums.get(choice, 0) + int(amount)
+    elif voters:
+        flows = delegation_flows(proposal)
+        if flows:
+            sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of=_choices_along(proposal, flows))
     return tally.compute(
         sums=sums,
         voters=voters,
@@ -208,6 +217,79 @@ def live_tally(proposal: Proposal) -> dict[str, object]:
         quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
         threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
     )
+
+
+def delegation_export(proposal: Proposal) -> dict[str, Any]:
+    """The delegation graph the snapshot used: each applied signed delegation (in resolution order)
+    and the flows it resolved to, enough for idaos.recount to re-derive them (idaos.delegation)."""
+    rows = (
+        VotingPower.objects.filter(proposal=proposal, delegation__isnull=False)
+        .select_related("delegation")
+        .order_by("delegation__created_at", "delegation_id")
+    )
+    return {
+        "max_depth": delegation.MAX_DEPTH,
+        "cap": None if proposal.delegation_cap is None else str(int(proposal.delegation_cap)),
+        "types": eip712.delegation_types(),
+        "delegations": [
+            {
+                "delegator": r.voter,
+                "message": r.delegation.message,
+                "signature": r.delegation.signature,
+                "digest": r.delegation.digest,
+                "verified_by": r.delegation.verified_by,
+                "flows": r.flows,
+            }
+            for r in rows
+        ],
+    }
+
+
+# delegation.adjusted_sums as one set-based statement (PostgreSQL): each flow of a delegator who
+# did not vote goes to the choice of the first of its `via` delegates who did. The resolution tests
+# (tests/idaos/test_delegation_resolution.py) check its tallies; the recount runs the Python spec.
+_DELEGATED_SUMS = """
+SELECT c.choice, sum((f.value->>'amount')::numeric)
+FROM idaos_votingpower vp
+CROSS JOIN LATERAL jsonb_array_elements(vp.flows) AS f(value)
+CROSS JOIN LATERAL (
+    SELECT b.choice
+    FROM jsonb_array_elements_text(f.value->'via') WITH ORDINALITY AS h(addr, k)
+    JOIN idaos_ballot b ON b.proposal_id = vp.proposal_id AND b.counted AND b.voter = h.addr
+    ORDER BY h.k
+    LIMIT 1
+) AS c
+WHERE vp.proposal_id = %s AND vp.delegated_out > 0
+  AND NOT EXISTS (
+    SELECT 1 FROM idaos_ballot o WHERE o.proposal_id = vp.proposal_id AND o.counted AND o.voter = vp.voter
+  )
+GROUP BY c.choice
+"""
+
+
+def _delegated_sums_sql(proposal_id: int) -> list[tuple[str, int]]:
+    with connection.cursor() as cursor:
+        cursor.execute(_DELEGATED_SUMS, [proposal_id])
+        return cursor.fetchall()
+
+
+def delegation_flows(proposal: Proposal) -> dict[str, list[tuple[tuple[str, ...], int]]]:
+    """origin -> [(via, amount)] of the snapshot's resolved delegations (one indexed query)."""
+    return {
+        voter: [(tuple(f["via"]), int(f["amount"])) for f in flows]
+        for voter, flows in VotingPower.objects.filter(proposal=proposal, delegated_out__gt=0).values_list(
+            "voter", "flows"
+        )
+    }
+
+
+def _choices_along(proposal: Proposal, flows: dict[str, list[tuple[tuple[str, ...], int]]]) -> dict[str, str]:
+    """voter -> choice of the counted ballots of everyone on a delegation path."""
+    people = set(flows)
+    for origin_flows in flows.values():
+        for via, _ in origin_flows:
+            people.update(via)
+    return dict(Ballot.objects.filter(proposal=proposal, counted=True, voter__in=people).values_list("voter", "choice"))
 
 
 def counted_rows(proposal: Proposal) -> list[tuple[str, str, int]]:
@@ -305,6 +387,7 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "approval_threshold_bps": proposal.approval_threshold_bps,
         "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
+        "delegation": delegation_export(proposal),
         "ballots": [
             ballot_dict(b) for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
         ],
@@ -396,3 +479,51 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
         }
     )
     return context
+
+
+# Delegations (docs/governance.md "Delegation")
+
+
+def delegation_dict(delegation: Delegation) -> dict[str, Any]:
+    """A delegation as the API shows it, with its signed receipt."""
+    return {
+        "id": delegation.pk,
+        "delegator": delegation.delegator,
+        "scope": delegation.scope,
+        "shares": [{"delegate": s.delegate, "bps": s.bps} for s in delegation.shares.all()],
+        "expires_at": delegation.expires_at,
+        "nonce": delegation.nonce,
+        "created_at": delegation.created_at,
+        "ended_at": delegation.ended_at,
+        "live": delegation.ended_at is None and delegation.expires_at > timezone.now(),
+        "message": delegation.message,
+        "signature": delegation.signature,
+        "digest": delegation.digest,
+        "verified_by": delegation.verified_by,
+        "revocation": (
+            {
+                "message": delegation.revocation_message,
+                "signature": delegation.revocation_signature,
+                "digest": delegation.revocation_digest,
+            }
+            if delegation.revocation_digest
+            else None
+        ),
+    }
+
+
+def delegation_list(*, delegator: str, live_only: bool = False) -> list[Delegation]:
+    """A delegator's delegations ("my delegations"), newest first."""
+    qs = Delegation.objects.filter(delegator__iexact=delegator).prefetch_related("shares")
+    if live_only:
+        qs = qs.filter(ended_at=None, expires_at__gt=timezone.now())
+    return list(qs)
+
+
+def delegations_to(*, delegate: str) -> list[Delegation]:
+    """The live delegations that name this address among their delegates ("delegated to me")."""
+    return list(
+        Delegation.objects.filter(shares__delegate__iexact=delegate, ended_at=None, expires_at__gt=timezone.now())
+        .prefetch_related("shares")
+        .distinct()
+    )

@@ -198,6 +198,9 @@ PORTAL_CONTRACT_SESSION_RECHECK_SECONDS = env.int("PORTAL_CONTRACT_SESSION_RECHE
 # --- Governance limits -----------------------------------------------------------------------
 IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR = env.int("IDAOS_MAX_ACTIVE_PROPOSALS_PER_AUTHOR", default=5)
 IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO = env.int("IDAOS_MAX_DAILY_PROPOSALS_PER_IDAO", default=20)
+# Delegations (docs/governance.md "Delegation"): the expiry a client proposes, and the longest allowed.
+IDAOS_DELEGATION_DEFAULT_DAYS = env.int("IDAOS_DELEGATION_DEFAULT_DAYS", default=180)
+IDAOS_DELEGATION_MAX_DAYS = env.int("IDAOS_DELEGATION_MAX_DAYS", default=180)
 
 # --- Validation tasks ---------------------------------------------------------------------------
 PORTAL_TASK_MAX_RETRIES = env.int("PORTAL_TASK_MAX_RETRIES", default=3)

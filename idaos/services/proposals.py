@@ -20,11 +20,12 @@ from ledger import services as ledger_services
 from portal.errors import DomainError
 from portal.models import User
 
-from .. import tally
+from .. import delegation, tally
 from ..errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
 from ..models import (
     IDAO,
     Ballot,
+    DelegationShare,
     Membership,
     MembershipStatus,
     Proposal,
@@ -94,8 +95,34 @@ def _submit(proposal: Proposal, idao: IDAO, now: datetime) -> None:
         _activate(proposal, idao, now)
 
 
+def _live_delegations(idao: IDAO, now: datetime) -> list[tuple[str, list[tuple[str, int]], int]]:
+    """(delegator, [(delegate, bps)]) of every live delegation that applies to this iDAO, the most
+    specific scope per delegator (idao > domain > global), earliest delegation first: one query."""
+    rank = {f"idao:{idao.slug}": 0, f"domain:{idao.domain}": 1, "global": 2}
+    rows = (
+        DelegationShare.objects.filter(
+            delegation__ended_at=None, delegation__expires_at__gt=now, delegation__scope__in=list(rank)
+        )
+        .order_by("delegation__created_at", "delegation_id", "id")
+        .values_list("delegation_id", "delegation__delegator", "delegation__scope", "delegate", "bps")
+    )
+    best: dict[str, tuple[int, int]] = {}
+    shares: dict[int, list[tuple[str, int]]] = {}
+    order: list[int] = []
+    for delegation_id, delegator, scope, delegate, bps in rows:
+        if delegation_id not in shares:
+            shares[delegation_id] = []
+            order.append(delegation_id)
+            if delegator not in best or rank[scope] < best[delegator][0]:
+                best[delegator] = (rank[scope], delegation_id)
+        shares[delegation_id].append((delegate, bps))
+    chosen = {delegation_id: delegator for delegator, (_, delegation_id) in best.items()}
+    return [(chosen[i], shares[i], i) for i in order if i in chosen]
+
+
 def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
-    """Snapshot every active member's voting power; later joiners and later LAZ do not count."""
+    """Snapshot every active member's voting power; later joiners and later LAZ do not count.
+    Live delegations resolve into the snapshot here (idaos.delegation.resolve)."""
     addresses = list(
         Membership.objects.filter(idao=idao, status=MembershipStatus.ACTIVE, joined_at__lte=now)
         .order_by("id")
@@ -105,11 +132,32 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     balances = (
         ledger_selectors.balances([owners.user(a) for a in addresses], "LAZ") if rule != "one_member_one_vote" else {}
     )
+    weights = {}
+    balance_of = {}
+    for address in addresses:
+        balance_of[address] = balances.get(owners.user(address), 0) if balances else 0
+        weights[address] = tally.weight_for(rule, balance_of[address])
+    cap = -(-len(addresses) * idao.delegation_cap_bps // 10000) if rule == "one_member_one_vote" else None
+    live = _live_delegations(idao, now)
+    applied = {delegator: delegation_id for delegator, _, delegation_id in live}
+    resolution = delegation.resolve(weights=weights, delegations=[(d, s) for d, s, _ in live], cap=cap)
+    received = resolution.received()
     rows = []
     for address in addresses:
-        balance = balances.get(owners.user(address), 0) if balances else 0
+        got = received.get(address, [])
+        flows = resolution.flows.get(address, [])
         rows.append(
-            VotingPower(proposal=proposal, voter=address, balance=balance, weight=tally.weight_for(rule, balance))
+            VotingPower(
+                proposal=proposal,
+                voter=address,
+                balance=balance_of[address],
+                weight=weights[address],
+                delegated=sum(a for _, _, a in got),
+                delegated_from=[{"from": o, "via": list(v), "amount": str(a)} for o, v, a in got],
+                delegated_out=sum(a for _, a in flows),
+                flows=[{"via": list(v), "amount": str(a)} for v, a in flows],
+                delegation_id=applied.get(address),
+            )
         )
     VotingPower.objects.bulk_create(rows, batch_size=1000)
     proposal.state = ProposalState.ACTIVE
@@ -117,7 +165,8 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     proposal.voting_rule = rule
     proposal.quorum_bps = idao.quorum_bps
     proposal.approval_threshold_bps = idao.approval_threshold_bps
-    proposal.eligible_power = sum(int(r.weight) for r in rows)
+    proposal.eligible_power = sum(weights.values())
+    proposal.delegation_cap = cap
     proposal.save(
         update_fields=[
             "state",
@@ -126,6 +175,7 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
             "quorum_bps",
             "approval_threshold_bps",
             "eligible_power",
+            "delegation_cap",
         ]
     )
 

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from .checks import Content, Expected, Result, Thresholds, decide, reason_codes, run_all
@@ -191,7 +191,7 @@ class Node:
                 if isinstance(inline, str):
                     got = Downloaded.write(base64.b64decode(inline, validate=True), tmp)
                 else:
-                    got = self.client.download(url, tmp, max_bytes=self.config.max_bytes)
+                    got = self.client.download(cast(str, url), tmp, max_bytes=self.config.max_bytes)
             content = Content(
                 path=Path(tmp.name),
                 size=got.size,

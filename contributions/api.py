@@ -6,9 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
-
 from portal.auth import api_auth
+from portal.http import PortalRequest
 from portal.routers import PortalRouter
 
 from .schemas import ContributionOut
@@ -23,6 +22,6 @@ router = PortalRouter(tags=["contributions"])
     response={200: list[ContributionOut]},
     summary="Your contributions, newest first",
 )
-def my_contributions(request: HttpRequest) -> list[dict[str, Any]]:
+def my_contributions(request: PortalRequest) -> list[dict[str, Any]]:
     """Your contributions, newest first, with their state and round."""
     return [contribution_dict(c) for c in contribution_list_of_owner(user=request.auth)]

@@ -44,7 +44,7 @@ def clean_usage_policy(raw: dict[str, Any]) -> dict[str, Any]:
     policy: dict[str, Any] = {"allowed_uses": sorted(set(uses))}
     for key in ("price", "quota", "expiry_days"):
         value = raw.get(key)
-        if value in (None, ""):
+        if value is None or value == "":
             continue
         try:
             number = int(value)
@@ -320,7 +320,7 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
             target = ContributionState.ACCEPTED if result == "accepted" else ContributionState.REJECTED
         moves.setdefault(target, []).append(pk)
     now = timezone.now()
-    for target, pks in moves.items():
-        Contribution.objects.filter(pk__in=pks).update(state=target, updated_at=now)
+    for state, pks in moves.items():
+        Contribution.objects.filter(pk__in=pks).update(state=state, updated_at=now)
     for pk in reroute:
         _enqueue_route(pk)

@@ -5,6 +5,7 @@ Also the iDAO page's contributions panel (idaos.hooks.register_idao_panel)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import IO, Any
 
 from django.core.files.storage import default_storage
@@ -46,13 +47,14 @@ def describe(refs: Sequence[str]) -> dict[str, dict[str, Any]]:
     return {str(c.pk): _facts(c) for c in rows}
 
 
+def _open_file(name: str, original: str) -> tuple[IO[bytes], str]:
+    return default_storage.open(name, "rb"), original
+
+
 def open(refs: Sequence[str]) -> dict[str, Callable[[], tuple[IO[bytes], str]]]:
     """ref -> a callable opening the file (nothing is opened yet), in one query."""
     rows = Contribution.objects.filter(pk__in=_pks(refs)).values_list("pk", "storage_name", "original_name")
-    return {
-        str(pk): (lambda name=name, original=original: (default_storage.open(name, "rb"), original))
-        for pk, name, original in rows
-    }
+    return {str(pk): partial(_open_file, name, original) for pk, name, original in rows}
 
 
 def idao_panel(idao: Any) -> dict:

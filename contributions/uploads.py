@@ -21,6 +21,7 @@ import zipfile
 import zlib
 from pathlib import Path
 from tempfile import NamedTemporaryFile
+from typing import IO
 
 from Crypto.Hash import keccak
 from django.conf import settings
@@ -77,6 +78,9 @@ def staging_sweep(*, older_than_seconds: float, now: float | None = None) -> int
 
 class HashedUpload(UploadedFile):
     """A staged upload with its digests. temporary_file_path() lets FileSystemStorage move it."""
+
+    file: IO[bytes]  # always the staged temporary file
+    size: int
 
     def __init__(self, name: str, content_type: str, charset: str | None) -> None:
         file = NamedTemporaryFile(dir=staging_dir(), prefix="up-", suffix=".part", delete=False)  # noqa: SIM115
@@ -432,11 +436,12 @@ def _tar_members(path: str, sniffed: str):
     fh = open(path, "rb")  # noqa: SIM115 - closed with the TarFile (see inspect_archive)
     stream = _BudgetedDecompressor(fh, sniffed, ratio=ratio, deadline=time.monotonic() + seconds)
     try:
-        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # noqa: SIM115
+        # typeshed's _Fileobj wants write/seek/tell too; a stream ("r|") only ever reads.
+        tf = tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK)  # type: ignore[call-overload]  # noqa: SIM115
     except BaseException:
         fh.close()
         raise
-    tf._budget_file = fh  # type: ignore[attr-defined]
+    tf._budget_file = fh
     return tf
 
 

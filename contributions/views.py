@@ -5,11 +5,11 @@ before anything reads the body; they enforce CSRF themselves right after (sessio
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -18,6 +18,7 @@ from idaos.models import Membership, MembershipStatus
 from portal.api import api as portal_api
 from portal.auth import api_auth
 from portal.errors import DomainError, error_response
+from portal.http import AuthedRequest, PortalRequest
 from portal.parsing import ensure_querydict_text
 
 from .errors import InvalidContribution
@@ -26,16 +27,16 @@ from .openapi import UPLOAD_SCOPE
 from .schemas import ContributionOut
 from .selectors import contribution_dict, contribution_for_download, contribution_list_of_owner
 from .services import ALLOWED_USES, contribution_create
-from .uploads import HashingUploadHandler, max_upload_bytes
+from .uploads import HashedUpload, HashingUploadHandler, max_upload_bytes
 
 CSRF_DETAIL = "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken."
 
 
-def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
-    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
+def _csrf_failure(request: PortalRequest) -> HttpResponse | None:
+    return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})  # type: ignore[arg-type]  # Django only reads getattr(callback, "csrf_exempt"); None is fine
 
 
-def _api_caller(request: HttpRequest) -> tuple[Any, bool]:
+def _api_caller(request: PortalRequest) -> tuple[Any, bool]:
     """(user, via session) by the API's own auth and in its order: a bearer token (lacking the
     upload scope: 403 insufficient_scope), else the session; nobody: 401 not_authenticated, before
     any CSRF check (which _receive makes for sessions once the upload handler is installed)."""
@@ -48,7 +49,7 @@ def _api_caller(request: HttpRequest) -> tuple[Any, bool]:
     raise DomainError("Sign in with Ethereum or send a valid API token.", code="not_authenticated", status=401)
 
 
-def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
+def _receive(request: PortalRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
     handler = HashingUploadHandler(request)
     request.upload_handlers = [handler]
     try:
@@ -60,7 +61,7 @@ def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Cont
 
 
 def _receive_with(
-    handler: HashingUploadHandler, request: HttpRequest, user: Any, *, check_csrf: bool
+    handler: HashingUploadHandler, request: PortalRequest, user: Any, *, check_csrf: bool
 ) -> tuple[Contribution | None, DomainError | None]:
     if check_csrf and _csrf_failure(request) is not None:
         handler.cleanup()
@@ -90,7 +91,7 @@ def _receive_with(
         contribution = contribution_create(
             idao_slug=post.get("idao", ""),
             owner=user,
-            upload=upload,
+            upload=cast(HashedUpload, upload),  # every file part went through HashingUploadHandler
             kind=post.get("kind", ""),
             title=post.get("title", ""),
             description=post.get("description", ""),
@@ -108,7 +109,7 @@ def _receive_with(
 
 
 @csrf_exempt
-def upload_api(request: HttpRequest) -> HttpResponse:
+def upload_api(request: PortalRequest) -> HttpResponse:
     """POST /api/v1/contributions/upload (multipart: file, idao, kind, title, licence,
     allowed_uses…), described in OpenAPI by contributions.openapi. The API's auth (a bearer token
     with contributions:write, or the session with X-CSRFToken), text check and error rendering
@@ -122,12 +123,15 @@ def upload_api(request: HttpRequest) -> HttpResponse:
     contribution, error = _receive(request, user, check_csrf=via_session)
     if error is not None:
         return portal_api.on_exception(request, error)
-    return JsonResponse(ContributionOut.model_validate(contribution_dict(contribution)).model_dump(), status=201)
+    # _receive returns a contribution or an error, never neither
+    return JsonResponse(
+        ContributionOut.model_validate(contribution_dict(cast(Contribution, contribution))).model_dump(), status=201
+    )
 
 
 @csrf_exempt
 @login_required
-def contribution_new(request: HttpRequest) -> HttpResponse:
+def contribution_new(request: AuthedRequest) -> HttpResponse:
     """The upload form (works without JavaScript; upload.js adds progress and the hash)."""
     memberships = Membership.objects.filter(user=request.user, status=MembershipStatus.ACTIVE).select_related("idao")
     context = {
@@ -147,13 +151,13 @@ def contribution_new(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def contribution_mine(request: HttpRequest) -> HttpResponse:
+def contribution_mine(request: AuthedRequest) -> HttpResponse:
     contributions = contribution_list_of_owner(user=request.user)
     template = "contributions/contribution_mine.html#rows" if request.htmx else "contributions/contribution_mine.html"
     return render(request, template, {"contributions": contributions})
 
 
-def contribution_file(request: HttpRequest, public_id: str) -> HttpResponse:
+def contribution_file(request: PortalRequest, public_id: str) -> FileResponse:
     """The file itself, only for its owner, a committee member of its open round, or a grant."""
     try:
         c = contribution_for_download(public_id=public_id, user=request.user)

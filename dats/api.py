@@ -14,6 +14,7 @@ from contributions.models import Contribution
 from ledger.errors import LeafNotSealed
 from portal.auth import api_auth
 from portal.errors import Forbidden, NotFound
+from portal.http import PortalRequest
 from portal.routers import PortalRouter
 from portal.schemas import Id, Limit
 
@@ -113,7 +114,7 @@ def dat_search(
     by_alias=True,
     summary="One DAT with its parents and current policy",
 )
-def dat_one(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
+def dat_one(request: PortalRequest, dat_id: Id) -> dict[str, Any]:
     dat = selectors.dat_get(dat_id)
     parents = sorted(DatParent.objects.filter(child=dat).values_list("parent_id", flat=True))
     return selectors.dat_dict(dat, parents=parents)
@@ -127,7 +128,7 @@ def dat_one(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     exclude_unset=True,  # a proof's chainAnchor appears once its block is anchored on a chain
     summary="The provenance bundle (verify offline with manage.py verify_bundle; also at /dats/{id}/bundle.json)",
 )
-def dat_bundle(request: HttpRequest, dat_id: Id) -> BundleOut:
+def dat_bundle(request: PortalRequest, dat_id: Id) -> BundleOut:
     return bundle_of(dat_id)
 
 
@@ -139,7 +140,7 @@ def dat_bundle(request: HttpRequest, dat_id: Id) -> BundleOut:
     exclude_unset=True,
     summary="Export the bundle and verify it on the server; says what was checked",
 )
-def dat_verify(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
+def dat_verify(request: PortalRequest, dat_id: Id) -> dict[str, Any]:
     try:
         report = bundles.verify(bundles.export(dat_id))
     except bundles.InvalidBundle as exc:
@@ -163,7 +164,7 @@ def dat_verify(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     ),
     summary="Ask for access to a DAT for one use (bearer token with the dats:access scope; send an Idempotency-Key)",
 )
-def dat_access(request: HttpRequest, dat_id: Id, body: DatAccessIn) -> Status:
+def dat_access(request: PortalRequest, dat_id: Id, body: DatAccessIn) -> Status:
     key = request.headers.get("Idempotency-Key") or body.idempotency_key or ""
     result = services.access_request(
         dat_id=dat_id, token=getattr(request, "api_token", None), use=body.use, idempotency_key=key
@@ -187,7 +188,7 @@ def dat_access(request: HttpRequest, dat_id: Id, body: DatAccessIn) -> Status:
     },
     summary="Download a DAT's file with a valid access grant",
 )
-def dat_file(request: HttpRequest, dat_id: Id) -> FileResponse:
+def dat_file(request: PortalRequest, dat_id: Id) -> FileResponse:
     dat = selectors.dat_get(dat_id)
     if selectors.valid_grant(dat=dat, user=request.auth) is None and dat.owner_id != request.auth.pk:
         raise Forbidden(
@@ -215,7 +216,7 @@ def dat_file(request: HttpRequest, dat_id: Id) -> FileResponse:
     exclude_unset=True,
     summary="The approved DATs of a model version (current or ?version=N) with content hashes",
 )
-def model_manifest(request: HttpRequest, model_id: Id, version: Id | None = None) -> dict[str, Any]:
+def model_manifest(request: PortalRequest, model_id: Id, version: Id | None = None) -> dict[str, Any]:
     return selectors.manifest_of(model_id, version=version)
 
 
@@ -227,7 +228,7 @@ def model_manifest(request: HttpRequest, model_id: Id, version: Id | None = None
     errors=(*OWNER_ERRORS, "dat_revoked", "invalid_policy", "policy_unchanged", "policy_outside_charter"),
     summary="Change a DAT's policy within the charter (owner)",
 )
-def dat_policy(request: HttpRequest, dat_id: Id, body: DatPolicyIn) -> dict[str, Any]:
+def dat_policy(request: PortalRequest, dat_id: Id, body: DatPolicyIn) -> dict[str, Any]:
     changes = {k: v for k, v in body.dict().items() if k in body.model_fields_set}
     return _event_dict(services.dat_policy_change(dat_id=dat_id, actor=request.auth, changes=changes))
 
@@ -240,7 +241,7 @@ def dat_policy(request: HttpRequest, dat_id: Id, body: DatPolicyIn) -> dict[str,
     errors=(*OWNER_ERRORS, "dat_revoked"),
     summary="Revoke a DAT's policy (owner)",
 )
-def dat_revoke(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
+def dat_revoke(request: PortalRequest, dat_id: Id) -> dict[str, Any]:
     return _event_dict(services.dat_revoke(dat_id=dat_id, actor=request.auth))
 
 
@@ -253,7 +254,7 @@ def dat_revoke(request: HttpRequest, dat_id: Id) -> dict[str, Any]:
     by_alias=True,
     summary="Transfer a DAT to another address (owner)",
 )
-def dat_transfer(request: HttpRequest, dat_id: Id, body: DatTransferIn) -> dict[str, Any]:
+def dat_transfer(request: PortalRequest, dat_id: Id, body: DatTransferIn) -> dict[str, Any]:
     return _event_dict(services.dat_transfer(dat_id=dat_id, actor=request.auth, to_address=body.to))
 
 
@@ -265,7 +266,7 @@ def dat_transfer(request: HttpRequest, dat_id: Id, body: DatTransferIn) -> dict[
     errors=(*OWNER_ERRORS, "unknown_parent", "lineage_cycle", "parents_unchanged"),
     summary="Add parents a DAT was derived from (owner; no cycles)",
 )
-def dat_parents(request: HttpRequest, dat_id: Id, body: ParentsIn) -> dict[str, Any]:
+def dat_parents(request: PortalRequest, dat_id: Id, body: ParentsIn) -> dict[str, Any]:
     return _event_dict(services.dat_parents_add(dat_id=dat_id, actor=request.auth, parent_ids=body.parents))
 
 
@@ -277,7 +278,7 @@ def dat_parents(request: HttpRequest, dat_id: Id, body: ParentsIn) -> dict[str, 
     errors=("contribution_not_found", "already_minted", "unknown_parent", "lineage_cycle"),
     summary="Declare the DATs a contribution was derived from (its contributor, before its DAT is minted)",
 )
-def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn) -> dict[str, Any]:
+def contribution_parents(request: PortalRequest, public_id: str, body: ParentsIn) -> dict[str, Any]:
     contribution = Contribution.objects.filter(public_id=public_id).values_list("pk", flat=True).first()
     if contribution is None:
         raise NotFound("You have no such contribution.", code="contribution_not_found")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ledger import proofs
 
@@ -203,7 +203,7 @@ def export(dat_id: int) -> dict[str, Any]:
     leaf_ids = [lid for i in order for lid in (dats[i].anchor_leaf_id, round_leaf[dats[i].round_id], *events[i])]
     # Fetch every proof against one head: a block sealed in between would make heads differ.
     for _attempt in range(3):
-        proofs_by_leaf = {lid: ledger_selectors.proof_bundle(lid) for lid in leaf_ids}
+        proofs_by_leaf = {lid: ledger_selectors.proof_bundle(cast(int, lid)) for lid in leaf_ids}  # anchored DATs
         if len({json.dumps(p["headers"][-1], sort_keys=True) for p in proofs_by_leaf.values()}) == 1:
             break
     entries = []

@@ -108,6 +108,8 @@ def event_feed(*, after: int = 0, limit: int = 100) -> dict[str, Any]:
             name = "Revoked" if policy.get("revoked") else "PolicyUpdated"
             items.append((ev.anchor_leaf_id, {"event": name, "tokenId": ev.dat_id, "version": body.get("version")}))
     for grant in AccessGrant.objects.filter(anchor_leaf_id__gt=after).order_by("anchor_leaf_id")[:limit]:
+        if grant.anchor_leaf_id is None:  # excluded by the filter
+            continue
         items.append(
             (
                 grant.anchor_leaf_id,

@@ -30,7 +30,9 @@ class DAT(models.Model):
     sha256 = models.CharField(max_length=66, db_index=True)
     keccak256 = models.CharField(max_length=66, db_index=True)
     size = models.BigIntegerField()
-    parents = models.ManyToManyField("self", through="DatParent", symmetrical=False, related_name="children")
+    parents: models.ManyToManyField[DAT, DatParent] = models.ManyToManyField(
+        "self", through="DatParent", symmetrical=False, related_name="children"
+    )
 
     allowed_uses = models.JSONField(default=list)
     price_credit = models.PositiveBigIntegerField(default=0, help_text="CREDIT (smallest unit) per granted use.")

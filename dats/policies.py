@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, overload
 
 from portal.errors import DomainError
 
@@ -77,6 +77,10 @@ class Decision:
     facts: dict[str, Any] = field(default_factory=dict)
 
 
+@overload
+def _int(value: Any, name: str, *, allow_none: Literal[False], maximum: int) -> int: ...
+@overload
+def _int(value: Any, name: str, *, allow_none: bool, maximum: int) -> int | None: ...
 def _int(value: Any, name: str, *, allow_none: bool, maximum: int) -> int | None:
     if value is None or value == "":
         if allow_none:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +19,7 @@ from ledger import onchain
 from ledger.errors import LeafNotSealed
 from portal.api import api as portal_api
 from portal.errors import DomainError, NotFound
+from portal.http import AuthedRequest, PortalRequest
 from quorums.models import Seat, Verdict
 
 from . import api, selectors, services
@@ -34,7 +36,7 @@ def _dat_or_404(dat_id: int) -> DAT:
 
 
 @require_GET
-def dat_list(request: HttpRequest) -> HttpResponse:
+def dat_list(request: PortalRequest) -> HttpResponse:
     try:
         filters = selectors.Filters.parse(request.GET)
         limit = request.GET.get("limit", "")
@@ -57,7 +59,7 @@ def dat_list(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_detail(request: PortalRequest, dat_id: int) -> HttpResponse:
     dat = _dat_or_404(dat_id)
     graph = lineage_graph(dat)
     r = dat.round
@@ -65,9 +67,9 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
     seats = list(Seat.objects.filter(round=r).order_by("id"))
     snapshot = {s.validator_id: s.stake for s in seats}
     for v in verdicts:
-        v.seat_stake = snapshot.get(v.validator_id)  # the stake that weighed the verdict, not today's
+        v.seat_stake = snapshot.get(v.validator_id)  # type: ignore[attr-defined]  # template-only attribute; the stake that weighed the verdict, not today's
     events = list(DatEvent.objects.filter(dat=dat).order_by("seq"))
-    context = {
+    context: dict[str, Any] = {
         "dat": dat,
         "policy": policy_of(dat),
         "svg": mark_safe(render_svg(graph)),  # noqa: S308 - every text is escaped in render_svg
@@ -90,7 +92,7 @@ def dat_detail(request: HttpRequest, dat_id: int) -> HttpResponse:
 
 
 @require_GET
-def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_bundle(request: PortalRequest, dat_id: int) -> HttpResponse:
     """Alias of GET /api/v1/dats/{dat_id}/bundle (the same reader, schema and error rendering),
     indented for reading; `?download=1` saves it as a file."""
     try:
@@ -108,7 +110,7 @@ def dat_bundle(request: HttpRequest, dat_id: int) -> HttpResponse:
     return response
 
 
-def _owner_action(request: HttpRequest, dat_id: int, action: Callable[[], object], done: str) -> HttpResponse:
+def _owner_action(request: PortalRequest, dat_id: int, action: Callable[[], object], done: str) -> HttpResponse:
     try:
         action()
         messages.success(request, done)
@@ -119,7 +121,7 @@ def _owner_action(request: HttpRequest, dat_id: int, action: Callable[[], object
 
 @login_required
 @require_POST
-def dat_policy(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_policy(request: AuthedRequest, dat_id: int) -> HttpResponse:
     changes: dict[str, object] = {"allowed_uses": request.POST.getlist("allowed_uses")}
     for name in ("price_credit", "quota", "expires_at"):
         if name in request.POST:
@@ -134,7 +136,7 @@ def dat_policy(request: HttpRequest, dat_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def dat_revoke(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_revoke(request: AuthedRequest, dat_id: int) -> HttpResponse:
     return _owner_action(
         request,
         dat_id,
@@ -145,7 +147,7 @@ def dat_revoke(request: HttpRequest, dat_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def dat_transfer(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_transfer(request: AuthedRequest, dat_id: int) -> HttpResponse:
     to = request.POST.get("to", "").strip()
     return _owner_action(
         request,
@@ -156,7 +158,7 @@ def dat_transfer(request: HttpRequest, dat_id: int) -> HttpResponse:
 
 
 @require_GET
-def model_manifest(request: HttpRequest, model_id: int) -> HttpResponse:
+def model_manifest(request: PortalRequest, model_id: int) -> HttpResponse:
     version = request.GET.get("version")
     try:
         manifest = selectors.manifest_of(model_id, version=int(version) if version and version.isdigit() else None)

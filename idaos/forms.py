@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import cast
 
 from django import forms
 
@@ -70,7 +71,7 @@ class ProposalForm(forms.Form):
         # Kinds registered downstream (idaos.hooks) are offered beside our own.
         own = set(ProposalKind.values)
         extra = [(k, k.replace("_", " ").capitalize()) for k in hooks.registered_kinds() if k not in own]
-        self.fields["kind"].choices = [*ProposalKind.choices, *extra]
+        cast(forms.ChoiceField, self.fields["kind"]).choices = [*ProposalKind.choices, *extra]
 
     def clean_payload(self) -> dict:
         raw = self.cleaned_data["payload"].strip() or "{}"

@@ -47,7 +47,16 @@ EOA = eip712.VERIFIED_BY_EOA
 PENDING = "pending"  # idaos.services.ballots.PENDING: a contract wallet's approval not seen on chain
 CLOSED_STATES = ("passed", "rejected", "quorum_not_met", "executed", "execution_failed")
 _UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
-_TALLY_KEYS = ("for", "against", "abstain", "cast", "voters", "eligible", "quorum_bps", "approval_threshold_bps")
+_TALLY_KEYS: tuple[str, ...] = (
+    "for",
+    "against",
+    "abstain",
+    "cast",
+    "voters",
+    "eligible",
+    "quorum_bps",
+    "approval_threshold_bps",
+)
 _TALLY_KEYS += ("participation_bps", "approval_bps", "quorum_reached", "approval_reached", "outcome")
 
 

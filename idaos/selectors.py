@@ -193,7 +193,7 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
     }
 
 
-def live_tally(proposal: Proposal) -> dict[str, object]:
+def live_tally(proposal: Proposal) -> dict[str, Any]:
     """The tally of counted ballots right now: one aggregate query."""
     rows = (
         Ballot.objects.filter(proposal=proposal, counted=True)
@@ -440,7 +440,7 @@ def _voters(proposal: Proposal):
 
 
 def _tally_context(proposal: Proposal) -> dict[str, Any]:
-    tally = proposal.tally if proposal.tally else live_tally(proposal)
+    tally: dict[str, Any] = proposal.tally if proposal.tally else live_tally(proposal)
     cast = int(tally["cast"]) or 0
     eligible = int(tally["eligible"]) or 0
     bars = [

@@ -11,11 +11,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from portal.errors import DomainError
+from portal.http import AuthedRequest, PortalRequest
 
 from . import eip712, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm
@@ -32,7 +33,7 @@ def _idao(slug: str):
         raise Http404(f"There is no iDAO “{slug}”.") from None
 
 
-def _proposal(request: HttpRequest, proposal_id: int) -> Proposal:
+def _proposal(request: PortalRequest, proposal_id: int) -> Proposal:
     """The proposal if this viewer may see it (selectors.proposals_visible), else 404."""
     try:
         return selectors.proposal_get(proposal_id, user=request.user)
@@ -40,7 +41,7 @@ def _proposal(request: HttpRequest, proposal_id: int) -> Proposal:
         raise Http404("There is no such proposal.") from None
 
 
-def _steward_idao(request: HttpRequest, slug: str):
+def _steward_idao(request: PortalRequest, slug: str):
     idao = _idao(slug)
     if not selectors.is_steward(idao=idao, user=request.user):
         raise PermissionDenied(f"Only stewards of {idao.name} may manage it.")
@@ -48,7 +49,7 @@ def _steward_idao(request: HttpRequest, slug: str):
 
 
 @require_GET
-def directory(request: HttpRequest) -> HttpResponse:
+def directory(request: PortalRequest) -> HttpResponse:
     q = request.GET.get("q", "")[:100]
     domain = request.GET.get("domain", "")
     if domain not in Domain.values:
@@ -61,7 +62,7 @@ def directory(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def idao_new(request: HttpRequest) -> HttpResponse:
+def idao_new(request: AuthedRequest) -> HttpResponse:
     form = IdaoForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -82,14 +83,14 @@ def idao_new(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-def idao_detail(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_detail(request: PortalRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     return render(request, "idaos/idao_detail.html", selectors.idao_page(idao, request.user))
 
 
 @login_required
 @require_POST
-def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_join(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     try:
         m = membership_services.membership_join(idao=idao, user=request.user)
@@ -104,7 +105,7 @@ def idao_join(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def idao_leave(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_leave(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     try:
         membership_services.membership_leave(idao=idao, user=request.user)
@@ -116,7 +117,7 @@ def idao_leave(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def members(request: HttpRequest, slug: str) -> HttpResponse:
+def members(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _steward_idao(request, slug)
     if request.method == "POST":
         action = request.POST.get("action")
@@ -142,7 +143,7 @@ def members(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _asset_new(
-    request: HttpRequest, slug: str, form_class: type[forms.Form], what: str, register: Callable[..., None]
+    request: AuthedRequest, slug: str, form_class: type[forms.Form], what: str, register: Callable[..., None]
 ) -> HttpResponse:
     """A steward's form for a new model or agent: `register(idao, steward, cleaned_data)` writes it."""
     idao = _steward_idao(request, slug)
@@ -159,7 +160,7 @@ def _asset_new(
 
 
 @login_required
-def model_new(request: HttpRequest, slug: str) -> HttpResponse:
+def model_new(request: AuthedRequest, slug: str) -> HttpResponse:
     def register(idao, steward, form) -> None:
         assets.aimodel_register(
             idao=idao,
@@ -174,7 +175,7 @@ def model_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
+def agent_new(request: AuthedRequest, slug: str) -> HttpResponse:
     def register(idao, steward, form) -> None:
         assets.agent_register(
             idao=idao,
@@ -188,7 +189,7 @@ def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-def proposal_list(request: HttpRequest, slug: str) -> HttpResponse:
+def proposal_list(request: PortalRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     qs = selectors.proposal_list(idao=idao, user=request.user)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
@@ -196,7 +197,7 @@ def proposal_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @login_required
-def proposal_new(request: HttpRequest, slug: str) -> HttpResponse:
+def proposal_new(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
     form = ProposalForm(request.POST or None, initial={"kind": request.GET.get("kind", "signal")})
     if request.method == "POST" and form.is_valid():
@@ -218,7 +219,7 @@ def proposal_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
+def proposal_detail(request: PortalRequest, proposal_id: int) -> HttpResponse:
     proposal = _proposal(request, proposal_id)
     partial = request.GET.get("partial")
     if request.htmx and partial in ("tally", "voters"):
@@ -229,7 +230,7 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def proposal_action(request: HttpRequest, proposal_id: int, action: str) -> HttpResponse:
+def proposal_action(request: AuthedRequest, proposal_id: int, action: str) -> HttpResponse:
     proposal = _proposal(request, proposal_id)
     try:
         if action == "submit":
@@ -250,7 +251,7 @@ def _export_rows(proposal: Proposal):
 
 
 @require_GET
-def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResponse:
+def ballots_export(request: PortalRequest, proposal_id: int, fmt: str) -> HttpResponse:
     """Every signed ballot with its signature; the JSON also carries the voting-power snapshot, the
     counting rule and the ledger proof of the result, so `manage.py recount` needs nothing else."""
     try:
@@ -260,7 +261,7 @@ def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResp
             return JsonResponse(exc.as_dict(), status=exc.status)
         raise Http404("There is no such proposal.") from None
     if fmt == "json":
-        response = JsonResponse(selectors.proposal_export(proposal), json_dumps_params={"indent": 1})
+        response: HttpResponse = JsonResponse(selectors.proposal_export(proposal), json_dumps_params={"indent": 1})
     else:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         writer = csv.writer(response)
@@ -303,7 +304,7 @@ def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResp
 
 
 @require_GET
-def ballot_receipt(request: HttpRequest, ballot_id: int) -> HttpResponse:
+def ballot_receipt(request: PortalRequest, ballot_id: int) -> HttpResponse:
     ballot = Ballot.objects.select_related("proposal__idao").filter(pk=ballot_id).first()
     if ballot is None:
         raise Http404("There is no such ballot.")
@@ -320,6 +321,6 @@ def ballot_receipt(request: HttpRequest, ballot_id: int) -> HttpResponse:
 
 
 @require_GET
-def eip712_json(request: HttpRequest) -> JsonResponse:
+def eip712_json(request: PortalRequest) -> JsonResponse:
     """Alias of GET /api/v1/governance/eip712."""
     return JsonResponse(eip712.published())

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -61,7 +62,7 @@ def publisher() -> Publisher | None:
     return Publisher(chain_id=chain_id, key=key, rpc=rpc)
 
 
-def _int(value: object) -> int:
+def _int(value: Any) -> int:
     return int(str(value), 16) if isinstance(value, str) else int(value or 0)
 
 

@@ -27,7 +27,7 @@ TEMP_PREFIX = ".incoming-"  # never of the form "<stamp>_<uuid>.<queue>.msg" tha
 
 
 class Channel(filesystem.Channel):
-    def _put(self, queue: str, payload: dict, **kwargs) -> None:
+    def _put(self, queue: str, payload: dict, **kwargs) -> None:  # type: ignore[override]  # kombu's own filesystem.Channel has this signature, not AbstractChannel's
         name = f"{round(monotonic() * 1000)}_{uuid.uuid4()}.{queue}.msg"
         final = os.path.join(self.data_folder_out, name)
         temp = os.path.join(self.data_folder_out, TEMP_PREFIX + name + ".tmp")
@@ -42,7 +42,7 @@ class Channel(filesystem.Channel):
                 os.unlink(temp)
             raise ChannelError(f"Cannot add file {final!r} to directory") from exc
 
-    def _get(self, queue: str) -> dict:
+    def _get(self, queue: str) -> dict:  # type: ignore[override]  # kombu's own filesystem.Channel has this signature, not AbstractChannel's
         suffix = f"{queue}.msg"
         claimed_dir = self.processed_folder
         for name in sorted(os.listdir(self.data_folder_in)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from itertools import count
+from typing import Any
 
 import requests
 from django.conf import settings
@@ -64,7 +65,7 @@ class RpcClient:
     url: str
     timeout: float
 
-    def request(self, method: str, params: list) -> object:
+    def request(self, method: str, params: list) -> Any:
         """The JSON-RPC result; a revert raises CallReverted, anything else ChainUnavailable."""
         body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
         try:

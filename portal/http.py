@@ -9,7 +9,7 @@ from django.http import HttpRequest
 if TYPE_CHECKING:
     from django_htmx.middleware import HtmxDetails
 
-    from portal.models import ApiToken
+    from portal.models import ApiToken, User
 
 
 class PortalRequest(HttpRequest):
@@ -18,3 +18,9 @@ class PortalRequest(HttpRequest):
     htmx: HtmxDetails
     auth: Any  # what the operation's django-ninja auth returned (a User, or None without auth)
     api_token: ApiToken | None
+
+
+class AuthedRequest(PortalRequest):
+    """Annotate `@login_required` views with this: their `request.user` is a signed-in User."""
+
+    user: User  # narrowed from `User | AnonymousUser` by @login_required

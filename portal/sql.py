@@ -11,6 +11,13 @@ from typing import Any
 from django.db import connection, models
 
 
+def _concrete(meta: Any, name: str) -> models.Field:
+    field = meta.get_field(name)
+    if not isinstance(field, models.Field):  # a reverse relation or a generic key has no column
+        raise TypeError(f"{meta.label}.{name} is not a concrete column")
+    return field
+
+
 def update_by_pk(
     model: type[models.Model], rows: dict[Any, dict[str, Any]], *, where: dict[str, Any] | None = None, **constants: Any
 ) -> int:
@@ -26,20 +33,20 @@ def update_by_pk(
     fields = list(next(iter(rows.values())))
     sets, params = [], []
     for name in fields:
-        field = meta.get_field(name)
+        field = _concrete(meta, name)
         branches = []
         for pk in pks:
             branches.append("WHEN %s THEN %s")
             params += [pk, field.get_db_prep_save(rows[pk][name], connection)]
         sets.append(f"{qn(field.column)} = CASE {pk_col} {' '.join(branches)} END")
     for name, value in constants.items():
-        field = meta.get_field(name)
+        field = _concrete(meta, name)
         sets.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_save(value, connection))
     conditions = [f"{pk_col} IN ({', '.join(['%s'] * len(pks))})"]
     params += pks
     for name, value in (where or {}).items():
-        field = meta.get_field(name)
+        field = _concrete(meta, name)
         conditions.append(f"{qn(field.column)} = %s")
         params.append(field.get_db_prep_value(value, connection))
     # Only quoted identifiers from the model's own metadata are spliced in; every value is a parameter.

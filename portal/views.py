@@ -6,12 +6,14 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import defaults
 from django.views.decorators.http import require_POST
+
+from portal.http import AuthedRequest, PortalRequest
 
 from .api_tokens import SCOPES, api_token_create, api_token_revoke, api_token_subject_choices
 from .errors import DomainError, error_response
@@ -19,11 +21,11 @@ from .middleware import exception_response, is_api_path, wants_json
 from .models import ApiToken
 
 
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: PortalRequest) -> HttpResponse:
     return render(request, "portal/home.html")
 
 
-def login_page(request: HttpRequest) -> HttpResponse:
+def login_page(request: PortalRequest) -> HttpResponse:
     """Where @login_required and the admin send visitors: the SIWE button, then back to `next`."""
     next_url = request.GET.get("next", "/")
     # Only a path on this site: "/\\evil.example" or "/\t/evil.example" are other sites to a browser.
@@ -35,13 +37,13 @@ def login_page(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-def logout_page(request: HttpRequest) -> HttpResponse:
+def logout_page(request: PortalRequest) -> HttpResponse:
     """The no-JavaScript sign-out: end the session and go home."""
     logout(request)
     return redirect("home")
 
 
-def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+def csrf_failure(request: PortalRequest, reason: str = "") -> HttpResponse:
     if wants_json(request):
         return error_response(
             "csrf_failed", "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken.", 403
@@ -58,7 +60,7 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 
 @login_required
-def api_token_list(request: HttpRequest) -> HttpResponse:
+def api_token_list(request: AuthedRequest) -> HttpResponse:
     """The API tokens page: the user's tokens, and the form creating one (the raw value shows once)."""
     raw, created, status = None, None, 200
     if request.method == "POST":
@@ -85,7 +87,7 @@ def api_token_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_token_revoke_page(request: HttpRequest, token_id: int) -> HttpResponse:
+def api_token_revoke_page(request: AuthedRequest, token_id: int) -> HttpResponse:
     try:
         token = api_token_revoke(user=request.user, token_id=token_id)
         messages.success(request, f"Token “{token.name}” ({token.prefix}…) is revoked.")
@@ -94,7 +96,7 @@ def api_token_revoke_page(request: HttpRequest, token_id: int) -> HttpResponse:
     return redirect("api_tokens")
 
 
-def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+def bad_request(request: PortalRequest, exception: Exception | None = None) -> HttpResponse:
     """handler400: SuspiciousOperation raised anywhere (unknown Host, too many fields, bodies
     too big to read) is JSON with its status under /api/ and /auth/; pages keep Django's page."""
     if is_api_path(request):
@@ -104,7 +106,7 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
     return defaults.bad_request(request, exception or SuspiciousOperation())
 
 
-def server_error(request: HttpRequest) -> HttpResponse:
+def server_error(request: PortalRequest) -> HttpResponse:
     """handler500: a request-parsing error that escaped (a malformed multipart body read by a
     middleware) keeps its 4xx; any other failure is a JSON 500 under /api/ and /auth/."""
     if is_api_path(request):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Status
 
 from portal.auth import api_auth
 from portal.errors import DomainError
+from portal.http import PortalRequest
 from portal.routers import PortalRouter
 from portal.schemas import Id
 
@@ -83,7 +83,7 @@ def round_json(r: Round) -> dict[str, Any]:
     response={200: VerdictPublicationOut},
     summary="The EIP-712 Verdict type, domain and verdicts (also at /quorums/eip712.json)",
 )
-def verdict_publication(request: HttpRequest) -> VerdictPublicationOut:
+def verdict_publication(request: PortalRequest) -> VerdictPublicationOut:
     return VerdictPublicationOut.model_validate(eip712.publication())
 
 
@@ -93,7 +93,7 @@ def verdict_publication(request: HttpRequest) -> VerdictPublicationOut:
     response={200: list[AssignmentOut]},
     summary="Your open assignments with the typed data to sign",
 )
-def assignments(request: HttpRequest) -> list[dict[str, Any]]:
+def assignments(request: PortalRequest) -> list[dict[str, Any]]:
     """Open rounds where you sit on the committee and have not signed yet, with the typed data
     to sign (fill in verdict and reason) and where to download the file."""
     out = []
@@ -130,7 +130,7 @@ def assignments(request: HttpRequest) -> list[dict[str, Any]]:
     ),
     summary="Submit a signed EIP-712 Verdict",
 )
-def submit_verdict(request: HttpRequest, round_id: Id, payload: VerdictIn) -> Status:
+def submit_verdict(request: PortalRequest, round_id: Id, payload: VerdictIn) -> Status:
     """Submit a signed EIP-712 Verdict. A second, different verdict for the same round is
     recorded as equivocation evidence (409 equivocation)."""
     result = services.verdict_submit(round_id=round_id, message=payload.message, signature=payload.signature)
@@ -156,7 +156,7 @@ def submit_verdict(request: HttpRequest, round_id: Id, payload: VerdictIn) -> St
     exclude_unset=True,
     summary="Submit up to 100 signed EIP-712 Verdicts at once",
 )
-def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
+def submit_verdicts(request: PortalRequest, payload: VerdictBatchIn) -> Status:
     """Submit up to 100 signed EIP-712 Verdicts at once (an automated validator's batch), each
     checked exactly as by POST /rounds/{id}/verdicts, in one transaction. The answer lists, in
     order, each item's outcome: `{"status": 201, …}`, `{"status": 409, "error": "equivocation", …}`
@@ -186,7 +186,7 @@ def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
 @router.get(
     "/rounds/{round_id}", auth=None, response={200: RoundOut}, errors=("round_not_found",), summary="A validation round"
 )
-def round_detail(request: HttpRequest, round_id: Id) -> dict[str, Any]:
+def round_detail(request: PortalRequest, round_id: Id) -> dict[str, Any]:
     return round_json(round_get(round_id))
 
 
@@ -197,7 +197,7 @@ def round_detail(request: HttpRequest, round_id: Id) -> dict[str, Any]:
     errors=("quorum_not_found", "quorum_paused", "validator_not_active", "bond_too_small", "insufficient_funds"),
     summary="Bond LAZ into a quorum's escrow",
 )
-def bond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
+def bond(request: PortalRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     v = services.validator_bond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"validator": v.pk, "stake": int(v.stake), "state": v.state}
 
@@ -209,7 +209,7 @@ def bond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str
     errors=("quorum_not_found", "validator_not_active", "bond_too_small"),
     summary="Start unbonding LAZ (available after the cool-down)",
 )
-def unbond(request: HttpRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
+def unbond(request: PortalRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
 
@@ -258,7 +258,7 @@ def _given(payload: QuorumParametersIn) -> dict[str, Any]:
     errors=(*STAFF_ERRORS, "quorum_name_taken"),
     summary="Create a quorum (staff only; audited and anchored)",
 )
-def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
+def quorum_create_api(request: PortalRequest, payload: QuorumCreateIn) -> Status:
     q = services.quorum_create(
         actor=request.auth,
         name=payload.name,
@@ -276,6 +276,6 @@ def quorum_create_api(request: HttpRequest, payload: QuorumCreateIn) -> Status:
     errors=(*STAFF_ERRORS, "quorum_not_found", "quorum_name_taken"),
     summary="Change a quorum's parameters (staff only; audited and anchored; applies to rounds opened after it)",
 )
-def quorum_update_api(request: HttpRequest, quorum_id: Id, payload: QuorumUpdateIn) -> Status:
+def quorum_update_api(request: PortalRequest, quorum_id: Id, payload: QuorumUpdateIn) -> Status:
     q = services.quorum_update(actor=request.auth, quorum_id=quorum_id, reason=payload.reason, **_given(payload))
     return Status(200, _quorum_out(q))

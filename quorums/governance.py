@@ -39,7 +39,7 @@ def execute_drop(proposal: Any, payload: dict) -> dict:
 
 
 def _name(payload: dict) -> str:
-    q = Quorum.objects.filter(pk=payload.get("quorum_id")).first()
+    q = Quorum.objects.filter(pk=payload.get("quorum_id")).first()  # type: ignore[misc]  # pk=None is a valid (empty) lookup
     return q.name if q else f"quorum {payload.get('quorum_id')}"
 
 

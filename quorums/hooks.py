@@ -34,7 +34,7 @@ _SUBJECT_KINDS: dict[str, SubjectKind] = {}
 _ON_VERDICTS: list[RoundsHook] = []
 _ON_ROUNDS_CLOSED: list[RoundsHook] = []
 _ON_ROUNDS_ACCEPTED: list[RoundsHook] = []
-_ON_SWEEP: list[Callable[[], None]] = []
+_ON_SWEEP: list[Callable[[], object]] = []
 
 
 def register_subject_kind(
@@ -76,7 +76,7 @@ def on_rounds_accepted(fn: RoundsHook) -> RoundsHook:
     return _add(_ON_ROUNDS_ACCEPTED, fn)
 
 
-def on_sweep(fn: Callable[[], None]) -> Callable[[], None]:
+def on_sweep(fn: Callable[[], object]) -> Callable[[], object]:
     """Periodic work a downstream app adds to the quorums sweep (e.g. routing waiting subjects)."""
     return _add(_ON_SWEEP, fn)
 

@@ -8,11 +8,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from portal.errors import DomainError
+from portal.http import AuthedRequest, PortalRequest
 from portal.models import ParkedTask
 
 from . import api, services
@@ -20,16 +21,16 @@ from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Val
 from .selectors import assignment_list, quorum_list, subject_facts, total_stake
 
 
-def eip712_json(request: HttpRequest) -> JsonResponse:
+def eip712_json(request: PortalRequest) -> JsonResponse:
     """Alias of GET /api/v1/quorums/eip712: the same operation, the same schema."""
     return JsonResponse(api.verdict_publication(request).model_dump())
 
 
-def quorum_directory(request: HttpRequest) -> HttpResponse:
+def quorum_directory(request: PortalRequest) -> HttpResponse:
     return render(request, "quorums/quorum_list.html", {"quorums": quorum_list()})
 
 
-def quorum_detail(request: HttpRequest, quorum_id: int) -> HttpResponse:
+def quorum_detail(request: PortalRequest, quorum_id: int) -> HttpResponse:
     quorum = get_object_or_404(Quorum, pk=quorum_id)
     validators = quorum.validators.select_related("user").order_by("-stake", "pk")
     context = {
@@ -47,7 +48,7 @@ def quorum_detail(request: HttpRequest, quorum_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def quorum_bond(request: HttpRequest, quorum_id: int) -> HttpResponse:
+def quorum_bond(request: AuthedRequest, quorum_id: int) -> HttpResponse:
     try:
         amount = int(request.POST.get("amount", ""))
         if request.POST.get("action") == "unbond":
@@ -63,7 +64,7 @@ def quorum_bond(request: HttpRequest, quorum_id: int) -> HttpResponse:
     return redirect("quorums:quorum_detail", quorum_id=quorum_id)
 
 
-def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
+def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
     r = get_object_or_404(Round.objects.select_related("quorum", "idao"), pk=round_id)
     seats = r.seats.select_related("validator").order_by("pk")
     verdicts = r.verdicts.select_related("validator").order_by("pk")
@@ -84,7 +85,7 @@ def round_detail(request: HttpRequest, round_id: int) -> HttpResponse:
 
 
 @login_required
-def validator_inbox(request: HttpRequest) -> HttpResponse:
+def validator_inbox(request: AuthedRequest) -> HttpResponse:
     assigned = list(assignment_list(address=request.user.address))
     facts = subject_facts([seat.round for seat in assigned])
     items = [{"seat": seat, "round": seat.round, "subject": facts[seat.round_id]} for seat in assigned]
@@ -95,12 +96,12 @@ def validator_inbox(request: HttpRequest) -> HttpResponse:
 # --- staff moderation --------------------------------------------------------------------------
 
 
-def _staff(request: HttpRequest) -> None:
+def _staff(request: PortalRequest) -> None:
     if not (request.user.is_authenticated and request.user.is_staff):
         raise PermissionDenied("Only portal staff may moderate quorums.")
 
 
-def moderation(request: HttpRequest) -> HttpResponse:
+def moderation(request: PortalRequest) -> HttpResponse:
     _staff(request)
     context = {
         "quorums": Quorum.objects.prefetch_related(
@@ -120,7 +121,7 @@ def _posted_parameters(post: Any) -> dict[str, str]:
 
 
 @require_POST
-def moderation_action(request: HttpRequest) -> HttpResponse:
+def moderation_action(request: PortalRequest) -> HttpResponse:
     _staff(request)
     post, actor = request.POST, request.user
     action, reason = post.get("action", ""), post.get("reason", "")

@@ -8,7 +8,7 @@ import secrets
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -16,6 +16,7 @@ from dats.models import DAT
 from idaos import selectors as idao_selectors
 from idaos.models import IDAO
 from portal.errors import DomainError, NotFound
+from portal.http import AuthedRequest, PortalRequest
 
 from . import selectors
 from .services import credits
@@ -28,7 +29,7 @@ def _or_404(fn, *args):
         raise Http404(exc.detail) from exc
 
 
-def _idao_for_member(request: HttpRequest, slug: str) -> IDAO:
+def _idao_for_member(request: PortalRequest, slug: str) -> IDAO:
     idao = _or_404(idao_selectors.idao_get, slug)
     if not idao_selectors.is_member(idao=idao, user=request.user):
         raise PermissionDenied("Only members of this iDAO see its earnings.")
@@ -36,7 +37,7 @@ def _idao_for_member(request: HttpRequest, slug: str) -> IDAO:
 
 
 @login_required
-def my_earnings(request: HttpRequest) -> HttpResponse:
+def my_earnings(request: AuthedRequest) -> HttpResponse:
     data = selectors.user_earnings(request.user)
     template = "rewards/earnings.html#earnings-body" if request.htmx else "rewards/earnings.html"
     return render(request, template, {**data, "open": selectors.open_epoch_usage()})
@@ -48,7 +49,7 @@ class _Echo:
 
 
 @login_required
-def my_earnings_csv(request: HttpRequest) -> StreamingHttpResponse:
+def my_earnings_csv(request: AuthedRequest) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
 
     def rows():
@@ -79,7 +80,7 @@ def my_earnings_csv(request: HttpRequest) -> StreamingHttpResponse:
 
 
 @login_required
-def idao_earnings(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_earnings(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _idao_for_member(request, slug)
     steward = idao_selectors.is_steward(idao=idao, user=request.user)
     context = {
@@ -94,7 +95,7 @@ def idao_earnings(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def idao_credit_grant(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_credit_grant(request: AuthedRequest, slug: str) -> HttpResponse:
     idao = _idao_for_member(request, slug)
     try:
         amount = int(request.POST.get("amount", ""))
@@ -115,25 +116,25 @@ def idao_credit_grant(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("rewards:idao", slug=idao.slug)
 
 
-def epoch_list(request: HttpRequest) -> HttpResponse:
+def epoch_list(request: PortalRequest) -> HttpResponse:
     return render(
         request, "rewards/epochs.html", {"epochs": selectors.epoch_list(), "open": selectors.open_epoch_usage()}
     )
 
 
-def epoch_page(request: HttpRequest, number: int) -> HttpResponse:
+def epoch_page(request: PortalRequest, number: int) -> HttpResponse:
     epoch = _or_404(selectors.epoch_get, number)
     return render(request, "rewards/epoch.html", {"epoch": epoch, **selectors.epoch_detail(epoch)})
 
 
-def payout_proof(request: HttpRequest, number: int, payout_id: int) -> JsonResponse:
+def payout_proof(request: PortalRequest, number: int, payout_id: int) -> JsonResponse:
     try:
         return JsonResponse(selectors.payout_proof(selectors.epoch_get(number), payout_id))
     except NotFound as exc:  # a .json address answers JSON, errors included
         return JsonResponse(exc.as_dict(), status=404)
 
 
-def dat_earnings(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_earnings(request: PortalRequest, dat_id: int) -> HttpResponse:
     """'Usage and earnings of this DAT': the fragment for htmx (the DAT page loads it), else a page."""
     if not DAT.objects.filter(pk=dat_id).exists():
         raise Http404("There is no such DAT.")

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from .checks import Content, Expected, Result, Thresholds, decide, reason_codes, run_all
@@ -68,7 +68,7 @@ class Journal:
         """Append these verdicts and fsync once: they are on disk before any is submitted."""
         if not decisions:
             return
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "round": d.round_id,
                 "message": d.message,
@@ -176,7 +176,7 @@ class Node:
         if self.schema is None:
             raise SchemaError("start() has not fetched the EIP-712 publication")
         round_id = int(assignment["round"])
-        subject = assignment.get("subject") or {}
+        subject: dict[str, Any] = assignment.get("subject") or {}
         template = (assignment.get("typed_data") or {}).get("message") or {}
         if not self._template_is_ours(assignment, template):
             return None
@@ -191,7 +191,7 @@ class Node:
                 if isinstance(inline, str):
                     got = Downloaded.write(base64.b64decode(inline, validate=True), tmp)
                 else:
-                    got = self.client.download(url, tmp, max_bytes=self.config.max_bytes)
+                    got = self.client.download(cast(str, url), tmp, max_bytes=self.config.max_bytes)
             content = Content(
                 path=Path(tmp.name),
                 size=got.size,
@@ -229,6 +229,8 @@ class Node:
     def _template_is_ours(self, assignment: dict[str, Any], template: dict[str, Any]) -> bool:
         """Sign only a message about this round, this content and this validator, in the
         domain the portal publishes."""
+        if self.schema is None:  # check() made sure of it
+            raise SchemaError("start() has not fetched the EIP-712 publication")
         typed = assignment.get("typed_data") or {}
         problems = []
         if typed.get("domain") and typed["domain"] != self.schema.domain:

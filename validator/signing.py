@@ -18,7 +18,7 @@ from eth_utils import keccak, to_checksum_address
 try:  # optional: libsecp256k1 bindings (the portal installs them)
     from coincurve import PrivateKey as _PrivateKey
 except ImportError:  # pragma: no cover - eth_account signs alone
-    _PrivateKey = None
+    _PrivateKey = None  # type: ignore[misc,assignment]  # the optional import's fallback
 
 _UINT = re.compile(r"^uint(\d*)$")
 _INT = re.compile(r"^int(\d*)$")
@@ -67,7 +67,7 @@ class VerdictSchema:
         return message
 
     def digest(self, message: dict[str, Any]) -> bytes:
-        if self._flat:
+        if self._flat and self._separator is not None:  # _separator is set exactly when _flat
             return keccak(b"\x19\x01" + self._separator + self._hash_struct(self.primary, message))
         signable = encode_typed_data(full_message=self.typed_data(message))
         return keccak(b"\x19" + signable.version + signable.header + signable.body)
@@ -99,7 +99,7 @@ def _atomic(kind: str) -> bool:
     return (
         kind in ("address", "bool", "string", "bytes")
         or bool(_UINT.match(kind) or _INT.match(kind))
-        or bool(_BYTES_N.match(kind) and 1 <= int(_BYTES_N.match(kind).group(1)) <= 32)
+        or bool((m := _BYTES_N.match(kind)) and 1 <= int(m.group(1)) <= 32)
     )
 
 

@@ -20,7 +20,7 @@ def bounds_validate(idao: Any, payload: dict) -> dict:
     uses = policies.clean_uses(payload.get("allowed_uses", list(policies.USES)))
     low = int(payload.get("min_price_credit") or 0)
     high = payload.get("max_price_credit")
-    high = None if high in (None, "") else int(high)
+    high = None if high is None or high == "" else int(high)
     if low < 0 or (high is not None and high < low):
         raise policies.InvalidPolicy("Prices are whole numbers with min ≤ max.")
     return {"allowed_uses": list(uses), "min_price_credit": low, "max_price_credit": high}

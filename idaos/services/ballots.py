@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -276,7 +277,9 @@ def ballot_cast(
     return Ballot(id=ballot_id, **_counted_ballot(proposal_id, ballot, weight, now))
 
 
-def _counted_ballot(proposal_id: int, ballot: VerifiedBallot, weight: int | None, now: datetime) -> dict[str, Any]:
+def _counted_ballot(
+    proposal_id: int, ballot: VerifiedBallot, weight: int | Decimal | None, now: datetime
+) -> dict[str, Any]:
     """The fields of the row a recorded ballot becomes (the SQL function inserts the same)."""
     msg = ballot.message
     return {
@@ -379,7 +382,7 @@ def voter_lock(proposal_id: int, voter: str) -> None:
 
 def ballot_record_spec(
     *, proposal_id: int, ballot: VerifiedBallot, now: datetime
-) -> tuple[str, int | None, int | None, str]:
+) -> tuple[str, int | None, int | Decimal | None, str]:
     """idaos_cast_ballot() step by step: its specification, and the SQLite path."""
     msg = ballot.message
     with transaction.atomic():
@@ -394,12 +397,12 @@ def ballot_record_spec(
         if msg["idao"] != row["idao__slug"]:
             return "wrong_idao", None, None, row["idao__slug"]
         if row["state"] in (ProposalState.DRAFT, ProposalState.PENDING) or (
-            row["state"] == ProposalState.ACTIVE and now < row["voting_starts_at"]
+            row["state"] == ProposalState.ACTIVE and now < row["voting_starts_at"]  # type: ignore[operator]  # an active proposal has its voting window
         ):
             return "voting_not_open", None, None, ""
-        if row["state"] != ProposalState.ACTIVE or now >= row["voting_ends_at"]:
+        if row["state"] != ProposalState.ACTIVE or now >= row["voting_ends_at"]:  # type: ignore[operator]  # an active proposal has its voting window
             return "voting_closed", None, None, ""
-        if not int(row["voting_starts_at"].timestamp()) <= msg["timestamp"] < row["voting_ends_at"].timestamp():
+        if not int(row["voting_starts_at"].timestamp()) <= msg["timestamp"] < row["voting_ends_at"].timestamp():  # type: ignore[union-attr]  # an active proposal has its voting window
             return "timestamp_outside_window", None, None, ""
         voter_lock(proposal_id, ballot.signer)
         power = (
@@ -439,7 +442,7 @@ def pending_ballot_recheck(*, ballot_id: int, now: datetime | None = None) -> st
     )
     if row is None:
         return "not_pending"
-    if row["proposal__state"] != ProposalState.ACTIVE or now >= row["proposal__voting_ends_at"]:
+    if row["proposal__state"] != ProposalState.ACTIVE or now >= row["proposal__voting_ends_at"]:  # type: ignore[operator]  # an active proposal has its voting window
         return "closed"
     chain_id = settings.PORTAL_CHAIN_ID
     checked = signatures.verify(

@@ -83,7 +83,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         locked = {
             q.pk: q for q in Quorum.objects.select_for_update().annotate(db_now=Now()).filter(pk__in=ids).order_by("pk")
         }
-        pending = {q.pk: q.pending for qs in candidates.values() for q in qs}
+        pending = {q.pk: q.pending for qs in candidates.values() for q in qs}  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
         pool: dict[int, list[tuple[int, int, str]]] = {}
         for quorum_id, vid, stake, address in (
             Validator.objects.filter(quorum_id__in=ids, state=ValidatorState.ACTIVE)
@@ -246,7 +246,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
         seats, votes, equivocators = b.seats, b.votes, b.equivocators
         t = tally(seats, votes, equivocators)
         outcome = decisive(t, r.rule("threshold_bps"))
-        overdue = r.overdue
+        overdue = r.overdue  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
         if overdue or force:
             outcome = outcome_at_deadline(t, r.rule("threshold_bps"), r.rule("min_participation_bps"))
             close_reason = "forced" if force and not overdue else "deadline"
@@ -323,7 +323,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
         closed[r.pk] = {
             "outcome": outcome,
             "close_reason": close_reason,
-            "closed_at": r.db_now,
+            "closed_at": r.db_now,  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
             "tally": tally_json,
             "verdicts_digest": digest,
             "anchor_leaf_id": leaf.pk,

@@ -41,7 +41,7 @@ class _Checked:
 
 
 def _check_signed(
-    r: Round | None, round_id: int, message: dict[str, Any], signature: str
+    r: Round | None, round_id: int, message: Any, signature: Any
 ) -> tuple[str, str, str, str, signatures.Verification]:
     """(signer, verdict, reason, digest, verification) of a well-formed verdict signed for this
     round's content by the validator it names, verified by portal.signatures.verify on the
@@ -59,7 +59,7 @@ def _check_signed(
     if r is None:
         raise RoundNotFound(f"There is no validation round {round_id}.")
     try:
-        signed_round = int(message.get("round"))
+        signed_round = int(message.get("round"))  # type: ignore[arg-type]  # a missing round raises TypeError, caught
         signed_hash = as_bytes32_hex(str(message.get("contentHash")))
         claimed = checksum(str(message.get("validator")))
     except (TypeError, ValueError) as exc:
@@ -111,7 +111,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
     round_ids: list[int | None] = []
     for item in items:
         try:
-            round_ids.append(int(item.get("round_id")) if isinstance(item, dict) else None)
+            round_ids.append(int(item.get("round_id")) if isinstance(item, dict) else None)  # type: ignore[arg-type]  # a missing id raises TypeError, caught
         except (TypeError, ValueError):
             round_ids.append(None)
     wanted = sorted({rid for rid in round_ids if rid is not None})
@@ -138,11 +138,11 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         # these rounds while they are locked).
         seats: dict[tuple[int, str], int] = {}
         stakes: dict[int, list[tuple[int, int, str]]] = {rid: [] for rid in locked}
-        for rid, vid, stake, address in Seat.objects.filter(round_id__in=list(locked)).values_list(
+        for rid, seat_vid, seat_stake, address in Seat.objects.filter(round_id__in=list(locked)).values_list(
             "round_id", "validator_id", "stake", "address"
         ):
-            seats[(rid, address)] = vid
-            stakes[rid].append((vid, int(stake), address))
+            seats[(rid, address)] = seat_vid
+            stakes[rid].append((seat_vid, int(seat_stake), address))
         stored: dict[int, list[Verdict]] = {rid: [] for rid in locked}
         earlier: dict[tuple[int, int], list[Verdict]] = {}
         for v in Verdict.objects.filter(round_id__in=list(locked)).order_by("pk"):
@@ -158,7 +158,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 results[c.index] = RoundClosed(
                     f"Round {r.pk} is closed ({r.outcome}); verdicts are no longer accepted."
                 )
-            elif r.overdue:
+            elif r.overdue:  # type: ignore[attr-defined]  # annotated by _locked_many; django-stubs loses it
                 results[c.index] = RoundClosed(
                     f"Round {r.pk}'s deadline passed at {r.deadline:%Y-%m-%d %H:%M:%S} UTC; verdicts are no longer accepted."
                 )
@@ -176,7 +176,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                     signature=c.signature,
                     digest=c.digest,
                     automated=automated,
-                    verified_by=c.verification.verified_by,
+                    verified_by=c.verification.verified_by,  # type: ignore[misc]  # set on every accepted verification
                     verified_chain_id=c.verification.chain_id,
                     verified_block=c.verification.block_number,
                 )

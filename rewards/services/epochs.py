@@ -153,9 +153,14 @@ def _pay(epoch: Epoch) -> None:
     # The emission and the payouts it funds: one ledger batch, applied in this order.
     results = ledger_services.transactions_post(transactions=batch)
     if batch and batch[0].kind == "mint":
-        epoch.emission_tx_id = results[0].transaction.pk
+        emission = results[0].transaction
+        if emission is None:  # atomic transactions_post raises the first refusal
+            raise RuntimeError(f"epoch {epoch.number}: the emission was not posted")
+        epoch.emission_tx_id = emission.pk
     if legs:
         tx = results[-1].transaction
+        if tx is None:  # as above
+            raise RuntimeError(f"epoch {epoch.number}: the payouts were not posted")
         epoch.payout_tx_id = tx.pk
         epoch.payout_leaf_id = tx.leaf.pk
     epoch.payouts_root = (

@@ -139,13 +139,13 @@ def _resolve(events: list[Event]) -> dict[int, tuple[int, int | None, int | None
             "pk", "model_id", "number", "model__idao_id"
         )
     }
-    agents = {
+    agents: dict[tuple[int | None, int], tuple[int, int]] = {
         (a, n): (pk, idao)
         for pk, a, n, idao in AgentVersion.objects.filter(agent_id__in=agent_ids).values_list(
             "pk", "agent_id", "number", "agent__idao_id"
         )
     }
-    resolved = {}
+    resolved: dict[int, tuple[int, int | None, int | None]] = {}
     for e in events:
         if e.model_id is not None:
             found = models.get((e.model_id, e.version))
@@ -275,6 +275,9 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
                 idempotency_key=f"rewards:usage-fee:{report.pk}",
                 memo=f"Usage fees of report {report.pk}",
             )
-            report.fee_tx_id = ledger_services.transfers_post(transfers=[fee])[0].transaction.pk
+            fee_tx = ledger_services.transfers_post(transfers=[fee])[0].transaction
+            if fee_tx is None:  # atomic transfers_post raises the first refusal
+                raise RuntimeError(f"usage report {report.pk}: the fee was not posted")
+            report.fee_tx_id = fee_tx.pk
         report.save(update_fields=["accepted", "fee", "fee_tx_id"])
     return ReportResult(report.pk, epoch.number, len(events), report.accepted, int(report.fee), report.fee_tx_id)

@@ -33,7 +33,7 @@ class Thresholds:
 
     @classmethod
     def of(cls, values: dict[str, float] | None) -> Thresholds:
-        known = {k: v for k, v in (values or {}).items() if k in cls.__dataclass_fields__}
+        known: dict[str, Any] = {k: v for k, v in (values or {}).items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
 

@@ -25,7 +25,7 @@ def near_empty(content: Content, structure: Result | None = None, *, thresholds:
             f"the file holds {meaningful} non-whitespace byte{'s' * (meaningful != 1)}; at least {t.min_bytes} are needed",
             figures,
         )
-    if rows == 0:
+    if rows == 0 and structure is not None:  # rows is counted only with a structure result
         fmt = structure.figures.get("format", "")
         return Result("emptiness", "near_empty", False, f"the {fmt.upper()} has no data rows", figures)
     return Result("emptiness", "ok", True, "", figures)

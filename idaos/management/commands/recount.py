@@ -10,6 +10,7 @@ checks (for operators)."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -39,7 +40,7 @@ class Command(BaseCommand):
             except DomainError as exc:
                 raise CommandError(exc.detail) from None
         try:
-            text = self.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"Cannot read {source}: {exc}") from None
         try:

@@ -64,5 +64,7 @@ class Command(BaseCommand):
             done = states[row.pk]
             if done.state != ChainTxState.CONFIRMED:
                 raise CommandError(f"{name}: the creation transaction {done.tx_hash} failed")
+            if done.nonce is None:  # a confirmed transaction always has its nonce
+                raise CommandError(f"{name}: the creation transaction {done.tx_hash} has no nonce")
             address = created_address(pub.address, int(done.nonce))
             self.stdout.write(f"{SETTING[name]}={address}")

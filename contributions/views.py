@@ -29,12 +29,17 @@ def _csrf_failure(request: HttpRequest) -> HttpResponse | None:
     return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})
 
 
-def _bearer_user(request: HttpRequest) -> Any:
+def _bearer(request: HttpRequest) -> tuple[Any, Any] | None:
+    """(user, ApiToken) of a valid bearer token, or None."""
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
-        found = token_user(header[7:].strip())
-        return found[0] if found else None
+        return token_user(header[7:].strip())
     return None
+
+
+def _bearer_user(request: HttpRequest) -> Any:
+    found = _bearer(request)
+    return found[0] if found else None
 
 
 def _receive(request: HttpRequest, user: Any, *, check_csrf: bool) -> tuple[Contribution | None, DomainError | None]:
@@ -126,9 +131,20 @@ def contribution_mine(request: HttpRequest) -> HttpResponse:
 
 
 def contribution_file(request: HttpRequest, public_id: str) -> HttpResponse:
-    """The file itself, only for its owner, a committee member of its open round, or a grant."""
+    """The file itself, only for its owner, a committee member of its open round, or a grant.
+    A bearer API token works too: `validator`-scoped for a seat on the file's open round (the
+    HTTP-only validator node), or holding a grant. No credential at all: 401; a refusal: 404."""
+    if "Authorization" in request.headers:
+        found = _bearer(request)
+        if found is None:
+            return error_response("not_authenticated", "The API token is unknown or revoked.", 401)
+        user, token = found
+    else:
+        user, token = request.user, None
+        if not user.is_authenticated:
+            return error_response("not_authenticated", "Sign in with Ethereum or send an API token.", 401)
     try:
-        c = contribution_for_download(public_id=public_id, user=request.user)
+        c = contribution_for_download(public_id=public_id, user=user, token=token)
     except DomainError:
         raise Http404("No such file.") from None
     response = FileResponse(

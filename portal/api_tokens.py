@@ -20,6 +20,7 @@ from .models import ApiToken, User
 SCOPES = {
     "dats:access": "Request access grants to DATs and download the granted files",
     "usage:report": "Report usage of models and agents (rewards)",
+    "validator": "Run a validator node: read your assignments, download the files of rounds you sit on, submit verdicts",
 }
 MAX_ACTIVE_TOKENS = 50
 

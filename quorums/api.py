@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 from django.http import HttpRequest
@@ -13,7 +14,7 @@ from portal.errors import DomainError
 from . import services
 from .eip712 import verdict_typed_data
 from .models import Round
-from .selectors import assignment_list, round_get, subject_facts
+from .selectors import VALIDATOR_SCOPE, assignment_list, round_get, subject_contents, subject_facts
 
 router = Router(tags=["quorums"])
 
@@ -31,6 +32,7 @@ class VerdictBatchItem(Schema):
 
 class VerdictBatchIn(Schema):
     verdicts: list[VerdictBatchItem]
+    automated: bool = False  # an unsigned flag a session caller may set for its node's batches
 
 
 MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -73,24 +75,51 @@ def round_json(r: Round) -> dict[str, Any]:
     }
 
 
+MAX_ASSIGNMENTS = 500
+MAX_INLINE_BYTES = 1 << 20  # at most 1 MiB per inline file
+MAX_INLINE_TOTAL = 16 << 20  # and 16 MiB of inline content per answer
+
+
+def _via_validator_token(request: HttpRequest) -> bool:
+    token = getattr(request, "api_token", None)
+    return token is not None and VALIDATOR_SCOPE in (token.scopes or [])
+
+
 @router.get("/validator/assignments", auth=api_auth)
-def assignments(request: HttpRequest) -> list[dict]:
-    """Open rounds where you sit on the committee and have not signed yet, with the typed data
-    to sign (fill in verdict and reason) and where to download the file."""
+def assignments(request: HttpRequest, limit: int = 200, inline_max: int = 0) -> list[dict]:
+    """Open rounds where you sit on the committee and have not signed yet (at most `limit`,
+    ≤ 500, earliest deadline first), with the typed data to sign (fill in verdict and reason) and
+    where to download the file. With `inline_max=N` (≤ 1 MiB), files of at most N bytes come
+    inline as `subject.content_base64` (read through the storage API), saving a download each."""
+    limit = max(1, min(int(limit), MAX_ASSIGNMENTS))
+    inline_max = max(0, min(int(inline_max), MAX_INLINE_BYTES))
+    seats = list(assignment_list(address=request.auth.address, limit=limit))
+    rounds = [seat.round for seat in seats]
+    facts = subject_facts(rounds)  # one describe() per subject kind for all seats
+    inline = subject_contents(rounds, facts, max_bytes=inline_max, max_total=MAX_INLINE_TOTAL) if inline_max else {}
+    domain = verdict_typed_data(validator="", round_id=0, content_hash="0x" + "0" * 64, verdict="", reason="")
     out = []
-    seats = list(assignment_list(address=request.auth.address))
-    facts = subject_facts([seat.round for seat in seats])
     for seat in seats:
         r = seat.round
+        subject = facts[r.pk]
+        if r.pk in inline:
+            subject = {**subject, "content_base64": base64.b64encode(inline[r.pk]).decode("ascii")}
         out.append(
             {
                 "round": r.pk,
                 "deadline": r.deadline,
                 "content_hash": r.content_hash,
-                "subject": facts[r.pk],
-                "typed_data": verdict_typed_data(
-                    validator=seat.address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason=""
-                ),
+                "subject": subject,
+                "typed_data": {
+                    **domain,
+                    "message": {
+                        "validator": seat.address,
+                        "round": r.pk,
+                        "contentHash": r.content_hash,
+                        "verdict": "approve",
+                        "reason": "",
+                    },
+                },
             }
         )
     return out
@@ -130,7 +159,8 @@ def submit_verdicts(request: HttpRequest, payload: VerdictBatchIn) -> Status:
             },
         )
     results = services.verdicts_submit(
-        items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts]
+        items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts],
+        automated=payload.automated or _via_validator_token(request),
     )
     out = []
     for result in results:

@@ -10,6 +10,8 @@ from django.db.models.functions import Coalesce, Now
 
 from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
 
+VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
+
 
 def quorum_pick(*, idao_id: int) -> Quorum | None:
     """The VSC's choice: a trusted, unpaused quorum with at least committee_size active validators
@@ -55,14 +57,32 @@ def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> 
     ).exists()
 
 
-def assignment_list(*, address: str) -> QuerySet[Seat]:
+def has_active_seat(*, user: Any, round_id: int | None, subject_kind: str, subject_ref: str, content_hash: str) -> bool:
+    """True when `user` is an active validator seated on round `round_id` (open, not overdue),
+    and that round is about exactly this subject and content hash: what a validator-scoped API
+    token may download (one query)."""
+    if user is None or round_id is None:
+        return False
+    return Seat.objects.filter(
+        validator__user_id=user.pk,
+        validator__state=ValidatorState.ACTIVE,
+        round_id=round_id,
+        round__subject_kind=subject_kind,
+        round__subject_ref=subject_ref,
+        round__content_hash=content_hash,
+        round__state=RoundState.OPEN,
+        round__deadline__gt=Now(),
+    ).exists()
+
+
+def assignment_list(*, address: str, limit: int | None = None) -> QuerySet[Seat]:
     """Open rounds where `address` sits on the committee and has not yet signed."""
     return (
         Seat.objects.filter(address=address, round__state=RoundState.OPEN, round__deadline__gt=Now())
         .exclude(round__verdicts__validator_id=F("validator_id"))
         .select_related("round", "round__quorum", "round__idao")
         .order_by("round__deadline", "round_id")
-    )
+    )[:limit]
 
 
 def round_get(round_id: int) -> Round:
@@ -106,6 +126,38 @@ def subject_facts(rounds: Sequence[Round]) -> dict[int, dict[str, Any]]:
         refs.setdefault(r.subject_kind, []).append(r.subject_ref)
     facts = {kind: hooks.subject_kind(kind).describe(kind_refs) for kind, kind_refs in refs.items()}
     return {r.pk: facts[r.subject_kind].get(r.subject_ref, {}) for r in rounds}
+
+
+def subject_contents(
+    rounds: Sequence[Round], facts: dict[int, dict[str, Any]], *, max_bytes: int, max_total: int
+) -> dict[int, bytes]:
+    """round id -> the subject's bytes, for subjects whose facts give a `size` of at most
+    `max_bytes`, until `max_total` bytes in all; opened through the subject kind's `open` hook
+    (Django's storage API), one query per kind. A file that reads longer than its size is left out."""
+    from . import hooks
+
+    wanted: list[Round] = []
+    total = 0
+    for r in rounds:
+        size = facts.get(r.pk, {}).get("size")
+        if isinstance(size, int) and size <= max_bytes and total + size <= max_total:
+            wanted.append(r)
+            total += size
+    refs: dict[str, list[str]] = {}
+    for r in wanted:
+        refs.setdefault(r.subject_kind, []).append(r.subject_ref)
+    openers = {kind: hooks.subject_kind(kind).open(kind_refs) for kind, kind_refs in refs.items()}
+    out: dict[int, bytes] = {}
+    for r in wanted:
+        opener = openers[r.subject_kind].get(r.subject_ref)
+        if opener is None:
+            continue
+        fh, _name = opener()
+        with fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) <= max_bytes:
+            out[r.pk] = data
+    return out
 
 
 def idao_panel(idao: Any) -> dict[str, Any]:

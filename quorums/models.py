@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 AMOUNT = {"max_digits": 78, "decimal_places": 0}
 
@@ -83,7 +83,8 @@ class Validator(models.Model):
 
 class Bond(models.Model):
     """One bonding or unbonding event; its id keys the ledger transfer. An unbond moves LAZ back
-    from escrow only once `available_at` (database time) has passed."""
+    from escrow only once `available_at` (database time) has passed, minus what slashes took from
+    it meanwhile (`slashed`): unbonding stake stays slashable until it is released."""
 
     class Kind(models.TextChoices):
         BOND = "bond"
@@ -95,9 +96,13 @@ class Bond(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     available_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
+    slashed = models.DecimalField(default=0, **AMOUNT)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="bond_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="bond_amount_positive"),
+            models.CheckConstraint(condition=Q(slashed__gte=0, slashed__lte=F("amount")), name="bond_slashed_in_range"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.validator_id})"

@@ -287,6 +287,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                 rate_bps=rate,
                 key=f"slash:{r.pk}:{vid}:{reason}",
                 idao=r.idao,
+                committed=b.seats[vid],
             )
             for vid, reason, rate in penalties
         ]

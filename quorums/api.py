@@ -42,6 +42,16 @@ class AmountIn(Schema):
     amount: int
 
 
+def candidates_json(r: Round) -> list[dict[str, Any]]:
+    """The candidates the draw saw: `{validator, address, stake}` (rounds opened before addresses
+    were recorded have none)."""
+    out = []
+    for row in r.candidates:
+        vid, address, stake = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], None, row[1])
+        out.append({"validator": vid, "address": address, "stake": int(stake)})
+    return out
+
+
 def round_json(r: Round) -> dict[str, Any]:
     return {
         "id": r.pk,
@@ -52,6 +62,11 @@ def round_json(r: Round) -> dict[str, Any]:
         "close_reason": r.close_reason,
         "content_hash": r.content_hash,
         "seed": r.seed,
+        "seed_block": {"height": r.seed_block_height, "hash": r.seed_block_hash} if r.seed_block_hash else None,
+        "candidates": candidates_json(r),
+        "open_anchor_leaf_id": r.open_anchor_leaf_id,
+        "open_proof": f"/ledger/proofs/{r.open_anchor_leaf_id}.json" if r.open_anchor_leaf_id else None,
+        "bundle": f"/rounds/{r.pk}/bundle.json",
         "attempt": r.attempt,
         "opened_at": r.opened_at,
         "deadline": r.deadline,

@@ -142,7 +142,13 @@ class Round(models.Model):
     content_hash = models.CharField(max_length=66, help_text="0x + SHA-256 of the subject's bytes.")
     attempt = models.PositiveIntegerField(default=1)
     seed = models.CharField(max_length=66, help_text="keccak seed the committee was drawn from.")
-    candidates = models.JSONField(default=list, help_text="[[validator id, stake], …] the draw saw.")
+    candidates = models.JSONField(default=list, help_text="[[validator id, address, stake], …] the draw saw.")
+    # The seed's public inputs besides quorum, round, content hash and attempt (quorums.consensus.round_seed).
+    seed_block_height = models.BigIntegerField(
+        null=True, blank=True, help_text="Latest sealed ledger block at opening."
+    )
+    seed_block_hash = models.CharField(max_length=66, blank=True)
+    open_anchor_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The anchored open record.")
     state = models.CharField(max_length=8, choices=RoundState.choices, default=RoundState.OPEN)
     outcome = models.CharField(max_length=14, choices=Outcome.choices, blank=True)
     close_reason = models.CharField(max_length=20, blank=True)

@@ -11,7 +11,6 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
-from eth_utils import keccak
 
 from ledger import services as ledger
 from ledger.selectors import sealed_head

@@ -14,7 +14,7 @@ from portal.errors import DomainError
 from . import services
 from .eip712 import verdict_typed_data
 from .models import Round
-from .selectors import VALIDATOR_SCOPE, assignment_list, round_get, subject_contents, subject_facts
+from .selectors import VALIDATOR_SCOPE, assignment_list, candidates_json, round_get, subject_contents, subject_facts
 
 router = Router(tags=["quorums"])
 
@@ -40,16 +40,6 @@ MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
 
 class AmountIn(Schema):
     amount: int
-
-
-def candidates_json(r: Round) -> list[dict[str, Any]]:
-    """The candidates the draw saw: `{validator, address, stake}` (rounds opened before addresses
-    were recorded have none)."""
-    out = []
-    for row in r.candidates:
-        vid, address, stake = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], None, row[1])
-        out.append({"validator": vid, "address": address, "stake": int(stake)})
-    return out
 
 
 def round_json(r: Round) -> dict[str, Any]:

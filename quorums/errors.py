@@ -56,3 +56,7 @@ class StaffOnly(Forbidden):
 class ReasonRequired(DomainError):
     code = "reason_required"
     status = 422
+
+
+class RoundStillOpen(Conflict):
+    code = "round_still_open"

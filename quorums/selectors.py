@@ -94,6 +94,16 @@ def round_get(round_id: int) -> Round:
     return r
 
 
+def candidates_json(r: Round) -> list[dict[str, Any]]:
+    """The candidates the draw saw: `{validator, address, stake}` (rounds opened before addresses
+    were recorded have none)."""
+    out = []
+    for row in r.candidates:
+        vid, address, stake = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], None, row[1])
+        out.append({"validator": vid, "address": address, "stake": int(stake)})
+    return out
+
+
 def quorum_list() -> QuerySet[Quorum]:
     return Quorum.objects.annotate(
         active_validators=Count("validators", filter=Q(validators__state=ValidatorState.ACTIVE), distinct=True),

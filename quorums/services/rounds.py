@@ -50,6 +50,8 @@ def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str,
         "seed_block": {"height": r.seed_block_height, "hash": r.seed_block_hash},
         "seed": r.seed,
         "committee_size": r.quorum.committee_size,
+        "threshold_bps": r.quorum.threshold_bps,
+        "min_participation_bps": r.quorum.min_participation_bps,
         "candidates": r.candidates,
         "committee": [[vid, address, stake] for vid, stake, address in committee],
     }

@@ -194,3 +194,10 @@ def contribution_parents(request: HttpRequest, public_id: str, body: ParentsIn):
         raise NotFound("You have no such contribution.", code="contribution_not_found")
     row = services.lineage_declare(contribution_id=contribution, parent_ids=body.parents, actor=request.auth)
     return {"contribution": public_id, "parents": row.parent_ids}
+
+
+@router.get("/minhashes", tags=TAGS, auth=None, summary="MinHash signatures of accepted content, for validator nodes")
+def minhashes(request: HttpRequest, after: str | None = None) -> dict:
+    """Every accepted DAT's MinHash signature (docs/validator.md), in the order published, 500 a
+    page from the opaque cursor `after`; `next` is the last item's position (null: nothing after `after`)."""
+    return selectors.minhash_page(after=after)

@@ -26,7 +26,7 @@ __all__ = [
     "dat_policy_change",
     "dat_revoke",
     "dat_transfer",
-    "dats_mint",
     "dats_minhash_store",
+    "dats_mint",
     "lineage_declare",
 ]

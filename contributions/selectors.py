@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 
 from portal.errors import NotFound
-from quorums.selectors import VALIDATOR_SCOPE, has_active_assignment, has_active_seat
+from quorums.selectors import VALIDATOR_SCOPE, has_active_assignment, has_active_seat, reject_reasons
 
 from .hooks import download_granted
 from .models import Contribution
@@ -23,6 +23,25 @@ def contribution_list_of_owner(*, user: Any, limit: int = 200) -> QuerySet[Contr
         .annotate(verdict_count=Count("round__verdicts"))
         .order_by("-id")[:limit]
     )
+
+
+FLAG_SENTENCES = {
+    "type_mismatch": "the bytes contradict the file's extension or declared type",
+    "executable_content": "the file holds executable code",
+    "archive_unsafe_paths": "the archive holds absolute or parent-directory paths, or links",
+    "duplicate_of_other_owner": "the same content was already accepted from someone else",
+}
+
+
+def contributions_with_findings(contributions: Any) -> list[Contribution]:
+    """The contributions, each with `findings`: its upload flags with a sentence each, then the
+    reasons its round's rejecting verdicts gave (`[(code, sentence)]`, one query for all)."""
+    rows = list(contributions)
+    reasons = reject_reasons([c.round_id for c in rows if c.round_id])
+    for c in rows:
+        flags = [(flag, FLAG_SENTENCES.get(flag, "")) for flag in c.flags or []]
+        c.findings = flags + [pair for pair in reasons.get(c.round_id, []) if pair not in flags]
+    return rows
 
 
 def contribution_dict(c: Contribution) -> dict[str, Any]:

@@ -20,7 +20,12 @@ from portal.errors import DomainError, error_response
 
 from .errors import InvalidContribution
 from .models import Contribution, ContributionKind
-from .selectors import contribution_dict, contribution_for_download, contribution_list_of_owner
+from .selectors import (
+    contribution_dict,
+    contribution_for_download,
+    contribution_list_of_owner,
+    contributions_with_findings,
+)
 from .services import ALLOWED_USES, contribution_create
 from .uploads import HashingUploadHandler, max_upload_bytes
 
@@ -125,7 +130,7 @@ def contribution_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def contribution_mine(request: HttpRequest) -> HttpResponse:
-    contributions = contribution_list_of_owner(user=request.user)
+    contributions = contributions_with_findings(contribution_list_of_owner(user=request.user))
     template = "contributions/contribution_mine.html#rows" if request.htmx else "contributions/contribution_mine.html"
     return render(request, template, {"contributions": contributions})
 

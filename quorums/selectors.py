@@ -8,7 +8,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 
-from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
+from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
 
 VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
 
@@ -83,6 +83,27 @@ def assignment_list(*, address: str, limit: int | None = None) -> QuerySet[Seat]
         .select_related("round", "round__quorum", "round__idao")
         .order_by("round__deadline", "round_id")
     )[:limit]
+
+
+def reject_reasons(round_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """round id -> the (code, sentence) pairs of its rejecting verdicts' reasons, in order, each
+    once (a reason is `code: sentence; code: sentence`, as validator nodes write it). One query."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    rows = (
+        Verdict.objects.filter(round_id__in=list(round_ids), verdict="reject")
+        .order_by("pk")
+        .values_list("round_id", "reason")
+    )
+    for round_id, reason in rows:
+        items = out.setdefault(round_id, [])
+        for part in (reason or "").split("; "):
+            code, sep, sentence = part.partition(": ")
+            code, sentence = code.strip(), sentence.strip()
+            pair = (code, sentence) if sep and code.replace("_", "").isalnum() else ("", part.strip())
+            if pair[1] or pair[0]:
+                if pair not in items:
+                    items.append(pair)
+    return out
 
 
 def round_get(round_id: int) -> Round:

@@ -119,3 +119,38 @@ def test_verdicts_batched_with_a_validator_token_are_recorded_as_automated(signe
     )
     assert flagged.json()["results"][0]["status"] == 201
     assert Verdict.objects.get(round=c.round, validator__address=ps[2].address).automated is True
+
+
+def _checked_reason(data: bytes, tmp_path, name: str = "data.csv") -> str:
+    from validator.checks import decide, run_all
+    from validator.checks.base import Content, Expected
+
+    content = Content.from_bytes(data, tmp_path / name, name=name, declared_type="text/csv")
+    verdict, reason = decide(run_all(content, Expected(content_hash=content.sha256)))
+    assert verdict == "reject"
+    return reason
+
+
+@pytest.mark.django_db
+def test_contributor_page_shows_each_rejections_reasons_and_flags_and_links_the_round(signed_in, tmp_path):
+    idao, _quorum, ps = setup_network(3)
+    member(idao, BOB)
+    empty = b"\n"
+    emails = b"name,email\n" + b"".join(f"user {i},user{i}@example.org\n".encode() for i in range(40))
+    rounds = []
+    for data in (empty, emails):
+        c = _routed_upload(signed_in, idao, data)
+        reason = _checked_reason(data, tmp_path)
+        for p in ps:
+            from quorums import services
+
+            services.verdict_submit(round_id=c.round_id, **signed(p, c.round, "reject", reason))
+        services.round_close(round_id=c.round_id)
+        c.refresh_from_db()
+        assert c.state == "rejected"
+        rounds.append(c.round_id)
+    page = signed_in(BOB).get("/contributions/mine").content.decode()
+    assert "<code>near_empty</code>: " in page and "<code>pii</code>: " in page
+    assert "email" in page  # the sentence says what kind of personal data
+    for round_id in rounds:
+        assert f'href="/rounds/{round_id}/"' in page

@@ -100,9 +100,8 @@ def reject_reasons(round_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]
             code, sep, sentence = part.partition(": ")
             code, sentence = code.strip(), sentence.strip()
             pair = (code, sentence) if sep and code.replace("_", "").isalnum() else ("", part.strip())
-            if pair[1] or pair[0]:
-                if pair not in items:
-                    items.append(pair)
+            if (pair[1] or pair[0]) and pair not in items:
+                items.append(pair)
     return out
 
 

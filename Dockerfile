@@ -9,4 +9,4 @@ RUN mkdir -p /var/lib/portal && SECRET_KEY=build-only DATABASE_URL=sqlite:////tm
 RUN useradd --system --home /app portal && chown -R portal /var/lib/portal
 USER portal
 EXPOSE 8000
-CMD ["gunicorn", "portal.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4"]
+CMD ["gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "3"]

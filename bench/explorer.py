@@ -22,6 +22,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_explorer")
+os.environ.setdefault(
+    "SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef"
+)  # settings require one on PostgreSQL
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/4")
 os.environ.setdefault("PORTAL_HTTPS", "false")
 os.environ.setdefault("STATIC_MANIFEST", "false")

@@ -19,6 +19,9 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_ledger")
+os.environ.setdefault(
+    "SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef"
+)  # settings require one on PostgreSQL
 os.environ.setdefault("PORTAL_HTTPS", "false")
 
 import django  # noqa: E402

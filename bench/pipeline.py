@@ -33,6 +33,9 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_pipeline")
+os.environ.setdefault(
+    "SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef"
+)  # settings require one on PostgreSQL
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/14")
 os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
 os.environ.setdefault("PORTAL_HTTPS", "false")

@@ -57,6 +57,9 @@ else:
     sys.path[0] = str(ROOT)  # the repo root, not bench/ (bench/siwe.py would shadow the siwe package)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
     os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_idaos")
+    os.environ.setdefault(
+        "SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef"
+    )  # settings require one on PostgreSQL
     os.environ.setdefault("PORTAL_HTTPS", "false")
     os.environ.setdefault("STATIC_MANIFEST", "false")
     os.environ.setdefault("CONN_MAX_AGE", "60")

@@ -9,7 +9,7 @@ from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 
-from portal.auth import api_auth
+from portal.auth import api_auth, token_user
 
 from . import selectors
 from .services import ballots, proposals
@@ -65,6 +65,15 @@ class VoteIn(Schema):
     primaryType: Any = None
 
 
+def _viewer(request: HttpRequest) -> Any:
+    """Who reads a public operation: the bearer token's user if one is sent, else the session's."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        found = token_user(header[7:].strip())
+        return found[0] if found else None
+    return request.user
+
+
 def _membership_dict(m) -> dict[str, Any]:
     return {
         "idao": m.idao.slug,
@@ -108,10 +117,7 @@ def join_idao(request: HttpRequest, slug: str):
 
 @router.get("/idaos/{slug}/proposals", summary="Proposals of an iDAO, newest first")
 def list_proposals(request: HttpRequest, slug: str, state: str = "", limit: int = 50, offset: int = 0):
-    idao = selectors.idao_get(slug)
-    qs = idao.proposals.select_related("idao", "author").exclude(state="draft")
-    if state:
-        qs = qs.filter(state=state)
+    qs = selectors.proposal_list(idao=selectors.idao_get(slug), user=_viewer(request), state=state)
     limit = max(1, min(limit, 200))
     return {"items": [selectors.proposal_dict(p, with_tally=False) for p in qs[max(offset, 0) : offset + limit]]}
 
@@ -127,12 +133,13 @@ def create_proposal(request: HttpRequest, slug: str, body: ProposalIn):
         payload=body.payload,
         submit=body.submit,
     )
-    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk)))
+    return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk, user=request.user)))
 
 
 @router.get("/proposals/{proposal_id}", summary="One proposal with its state and live tally")
 def get_proposal(request: HttpRequest, proposal_id: int):
-    return selectors.proposal_dict(selectors.proposal_get(proposal_id))
+    """A draft is shown to its author only; to everyone else it does not exist (404)."""
+    return selectors.proposal_dict(selectors.proposal_get(proposal_id, user=_viewer(request)))
 
 
 @router.post(

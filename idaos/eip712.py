@@ -27,6 +27,8 @@ BALLOT_TYPE = [
     {"name": "timestamp", "type": "uint64"},
 ]
 MESSAGE_FIELDS = tuple(f["name"] for f in BALLOT_TYPE)
+# How a ballot's signature was verified; ECDSA recovery ("eoa") is the only way today.
+VERIFIED_BY_EOA = "eoa"
 EIP712_DOMAIN_TYPE = [
     {"name": "name", "type": "string"},
     {"name": "version", "type": "string"},

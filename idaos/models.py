@@ -9,8 +9,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from ledger.models import AMOUNT  # one definition of a token amount column (uint256 range)
+
 # LAZ amounts and voting weights are integers in the smallest unit; 78 digits hold any uint256.
-AMOUNT = {"max_digits": 78, "decimal_places": 0}
 
 
 class Domain(models.TextChoices):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, Prefetch, Q, Sum
+from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
@@ -83,11 +83,30 @@ def idao_get(slug: str) -> IDAO:
     return idao
 
 
-def proposal_get(proposal_id: int) -> Proposal:
-    proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
+def proposals_visible(user: Any) -> QuerySet[Proposal]:
+    """The one visibility rule for proposals, on pages, in the API and in every list: a draft is
+    seen by its author only; every other state by everyone."""
+    uid = _user_id(user)
+    visible = ~Q(state=ProposalState.DRAFT)
+    if uid is not None:
+        visible |= Q(author_id=uid)
+    return Proposal.objects.filter(visible)
+
+
+def proposal_get(proposal_id: int, *, user: Any = None) -> Proposal:
+    """A proposal `user` may see (anonymous when None); NotFound otherwise, as if it did not exist."""
+    proposal = proposals_visible(user).select_related("idao", "author").filter(pk=proposal_id).first()
     if proposal is None:
         raise NotFound(f"There is no proposal {proposal_id}.")
     return proposal
+
+
+def proposal_list(*, idao: IDAO, user: Any, state: str = "") -> QuerySet[Proposal]:
+    """An iDAO's proposals that `user` may see, newest first."""
+    qs = proposals_visible(user).filter(idao=idao).select_related("idao", "author")
+    if state:
+        qs = qs.filter(state=state)
+    return qs.order_by("-created_at", "-id")
 
 
 def idao_dict(idao: IDAO) -> dict[str, Any]:
@@ -251,56 +270,35 @@ def proposal_describe(proposal: Proposal) -> str:
     return f"Action “{kind}”."
 
 
-def proposal_recount(proposal: Proposal) -> dict[str, Any]:
-    """Recount a proposal from its stored ballots alone: verify each signature, pick each voter's
-    latest ballot by signed timestamp, and recompute the tally and the Merkle root."""
-    problems: list[str] = []
-    latest: dict[str, Ballot] = {}
-    total = valid = 0
-    for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000):
-        total += 1
+def proposal_export(proposal: Proposal) -> dict[str, Any]:
+    """What /proposals/<id>/ballots.json serves, enough to recount offline (`idaos.recount`): the
+    proposal with its tally, the counting rule, the EIP-712 domain and types, the voting-power
+    snapshot taken at activation, every ballot (counted and superseded) with its signed message
+    and signature, and the ledger proof of the anchored result (null until the block is sealed)."""
+    from ledger.errors import LeafNotSealed
+
+    anchor, status = None, "not_closed"
+    if proposal.result_leaf_id is not None:
         try:
-            signer, digest = eip712.verify(b.message, b.signature)
-        except Exception:  # a corrupt row is a finding, not a crash
-            problems.append(f"ballot {b.pk}: the signature cannot be recovered")
-            continue
-        if signer != b.voter or digest != b.digest:
-            problems.append(f"ballot {b.pk}: signature or digest does not match the stored voter/digest")
-            continue
-        if b.message.get("proposal") != proposal.pk or b.message.get("idao") != proposal.idao.slug:
-            problems.append(f"ballot {b.pk}: signed for another proposal or iDAO")
-            continue
-        valid += 1
-        if b.voter not in latest or b.timestamp > latest[b.voter].timestamp:
-            latest[b.voter] = b
-    sums: dict[str, int] = {}
-    for b in latest.values():
-        sums[b.choice] = sums.get(b.choice, 0) + int(b.weight)
-    counted_ids = set(Ballot.objects.filter(proposal=proposal, counted=True).values_list("id", flat=True))
-    if counted_ids != {b.pk for b in latest.values()}:
-        problems.append("the ballots marked counted differ from each voter's latest valid ballot")
-    result = tally.compute(
-        sums=sums,
-        voters=len(latest),
-        eligible=int(proposal.eligible_power),
-        quorum_bps=proposal.quorum_bps or 0,
-        threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
-    )
-    root = tally.ballots_root(sorted((b.voter, b.digest, int(b.weight)) for b in latest.values()))
-    if proposal.tally:
-        for key in ("for", "against", "abstain", "eligible", "outcome"):
-            if proposal.tally.get(key) != result[key]:
-                problems.append(f"recorded tally {key}={proposal.tally.get(key)} but recount gives {result[key]}")
-        if proposal.ballots_root and proposal.ballots_root != root:
-            problems.append(f"recorded ballots root {proposal.ballots_root} but recount gives {root}")
+            anchor, status = ledger_selectors.proof_bundle(proposal.result_leaf_id), "sealed"
+        except LeafNotSealed:
+            status = "queued"
+    snapshot = VotingPower.objects.filter(proposal=proposal).order_by("voter").values_list("voter", "weight", "balance")
     return {
-        "proposal": proposal.pk,
-        "ballots": total,
-        "valid": valid,
-        "counted": len(latest),
-        "tally": result,
-        "ballots_root": root,
-        "problems": problems,
+        "format": tally.EXPORT_FORMAT,
+        "proposal": proposal_dict(proposal),
+        "voting_rule": proposal.voting_rule or None,
+        "quorum_bps": proposal.quorum_bps,
+        "approval_threshold_bps": proposal.approval_threshold_bps,
+        "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
+        "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
+        "ballots": [
+            # How the signature was verified (issue 13 stores it on the ballot); ECDSA until then.
+            {"verified_by": getattr(b, "verified_by", None) or eip712.VERIFIED_BY_EOA, **ballot_dict(b)}
+            for b in Ballot.objects.filter(proposal=proposal).order_by("id").iterator(chunk_size=2000)
+        ],
+        "anchor_status": status,
+        "anchor": anchor,
     }
 
 
@@ -332,7 +330,8 @@ def idao_page(idao: IDAO, user: Any) -> dict[str, Any]:
         "pending_count": Membership.objects.filter(idao=idao, status="pending").count() if is_steward else 0,
         "models": models,
         "agents": Agent.objects.filter(idao=idao),
-        "proposals": idao.proposals.exclude(state="draft").select_related("author")[:20],
+        # The iDAO page shows what anyone may see (no drafts, not even the viewer's own).
+        "proposals": proposals_visible(None).filter(idao=idao).select_related("author")[:20],
         "treasury": treasury,
         "panels": hooks.idao_panels(idao),
     }

@@ -9,7 +9,7 @@ weight; reaching a threshold exactly meets it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Hashable, Iterable, Mapping
 from math import isqrt
 
 from ledger import merkle
@@ -17,6 +17,8 @@ from ledger import merkle
 from .models import VotingRule
 
 CHOICES = ("for", "against", "abstain")
+# The format of /proposals/<id>/ballots.json, which idaos.recount checks offline.
+EXPORT_FORMAT = "idao-proposal-export/1"
 BALLOT_LEAF_ENCODING = ("address", "bytes32", "uint256")
 
 
@@ -28,6 +30,25 @@ def weight_for(rule: str, balance: int) -> int:
     if rule == VotingRule.QUADRATIC:
         return isqrt(max(int(balance), 0))
     raise ValueError(f"unknown voting rule {rule!r}")
+
+
+def latest_per_voter(ballots: Iterable[tuple[str, int, Hashable]]) -> dict[str, Hashable]:
+    """voter -> key of the ballot the tally counts, from (voter, signed timestamp, key): each voter's
+    latest ballot by signed timestamp (the record path refuses a ballot that is not later than the
+    counted one, so timestamps of one voter's accepted ballots are distinct)."""
+    latest: dict[str, tuple[int, Hashable]] = {}
+    for voter, timestamp, key in ballots:
+        if voter not in latest or timestamp > latest[voter][0]:
+            latest[voter] = (timestamp, key)
+    return {voter: key for voter, (_, key) in latest.items()}
+
+
+def sums_of(counted: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """Total weight per choice from (choice, weight) of the counted ballots."""
+    sums: dict[str, int] = {}
+    for choice, weight in counted:
+        sums[choice] = sums.get(choice, 0) + int(weight)
+    return sums
 
 
 def compute(

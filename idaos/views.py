@@ -32,11 +32,12 @@ def _idao(slug: str):
         raise Http404(f"There is no iDAO “{slug}”.") from None
 
 
-def _proposal(proposal_id: int) -> Proposal:
-    proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
-    if proposal is None:
-        raise Http404("There is no such proposal.")
-    return proposal
+def _proposal(request: HttpRequest, proposal_id: int) -> Proposal:
+    """The proposal if this viewer may see it (selectors.proposals_visible), else 404."""
+    try:
+        return selectors.proposal_get(proposal_id, user=request.user)
+    except DomainError:
+        raise Http404("There is no such proposal.") from None
 
 
 def _steward_idao(request: HttpRequest, slug: str):
@@ -189,12 +190,8 @@ def agent_new(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def proposal_list(request: HttpRequest, slug: str) -> HttpResponse:
     idao = _idao(slug)
-    qs = idao.proposals.select_related("author").exclude(state="draft")
-    if request.user.is_authenticated:
-        qs = idao.proposals.select_related("author").exclude(state="draft") | idao.proposals.filter(
-            state="draft", author=request.user
-        ).select_related("author")
-    page = Paginator(qs.order_by("-created_at", "-id"), 50).get_page(request.GET.get("page"))
+    qs = selectors.proposal_list(idao=idao, user=request.user)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "idaos/proposal_list.html", {"idao": idao, "page": page})
 
 
@@ -222,9 +219,7 @@ def proposal_new(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
-    proposal = _proposal(proposal_id)
-    if proposal.state == "draft" and proposal.author_id != getattr(request.user, "pk", None):
-        raise Http404("There is no such proposal.")
+    proposal = _proposal(request, proposal_id)
     partial = request.GET.get("partial")
     if request.htmx and partial in ("tally", "voters"):
         context = selectors.proposal_partial(proposal, partial)
@@ -235,7 +230,7 @@ def proposal_detail(request: HttpRequest, proposal_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def proposal_action(request: HttpRequest, proposal_id: int, action: str) -> HttpResponse:
-    proposal = _proposal(proposal_id)
+    proposal = _proposal(request, proposal_id)
     try:
         if action == "submit":
             proposals.proposal_submit(proposal_id=proposal.pk, author=request.user)
@@ -256,21 +251,17 @@ def _export_rows(proposal: Proposal):
 
 @require_GET
 def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResponse:
-    """Every signed ballot with its signature, so anyone can recount offline."""
-    proposal = Proposal.objects.select_related("idao", "author").filter(pk=proposal_id).first()
-    if proposal is None or proposal.state == "draft":
+    """Every signed ballot with its signature; the JSON also carries the voting-power snapshot, the
+    counting rule and the ledger proof of the result, so `manage.py recount` needs nothing else."""
+    proposal = selectors.proposals_visible(None).select_related("idao", "author").filter(pk=proposal_id).first()
+    if proposal is None:
         if fmt == "json":
             return JsonResponse(
                 {"error": "proposal_not_found", "detail": "There is no such proposal with ballots."}, status=404
             )
         raise Http404("There is no such proposal.")
     if fmt == "json":
-        body = {
-            "proposal": selectors.proposal_dict(proposal),
-            "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
-            "ballots": [selectors.ballot_dict(b) for b in _export_rows(proposal)],
-        }
-        response = JsonResponse(body, json_dumps_params={"indent": 1})
+        response = JsonResponse(selectors.proposal_export(proposal), json_dumps_params={"indent": 1})
     else:
         response = HttpResponse(content_type="text/csv; charset=utf-8")
         writer = csv.writer(response)
@@ -307,7 +298,8 @@ def ballots_export(request: HttpRequest, proposal_id: int, fmt: str) -> HttpResp
                     b.received_at.isoformat(),
                 ]
             )
-    response["Content-Disposition"] = f'attachment; filename="proposal-{proposal.pk}-ballots.{fmt}"'
+    name = f"proposal-{proposal.pk}.json" if fmt == "json" else f"proposal-{proposal.pk}-ballots.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 
 

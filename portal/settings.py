@@ -31,7 +31,6 @@ def _dev_secret() -> str:
 
 
 DEBUG = env.bool("DEBUG", default=False)
-SECRET_KEY = env.str("SECRET_KEY", default="") or _dev_secret()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -109,6 +108,19 @@ else:
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# A deployment (DEBUG off, a real database) must bring its own secret: the generated one under
+# var/ is for the embedded default on one machine, and a shared fallback would sign every
+# deployment's sessions with the same key.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. With DEBUG off and a database other than SQLite the portal refuses to start "
+            "without one: set SECRET_KEY to a long random string (e.g. the output of "
+            "`python -c 'import secrets; print(secrets.token_urlsafe(50))'`) in the environment or in .env."
+        )
+    SECRET_KEY = _dev_secret()
+
 # --- Cache (rate limits, nonces' throttling) ----------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
@@ -135,6 +147,12 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "control_folder": str(CELERY_BROKER_DIR / "control"),
     }
     CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+    # kombu's filesystem transport with atomic writes and claims (portal/broker.py).
+    CELERY_BROKER_TRANSPORT = "portal.broker:AtomicFilesystemTransport"
+elif CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ: "quorum" declares the queues as replicated quorum queues (README, Deployment).
+    CELERY_TASK_DEFAULT_QUEUE_TYPE = env.str("CELERY_QUEUE_TYPE", default="classic")
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),

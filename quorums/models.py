@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-AMOUNT = {"max_digits": 78, "decimal_places": 0}
+from ledger.models import AMOUNT  # one definition of a token amount column (uint256 range)
 
 
 class Quorum(models.Model):

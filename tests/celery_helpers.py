@@ -1,8 +1,12 @@
-"""Helpers for tests that cross the real Celery broker (Redis)."""
+"""Helpers for tests that cross the real Celery broker (Redis, or RabbitMQ where parametrised)."""
 
 from __future__ import annotations
 
 import time
+
+# Tests of delivery guarantees (acks_late, reject_on_worker_lost, redelivery) run on both brokers:
+# `@pytest.mark.parametrize("broker_kind", BROKERS)` (the broker_kind fixture in tests/conftest.py).
+BROKERS = ("redis", "amqp")
 
 # The "celery" queue's Redis lists: priority 0 is the list itself, the lower priorities (3, 6, 9;
 # routing is sent at 3) are suffixed lists. Tests count and clear them all.

@@ -181,14 +181,54 @@ def celery_config():
     return {"broker_url": settings.CELERY_BROKER_URL, "task_acks_late": True, "task_reject_on_worker_lost": True}
 
 
+AMQP_URL = os.environ.get("TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _drop_broker_connections(app) -> None:
+    """Close the pooled broker connections (kombu's global pools, which app.pool is one of) so the
+    next publish connects to the current URL."""
+    from kombu import pools
+
+    pools.reset()
+    app._pool = None
+    app.__dict__.pop("amqp", None)  # queues, routes and producers are rebuilt from the current conf
+
+
 @pytest.fixture
-def celery_app():
-    """The real portal Celery app (Redis broker from the environment), not a throwaway test app."""
+def broker_kind() -> str:
+    """Which broker the Celery fixtures use: "redis" (the default) or "amqp" (RabbitMQ). Tests that
+    prove delivery guarantees run on both with `@pytest.mark.parametrize("broker_kind", BROKERS)`."""
+    return "redis"
+
+
+@pytest.fixture
+def celery_app(broker_kind, monkeypatch):
+    """The real portal Celery app, not a throwaway test app, on the broker of `broker_kind`:
+    Redis from the environment, or RabbitMQ at TEST_AMQP_URL (worker subprocesses inherit it)."""
     from celery.contrib.testing import tasks  # noqa: F401  registers celery.ping
 
     from portal.celery import app
 
-    return app
+    if broker_kind == "redis":
+        yield app
+        return
+    conf = app.conf
+    old = (conf.broker_url, conf.broker_transport_options, conf.task_default_queue_type)
+    # RabbitMQ as README's Deployment recommends it: quorum queues (CELERY_QUEUE_TYPE for the
+    # worker subprocesses, which read settings), and publisher confirms, so a message counted
+    # right after the publishing commit is really queued.
+    monkeypatch.setenv("CELERY_BROKER_URL", AMQP_URL)  # Celery lets the env var win over conf
+    monkeypatch.setenv("CELERY_QUEUE_TYPE", "quorum")
+    conf.broker_url, conf.broker_transport_options = AMQP_URL, {"confirm_publish": True}
+    conf.task_default_queue_type = "quorum"
+    _drop_broker_connections(app)
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_delete("celery")  # whatever an earlier run left (maybe a classic queue)
+    try:
+        yield app
+    finally:
+        conf.broker_url, conf.broker_transport_options, conf.task_default_queue_type = old
+        _drop_broker_connections(app)
 
 
 @pytest.fixture
@@ -208,15 +248,53 @@ def quick_retries(settings):
     settings.PORTAL_TASK_MAX_RETRIES = 2
 
 
+class AmqpQueues:
+    """The few Redis-client calls the tests make on the broker, answered by RabbitMQ: `llen` counts
+    a queue's ready messages (Redis' priority sub-lists do not exist there: 0), `delete` purges."""
+
+    def __init__(self, app) -> None:
+        self.connection = app.connection_for_write()
+        self.channel = self.connection.default_channel
+
+    def llen(self, name: str) -> int:
+        from amqp.exceptions import NotFound
+
+        if "\x06\x16" in name:
+            return 0
+        try:
+            return self.channel.queue_declare(queue=name, passive=True).message_count
+        except NotFound:
+            self.channel = self.connection.channel()  # a failed passive declare closes the channel
+            return 0
+
+    def delete(self, *names: str) -> None:
+        for name in names:
+            if "\x06\x16" not in name and name not in ("unacked", "unacked_index", "unacked_mutex"):
+                self.channel.queue_purge(name) if self.llen(name) else None
+
+    def close(self) -> None:
+        self.connection.release()
+
+
 @pytest.fixture
-def broker(celery_app):
-    """The Redis broker, emptied of messages (and unacked deliveries) left by earlier tests."""
-    import redis
+def broker(celery_app, broker_kind):
+    """The broker's "celery" queue, emptied of messages (and unacked deliveries) left by earlier
+    tests: a Redis client, or for RabbitMQ an object answering the same `llen`/`delete` calls."""
     from django.conf import settings
 
     from tests.celery_helpers import QUEUE_KEYS
 
+    keys = (*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
+    if broker_kind == "amqp":
+        client = AmqpQueues(celery_app)
+        client.delete(*keys)
+        yield client
+        client.delete(*keys)
+        client.close()
+        return
+    import redis
+
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
-    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
+    client.delete(*keys)
     yield client
-    client.delete(*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
+    client.delete(*keys)

@@ -191,7 +191,7 @@ def ballot_cast(
     except IntegrityError:
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
-        _refuse(code, proposal_id, ballot.signer, info)
+        _refuse(code, proposal_id, ballot.signer, info, user)
     return Ballot(id=ballot_id, **_counted_ballot(proposal_id, ballot, weight, now))
 
 
@@ -213,9 +213,15 @@ def _counted_ballot(proposal_id: int, ballot: VerifiedBallot, weight: int | None
     }
 
 
-def _refuse(code: str, proposal_id: int, signer: str, info: str) -> None:
+def _refuse(code: str, proposal_id: int, signer: str, info: str, user: User | None = None) -> None:
     if code == "not_found":
         raise NotFound(f"There is no proposal {proposal_id}.")
+    if code in ("wrong_idao", "voting_not_open"):
+        from ..selectors import proposals_visible
+
+        # Another author's draft does not exist for this caller: no other answer may reveal it.
+        if not proposals_visible(user).filter(pk=proposal_id).exists():
+            raise NotFound(f"There is no proposal {proposal_id}.")
     if code == "wrong_idao":
         raise InvalidBallot(
             f"This ballot was signed for another iDAO; proposal {proposal_id} belongs to “{info}”.", code="wrong_idao"

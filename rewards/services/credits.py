@@ -10,6 +10,7 @@ from idaos import selectors as idao_selectors
 from idaos.models import IDAO
 from ledger import owners
 from ledger import services as ledger_services
+from ledger.errors import IdempotencyKeyReused
 from portal.models import User, checksum
 
 from ..errors import InvalidGrant, NotMember, NotSteward
@@ -23,8 +24,9 @@ def credit_grant(
     *, idao: IDAO, steward: User, member_address: str, amount: int, request_key: str, memo: str = ""
 ) -> CreditGrant:
     """A steward moves CREDIT from the iDAO treasury to an active member, to pay for running
-    models and agents (usage fees, DAT access fees). Repeating a request key returns the first
-    grant and moves nothing."""
+    models and agents (usage fees, DAT access fees). The ledger's rule for keys: the same request
+    key with the same request (steward, member, amount, memo) returns the first grant and moves
+    nothing; with a different request it is refused with `idempotency_key_reused` (409)."""
     if not idao_selectors.is_steward(idao=idao, user=steward):
         raise NotSteward(f"Only stewards of {idao.name} may grant compute credits.")
     if type(amount) is not int or not 0 < amount <= MAX_GRANT:
@@ -41,9 +43,10 @@ def credit_grant(
     if member is None or not idao_selectors.is_member(idao=idao, user=member):
         raise NotMember(f"{address} is not an active member of {idao.name}.")
     key = f"{idao.pk}:{request_key}"
+    request = (steward.pk, member.pk, amount, memo or "")
     existing = CreditGrant.objects.filter(request_key=key).first()
     if existing is not None:
-        return existing
+        return _replay(existing, request)
     try:
         with transaction.atomic():
             grant = CreditGrant.objects.create(
@@ -60,6 +63,15 @@ def credit_grant(
             ).pk
             grant.save(update_fields=["ledger_tx_id"])
     except IntegrityError:
-        # The same request key committed concurrently: that grant is the answer.
-        return CreditGrant.objects.get(request_key=key)
+        # The same request key committed concurrently: that grant is the answer, if it is this request.
+        return _replay(CreditGrant.objects.get(request_key=key), request)
+    return grant
+
+
+def _replay(grant: CreditGrant, request: tuple[int, int, int, str]) -> CreditGrant:
+    if (grant.steward_id, grant.member_id, int(grant.amount), grant.memo) != request:
+        raise IdempotencyKeyReused(
+            f"This request key was already used for a grant of {int(grant.amount)} CREDIT to "
+            f"{grant.member.address}; use a new key for a different grant."
+        )
     return grant

@@ -2,6 +2,9 @@
 
 Each event is accepted once per (reporter, idempotency key): the database's unique constraint
 with INSERT … ON CONFLICT DO NOTHING decides, so retries and concurrent duplicates count once.
+The ledger's rule for keys: a key sent again with the same event (asset version, kind, units,
+occurred_at) is a duplicate, skipped; with a different event the whole report is refused with
+`idempotency_key_reused` (409), naming the event.
 An accepted event is charged its CREDIT fee (one ledger transfer per report, into the reward
 pool) and counts in the epoch that is open when the report commits."""
 
@@ -20,6 +23,7 @@ from idaos.models import IDAO, AgentVersion, Membership, MembershipStatus, Model
 from idaos.selectors import is_steward
 from ledger import owners
 from ledger import services as ledger_services
+from ledger.errors import IdempotencyKeyReused
 from portal.errors import Forbidden
 from portal.models import ApiToken, User
 
@@ -178,6 +182,40 @@ def _reporting_scope(user: User, token: ApiToken | None) -> tuple[set[int], str]
     return member_of, owners.user(user.address)
 
 
+Fingerprint = tuple[int | None, int | None, str, int, datetime]
+
+
+def _fingerprints(
+    events: list[Event], resolved: dict[int, tuple[int, int | None, int | None]]
+) -> dict[str, tuple[int, Fingerprint]]:
+    """key -> (first index, what the event says); a key repeated in the batch for another event raises."""
+    wanted: dict[str, tuple[int, Fingerprint]] = {}
+    for e in events:
+        fingerprint = (resolved[e.index][1], resolved[e.index][2], e.kind, e.units, e.occurred_at)
+        first = wanted.setdefault(e.idempotency_key, (e.index, fingerprint))
+        if first[1] != fingerprint:
+            raise IdempotencyKeyReused(
+                f"events[{e.index}].idempotency_key: events[{first[0]}] of this report uses the same key for "
+                "a different event; use one key per event."
+            )
+    return wanted
+
+
+def _check_replays(*, user: User, report_id: int, wanted: dict[str, tuple[int, Fingerprint]]) -> None:
+    earlier = (
+        UsageEvent.objects.filter(reporter=user, idempotency_key__in=list(wanted))
+        .exclude(report_id=report_id)
+        .values_list("idempotency_key", "model_version_id", "agent_version_id", "kind", "units", "occurred_at")
+    )
+    for key, *fingerprint in earlier.iterator(chunk_size=2000):
+        index, expected = wanted[key]
+        if tuple(fingerprint) != expected:
+            raise IdempotencyKeyReused(
+                f"events[{index}].idempotency_key: {key!r} was already accepted from you for a different event "
+                "(asset version, kind, units or occurred_at); use a new key per event."
+            )
+
+
 def epoch_usage_add(*, report_id: int) -> None:
     """Add a report's accepted events to its epoch's usage per asset version (inside the
     report's transaction; set-based, one statement)."""
@@ -198,6 +236,7 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
                 " (or with a token acting for that iDAO)."
             )
     weights, fees = conf.kind_weights(), conf.fee_per_unit()
+    wanted = _fingerprints(events, resolved)
     with transaction.atomic():
         epoch = epoch_lock_for_usage(now=now)
         report = UsageReport.objects.create(reporter=user, token=token, payer=payer, epoch=epoch, received=len(events))
@@ -224,6 +263,10 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
         )
         epoch_usage_add(report_id=report.pk)
         totals = UsageEvent.objects.filter(report=report).aggregate(n=Count("id"), fee=Sum("fee"))
+        if totals["n"] < len(events):
+            # Some keys were taken (now committed, the unique index waited for them): each must be
+            # the same event, or the report rolls back.
+            _check_replays(user=user, report_id=report.pk, wanted=wanted)
         report.accepted, report.fee = totals["n"], int(totals["fee"] or 0)
         if report.fee > 0:
             report.fee_tx_id = ledger_services.transfer(

@@ -87,7 +87,9 @@ def visit_all(page, base: str, pages: dict[str, str], problems: list[str], *, la
             if width == 1200:
                 page.goto(base + path, wait_until="networkidle")
                 assert page.title(), path
-            page.wait_for_timeout(100)  # let module scripts and layout settle
+            # Module scripts ran and layout settled: the document is complete and two frames were painted.
+            page.wait_for_function("document.readyState === 'complete'")
+            page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
             if SHOTS:
                 Path(SHOTS).mkdir(parents=True, exist_ok=True)
                 page.screenshot(path=f"{SHOTS}/{label}-{name}-{width}.png", full_page=True)

@@ -17,7 +17,7 @@ from portal.models import ParkedTask
 from quorums import services
 from quorums.models import Round, Slash
 from quorums.tasks import round_close_task, rounds_close_task, sweep
-from tests.celery_helpers import queued, wait_for
+from tests.celery_helpers import BROKERS, queued, wait_for
 from tests.personas import BOB
 from tests.quorums.factories import PROBE, closed_hook, member, setup_network, signed, staged, user_of
 
@@ -99,6 +99,7 @@ def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():
     assert app.conf.task_acks_late and app.conf.task_reject_on_worker_lost
 
 
+@pytest.mark.parametrize("broker_kind", BROKERS)
 def test_a_close_task_delivered_twice_is_a_no_op(broker, celery_worker):
     idao, _quorum, ps = setup_network(4, committee_size=4, threshold_bps=6000)
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="1", content_hash="0x" + "11" * 32)

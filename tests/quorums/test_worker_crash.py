@@ -16,7 +16,7 @@ from django.db import connection
 from ledger.models import Leaf
 from quorums import services
 from quorums.models import Round, Slash
-from tests.celery_helpers import wait_for
+from tests.celery_helpers import BROKERS, wait_for
 from tests.quorums.factories import PROBE, setup_network, signed
 
 SCRIPT = Path(__file__).with_name("pausing_worker.py")
@@ -52,6 +52,7 @@ def _kill_a_worker_inside_the_close(tmp_path):
     return env, log
 
 
+@pytest.mark.parametrize("broker_kind", BROKERS)
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set_one_anchor(broker, tmp_path):
@@ -84,6 +85,7 @@ def test_worker_killed_mid_close_then_restarted_leaves_one_outcome_one_slash_set
     )
 
 
+@pytest.mark.parametrize("broker_kind", BROKERS)
 @pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_worker_killed_mid_batch_close_then_restarted_closes_each_round_once(broker, tmp_path):

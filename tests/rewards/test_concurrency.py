@@ -12,6 +12,7 @@ from ledger import selectors as ledger_selectors
 from ledger.models import Transaction
 from rewards.models import Epoch, Payout, UsageEvent
 from rewards.services.epochs import epoch_close, epochs_close_due
+from tests.celery_helpers import BROKERS
 
 from .conftest import current_epoch, event
 
@@ -85,6 +86,7 @@ def test_usage_racing_the_close_counts_in_exactly_one_epoch(world, settings):
     assert not Epoch.objects.filter(state="open", ends_at__lte=timezone.now()).exists()
 
 
+@pytest.mark.parametrize("broker_kind", BROKERS)
 def test_a_worker_closes_the_epoch_once_when_beat_fires_twice(world, celery_worker):
     from rewards.tasks import close_due_epochs
 
@@ -110,3 +112,44 @@ def test_the_same_batch_reported_by_two_workers_at_once_counts_and_charges_once(
     assert UsageEvent.objects.count() == 200
     assert ledger_selectors.balance(owners.REWARD_POOL, "CREDIT") == 2000
     assert sum(r.fee_credit for r in results) == 2000
+
+
+def test_racing_grants_with_one_key_and_different_amounts_make_one_grant_and_409s(world):
+    from ledger.errors import IdempotencyKeyReused
+    from rewards.models import CreditGrant
+    from rewards.services.credits import credit_grant
+    from tests.personas import ALICE, BOB
+
+    from .conftest import fund_credit
+    from .factories import MembershipFactory, user_of
+
+    MembershipFactory(idao=world.a, user=user_of(ALICE), role="steward")
+    MembershipFactory(idao=world.a, user=user_of(BOB))
+    fund_credit("idao:alpha", 10_000)
+
+    def grant(i: int) -> str:
+        try:
+            g = credit_grant(
+                idao=world.a, steward=user_of(ALICE), member_address=BOB.address, amount=300 + i % 2, request_key="race"
+            )
+        except IdempotencyKeyReused:
+            return "409"
+        return f"grant {g.pk} of {int(g.amount)}"
+
+    results = _in_threads(8, grant)
+    winner = CreditGrant.objects.get()
+    assert sorted(results) == sorted([f"grant {winner.pk} of {int(winner.amount)}"] * 4 + ["409"] * 4), results
+    assert ledger_selectors.balance(owners.user(BOB.address), "CREDIT") == int(winner.amount)
+
+
+def test_racing_reports_with_one_key_for_different_events_count_one_and_refuse_the_other(world):
+    from ledger.errors import IdempotencyKeyReused
+
+    def report(i: int) -> str:
+        try:
+            return f"accepted {world.report([event(world.model, 10 + i, key='race-u')]).accepted}"
+        except IdempotencyKeyReused:
+            return "409"
+
+    assert sorted(_in_threads(2, report)) == ["409", "accepted 1"]
+    assert UsageEvent.objects.filter(idempotency_key="race-u").count() == 1

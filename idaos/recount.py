@@ -1,0 +1,343 @@
+"""Recount a proposal from its export alone: no database, no network (unless a contract-wallet
+ballot needs a chain, `--rpc`).
+
+`recount(export)` takes the JSON of `/proposals/<id>/ballots.json` (format
+`idao-proposal-export/1`, built by `idaos.selectors.proposal_export`) and checks, in order,
+raising `Mismatch` with the first difference:
+
+1. the counting rule (voting rule, quorum, threshold) is one the portal knows, and the same as the
+   proposal's;
+2. the EIP-712 domain and types are the portal's Ballot type;
+3. the voting-power snapshot: one row per voter, each weight what the rule gives for the balance;
+4. every ballot (counted and superseded): its message is a canonical Ballot for this proposal and
+   iDAO, its signature recovers the voter (EIP-712, ECDSA) and its digest; a contract-wallet
+   ballot (`verified_by` other than `eoa`) is checked through `portal.signatures.verify` with
+   `rpc`, or listed as needing one; its weight is the voter's snapshot weight;
+5. the counted ballots are each voter's latest by signed timestamp (`tally.latest_per_voter`);
+6. the tally, rebuilt with `tally.compute` (the code the portal's page and closer use), equals
+   the export's;
+7. the ballots' Merkle root, rebuilt with `tally.ballots_root`, equals the export's;
+8. the anchor: the ledger proof bundle of the proposal's result record verifies
+   (`ledger.proofs.check_proof`: leaf, proof, root, block header, header chain) and the record
+   carries the same rule, tally and ballots root.
+
+A later format may add a `delegations` graph (the signed delegations used at the snapshot); step 3
+is where its resolved weights are re-derived."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from ledger import proofs
+
+from . import eip712, tally
+from .models import VotingRule
+
+EXPORT_FORMAT = tally.EXPORT_FORMAT
+RESULT_KIND = "idao.proposal.result"
+EOA = eip712.VERIFIED_BY_EOA
+CLOSED_STATES = ("passed", "rejected", "quorum_not_met", "executed", "execution_failed")
+_UINT = re.compile(r"^(0|[1-9][0-9]{0,77})$")
+_TALLY_KEYS = ("for", "against", "abstain", "cast", "voters", "eligible", "quorum_bps", "approval_threshold_bps")
+_TALLY_KEYS += ("participation_bps", "approval_bps", "quorum_reached", "approval_reached", "outcome")
+
+
+class Mismatch(ValueError):
+    """The export does not recount to what it claims; the message names the first difference."""
+
+
+class NeedsRpc(Mismatch):
+    """Everything else matched, but contract-wallet ballots were not verified (no `--rpc`)."""
+
+    def __init__(self, ballot_ids: list[int]) -> None:
+        self.ballot_ids = ballot_ids
+        shown = ", ".join(str(i) for i in ballot_ids[:20]) + (" …" if len(ballot_ids) > 20 else "")
+        super().__init__(
+            f"{len(ballot_ids)} contract-wallet ballot(s) need a chain to verify (ballots {shown}): rerun with --rpc URL"
+        )
+
+
+@dataclass
+class Report:
+    proposal: int
+    ballots: int = 0
+    valid: int = 0
+    counted: int = 0
+    superseded: int = 0
+    tally: dict[str, Any] = field(default_factory=dict)
+    ballots_root: str = ""
+    anchored: bool = False
+    leaf_id: int | None = None
+    block: dict[str, Any] | None = None
+    head: dict[str, Any] | None = None
+    checks: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _uint(value: Any, what: str) -> int:
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and _UINT.match(value):
+        return int(value)
+    raise Mismatch(f"{what} is not an unsigned integer ({value!r})")
+
+
+def _same_int(value: Any, expected: int) -> bool:
+    return type(value) is int and value == expected
+
+
+def _get(obj: Any, key: str, what: str) -> Any:
+    if not isinstance(obj, dict) or key not in obj:
+        raise Mismatch(f"the export lacks {what}")
+    return obj[key]
+
+
+def _counting_rule(export: dict[str, Any], proposal: dict[str, Any]) -> tuple[str, int, int]:
+    rule = _get(export, "voting_rule", "voting_rule")
+    if rule not in VotingRule.values:
+        raise Mismatch(f"voting_rule {rule!r} is not one of {', '.join(VotingRule.values)}")
+    if proposal.get("voting_rule") != rule:
+        raise Mismatch(
+            f"voting_rule: the export counts under {rule} but the proposal ran under {proposal.get('voting_rule')}"
+        )
+    quorum = _uint(_get(export, "quorum_bps", "quorum_bps"), "quorum_bps")
+    threshold = _uint(_get(export, "approval_threshold_bps", "approval_threshold_bps"), "approval_threshold_bps")
+    if quorum > 10000 or not 1 <= threshold <= 10000:
+        raise Mismatch("quorum_bps and approval_threshold_bps are basis points (0-10000, threshold from 1)")
+    return rule, quorum, threshold
+
+
+def _chain_id(export: dict[str, Any]) -> int:
+    typed = _get(export, "eip712", "the EIP-712 domain and types (eip712)")
+    domain = _get(typed, "domain", "eip712.domain")
+    if not isinstance(domain, dict) or set(domain) != {"name", "version", "chainId"}:
+        raise Mismatch("eip712.domain is {name, version, chainId}")
+    if (domain["name"], domain["version"]) != (eip712.DOMAIN_NAME, eip712.DOMAIN_VERSION):
+        raise Mismatch(
+            f"eip712.domain is not the portal's ballot domain ({eip712.DOMAIN_NAME!r}, version {eip712.DOMAIN_VERSION!r})"
+        )
+    if typed.get("types") != eip712.types() or typed.get("primaryType") != eip712.PRIMARY_TYPE:
+        raise Mismatch("eip712.types differ from the portal's Ballot type")
+    return _uint(domain["chainId"], "eip712.domain.chainId")
+
+
+def _snapshot(rows: Any, rule: str) -> dict[str, int]:
+    if not isinstance(rows, list):
+        raise Mismatch("voting_power is a list of {voter, weight, balance}")
+    power: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict) or not {"voter", "weight", "balance"} <= set(row):
+            raise Mismatch(f"voting_power[{i}] is not {{voter, weight, balance}}")
+        voter = row["voter"]
+        if not isinstance(voter, str) or voter in power:
+            raise Mismatch(f"voting_power[{i}]: voter {voter!r} is missing or listed twice")
+        weight = _uint(row["weight"], f"voting_power[{i}].weight")
+        balance = _uint(row["balance"], f"voting_power[{i}].balance")
+        expected = tally.weight_for(rule, balance)
+        if weight != expected:
+            raise Mismatch(
+                f"voting_power[{i}] ({voter}): weight {weight} is not what {rule} gives for balance {balance} ({expected})"
+            )
+        power[voter] = weight
+    return power
+
+
+def _contract_verify(*, rpc: str, address: str, digest: str, signature: str, chain_id: int) -> bool:
+    """A contract wallet's ballot through the portal's one signature verifier (ERC-1271/6492)."""
+    try:
+        from portal import signatures  # type: ignore[attr-defined]
+    except ImportError:
+        raise Mismatch("--rpc needs portal.signatures, which this version of the portal does not have") from None
+    kwargs: dict[str, Any] = {
+        "address": address,
+        "digest": bytes.fromhex(digest[2:]),
+        "signature": signature,
+        "chain_id": chain_id,
+    }
+    try:
+        if "rpc" in inspect.signature(signatures.verify).parameters:
+            return bool(signatures.verify(**kwargs, rpc=rpc).ok)
+        from django.test import override_settings
+
+        with override_settings(PORTAL_CHAIN_RPC={chain_id: rpc}):
+            return bool(signatures.verify(**kwargs).ok)
+    except Exception as exc:  # an unreachable chain is a finding of this recount, not a crash
+        raise Mismatch(f"the wallet {address} could not be checked on chain {chain_id} through {rpc}: {exc}") from None
+
+
+def _check_ballot(
+    i: int, b: Any, *, proposal_id: int, slug: str, chain_id: int, power: dict[str, int], rpc: str | None
+) -> tuple[int, bool]:
+    """(weight, needs rpc) of a ballot whose message, signature, digest and weight check out."""
+    from .services.ballots import clean_message
+
+    if not isinstance(b, dict):
+        raise Mismatch(f"ballots[{i}] is not an object")
+    bid = b.get("id")
+    if type(bid) is not int:
+        raise Mismatch(f"ballots[{i}].id is not an integer")
+    if type(b.get("counted")) is not bool:
+        raise Mismatch(f"ballot {bid}: counted is true or false")
+    for name in ("voter", "message", "signature", "digest", "weight", "counted", "choice", "timestamp"):
+        if name not in b:
+            raise Mismatch(f"ballot {bid}: lacks {name}")
+    try:
+        message = clean_message(b["message"])
+    except Exception as exc:
+        raise Mismatch(f"ballot {bid}: the message is not a canonical Ballot ({exc})") from None
+    if message != b["message"]:
+        raise Mismatch(f"ballot {bid}: the message is not in canonical form")
+    if message["proposal"] != proposal_id or message["idao"] != slug or not _same_int(b.get("proposal"), proposal_id):
+        raise Mismatch(f"ballot {bid}: signed for proposal {message['proposal']} of {message['idao']!r}, not this one")
+    # A message may spell the voter in lowercase; the portal records the EIP-55 address it recovers.
+    voter = to_checksum_address(message["voter"])
+    shown = (b["voter"], b["choice"], b.get("reason"), b["timestamp"])
+    if shown != (voter, message["choice"], message["reason"], message["timestamp"]):
+        raise Mismatch(f"ballot {bid}: voter, choice, reason or timestamp differ from the signed message")
+    fast = eip712.fast_digest(message, chain_id=chain_id)
+    digest = "0x" + fast.hex() if fast is not None else eip712.digest(message, chain_id=chain_id)
+    if digest != b["digest"]:
+        raise Mismatch(f"ballot {bid}: digest {b['digest']} is not the EIP-712 digest of its message ({digest})")
+    signature = b["signature"]
+    if not isinstance(signature, str) or not signature.startswith("0x"):
+        raise Mismatch(f"ballot {bid}: the signature is not 0x-prefixed hex")
+    needs_rpc = False
+    if b.get("verified_by", EOA) == EOA:
+        try:
+            signer, _ = eip712.verify(message, signature, chain_id=chain_id)
+        except Exception:
+            raise Mismatch(f"ballot {bid}: the signature cannot be recovered") from None
+        if signer != voter:
+            raise Mismatch(f"ballot {bid}: the signature recovers {signer}, not the voter {voter}")
+    elif rpc is None:
+        needs_rpc = True
+    elif not _contract_verify(rpc=rpc, address=voter, digest=digest, signature=signature, chain_id=chain_id):
+        raise Mismatch(f"ballot {bid}: the wallet {voter} does not accept the signature ({b['verified_by']})")
+    weight = _uint(b["weight"], f"ballot {bid}: weight")
+    if voter not in power:
+        raise Mismatch(f"ballot {bid}: {voter} is not in the voting-power snapshot")
+    if weight != power[voter]:
+        raise Mismatch(f"ballot {bid}: weight {weight} but the snapshot gives {voter} {power[voter]}")
+    return weight, needs_rpc
+
+
+def _compare_tally(recounted: dict[str, Any], recorded: Any, where: str) -> None:
+    if not isinstance(recorded, dict):
+        raise Mismatch(f"{where} has no tally")
+    for key in _TALLY_KEYS:
+        if recorded.get(key) != recounted[key]:
+            raise Mismatch(f"tally {key}: {where} says {recorded.get(key)!r} but the recount gives {recounted[key]!r}")
+
+
+def _anchored_record(anchor: Any, *, proposal_id: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    try:
+        proofs.check_proof(anchor)
+    except (proofs.InvalidProof, KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise Mismatch(f"anchor: the ledger proof does not verify ({exc})") from None
+    leaf = anchor["leaf"]
+    if (leaf["kind"], leaf["subject"]) != (RESULT_KIND, f"proposal:{proposal_id}"):
+        raise Mismatch(f"anchor: the record is {leaf['kind']} of {leaf['subject']}, not this proposal's result")
+    try:
+        payload = json.loads(leaf["payload"])
+    except ValueError:
+        payload = None
+    if not isinstance(payload, dict):
+        raise Mismatch("anchor: the anchored record is not a JSON object")
+    return payload, anchor["headers"][-1]
+
+
+def recount(export: Any, *, rpc: str | None = None) -> Report:
+    """Recount the export; raise Mismatch naming the first difference (NeedsRpc last)."""
+    if not isinstance(export, dict) or export.get("format") != EXPORT_FORMAT:
+        raise Mismatch(f"not a proposal export (format {EXPORT_FORMAT})")
+    proposal = _get(export, "proposal", "the proposal")
+    proposal_id = _uint(_get(proposal, "id", "proposal.id"), "proposal.id")
+    slug = _get(proposal, "idao", "proposal.idao")
+    report = Report(proposal=proposal_id)
+    rule, quorum, threshold = _counting_rule(export, proposal)
+    chain_id = _chain_id(export)
+    power = _snapshot(_get(export, "voting_power", "the voting-power snapshot (voting_power)"), rule)
+    eligible = sum(power.values())
+    report.checks.append(f"voting-power snapshot: {len(power)} voters, eligible power {eligible} under {rule}")
+
+    ballots = _get(export, "ballots", "the ballots")
+    if not isinstance(ballots, list):
+        raise Mismatch("ballots is a list")
+    needs_rpc: list[int] = []
+    rows: list[tuple[Any, dict[str, Any], int]] = []
+    for i, b in enumerate(ballots):
+        weight, needs = _check_ballot(i, b, proposal_id=proposal_id, slug=slug, chain_id=chain_id, power=power, rpc=rpc)
+        if needs:
+            needs_rpc.append(b["id"])
+        rows.append((b["id"], b, weight))
+    keys = [key for key, _, _ in rows]
+    if len(set(keys)) != len(keys):
+        raise Mismatch("two ballots have the same id")
+    report.ballots = len(rows)
+    report.valid = len(rows) - len(needs_rpc)
+    report.checks.append(f"{report.valid} EIP-712 signature(s) recovered to their voters, digests recomputed")
+
+    chosen = set(tally.latest_per_voter((b["voter"], b["timestamp"], key) for key, b, _ in rows).values())
+    for key, b, _ in rows:
+        if bool(b["counted"]) != (key in chosen):
+            state = "counted" if b["counted"] else "superseded"
+            raise Mismatch(
+                f"ballot {key}: marked {state}, but each voter's latest ballot by signed timestamp is the one counted"
+            )
+    counted = [(b, w) for key, b, w in rows if key in chosen]
+    report.counted, report.superseded = len(counted), len(rows) - len(counted)
+    result = tally.compute(
+        sums=tally.sums_of((b["choice"], w) for b, w in counted),
+        voters=len(counted),
+        eligible=eligible,
+        quorum_bps=quorum,
+        threshold_bps=threshold,
+    )
+    root = tally.ballots_root(sorted((b["voter"], b["digest"], w) for b, w in counted))
+    report.tally, report.ballots_root = result, root
+    _compare_tally(result, proposal.get("tally"), "the export")
+    closed = proposal.get("result_leaf_id") is not None
+    if not closed and proposal.get("state") in CLOSED_STATES:
+        raise Mismatch(f"the proposal is {proposal['state']} but the export names no anchored result (result_leaf_id)")
+    if (closed or proposal.get("ballots_root") is not None) and proposal.get("ballots_root") != root:
+        raise Mismatch(f"ballots root: the export says {proposal.get('ballots_root')} but the recount gives {root}")
+    report.checks.append(f"tally rebuilt under {rule}: {result['outcome']}; ballots root {root}")
+
+    anchor = export.get("anchor")
+    if anchor is not None:
+        payload, head = _anchored_record(anchor, proposal_id=proposal_id)
+        if payload.get("proposal") != proposal_id or payload.get("idao") != slug:
+            raise Mismatch("anchor: the record names another proposal or iDAO")
+        if payload.get("voting_rule") != rule:
+            raise Mismatch(f"voting_rule: the anchored record says {payload.get('voting_rule')} but the export {rule}")
+        _compare_tally(result, payload.get("tally"), "the anchored record")
+        if payload.get("ballots_root") != root:
+            raise Mismatch(
+                f"ballots root: the anchored record says {payload.get('ballots_root')} but the recount gives {root}"
+            )
+        if proposal.get("result_leaf_id") != anchor["leaf"]["id"]:
+            raise Mismatch("anchor: the proof is for another record than the proposal's result_leaf_id")
+        report.anchored, report.leaf_id = True, anchor["leaf"]["id"]
+        report.block, report.head = anchor["block"], head
+        report.checks.append(
+            f"result record {anchor['leaf']['id']} proven in block {anchor['block']['height']} and chained to "
+            f"block {head['height']}"
+        )
+    elif proposal.get("result_leaf_id") is not None:
+        if export.get("anchor_status") != "queued":
+            raise Mismatch("anchor: the proposal has an anchored result but the export carries no proof of it")
+        report.checks.append(
+            f"result record {proposal['result_leaf_id']} is queued for the next ledger block: NOT proven yet "
+            "(download the export again in a few seconds)"
+        )
+    if needs_rpc:
+        raise NeedsRpc(needs_rpc)
+    return report

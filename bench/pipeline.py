@@ -41,6 +41,7 @@ os.environ.setdefault("CELERY_BROKER_URL", os.environ["REDIS_URL"])
 os.environ.setdefault("PORTAL_HTTPS", "false")
 os.environ.setdefault("PORTAL_VAR_DIR", str(ROOT / "var" / "bench"))
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("SECRET_KEY", "bench-only-not-secret-" + "x" * 40)  # a throwaway database on this machine
 
 BENCH_DB = os.environ["DATABASE_URL"]
 

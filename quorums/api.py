@@ -14,7 +14,7 @@ from portal.errors import DomainError
 from . import services
 from .eip712 import verdict_typed_data
 from .models import Round
-from .selectors import VALIDATOR_SCOPE, assignment_list, candidates_json, round_get, subject_contents, subject_facts
+from .selectors import VALIDATOR_SCOPE, assignments_open, candidates_json, round_get, subject_contents, subject_facts
 
 router = Router(tags=["quorums"])
 
@@ -98,14 +98,12 @@ def assignments(request: HttpRequest, limit: int = 200, inline_max: int = 0) -> 
     inline as `subject.content_base64` (read through the storage API), saving a download each."""
     limit = max(1, min(int(limit), MAX_ASSIGNMENTS))
     inline_max = max(0, min(int(inline_max), MAX_INLINE_BYTES))
-    seats = list(assignment_list(address=request.auth.address, limit=limit))
-    rounds = [seat.round for seat in seats]
+    rounds = assignments_open(address=request.auth.address, limit=limit)
     facts = subject_facts(rounds)  # one describe() per subject kind for all seats
     inline = subject_contents(rounds, facts, max_bytes=inline_max, max_total=MAX_INLINE_TOTAL) if inline_max else {}
     domain = verdict_typed_data(validator="", round_id=0, content_hash="0x" + "0" * 64, verdict="", reason="")
     out = []
-    for seat in seats:
-        r = seat.round
+    for r in rounds:
         subject = facts[r.pk]
         if r.pk in inline:
             subject = {**subject, "content_base64": base64.b64encode(inline[r.pk]).decode("ascii")}
@@ -118,7 +116,7 @@ def assignments(request: HttpRequest, limit: int = 200, inline_max: int = 0) -> 
                 "typed_data": {
                     **domain,
                     "message": {
-                        "validator": seat.address,
+                        "validator": r.address,
                         "round": r.pk,
                         "contentHash": r.content_hash,
                         "verdict": "approve",

@@ -7,6 +7,7 @@ through Django's storage API (never a filesystem path): at mint for files up to
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from validator.checks.base import SAMPLE_BYTES, Content
 from validator.checks.duplicates import SCHEME, signature
 from validator.checks.filetype import file_type
 
+log = logging.getLogger(__name__)
 MINHASH_AT_MINT_BYTES = 1 << 20
 PUBLISHED_SCHEME = SCHEME
 
@@ -23,8 +25,12 @@ PUBLISHED_SCHEME = SCHEME
 def minhash_of(contribution: Any) -> list[int] | None:
     """The signature of a contribution's file as a node computes it (the first SAMPLE_BYTES, read
     through the storage API), or None: not text (Parquet rows are left to the nodes), no tokens."""
-    with default_storage.open(contribution.storage_name, "rb") as fh:
-        head = fh.read(SAMPLE_BYTES)
+    try:
+        with default_storage.open(contribution.storage_name, "rb") as fh:
+            head = fh.read(SAMPLE_BYTES)
+    except OSError:  # the file is gone from storage: mint without a signature rather than fail
+        log.warning("contribution %s: its file cannot be read; no MinHash published", contribution.pk)
+        return None
     content = Content(
         path=Path("/nonexistent/portal-storage"),  # never opened: `head` holds what the checks read
         size=int(contribution.size),

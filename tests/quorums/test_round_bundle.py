@@ -57,6 +57,7 @@ def test_round_api_and_page_publish_the_seed_and_the_candidates(client):
     assert sorted(drawn) == sorted(r.seats.values_list("validator_id", flat=True))
     page = client.get(f"/rounds/{r.pk}/").content.decode()
     assert r.seed in page and detail["candidates"][0]["address"] in page and "bundle.json" in page
+    assert f'href="/rounds/{r.pk}/bundle.json"' not in page  # linked only once it can be exported
 
 
 def test_an_exported_round_bundle_verifies_and_says_what_it_checked(bundle):

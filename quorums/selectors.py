@@ -122,7 +122,7 @@ class Assignment:
 _ASSIGNMENTS_SQL = """
 SELECT r.id, s.address, r.deadline, r.content_hash, r.subject_kind, r.subject_ref
 FROM quorums_seat s JOIN quorums_round r ON r.id = s.round_id
-WHERE s.address = %s AND r.state = %s AND r.deadline > STATEMENT_TIMESTAMP()
+WHERE s.address = %s AND r.state = %s AND r.deadline > {now}
   AND NOT EXISTS (SELECT 1 FROM quorums_verdict v WHERE v.round_id = s.round_id AND v.validator_id = s.validator_id)
 ORDER BY r.deadline, s.round_id
 LIMIT %s
@@ -136,8 +136,21 @@ def assignments_open(*, address: str, limit: int) -> list[Assignment]:
     from django.db import connection
 
     with connection.cursor() as cursor:
-        cursor.execute(_ASSIGNMENTS_SQL, [address, RoundState.OPEN, int(limit)])
-        return [Assignment(*row) for row in cursor.fetchall()]
+        sqlite = connection.vendor == "sqlite"  # the embedded default: what Django's Now() compiles to
+        now = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')" if sqlite else "STATEMENT_TIMESTAMP()"
+        cursor.execute(_ASSIGNMENTS_SQL.format(now=now), [address, RoundState.OPEN, int(limit)])
+        rows = cursor.fetchall()
+    if sqlite:  # SQLite hands back text or naive datetimes (stored in UTC); make them what the ORM gives
+        from datetime import UTC
+
+        from django.utils.dateparse import parse_datetime
+
+        def aware(value: Any) -> Any:
+            value = parse_datetime(value) if isinstance(value, str) else value
+            return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+        rows = [(rid, a, aware(d), *rest) for rid, a, d, *rest in rows]
+    return [Assignment(*row) for row in rows]
 
 
 def round_get(round_id: int) -> Round:

@@ -33,8 +33,19 @@ OPEN_LEAF_KIND = "validation_round_open"
 def _reserve_round_ids(n: int) -> list[int]:
     """n fresh round ids from the table's own sequence (one query)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT nextval(pg_get_serial_sequence('quorums_round', 'id')) FROM generate_series(1, %s)", [n])
-        return sorted(int(row[0]) for row in cursor.fetchall())
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('quorums_round', 'id')) FROM generate_series(1, %s)", [n]
+            )
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        # SQLite (the embedded default) serialises writers, so the highest id handed out so far
+        # (AUTOINCREMENT's counter, or the table's maximum) + 1 cannot race.
+        cursor.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'quorums_round'), 0), "
+            "COALESCE((SELECT MAX(id) FROM quorums_round), 0))"
+        )
+        top = int(cursor.fetchone()[0])
+        return list(range(top + 1, top + n + 1))
 
 
 def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str, Any]:

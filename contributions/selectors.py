@@ -8,7 +8,7 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 
 from portal.errors import NotFound
-from quorums.selectors import has_active_assignment
+from quorums.selectors import VALIDATOR_SCOPE, has_active_assignment, has_active_seat, reject_reasons
 
 from .hooks import download_granted
 from .models import Contribution
@@ -23,6 +23,25 @@ def contribution_list_of_owner(*, user: Any, limit: int = 200) -> QuerySet[Contr
         .annotate(verdict_count=Count("round__verdicts"))
         .order_by("-id")[:limit]
     )
+
+
+FLAG_SENTENCES = {
+    "type_mismatch": "the bytes contradict the file's extension or declared type",
+    "executable_content": "the file holds executable code",
+    "archive_unsafe_paths": "the archive holds absolute or parent-directory paths, or links",
+    "duplicate_of_other_owner": "the same content was already accepted from someone else",
+}
+
+
+def contributions_with_findings(contributions: Any) -> list[Contribution]:
+    """The contributions, each with `findings`: its upload flags with a sentence each, then the
+    reasons its round's rejecting verdicts gave (`[(code, sentence)]`, one query for all)."""
+    rows = list(contributions)
+    reasons = reject_reasons([c.round_id for c in rows if c.round_id])
+    for c in rows:
+        flags = [(flag, FLAG_SENTENCES.get(flag, "")) for flag in c.flags or []]
+        c.findings = flags + [pair for pair in reasons.get(c.round_id, []) if pair not in flags]
+    return rows
 
 
 def contribution_dict(c: Contribution) -> dict[str, Any]:
@@ -46,11 +65,23 @@ def contribution_dict(c: Contribution) -> dict[str, Any]:
     }
 
 
-def contribution_for_download(*, public_id: str, user: Any) -> Contribution:
+def contribution_for_download(*, public_id: str, user: Any, token: Any = None) -> Contribution:
     """The contribution if `user` may fetch its file (owner, committee member of its open round,
-    or a registered grant); NotFound otherwise, so a refusal reveals nothing."""
+    or a registered grant); NotFound otherwise, so a refusal reveals nothing.
+
+    With a bearer `token` (an ApiToken), only two doors open: a `validator`-scoped token of an
+    active validator seated on the contribution's current, open round for exactly this file, or
+    a registered grant (dats: an access grant)."""
     c = Contribution.objects.filter(public_id=public_id).first()
     if c is None or not getattr(user, "is_authenticated", False):
+        raise NotFound("No such file.")
+    if token is not None:
+        if VALIDATOR_SCOPE in (token.scopes or []) and has_active_seat(
+            user=user, round_id=c.round_id, subject_kind=SUBJECT_KIND, subject_ref=str(c.pk), content_hash=c.sha256
+        ):
+            return c
+        if download_granted(user, c):
+            return c
         raise NotFound("No such file.")
     if c.owner_id == user.pk:
         return c

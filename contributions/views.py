@@ -16,7 +16,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from idaos.models import Membership, MembershipStatus
 from portal.api import api as portal_api
-from portal.auth import api_auth
+from portal.auth import api_auth, token_user
 from portal.errors import DomainError, error_response
 from portal.http import AuthedRequest, PortalRequest
 from portal.parsing import ensure_querydict_text
@@ -25,7 +25,12 @@ from .errors import InvalidContribution
 from .models import Contribution, ContributionKind
 from .openapi import UPLOAD_SCOPE
 from .schemas import ContributionOut
-from .selectors import contribution_dict, contribution_for_download, contribution_list_of_owner
+from .selectors import (
+    contribution_dict,
+    contribution_for_download,
+    contribution_list_of_owner,
+    contributions_with_findings,
+)
 from .services import ALLOWED_USES, contribution_create
 from .uploads import HashedUpload, HashingUploadHandler, max_upload_bytes
 
@@ -34,6 +39,14 @@ CSRF_DETAIL = "CSRF token missing or incorrect: send the csrftoken cookie's valu
 
 def _csrf_failure(request: PortalRequest) -> HttpResponse | None:
     return CsrfViewMiddleware(lambda r: HttpResponse()).process_view(request, None, (), {})  # type: ignore[arg-type]  # Django only reads getattr(callback, "csrf_exempt"); None is fine
+
+
+def _bearer(request: PortalRequest) -> tuple[Any, Any] | None:
+    """(user, ApiToken) of a valid bearer token, or None."""
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return token_user(header[7:].strip())
+    return None
 
 
 def _api_caller(request: PortalRequest) -> tuple[Any, bool]:
@@ -152,15 +165,26 @@ def contribution_new(request: AuthedRequest) -> HttpResponse:
 
 @login_required
 def contribution_mine(request: AuthedRequest) -> HttpResponse:
-    contributions = contribution_list_of_owner(user=request.user)
+    contributions = contributions_with_findings(contribution_list_of_owner(user=request.user))
     template = "contributions/contribution_mine.html#rows" if request.htmx else "contributions/contribution_mine.html"
     return render(request, template, {"contributions": contributions})
 
 
-def contribution_file(request: PortalRequest, public_id: str) -> FileResponse:
-    """The file itself, only for its owner, a committee member of its open round, or a grant."""
+def contribution_file(request: PortalRequest, public_id: str) -> HttpResponse:
+    """The file itself, only for its owner, a committee member of its open round, or a grant.
+    A bearer API token works too: `validator`-scoped for a seat on the file's open round (the
+    HTTP-only validator node), or holding a grant. No credential at all: 401; a refusal: 404."""
+    if "Authorization" in request.headers:
+        found = _bearer(request)
+        if found is None:
+            return error_response("not_authenticated", "The API token is unknown or revoked.", 401)
+        user, token = found
+    else:
+        user, token = request.user, None
+        if not user.is_authenticated:
+            return error_response("not_authenticated", "Sign in with Ethereum or send an API token.", 401)
     try:
-        c = contribution_for_download(public_id=public_id, user=request.user)
+        c = contribution_for_download(public_id=public_id, user=user, token=token)
     except DomainError:
         raise Http404("No such file.") from None
     response = FileResponse(

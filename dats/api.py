@@ -4,11 +4,12 @@ page is an alias of GET /api/v1/dats/{dat_id}/bundle (dats.views.dat_bundle call
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.core.files.storage import default_storage
 from django.http import FileResponse, HttpRequest
 from ninja import Status
+from pydantic import Field
 
 from contributions.models import Contribution
 from ledger.errors import LeafNotSealed
@@ -31,6 +32,7 @@ from .schemas import (
     DatTransferIn,
     LineageOut,
     ManifestOut,
+    MinhashPageOut,
     ParentsEventOut,
     ParentsIn,
     PolicyEventOut,
@@ -284,3 +286,18 @@ def contribution_parents(request: PortalRequest, public_id: str, body: ParentsIn
         raise NotFound("You have no such contribution.", code="contribution_not_found")
     row = services.lineage_declare(contribution_id=contribution, parent_ids=body.parents, actor=request.auth)
     return {"contribution": public_id, "parents": row.parent_ids}
+
+
+@router.get(
+    "/minhashes",
+    tags=TAGS,
+    auth=None,
+    response=MinhashPageOut,
+    summary="MinHash signatures of accepted content, for validator nodes",
+)
+def minhashes(
+    request: PortalRequest, after: Annotated[str, Field(max_length=20, pattern=r"^[0-9]*$")] = ""
+) -> dict[str, Any]:
+    """Every accepted DAT's MinHash signature (docs/validator.md), in the order published, 500 a
+    page from the opaque cursor `after`; `next` is the last item's position (null: nothing after `after`)."""
+    return selectors.minhash_page(after=after)

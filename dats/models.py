@@ -44,6 +44,10 @@ class DAT(models.Model):
 
     anchor_leaf_id = models.BigIntegerField()
     minted_at = models.DateTimeField(default=timezone.now)
+    # The content's MinHash (dats.minhash; 128 ints) once computed, and its place in the published
+    # list (GET /api/v1/minhashes orders by it; assigned from a sequence when the signature is stored).
+    minhash = models.JSONField(null=True, blank=True)
+    minhash_seq = models.BigIntegerField(null=True, blank=True, unique=True)
 
     class Meta:
         ordering = ["-minted_at", "-id"]

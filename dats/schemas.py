@@ -178,3 +178,19 @@ class ManifestOut(Schema):
     current: bool
     entries: list[ManifestEntryOut]
     flagged: bool
+
+
+class MinhashItemOut(Schema):
+    dat: str
+    content_hash: str
+    owner: str
+    accepted_at: str
+    minhash: list[int]
+
+
+class MinhashPageOut(Schema):
+    """docs/validator.md: the scheme every signature was made with, the items, and the cursor."""
+
+    scheme: dict[str, Any]
+    items: list[MinhashItemOut]
+    next: str | None

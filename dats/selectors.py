@@ -153,8 +153,42 @@ def dat_dict(dat: DAT, *, parents: list[int] | None = None) -> dict[str, Any]:
         "policyVersion": dat.policy_version,
         "anchorLeafId": dat.anchor_leaf_id,
         "mintedAt": dat.minted_at.isoformat(),
+        "minhash": dat.minhash,
         "url": f"/dats/{dat.pk}/",
         "bundle": f"/dats/{dat.pk}/bundle.json",
+    }
+
+
+MINHASH_PAGE = 500
+
+
+def minhash_page(*, after: str | None, limit: int = MINHASH_PAGE) -> dict[str, Any]:
+    """GET /api/v1/minhashes: published signatures in the order they were stored, from the opaque
+    cursor `after` (the last item's position); `next` is null when the page is empty."""
+    from .minhash import PUBLISHED_SCHEME
+
+    start = int(after) if after and after.isdigit() else 0
+    limit = max(1, min(int(limit), MINHASH_PAGE))
+    rows = list(
+        DAT.objects.filter(minhash_seq__gt=start)
+        .order_by("minhash_seq")
+        .values_list("pk", "sha256", "owner__address", "minted_at", "minhash", "minhash_seq")[:limit]
+    )
+    items = [
+        {
+            "dat": str(pk),
+            "content_hash": sha256,
+            "owner": owner,
+            "accepted_at": minted_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "minhash": minhash,
+        }
+        for pk, sha256, owner, minted_at, minhash, _seq in rows
+    ]
+    return {
+        "scheme": PUBLISHED_SCHEME,
+        "items": items,
+        # The last item's position, so a caller resumes after it; null once nothing is left.
+        "next": str(rows[-1][5]) if rows else None,
     }
 
 

@@ -47,6 +47,12 @@ def block_list(*, limit: int = 20) -> list[Block]:
     return list(Block.objects.order_by("-height")[:limit])
 
 
+def sealed_head() -> tuple[int, str] | None:
+    """(height, block hash) of the latest sealed block, or None before the first one."""
+    row = Block.objects.order_by("-height").values_list("height", "block_hash").first()
+    return (int(row[0]), row[1]) if row else None
+
+
 def block_get(height: int) -> Block:
     block = Block.objects.filter(height=height).first()
     if block is None:

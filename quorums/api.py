@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+import base64
+from typing import Annotated, Any
 
 from ninja import Status
+from pydantic import Field
 
 from portal.auth import api_auth
 from portal.errors import DomainError
@@ -32,7 +34,7 @@ from .schemas import (
     VerdictOut,
     VerdictPublicationOut,
 )
-from .selectors import assignment_list, round_get, subject_facts
+from .selectors import VALIDATOR_SCOPE, assignments_open, candidates_json, round_get, subject_contents, subject_facts
 
 router = PortalRouter(tags=["quorums"])
 VALIDATOR = "validator"  # the token scope of everything a validator does here
@@ -50,6 +52,11 @@ def round_json(r: Round) -> dict[str, Any]:
         "close_reason": r.close_reason,
         "content_hash": r.content_hash,
         "seed": r.seed,
+        "seed_block": {"height": r.seed_block_height, "hash": r.seed_block_hash} if r.seed_block_hash else None,
+        "candidates": candidates_json(r),
+        "open_anchor_leaf_id": r.open_anchor_leaf_id,
+        "open_proof": f"/ledger/proofs/{r.open_anchor_leaf_id}.json" if r.open_anchor_leaf_id else None,
+        "bundle": f"/rounds/{r.pk}/bundle.json",
         "attempt": r.attempt,
         "opened_at": r.opened_at,
         "deadline": r.deadline,
@@ -77,6 +84,16 @@ def round_json(r: Round) -> dict[str, Any]:
     }
 
 
+MAX_ASSIGNMENTS = 500
+MAX_INLINE_BYTES = 1 << 20  # at most 1 MiB per inline file
+MAX_INLINE_TOTAL = 16 << 20  # and 16 MiB of inline content per answer
+
+
+def _via_validator_token(request: PortalRequest) -> bool:
+    token = getattr(request, "api_token", None)
+    return token is not None and VALIDATOR_SCOPE in (token.scopes or [])
+
+
 @router.get(
     "/quorums/eip712",
     auth=None,
@@ -93,23 +110,40 @@ def verdict_publication(request: PortalRequest) -> VerdictPublicationOut:
     response={200: list[AssignmentOut]},
     summary="Your open assignments with the typed data to sign",
 )
-def assignments(request: PortalRequest) -> list[dict[str, Any]]:
-    """Open rounds where you sit on the committee and have not signed yet, with the typed data
-    to sign (fill in verdict and reason) and where to download the file."""
+def assignments(
+    request: PortalRequest,
+    limit: Annotated[int, Field(ge=1, le=MAX_ASSIGNMENTS)] = 200,
+    inline_max: Annotated[int, Field(ge=0, le=MAX_INLINE_BYTES)] = 0,
+) -> list[dict[str, Any]]:
+    """Open rounds where you sit on the committee and have not signed yet (at most `limit`,
+    ≤ 500, earliest deadline first), with the typed data to sign (fill in verdict and reason) and
+    where to download the file. With `inline_max=N` (≤ 1 MiB), files of at most N bytes come
+    inline as `subject.content_base64` (read through the storage API), saving a download each."""
+    rounds = assignments_open(address=request.auth.address, limit=limit)
+    facts = subject_facts(rounds)  # one describe() per subject kind for all seats
+    inline = subject_contents(rounds, facts, max_bytes=inline_max, max_total=MAX_INLINE_TOTAL) if inline_max else {}
+    domain = verdict_typed_data(validator="", round_id=0, content_hash="0x" + "0" * 64, verdict="", reason="")
     out = []
-    seats = list(assignment_list(address=request.auth.address))
-    facts = subject_facts([seat.round for seat in seats])
-    for seat in seats:
-        r = seat.round
+    for r in rounds:
+        subject = facts[r.pk]
+        if r.pk in inline:
+            subject = {**subject, "content_base64": base64.b64encode(inline[r.pk]).decode("ascii")}
         out.append(
             {
                 "round": r.pk,
                 "deadline": r.deadline,
                 "content_hash": r.content_hash,
-                "subject": facts[r.pk],
-                "typed_data": verdict_typed_data(
-                    validator=seat.address, round_id=r.pk, content_hash=r.content_hash, verdict="approve", reason=""
-                ),
+                "subject": subject,
+                "typed_data": {
+                    **domain,
+                    "message": {
+                        "validator": r.address,
+                        "round": r.pk,
+                        "contentHash": r.content_hash,
+                        "verdict": "approve",
+                        "reason": "",
+                    },
+                },
             }
         )
     return out
@@ -168,7 +202,8 @@ def submit_verdicts(request: PortalRequest, payload: VerdictBatchIn) -> Status:
             status=422,
         )
     results = services.verdicts_submit(
-        items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts]
+        items=[{"round_id": v.round, "message": v.message, "signature": v.signature} for v in payload.verdicts],
+        automated=payload.automated or _via_validator_token(request),
     )
     out: list[dict[str, Any]] = []
     for result in results:

@@ -55,12 +55,13 @@ def slash_amount(stake: int, rate_bps: int) -> int:
     return max(0, min(stake, stake * rate_bps // BPS))
 
 
-def draw_committee(seed: bytes, candidates: list[tuple[int, int]], size: int) -> list[int]:
+def draw_committee(seed: bytes, candidates: list, size: int) -> list[int]:
     """Stake-weighted sampling without replacement, integers only, so anyone re-derives it.
 
-    candidates: (validator id, stake) pairs; sorted by id here so input order does not matter.
+    candidates: (validator id, stake) pairs or (validator id, address, stake) rows as a round
+    records them (the first and last items are used); sorted by id here so input order does not matter.
     Draw i takes keccak(seed ‖ i) mod the remaining stake and walks the cumulative stakes."""
-    pool = sorted((vid, stake) for vid, stake in candidates if stake > 0)
+    pool = sorted((int(row[0]), int(row[-1])) for row in candidates if int(row[-1]) > 0)
     chosen: list[int] = []
     for i in range(min(size, len(pool))):
         total = sum(stake for _, stake in pool)
@@ -73,6 +74,41 @@ def draw_committee(seed: bytes, candidates: list[tuple[int, int]], size: int) ->
                 del pool[index]
                 break
     return chosen
+
+
+ZERO_HASH = "0x" + "00" * 32  # the "latest sealed block" before the ledger's first block
+
+
+def _bytes32(value: str) -> bytes:
+    raw = bytes.fromhex(value.removeprefix("0x"))
+    if len(raw) != 32:
+        raise ValueError(f"expected 32 bytes, got {len(raw)}: {value!r}")
+    return raw
+
+
+def round_seed(
+    *,
+    block_hash: str,
+    quorum_id: int,
+    round_id: int,
+    content_hash: str,
+    attempt: int,
+    beacon_hash: str | None = None,
+) -> str:
+    """The committee seed, from public values fixed before the round:
+    keccak256(latest sealed block hash at opening ‖ uint256 quorum id ‖ uint256 round id ‖
+    contentHash ‖ uint256 attempt [‖ hash of the first public-chain block after the opening]).
+    Nothing secret and nothing the operator picks at the draw goes in (docs/validation.md)."""
+    data = (
+        _bytes32(block_hash)
+        + int(quorum_id).to_bytes(32, "big")
+        + int(round_id).to_bytes(32, "big")
+        + _bytes32(content_hash)
+        + int(attempt).to_bytes(32, "big")
+    )
+    if beacon_hash:
+        data += _bytes32(beacon_hash)
+    return "0x" + keccak(data).hex()
 
 
 def verdicts_digest(signatures: Iterable[str]) -> str:

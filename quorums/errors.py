@@ -65,3 +65,7 @@ class InvalidQuorumParameters(DomainError):
 
 class QuorumNameTaken(Conflict):
     code = "quorum_name_taken"
+
+
+class RoundStillOpen(Conflict):
+    code = "round_still_open"

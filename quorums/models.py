@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 
 from ledger.models import AMOUNT  # one definition of a token amount column (uint256 range)
 
@@ -94,7 +94,8 @@ class Validator(models.Model):
 
 class Bond(models.Model):
     """One bonding or unbonding event; its id keys the ledger transfer. An unbond moves LAZ back
-    from escrow only once `available_at` (database time) has passed."""
+    from escrow only once `available_at` (database time) has passed, minus what slashes took from
+    it meanwhile (`slashed`): unbonding stake stays slashable until it is released."""
 
     class Kind(models.TextChoices):
         BOND = "bond"
@@ -106,9 +107,13 @@ class Bond(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     available_at = models.DateTimeField(null=True, blank=True)
     released_at = models.DateTimeField(null=True, blank=True)
+    slashed = models.DecimalField(default=0, **AMOUNT)
 
     class Meta:
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="bond_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="bond_amount_positive"),
+            models.CheckConstraint(condition=Q(slashed__gte=0, slashed__lte=F("amount")), name="bond_slashed_in_range"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.amount} ({self.validator_id})"
@@ -148,7 +153,13 @@ class Round(models.Model):
     content_hash = models.CharField(max_length=66, help_text="0x + SHA-256 of the subject's bytes.")
     attempt = models.PositiveIntegerField(default=1)
     seed = models.CharField(max_length=66, help_text="keccak seed the committee was drawn from.")
-    candidates = models.JSONField(default=list, help_text="[[validator id, stake], …] the draw saw.")
+    candidates = models.JSONField(default=list, help_text="[[validator id, address, stake], …] the draw saw.")
+    # The seed's public inputs besides quorum, round, content hash and attempt (quorums.consensus.round_seed).
+    seed_block_height = models.BigIntegerField(
+        null=True, blank=True, help_text="Latest sealed ledger block at opening."
+    )
+    seed_block_hash = models.CharField(max_length=66, blank=True)
+    open_anchor_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The anchored open record.")
     state = models.CharField(max_length=8, choices=RoundState.choices, default=RoundState.OPEN)
     outcome = models.CharField(max_length=14, choices=Outcome.choices, blank=True)
     close_reason = models.CharField(max_length=20, blank=True)

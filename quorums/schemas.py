@@ -24,6 +24,7 @@ class VerdictBatchItem(Schema):
 
 class VerdictBatchIn(Schema):
     verdicts: list[VerdictBatchItem]
+    automated: bool = False  # an unsigned flag a session caller may set for its node's batches
 
 
 class BondAmountIn(Schema):
@@ -124,6 +125,19 @@ class RoundVerdictOut(Schema):
     verified_block: int | None = None
 
 
+class SeedBlockOut(Schema):
+    height: int
+    hash: str
+
+
+class CandidateOut(Schema):
+    """A validator the committee draw saw, with the stake it drew by (published and anchored)."""
+
+    validator: int
+    address: str | None
+    stake: int
+
+
 class RoundOut(Schema):
     id: int
     quorum: int
@@ -133,6 +147,11 @@ class RoundOut(Schema):
     close_reason: str
     content_hash: str
     seed: str
+    seed_block: SeedBlockOut | None
+    candidates: list[CandidateOut]
+    open_anchor_leaf_id: int | None
+    open_proof: str | None
+    bundle: str
     attempt: int
     opened_at: datetime
     deadline: datetime

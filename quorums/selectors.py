@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 
-from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState
+from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
+
+VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
 
 
 def quorum_pick(*, idao_id: int) -> Quorum | None:
@@ -55,14 +59,98 @@ def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> 
     ).exists()
 
 
-def assignment_list(*, address: str) -> QuerySet[Seat]:
+def has_active_seat(*, user: Any, round_id: int | None, subject_kind: str, subject_ref: str, content_hash: str) -> bool:
+    """True when `user` is an active validator seated on round `round_id` (open, not overdue),
+    and that round is about exactly this subject and content hash: what a validator-scoped API
+    token may download (one query)."""
+    if user is None or round_id is None:
+        return False
+    return Seat.objects.filter(
+        validator__user_id=user.pk,
+        validator__state=ValidatorState.ACTIVE,
+        round_id=round_id,
+        round__subject_kind=subject_kind,
+        round__subject_ref=subject_ref,
+        round__content_hash=content_hash,
+        round__state=RoundState.OPEN,
+        round__deadline__gt=Now(),
+    ).exists()
+
+
+def assignment_list(*, address: str, limit: int | None = None) -> QuerySet[Seat]:
     """Open rounds where `address` sits on the committee and has not yet signed."""
     return (
         Seat.objects.filter(address=address, round__state=RoundState.OPEN, round__deadline__gt=Now())
         .exclude(round__verdicts__validator_id=F("validator_id"))
         .select_related("round", "round__quorum", "round__idao")
         .order_by("round__deadline", "round_id")
+    )[:limit]
+
+
+def reject_reasons(round_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]:
+    """round id -> the (code, sentence) pairs of its rejecting verdicts' reasons, in order, each
+    once (a reason is `code: sentence; code: sentence`, as validator nodes write it). One query."""
+    out: dict[int, list[tuple[str, str]]] = {}
+    rows = (
+        Verdict.objects.filter(round_id__in=list(round_ids), verdict="reject")
+        .order_by("pk")
+        .values_list("round_id", "reason")
     )
+    for round_id, reason in rows:
+        items = out.setdefault(round_id, [])
+        for part in (reason or "").split("; "):
+            code, sep, sentence = part.partition(": ")
+            code, sentence = code.strip(), sentence.strip()
+            pair = (code, sentence) if sep and code.replace("_", "").isalnum() else ("", part.strip())
+            if (pair[1] or pair[0]) and pair not in items:
+                items.append(pair)
+    return out
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """One open seat without a verdict yet, as the assignments API needs it (no model rows)."""
+
+    pk: int  # the round's id (what subject_facts and subject_contents key by)
+    address: str
+    deadline: datetime
+    content_hash: str
+    subject_kind: str
+    subject_ref: str
+
+
+_ASSIGNMENTS_SQL = """
+SELECT r.id, s.address, r.deadline, r.content_hash, r.subject_kind, r.subject_ref
+FROM quorums_seat s JOIN quorums_round r ON r.id = s.round_id
+WHERE s.address = %s AND r.state = %s AND r.deadline > {now}
+  AND NOT EXISTS (SELECT 1 FROM quorums_verdict v WHERE v.round_id = s.round_id AND v.validator_id = s.validator_id)
+ORDER BY r.deadline, s.round_id
+LIMIT %s
+"""
+
+
+def assignments_open(*, address: str, limit: int) -> list[Assignment]:
+    """assignment_list for the API's hot path (every node polls it): the same rows, earliest
+    deadline first, in one plain query with only the columns the answer uses (the ORM's
+    exclude-across-a-relation costs more to compile than the query takes to run)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        sqlite = connection.vendor == "sqlite"  # the embedded default: what Django's Now() compiles to
+        now = "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'NOW')" if sqlite else "STATEMENT_TIMESTAMP()"
+        cursor.execute(_ASSIGNMENTS_SQL.format(now=now), [address, RoundState.OPEN, int(limit)])
+        rows = cursor.fetchall()
+    if sqlite:  # SQLite hands back text or naive datetimes (stored in UTC); make them what the ORM gives
+        from datetime import UTC
+
+        from django.utils.dateparse import parse_datetime
+
+        def aware(value: Any) -> Any:
+            value = parse_datetime(value) if isinstance(value, str) else value
+            return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+        rows = [(rid, a, aware(d), *rest) for rid, a, d, *rest in rows]
+    return [Assignment(*row) for row in rows]
 
 
 def round_get(round_id: int) -> Round:
@@ -72,6 +160,16 @@ def round_get(round_id: int) -> Round:
     if r is None:
         raise RoundNotFound(f"There is no validation round {round_id}.")
     return r
+
+
+def candidates_json(r: Round) -> list[dict[str, Any]]:
+    """The candidates the draw saw: `{validator, address, stake}` (rounds opened before addresses
+    were recorded have none)."""
+    out = []
+    for row in r.candidates:
+        vid, address, stake = (row[0], row[1], row[2]) if len(row) == 3 else (row[0], None, row[1])
+        out.append({"validator": vid, "address": address, "stake": int(stake)})
+    return out
 
 
 def quorum_list() -> QuerySet[Quorum]:
@@ -97,7 +195,7 @@ def total_stake(quorum: Quorum) -> int:
     return int(quorum.validators.filter(state=ValidatorState.ACTIVE).aggregate(s=Sum("stake"))["s"] or 0)
 
 
-def subject_facts(rounds: Sequence[Round]) -> dict[int, dict[str, Any]]:
+def subject_facts(rounds: Sequence[Round | Assignment]) -> dict[int, dict[str, Any]]:
     """round id -> the facts its subject kind gives validators, one describe() per kind."""
     from . import hooks
 
@@ -106,6 +204,38 @@ def subject_facts(rounds: Sequence[Round]) -> dict[int, dict[str, Any]]:
         refs.setdefault(r.subject_kind, []).append(r.subject_ref)
     facts = {kind: hooks.subject_kind(kind).describe(kind_refs) for kind, kind_refs in refs.items()}
     return {r.pk: facts[r.subject_kind].get(r.subject_ref, {}) for r in rounds}
+
+
+def subject_contents(
+    rounds: Sequence[Round | Assignment], facts: dict[int, dict[str, Any]], *, max_bytes: int, max_total: int
+) -> dict[int, bytes]:
+    """round id -> the subject's bytes, for subjects whose facts give a `size` of at most
+    `max_bytes`, until `max_total` bytes in all; opened through the subject kind's `open` hook
+    (Django's storage API), one query per kind. A file that reads longer than its size is left out."""
+    from . import hooks
+
+    wanted: list[Round | Assignment] = []
+    total = 0
+    for r in rounds:
+        size = facts.get(r.pk, {}).get("size")
+        if isinstance(size, int) and size <= max_bytes and total + size <= max_total:
+            wanted.append(r)
+            total += size
+    refs: dict[str, list[str]] = {}
+    for r in wanted:
+        refs.setdefault(r.subject_kind, []).append(r.subject_ref)
+    openers = {kind: hooks.subject_kind(kind).open(kind_refs) for kind, kind_refs in refs.items()}
+    out: dict[int, bytes] = {}
+    for r in wanted:
+        opener = openers[r.subject_kind].get(r.subject_ref)
+        if opener is None:
+            continue
+        fh, _name = opener()
+        with fh:
+            data = fh.read(max_bytes + 1)
+        if len(data) <= max_bytes:
+            out[r.pk] = data
+    return out
 
 
 def idao_panel(idao: Any) -> dict[str, Any]:

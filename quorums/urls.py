@@ -11,5 +11,6 @@ urlpatterns = [
     path("quorums/<int:quorum_id>/", views.quorum_detail, name="quorum_detail"),
     path("quorums/<int:quorum_id>/bond", views.quorum_bond, name="quorum_bond"),
     path("rounds/<int:round_id>/", views.round_detail, name="round_detail"),
+    path("rounds/<int:round_id>/bundle.json", views.round_bundle, name="round_bundle"),
     path("validator/inbox", views.validator_inbox, name="inbox"),
 ]

@@ -18,7 +18,7 @@ from portal.models import ParkedTask
 
 from . import api, services
 from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
-from .selectors import assignment_list, quorum_list, subject_facts, total_stake
+from .selectors import assignment_list, candidates_json, quorum_list, subject_facts, total_stake
 
 
 def eip712_json(request: PortalRequest) -> JsonResponse:
@@ -79,9 +79,29 @@ def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
         "subject": subject,
         "equivocations": r.equivocations.select_related("validator", "first", "second"),
         "slashes": r.slashes.select_related("validator"),
+        "candidates": candidates_json(r),
     }
     template = "quorums/round_detail.html#progress" if request.htmx else "quorums/round_detail.html"
     return render(request, template, context)
+
+
+def round_bundle(request: PortalRequest, round_id: int) -> HttpResponse:
+    """GET /rounds/<id>/bundle.json: the round's seed, candidates, committee, signed verdicts,
+    outcome and Merkle proofs, for `manage.py verify_round` (quorums.bundles)."""
+    from ledger.errors import LeafNotSealed
+
+    from .bundles import export
+
+    try:
+        bundle = export(round_id)
+    except LeafNotSealed as exc:
+        detail = "A record of this round is waiting for the next ledger block; try again in a few seconds."
+        return JsonResponse({"error": exc.code, "detail": detail}, status=409)
+    except DomainError as exc:
+        return JsonResponse({"error": exc.code, "detail": exc.detail}, status=exc.status)
+    response = JsonResponse(bundle, json_dumps_params={"indent": 1})
+    response["Content-Disposition"] = f'attachment; filename="round-{round_id}.json"'
+    return response
 
 
 @login_required

@@ -250,10 +250,10 @@ class Node:
 
     def run_once(self) -> int:
         """Handle every current assignment once; returns how many verdicts the portal recorded."""
-        self.sync_minhashes()
         assignments = self.client.assignments(inline_max=INLINE_MAX)
         if not assignments:
             return 0
+        self.sync_minhashes()  # only when there is something to compare (an idle poll is one request)
         items: list[tuple[dict[str, Any], str]] = []  # (submission item, log text)
         fresh = []
         for a in assignments:

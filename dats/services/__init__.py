@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .charter import BOUNDS_ACTION, bounds_describe, bounds_execute, bounds_validate
 from .grants import access_request
+from .minhashes import dats_minhash_store
 from .minting import dat_mint, dats_mint, lineage_declare
 from .owner_actions import dat_parents_add, dat_policy_change, dat_revoke, dat_transfer
 
@@ -25,6 +26,7 @@ __all__ = [
     "dat_policy_change",
     "dat_revoke",
     "dat_transfer",
+    "dats_minhash_store",
     "dats_mint",
     "lineage_declare",
 ]

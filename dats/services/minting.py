@@ -21,6 +21,7 @@ from quorums.models import Round
 
 from .. import policies
 from ..lineage import check_parents, clean_parent_ids
+from ..minhash import MINHASH_AT_MINT_BYTES, minhash_of, next_seqs
 from ..models import DAT, DatClass, DatParent, DeclaredLineage
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,7 @@ def mint_record(
         "parents": parents,
         "policy": policies.policy_of(dat).as_json(),
         "mintedAt": dat.minted_at.isoformat(),
+        **({"minhash": dat.minhash} if dat.minhash is not None else {}),
     }
 
 
@@ -204,6 +206,13 @@ def _mint_new(rounds: list[Round]) -> None:
     DatParent.objects.bulk_create(
         [DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True) for p in parents]
     )
+    # Small files' MinHash now (read through the storage API), larger ones after commit.
+    small = [dat for dat in dats if dat.size <= MINHASH_AT_MINT_BYTES]
+    for dat in small:
+        dat.minhash = minhash_of(dat.contribution)
+    seqs = iter(next_seqs(sum(1 for dat in small if dat.minhash is not None)))
+    for dat in small:
+        dat.minhash_seq = next(seqs) if dat.minhash is not None else None
     for dat, parents, r in zip(dats, lineage, rounds, strict=True):
         record = mint_record(
             dat,
@@ -215,3 +224,11 @@ def _mint_new(rounds: list[Round]) -> None:
         )
         dat.anchor_leaf_id = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record).pk
     update_by_pk(DAT, {dat.pk: {"anchor_leaf_id": dat.anchor_leaf_id} for dat in dats})
+    update_by_pk(
+        DAT, {dat.pk: {"minhash": dat.minhash, "minhash_seq": dat.minhash_seq} for dat in small if dat.minhash}
+    )
+    large = [dat.pk for dat in dats if dat.size > MINHASH_AT_MINT_BYTES]
+    if large:
+        from ..tasks import dats_minhash_task
+
+        transaction.on_commit(lambda: dats_minhash_task.delay(large))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -18,7 +18,7 @@ from ledger.models import Asset
 from ledger.models import Kind as LedgerKind
 
 from ..errors import BondTooSmall, QuorumPaused, ValidatorNotActive
-from ..models import Bond, Validator, ValidatorState
+from ..models import Bond, FraudCase, Validator, ValidatorState
 from ..selectors import quorum_get
 
 
@@ -53,7 +53,8 @@ def validator_bond(*, quorum_id: int, user: Any, amount: int) -> Validator:
 
 
 def validator_unbond(*, quorum_id: int, user: Any, amount: int) -> Bond:
-    """Request an unbond: the stake stops counting now, the LAZ returns after the quorum's delay."""
+    """Request an unbond: the stake stops counting for new committees now; the LAZ returns after
+    the quorum's delay, and stays slashable until then (quorums.services.slashing)."""
     with transaction.atomic():
         quorum = quorum_get(quorum_id)
         validator = Validator.objects.select_for_update().filter(quorum=quorum, user=user).first()
@@ -69,31 +70,37 @@ def validator_unbond(*, quorum_id: int, user: Any, amount: int) -> Bond:
 
 
 def unbonds_release_due() -> int:
-    """Return matured unbonds from escrow (database time decides maturity). Safe to run twice."""
+    """Return matured unbonds from escrow (database time decides maturity), minus what slashes
+    took from them. Frozen: the unbonds of a jailed validator, and of any validator with an
+    open fraud case, until staff decide (unjail, remove, decide the case). Safe to run twice."""
     released = 0
-    for bond_id in Bond.objects.filter(
-        kind=Bond.Kind.UNBOND, released_at__isnull=True, available_at__lte=Now()
-    ).values_list("pk", flat=True):
+    for bond_id in _releasable().values_list("pk", flat=True):
         with transaction.atomic():
-            bond = (
-                Bond.objects.select_for_update()
-                .select_related("validator")
-                .filter(pk=bond_id, released_at__isnull=True)
-                .first()
-            )
+            bond = _releasable().select_for_update(of=("self",)).select_related("validator").filter(pk=bond_id).first()
             if bond is None:
                 continue
-            ledger.transfer(
-                source=owners.escrow(bond.validator.quorum_id),
-                destination=owners.user(bond.validator.address),
-                asset=Asset.LAZ,
-                amount=int(bond.amount),
-                kind=LedgerKind.UNBOND,
-                idempotency_key=f"unbond:{bond.pk}",
-            )
+            amount = int(bond.amount) - int(bond.slashed)
+            if amount > 0:
+                ledger.transfer(
+                    source=owners.escrow(bond.validator.quorum_id),
+                    destination=owners.user(bond.validator.address),
+                    asset=Asset.LAZ,
+                    amount=amount,
+                    kind=LedgerKind.UNBOND,
+                    idempotency_key=f"unbond:{bond.pk}",
+                )
             Bond.objects.filter(pk=bond.pk).update(released_at=timezone.now())
             released += 1
     return released
+
+
+def _releasable() -> QuerySet[Bond]:
+    open_cases = FraudCase.objects.filter(validator_id=OuterRef("validator_id"), state=FraudCase.State.OPEN)
+    return (
+        Bond.objects.filter(kind=Bond.Kind.UNBOND, released_at__isnull=True, available_at__lte=Now())
+        .exclude(validator__state=ValidatorState.JAILED)
+        .exclude(Exists(open_cases))
+    )
 
 
 def demo_accounts(*, count: int = 3, seed: int = 0x5EED) -> list[Any]:

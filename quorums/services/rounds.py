@@ -5,20 +5,19 @@ locks the round row and proceeds only from state `open` (a duplicate delivery is
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
-from eth_utils import keccak
 
 from ledger import services as ledger
+from ledger.selectors import sealed_head
 from portal.sql import update_by_pk
 
 from .. import hooks
-from ..consensus import decisive, draw_committee, outcome_at_deadline, tally, verdicts_digest
+from ..consensus import ZERO_HASH, decisive, draw_committee, outcome_at_deadline, round_seed, tally, verdicts_digest
 from ..eip712 import as_bytes32_hex
 from ..errors import RoundNotFound
 from ..models import QUORUM_RULES, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
@@ -26,6 +25,47 @@ from ..selectors import quorum_candidates
 from .slashing import apply_slash
 
 log = logging.getLogger(__name__)
+
+
+OPEN_LEAF_KIND = "validation_round_open"
+
+
+def _reserve_round_ids(n: int) -> list[int]:
+    """n fresh round ids from the table's own sequence (one query)."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence('quorums_round', 'id')) FROM generate_series(1, %s)", [n]
+            )
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        # SQLite (the embedded default) serialises writers, so the highest id handed out so far
+        # (AUTOINCREMENT's counter, or the table's maximum) + 1 cannot race.
+        cursor.execute(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'quorums_round'), 0), "
+            "COALESCE((SELECT MAX(id) FROM quorums_round), 0))"
+        )
+        top = int(cursor.fetchone()[0])
+        return list(range(top + 1, top + n + 1))
+
+
+def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str, Any]:
+    """The anchored open record: every public input of the seed, the seed, the candidates the
+    draw saw and the committee it drew (manage.py verify_round re-derives it)."""
+    return {
+        "round": r.pk,
+        "quorum": r.quorum_id,
+        "idao": r.idao_id,
+        "subject": f"{r.subject_kind}:{r.subject_ref}",
+        "content_hash": r.content_hash,
+        "attempt": r.attempt,
+        "seed_block": {"height": r.seed_block_height, "hash": r.seed_block_hash},
+        "seed": r.seed,
+        "committee_size": r.quorum.committee_size,
+        "threshold_bps": r.quorum.threshold_bps,
+        "min_participation_bps": r.quorum.min_participation_bps,
+        "candidates": r.candidates,
+        "committee": [[vid, address, stake] for vid, stake, address in committee],
+    }
 
 
 def _locked_many(round_ids: list[int]) -> list[Round]:
@@ -92,8 +132,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         ):
             if stake >= locked[quorum_id].min_bond:
                 pool.setdefault(quorum_id, []).append((vid, int(stake), address))
-        rounds: list[Round] = []
-        committees: list[list[tuple[int, int, str]]] = []
+        planned: list[tuple[int, dict[str, Any], Quorum]] = []
         for index, subject in enumerate(subjects):
             eligible = [
                 q
@@ -104,16 +143,35 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 continue
             quorum = locked[min(eligible, key=lambda q: (pending[q.pk], q.pk)).pk]
             pending[quorum.pk] += 1
+            planned.append((index, subject, quorum))
+        if not planned:
+            return out
+        # The seed takes the round's id, so the ids are taken first (one query), and the latest
+        # sealed block (public, fixed before this transaction).
+        round_ids = _reserve_round_ids(len(planned))
+        head = sealed_head()
+        block_height, block_hash = head if head else (0, ZERO_HASH)
+        rounds: list[Round] = []
+        committees: list[list[tuple[int, int, str]]] = []
+        for (index, subject, quorum), round_id in zip(planned, round_ids, strict=True):
             rows = pool[quorum.pk]
             kind, ref, attempt = subject["subject_kind"], subject["subject_ref"], subject.get("attempt", 1)
             content_hash = as_bytes32_hex(subject["content_hash"])
-            seed = "0x" + keccak(f"{kind}:{ref}:{attempt}:{content_hash}:".encode() + secrets.token_bytes(32)).hex()
-            candidates_json = [[vid, stake] for vid, stake, _ in rows]
+            seed = round_seed(
+                block_hash=block_hash,
+                quorum_id=quorum.pk,
+                round_id=round_id,
+                content_hash=content_hash,
+                attempt=attempt,
+            )
+            candidates_json = [[vid, address, stake] for vid, stake, address in rows]
             chosen = draw_committee(
                 bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size
             )
             by_id = {row[0]: row for row in rows}
+            committee = [by_id[vid] for vid in chosen]
             r = Round(
+                pk=round_id,
                 quorum=quorum,
                 idao_id=subject["idao_id"],
                 subject_kind=kind,
@@ -122,13 +180,18 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 attempt=attempt,
                 seed=seed,
                 candidates=candidates_json,
+                seed_block_height=block_height,
+                seed_block_hash=block_hash,
                 opened_at=quorum.db_now,
                 deadline=quorum.db_now + quorum.round_duration,
                 params={name: getattr(quorum, name) for name in QUORUM_RULES},
             )
+            r.open_anchor_leaf_id = ledger.anchor(
+                kind=OPEN_LEAF_KIND, subject=f"round-open:{round_id}", payload=open_record(r, committee=committee)
+            ).pk
             out[index] = r
             rounds.append(r)
-            committees.append([by_id[vid] for vid in chosen])
+            committees.append(committee)
         Round.objects.bulk_create(rounds)
         Seat.objects.bulk_create(
             [
@@ -291,6 +354,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                 key=f"slash:{r.pk}:{vid}:{reason}",
                 idao=r.idao,
                 transfers=slash_transfers,
+                committed=b.seats[vid],
             )
             for vid, reason, rate in penalties
         ]

@@ -114,3 +114,26 @@ def test_run_validator_demo_bonds_the_demo_validators_and_runs_one_node_each(liv
     )  # fmt: skip
     assert Verdict.objects.filter(round_id=c.round_id, verdict="approve").count() == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["validator-0", "validator-1", "validator-2"]
+
+
+def test_run_validator_demo_only_runs_one_demo_validator_in_this_process(live_server, broker, signed_in, tmp_path):
+    """What bin/run supervises: `--demo --only N --key-dir DIR`, one node per process."""
+    from quorums.models import QuorumTrust
+    from tests.quorums.factories import IdaoFactory, QuorumFactory
+
+    idao, quorum = IdaoFactory(), QuorumFactory(committee_size=3)
+    QuorumTrust.objects.create(idao=idao, quorum=quorum)
+    member(idao, BOB)
+    args = ["--portal", live_server.url, "--demo", "--quorum", str(quorum.pk), "--count", "3", "--once"]
+    call_command("run_validator", *args, "--only", "1", "--key-dir", str(tmp_path), stdout=io.StringIO())
+    f = io.BytesIO(b"id,label\n1,cat\n2,dog\n3,bird\n4,fish\n")
+    f.name = "labels.csv"
+    form = {"idao": idao.slug, "kind": "dataset", "title": "L", "licence": "MIT", "allowed_uses": ["training"]}
+    body = signed_in(BOB).post("/api/v1/contributions/upload", {**form, "file": f}).json()
+    c = Contribution.objects.get(public_id=body["id"])
+    contribution_route(contribution_id=c.pk)
+    for i in (1, 2):
+        call_command("run_validator", *args, "--only", str(i), "--key-dir", str(tmp_path), stdout=io.StringIO())
+    assert Verdict.objects.filter(round_id=Contribution.objects.get(pk=c.pk).round_id).count() == 2
+    assert (tmp_path / "validator-1.hex").stat().st_mode & 0o077 == 0  # the key is private to its owner
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["cache-1", "cache-2"]

@@ -5,6 +5,9 @@ manage.py run_validator --portal https://portal.example --key-file key.hex [--on
 manage.py run_validator --portal http://127.0.0.1:8000 --demo --quorum 1 [--count 3]
     fund and bond the deterministic demo validators in this portal's database, then run one
     node process per key against --portal (demo data only: their keys are public)
+manage.py run_validator --portal … --demo --quorum 1 --count 3 --only 2 --key-dir var/validators
+    the same for demo validator 2 alone, in this process (its key written to --key-dir): what
+    bin/run supervises, one process per validator
 
 The node itself never reads this portal's database or storage: it talks to --portal over HTTP."""
 
@@ -28,6 +31,8 @@ class Command(BaseCommand):
         parser.add_argument("--demo", action="store_true", help="Fund, bond and run the demo validators.")
         parser.add_argument("--quorum", type=int, help="Quorum id for --demo.")
         parser.add_argument("--count", type=int, default=3, help="How many demo validators (--demo).")
+        parser.add_argument("--only", type=int, help="Run demo validator N (1-based) alone, in this process (--demo).")
+        parser.add_argument("--key-dir", help="Where --only writes its demo key (default: a temporary directory).")
         for action in node_parser()._actions:
             if action.dest == "help":
                 continue
@@ -51,6 +56,9 @@ class Command(BaseCommand):
         from quorums.services import demo_validators
 
         accounts = demo_validators(quorum_id=opts["quorum"], count=opts["count"])
+        if opts.get("only"):
+            self._run_one(accounts, opts, argv)
+            return
         with tempfile.TemporaryDirectory(prefix="demo-validators-") as keys:
             procs = []
             for i, account in enumerate(accounts):
@@ -64,6 +72,22 @@ class Command(BaseCommand):
             codes = [proc.wait() for proc in procs]
         if any(codes):
             raise CommandError(f"validator nodes stopped with status {codes}")
+
+    def _run_one(self, accounts: list, opts: dict, argv: list[str]) -> None:
+        index = opts["only"]
+        if not 1 <= index <= len(accounts):
+            raise CommandError(f"--only takes 1 to {len(accounts)}.")
+        account = accounts[index - 1]
+        key_dir = Path(opts.get("key_dir") or tempfile.mkdtemp(prefix="demo-validator-"))
+        key_dir.mkdir(parents=True, exist_ok=True)
+        key = key_dir / f"validator-{index}.hex"
+        key.touch(mode=0o600)
+        key.write_text(account.key.hex())
+        own = ["--key-file", str(key), "--cache-dir", str(Path(opts.get("cache_dir") or key_dir) / f"cache-{index}")]
+        self.stdout.write(f"Validating as {account.address}")
+        code = node_main([*argv, *own])
+        if code:
+            raise CommandError(f"the validator node stopped with status {code}")
 
     def _node_argv(self, opts: dict) -> list[str]:
         argv: list[str] = []

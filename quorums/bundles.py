@@ -1,0 +1,245 @@
+"""Round bundles: everything needed to re-derive a validation round offline, and the checker.
+
+Format `idao-validation-round/1` (docs/validation.md), exported at `/rounds/<id>/bundle.json`:
+    {"format", "round", "eip712": {domain, types, primaryType}, "seed", "candidates", "committee",
+     "verdicts": [{validator, verdict, reason, signature}], "outcome",
+     "open": proof, "close": proof, "seed_headers": [header, …]}
+where `open` and `close` are ledger proof bundles (`idao-ledger-proof/1`) of the round's anchored
+open record (seed inputs, seed, candidates, committee) and close record (committee, tally,
+verdicts digest, outcome), and `seed_headers` chain the ledger block the seed took its hash from
+to the block holding the open record. `verify` needs no database: `manage.py verify_round` runs it,
+with the same draw and tally functions the portal uses (quorums.consensus)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from ledger import proofs
+
+from .consensus import ZERO_HASH, decisive, draw_committee, outcome_at_deadline, round_seed, tally, verdicts_digest
+from .eip712 import VERDICT_TYPES, recover_signer
+
+FORMAT = "idao-validation-round/1"
+FIELDS = {
+    "format",
+    "round",
+    "eip712",
+    "seed",
+    "candidates",
+    "committee",
+    "verdicts",
+    "outcome",
+    "open",
+    "close",
+    "seed_headers",
+}
+
+
+class InvalidRoundBundle(ValueError):
+    """The bundle does not prove what it claims; the message names the first mismatch."""
+
+
+@dataclass
+class Report:
+    round_id: int | None = None
+    outcome: str = ""
+    checks: list[str] = field(default_factory=list)
+    head: dict[str, Any] = field(default_factory=dict)
+
+
+def _payload(proof: Any, *, kind: str, subject: str, what: str) -> dict[str, Any]:
+    try:
+        proofs.check_proof(proof)
+    except (proofs.InvalidProof, KeyError, TypeError, ValueError, OverflowError) as exc:
+        raise InvalidRoundBundle(f"{what}: {exc}") from None
+    leaf = proof["leaf"]
+    if leaf["kind"] != kind or leaf["subject"] != subject:
+        raise InvalidRoundBundle(
+            f"{what}: the anchored record is {leaf['kind']} {leaf['subject']}, not {kind} {subject}"
+        )
+    payload = json.loads(leaf["payload"])
+    if not isinstance(payload, dict):
+        raise InvalidRoundBundle(f"{what}: the anchored payload is not an object")
+    return payload
+
+
+def verify(bundle: Any) -> Report:
+    """Raise InvalidRoundBundle naming the first mismatch, or return what was checked."""
+    if not isinstance(bundle, dict) or set(bundle) != FIELDS:
+        raise InvalidRoundBundle(f"a round bundle has exactly {', '.join(sorted(FIELDS))}")
+    if bundle["format"] != FORMAT:
+        raise InvalidRoundBundle(f"unknown format (expected {FORMAT})")
+    round_id = bundle["round"]
+    if type(round_id) is not int or round_id <= 0:
+        raise InvalidRoundBundle("round is a positive integer")
+    report = Report(round_id=round_id)
+    opened = _payload(
+        bundle["open"], kind="validation_round_open", subject=f"round-open:{round_id}", what="open record"
+    )
+    closed = _payload(bundle["close"], kind="validation_round", subject=f"round:{round_id}", what="close record")
+    report.checks.append("the open and close records are anchored in sealed blocks (Merkle proofs and headers)")
+
+    # 1. The seed: the bundle's seed is the anchored one, and follows from its public inputs.
+    if opened.get("round") != round_id or closed.get("round") != round_id:
+        raise InvalidRoundBundle("the anchored records name another round")
+    if bundle["seed"] != opened.get("seed") or closed.get("seed") != opened.get("seed"):
+        raise InvalidRoundBundle("seed: the bundle's seed is not the one anchored when the round opened")
+    block = opened.get("seed_block") or {}
+    try:
+        seed = round_seed(
+            block_hash=block.get("hash") or ZERO_HASH,
+            quorum_id=opened["quorum"],
+            round_id=round_id,
+            content_hash=opened["content_hash"],
+            attempt=opened["attempt"],
+            beacon_hash=(opened.get("beacon") or {}).get("hash"),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidRoundBundle(f"seed: its inputs are malformed ({exc})") from None
+    if seed != bundle["seed"]:
+        raise InvalidRoundBundle(f"seed: keccak of the anchored inputs is {seed}, not {bundle['seed']}")
+    _check_seed_block(bundle, block)
+    report.checks.append(
+        f"seed {seed} = keccak(ledger block {block.get('height')} hash ‖ quorum ‖ round ‖ content hash ‖ attempt)"
+    )
+
+    # 2. The committee: the same draw over the anchored candidates.
+    candidates = bundle["candidates"]
+    if candidates != opened.get("candidates"):
+        raise InvalidRoundBundle("candidates: the bundle's candidates are not the ones anchored at opening")
+    if not isinstance(candidates, list) or not all(isinstance(c, list) and len(c) == 3 for c in candidates):
+        raise InvalidRoundBundle("candidates are [validator id, address, stake] rows")
+    by_id = {int(c[0]): c for c in candidates}
+    chosen = draw_committee(bytes.fromhex(seed[2:]), candidates, int(opened.get("committee_size") or 0))
+    drawn = [[vid, by_id[vid][1], int(by_id[vid][2])] for vid in chosen]
+    if bundle["committee"] != opened.get("committee") or sorted(drawn) != sorted(bundle["committee"]):
+        raise InvalidRoundBundle(f"committee: the draw from the seed and candidates gives {sorted(drawn)}")
+    seats = {address.lower(): stake for _vid, address, stake in drawn}
+    if sorted([a.lower(), int(s)] for a, s in closed.get("committee", [])) != sorted([a, s] for a, s in seats.items()):
+        raise InvalidRoundBundle("committee: the close record's committee is not the drawn one")
+    report.checks.append(f"committee of {len(drawn)} re-drawn from the seed and {len(candidates)} candidates")
+
+    # 3. The verdicts: each signature recovers to a committee member, for this round and content.
+    domain = (bundle["eip712"] or {}).get("domain")
+    votes: dict[str, str] = {}
+    equivocators: set[str] = set()
+    signatures = []
+    for i, v in enumerate(bundle["verdicts"]):
+        message = {
+            "validator": v.get("validator"),
+            "round": round_id,
+            "contentHash": opened["content_hash"],
+            "verdict": v.get("verdict"),
+            "reason": v.get("reason", ""),
+        }
+        typed = {"types": VERDICT_TYPES, "primaryType": "Verdict", "domain": domain, "message": message}
+        try:
+            signer = recover_signer(typed, v.get("signature", ""))
+        except (ValueError, TypeError) as exc:
+            raise InvalidRoundBundle(f"verdict {i + 1}: {exc}") from None
+        if signer.lower() != str(v.get("validator", "")).lower():
+            raise InvalidRoundBundle(f"verdict {i + 1}: signed by {signer}, not by {v.get('validator')}")
+        voter = signer.lower()
+        if voter not in seats:
+            raise InvalidRoundBundle(f"verdict {i + 1}: {signer} is not on the committee")
+        if voter in votes:
+            equivocators.add(voter)
+        votes.setdefault(voter, v["verdict"])
+        signatures.append(v["signature"])
+    if verdicts_digest(signatures) != closed.get("verdicts_digest"):
+        raise InvalidRoundBundle(
+            "verdicts: their digest is not the one anchored at close (a verdict is missing or extra)"
+        )
+    report.checks.append(f"{len(signatures)} verdict signature(s) recovered to committee members; digest matches")
+
+    # 4. The tally and the outcome.
+    t = tally(seats, votes, equivocators)
+    tally_json = {
+        "committee": t.committee_stake,
+        "approve": t.approve_stake,
+        "reject": t.reject_stake,
+        "voted": t.voted_stake,
+    }
+    if tally_json != closed.get("tally"):
+        raise InvalidRoundBundle(f"tally: the verdicts give {tally_json}, the close record {closed.get('tally')}")
+    threshold, participation = opened.get("threshold_bps"), opened.get("min_participation_bps")
+    if closed.get("close_reason") == "threshold":
+        expected = decisive(t, threshold)
+    else:
+        expected = outcome_at_deadline(t, threshold, participation)
+    if expected != closed.get("outcome") or bundle["outcome"] != closed.get("outcome"):
+        raise InvalidRoundBundle(f"outcome: the tally gives {expected}, the bundle says {bundle['outcome']}")
+    report.outcome = expected or ""
+    report.head = bundle["close"]["headers"][-1]
+    report.checks.append(f"tally recomputed; outcome {expected} ({closed.get('close_reason')})")
+    return report
+
+
+def _check_seed_block(bundle: dict[str, Any], block: dict[str, Any]) -> None:
+    """The block the seed hashed precedes the open record: its header chains to the open proof's block."""
+    headers = bundle["seed_headers"]
+    if not block.get("height"):
+        if headers or (block.get("hash") or ZERO_HASH) != ZERO_HASH:
+            raise InvalidRoundBundle("seed block: before the first block the seed takes the zero hash")
+        return
+    try:
+        proofs.check_chain(headers)
+    except proofs.InvalidProof as exc:
+        raise InvalidRoundBundle(f"seed block: {exc}") from None
+    first, last = headers[0], headers[-1]
+    if first["height"] != block["height"] or first["blockHash"] != block["hash"]:
+        raise InvalidRoundBundle("seed block: the headers do not start at the block the seed names")
+    if last != bundle["open"]["block"]:
+        raise InvalidRoundBundle("seed block: the headers do not lead to the block holding the open record")
+
+
+# --- export (reads the database) ------------------------------------------------------------------
+
+
+def export(round_id: int) -> dict[str, Any]:
+    """The bundle of a closed round. Raises LeafNotSealed (409) while a record waits for a block,
+    RoundNotFound, or RoundStillOpen (409)."""
+    from ledger.models import Block
+    from ledger.selectors import proof_bundle
+
+    from .eip712 import domain
+    from .errors import RoundNotFound, RoundStillOpen
+    from .models import Round
+
+    r = Round.objects.filter(pk=round_id).first()
+    if r is None:
+        raise RoundNotFound(f"There is no validation round {round_id}.")
+    if not r.anchor_leaf_id or not r.open_anchor_leaf_id:
+        raise RoundStillOpen(f"Round {round_id} has no anchored outcome yet; its bundle exists once it closes.")
+    opened = proof_bundle(r.open_anchor_leaf_id)
+    closed = proof_bundle(r.anchor_leaf_id)
+    payload = json.loads(opened["leaf"]["payload"])
+    seed_headers: list[dict] = []
+    if r.seed_block_height:
+        seed_headers = [
+            b.header()
+            for b in Block.objects.filter(
+                height__gte=r.seed_block_height, height__lte=opened["block"]["height"]
+            ).order_by("height")
+        ]
+    verdicts = [
+        {"validator": address, "verdict": verdict, "reason": reason, "signature": signature}
+        for address, verdict, reason, signature in r.verdicts.order_by("pk").values_list(
+            "validator__address", "verdict", "reason", "signature"
+        )
+    ]
+    return {
+        "format": FORMAT,
+        "round": r.pk,
+        "eip712": {"domain": domain(), "types": VERDICT_TYPES, "primaryType": "Verdict"},
+        "seed": r.seed,
+        "candidates": payload["candidates"],
+        "committee": payload["committee"],
+        "verdicts": verdicts,
+        "outcome": r.outcome,
+        "open": opened,
+        "close": closed,
+        "seed_headers": seed_headers,
+    }

@@ -211,5 +211,6 @@ for _prefix, _app in (
     ("/api/v1", "contributions"),
     ("/api/v1", "dats"),
     ("/api/v1", "rewards"),
+    ("/api/v1", "notifications"),
 ):
     api.add_router(_prefix, importlib.import_module(f"{_app}.api").router)

@@ -13,4 +13,5 @@ SCOPES = {
     "governance:write": "Form and join iDAOs, create proposals and cast ballots",
     "dats:manage": "Change, revoke and transfer DATs you own and declare their parents",
     "treasury": "Move iDAO treasury funds (stewards' credit grants)",
+    "notifications": "Read your notifications, set preferences and manage webhooks",
 }

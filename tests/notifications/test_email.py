@@ -38,7 +38,9 @@ def verified_bob(smtp, *, digest="instant") -> EmailAddress:
 
 def payout(n: int = 1):
     with transaction.atomic():
-        return emit(kind="payout.received", subject=f"epoch:{n}", payload={"title": f"{n} LAZ"}, recipients=[user_of(BOB)])
+        return emit(
+            kind="payout.received", subject=f"epoch:{n}", payload={"title": f"{n} LAZ"}, recipients=[user_of(BOB)]
+        )
 
 
 @pytest.mark.django_db(transaction=True)

@@ -33,6 +33,8 @@ KINDS: dict[str, str] = {
     "dat.access_denied": "DAT access denied",
     "dat.policy_changed": "A DAT's policy changed",
     "dat.revoked": "A DAT was revoked",
+    "dat.transferred": "A DAT was transferred",
+    "dat.parents_added": "Parents were declared for a DAT",
     "payout.received": "You received an epoch payout",
     "quorum.moderation": "A moderation action on a quorum you validate for",
     "webhook.disabled": "Your webhook was disabled after repeated failures",

@@ -51,11 +51,12 @@ class BadToken(DomainError):
 # --- fan-out -----------------------------------------------------------------------------------
 
 
-def fanout_enqueue(event_id: int) -> None:
-    """portal.events hook (runs after the emitting transaction committed)."""
+def fanout_enqueue(event_ids: list[int]) -> None:
+    """portal.events hook (runs after the emitting transaction committed): one task per event."""
     from .tasks import fanout
 
-    fanout.delay(event_id)
+    for chunk in _chunks(event_ids):
+        fanout.delay(chunk)
 
 
 def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:

@@ -11,8 +11,9 @@ from . import emails, services
 
 
 @shared_task(bind=True, base=ParkingTask)
-def fanout(self, event_id: int) -> None:
-    run_with_retries(self, services.event_fanout, event_id=event_id)
+def fanout(self, event_ids: list[int]) -> None:
+    for event_id in event_ids:
+        run_with_retries(self, services.event_fanout, event_id=event_id)
 
 
 @shared_task(bind=True, base=ParkingTask)

@@ -49,7 +49,7 @@ def test_each_event_kind_reaches_its_recipients_once_per_enabled_channel_even_wh
             named = None if kind in kinds.MEMBER_KINDS | kinds.STEWARD_KINDS else [bob, carol]
             events.append(emit(kind=kind, idao=idao, subject="proposal:1", payload={"title": kind}, recipients=named))
     for event in events:  # the broker delivers every fan-out a second time
-        fanout.delay(event.pk)
+        fanout.delay([event.pk])
 
     expected_inapp = Counter()
     for event in events:

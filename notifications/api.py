@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Query, Schema
+from ninja import Query, Schema, Status
 from pydantic import Field
 
 from idaos.selectors import idao_get
@@ -146,13 +146,13 @@ def webhooks_list(request):
 def webhooks_create(request, body: WebhookIn):
     idao = idao_get(body.idao) if body.idao else None
     hook, secret = services.webhook_create(owner=request.auth, url=body.url, idao=idao, kinds_filter=body.kinds)
-    return 201, {**selectors.webhook_dict(hook), "secret": secret}
+    return Status(201, {**selectors.webhook_dict(hook), "secret": secret})
 
 
 @router.delete("/webhooks/{webhook_id}", response={204: None}, auth=AUTH, errors=("webhook_not_found",))
 def webhooks_delete(request, webhook_id: Id):
     services.webhook_delete(owner=request.auth, webhook_id=webhook_id)
-    return 204, None
+    return Status(204, None)
 
 
 @router.post(
@@ -172,4 +172,4 @@ def webhooks_deliveries(request, webhook_id: Id):
 @router.post("/webhooks/{webhook_id}/test", response={202: TestOut}, auth=AUTH, errors=("webhook_not_found",))
 def webhooks_test(request, webhook_id: Id):
     event = services.webhook_send_test(owner=request.auth, webhook_id=webhook_id)
-    return 202, {"event_id": event.pk}
+    return Status(202, {"event_id": event.pk})

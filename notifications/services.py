@@ -11,7 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.core import signing
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -64,13 +64,60 @@ def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
         yield list(ids[start : start + CHUNK])
 
 
-def event_fanout(*, event_id: int, now: datetime | None = None) -> dict[str, int]:
-    """Write the event's in-app, email and webhook deliveries (once each) and enqueue the sends."""
-    now = now or timezone.now()
-    event = Event.objects.filter(pk=event_id).first()
-    if event is None:
-        return {}
-    user_ids = kinds.resolve_recipients(event)
+INSERT_INAPP = """
+INSERT INTO notifications_notification (event_id, recipient_id, channel, status, created_at, sent_at)
+SELECT %(event)s, uid, 'inapp', 'sent', %(now)s, %(now)s FROM unnest(%(users)s::bigint[]) AS uid
+WHERE NOT EXISTS (SELECT 1 FROM notifications_preference p
+                  WHERE p.user_id = uid AND p.kind = %(kind)s AND p.channel = 'inapp' AND NOT p.enabled)
+ON CONFLICT DO NOTHING"""
+
+INSERT_EMAIL = """
+INSERT INTO notifications_notification (event_id, recipient_id, channel, status, created_at)
+SELECT %(event)s, e.user_id, 'email', CASE WHEN e.digest = 'daily' THEN 'digest' ELSE 'pending' END, %(now)s
+FROM notifications_emailaddress e
+WHERE e.user_id = ANY(%(users)s::bigint[]) AND e.verified_at IS NOT NULL AND e.unsubscribed_at IS NULL
+  AND NOT EXISTS (SELECT 1 FROM notifications_preference p
+                  WHERE p.user_id = e.user_id AND p.kind = %(kind)s AND p.channel = 'email' AND NOT p.enabled)
+ON CONFLICT DO NOTHING"""
+
+INSERT_WEBHOOKS = """
+INSERT INTO notifications_webhookdelivery (event_id, webhook_id, status, attempts, created_at)
+SELECT %(event)s, w.id, 'pending', 0, %(now)s FROM notifications_webhook w
+WHERE w.active AND ((w.idao_id IS NULL AND w.owner_id = ANY(%(users)s::bigint[])) OR w.idao_id = %(idao)s)
+  AND (w.kinds = '[]'::jsonb OR w.kinds ? %(kind)s)
+ON CONFLICT DO NOTHING"""
+
+
+def _write_deliveries_sql(event: Event, user_ids: list[int], now: datetime) -> None:
+    """PostgreSQL: three set-based INSERTs (the same rows as _write_deliveries_orm)."""
+    params = {"event": event.pk, "now": now, "users": user_ids, "kind": event.kind, "idao": event.idao_id}
+    with connection.cursor() as cursor:
+        cursor.execute(INSERT_INAPP, params)
+        cursor.execute(INSERT_EMAIL, params)
+        if event.kind == "webhook.test":
+            _write_webhooks_orm(event, [], now)
+        else:
+            cursor.execute(INSERT_WEBHOOKS, params)
+
+
+def _write_webhooks_orm(event: Event, user_ids: list[int], now: datetime) -> None:
+    if event.kind == "webhook.test":
+        hooks = Webhook.objects.filter(pk=(event.payload or {}).get("webhook"))
+    else:
+        scope = Q(idao__isnull=True, owner_id__in=user_ids)
+        if event.idao_id is not None:
+            scope |= Q(idao_id=event.idao_id)
+        hooks = Webhook.objects.filter(scope, active=True)
+    targets = [hook_id for hook_id, listed in hooks.values_list("id", "kinds") if not listed or event.kind in listed]
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(event_id=event.pk, webhook_id=h, created_at=now) for h in targets],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+
+
+def _write_deliveries_orm(event: Event, user_ids: list[int], now: datetime) -> None:
+    """The readable rule (and the path on databases other than PostgreSQL)."""
     disabled = set(
         Preference.objects.filter(user_id__in=user_ids, kind=event.kind, enabled=False).values_list(
             "user_id", "channel"
@@ -96,19 +143,20 @@ def event_fanout(*, event_id: int, now: datetime | None = None) -> dict[str, int
         if (uid, Channel.EMAIL) not in disabled
     ]
     Notification.objects.bulk_create(emails, batch_size=5000, ignore_conflicts=True)
-    if event.kind == "webhook.test":
-        hooks = Webhook.objects.filter(pk=(event.payload or {}).get("webhook"))
+    _write_webhooks_orm(event, user_ids, now)
+
+
+def event_fanout(*, event_id: int, now: datetime | None = None, sql: bool | None = None) -> dict[str, int]:
+    """Write the event's in-app, email and webhook deliveries (once each) and enqueue the sends."""
+    now = now or timezone.now()
+    event = Event.objects.filter(pk=event_id).first()
+    if event is None:
+        return {}
+    user_ids = kinds.resolve_recipients(event)
+    if sql if sql is not None else connection.vendor == "postgresql":
+        _write_deliveries_sql(event, user_ids, now)
     else:
-        scope = Q(idao__isnull=True, owner_id__in=user_ids)
-        if event.idao_id is not None:
-            scope |= Q(idao_id=event.idao_id)
-        hooks = Webhook.objects.filter(scope, active=True)
-    targets = [hook_id for hook_id, listed in hooks.values_list("id", "kinds") if not listed or event.kind in listed]
-    WebhookDelivery.objects.bulk_create(
-        [WebhookDelivery(event_id=event.pk, webhook_id=h, created_at=now) for h in targets],
-        batch_size=5000,
-        ignore_conflicts=True,
-    )
+        _write_deliveries_orm(event, user_ids, now)
     Event.objects.filter(pk=event.pk, fanned_out_at__isnull=True).update(fanned_out_at=now)
     pending_email = list(
         Notification.objects.filter(
@@ -126,7 +174,7 @@ def event_fanout(*, event_id: int, now: datetime | None = None) -> dict[str, int
         email_send.delay(chunk)
     for chunk in _chunks(pending_hooks):
         webhook_deliver.delay(chunk)
-    return {"inapp": len(inapp), "email": len(pending_email), "webhooks": len(pending_hooks)}
+    return {"recipients": len(user_ids), "email": len(pending_email), "webhooks": len(pending_hooks)}
 
 
 # --- inbox ---------------------------------------------------------------------------------------

@@ -154,3 +154,30 @@ def test_closing_reminders_are_emitted_once_per_mark_when_beat_fires_twice(worke
         ("proposal.closes_1h", f"proposal:{soon.pk}"),
         ("proposal.closes_24h", f"proposal:{later.pk}"),
     }
+
+
+@pytest.mark.django_db
+def test_the_fanout_sql_writes_the_same_rows_as_the_readable_rule():
+    idao = make_idao(members=[BOB, CAROL])
+    alice, bob, carol = user_of(ALICE), user_of(BOB), user_of(CAROL)
+    verified(bob)
+    verified(carol, digest="daily")
+    Preference.objects.create(user=carol, kind="proposal.voting_opened", channel="inapp", enabled=False)
+    Preference.objects.create(user=bob, kind="proposal.voting_opened", channel="email", enabled=False)
+    Webhook.objects.create(owner=bob, url="https://example.org/a", secret="x")
+    Webhook.objects.create(owner=carol, url="https://example.org/b", secret="x", kinds=["payout.received"])
+    Webhook.objects.create(owner=alice, idao=idao, url="https://example.org/c", secret="x")
+    Webhook.objects.create(owner=alice, url="https://example.org/d", secret="x", active=False)
+
+    def rows(event):
+        notes = set(Notification.objects.filter(event=event).values_list("recipient_id", "channel", "status"))
+        hooks = set(WebhookDelivery.objects.filter(event=event).values_list("webhook_id", flat=True))
+        return notes, hooks
+
+    for kind in ("proposal.voting_opened", "proposal.passed"):
+        spec = emit(kind=kind, idao=idao, subject="proposal:9", payload={})
+        fast = emit(kind=kind, idao=idao, subject="proposal:9", payload={})
+        services.event_fanout(event_id=spec.pk, sql=False)
+        services.event_fanout(event_id=fast.pk, sql=True)
+        services.event_fanout(event_id=fast.pk, sql=True)  # twice: no more rows
+        assert rows(spec) == rows(fast) and rows(fast)[0]

@@ -1,8 +1,8 @@
 """Periodic work merged into the Celery beat schedule by portal.celery."""
 
 BEAT = {
-    "notifications-proposal-reminders": {
-        "task": "notifications.tasks.proposals_remind",
+    "notifications-reminders": {
+        "task": "notifications.tasks.reminders_send",
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },

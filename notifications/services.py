@@ -439,3 +439,38 @@ def proposals_remind(*, now: datetime | None = None) -> int:
                     )
                     emitted += 1
     return emitted
+
+
+ROUND_EXPIRY_NOTICE_SECONDS = 3600
+
+
+def rounds_remind(*, now: datetime | None = None) -> int:
+    """Emit "round expires soon without your verdict" once per round, to the seated validators
+    who have not given one, when the deadline is within the hour."""
+    from datetime import timedelta
+
+    from quorums.models import Round, RoundState, Seat, Validator, Verdict
+
+    now = now or timezone.now()
+    emitted = 0
+    due = Round.objects.filter(
+        state=RoundState.OPEN, deadline__gt=now, deadline__lte=now + timedelta(seconds=ROUND_EXPIRY_NOTICE_SECONDS)
+    ).values_list("id", "idao_id", "deadline")
+    for round_id, idao_id, deadline in due:
+        with transaction.atomic():
+            _, created = Reminder.objects.get_or_create(subject=f"round:{round_id}", mark="expiring")
+            if not created:
+                continue
+            voted = Verdict.objects.filter(round_id=round_id).values("validator_id")
+            seated = Seat.objects.filter(round_id=round_id).exclude(validator_id__in=voted).values("validator_id")
+            users = list(Validator.objects.filter(pk__in=seated).values_list("user_id", flat=True))
+            if users:
+                emit(
+                    kind="round.expiring",
+                    idao=idao_id,
+                    subject=f"round:{round_id}",
+                    recipients=users,
+                    payload={"title": f"round {round_id}", "deadline": deadline.isoformat(), "url": "/validator/inbox"},
+                )
+                emitted += 1
+    return emitted

@@ -45,5 +45,7 @@ def email_digest(self) -> None:
 
 
 @shared_task(bind=True, base=ParkingTask)
-def proposals_remind(self) -> None:
+def reminders_send(self) -> None:
+    """Beat: proposals closing in 24 h / 1 h, rounds expiring without your verdict (once each)."""
     run_with_retries(self, services.proposals_remind)
+    run_with_retries(self, services.rounds_remind)

@@ -15,7 +15,7 @@ from idaos.models import Proposal
 from idaos.services import membership as membership_services
 from notifications import kinds, services
 from notifications.models import EmailAddress, Notification, Preference, Webhook, WebhookDelivery
-from notifications.tasks import fanout, proposals_remind
+from notifications.tasks import fanout, reminders_send
 from portal.events import emit
 from portal.models import Event
 from tests.celery_helpers import queued, wait_for
@@ -145,8 +145,8 @@ def test_closing_reminders_are_emitted_once_per_mark_when_beat_fires_twice(worke
     now = timezone.now()
     Proposal.objects.filter(pk=soon.pk).update(voting_ends_at=now + timedelta(minutes=30))
     Proposal.objects.filter(pk=later.pk).update(voting_ends_at=now + timedelta(hours=20))
-    proposals_remind.delay()
-    proposals_remind.delay()
+    reminders_send.delay()
+    reminders_send.delay()
     wait_for(lambda: Event.objects.filter(kind__startswith="proposal.closes").count() == 2)
     wait_for(lambda: Notification.objects.filter(event__kind__startswith="proposal.closes").count() == 4)
     assert services.proposals_remind() == 0

@@ -11,7 +11,7 @@ from portal.models import Event, User
 
 class _Str:
     def __str__(self) -> str:
-        return f"{type(self).__name__} {self.pk}"
+        return f"{type(self).__name__} {getattr(self, 'pk', None)}"
 
 
 class Channel(models.TextChoices):

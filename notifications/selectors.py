@@ -58,7 +58,7 @@ def webhook_dict(hook: Webhook) -> dict[str, Any]:
     return {
         "id": hook.pk,
         "url": hook.url,
-        "idao": hook.idao.slug if hook.idao_id else None,
+        "idao": hook.idao.slug if hook.idao is not None else None,
         "kinds": hook.kinds,
         "active": hook.active,
         "consecutive_failures": hook.consecutive_failures,

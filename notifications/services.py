@@ -9,6 +9,7 @@ import json
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from django.core import signing
 from django.db import connection, transaction
@@ -90,7 +91,13 @@ ON CONFLICT DO NOTHING"""
 
 def _write_deliveries_sql(event: Event, user_ids: list[int], now: datetime) -> None:
     """PostgreSQL: three set-based INSERTs (the same rows as _write_deliveries_orm)."""
-    params = {"event": event.pk, "now": now, "users": user_ids, "kind": event.kind, "idao": event.idao_id}
+    params: dict[str, Any] = {
+        "event": event.pk,
+        "now": now,
+        "users": user_ids,
+        "kind": event.kind,
+        "idao": event.idao_id,
+    }
     with connection.cursor() as cursor:
         cursor.execute(INSERT_INAPP, params)
         cursor.execute(INSERT_EMAIL, params)
@@ -102,7 +109,7 @@ def _write_deliveries_sql(event: Event, user_ids: list[int], now: datetime) -> N
 
 def _write_webhooks_orm(event: Event, user_ids: list[int], now: datetime) -> None:
     if event.kind == "webhook.test":
-        hooks = Webhook.objects.filter(pk=(event.payload or {}).get("webhook"))
+        hooks = Webhook.objects.filter(pk=int((event.payload or {}).get("webhook") or 0))
     else:
         scope = Q(idao__isnull=True, owner_id__in=user_ids)
         if event.idao_id is not None:
@@ -343,7 +350,7 @@ def webhook_body(delivery: WebhookDelivery) -> bytes:
             "kind": event.kind,
             "idao_id": event.idao_id,
             "subject": event.subject,
-            "actor": event.actor.address if event.actor_id else None,
+            "actor": event.actor.address if event.actor is not None else None,
             "payload": event.payload,
             "created_at": event.created_at.isoformat(),
         },
@@ -426,6 +433,8 @@ def proposals_remind(*, now: datetime | None = None) -> int:
             state=ProposalState.ACTIVE, voting_ends_at__gt=now, voting_ends_at__lte=now + timedelta(seconds=seconds)
         ).values_list("id", "idao_id", "title", "voting_ends_at")
         for proposal_id, idao_id, title, ends in due:
+            if ends is None:
+                continue
             if mark == "24h" and ends - now <= timedelta(hours=1):
                 continue  # the 1 h reminder covers it
             with transaction.atomic():

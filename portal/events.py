@@ -7,6 +7,7 @@ app downstream of it."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 from django.db import transaction
@@ -55,7 +56,7 @@ def emit_many(events: Sequence[Mapping[str, Any]]) -> list[Event]:
     rows = Event.objects.bulk_create([_row(**e) for e in events])
     ids = [row.pk for row in rows]
     for hook in list(_FANOUT_HOOKS):
-        transaction.on_commit(lambda hook=hook: hook(ids))
+        transaction.on_commit(partial(hook, ids))
     return rows
 
 

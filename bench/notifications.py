@@ -130,6 +130,11 @@ def main(n: int) -> None:
             }
         )
     )
+    with connection.cursor() as cursor:  # the worker thread's session outlives its context
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
     connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Query, Schema, Status
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
 from idaos.selectors import idao_get
 from portal.auth import api_auth
@@ -44,7 +44,15 @@ class InboxQuery(Schema):
 
 
 class MarkReadIn(Schema):
-    ids: list[Id] | None = Field(default=None, max_length=500, description="Omit to mark every notification read.")
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Id] | None = Field(default=None, min_length=1, max_length=500)
+    all: bool = Field(default=False, description="true marks every notification read (instead of ids).")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> MarkReadIn:
+        if (self.ids is None) == (not self.all):
+            raise ValueError("send either ids or all: true")
+        return self
 
 
 class MarkedOut(Schema):
@@ -117,7 +125,7 @@ def notifications_list(request, query: Query[InboxQuery]):
 
 @router.post("/notifications/read", response=MarkedOut, auth=AUTH, errors=("notification_not_found",))
 def notifications_mark_read(request, body: MarkReadIn):
-    marked = services.notifications_mark_read(user=request.auth, ids=body.ids)
+    marked = services.notifications_mark_read(user=request.auth, ids=None if body.all else body.ids)
     return {"marked": marked, "unread": selectors.unread_count(user=request.auth)}
 
 

@@ -43,7 +43,8 @@ def test_inbox_lists_your_notifications_and_marks_them_read(client):
     alices = Notification.objects.get(recipient=user_of(ALICE)).pk
     other = client.post("/api/v1/notifications/read", {"ids": [alices]}, content_type="application/json", **auth)
     assert other.status_code == 404 and other.json()["error"] == "notification_not_found"
-    everything = client.post("/api/v1/notifications/read", {}, content_type="application/json", **auth)
+    assert client.post("/api/v1/notifications/read", {}, content_type="application/json", **auth).status_code == 422
+    everything = client.post("/api/v1/notifications/read", {"all": True}, content_type="application/json", **auth)
     assert everything.json() == {"marked": 1, "unread": 0}
 
 

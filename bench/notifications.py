@@ -82,7 +82,7 @@ def main(n: int) -> None:
     # The worker runs the fan-out; the webhook deliveries it enqueues wait in a queue of their own
     # (counted below), so sending them does not run into the measured window.
     app.conf.task_routes = {"notifications.tasks.webhook_deliver": {"queue": "bench_webhooks"}}
-    broker.delete("celery", "bench_webhooks")
+    broker.delete("celery", "notifications", "bench_webhooks")
     done = threading.Event()
     finished: list[float] = []
 
@@ -92,7 +92,9 @@ def main(n: int) -> None:
             done.set()
 
     task_postrun.connect(on_postrun, weak=False)
-    with start_worker(app, pool="solo", perform_ping_check=False, queues=("celery",), loglevel="WARNING"):
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, queues=("celery", "notifications"), loglevel="WARNING"
+    ):
         with transaction.atomic():
             event = emit(kind="proposal.voting_opened", idao=idao, subject="proposal:1", payload={"title": "bench"})
         started = time.perf_counter()
@@ -112,7 +114,7 @@ def main(n: int) -> None:
     baseline = time.perf_counter() - start
     assert Notification.objects.filter(event=second, channel=Channel.INAPP).count() == n
     assert WebhookDelivery.objects.filter(event=second).count() == n
-    broker.delete("celery", "bench_webhooks")
+    broker.delete("celery", "notifications", "bench_webhooks")
     print(
         f"fan-out of one event to {n:,} subscribers: {value:.3f} s (worker), naive loop {baseline:.3f} s",
         file=sys.stderr,

@@ -283,6 +283,9 @@ if PORTAL_HTTPS:
     SECURE_HSTS_PRELOAD = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
+# Notification fan-out and delivery run on their own queue, so they never delay core work (and
+# workers must consume it: `celery worker -Q celery,notifications`, as bin/run and compose do).
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": "notifications"}}
 # Notifications (docs/notifications.md): email through Django's backend, SMTP from the environment.
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")

@@ -19,9 +19,10 @@ from django.utils import timezone
 from idaos.models import IDAO
 from idaos.selectors import is_member
 from portal.errors import DomainError, NotFound
+from portal.events import emit_many
 from portal.sql import update_by_pk
 from quorums import services as quorum_services
-from quorums.models import Round
+from quorums.models import Round, Verdict
 
 from .errors import DuplicateContribution, InvalidContribution, NotAMember
 from .models import Contribution, ContributionKind, ContributionState
@@ -224,6 +225,23 @@ def _route_locked(todo: list[Contribution]) -> int:
         waiting_reason="",
         updated_at=now,
     )
+    emit_many(
+        [
+            dict(
+                kind="contribution.routed",
+                idao=c.idao_id,
+                subject=f"contribution:{c.pk}",
+                recipients=[c.owner_id],
+                payload={
+                    "title": c.title,
+                    "round": r.pk,
+                    "deadline": r.deadline.isoformat(),
+                    "url": "/contributions/mine",
+                },
+            )
+            for c, r in routed
+        ]
+    )
     return len(routed)
 
 
@@ -320,7 +338,28 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
             target = ContributionState.ACCEPTED if result == "accepted" else ContributionState.REJECTED
         moves.setdefault(target, []).append(pk)
     now = timezone.now()
-    for state, pks in moves.items():
-        Contribution.objects.filter(pk__in=pks).update(state=state, updated_at=now)
+    for target, pks in moves.items():
+        Contribution.objects.filter(pk__in=pks).update(state=target, updated_at=now)
+    emit_many(
+        [
+            dict(
+                kind="contribution.rejected",
+                idao=i,
+                subject=f"contribution:{pk}",
+                recipients=[o],
+                payload={
+                    "title": t,
+                    "round": r,
+                    "reasons": list(
+                        Verdict.objects.filter(round_id=r).exclude(reason="").values_list("verdict", "reason")
+                    ),
+                    "url": "/contributions/mine",
+                },
+            )
+            for pk, i, o, t, r in Contribution.objects.filter(
+                pk__in=moves.get(ContributionState.REJECTED, [])
+            ).values_list("pk", "idao_id", "owner_id", "title", "round_id")
+        ]
+    )
     for pk in reroute:
         _enqueue_route(pk)

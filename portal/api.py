@@ -211,6 +211,7 @@ for _prefix, _app in (
     ("/api/v1", "contributions"),
     ("/api/v1", "dats"),
     ("/api/v1", "rewards"),
+    ("/api/v1", "notifications"),
 ):
     api.add_router(_prefix, importlib.import_module(f"{_app}.api").router)
 api.add_router("/api/v1/erc8028", importlib.import_module("dats.erc8028_api").router)

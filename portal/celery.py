@@ -15,7 +15,7 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-SCHEDULED_APPS = ("ledger", "idaos", "quorums", "contributions", "dats", "rewards")
+SCHEDULED_APPS = ("ledger", "idaos", "quorums", "contributions", "dats", "rewards", "notifications")
 
 
 def beat_schedule() -> dict:

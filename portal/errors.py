@@ -117,6 +117,11 @@ CODES: dict[str, tuple[int, str]] = {
     "staff_only": (403, "Only staff may do this."),
     "not_dat_owner": (403, "You do not own this DAT."),
     "no_grant": (403, "You hold no valid access grant for this DAT."),
+    "notification_not_found": (404, "No such notification in your inbox."),
+    "webhook_not_found": (404, "No such webhook of yours."),
+    "webhook_url_refused": (422, "A webhook URL that is not http(s) on a public address (SSRF guard)."),
+    "unknown_event_kind": (422, "Not an event kind (or channel) of the notifications app."),
+    "bad_link_token": (400, "An email verification or unsubscribe link that is invalid or expired."),
     "token_required": (403, "This operation needs an API token, not a session."),
     # A DAT's policy refusing access (dats.policies: the access decision's reason codes, docs/dats.md)
     "dat_revoked": (403, "The DAT's owner revoked its policy: no new access, no further policy change."),

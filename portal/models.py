@@ -125,3 +125,28 @@ class ParkedTask(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_name} {self.task_id}"
+
+
+class Event(models.Model):
+    """The transactional outbox: something people care about happened. Written by a service in its
+    own transaction (portal.events.emit); fanned out to recipients after commit by whatever
+    registered a fan-out hook (the notifications app)."""
+
+    kind = models.CharField(max_length=64)
+    idao_id = models.BigIntegerField(null=True, blank=True)  # no FK: portal knows no iDAOs
+    subject = models.CharField(max_length=200)  # "proposal:12", "dat:3", "round:7", ...
+    actor = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    payload = models.JSONField(default=dict)
+    recipients = models.JSONField(null=True, blank=True)  # user ids; None = resolved by kind
+    created_at = models.DateTimeField(default=timezone.now)
+    fanned_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["idao_id", "-id"], name="portal_event_idao"),
+            models.Index(fields=["subject", "-id"], name="portal_event_subject"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.subject}"

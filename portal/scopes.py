@@ -14,4 +14,5 @@ SCOPES = {
     "dats:manage": "Change, revoke and transfer DATs you own and declare their parents",
     "treasury": "Move iDAO treasury funds (stewards' credit grants)",
     "moderation": "Staff only: create quorums and change their parameters",
+    "notifications": "Read your notifications, set preferences and manage webhooks",
 }

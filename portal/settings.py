@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "contributions",
     "dats",
     "rewards",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -312,6 +313,28 @@ if PORTAL_HTTPS:
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+
+# Notification fan-out and delivery run on their own queue, so they never delay core work (and
+# workers must consume it: `celery worker -Q celery,notifications`, as bin/run and compose do).
+CELERY_TASK_ROUTES = {"notifications.tasks.*": {"queue": "notifications"}}
+# Notifications (docs/notifications.md): email through Django's backend, SMTP from the environment.
+EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.smtp.EmailBackend")
+EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+EMAIL_USE_SSL = env.bool("EMAIL_USE_SSL", default=False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="iDAO Portal <notifications@localhost>")
+# Absolute links in emails and feeds (verification, unsubscribe); empty: http://localhost:8000.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://localhost:8000")
+# Webhooks may target loopback/private/link-local addresses only when the operator allows it.
+NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE = env.bool("NOTIFICATIONS_WEBHOOK_ALLOW_PRIVATE", default=False)
+NOTIFICATIONS_WEBHOOK_TIMEOUT = env.float("NOTIFICATIONS_WEBHOOK_TIMEOUT", default=5.0)
+NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS = env.int("NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS", default=5)
+NOTIFICATIONS_WEBHOOK_RETRY_BASE = env.float("NOTIFICATIONS_WEBHOOK_RETRY_BASE", default=10.0)
+NOTIFICATIONS_WEBHOOK_DISABLE_AFTER = env.int("NOTIFICATIONS_WEBHOOK_DISABLE_AFTER", default=10)
 
 RATELIMIT_VIEW = "portal.errors.ratelimited"
 # Behind a proxy, the client address is in a header the proxy sets (e.g. HTTP_X_REAL_IP).

@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("contributions.urls")),
     path("", include("dats.urls")),
     path("", include("rewards.urls")),
+    path("", include("notifications.urls")),
     path("", api.urls),
 ]
 

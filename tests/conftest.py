@@ -239,7 +239,7 @@ def celery_worker_pool():
 @pytest.fixture(scope="session")
 def celery_worker_parameters():
     # Results are ignored in this project, so the ping round-trip check cannot work.
-    return {"perform_ping_check": False, "queues": ("celery",)}
+    return {"perform_ping_check": False, "queues": ("celery", "notifications")}
 
 
 @pytest.fixture
@@ -284,7 +284,7 @@ def broker(celery_app, broker_kind):
 
     from tests.celery_helpers import QUEUE_KEYS
 
-    keys = (*QUEUE_KEYS, "unacked", "unacked_index", "unacked_mutex")
+    keys = (*QUEUE_KEYS, "notifications", "unacked", "unacked_index", "unacked_mutex")
     if broker_kind == "amqp":
         client = AmqpQueues(celery_app)
         client.delete(*keys)

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYERS = ("portal", "ledger", "idaos", "quorums", "contributions", "dats", "rewards")
+LAYERS = ("portal", "ledger", "idaos", "quorums", "contributions", "dats", "rewards", "notifications")
 STANDALONE = ("validator",)
 APPS = LAYERS + STANDALONE
 FORBIDDEN_IN_STANDALONE = ("django", "ninja", "celery", "django_htmx")

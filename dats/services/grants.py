@@ -20,6 +20,7 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from portal.errors import Conflict, DomainError, Forbidden, NotFound
+from portal.events import emit
 from portal.models import ApiToken
 
 from .. import policies
@@ -176,4 +177,12 @@ def access_request(
         )
         AccessGrant.objects.filter(pk=grant.pk).update(ledger_transaction=tx, anchor_leaf_id=leaf.pk)
         grant.ledger_transaction, grant.anchor_leaf_id = tx, leaf.pk
+        emit(
+            kind="dat.access_granted",
+            idao=dat.idao_id,
+            subject=f"dat:{dat.pk}",
+            actor=token.user_id,
+            recipients=[token.user_id, dat.owner_id],
+            payload={"title": dat.title, "use": use, "grant": grant.pk},
+        )
         return AccessResult(grant=grant, replayed=False)

@@ -16,6 +16,7 @@ from contributions.models import Contribution
 from contributions.subject import SUBJECT_KIND
 from ledger import services as ledger
 from portal.errors import Conflict, NotFound
+from portal.events import emit_many
 from portal.sql import update_by_pk
 from quorums.models import Round
 
@@ -232,3 +233,15 @@ def _mint_new(rounds: list[Round]) -> None:
         from ..tasks import dats_minhash_task
 
         transaction.on_commit(lambda: dats_minhash_task.delay(large))
+    emit_many(
+        [
+            dict(
+                kind="contribution.accepted",
+                idao=d.idao_id,
+                subject=f"dat:{d.pk}",
+                recipients=[d.owner_id],
+                payload={"title": d.title, "dat": d.pk, "contribution": d.contribution.public_id, "round": d.round_id},
+            )
+            for d in dats
+        ]
+    )

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ledger import services as ledger
 from portal.errors import DomainError, Forbidden, NotFound
+from portal.events import emit
 from portal.models import User, checksum
 
 from .. import policies
@@ -43,6 +44,16 @@ def _append(dat: DAT, *, kind: str, actor: User | None, body: dict[str, Any]) ->
     seq = (DatEvent.objects.filter(dat=dat).order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
     payload = {"tokenId": dat.pk, "seq": seq, "kind": kind, "by": actor.address if actor else None, **body}
     leaf = ledger.anchor(kind=EVENT_LEAF_KIND, subject=f"dat:{dat.pk}:{seq}", payload=payload)
+    emit(
+        kind="dat.revoked"
+        if (body.get("policy") or {}).get("revoked")
+        else {"policy": "dat.policy_changed", "transfer": "dat.transferred"}.get(kind, "dat.parents_added"),
+        idao=dat.idao_id,
+        subject=f"dat:{dat.pk}",
+        actor=actor,
+        recipients=[dat.owner_id],
+        payload={"title": dat.title, "seq": seq},
+    )
     return DatEvent.objects.create(dat=dat, seq=seq, kind=kind, payload=payload, actor=actor, anchor_leaf_id=leaf.pk)
 
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from portal.events import emit
 from portal.models import User
 
 from ..errors import Conflict, InvalidInput, NotFound, NotMember, NotSteward
@@ -21,13 +22,25 @@ def membership_join(*, idao: IDAO, user: User, now: datetime | None = None) -> M
     open_policy = idao.membership_policy == MembershipPolicy.OPEN
     try:
         with transaction.atomic():
-            return Membership.objects.create(
+            membership = Membership.objects.create(
                 idao=idao,
                 user=user,
                 status=MembershipStatus.ACTIVE if open_policy else MembershipStatus.PENDING,
                 requested_at=now,
                 joined_at=now if open_policy else None,
             )
+            if not open_policy:
+                emit(
+                    kind="membership.requested",
+                    idao=idao,
+                    subject=f"membership:{membership.pk}",
+                    actor=user,
+                    payload={
+                        "title": f"{user.address} asked to join {idao.name}",
+                        "url": f"/idaos/{idao.slug}/members",
+                    },
+                )
+            return membership
     except IntegrityError:
         current = Membership.objects.filter(idao=idao, user=user, status__in=["pending", "active"]).first()
         if current and current.status == MembershipStatus.PENDING:
@@ -55,7 +68,16 @@ def membership_decide(
         )
         if not updated:
             raise Conflict("This request is no longer pending.", code="not_pending")
-        return Membership.objects.get(pk=membership_id)
+        membership = Membership.objects.get(pk=membership_id)
+        emit(
+            kind="membership.approved" if approve else "membership.denied",
+            idao=idao,
+            subject=f"membership:{membership.pk}",
+            actor=steward,
+            recipients=[membership.user_id],
+            payload={"title": idao.name, "url": f"/idaos/{idao.slug}/"},
+        )
+        return membership
 
 
 def membership_set_role(*, idao: IDAO, steward: User, membership_id: int, role: str) -> Membership:

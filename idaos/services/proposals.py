@@ -18,6 +18,7 @@ from ledger import owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from portal.errors import DomainError
+from portal.events import emit
 from portal.models import User
 
 from .. import delegation, tally
@@ -91,6 +92,13 @@ def _submit(proposal: Proposal, idao: IDAO, now: datetime) -> None:
     proposal.voting_starts_at = now + idao.voting_delay
     proposal.voting_ends_at = proposal.voting_starts_at + idao.voting_period
     proposal.save(update_fields=["state", "submitted_at", "voting_starts_at", "voting_ends_at"])
+    emit(
+        kind="proposal.submitted",
+        idao=idao,
+        subject=f"proposal:{proposal.pk}",
+        actor=proposal.author_id,
+        payload={"title": proposal.title},
+    )
     if idao.voting_delay <= timedelta(0):
         _activate(proposal, idao, now)
 
@@ -177,6 +185,12 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
             "eligible_power",
             "delegation_cap",
         ]
+    )
+    emit(
+        kind="proposal.voting_opened",
+        idao=idao,
+        subject=f"proposal:{proposal.pk}",
+        payload={"title": proposal.title, "voting_ends_at": proposal.voting_ends_at.isoformat()},
     )
 
 
@@ -321,6 +335,19 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
                 "executed_at",
             ]
         )
+        emit(
+            kind="proposal.passed" if result["outcome"] == ProposalState.PASSED else "proposal.rejected",
+            idao=proposal.idao_id,
+            subject=subject,
+            payload={"title": proposal.title, "outcome": result["outcome"]},
+        )
+        if proposal.state in (ProposalState.EXECUTED, ProposalState.EXECUTION_FAILED):
+            emit(
+                kind="proposal.executed" if proposal.state == ProposalState.EXECUTED else "proposal.failed",
+                idao=proposal.idao_id,
+                subject=subject,
+                payload={"title": proposal.title, "error": proposal.execution_error},
+            )
     return True
 
 

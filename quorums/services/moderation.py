@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ledger import services as ledger
+from portal.events import emit
 from portal.models import ParkedTask
 
 from ..errors import (
@@ -182,6 +183,15 @@ def quorum_set_paused(*, actor: Any, quorum_id: int, paused: bool, reason: str) 
             target=f"quorum:{quorum.pk}",
             reason=reason,
         )
+        emit(
+            kind="quorum.moderation",
+            subject=f"quorum:{quorum.pk}",
+            actor=actor,
+            recipients=Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE).values_list(
+                "user_id", flat=True
+            ),
+            payload={"title": f"{quorum.name} {'paused' if paused else 'resumed'}: {reason}"},
+        )
         quorum.paused = paused
         return quorum
 
@@ -203,6 +213,13 @@ def validator_set_state(*, actor: Any, validator_id: int, state: str, reason: st
             target=f"validator:{validator.pk}",
             reason=reason,
             details={"from": validator.state, "to": state},
+        )
+        emit(
+            kind="validator.jailed" if state == ValidatorState.JAILED else "quorum.moderation",
+            subject=f"validator:{validator.pk}",
+            actor=actor,
+            recipients=[validator.user_id],
+            payload={"title": f"validator {state}: {reason}", "state": state},
         )
         validator.state = state
         return validator

@@ -14,6 +14,7 @@ from django.db.models.functions import Now
 
 from ledger import services as ledger
 from ledger.selectors import sealed_head
+from portal.events import emit_many
 from portal.sql import update_by_pk
 
 from .. import hooks
@@ -200,7 +201,27 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 for vid, stake, address in committee
             ]
         )
+        emit_many(
+            [
+                dict(
+                    kind="validator.drawn",
+                    idao=r.idao_id,
+                    subject=f"round:{r.pk}",
+                    recipients=[uid],
+                    payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
+                )
+                for r, uids in zip(rounds, seat_users(committees), strict=True)
+                for uid in uids
+            ]
+        )
         return out
+
+
+def seat_users(committees: list[list[tuple[int, int, str]]]) -> list[list[int]]:
+    users = dict(
+        Validator.objects.filter(pk__in={c[0] for seats in committees for c in seats}).values_list("pk", "user_id")
+    )
+    return [[users[c[0]] for c in seats] for seats in committees]
 
 
 @dataclass

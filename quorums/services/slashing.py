@@ -14,6 +14,7 @@ from ledger import owners
 from ledger import services as ledger
 from ledger.models import Asset
 from ledger.models import Kind as LedgerKind
+from portal.events import emit
 
 from ..consensus import slash_amount
 from ..models import Bond, Round, Slash, Validator
@@ -84,6 +85,18 @@ def apply_slash(
         if take > 0:
             Bond.objects.filter(pk=bond.pk).update(slashed=F("slashed") + take)
             rest -= take
+    emit(
+        kind="validator.slashed",
+        idao=idao,
+        subject=f"validator:{validator.pk}",
+        recipients=[validator.user_id],
+        payload={
+            "title": f"{reason}: {amount} LAZ",
+            "reason": reason,
+            "amount": str(amount),
+            "round": round_.pk if round_ else None,
+        },
+    )
     return Slash.objects.create(
         validator=validator, round=round_, reason=reason, amount=amount, destination=destination, idempotency_key=key
     )

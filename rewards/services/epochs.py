@@ -6,11 +6,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.db import connection, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from ledger import merkle, owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
+from portal.events import emit_many
 
 from .. import conf, sql
 from ..errors import PayoutMismatch
@@ -83,6 +85,26 @@ def epoch_close(*, epoch_id: int, now: datetime | None = None) -> Epoch | None:
         _compute(epoch)
         _pay(epoch)
         epoch.save()
+        emit_many(
+            [
+                dict(
+                    kind="payout.received",
+                    idao=i,
+                    subject=f"epoch:{epoch.number}",
+                    recipients=[u],
+                    payload={
+                        "title": f"{total} {asset} (epoch {epoch.number})",
+                        "asset": asset,
+                        "amount": str(total),
+                        "url": "/earnings/",
+                    },
+                )
+                for u, i, asset, total in Payout.objects.filter(epoch=epoch, user__isnull=False)
+                .values_list("user_id", "idao_id", "asset")
+                .annotate(total=Sum("amount"))
+                .order_by("user_id", "idao_id", "asset")
+            ]
+        )
     log.info("closed %s: %s LAZ, %s CREDIT in %s payouts", epoch, epoch.pool_laz, epoch.pool_credit, epoch.payout_count)
     return epoch
 

@@ -103,6 +103,7 @@ def demo_values() -> dict[str, str]:
         "number": Epoch.objects.order_by("pk").first().number,
         "payout_id": payout.pk if payout else 1,
         "public_id": "unknown",
+        "webhook_id": 1,  # nobody's: 404 webhook_not_found
     }
     return {name: str(value) for name, value in values.items()}
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from portal.errors import CODES, STATUS_EXCEPTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
-APPS = ("portal", "ledger", "idaos", "quorums", "contributions", "dats", "rewards")
+APPS = ("portal", "ledger", "idaos", "quorums", "contributions", "dats", "rewards", "notifications")
 
 
 def _modules():

@@ -1,0 +1,158 @@
+"""Pages: the inbox (with its unread badge fragment), settings, email links and Atom feeds."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import feedgenerator, timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import condition, require_http_methods, require_POST
+
+from idaos.models import IDAO
+from portal.errors import DomainError
+from portal.models import Event
+
+from . import kinds, selectors, services
+from .models import Channel, Notification
+
+
+@login_required
+def inbox(request: HttpRequest) -> HttpResponse:
+    data = selectors.inbox(user=request.user, limit=100)
+    template = "notifications/inbox.html#inbox-list" if request.htmx else "notifications/inbox.html"
+    return render(request, template, data)
+
+
+@login_required
+def badge(request: HttpRequest) -> HttpResponse:
+    return render(request, "notifications/inbox.html#badge", {"unread": selectors.unread_count(user=request.user)})
+
+
+@login_required
+def open_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
+    row = get_object_or_404(
+        Notification.objects.select_related("event"), pk=notification_id, recipient=request.user, channel=Channel.INAPP
+    )
+    if row.read_at is None:
+        Notification.objects.filter(pk=row.pk, read_at__isnull=True).update(read_at=timezone.now())
+    return redirect(kinds.link(row.event))
+
+
+@login_required
+@require_POST
+def mark_all_read(request: HttpRequest) -> HttpResponse:
+    services.notifications_mark_read(user=request.user)
+    if request.htmx:
+        return render(request, "notifications/inbox.html#inbox-list", selectors.inbox(user=request.user, limit=100))
+    return redirect("notifications:inbox")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: HttpRequest) -> HttpResponse:
+    message = ""
+    if request.method == "POST":
+        try:
+            if "address" in request.POST:
+                services.email_set(
+                    user=request.user,
+                    address=request.POST["address"].strip(),
+                    digest=request.POST.get("digest", "instant"),
+                )
+                message = "We sent a confirmation link to that address."
+            else:
+                items = []
+                for pref in selectors.preferences(user=request.user):
+                    key = f"{pref['kind']}:{pref['channel']}"
+                    items.append((pref["kind"], pref["channel"], key in request.POST))
+                services.preferences_set(user=request.user, items=items)
+                message = "Preferences saved."
+        except DomainError as exc:
+            message = exc.detail
+    context = {
+        "preferences": selectors.preferences(user=request.user),
+        "webhooks": selectors.webhooks_of(user=request.user),
+        "email": getattr(request.user, "email_address", None),
+        "message": message,
+    }
+    return render(request, "notifications/settings.html", context)
+
+
+def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+    try:
+        record = services.email_verify(token=token)
+    except DomainError as exc:
+        return render(request, "notifications/email_link.html", {"message": exc.detail}, status=400)
+    return render(request, "notifications/email_link.html", {"message": f"{record.address} is confirmed."})
+
+
+@csrf_exempt  # RFC 8058 one-click: the mail client POSTs without a session; the signed token is the proof
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    if request.method == "GET":
+        return render(request, "notifications/email_link.html", {"unsubscribe": True, "token": token})
+    try:
+        record = services.email_unsubscribe(token=token)
+    except DomainError as exc:
+        return render(request, "notifications/email_link.html", {"message": exc.detail}, status=400)
+    return render(request, "notifications/email_link.html", {"message": f"{record.address} will get no more email."})
+
+
+def _last(events: list[Event]):
+    return max((e.created_at for e in events), default=None)
+
+
+def _feed(request: HttpRequest, title: str, link: str, events: list[Event]) -> HttpResponse:
+    feed = feedgenerator.Atom1Feed(title=title, link=request.build_absolute_uri(link), description=title)
+    for event in events:
+        url = request.build_absolute_uri(kinds.link(event))
+        feed.add_item(
+            title=kinds.title(event),
+            link=url,
+            description=kinds.KINDS.get(event.kind, event.kind),
+            unique_id=request.build_absolute_uri(f"/events/{event.pk}"),
+            pubdate=event.created_at,
+            updateddate=event.created_at,
+            categories=[event.kind],
+        )
+    response = HttpResponse(content_type="application/atom+xml; charset=utf-8")
+    feed.write(response, "utf-8")
+    response["Cache-Control"] = "public, max-age=60"
+    return response
+
+
+def _idao_events(slug: str) -> list[Event]:
+    idao = IDAO.objects.filter(slug=slug).first()
+    if idao is None:
+        raise Http404("No such iDAO")
+    return selectors.feed_events(idao_id=idao.pk)
+
+
+def _idao_etag(request: HttpRequest, slug: str) -> str | None:
+    events = _idao_events(slug)
+    return f'"{events[0].pk}-{len(events)}"' if events else '"empty"'
+
+
+def _idao_modified(request: HttpRequest, slug: str):
+    return _last(_idao_events(slug))
+
+
+@condition(etag_func=_idao_etag, last_modified_func=_idao_modified)
+def idao_feed(request: HttpRequest, slug: str) -> HttpResponse:
+    return _feed(
+        request, f"iDAO {slug}: proposals and outcomes", reverse("idaos:detail", args=[slug]), _idao_events(slug)
+    )
+
+
+def _dat_events(dat_id: int) -> list[Event]:
+    return selectors.feed_events(subject=f"dat:{dat_id}")
+
+
+@condition(
+    etag_func=lambda request, dat_id: (lambda ev: f'"{ev[0].pk}-{len(ev)}"' if ev else '"empty"')(_dat_events(dat_id)),
+    last_modified_func=lambda request, dat_id: _last(_dat_events(dat_id)),
+)
+def dat_feed(request: HttpRequest, dat_id: int) -> HttpResponse:
+    return _feed(request, f"DAT {dat_id}: events", f"/dats/{dat_id}/", _dat_events(dat_id))

@@ -338,8 +338,8 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
             target = ContributionState.ACCEPTED if result == "accepted" else ContributionState.REJECTED
         moves.setdefault(target, []).append(pk)
     now = timezone.now()
-    for target, pks in moves.items():
-        Contribution.objects.filter(pk__in=pks).update(state=target, updated_at=now)
+    for state, pks in moves.items():
+        Contribution.objects.filter(pk__in=pks).update(state=state, updated_at=now)
     emit_many(
         [
             dict(

@@ -10,6 +10,7 @@ from typing import Any, cast
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
@@ -170,7 +171,7 @@ def contribution_mine(request: AuthedRequest) -> HttpResponse:
     return render(request, template, {"contributions": contributions})
 
 
-def contribution_file(request: PortalRequest, public_id: str) -> HttpResponse:
+def contribution_file(request: PortalRequest, public_id: str) -> HttpResponseBase:
     """The file itself, only for its owner, a committee member of its open round, or a grant.
     A bearer API token works too: `validator`-scoped for a seat on the file's open round (the
     HTTP-only validator node), or holding a grant. No credential at all: 401; a refusal: 404."""

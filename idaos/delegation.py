@@ -119,7 +119,7 @@ def resolve(
             continue
         flows: list[tuple[tuple[str, ...], int]] = []
         # (holder path, amount) still moving; the origin's own path is empty.
-        frontier = [((), int(weights[origin]))]
+        frontier: list[tuple[tuple[str, ...], int]] = [((), int(weights[origin]))]
         while frontier:
             via, amount = frontier.pop()
             holder = via[-1] if via else origin
@@ -134,7 +134,7 @@ def resolve(
             if via and amount > 0:
                 flows.append((via, amount))
         if cap is not None:
-            kept = []
+            kept: list[tuple[tuple[str, ...], int]] = []
             for via, amount in flows:
                 room = cap - arrived.get(via[-1], 0)
                 take = min(amount, max(room, 0))

@@ -234,13 +234,14 @@ def delegation_export(proposal: Proposal) -> dict[str, Any]:
         "delegations": [
             {
                 "delegator": r.voter,
-                "message": r.delegation.message,
-                "signature": r.delegation.signature,
-                "digest": r.delegation.digest,
-                "verified_by": r.delegation.verified_by,
+                "message": d.message,
+                "signature": d.signature,
+                "digest": d.digest,
+                "verified_by": d.verified_by,
                 "flows": r.flows,
             }
             for r in rows
+            if (d := r.delegation) is not None  # always: the query filters on it
         ],
     }
 

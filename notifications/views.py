@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import feedgenerator, timezone
@@ -12,6 +12,7 @@ from django.views.decorators.http import condition, require_http_methods, requir
 
 from idaos.models import IDAO
 from portal.errors import DomainError
+from portal.http import AuthedRequest, PortalRequest
 from portal.models import Event
 
 from . import kinds, selectors, services
@@ -19,19 +20,19 @@ from .models import Channel, Notification
 
 
 @login_required
-def inbox(request: HttpRequest) -> HttpResponse:
+def inbox(request: AuthedRequest) -> HttpResponse:
     data = selectors.inbox(user=request.user, limit=100)
     template = "notifications/inbox.html#inbox-list" if request.htmx else "notifications/inbox.html"
     return render(request, template, data)
 
 
 @login_required
-def badge(request: HttpRequest) -> HttpResponse:
+def badge(request: AuthedRequest) -> HttpResponse:
     return render(request, "notifications/inbox.html#badge", {"unread": selectors.unread_count(user=request.user)})
 
 
 @login_required
-def open_notification(request: HttpRequest, notification_id: int) -> HttpResponse:
+def open_notification(request: AuthedRequest, notification_id: int) -> HttpResponse:
     row = get_object_or_404(
         Notification.objects.select_related("event"), pk=notification_id, recipient=request.user, channel=Channel.INAPP
     )
@@ -42,7 +43,7 @@ def open_notification(request: HttpRequest, notification_id: int) -> HttpRespons
 
 @login_required
 @require_POST
-def mark_all_read(request: HttpRequest) -> HttpResponse:
+def mark_all_read(request: AuthedRequest) -> HttpResponse:
     services.notifications_mark_read(user=request.user)
     if request.htmx:
         return render(request, "notifications/inbox.html#inbox-list", selectors.inbox(user=request.user, limit=100))
@@ -51,7 +52,7 @@ def mark_all_read(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: AuthedRequest) -> HttpResponse:
     message = ""
     if request.method == "POST":
         try:
@@ -80,7 +81,7 @@ def settings_page(request: HttpRequest) -> HttpResponse:
     return render(request, "notifications/settings.html", context)
 
 
-def email_verify(request: HttpRequest, token: str) -> HttpResponse:
+def email_verify(request: PortalRequest, token: str) -> HttpResponse:
     try:
         record = services.email_verify(token=token)
     except DomainError as exc:
@@ -90,7 +91,7 @@ def email_verify(request: HttpRequest, token: str) -> HttpResponse:
 
 @csrf_exempt  # RFC 8058 one-click: the mail client POSTs without a session; the signed token is the proof
 @require_http_methods(["GET", "POST"])
-def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+def unsubscribe(request: PortalRequest, token: str) -> HttpResponse:
     if request.method == "GET":
         return render(request, "notifications/email_link.html", {"unsubscribe": True, "token": token})
     try:
@@ -104,7 +105,7 @@ def _last(events: list[Event]):
     return max((e.created_at for e in events), default=None)
 
 
-def _feed(request: HttpRequest, title: str, link: str, events: list[Event]) -> HttpResponse:
+def _feed(request: PortalRequest, title: str, link: str, events: list[Event]) -> HttpResponse:
     feed = feedgenerator.Atom1Feed(title=title, link=request.build_absolute_uri(link), description=title)
     for event in events:
         url = request.build_absolute_uri(kinds.link(event))
@@ -130,17 +131,17 @@ def _idao_events(slug: str) -> list[Event]:
     return selectors.feed_events(idao_id=idao.pk)
 
 
-def _idao_etag(request: HttpRequest, slug: str) -> str | None:
+def _idao_etag(request: PortalRequest, slug: str) -> str | None:
     events = _idao_events(slug)
     return f'"{events[0].pk}-{len(events)}"' if events else '"empty"'
 
 
-def _idao_modified(request: HttpRequest, slug: str):
+def _idao_modified(request: PortalRequest, slug: str):
     return _last(_idao_events(slug))
 
 
 @condition(etag_func=_idao_etag, last_modified_func=_idao_modified)
-def idao_feed(request: HttpRequest, slug: str) -> HttpResponse:
+def idao_feed(request: PortalRequest, slug: str) -> HttpResponse:
     return _feed(
         request, f"iDAO {slug}: proposals and outcomes", reverse("idaos:detail", args=[slug]), _idao_events(slug)
     )
@@ -154,5 +155,5 @@ def _dat_events(dat_id: int) -> list[Event]:
     etag_func=lambda request, dat_id: (lambda ev: f'"{ev[0].pk}-{len(ev)}"' if ev else '"empty"')(_dat_events(dat_id)),
     last_modified_func=lambda request, dat_id: _last(_dat_events(dat_id)),
 )
-def dat_feed(request: HttpRequest, dat_id: int) -> HttpResponse:
+def dat_feed(request: PortalRequest, dat_id: int) -> HttpResponse:
     return _feed(request, f"DAT {dat_id}: events", f"/dats/{dat_id}/", _dat_events(dat_id))

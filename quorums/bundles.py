@@ -155,7 +155,7 @@ def verify(bundle: Any) -> Report:
     report.checks.append(f"{len(signatures)} verdict signature(s) recovered to committee members; digest matches")
 
     # 4. The tally and the outcome.
-    t = tally(seats, votes, equivocators)
+    t = tally(seats, votes, equivocators)  # type: ignore[arg-type]  # keyed by address in a bundle; tally only compares keys
     tally_json = {
         "committee": t.committee_stake,
         "approve": t.approve_stake,
@@ -165,6 +165,8 @@ def verify(bundle: Any) -> Report:
     if tally_json != closed.get("tally"):
         raise InvalidRoundBundle(f"tally: the verdicts give {tally_json}, the close record {closed.get('tally')}")
     threshold, participation = opened.get("threshold_bps"), opened.get("min_participation_bps")
+    if not isinstance(threshold, int) or not isinstance(participation, int):
+        raise InvalidRoundBundle("open record: threshold_bps and min_participation_bps are integers")
     if closed.get("close_reason") == "threshold":
         expected = decisive(t, threshold)
     else:

@@ -112,7 +112,7 @@ def clean_delegation(message: Any) -> dict[str, Any]:
         raise InvalidDelegation("A member cannot delegate to themselves.")
     if len(set(delegates)) != len(delegates):
         raise InvalidDelegation("Each delegate appears once in message.shares.")
-    if sum(s["bps"] for s in clean_shares) > FULL_BPS:
+    if sum(int(s["bps"]) for s in clean_shares) > FULL_BPS:  # type: ignore[call-overload]  # each bps was cleaned to an int above
         raise InvalidDelegation(f"The shares sum to more than {FULL_BPS} basis points.")
     return {
         "delegator": delegator,

@@ -190,7 +190,10 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
         kind="proposal.voting_opened",
         idao=idao,
         subject=f"proposal:{proposal.pk}",
-        payload={"title": proposal.title, "voting_ends_at": proposal.voting_ends_at.isoformat()},
+        payload={
+            "title": proposal.title,
+            "voting_ends_at": proposal.voting_ends_at.isoformat() if proposal.voting_ends_at else None,
+        },
     )
 
 

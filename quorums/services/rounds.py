@@ -154,7 +154,8 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         block_height, block_hash = head if head else (0, ZERO_HASH)
         rounds: list[Round] = []
         committees: list[list[tuple[int, int, str]]] = []
-        for (index, subject, quorum), round_id in zip(planned, round_ids, strict=True):
+        for (index, subject, chosen_quorum), round_id in zip(planned, round_ids, strict=True):
+            quorum = chosen_quorum  # type: ignore[assignment]  # the same locked rows, annotated with db_now
             rows = pool[quorum.pk]
             kind, ref, attempt = subject["subject_kind"], subject["subject_ref"], subject.get("attempt", 1)
             content_hash = as_bytes32_hex(subject["content_hash"])

@@ -8,6 +8,7 @@ Exit status 0 when the round verifies (PASS), 1 when it does not (the first mism
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -25,7 +26,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, path: str, **options):
         try:
-            text = self.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc}") from None
         try:

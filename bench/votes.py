@@ -690,7 +690,7 @@ def delegation_figures(args) -> None:
         deleg_ms,
         "ms",
         plain_ms,
-        {"max_ms": 50},
+        {"value": "<= 50"},
         delegations=m,
         baseline_is="same page with no delegations",
         ballots=len(range(0, n, 3)),

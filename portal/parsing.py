@@ -62,7 +62,12 @@ def ensure_querydict_text(data: MultiValueDict, *, where: str = "form") -> None:
         ensure_text(key, where=where)
         for value in values:
             # Form values are text; uploaded files carry metadata (their file name) as text.
-            ensure_text(value if isinstance(value, str) else getattr(value, "name", "") or "", where=where)
+            text = value if isinstance(value, str) else getattr(value, "name", "") or ""
+            ensure_text(text, where=where)
+            # Django decodes form bytes with errors="replace": bytes that are not UTF-8 (a lone
+            # surrogate's among them) arrive as U+FFFD, which no browser sends for typed text.
+            if "\ufffd" in text or "\ufffd" in key:
+                raise InvalidText(f"Some text in the {where} is not valid UTF-8 (or holds a lone surrogate).")
 
 
 def url_has_bad_text(path_info: str, query_string: str) -> bool:

@@ -63,6 +63,8 @@ class DatOut(Schema):
     mintedAt: str
     url: str
     bundle: str
+    # The MinHash signature of the content (docs/validator.md), null until computed.
+    minhash: list[int] | None = None
 
 
 class DatPageOut(Schema):

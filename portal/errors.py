@@ -141,6 +141,7 @@ CODES: dict[str, tuple[int, str]] = {
     "ballot_not_found": (404, "No ballot with this id."),
     "quorum_not_found": (404, "No quorum with this id."),
     "quorum_name_taken": (409, "Another quorum already has this name."),
+    "round_still_open": (409, "The round is still open; its bundle is complete once it closes."),
     "round_not_found": (404, "No validation round with this id."),
     "contribution_not_found": (404, "No contribution of yours with this id."),
     "dat_not_found": (404, "No DAT with this id."),

@@ -98,6 +98,7 @@ def demo_values() -> dict[str, str]:
         "leaf_id": Leaf.objects.order_by("pk").first().pk,
         "height": Block.objects.order_by("height").first().height,
         "owner": User.objects.order_by("pk").first().address,
+        "address": User.objects.order_by("pk").first().address,
         "round_id": Round.objects.order_by("pk").first().pk,
         "quorum_id": Quorum.objects.order_by("pk").first().pk,
         "number": Epoch.objects.order_by("pk").first().number,

@@ -192,9 +192,9 @@ def test_two_web_and_two_worker_processes_count_every_vote_once_and_pay_each_epo
     # active proposal; a pipeline reporting usage of a model built on a DAT. ---
     idao, quorum, validators = setup_network(3)
     bob = member(idao, BOB)
-    upload_token = _token(bob, [])
+    upload_token = _token(bob, ["contributions:write"])
     voters = many(16, start=310_000)
-    voter_tokens = {p.address: _token(member(idao, p), []) for p in voters}
+    voter_tokens = {p.address: _token(member(idao, p), ["governance:write"]) for p in voters}
     now = timezone.now()
     proposal = Proposal.objects.create(
         idao=idao,

@@ -7,12 +7,11 @@ Needs no database: it recomputes every hash from the file (see dats.bundles.veri
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
 from dats.bundles import InvalidBundle, verify
+from portal.management.files import read_text_argument
 
 
 class Command(BaseCommand):
@@ -25,10 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--rpc", default="", help="a JSON-RPC URL: check the chain anchors on that chain")
 
     def handle(self, *args, path: str, rpc: str = "", **options):
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc}") from None
+        text = read_text_argument(path)
         try:
             bundle = json.loads(text)
         except ValueError as exc:

@@ -10,12 +10,12 @@ checks (for operators)."""
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from idaos.recount import Mismatch, NeedsRpc, Report, recount
+from portal.management.files import read_text_argument
 
 
 class Command(BaseCommand):
@@ -39,10 +39,7 @@ class Command(BaseCommand):
                 return selectors.proposal_export(selectors.proposal_get(int(source)))
             except DomainError as exc:
                 raise CommandError(exc.detail) from None
-        try:
-            text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"Cannot read {source}: {exc}") from None
+        text = read_text_argument(source)
         try:
             return json.loads(text)
         except ValueError as exc:

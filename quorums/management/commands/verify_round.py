@@ -8,11 +8,10 @@ Exit status 0 when the round verifies (PASS), 1 when it does not (the first mism
 from __future__ import annotations
 
 import json
-import sys
-from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from portal.management.files import read_text_argument
 from quorums.bundles import InvalidRoundBundle, verify
 
 
@@ -25,10 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("path", help="the bundle file, or - for standard input")
 
     def handle(self, *args, path: str, **options):
-        try:
-            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise CommandError(f"Cannot read {path}: {exc}") from None
+        text = read_text_argument(path)
         try:
             bundle = json.loads(text)
         except ValueError as exc:

@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core import signing
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from idaos.models import IDAO
@@ -359,19 +361,39 @@ def webhook_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
+def _claim(delivery_id: int) -> bool:
+    """Take one attempt of a delivery: the conditional UPDATE that makes a twice-run task send once.
+    The attempt is counted here, once, whatever happens to the worker afterwards."""
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING]
+        ).update(status=WebhookDelivery.Status.DELIVERING, attempts=F("attempts") + 1, claimed_at=Now())
+    )
+
+
+def _finish(delivery_id: int, attempt: int, status: str) -> bool:
+    """Record attempt `attempt`'s outcome, unless a later attempt has taken the delivery over (a
+    sweep re-queued it and another worker claimed it): the row keeps the newest attempt's state."""
+    fields: dict[str, Any] = {"status": status}
+    if status != WebhookDelivery.Status.RETRYING:
+        fields["finished_at"] = timezone.now()
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id,
+            attempts=attempt,
+            status__in=[WebhookDelivery.Status.DELIVERING, WebhookDelivery.Status.RETRYING],
+        ).update(**fields)
+    )
+
+
 def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) -> float | None:
     """One HTTP attempt of a delivery. Returns the delay before a retry, or None when finished."""
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING]
-    ).update(status=WebhookDelivery.Status.DELIVERING, attempts=F("attempts") + 1)
-    if not claimed:
+    if not _claim(delivery_id):
         return None
     delivery = WebhookDelivery.objects.select_related("webhook", "event", "event__actor").get(pk=delivery_id)
     hook = delivery.webhook
     if not hook.active and delivery.event.kind != "webhook.test":
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
-            status=WebhookDelivery.Status.FAILED, finished_at=timezone.now()
-        )
+        _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.FAILED)
         return None
     outcome = webhooks.post(
         hook.url,
@@ -390,9 +412,7 @@ def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) 
         )
         if outcome.ok:
             Webhook.objects.filter(pk=hook.pk).update(consecutive_failures=0)
-            WebhookDelivery.objects.filter(pk=delivery_id).update(
-                status=WebhookDelivery.Status.SUCCEEDED, finished_at=timezone.now()
-            )
+            _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.SUCCEEDED)
             return None
         Webhook.objects.filter(pk=hook.pk).update(consecutive_failures=F("consecutive_failures") + 1)
         failures = Webhook.objects.values_list("consecutive_failures", flat=True).get(pk=hook.pk)
@@ -407,12 +427,45 @@ def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) 
             )
             hook.active = False
         if outcome.retryable and delivery.attempts < max_attempts and hook.active:
-            WebhookDelivery.objects.filter(pk=delivery_id).update(status=WebhookDelivery.Status.RETRYING)
-            return 2.0 ** (delivery.attempts - 1)
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            if _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.RETRYING):
+                return 2.0 ** (delivery.attempts - 1)
+            return None
+        _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.FAILED)
+    return None
+
+
+STUCK_MARGIN_SECONDS = 60.0
+INTERRUPTED = "interrupted: the worker stopped before recording the outcome"
+
+
+def webhooks_sweep(*, timeout: float, max_attempts: int) -> list[int]:
+    """Re-queue deliveries left `delivering` by a worker that died mid-attempt: claimed longer
+    ago than the delivery timeout plus a margin, judged by database time (no worker clock). The
+    interrupted attempt stays counted (once: the sweep does not add to `attempts`) and is logged;
+    a delivery out of attempts fails. Returns the ids re-queued. Safe to run twice."""
+    cutoff = Now() - timedelta(seconds=timeout + STUCK_MARGIN_SECONDS)
+    with transaction.atomic():
+        stuck = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=cutoff)
+            .order_by("id")
+            .values_list("id", "attempts")[:1000]
+        )
+        if not stuck:
+            return []
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(delivery_id=pk, number=attempts, error=INTERRUPTED) for pk, attempts in stuck
+        )
+        requeue = [pk for pk, attempts in stuck if attempts < max_attempts]
+        WebhookDelivery.objects.filter(pk__in=requeue).update(status=WebhookDelivery.Status.RETRYING)
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, a in stuck if a >= max_attempts]).update(
             status=WebhookDelivery.Status.FAILED, finished_at=timezone.now()
         )
-    return None
+        from .tasks import webhook_deliver
+
+        for chunk in _chunks(requeue):
+            transaction.on_commit(partial(webhook_deliver.delay, chunk))
+    return requeue
 
 
 # --- reminders -----------------------------------------------------------------------------------
@@ -422,7 +475,6 @@ MARKS = (("24h", 24 * 3600, "proposal.closes_24h"), ("1h", 3600, "proposal.close
 
 def proposals_remind(*, now: datetime | None = None) -> int:
     """Emit "closes in 24 h / 1 h" once per proposal and mark, for proposals that crossed it."""
-    from datetime import timedelta
 
     from idaos.models import Proposal, ProposalState
 
@@ -456,7 +508,6 @@ ROUND_EXPIRY_NOTICE_SECONDS = 3600
 def rounds_remind(*, now: datetime | None = None) -> int:
     """Emit "round expires soon without your verdict" once per round, to the seated validators
     who have not given one, when the deadline is within the hour."""
-    from datetime import timedelta
 
     from quorums.models import Round, RoundState, Seat, Validator, Verdict
 

@@ -37,6 +37,8 @@ KINDS: dict[str, str] = {
     "dat.parents_added": "Parents were declared for a DAT",
     "payout.received": "You received an epoch payout",
     "quorum.moderation": "A moderation action on a quorum you validate for",
+    "delegate.voted": "Your delegate voted on your behalf",
+    "delegation.expiring": "Your delegation expires soon",
     "webhook.disabled": "Your webhook was disabled after repeated failures",
     "webhook.test": "A test event",
 }

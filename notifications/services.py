@@ -14,8 +14,8 @@ from typing import Any
 
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Now
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, Now
 from django.utils import timezone
 
 from idaos.models import IDAO
@@ -534,3 +534,47 @@ def rounds_remind(*, now: datetime | None = None) -> int:
                 )
                 emitted += 1
     return emitted
+
+
+DELEGATION_MARKS = (("7d", timedelta(days=7)), ("1d", timedelta(days=1)))
+
+
+def delegations_remind(*, now: datetime | None = None) -> int:
+    """Emit "your delegation expires soon" to the delegator once per live delegation and mark (7
+    days, 1 day before its expiry; a delegation already within a day gets only the 1-day one)."""
+    from idaos.models import IDAO, Delegation
+
+    now = now or timezone.now()
+    emitted = 0
+    for mark, ahead in DELEGATION_MARKS:
+        due = (
+            Delegation.objects.filter(ended_at__isnull=True, expires_at__gt=now, expires_at__lte=now + ahead)
+            .exclude(Exists(_reminder_of("delegation", mark)))
+            .values_list("id", "delegator", "scope", "expires_at")
+        )
+        for delegation_id, delegator, scope, expires_at in due:
+            if mark == "7d" and expires_at - now <= timedelta(days=1):
+                continue  # the 1-day reminder covers it
+            user_id = User.objects.filter(address=delegator).values_list("pk", flat=True).first()
+            if user_id is None:
+                continue  # no account to tell (yet)
+            with transaction.atomic():
+                _, created = Reminder.objects.get_or_create(subject=f"delegation:{delegation_id}", mark=mark)
+                if not created:
+                    continue
+                slug = scope.removeprefix("idao:") if scope.startswith("idao:") else None
+                emit(
+                    kind="delegation.expiring",
+                    idao=IDAO.objects.filter(slug=slug).values_list("pk", flat=True).first() if slug else None,
+                    subject=f"delegation:{delegation_id}",
+                    recipients=[user_id],
+                    payload={"title": scope, "scope": scope, "expires_at": expires_at.isoformat(), "mark": mark},
+                )
+                emitted += 1
+    return emitted
+
+
+def _reminder_of(prefix: str, mark: str) -> QuerySet[Reminder]:
+    """The Reminder row of the outer query's `prefix:<pk>` subject at `mark` (for Exists)."""
+    subject = Concat(Value(f"{prefix}:"), Cast(OuterRef("pk"), CharField()))
+    return Reminder.objects.filter(subject=subject, mark=mark)

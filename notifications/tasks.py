@@ -46,9 +46,11 @@ def email_digest(self) -> None:
 
 @shared_task(bind=True, base=ParkingTask)
 def reminders_send(self) -> None:
-    """Beat: proposals closing in 24 h / 1 h, rounds expiring without your verdict (once each)."""
+    """Beat: proposals closing in 24 h / 1 h, rounds expiring without your verdict, delegations
+    expiring in 7 days / 1 day (once each)."""
     run_with_retries(self, services.proposals_remind)
     run_with_retries(self, services.rounds_remind)
+    run_with_retries(self, services.delegations_remind)
 
 
 @shared_task(bind=True, base=ParkingTask)

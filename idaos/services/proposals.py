@@ -18,7 +18,7 @@ from ledger import owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from portal.errors import DomainError
-from portal.events import emit
+from portal.events import emit, emit_many
 from portal.models import User
 
 from .. import delegation, tally
@@ -33,7 +33,7 @@ from ..models import (
     ProposalState,
     VotingPower,
 )
-from ..selectors import counted_rows, live_tally
+from ..selectors import counted_rows, delegated_votes, live_tally
 from . import actions
 from .ballots import proposal_lock
 
@@ -351,7 +351,27 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
                 subject=subject,
                 payload={"title": proposal.title, "error": proposal.execution_error},
             )
+        _emit_delegated_votes(proposal)
     return True
+
+
+def _emit_delegated_votes(proposal: Proposal) -> None:
+    """Tell each delegator who did not vote which delegates' ballots carried their power."""
+    carried = delegated_votes(proposal)
+    users = dict(User.objects.filter(address__in=list(carried)).values_list("address", "pk"))
+    emit_many(
+        [
+            {
+                "kind": "delegate.voted",
+                "idao": proposal.idao_id,
+                "subject": f"proposal:{proposal.pk}",
+                "payload": {"title": proposal.title, "votes": votes},
+                "recipients": [users[origin]],
+            }
+            for origin, votes in sorted(carried.items())
+            if origin in users
+        ]
+    )
 
 
 def _execute(proposal: Proposal, now: datetime) -> None:

@@ -20,7 +20,7 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from portal.errors import Conflict, DomainError, Forbidden, NotFound
-from portal.events import emit
+from portal.events import emit, first_in
 from portal.models import ApiToken
 
 from .. import policies
@@ -100,8 +100,10 @@ def access_request(
 
 
 def _denial_record(*, dat_id: int, token: ApiToken | None, use: str, code: str) -> None:
+    """At most one event per DAT, requester, use and reason an hour, so a pipeline retrying a
+    denied request cannot flood the owner's inbox."""
     dat = DAT.objects.filter(pk=dat_id).values("idao_id", "owner_id", "title").first()
-    if dat is None or token is None:
+    if dat is None or token is None or not first_in(f"dat-denied:{dat_id}:{token.user_id}:{use}:{code}", 3600):
         return
     with transaction.atomic():
         emit(

@@ -67,3 +67,19 @@ def test_a_request_for_a_missing_dat_emits_nothing(client):
     )
     assert response.status_code == 404
     assert not Event.objects.filter(kind="dat.access_denied").exists()
+
+
+def test_a_denied_request_retried_in_a_loop_tells_the_owner_once_an_hour(client):
+    idao = make_idao(ALICE, slug="denials-loop")
+    dat = minted(idao, BOB, policy={"allowed_uses": ["training"], "price": 0})
+    raw, _token = token_for(CAROL)
+    for i in range(3):
+        response = client.post(
+            f"/api/v1/dats/{dat.pk}/access",
+            {"use": "commercial"},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {raw}",
+            HTTP_IDEMPOTENCY_KEY=f"job-{i}",
+        )
+        assert response.status_code == 403
+    assert Event.objects.filter(kind="dat.access_denied").count() == 1

@@ -65,6 +65,8 @@ LINKS: dict[str, Callable[[str], str]] = {
     "proposal": lambda ref: reverse("idaos:proposal", args=[int(ref)]),
     "dat": lambda ref: reverse("dats:dat_detail", args=[int(ref)]),
     "webhook": lambda ref: reverse("notifications:settings"),
+    # "My delegations" (the delegation pages' branch); until it exists the inbox is the fallback
+    "delegation": lambda ref: reverse("idaos:my_delegations"),
 }
 
 

@@ -288,6 +288,8 @@ def webhook_create(
     *, owner: User, url: str, idao: IDAO | None = None, kinds_filter: Sequence[str] = ()
 ) -> tuple[Webhook, str]:
     """A webhook and its secret (shown this once). An iDAO's webhook is a steward's to make."""
+    if len(url) > Webhook._meta.get_field("url").max_length:  # type: ignore[operator]  # a URLField has one
+        raise webhooks.WebhookUrlRefused("A webhook URL is at most 2000 characters.")
     webhooks.check_url(url)
     for kind in kinds_filter:
         if kind not in kinds.KINDS:

@@ -50,11 +50,14 @@ def test_a_person_adds_a_webhook_on_the_settings_page_and_sees_its_secret_once(s
     [
         ({"url": "http://127.0.0.1:9/x"}, 422, "not a public address"),
         ({"url": "http://169.254.169.254/latest/"}, 422, "not a public address"),
+        ({"url": "https://example.org/" + "a" * 2000}, 422, "at most 2000 characters"),
+        ({"url": "http://[::1"}, 422, "webhook"),
+        ({"url": "ftp://example.org/x"}, 422, "http:// or https://"),
         ({"url": "https://example.org/hook", "kinds": ["no.such"]}, 422, "is not an event kind"),
         ({"url": "https://example.org/hook", "idao": "open-health"}, 403, "steward"),
         ({"url": "https://example.org/hook", "idao": "nowhere"}, 404, "nowhere"),
     ],
-    ids=["loopback", "metadata", "kind", "not-steward", "no-idao"],
+    ids=["loopback", "metadata", "too-long", "bad-host", "scheme", "kind", "not-steward", "no-idao"],
 )
 def test_the_page_refuses_what_the_api_refuses_and_writes_nothing(signed_in, data, status, text):
     make_idao(members=[BOB])

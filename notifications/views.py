@@ -115,7 +115,8 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
         "secret": secret,
     }
     if request.htmx and action in WEBHOOK_ACTIONS:
-        return render(request, "notifications/settings.html#webhooks", context, status=status)
+        # htmx swaps only 2xx answers: a refusal comes back as the fragment with its message
+        return render(request, "notifications/settings.html#webhooks", context)
     context.update(
         preferences=selectors.preferences(user=request.user),
         email=getattr(request.user, "email_address", None),

@@ -7,8 +7,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
+from notifications import services
 from notifications.models import Webhook, WebhookDelivery
+from portal.events import emit
+from tests.factories import user_of
 from tests.celery_helpers import wait_for
 from tests.idaos.conftest import make_idao
 from tests.personas import ALICE, BOB
@@ -61,9 +66,13 @@ def test_a_person_adds_a_webhook_on_the_settings_page_and_sees_its_secret_once(s
 )
 def test_the_page_refuses_what_the_api_refuses_and_writes_nothing(signed_in, data, status, text):
     make_idao(members=[BOB])
-    response = post(signed_in(BOB), htmx=True, action="webhook_create", **data)
+    browser = signed_in(BOB)
+    response = post(browser, action="webhook_create", **data)
     assert response.status_code == status
     assert text in response.content.decode()
+    fragment = post(browser, htmx=True, action="webhook_create", **data)  # htmx swaps only a 2xx answer
+    assert fragment.status_code == 200 and text in fragment.content.decode()
+    assert fragment.content.decode().lstrip().startswith('<section id="webhooks"')
     assert not Webhook.objects.exists()
 
 
@@ -97,3 +106,26 @@ def test_the_send_test_event_button_delivers_a_signed_test_event_to_that_webhook
     assert receiver.kinds() == ["webhook.test"] and receiver.requests[0]["verified"]
     log = browser.get(URL).content.decode()
     assert "webhook.test" in log and "HTTP 200" in log
+
+
+@pytest.mark.django_db
+def test_the_settings_page_queries_do_not_grow_with_webhooks_and_deliveries(signed_in):
+    browser = signed_in(BOB)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert browser.get(URL).status_code == 200
+        return len(captured)
+
+    def more(n: int) -> None:
+        for i in range(n):
+            hook, _ = services.webhook_create(owner=user_of(BOB), url=f"https://example.org/{i}")
+            with transaction.atomic():
+                event = emit(kind="webhook.test", subject=f"webhook:{hook.pk}", payload={"webhook": hook.pk})
+            WebhookDelivery.objects.create(event=event, webhook=hook)
+
+    more(1)
+    queries()  # the first page of a session also touches the session
+    few = queries()
+    more(5)
+    assert queries() == few

@@ -13,8 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from notifications import services
 from notifications.models import Webhook, WebhookDelivery
 from portal.events import emit
-from tests.factories import user_of
 from tests.celery_helpers import wait_for
+from tests.factories import user_of
 from tests.idaos.conftest import make_idao
 from tests.personas import ALICE, BOB
 

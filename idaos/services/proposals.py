@@ -289,6 +289,25 @@ def proposal_activate(*, proposal_id: int, now: datetime | None = None) -> bool:
     return True
 
 
+def _emit_delegated_votes(proposal: Proposal) -> None:
+    """Tell each delegator who did not vote which delegates' ballots carried their power."""
+    carried = delegated_votes(proposal)
+    users = dict(User.objects.filter(address__in=list(carried)).values_list("address", "pk"))
+    emit_many(
+        [
+            {
+                "kind": "delegate.voted",
+                "idao": proposal.idao_id,
+                "subject": f"proposal:{proposal.pk}",
+                "payload": {"title": proposal.title, "votes": votes},
+                "recipients": [users[origin]],
+            }
+            for origin, votes in sorted(carried.items())
+            if origin in users
+        ]
+    )
+
+
 def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
     """Close voting at the deadline: tally, anchor the result with the ballots' Merkle root and,
     if passed, execute the action and anchor the execution, all in one transaction."""
@@ -353,25 +372,6 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
             )
         _emit_delegated_votes(proposal)
     return True
-
-
-def _emit_delegated_votes(proposal: Proposal) -> None:
-    """Tell each delegator who did not vote which delegates' ballots carried their power."""
-    carried = delegated_votes(proposal)
-    users = dict(User.objects.filter(address__in=list(carried)).values_list("address", "pk"))
-    emit_many(
-        [
-            {
-                "kind": "delegate.voted",
-                "idao": proposal.idao_id,
-                "subject": f"proposal:{proposal.pk}",
-                "payload": {"title": proposal.title, "votes": votes},
-                "recipients": [users[origin]],
-            }
-            for origin, votes in sorted(carried.items())
-            if origin in users
-        ]
-    )
 
 
 def _execute(proposal: Proposal, now: datetime) -> None:

@@ -20,12 +20,13 @@ from ledger import selectors as ledger_selectors
 from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from portal.errors import Conflict, DomainError, Forbidden, NotFound
-from portal.events import emit, first_in
+from portal.events import emit
 from portal.models import ApiToken
 
 from .. import policies
 from ..models import DAT, AccessGrant
 from ..policies import policy_of
+from .denials import tell_owner_when_denied
 
 GRANT_LEAF_KIND = "dat.access"
 GRANT_LIFETIME = timedelta(days=1)
@@ -86,39 +87,11 @@ def _replay(key: str, *, dat_id: int, use: str) -> AccessResult | None:
     return AccessResult(grant=grant, replayed=True)
 
 
+@tell_owner_when_denied(AccessDenied)
 def access_request(
     *, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None
 ) -> AccessResult:
-    """Grant `use` of the DAT to the token's pipeline or raise AccessDenied with the reason code.
-    A denial rolls back everything the request wrote; then, in its own short transaction, the DAT
-    owner is told (`dat.access_denied`): the one thing a denied request leaves behind."""
-    try:
-        return _access_decide(dat_id=dat_id, token=token, use=use, idempotency_key=idempotency_key, now=now)
-    except AccessDenied as denial:
-        _denial_record(dat_id=dat_id, token=token, use=use, code=denial.code)
-        raise
-
-
-def _denial_record(*, dat_id: int, token: ApiToken | None, use: str, code: str) -> None:
-    """At most one event per DAT, requester, use and reason an hour, so a pipeline retrying a
-    denied request cannot flood the owner's inbox."""
-    dat = DAT.objects.filter(pk=dat_id).values("idao_id", "owner_id", "title").first()
-    if dat is None or token is None or not first_in(f"dat-denied:{dat_id}:{token.user_id}:{use}:{code}", 3600):
-        return
-    with transaction.atomic():
-        emit(
-            kind="dat.access_denied",
-            idao=dat["idao_id"],
-            subject=f"dat:{dat_id}",
-            actor=token.user_id,
-            recipients=[dat["owner_id"]],
-            payload={"title": dat["title"], "use": use, "reason": code},
-        )
-
-
-def _access_decide(
-    *, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None
-) -> AccessResult:
+    """Grant `use` of the DAT to the token's pipeline or raise AccessDenied with the reason code."""
     if token is None:
         raise TokenRequired("Access grants are requested with an API token: send Authorization: Bearer <token>.")
     if not isinstance(idempotency_key, str) or not _KEY_RE.match(idempotency_key):

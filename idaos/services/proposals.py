@@ -21,7 +21,7 @@ from portal.errors import DomainError
 from portal.events import emit, emit_many
 from portal.models import User
 
-from .. import delegation, tally
+from .. import delegation, selectors, tally
 from ..errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
 from ..models import (
     IDAO,
@@ -33,7 +33,7 @@ from ..models import (
     ProposalState,
     VotingPower,
 )
-from ..selectors import counted_rows, delegated_votes, live_tally
+from ..selectors import counted_rows, live_tally
 from . import actions
 from .ballots import proposal_lock
 
@@ -291,7 +291,7 @@ def proposal_activate(*, proposal_id: int, now: datetime | None = None) -> bool:
 
 def _emit_delegated_votes(proposal: Proposal) -> None:
     """Tell each delegator who did not vote which delegates' ballots carried their power."""
-    carried = delegated_votes(proposal)
+    carried = selectors.delegated_votes(proposal)
     users = dict(User.objects.filter(address__in=list(carried)).values_list("address", "pk"))
     emit_many(
         [

@@ -153,3 +153,16 @@ def start_worker(env: dict, log) -> subprocess.Popen:
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def test_the_sweep_and_the_reminders_are_on_the_beat_schedule():
+    from notifications import tasks
+    from portal.celery import beat_schedule
+
+    schedule = beat_schedule()
+    for name, task in [
+        ("notifications-webhooks-sweep", "notifications.tasks.webhooks_sweep"),
+        ("notifications-reminders", "notifications.tasks.reminders_send"),  # also delegations_remind
+    ]:
+        assert schedule[name]["task"] == task and schedule[name]["schedule"] <= 60
+        assert getattr(tasks, task.rsplit(".", 1)[1]).name == task

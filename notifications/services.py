@@ -544,7 +544,7 @@ DELEGATION_MARKS = (("7d", timedelta(days=7)), ("1d", timedelta(days=1)))
 def delegations_remind(*, now: datetime | None = None) -> int:
     """Emit "your delegation expires soon" to the delegator once per live delegation and mark (7
     days, 1 day before its expiry; a delegation already within a day gets only the 1-day one)."""
-    from idaos.models import IDAO, Delegation
+    from idaos.models import Delegation
 
     now = now or timezone.now()
     emitted = 0
@@ -564,10 +564,8 @@ def delegations_remind(*, now: datetime | None = None) -> int:
                 _, created = Reminder.objects.get_or_create(subject=f"delegation:{delegation_id}", mark=mark)
                 if not created:
                     continue
-                slug = scope.removeprefix("idao:") if scope.startswith("idao:") else None
-                emit(
+                emit(  # personal (no iDAO): it reaches the delegator's channels, not an iDAO's webhooks
                     kind="delegation.expiring",
-                    idao=IDAO.objects.filter(slug=slug).values_list("pk", flat=True).first() if slug else None,
                     subject=f"delegation:{delegation_id}",
                     recipients=[user_id],
                     payload={"title": scope, "scope": scope, "expires_at": expires_at.isoformat(), "mark": mark},

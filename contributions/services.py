@@ -353,12 +353,13 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
                     "reasons": list(
                         Verdict.objects.filter(round_id=r).exclude(reason="").values_list("verdict", "reason")
                     ),
+                    "tally": tally,  # the round's verdict breakdown
                     "url": "/contributions/mine",
                 },
             )
-            for pk, i, o, t, r in Contribution.objects.filter(
+            for pk, i, o, t, r, tally in Contribution.objects.filter(
                 pk__in=moves.get(ContributionState.REJECTED, [])
-            ).values_list("pk", "idao_id", "owner_id", "title", "round_id")
+            ).values_list("pk", "idao_id", "owner_id", "title", "round_id", "round__tally")
         ]
     )
     for pk in reroute:

@@ -284,6 +284,26 @@ def delegation_flows(proposal: Proposal) -> dict[str, list[tuple[tuple[str, ...]
     }
 
 
+def delegated_votes(proposal: Proposal) -> dict[str, list[dict[str, str]]]:
+    """delegator -> [{delegate, choice, amount}]: the delegates whose counted ballots carried a
+    delegator's flows because the delegator did not vote (the rule of delegation.adjusted_sums)."""
+    flows = delegation_flows(proposal)
+    if not flows:
+        return {}
+    choice_of = _choices_along(proposal, flows)
+    carried: dict[str, list[dict[str, str]]] = {}
+    for origin, origin_flows in flows.items():
+        if origin in choice_of:
+            continue
+        for via, amount in origin_flows:
+            holder = next((h for h in via if h in choice_of), None)
+            if holder is not None:
+                carried.setdefault(origin, []).append(
+                    {"delegate": holder, "choice": choice_of[holder], "amount": str(amount)}
+                )
+    return carried
+
+
 def _choices_along(proposal: Proposal, flows: dict[str, list[tuple[tuple[str, ...], int]]]) -> dict[str, str]:
     """voter -> choice of the counted ballots of everyone on a delegation path."""
     people = set(flows)

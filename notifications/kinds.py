@@ -37,6 +37,8 @@ KINDS: dict[str, str] = {
     "dat.parents_added": "Parents were declared for a DAT",
     "payout.received": "You received an epoch payout",
     "quorum.moderation": "A moderation action on a quorum you validate for",
+    "delegate.voted": "Your delegate voted on your behalf",
+    "delegation.expiring": "Your delegation expires soon",
     "webhook.disabled": "Your webhook was disabled after repeated failures",
     "webhook.test": "A test event",
 }
@@ -63,6 +65,8 @@ LINKS: dict[str, Callable[[str], str]] = {
     "proposal": lambda ref: reverse("idaos:proposal", args=[int(ref)]),
     "dat": lambda ref: reverse("dats:dat_detail", args=[int(ref)]),
     "webhook": lambda ref: reverse("notifications:settings"),
+    # "My delegations" (the delegation pages' branch); until it exists the inbox is the fallback
+    "delegation": lambda ref: reverse("idaos:my_delegations"),
 }
 
 

@@ -101,10 +101,18 @@ class WebhookDelivery(_Str, models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+    # Database time of the latest claim: an attempt still `delivering` long after it was claimed
+    # was interrupted (a worker crash) and is re-queued by services.webhooks_sweep.
+    claimed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["event", "webhook"], name="webhook_delivery_once")]
+        indexes = [
+            models.Index(
+                fields=["claimed_at"], name="webhook_delivery_claimed", condition=models.Q(status="delivering")
+            )
+        ]
 
 
 class WebhookAttempt(_Str, models.Model):

@@ -6,6 +6,11 @@ BEAT = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    "notifications-webhooks-sweep": {
+        "task": "notifications.tasks.webhooks_sweep",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     "notifications-email-digest": {
         "task": "notifications.tasks.email_digest",
         "schedule": 900.0,

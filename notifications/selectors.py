@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idaos.models import IDAO, MembershipStatus, Role
 from portal.models import Event, User
 
 from . import kinds
@@ -69,6 +70,38 @@ def webhook_dict(hook: Webhook) -> dict[str, Any]:
 
 def webhooks_of(*, user: User) -> list[dict[str, Any]]:
     return [webhook_dict(h) for h in Webhook.objects.filter(owner=user).select_related("idao").order_by("id")]
+
+
+def stewarded_idaos(*, user: User) -> list[IDAO]:
+    """The iDAOs whose webhooks this person may add (an active steward's)."""
+    return list(
+        IDAO.objects.filter(
+            memberships__user=user, memberships__status=MembershipStatus.ACTIVE, memberships__role=Role.STEWARD
+        ).order_by("slug")
+    )
+
+
+def recent_deliveries(*, user: User, limit: int = 20) -> list[dict[str, Any]]:
+    """The latest deliveries of all of a person's webhooks with their attempts (two queries)."""
+    rows = WebhookDelivery.objects.filter(webhook__owner=user).select_related("event").prefetch_related("log")
+    out = []
+    for d in rows.order_by("-id")[:limit]:
+        attempts = list(d.log.all())
+        last = attempts[-1] if attempts else None
+        out.append(
+            {
+                "id": d.pk,
+                "webhook_id": d.webhook_id,
+                "kind": d.event.kind,
+                "status": d.status,
+                "attempts": d.attempts,
+                "status_code": last.status_code if last else None,
+                "error": last.error if last else "",
+                "latency_ms": last.latency_ms if last else None,
+                "created_at": d.created_at,
+            }
+        )
+    return out
 
 
 def deliveries(*, webhook: Webhook, limit: int = 50) -> list[dict[str, Any]]:

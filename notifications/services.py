@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.core import signing
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import CharField, Exists, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import Cast, Concat, Now
 from django.utils import timezone
 
 from idaos.models import IDAO
@@ -286,6 +288,8 @@ def webhook_create(
     *, owner: User, url: str, idao: IDAO | None = None, kinds_filter: Sequence[str] = ()
 ) -> tuple[Webhook, str]:
     """A webhook and its secret (shown this once). An iDAO's webhook is a steward's to make."""
+    if len(url) > Webhook._meta.get_field("url").max_length:  # type: ignore[operator]  # a URLField has one
+        raise webhooks.WebhookUrlRefused("A webhook URL is at most 2000 characters.")
     webhooks.check_url(url)
     for kind in kinds_filter:
         if kind not in kinds.KINDS:
@@ -359,19 +363,39 @@ def webhook_body(delivery: WebhookDelivery) -> bytes:
     ).encode()
 
 
+def _claim(delivery_id: int) -> bool:
+    """Take one attempt of a delivery: the conditional UPDATE that makes a twice-run task send once.
+    The attempt is counted here, once, whatever happens to the worker afterwards."""
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING]
+        ).update(status=WebhookDelivery.Status.DELIVERING, attempts=F("attempts") + 1, claimed_at=Now())
+    )
+
+
+def _finish(delivery_id: int, attempt: int, status: str) -> bool:
+    """Record attempt `attempt`'s outcome, unless a later attempt has taken the delivery over (a
+    sweep re-queued it and another worker claimed it): the row keeps the newest attempt's state."""
+    fields: dict[str, Any] = {"status": status}
+    if status != WebhookDelivery.Status.RETRYING:
+        fields["finished_at"] = timezone.now()
+    return bool(
+        WebhookDelivery.objects.filter(
+            pk=delivery_id,
+            attempts=attempt,
+            status__in=[WebhookDelivery.Status.DELIVERING, WebhookDelivery.Status.RETRYING],
+        ).update(**fields)
+    )
+
+
 def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) -> float | None:
     """One HTTP attempt of a delivery. Returns the delay before a retry, or None when finished."""
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id, status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.RETRYING]
-    ).update(status=WebhookDelivery.Status.DELIVERING, attempts=F("attempts") + 1)
-    if not claimed:
+    if not _claim(delivery_id):
         return None
     delivery = WebhookDelivery.objects.select_related("webhook", "event", "event__actor").get(pk=delivery_id)
     hook = delivery.webhook
     if not hook.active and delivery.event.kind != "webhook.test":
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
-            status=WebhookDelivery.Status.FAILED, finished_at=timezone.now()
-        )
+        _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.FAILED)
         return None
     outcome = webhooks.post(
         hook.url,
@@ -390,9 +414,7 @@ def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) 
         )
         if outcome.ok:
             Webhook.objects.filter(pk=hook.pk).update(consecutive_failures=0)
-            WebhookDelivery.objects.filter(pk=delivery_id).update(
-                status=WebhookDelivery.Status.SUCCEEDED, finished_at=timezone.now()
-            )
+            _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.SUCCEEDED)
             return None
         Webhook.objects.filter(pk=hook.pk).update(consecutive_failures=F("consecutive_failures") + 1)
         failures = Webhook.objects.values_list("consecutive_failures", flat=True).get(pk=hook.pk)
@@ -407,12 +429,45 @@ def webhook_attempt(*, delivery_id: int, max_attempts: int, disable_after: int) 
             )
             hook.active = False
         if outcome.retryable and delivery.attempts < max_attempts and hook.active:
-            WebhookDelivery.objects.filter(pk=delivery_id).update(status=WebhookDelivery.Status.RETRYING)
-            return 2.0 ** (delivery.attempts - 1)
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            if _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.RETRYING):
+                return 2.0 ** (delivery.attempts - 1)
+            return None
+        _finish(delivery_id, delivery.attempts, WebhookDelivery.Status.FAILED)
+    return None
+
+
+STUCK_MARGIN_SECONDS = 60.0
+INTERRUPTED = "interrupted: the worker stopped before recording the outcome"
+
+
+def webhooks_sweep(*, timeout: float, max_attempts: int) -> list[int]:
+    """Re-queue deliveries left `delivering` by a worker that died mid-attempt: claimed longer
+    ago than the delivery timeout plus a margin, judged by database time (no worker clock). The
+    interrupted attempt stays counted (once: the sweep does not add to `attempts`) and is logged;
+    a delivery out of attempts fails. Returns the ids re-queued. Safe to run twice."""
+    cutoff = Now() - timedelta(seconds=timeout + STUCK_MARGIN_SECONDS)
+    with transaction.atomic():
+        stuck = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookDelivery.Status.DELIVERING, claimed_at__lt=cutoff)
+            .order_by("id")
+            .values_list("id", "attempts")[:1000]
+        )
+        if not stuck:
+            return []
+        WebhookAttempt.objects.bulk_create(
+            WebhookAttempt(delivery_id=pk, number=attempts, error=INTERRUPTED) for pk, attempts in stuck
+        )
+        requeue = [pk for pk, attempts in stuck if attempts < max_attempts]
+        WebhookDelivery.objects.filter(pk__in=requeue).update(status=WebhookDelivery.Status.RETRYING)
+        WebhookDelivery.objects.filter(pk__in=[pk for pk, a in stuck if a >= max_attempts]).update(
             status=WebhookDelivery.Status.FAILED, finished_at=timezone.now()
         )
-    return None
+        from .tasks import webhook_deliver
+
+        for chunk in _chunks(requeue):
+            transaction.on_commit(partial(webhook_deliver.delay, chunk))
+    return requeue
 
 
 # --- reminders -----------------------------------------------------------------------------------
@@ -422,7 +477,6 @@ MARKS = (("24h", 24 * 3600, "proposal.closes_24h"), ("1h", 3600, "proposal.close
 
 def proposals_remind(*, now: datetime | None = None) -> int:
     """Emit "closes in 24 h / 1 h" once per proposal and mark, for proposals that crossed it."""
-    from datetime import timedelta
 
     from idaos.models import Proposal, ProposalState
 
@@ -456,7 +510,6 @@ ROUND_EXPIRY_NOTICE_SECONDS = 3600
 def rounds_remind(*, now: datetime | None = None) -> int:
     """Emit "round expires soon without your verdict" once per round, to the seated validators
     who have not given one, when the deadline is within the hour."""
-    from datetime import timedelta
 
     from quorums.models import Round, RoundState, Seat, Validator, Verdict
 
@@ -483,3 +536,45 @@ def rounds_remind(*, now: datetime | None = None) -> int:
                 )
                 emitted += 1
     return emitted
+
+
+DELEGATION_MARKS = (("7d", timedelta(days=7)), ("1d", timedelta(days=1)))
+
+
+def delegations_remind(*, now: datetime | None = None) -> int:
+    """Emit "your delegation expires soon" to the delegator once per live delegation and mark (7
+    days, 1 day before its expiry; a delegation already within a day gets only the 1-day one)."""
+    from idaos.models import Delegation
+
+    now = now or timezone.now()
+    emitted = 0
+    for mark, ahead in DELEGATION_MARKS:
+        due = (
+            Delegation.objects.filter(ended_at__isnull=True, expires_at__gt=now, expires_at__lte=now + ahead)
+            .exclude(Exists(_reminder_of("delegation", mark)))
+            .values_list("id", "delegator", "scope", "expires_at")
+        )
+        for delegation_id, delegator, scope, expires_at in due:
+            if mark == "7d" and expires_at - now <= timedelta(days=1):
+                continue  # the 1-day reminder covers it
+            user_id = User.objects.filter(address=delegator).values_list("pk", flat=True).first()
+            if user_id is None:
+                continue  # no account to tell (yet)
+            with transaction.atomic():
+                _, created = Reminder.objects.get_or_create(subject=f"delegation:{delegation_id}", mark=mark)
+                if not created:
+                    continue
+                emit(  # personal (no iDAO): it reaches the delegator's channels, not an iDAO's webhooks
+                    kind="delegation.expiring",
+                    subject=f"delegation:{delegation_id}",
+                    recipients=[user_id],
+                    payload={"title": scope, "scope": scope, "expires_at": expires_at.isoformat(), "mark": mark},
+                )
+                emitted += 1
+    return emitted
+
+
+def _reminder_of(prefix: str, mark: str) -> QuerySet[Reminder]:
+    """The Reminder row of the outer query's `prefix:<pk>` subject at `mark` (for Exists)."""
+    subject = Concat(Value(f"{prefix}:"), Cast(OuterRef("pk"), CharField()))
+    return Reminder.objects.filter(subject=subject, mark=mark)

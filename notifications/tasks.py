@@ -46,6 +46,19 @@ def email_digest(self) -> None:
 
 @shared_task(bind=True, base=ParkingTask)
 def reminders_send(self) -> None:
-    """Beat: proposals closing in 24 h / 1 h, rounds expiring without your verdict (once each)."""
+    """Beat: proposals closing in 24 h / 1 h, rounds expiring without your verdict, delegations
+    expiring in 7 days / 1 day (once each)."""
     run_with_retries(self, services.proposals_remind)
     run_with_retries(self, services.rounds_remind)
+    run_with_retries(self, services.delegations_remind)
+
+
+@shared_task(bind=True, base=ParkingTask)
+def webhooks_sweep(self) -> None:
+    """Beat: re-queue webhook attempts a crashed worker left `delivering`."""
+    run_with_retries(
+        self,
+        services.webhooks_sweep,
+        timeout=settings.NOTIFICATIONS_WEBHOOK_TIMEOUT,
+        max_attempts=settings.NOTIFICATIONS_WEBHOOK_MAX_ATTEMPTS,
+    )

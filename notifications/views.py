@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import condition, require_http_methods, require_POST
 
 from idaos.models import IDAO
+from idaos.selectors import idao_get
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 from portal.models import Event
@@ -50,13 +51,46 @@ def mark_all_read(request: AuthedRequest) -> HttpResponse:
     return redirect("notifications:inbox")
 
 
+WEBHOOK_ACTIONS = ("webhook_create", "webhook_test", "webhook_rotate", "webhook_delete", "webhook_enable")
+
+
+def _webhook_action(request: AuthedRequest, action: str) -> tuple[str, str]:
+    """Run one webhook form through the services the API uses: (message, secret shown once)."""
+    post = request.POST
+    if action == "webhook_create":
+        slug = post.get("idao", "").strip()
+        idao = idao_get(slug) if slug else None
+        _hook, secret = services.webhook_create(
+            owner=request.user, url=post.get("url", "").strip(), idao=idao, kinds_filter=post.getlist("kinds")
+        )
+        return "Webhook added. Copy its secret now: it is not shown again.", secret
+    raw = post.get("webhook", "")
+    if not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise services.WebhookNotFound("No such webhook of yours.")
+    webhook_id = int(raw)
+    if action == "webhook_test":
+        services.webhook_send_test(owner=request.user, webhook_id=webhook_id)
+        return "Test event sent: see the delivery log below.", ""
+    if action == "webhook_rotate":
+        _hook, secret = services.webhook_rotate_secret(owner=request.user, webhook_id=webhook_id)
+        return "New secret made. Copy it now: it is not shown again.", secret
+    if action == "webhook_enable":
+        services.webhook_enable(owner=request.user, webhook_id=webhook_id)
+        return "Webhook enabled again.", ""
+    services.webhook_delete(owner=request.user, webhook_id=webhook_id)
+    return "Webhook deleted.", ""
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def settings_page(request: AuthedRequest) -> HttpResponse:
-    message = ""
+    message, secret, status, action = "", "", 200, request.POST.get("action", "")
     if request.method == "POST":
         try:
-            if "address" in request.POST:
+            if action in WEBHOOK_ACTIONS:
+                message, secret = _webhook_action(request, action)
+                status = 201 if action == "webhook_create" else 200
+            elif "address" in request.POST:
                 services.email_set(
                     user=request.user,
                     address=request.POST["address"].strip(),
@@ -71,14 +105,24 @@ def settings_page(request: AuthedRequest) -> HttpResponse:
                 services.preferences_set(user=request.user, items=items)
                 message = "Preferences saved."
         except DomainError as exc:
-            message = exc.detail
+            message, status = exc.detail, exc.status
     context = {
-        "preferences": selectors.preferences(user=request.user),
         "webhooks": selectors.webhooks_of(user=request.user),
-        "email": getattr(request.user, "email_address", None),
-        "message": message,
+        "deliveries": selectors.recent_deliveries(user=request.user),
+        "stewarded": selectors.stewarded_idaos(user=request.user),
+        "kinds": kinds.KINDS,
+        "webhook_message": message if action in WEBHOOK_ACTIONS else "",
+        "secret": secret,
     }
-    return render(request, "notifications/settings.html", context)
+    if request.htmx and action in WEBHOOK_ACTIONS:
+        # htmx swaps only 2xx answers: a refusal comes back as the fragment with its message
+        return render(request, "notifications/settings.html#webhooks", context)
+    context.update(
+        preferences=selectors.preferences(user=request.user),
+        email=getattr(request.user, "email_address", None),
+        message="" if action in WEBHOOK_ACTIONS else message,
+    )
+    return render(request, "notifications/settings.html", context, status=status)
 
 
 def email_verify(request: PortalRequest, token: str) -> HttpResponse:

@@ -51,7 +51,10 @@ def verify(secret: str, header: str, body: bytes, *, tolerance: int = 300, now: 
 
 
 def _split(url: str) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # an unclosed "[" of an IPv6 host, for one
+        raise WebhookUrlRefused("The webhook URL is not a valid URL.") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise WebhookUrlRefused("A webhook URL is http:// or https:// with a host name.")
     if parts.username or parts.password:

@@ -6,10 +6,12 @@ app downstream of it."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any
 
+from django.core.cache import cache
 from django.db import transaction
 
 from .models import Event, User
@@ -73,3 +75,10 @@ def emit(
     object or id; `actor` and `recipients` are users or user ids (None: resolved by kind)."""
     data = {"kind": kind, "idao": idao, "subject": subject, "actor": actor, "payload": payload}
     return emit_many([{**data, "recipients": recipients}])[0]
+
+
+def first_in(key: str, seconds: int) -> bool:
+    """True the first time `key` is seen in `seconds` (an atomic cache add): a throttle for events
+    a caller could otherwise repeat at will (a denied request retried in a loop)."""
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return bool(cache.add(f"events:first:{digest}", 1, timeout=seconds))

@@ -26,6 +26,7 @@ from portal.models import ApiToken
 from .. import policies
 from ..models import DAT, AccessGrant
 from ..policies import policy_of
+from .denials import tell_owner_when_denied
 
 GRANT_LEAF_KIND = "dat.access"
 GRANT_LIFETIME = timedelta(days=1)
@@ -86,6 +87,7 @@ def _replay(key: str, *, dat_id: int, use: str) -> AccessResult | None:
     return AccessResult(grant=grant, replayed=True)
 
 
+@tell_owner_when_denied(AccessDenied)
 def access_request(
     *, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None
 ) -> AccessResult:

@@ -51,7 +51,8 @@ def _append(dat: DAT, *, kind: str, actor: User | None, body: dict[str, Any]) ->
         idao=dat.idao_id,
         subject=f"dat:{dat.pk}",
         actor=actor,
-        recipients=[dat.owner_id],
+        # a transfer tells the previous owner (dat.owner here) and the new one
+        recipients=[dat.owner_id, *(User.objects.filter(address=body["to"]) if kind == EventKind.TRANSFER else [])],
         payload={"title": dat.title, "seq": seq},
     )
     return DatEvent.objects.create(dat=dat, seq=seq, kind=kind, payload=payload, actor=actor, anchor_leaf_id=leaf.pk)

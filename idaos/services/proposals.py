@@ -18,10 +18,10 @@ from ledger import owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
 from portal.errors import DomainError
-from portal.events import emit
+from portal.events import emit, emit_many
 from portal.models import User
 
-from .. import delegation, tally
+from .. import delegation, selectors, tally
 from ..errors import Conflict, Forbidden, InvalidInput, NotMember, RateLimited
 from ..models import (
     IDAO,
@@ -289,6 +289,25 @@ def proposal_activate(*, proposal_id: int, now: datetime | None = None) -> bool:
     return True
 
 
+def _emit_delegated_votes(proposal: Proposal) -> None:
+    """Tell each delegator who did not vote which delegates' ballots carried their power."""
+    carried = selectors.delegated_votes(proposal)
+    users = dict(User.objects.filter(address__in=list(carried)).values_list("address", "pk"))
+    emit_many(
+        [
+            {
+                "kind": "delegate.voted",
+                "idao": proposal.idao_id,
+                "subject": f"proposal:{proposal.pk}",
+                "payload": {"title": proposal.title, "votes": votes},
+                "recipients": [users[origin]],
+            }
+            for origin, votes in sorted(carried.items())
+            if origin in users
+        ]
+    )
+
+
 def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
     """Close voting at the deadline: tally, anchor the result with the ballots' Merkle root and,
     if passed, execute the action and anchor the execution, all in one transaction."""
@@ -351,6 +370,7 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
                 subject=subject,
                 payload={"title": proposal.title, "error": proposal.execution_error},
             )
+        _emit_delegated_votes(proposal)
     return True
 
 

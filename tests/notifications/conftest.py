@@ -51,6 +51,8 @@ class Receiver:
         self.default = 200
         self.requests: list[dict] = []
         self.lock = threading.Lock()
+        # When set, the first request is recorded and then held (no answer) until this is set.
+        self.hold_first: threading.Event | None = None
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,9 +67,13 @@ class Receiver:
                             "signature": signature,
                             "verified": webhooks.verify(receiver.secret, signature, body),
                             "kind": self.headers.get("X-Portal-Event"),
+                            "delivery": self.headers.get("X-Portal-Delivery"),
                             "status": status,
                         }
                     )
+                    hold = receiver.hold_first if len(receiver.requests) == 1 else None
+                if hold is not None:
+                    hold.wait(60)
                 self.send_response(status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()

@@ -91,7 +91,9 @@ def test_webhook_secret_is_shown_at_creation_and_rotation_only(client):
     assert client.delete(f"/api/v1/webhooks/{hook['id']}", **auth).json()["error"] == "webhook_not_found"
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest/"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:9/x", "http://localhost/x", "http://169.254.169.254/latest/", "http://[::1/x"]
+)
 def test_api_refuses_private_webhook_targets(client, url):
     response = client.post("/api/v1/webhooks", {"url": url}, content_type="application/json", **bearer())
     assert response.status_code == 422 and response.json()["error"] == "webhook_url_refused"

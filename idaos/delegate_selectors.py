@@ -47,39 +47,52 @@ class Behalf:
         return sum(a for _, a in self.carried)
 
 
-# The flows of this proposal's snapshot that pass through any of the given voters (jsonb, so a page
-# does not read every delegating row of a large proposal).
+# The flows of this proposal's snapshot that pass through any of the given voters, each with who on
+# its path ([from, *via]) cast a counted ballot, in one query of index lookups whatever the number of
+# delegations: walk down the applied delegations from the voters (a flow through a voter ends at one
+# of the holders below them, at most MAX_DEPTH hops), then read those holders' `delegated_from`.
+# The LIMIT 1 subqueries keep each step an index lookup on (proposal, voter).
 _FLOWS_THROUGH = """
-SELECT vp.voter, f.value
-FROM idaos_votingpower vp
-CROSS JOIN LATERAL jsonb_array_elements(vp.flows) AS f(value)
-WHERE vp.proposal_id = %s AND vp.delegated_out > 0
-  AND EXISTS (SELECT 1 FROM jsonb_array_elements_text(f.value->'via') AS h(addr) WHERE h.addr = ANY(%s))
+WITH RECURSIVE down(addr, depth) AS (
+    SELECT a, 0 FROM unnest(%(voters)s::text[]) AS a
+    UNION
+    SELECT s.delegate, down.depth + 1
+    FROM down
+    CROSS JOIN LATERAL (
+        SELECT vp.delegation_id FROM idaos_votingpower vp
+        WHERE vp.proposal_id = %(proposal)s AND vp.voter = down.addr LIMIT 1
+    ) AS applied
+    JOIN idaos_delegationshare s ON s.delegation_id = applied.delegation_id
+    WHERE down.depth < %(depth)s
+)
+SELECT e.value, ARRAY(
+    SELECT b.voter FROM idaos_ballot b
+    WHERE b.proposal_id = %(proposal)s AND b.counted
+      AND b.voter = ANY((e.value->>'from') || ARRAY(SELECT jsonb_array_elements_text(e.value->'via')))
+)
+FROM (SELECT DISTINCT addr FROM down) AS d
+CROSS JOIN LATERAL (
+    SELECT vp.delegated_from FROM idaos_votingpower vp
+    WHERE vp.proposal_id = %(proposal)s AND vp.voter = d.addr AND vp.delegated > 0 LIMIT 1
+) AS h
+CROSS JOIN LATERAL jsonb_array_elements(h.delegated_from) AS e(value)
+WHERE (e.value->'via') ?| %(voters)s::text[]
 """
-
-
-def _flows_through(proposal_id: int, voters: list[str]) -> dict[str, list[tuple[tuple[str, ...], int]]]:
-    flows: dict[str, list[tuple[tuple[str, ...], int]]] = {}
-    with connection.cursor() as cursor:
-        cursor.execute(_FLOWS_THROUGH, [proposal_id, voters])
-        for origin, value in cursor.fetchall():
-            flow = json.loads(value) if isinstance(value, str) else value
-            flows.setdefault(origin, []).append((tuple(flow["via"]), int(flow["amount"])))
-    return flows
 
 
 def behalf_of(proposal: Proposal, voters: list[str]) -> dict[str, Behalf]:
     """For each of `voters` who cast a counted ballot: whose delegated weight it carried, and whose
-    share left it because they (or a delegate before this voter) voted directly. Two queries."""
+    share left it because they (or a delegate before this voter) voted directly. One query."""
     if not voters or proposal.activated_at is None:
         return {}
-    flows = _flows_through(proposal.pk, voters)
-    if not flows:
-        return {}
-    people = set(flows) | {p for fl in flows.values() for via, _ in fl for p in via}
-    voted = set(
-        Ballot.objects.filter(proposal=proposal, counted=True, voter__in=people).values_list("voter", flat=True)
-    )
+    flows: dict[str, list[tuple[tuple[str, ...], int]]] = {}
+    voted: set[str] = set()
+    with connection.cursor() as cursor:
+        cursor.execute(_FLOWS_THROUGH, {"proposal": proposal.pk, "voters": voters, "depth": delegation.MAX_DEPTH})
+        for value, on_path in cursor.fetchall():
+            flow = json.loads(value) if isinstance(value, str) else value
+            flows.setdefault(flow["from"], []).append((tuple(flow["via"]), int(flow["amount"])))
+            voted.update(on_path)
     out: dict[str, Behalf] = {}
     for holder, entries in delegation.behalf(flows=flows, voted=voted).items():
         if holder not in voters:

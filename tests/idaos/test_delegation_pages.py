@@ -5,7 +5,9 @@ delegations", who voted on whose behalf on a proposal, and the delegate's receip
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from idaos import delegation
 from idaos.models import Ballot, DelegateStatement
@@ -161,3 +163,37 @@ def test_behalf_agrees_with_the_tally_rule_along_chains():
         for holder, entries in delegation.behalf(flows=flows, voted=voted).items():
             carried[holder] = sum(amount for _, amount, first in entries if first == holder)
         assert {v: weights[v] + carried.get(v, 0) for v in voted} == counted
+
+
+def test_proposal_page_costs_the_same_queries_with_delegations_as_without(client):
+    plain_idao = staked_idao(ALICE, BOB, CAROL, DAVE)
+    plain = make_proposal(plain_idao)
+    delegated_idao = staked_idao(ALICE, BOB, CAROL, DAVE, slug="other-health")
+    delegate(ALICE, [(BOB, 10000)], scope=f"idao:{delegated_idao.slug}")
+    delegate(DAVE, [(ALICE, 5000), (CAROL, 5000)], scope=f"idao:{delegated_idao.slug}")
+    delegated = make_proposal(delegated_idao)
+    counts = []
+    for proposal in (plain, delegated):
+        for p, choice in ((BOB, "for"), (CAROL, "against")):
+            vote(p, proposal, choice)
+        client.get(f"/proposals/{proposal.pk}")
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(f"/proposals/{proposal.pk}").status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]
+
+
+def test_receipts_along_a_chain_show_the_intermediate_delegate_carrying_the_flow(client):
+    idao = staked_idao(ALICE, BOB, CAROL)  # Alice 100, Bob 200, Carol 300
+    delegate(ALICE, [(BOB, 10000)])
+    delegate(BOB, [(CAROL, 10000)])  # Alice's weight travels Alice → Bob → Carol
+    proposal = make_proposal(idao)
+    carol_ballot = vote(CAROL, proposal, "for")
+    assert "<strong>600</strong>" in client.get(f"/ballots/{carol_ballot.pk}").content.decode()
+    bob_ballot = vote(BOB, proposal, "against")  # Bob votes: his own weight and Alice's stop at him
+    bob = client.get(f"/ballots/{bob_ballot.pk}").content.decode()
+    assert "<strong>300</strong>" in bob and ALICE.address in bob.split('data-testid="receipt-carried"')[1]
+    carol = client.get(f"/ballots/{carol_ballot.pk}").content.decode()
+    left = carol.split('data-testid="receipt-left"')[1].split("</td>")[0]
+    assert "their delegate" in left and BOB.address in left and ALICE.address in left
+    assert "<strong>300</strong>" in carol

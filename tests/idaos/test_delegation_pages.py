@@ -113,7 +113,7 @@ def test_domain_directory_lists_domain_delegates_and_unknown_domain_is_404(clien
     staked_idao(ALICE, BOB)
     delegate(ALICE, [(BOB, 4000)], scope="domain:healthcare")
     body = client.get("/delegates/healthcare/").content.decode()
-    assert BOB.address in body and "40% of one member" in body
+    assert BOB.address in body and "shares sum to 40%" in body
     assert BOB.address not in client.get("/delegates/law/").content.decode()
     assert client.get("/delegates/astrology/").status_code == 404
 
@@ -151,7 +151,7 @@ def test_proposal_page_shows_who_voted_on_whose_behalf_and_the_receipt_after_an_
     assert ALICE.address in left and "(100)" in left and "voted directly" in left
     assert "<strong>400</strong>" in receipt
     page = client.get(f"/proposals/{proposal.pk}").content.decode()
-    assert "left</span>" in page
+    assert "(100) left: voted directly" in page
 
 
 def test_behalf_agrees_with_the_tally_rule_along_chains():
@@ -197,3 +197,14 @@ def test_receipts_along_a_chain_show_the_intermediate_delegate_carrying_the_flow
     left = carol.split('data-testid="receipt-left"')[1].split("</td>")[0]
     assert "their delegate" in left and BOB.address in left and ALICE.address in left
     assert "<strong>300</strong>" in carol
+
+
+def test_proposal_page_offers_delegating_in_this_idao_to_a_signed_in_member(signed_in, client):
+    idao = staked_idao(ALICE, BOB)
+    proposal = make_proposal(idao)
+    body = signed_in(BOB).get(f"/proposals/{proposal.pk}").content.decode()
+    form = body.split("data-delegate ")[1].split("</form>")[0]
+    assert f'data-delegator="{BOB.address}"' in form and 'name="delegate"' in form
+    assert f'value="idao:{idao.slug}" selected' in form
+    assert f"/idaos/{idao.slug}/delegates" in body
+    assert "data-delegate " not in client.get(f"/proposals/{proposal.pk}").content.decode()

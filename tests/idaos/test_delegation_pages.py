@@ -65,6 +65,8 @@ def test_statement_is_published_from_the_profile_and_only_by_its_owner(signed_in
     assert signed_in(CAROL).post(f"/people/{BOB.address}/statement", {"text": "hijack"}).status_code == 403
     assert DelegateStatement.objects.get(user__address=BOB.address).text == "I vote on healthcare."
     bob.post(f"/people/{BOB.address}/statement", {"text": "x" * 5001})
+    refused = bob.post(f"/people/{BOB.address}/statement", {"text": "a\x00b"}, follow=True)
+    assert "Null characters are not allowed" in refused.content.decode()
     assert DelegateStatement.objects.get(user__address=BOB.address).text == "I vote on healthcare."
 
 

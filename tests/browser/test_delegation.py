@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from idaos.models import Delegation
 from tests.idaos.conftest import make_idao, make_proposal
 from tests.idaos.test_delegation_resolution import delegate
-from tests.personas import BOB, CAROL
+from tests.personas import BOB, CAROL, DAVE
 from tests.siwe_helpers import sign_in as siwe_sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -99,3 +99,24 @@ def test_rejected_signature_is_said_in_plain_words_and_nothing_is_recorded(live_
     status = page.locator("[data-delegate-status]")
     expect(status).to_have_text("You rejected the request in your wallet. Nothing was signed.", timeout=STATE_TIMEOUT)
     assert not Delegation.objects.exists()
+
+
+def test_a_second_delegate_in_the_same_scope_is_added_beside_the_first_as_a_split(live_server, page, wallet):
+    make_idao(members=[BOB, CAROL, DAVE])
+    delegate(BOB, [(CAROL, 6000)])  # 60% of Bob's healthcare vote to Carol
+    wallet(page, BOB)
+    page.goto(f"{live_server.url}/people/{DAVE.address}/")
+    sign_in(page)
+    form = page.locator("form[data-delegate]")
+    status = form.locator("[data-delegate-status]")
+    form.get_by_test_id("delegate-scope").select_option("domain:healthcare")
+    form.get_by_test_id("delegate-share").fill("50")
+    form.get_by_role("button", name="Sign and delegate").click()
+    expect(status).to_contain_text("at most 40% is left", timeout=STATE_TIMEOUT)
+    form.get_by_test_id("delegate-share").fill("40")
+    form.get_by_role("button", name="Sign and delegate").click()
+    expect(status).to_contain_text("Delegated: 40%", timeout=STATE_TIMEOUT)
+    live = Delegation.objects.get(delegator=BOB.address, ended_at=None)
+    assert sorted((s.delegate, s.bps) for s in live.shares.all()) == sorted(
+        [(CAROL.address, 6000), (DAVE.address, 4000)]
+    )

@@ -669,7 +669,7 @@ def delegation_figures(args) -> None:
             batch_size=5000,
         )
     with connection.cursor() as cursor:  # as autovacuum would after bulk loads
-        cursor.execute("ANALYZE idaos_ballot, idaos_votingpower")
+        cursor.execute("ANALYZE idaos_ballot, idaos_votingpower, idaos_delegation, idaos_delegationshare")
     client = Client()
 
     def page(pk: int, k: int = 30) -> tuple[float, int]:

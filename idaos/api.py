@@ -32,6 +32,8 @@ from .schemas import (
     ProposalOut,
     ProposalsQuery,
     Slug,
+    StatementIn,
+    StatementOut,
     VoteIn,
     VoteOut,
 )
@@ -294,3 +296,25 @@ def delegations_by(request: HttpRequest, address: str) -> dict:
 )
 def delegations_to(request: HttpRequest, address: str) -> dict:
     return {"items": [selectors.delegation_dict(d) for d in selectors.delegations_to(delegate=address)]}
+
+
+@router.post(
+    "/delegates/statement",
+    auth=api_auth(scope=GOVERNANCE),
+    response=StatementOut,
+    errors=("invalid_input",),
+    summary="Publish (or replace) your statement as a delegate, shown on your profile and in directories",
+)
+def set_statement(request: PortalRequest, body: StatementIn) -> dict:
+    statement = delegations.delegate_statement_set(user=request.auth, text=body.text)
+    return {"address": request.auth.address, "text": statement.text, "updated_at": statement.updated_at}
+
+
+@router.get(
+    "/delegates/{address}/statement",
+    response=StatementOut,
+    errors=("not_found",),
+    summary="A delegate's published statement (empty text when they have none)",
+)
+def get_statement(request: HttpRequest, address: str) -> dict:
+    return selectors.statement_get(address)

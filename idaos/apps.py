@@ -5,3 +5,24 @@ class IdaosConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "idaos"
     verbose_name = "iDAOs"
+
+    def ready(self) -> None:
+        from portal.profiles import ProfilePanel, register_profile_panel
+
+        from . import delegate_selectors
+
+        def delegation_panel(person, viewer):
+            return ProfilePanel(
+                "Delegation",
+                "idaos/_profile_delegation.html",
+                delegate_selectors.profile_delegation_panel(person, viewer),
+                "delegation",
+            )
+
+        def votes_panel(person, viewer):
+            return ProfilePanel(
+                "iDAOs and votes", "idaos/_profile_votes.html", delegate_selectors.profile_votes_panel(person), "votes"
+            )
+
+        register_profile_panel("delegation", delegation_panel, order=10)
+        register_profile_panel("votes", votes_panel, order=20)

@@ -185,3 +185,22 @@ def adjusted_sums(
                     out[choice_of[holder]] = out.get(choice_of[holder], 0) + int(amount)
                     break
     return out
+
+
+def behalf(
+    *, flows: Mapping[str, Sequence[tuple[Sequence[str], int]]], voted: Iterable[str]
+) -> dict[str, list[tuple[str, int, str | None]]]:
+    """holder -> [(origin, amount, counted_by)] for every flow through a holder who voted: the
+    flow counts for the holder when `counted_by` is the holder, and otherwise it left them because
+    `counted_by` (the origin voting directly, or a delegate before the holder) voted first. The
+    same rule as counted_weights, spelled out per delegator for pages and receipts."""
+    voted = set(voted)
+    out: dict[str, list[tuple[str, int, str | None]]] = {}
+    for origin, origin_flows in flows.items():
+        for via, amount in origin_flows:
+            path = [origin, *via]
+            first = next((p for p in path if p in voted), None)
+            for holder in via:
+                if holder in voted:
+                    out.setdefault(holder, []).append((origin, int(amount), first))
+    return out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from eth_account.messages import encode_typed_data
@@ -15,8 +16,8 @@ from portal.demo import DEMO_NAMES, demo_account
 from portal.models import User
 
 from . import eip712
-from .models import IDAO, Proposal, ProposalState
-from .services import ballots, proposals
+from .models import IDAO, DelegateStatement, Delegation, Proposal, ProposalState
+from .services import ballots, delegations, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
 
@@ -71,6 +72,26 @@ def _sign_ballot(name: str, proposal: Proposal, choice: str, reason: str) -> Non
     )
 
 
+def _delegation_demo(people: dict[str, User]) -> None:
+    """Bob publishes a statement and Dave delegates healthcare to him (once)."""
+    if not DelegateStatement.objects.filter(user=people["bob"]).exists():
+        delegations.delegate_statement_set(
+            user=people["bob"], text="Radiographer. I read each dataset's consent record before I vote."
+        )
+    dave = demo_account("dave")
+    if Delegation.objects.filter(delegator=dave.address).exists():
+        return
+    message = {
+        "delegator": dave.address,
+        "scope": "domain:healthcare",
+        "shares": [{"delegate": people["bob"].address, "bps": 10000}],
+        "expiry": int(time.time()) + settings.IDAOS_DELEGATION_DEFAULT_DAYS * 86400,
+        "nonce": delegations.delegation_nonce(delegator=dave.address),
+    }
+    signed = dave.sign_message(encode_typed_data(full_message=eip712.delegation_typed_data(message)))
+    delegations.delegation_create(message=message, signature="0x" + signed.signature.hex().removeprefix("0x"))
+
+
 def load(stdout) -> None:
     people = {name: _person(name) for name in DEMO_NAMES}
     for name, person in people.items():
@@ -95,6 +116,7 @@ def load(stdout) -> None:
         for name, person in people.items():
             if name != founder:
                 membership_services.membership_join(idao=idao, user=person, now=timezone.now())
+    _delegation_demo(people)
     health = IDAO.objects.get(slug="open-health")
     if not Proposal.objects.filter(idao=health).exists():
         proposal = proposals.proposal_create(

@@ -111,3 +111,7 @@ class AgentForm(forms.Form):
         if not isinstance(value, dict):
             raise forms.ValidationError("The policy is a JSON object.")
         return value
+
+
+class StatementForm(forms.Form):
+    text = forms.CharField(max_length=5000, required=False, widget=forms.Textarea)

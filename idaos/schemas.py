@@ -232,3 +232,15 @@ class DelegationListOut(Schema):
 class DelegationNonceOut(Schema):
     address: str
     nonce: int
+
+
+class StatementIn(Schema):
+    """A delegate's statement (at most 5,000 characters; checked by delegate_statement_set)."""
+
+    text: Any = None
+
+
+class StatementOut(Schema):
+    address: str
+    text: str
+    updated_at: datetime | None

@@ -13,8 +13,10 @@ from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
+from portal.models import User
 
 from . import delegation, eip712, hooks, tally
+from .delegate_selectors import annotate_behalf
 from .models import (
     IDAO,
     Agent,
@@ -453,11 +455,13 @@ def idao_page(idao: IDAO, user: Any) -> dict[str, Any]:
 
 
 def _voters(proposal: Proposal):
-    return list(
+    """The latest counted ballots, each with `.behalf`: whose delegated weight it carried."""
+    ballots = list(
         Ballot.objects.filter(proposal=proposal, counted=True)
-        .only("id", "voter", "choice", "weight", "timestamp", "reason", "received_at")
+        .only("id", "voter", "choice", "weight", "timestamp", "reason", "received_at", "counted")
         .order_by("-received_at", "-id")[:VOTER_LIST_SIZE]
     )
+    return annotate_behalf(proposal, ballots)
 
 
 def _tally_context(proposal: Proposal) -> dict[str, Any]:
@@ -548,3 +552,16 @@ def delegations_to(*, delegate: str) -> list[Delegation]:
         .prefetch_related("shares")
         .distinct()
     )
+
+
+def statement_get(address: str) -> dict[str, Any]:
+    """A person's delegate statement for the API (404 not_found when nobody has this address)."""
+    user = User.objects.filter(address__iexact=address[:42]).select_related("delegate_statement").first()
+    if user is None:
+        raise NotFound("Nobody with this address has signed in here.")
+    statement = getattr(user, "delegate_statement", None)
+    return {
+        "address": user.address,
+        "text": statement.text if statement else "",
+        "updated_at": statement.updated_at if statement else None,
+    }

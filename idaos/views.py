@@ -18,10 +18,10 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 
-from . import eip712, selectors
-from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm
+from . import delegate_selectors, eip712, selectors
+from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm, StatementForm
 from .models import Ballot, Domain, Membership, Proposal
-from .services import assets, proposals
+from .services import assets, delegations, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
 
@@ -225,7 +225,12 @@ def proposal_detail(request: PortalRequest, proposal_id: int) -> HttpResponse:
     if request.htmx and partial in ("tally", "voters"):
         context = selectors.proposal_partial(proposal, partial)
         return render(request, f"idaos/proposal_detail.html#{partial}", context)
-    return render(request, "idaos/proposal_detail.html", selectors.proposal_page(proposal, request.user))
+    context = selectors.proposal_page(proposal, request.user)
+    if request.user.is_authenticated:
+        context["delegate_form"] = delegate_selectors.delegate_form_context(
+            viewer=request.user, delegate=None, idaos=[proposal.idao], scope=f"idao:{proposal.idao.slug}"
+        )
+    return render(request, "idaos/proposal_detail.html", context)
 
 
 @login_required
@@ -316,6 +321,7 @@ def ballot_receipt(request: PortalRequest, ballot_id: int) -> HttpResponse:
             "ballot": ballot,
             "proposal": ballot.proposal,
             "typed_json": json.dumps(typed, indent=1),
+            **delegate_selectors.receipt_context(ballot),
         },
     )
 
@@ -324,3 +330,43 @@ def ballot_receipt(request: PortalRequest, ballot_id: int) -> HttpResponse:
 def eip712_json(request: PortalRequest) -> JsonResponse:
     """Alias of GET /api/v1/governance/eip712."""
     return JsonResponse(eip712.published())
+
+
+# Delegation pages (docs/governance.md "Delegation"); signing happens in static/js/delegate.js.
+
+
+@require_GET
+def idao_delegates(request: PortalRequest, slug: str) -> HttpResponse:
+    return render(request, "idaos/delegates.html", delegate_selectors.idao_delegates(_idao(slug)))
+
+
+@require_GET
+def domain_delegates(request: PortalRequest, domain: str) -> HttpResponse:
+    if domain not in Domain.values:
+        raise Http404(f"There is no domain “{domain}”.")
+    return render(request, "idaos/delegates.html", delegate_selectors.domain_delegates(domain))
+
+
+@login_required
+@require_GET
+def my_delegations(request: AuthedRequest) -> HttpResponse:
+    return render(request, "idaos/my_delegations.html", delegate_selectors.delegations_page(request.user.address))
+
+
+@login_required
+@require_POST
+def statement_edit(request: AuthedRequest, address: str) -> HttpResponse:
+    """Publish the signed-in person's delegate statement (shown on their profile page)."""
+    if address.lower() != request.user.address.lower():
+        raise PermissionDenied("You can only edit your own statement.")
+    form = StatementForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, " ".join(str(e) for errors in form.errors.values() for e in errors))
+    else:
+        try:
+            delegations.delegate_statement_set(user=request.user, text=form.cleaned_data["text"])
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, "Your statement is published.")
+    return redirect("person", address=request.user.address)

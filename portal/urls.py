@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from . import health, views
 from .api import api
@@ -10,6 +10,7 @@ urlpatterns = [
     path("logout", views.logout_page, name="logout"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    re_path(r"^people/(?P<address>0x[0-9a-fA-F]{40})/$", views.person, name="person"),
     path("tokens/", views.api_token_list, name="api_tokens"),
     path("tokens/<int:token_id>/revoke", views.api_token_revoke_page, name="api_token_revoke"),
     path("admin/", admin.site.urls),

@@ -6,7 +6,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import SuspiciousOperation
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -114,3 +114,20 @@ def server_error(request: PortalRequest) -> HttpResponse:
             "server_error", "Something went wrong on our side; it was logged.", 500
         )
     return defaults.server_error(request)
+
+
+def person(request: PortalRequest, address: str) -> HttpResponse:
+    """A person's profile: their address, then the panels other apps register (portal.profiles)."""
+    from .models import User
+    from .profiles import profile_panels
+
+    found = User.objects.filter(address__iexact=address).first()
+    if found is None:
+        raise Http404("Nobody with this address has signed in here.")
+    if found.address != address:
+        return redirect("person", address=found.address)
+    return render(
+        request,
+        "portal/profile.html",
+        {"person": found, "panels": profile_panels(found, request.user), "is_self": request.user == found},
+    )

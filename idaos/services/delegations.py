@@ -19,7 +19,9 @@ from django.utils import timezone
 from eth_utils import to_checksum_address
 
 from portal import signatures
+from portal.errors import InvalidText
 from portal.models import User
+from portal.parsing import has_bad_text
 
 from .. import eip712
 from ..errors import DelegationExpired, DelegationReplayed, Forbidden, InvalidDelegation, NotFound, WrongNonce
@@ -31,6 +33,7 @@ MAX_DELEGATES = 10
 FULL_BPS = 10000
 UINT64 = 2**64
 GLOBAL = "global"
+STATEMENT_MAX = 5000
 
 
 @dataclass(frozen=True)
@@ -265,8 +268,10 @@ def delegation_revoke(
 
 def delegate_statement_set(*, user: User, text: str, now: datetime | None = None) -> DelegateStatement:
     """Publish (or replace) the statement shown on the delegate's profile and in directories."""
-    if not isinstance(text, str) or len(text) > 5000:
+    if not isinstance(text, str) or len(text) > STATEMENT_MAX:
         raise InvalidDelegation("The statement is text of at most 5,000 characters.", code="invalid_input")
+    if has_bad_text(text):
+        raise InvalidText("The statement holds a NUL byte or a lone surrogate.")
     statement, _ = DelegateStatement.objects.update_or_create(
         user=user, defaults={"text": text.strip(), "updated_at": now or timezone.now()}
     )

@@ -58,6 +58,9 @@ def load_demo() -> dict[str, str]:
         "quorums": "/quorums/",
         "epochs": "/earnings/epochs/",
         "api-docs": "/api/v1/docs",
+        "delegates": "/idaos/open-health/delegates",
+        "domain-delegates": "/delegates/healthcare/",
+        "profile": f"/people/{BOB.address}/",
     }
 
 
@@ -115,12 +118,13 @@ def test_a_signed_in_member_sees_their_pages_without_script_errors_or_csp_violat
     page.get_by_role("button", name="Sign in with Ethereum").click()
     page.get_by_test_id("signed-in-address").wait_for()
     assert User.objects.filter(address=ERIN.address).exists()
-    member_pages = {name: pages[name] for name in ("idao", "proposal", "earnings", "dat")}
+    member_pages = {name: pages[name] for name in ("idao", "proposal", "earnings", "dat", "profile")}
     member_pages |= {
         "upload": "/contributions/new",
         "mine": "/contributions/mine",
         "inbox": "/validator/inbox",
         "tokens": "/tokens/",
+        "delegations": "/delegations/",
     }
     visit_all(page, live_server.url, member_pages, problems, label="member")
     assert not re.search(r"Sign in with Ethereum", page.content())

@@ -39,13 +39,21 @@ NAV = [
     "/api/v1/openapi.json",
     "/ledger/headers.json",
     "/governance/eip712.json",
+    "/delegates/healthcare/",
     "/quorums/eip712.json",
     "/earnings/epochs/",
     "/login",
     "/healthz",
     "/readyz",
 ]
-SIGNED_IN_NAV = ["/tokens/", "/contributions/new", "/contributions/mine", "/validator/inbox", "/auth/me"]
+SIGNED_IN_NAV = [
+    "/tokens/",
+    "/contributions/new",
+    "/contributions/mine",
+    "/validator/inbox",
+    "/auth/me",
+    "/delegations/",
+]
 STAFF_NAV = ["/quorums/moderation/", "/admin/"]
 # What a page may answer besides 200: where sign-in or staff is required.
 SIGN_IN_REQUIRED = (
@@ -55,6 +63,7 @@ SIGN_IN_REQUIRED = (
     "/contributions/mine",
     "/validator/inbox",
     "/quorums/moderation/",
+    "/delegations/",
 )
 STAFF_ONLY = ("/quorums/moderation/", "/admin/")
 

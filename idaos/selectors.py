@@ -9,6 +9,7 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
@@ -317,6 +318,15 @@ def proposals_due(now: datetime | None = None) -> tuple[list[int], list[int]]:
     return to_activate, to_close
 
 
+def proposals_timelock_due() -> list[int]:
+    """Ids of passed proposals whose timelock has ended by the database's clock."""
+    return list(
+        Proposal.objects.filter(state=ProposalState.PASSED, execute_after__lte=Now())
+        .order_by("execute_after", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
 def _seconds(value: Any) -> str:
     if isinstance(value, int):
         value = timedelta(seconds=value)
@@ -345,7 +355,7 @@ def proposal_describe(proposal: Proposal) -> str:
             for name, value in payload["changes"].items():
                 shown = (
                     _seconds(value)
-                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age")
+                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age", "execution_delay")
                     else value
                 )
                 parts.append(f"{name.replace('_', ' ')} → {shown}")

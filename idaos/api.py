@@ -14,7 +14,7 @@ from portal.auth import api_auth, token_user
 from portal.http import PortalRequest
 from portal.routers import PortalRouter
 
-from . import eip712, selectors
+from . import api_treasury, eip712, selectors
 from .schemas import (
     DelegationIn,
     DelegationListOut,
@@ -294,3 +294,7 @@ def delegations_by(request: HttpRequest, address: str) -> dict:
 )
 def delegations_to(request: HttpRequest, address: str) -> dict:
     return {"items": [selectors.delegation_dict(d) for d in selectors.delegations_to(delegate=address)]}
+
+
+# The treasury and discussion operations live in their own module (idaos.api_treasury).
+router.add_router("", api_treasury.router)

@@ -255,8 +255,6 @@ def proposal_veto(*, proposal_id: int, steward: User, reason: str, now: datetime
     """A steward cancels a passed treasury proposal during its timelock, if the charter allows a
     guardian veto. Audited (who, why) and anchored."""
     reason = (reason or "").strip()
-    if not 3 <= len(reason) <= 2000:
-        raise InvalidInput("Write the reason for the veto (3 to 2,000 characters); it is published.")
     with transaction.atomic():
         proposal = Proposal.objects.select_for_update().select_related("idao").get(pk=proposal_id)
         idao = proposal.idao
@@ -271,6 +269,8 @@ def proposal_veto(*, proposal_id: int, steward: User, reason: str, now: datetime
         ).exists()
         if not in_timelock:
             raise Conflict("Only a passed proposal waiting in its timelock can be vetoed.", code="not_in_timelock")
+        if not 3 <= len(reason) <= 2000:
+            raise InvalidInput("Write the reason for the veto (3 to 2,000 characters); it is published.")
         at = now or timezone.now()
         leaf = ledger_services.anchor(
             kind="idao.proposal.veto",

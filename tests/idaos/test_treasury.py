@@ -281,3 +281,35 @@ def test_guardian_veto_cancels_in_the_timelock_only_when_the_charter_allows_it()
     with pytest.raises(DomainError) as refused:
         treasury.proposal_veto(proposal_id=proposal.pk, steward=_user(ALICE), reason="again")
     assert refused.value.code == "not_in_timelock"
+
+
+def open_epochs(count: int) -> None:
+    """`count` more consecutive reward epochs, all already ended (closed by whoever runs the close)."""
+    for _ in range(count):
+        latest = _latest()
+        epoch_current(now=latest.ends_at if latest else timezone.now() - timedelta(days=30))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_streams_through_the_worker_pay_exactly_n_epochs_and_stop_when_cancelled(celery_worker):
+    from rewards.models import Epoch
+    from rewards.tasks import close_due_epochs
+
+    idao = make_idao(members=[BOB, CAROL], execution_delay=0)
+    fund_treasury(idao, 10_000)
+    short = stream_proposal(idao, epochs=2, amount="10")
+    long = stream_proposal(idao, epochs=50, amount="100")
+    open_epochs(3)
+    close_due_epochs.delay()
+    close_due_epochs.delay()  # a second close of the same epochs pays nothing more
+    wait_for(lambda: not Epoch.objects.filter(state="open").exists())
+    cancel = passed(idao, kind="treasury_stream_cancel", payload={"stream_proposal": long.pk})
+    assert cancel.state == "executed"
+    open_epochs(2)
+    close_due_epochs.delay()
+    wait_for(lambda: not Epoch.objects.filter(state="open").exists())
+    assert TreasuryStream.objects.get(proposal=short).paid_epochs == 2
+    assert TreasuryStream.objects.get(proposal=long).paid_epochs == 3
+    assert StreamPayment.objects.filter(ledger_tx_id__isnull=False).count() == 5
+    assert ledger_selectors.balance(owners.user(CAROL.address), "LAZ") == 2 * 10 + 3 * 100
+    assert ledger_selectors.balance(idao.treasury_owner, "LAZ") == 10_000 - 320

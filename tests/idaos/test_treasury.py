@@ -53,12 +53,19 @@ def treasury_txs(proposal: Proposal) -> int:
 
 @pytest.mark.django_db(transaction=True)
 def test_treasury_transfer_waits_its_timelock_then_a_worker_executes_it_once(celery_worker):
-    from idaos.tasks import execute_timelocked_proposals
+    from idaos.tasks import advance_proposals, execute_timelocked_proposals
 
     idao = make_idao(members=[BOB, CAROL])
     fund_treasury(idao, 1000)
-    proposal = passed(idao, kind="treasury_transfer", payload={"asset": "LAZ", "amount": "300", "to": CAROL.address})
-    assert proposal.state == "passed"
+    proposal = make_proposal(
+        idao, kind="treasury_transfer", payload={"asset": "LAZ", "amount": "300", "to": CAROL.address}
+    )
+    cast(BOB, proposal)
+    Proposal.objects.filter(pk=proposal.pk).update(voting_ends_at=timezone.now() - timedelta(seconds=1))
+    advance_proposals.delay()  # the beat closes it, twice
+    advance_proposals.delay()
+    wait_for(lambda: Proposal.objects.get(pk=proposal.pk).state == "passed")
+    proposal.refresh_from_db()
     assert proposal.execute_after - proposal.closed_at == timedelta(days=1)  # the charter's default delay
     # Inside the delay nothing moves, however often the beat runs (and a second close is a no-op).
     assert not proposals.proposal_close(proposal_id=proposal.pk)
@@ -68,13 +75,16 @@ def test_treasury_transfer_waits_its_timelock_then_a_worker_executes_it_once(cel
     end_timelock(proposal)
     execute_timelocked_proposals.delay()
     execute_timelocked_proposals.delay()
+    advance_proposals.delay()
     wait_for(lambda: Proposal.objects.get(pk=proposal.pk).state == "executed")
-    wait_for(lambda: execute_timelocked_proposals.delay() and not proposals.proposal_close(proposal_id=proposal.pk))
+    assert not proposals.proposal_close(proposal_id=proposal.pk)
     assert not proposals.proposal_execute_due(proposal_id=proposal.pk)
+    assert execute_timelocked_proposals() == 0
 
     proposal.refresh_from_db()
     assert treasury_txs(proposal) == 1
-    assert proposal.execution_result == {"ledger_tx": Transaction.objects.get(memo__contains=f"#{proposal.pk}").pk}
+    tx = Transaction.objects.get(idempotency_key=f"idaos:proposal:{proposal.pk}:treasury-transfer")
+    assert proposal.execution_result == {"ledger_tx": tx.pk}
     assert ledger_selectors.balance(idao.treasury_owner, "LAZ") == 700
     assert ledger_selectors.balance(owners.user(CAROL.address), "LAZ") == 300
     assert Leaf.objects.filter(subject=f"proposal:{proposal.pk}", kind="idao.proposal.execution").count() == 1
@@ -313,3 +323,22 @@ def test_streams_through_the_worker_pay_exactly_n_epochs_and_stop_when_cancelled
     assert StreamPayment.objects.filter(ledger_tx_id__isnull=False).count() == 5
     assert ledger_selectors.balance(owners.user(CAROL.address), "LAZ") == 2 * 10 + 3 * 100
     assert ledger_selectors.balance(idao.treasury_owner, "LAZ") == 10_000 - 320
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_steward_grants_cannot_both_fit_under_the_limit():
+    from tests.rewards.test_concurrency import _in_threads
+
+    idao = make_idao(members=[BOB], steward_spend_limit={"CREDIT": "100"})
+    fund_treasury(idao, 1000, "CREDIT")
+    results = _in_threads(2, lambda i: _try_grant(idao, 60, f"race-{i}"))
+    assert sorted(results) == ["granted", "over_steward_limit"]
+    assert ledger_selectors.balance(owners.user(BOB.address), "CREDIT") == 60
+
+
+def _try_grant(idao, amount: int, key: str) -> str:
+    try:
+        grant(idao, amount, key)
+    except OverStewardLimit as exc:
+        return exc.code
+    return "granted"

@@ -105,6 +105,7 @@ def treasury_get(idao: IDAO) -> dict[str, Any]:
     return {
         "idao": idao.slug,
         "owner": owner,
+        "has_account": account is not None,
         "balances": balances,
         "inflows": inflows,
         "outflows": outflows,

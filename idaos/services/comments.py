@@ -103,7 +103,10 @@ def comment_hide(*, comment_id: int, steward: User, reason: str, now: datetime |
         raise InvalidInput("Write the reason for hiding the comment (3 to 500 characters); it is published.")
     with transaction.atomic():
         comment = (
-            ProposalComment.objects.select_for_update().select_related("proposal__idao").filter(pk=comment_id).first()
+            ProposalComment.objects.select_for_update(of=("self",))
+            .select_related("proposal__idao")
+            .filter(pk=comment_id)
+            .first()
         )
         if comment is None:
             raise NotFound("There is no such comment.", code="comment_not_found")

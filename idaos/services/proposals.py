@@ -368,7 +368,7 @@ def proposal_execute_due(*, proposal_id: int) -> bool:
     and does nothing. False when there was nothing to do."""
     with transaction.atomic():
         proposal = (
-            Proposal.objects.select_for_update(skip_locked=True)
+            Proposal.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("idao")
             .filter(pk=proposal_id, state=ProposalState.PASSED, execute_after__lte=Now())
             .first()

@@ -211,7 +211,7 @@ def streams_pay(*, epoch_number: int) -> list[StreamPayment]:
     transaction (rewards' epoch close). A stream is paid at most once per epoch (a unique row); a
     treasury that holds too little is recorded as a refused payment and the stream goes on."""
     streams = list(
-        TreasuryStream.objects.select_for_update()
+        TreasuryStream.objects.select_for_update(of=("self",))
         .filter(cancelled_at=None, paid_epochs__lt=F("epochs"))
         .exclude(payments__epoch_number=epoch_number)
         .select_related("idao")
@@ -256,7 +256,7 @@ def proposal_veto(*, proposal_id: int, steward: User, reason: str, now: datetime
     guardian veto. Audited (who, why) and anchored."""
     reason = (reason or "").strip()
     with transaction.atomic():
-        proposal = Proposal.objects.select_for_update().select_related("idao").get(pk=proposal_id)
+        proposal = Proposal.objects.select_for_update(of=("self",)).select_related("idao").get(pk=proposal_id)
         idao = proposal.idao
         if not Membership.objects.filter(
             idao=idao, user=steward, status=MembershipStatus.ACTIVE, role=Role.STEWARD

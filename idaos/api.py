@@ -14,7 +14,7 @@ from portal.auth import api_auth, token_user
 from portal.http import PortalRequest
 from portal.routers import PortalRouter
 
-from . import eip712, selectors
+from . import api_treasury, eip712, selectors
 from .schemas import (
     DelegationIn,
     DelegationListOut,
@@ -318,3 +318,7 @@ def set_statement(request: PortalRequest, body: StatementIn) -> dict:
 )
 def get_statement(request: HttpRequest, address: str) -> dict:
     return selectors.statement_get(address)
+
+
+# The treasury and discussion operations live in their own module (idaos.api_treasury).
+router.add_router("", api_treasury.router)

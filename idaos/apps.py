@@ -26,3 +26,7 @@ class IdaosConfig(AppConfig):
 
         register_profile_panel("delegation", delegation_panel, order=10)
         register_profile_panel("votes", votes_panel, order=20)
+        # idaos's own treasury kinds go through the same action registry as downstream kinds.
+        from .services import treasury
+
+        treasury.register()

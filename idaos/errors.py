@@ -61,6 +61,12 @@ class WrongNonce(Conflict):
     code = "wrong_nonce"
 
 
+class OverStewardLimit(Forbidden):
+    """A steward's grant beyond the charter's steward_spend_limit: a treasury proposal can do it."""
+
+    code = "over_steward_limit"
+
+
 class ProposalLimit(RateLimited):
     code = "rate_limited"
 
@@ -79,6 +85,7 @@ __all__ = [
     "NotFound",
     "NotMember",
     "NotSteward",
+    "OverStewardLimit",
     "ProposalLimit",
     "Superseded",
     "VotingClosed",

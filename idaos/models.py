@@ -35,6 +35,11 @@ class MembershipPolicy(models.TextChoices):
     APPROVAL = "approval", "By steward approval"
 
 
+def default_steward_spend_limit() -> dict[str, str]:
+    """Stewards grant CREDIT as before (no limit) and no LAZ without a treasury proposal."""
+    return {"LAZ": "0"}
+
+
 class IDAO(models.Model):
     """An iDAO and its charter. The charter fields are changed only by a passed `change_charter`
     proposal (or at creation)."""
@@ -63,6 +68,12 @@ class IDAO(models.Model):
     # Under one_member_one_vote, the most delegated votes one delegate carries, as a share of the
     # members at the snapshot (the surplus stays with the delegators); other rules are not capped.
     delegation_cap_bps = models.PositiveIntegerField(default=500)
+    # Treasury (idaos.treasury): how long a passed treasury proposal waits before it moves money,
+    # whether stewards may veto it meanwhile, and what stewards may grant alone per asset and epoch
+    # ({"LAZ": "0"}: an asset absent from the map is not limited).
+    execution_delay = models.DurationField(default=timedelta(days=1))
+    guardian_veto = models.BooleanField(default=False)
+    steward_spend_limit = models.JSONField(default=default_steward_spend_limit)
 
     class Meta:
         verbose_name = "iDAO"
@@ -104,6 +115,9 @@ class IDAO(models.Model):
         "split_treasury_bps",
         "split_validators_bps",
         "delegation_cap_bps",
+        "execution_delay",
+        "guardian_veto",
+        "steward_spend_limit",
     )
 
 
@@ -293,6 +307,14 @@ class Proposal(models.Model):
     execution_leaf_id = models.BigIntegerField(null=True, blank=True)
     execution_result = models.JSONField(default=dict, blank=True)
     execution_error = models.TextField(blank=True)
+    # A passed treasury proposal waits in the timelock until then (idaos.treasury); None: executed at close.
+    execute_after = models.DateTimeField(null=True, blank=True)
+    vetoed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    veto_reason = models.TextField(blank=True)
+    veto_leaf_id = models.BigIntegerField(null=True, blank=True)
+    discussion_url = models.URLField(blank=True, max_length=500)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -301,6 +323,7 @@ class Proposal(models.Model):
             models.Index(fields=["state", "voting_ends_at"]),
             models.Index(fields=["idao", "state"]),
             models.Index(fields=["author", "state"]),
+            models.Index(fields=["execute_after"], condition=Q(state="passed"), name="proposal_timelocked"),
         ]
 
     def __str__(self) -> str:
@@ -457,3 +480,6 @@ class DelegateStatement(models.Model):
 
     def __str__(self) -> str:
         return f"statement of user {self.user_id}"
+
+
+from .models_treasury import ProposalComment, StreamPayment, TreasuryStream  # noqa: E402, F401

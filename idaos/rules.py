@@ -80,12 +80,44 @@ def clean_charter(values: dict[str, Any], *, base: dict[str, Any] | None = None)
         out["membership_policy"] = merged["membership_policy"]
     if "delegation_cap_bps" in merged:
         out["delegation_cap_bps"] = _bps("delegation_cap_bps", merged["delegation_cap_bps"])
+    if "execution_delay" in merged:
+        out["execution_delay"] = _duration("execution_delay", merged["execution_delay"])
+    if "guardian_veto" in merged:
+        if not isinstance(merged["guardian_veto"], bool):
+            raise InvalidInput("guardian_veto is true or false.")
+        out["guardian_veto"] = merged["guardian_veto"]
+    if "steward_spend_limit" in merged:
+        out["steward_spend_limit"] = clean_spend_limit(merged["steward_spend_limit"])
     split = ("split_contributors_bps", "split_treasury_bps", "split_validators_bps")
     for name in split:
         if name in merged:
             out[name] = _bps(name, merged[name])
     if all(name in out for name in split) and sum(out[name] for name in split) != 10000:
         raise InvalidInput("The reward split (contributors + treasury + validators) must sum to 10000 bps (100%).")
+    return out
+
+
+def clean_spend_limit(value: Any) -> dict[str, str]:
+    """{asset: whole units per epoch as a string}; an asset left out is not limited."""
+    from ledger.models import Asset
+
+    if not isinstance(value, dict):
+        raise InvalidInput('steward_spend_limit is an object like {"LAZ": "0", "CREDIT": "1000"}.')
+    out: dict[str, str] = {}
+    for asset, limit in value.items():
+        if asset not in Asset.values:
+            raise InvalidInput(f"steward_spend_limit: unknown asset {str(asset)[:20]!r}.")
+        if limit is None:
+            continue
+        if isinstance(limit, bool) or not isinstance(limit, int | str):
+            raise InvalidInput(f"steward_spend_limit: {asset}'s limit is a whole number of base units (or null).")
+        try:
+            number = int(limit)
+        except ValueError:
+            raise InvalidInput(f"steward_spend_limit: {asset}'s limit is a whole number of base units.") from None
+        if not 0 <= number < 2**255:
+            raise InvalidInput(f"steward_spend_limit: {asset}'s limit is between 0 and 2^255 - 1.")
+        out[asset] = str(number)
     return out
 
 
@@ -124,3 +156,23 @@ def clean_data_refs(idao: IDAO, refs: Any, *, allow_empty: bool = False) -> list
     for ref in out:
         hooks.check_data_ref(idao, ref, "training")
     return out
+
+
+# Proposal kinds that move the treasury's money: they wait the charter's execution_delay after
+# passing (the timelock) before they execute; every other kind executes when voting closes.
+TREASURY_KINDS = ("treasury_transfer", "treasury_stream")
+
+
+def steward_limit_check(idao: IDAO, *, asset: str, amount: int, spent: int) -> None:
+    """Refuse a steward's grant of `amount` when, with `spent` already granted by stewards this
+    reward epoch, it would pass the charter's steward_spend_limit for `asset`."""
+    from .errors import OverStewardLimit
+
+    limit = (idao.steward_spend_limit or {}).get(asset)
+    if limit is None:
+        return
+    if spent + amount > int(limit):
+        raise OverStewardLimit(
+            f"The charter of {idao.name} lets stewards grant at most {int(limit)} {asset} base units per "
+            f"reward epoch ({spent} granted so far this epoch); propose a treasury_transfer for more."
+        )

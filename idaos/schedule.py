@@ -10,6 +10,11 @@ BEAT = {
         "schedule": 15.0,
         "options": {"expires": 15.0},
     },
+    "idaos-execute-timelocked": {
+        "task": "idaos.tasks.execute_timelocked_proposals",
+        "schedule": 30.0,
+        "options": {"expires": 30.0},
+    },
     "idaos-recheck-pending-ballots": {
         "task": "idaos.tasks.recheck_pending_ballots",
         "schedule": 30.0,

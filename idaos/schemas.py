@@ -87,6 +87,9 @@ class CharterOut(Schema):
     split_contributors_bps: int
     split_treasury_bps: int
     split_validators_bps: int
+    execution_delay_seconds: int = 0
+    guardian_veto: bool = False
+    steward_spend_limit: dict[str, str] = Field(default_factory=dict)
 
 
 class IdaoOut(Schema):
@@ -132,6 +135,9 @@ class ProposalOut(Schema):
     result_leaf_id: int | None
     execution_leaf_id: int | None
     execution_error: str | None
+    execute_after: str | None = None
+    discussion_url: str | None = None
+    comment_count: int | None = None
     tally: dict[str, Any] | None = None
 
 

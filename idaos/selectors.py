@@ -9,13 +9,14 @@ from typing import Any
 
 from django.db import connection
 from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
 from portal.models import User
 
-from . import delegation, eip712, hooks, tally
+from . import delegation, eip712, hooks, selectors_treasury, tally
 from .delegate_selectors import annotate_behalf
 from .models import (
     IDAO,
@@ -107,7 +108,12 @@ def proposal_get(proposal_id: int, *, user: Any = None) -> Proposal:
 
 def proposal_list(*, idao: IDAO, user: Any, state: str = "") -> QuerySet[Proposal]:
     """An iDAO's proposals that `user` may see, newest first."""
-    qs = proposals_visible(user).filter(idao=idao).select_related("idao", "author")
+    qs = (
+        proposals_visible(user)
+        .filter(idao=idao)
+        .select_related("idao", "author")
+        .annotate(comment_count=Count("comments", filter=Q(comments__hidden_at=None)))
+    )
     if state:
         qs = qs.filter(state=state)
     return qs.order_by("-created_at", "-id")
@@ -135,6 +141,9 @@ def idao_dict(idao: IDAO) -> dict[str, Any]:
             "split_contributors_bps": idao.split_contributors_bps,
             "split_treasury_bps": idao.split_treasury_bps,
             "split_validators_bps": idao.split_validators_bps,
+            "execution_delay_seconds": int(idao.execution_delay.total_seconds()),
+            "guardian_veto": idao.guardian_veto,
+            "steward_spend_limit": idao.steward_spend_limit or {},
         },
     }
 
@@ -162,6 +171,9 @@ def proposal_dict(proposal: Proposal, *, with_tally: bool = True) -> dict[str, A
         "result_leaf_id": proposal.result_leaf_id,
         "execution_leaf_id": proposal.execution_leaf_id,
         "execution_error": proposal.execution_error or None,
+        "execute_after": iso(proposal.execute_after),
+        "discussion_url": proposal.discussion_url or None,
+        "comment_count": getattr(proposal, "comment_count", None),
     }
     if with_tally:
         if proposal.tally:
@@ -339,6 +351,15 @@ def proposals_due(now: datetime | None = None) -> tuple[list[int], list[int]]:
     return to_activate, to_close
 
 
+def proposals_timelock_due() -> list[int]:
+    """Ids of passed proposals whose timelock has ended by the database's clock."""
+    return list(
+        Proposal.objects.filter(state=ProposalState.PASSED, execute_after__lte=Now())
+        .order_by("execute_after", "pk")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
 def _seconds(value: Any) -> str:
     if isinstance(value, int):
         value = timedelta(seconds=value)
@@ -367,7 +388,7 @@ def proposal_describe(proposal: Proposal) -> str:
             for name, value in payload["changes"].items():
                 shown = (
                     _seconds(value)
-                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age")
+                    if name in ("voting_period", "voting_delay", "proposal_min_membership_age", "execution_delay")
                     else value
                 )
                 parts.append(f"{name.replace('_', ' ')} → {shown}")
@@ -448,7 +469,10 @@ def idao_page(idao: IDAO, user: Any) -> dict[str, Any]:
         "models": models,
         "agents": Agent.objects.filter(idao=idao),
         # The iDAO page shows what anyone may see (no drafts, not even the viewer's own).
-        "proposals": proposals_visible(None).filter(idao=idao).select_related("author")[:20],
+        "proposals": proposals_visible(None)
+        .filter(idao=idao)
+        .select_related("author")
+        .annotate(comment_count=Count("comments", filter=Q(comments__hidden_at=None)))[:20],
         "treasury": treasury,
         "panels": hooks.idao_panels(idao),
     }
@@ -501,6 +525,11 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
             "my_ballot": my_ballot,
             "is_author": getattr(user, "pk", None) == proposal.author_id,
             "chain_id": eip712.domain()["chainId"],
+            # The timelock's countdown and the discussion (idaos.selectors_treasury).
+            "timelock": selectors_treasury.timelock(proposal, user),
+            "comments": selectors_treasury.comment_thread(proposal, user),
+            "may_comment": is_member(idao=proposal.idao, user=user),
+            "may_moderate": is_steward(idao=proposal.idao, user=user),
         }
     )
     return context

@@ -29,6 +29,13 @@ def advance_proposals() -> dict[str, int]:
     return {"activated": activated, "closed": closed}
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def execute_timelocked_proposals() -> int:
+    """Beat: execute passed treasury proposals whose timelock has ended (each in its own
+    transaction; a proposal already executed is skipped, so a repeated run moves nothing)."""
+    return sum(1 for pk in selectors.proposals_timelock_due() if proposals.proposal_execute_due(proposal_id=pk))
+
+
 @shared_task(ignore_result=True)
 def demo_proposal_renew() -> int | None:
     """Beat, while the demo is on (PORTAL_DEMO_PROPOSALS): keep one demo proposal open."""

@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from . import views
+from . import views, views_treasury
 
 app_name = "idaos"
 urlpatterns = [
@@ -26,5 +26,16 @@ urlpatterns = [
         r"^proposals/(?P<proposal_id>[0-9]+)/(?P<action>submit|cancel)$", views.proposal_action, name="proposal_action"
     ),
     path("ballots/<int:ballot_id>", views.ballot_receipt, name="ballot"),
+    # Treasury, timelock and discussion (idaos.views_treasury)
+    path("idaos/<slug:slug>/treasury", views_treasury.treasury_page, name="treasury"),
+    path("idaos/<slug:slug>/treasury/propose", views_treasury.treasury_proposal_new, name="treasury_propose"),
+    path("proposals/<int:proposal_id>/veto", views_treasury.proposal_veto, name="proposal_veto"),
+    path("proposals/<int:proposal_id>/comments", views_treasury.comment_new, name="comment_new"),
+    path(
+        "proposals/<int:proposal_id>/comments/<int:comment_id>/edit", views_treasury.comment_edit, name="comment_edit"
+    ),
+    path(
+        "proposals/<int:proposal_id>/comments/<int:comment_id>/hide", views_treasury.comment_hide, name="comment_hide"
+    ),
     path("governance/eip712.json", views.eip712_json, name="eip712"),
 ]

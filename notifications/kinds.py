@@ -19,6 +19,7 @@ KINDS: dict[str, str] = {
     "proposal.rejected": "A proposal was rejected",
     "proposal.executed": "A proposal was executed",
     "proposal.failed": "A proposal's execution failed",
+    "proposal.vetoed": "A steward vetoed a passed proposal in its timelock",
     "membership.requested": "Someone asked to join an iDAO you steward",
     "membership.approved": "Your membership was approved",
     "membership.denied": "Your membership was denied",

@@ -309,7 +309,15 @@ class GrantOut(Schema):
 @router.post(
     "/rewards/idaos/{slug}/credit-grants",
     response=GrantOut,
-    errors=("not_found", "not_steward", "not_member", "insufficient_funds", "idempotency_key_reused", "invalid_grant"),
+    errors=(
+        "not_found",
+        "not_steward",
+        "not_member",
+        "insufficient_funds",
+        "idempotency_key_reused",
+        "invalid_grant",
+        "over_steward_limit",
+    ),
     auth=api_auth(scope="treasury"),
 )
 def credit_grant(request: PortalRequest, slug: Slug, payload: GrantIn) -> dict:

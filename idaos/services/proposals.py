@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from ledger import owners
@@ -33,6 +34,7 @@ from ..models import (
     ProposalState,
     VotingPower,
 )
+from ..rules import TREASURY_KINDS
 from ..selectors import counted_rows, live_tally
 from . import actions
 from .ballots import proposal_lock
@@ -344,7 +346,12 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
         )
         proposal.result_leaf_id = leaf.id
         if proposal.state == ProposalState.PASSED:
-            _execute(proposal, now)
+            delay = proposal.idao.execution_delay
+            if proposal.kind in TREASURY_KINDS and delay > timedelta(0):
+                # The timelock: proposal_execute_due runs it once the delay has passed.
+                proposal.execute_after = now + delay
+            else:
+                _execute(proposal, now)
         proposal.save(
             update_fields=[
                 "tally",
@@ -355,6 +362,7 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
                 "execution_result",
                 "execution_error",
                 "executed_at",
+                "execute_after",
             ]
         )
         emit(
@@ -371,6 +379,32 @@ def proposal_close(*, proposal_id: int, now: datetime | None = None) -> bool:
                 payload={"title": proposal.title, "error": proposal.execution_error},
             )
         _emit_delegated_votes(proposal)
+    return True
+
+
+def proposal_execute_due(*, proposal_id: int) -> bool:
+    """Execute a passed proposal whose timelock has ended, judged by the database's clock. The
+    claim is the row lock on a still-passed proposal: a second run finds it executed (or failed)
+    and does nothing. False when there was nothing to do."""
+    with transaction.atomic():
+        proposal = (
+            Proposal.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("idao")
+            .filter(pk=proposal_id, state=ProposalState.PASSED, execute_after__lte=Now())
+            .first()
+        )
+        if proposal is None:
+            return False
+        _execute(proposal, timezone.now())
+        proposal.save(
+            update_fields=["state", "execution_leaf_id", "execution_result", "execution_error", "executed_at"]
+        )
+        emit(
+            kind="proposal.executed" if proposal.state == ProposalState.EXECUTED else "proposal.failed",
+            idao=proposal.idao_id,
+            subject=f"proposal:{proposal.pk}",
+            payload={"title": proposal.title, "error": proposal.execution_error},
+        )
     return True
 
 

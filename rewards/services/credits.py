@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils import timezone
 
 from idaos import selectors as idao_selectors
 from idaos.models import IDAO
+from idaos.rules import steward_limit_check
 from ledger import owners
 from ledger import services as ledger_services
 from ledger.errors import IdempotencyKeyReused
@@ -15,6 +18,7 @@ from portal.models import User, checksum
 
 from ..errors import InvalidGrant, NotMember, NotSteward
 from ..models import CreditGrant
+from .epochs import epoch_current
 
 _KEY_RE = re.compile(r"^[!-~]{1,100}$")
 MAX_GRANT = 10**30
@@ -49,6 +53,11 @@ def credit_grant(
         return _replay(existing, request)
     try:
         with transaction.atomic():
+            # Grants of one iDAO queue on its row, so two cannot both fit under the limit.
+            locked = IDAO.objects.select_for_update().get(pk=idao.pk)
+            since = epoch_current(now=timezone.now()).starts_at
+            spent = CreditGrant.objects.filter(idao=locked, created_at__gte=since).aggregate(s=Sum("amount"))["s"]
+            steward_limit_check(locked, asset="CREDIT", amount=amount, spent=int(spent or 0))
             grant = CreditGrant.objects.create(
                 idao=idao, steward=steward, member=member, amount=amount, memo=memo or "", request_key=key
             )

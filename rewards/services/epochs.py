@@ -9,6 +9,7 @@ from django.db import connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
+from idaos.services import treasury
 from ledger import merkle, owners
 from ledger import selectors as ledger_selectors
 from ledger import services as ledger_services
@@ -84,6 +85,8 @@ def epoch_close(*, epoch_id: int, now: datetime | None = None) -> Epoch | None:
         epoch.refresh_from_db()
         _compute(epoch)
         _pay(epoch)
+        # The iDAO treasuries' standing orders, after the epoch's share has reached them.
+        treasury.streams_pay(epoch_number=epoch.number)
         epoch.save()
         emit_many(
             [

@@ -105,6 +105,7 @@ def demo_values() -> dict[str, str]:
         "payout_id": payout.pk if payout else 1,
         "public_id": "unknown",
         "webhook_id": 1,  # nobody's: 404 webhook_not_found
+        "comment_id": 1,  # no comment in the demo data: 404 comment_not_found
     }
     return {name: str(value) for name, value in values.items()}
 

@@ -288,8 +288,9 @@ def test_any_malformed_export_fails_as_a_mismatch_never_a_crash(export):
 # verified_by: deleting it means "eoa", and the signature is then recovered as before; the chain
 # and block a contract check ran at are what the portal saw, and the recount asks the chain again.
 _BALLOT_LABELS = ("id", "received_at", "verified_by", "verified_chain_id", "verified_block")
-_PROPOSAL_TEXT = ("title", "description", "kind", "payload", "author", "state", "execution_error")
-_PROPOSAL_TIMES = ("created_at", "submitted_at", "voting_starts_at", "voting_ends_at", "closed_at")
+_PROPOSAL_TEXT = ("title", "description", "kind", "payload", "author", "state", "execution_error", "discussion_url")
+_PROPOSAL_TEXT += ("comment_count",)
+_PROPOSAL_TIMES = ("created_at", "submitted_at", "voting_starts_at", "voting_ends_at", "closed_at", "execute_after")
 IRRELEVANT = {(("ballots", 0), k) for k in _BALLOT_LABELS}
 IRRELEVANT |= {(("proposal",), k) for k in (*_PROPOSAL_TEXT, *_PROPOSAL_TIMES, "execution_leaf_id")}
 IRRELEVANT |= {((), "anchor_status")}

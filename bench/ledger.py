@@ -371,6 +371,8 @@ def main() -> None:
         baseline_label="single transfers, 1 client",
         batch_size=1000,
     )
+    if os.environ.get("BENCH_ONLY_TRANSFERS") == "1":  # the transfer figures alone (a quick run)
+        return
 
     reset()
     bulk_transactions(100_000)

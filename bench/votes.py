@@ -158,7 +158,9 @@ def main() -> None:
     for p in people:
         raw, prefix, key_hash = ApiToken.generate()
         tokens[p.address] = raw
-        rows.append(ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash))
+        rows.append(
+            ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash, scopes=["governance:write"])
+        )
     ApiToken.objects.bulk_create(rows)
     # Two more proposals for the page figure; their ballots are also the table's history, as a
     # live database would have (the vote rounds below do not start from an empty table).

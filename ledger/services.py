@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ TX_LEAF_KIND = "ledger.tx"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 
 Leg = tuple[str, str, int]
+_ASSETS = frozenset(Asset.values)
+_KINDS = frozenset(Kind.values)
 
 
 def validate_amount(amount: object, *, signed: bool = False) -> int:
@@ -38,9 +41,9 @@ def validate_amount(amount: object, *, signed: bool = False) -> int:
 
 
 def validate_asset(asset: object) -> str:
-    if asset not in Asset.values:
+    if not isinstance(asset, str) or asset not in _ASSETS:
         raise UnknownAsset(f"Unknown asset {asset!r}; the ledger holds {', '.join(Asset.values)}.")
-    return asset  # type: ignore[return-value]
+    return asset
 
 
 def _validate_owner(owner: object) -> str:
@@ -50,7 +53,7 @@ def _validate_owner(owner: object) -> str:
 
 
 def _validate(kind: object, postings: object, idempotency_key: object, memo: object) -> list[Leg]:
-    if kind not in Kind.values:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise InvalidTransaction(f"Unknown transaction kind {kind!r}.")
     if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200 or "\x00" in idempotency_key:
         raise InvalidTransaction("An idempotency key (1 to 200 characters, no NUL) is required.")
@@ -348,7 +351,7 @@ def _apply(
         outcomes[item.index] = PostResult(APPLIED, transaction=tx)
         tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, now))
         for (o, a, x), balance in zip(item.legs, after, strict=True):
-            posting_rows.append((tx_id, slots[(o, a)].account_id, a, Decimal(x), Decimal(balance)))
+            posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
         payload = {
             "id": tx_id,
             "kind": item.kind,
@@ -373,35 +376,54 @@ def _apply(
 
 
 def _write(inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list[tuple[int, int]]) -> None:
-    """Every insert and the balance updates: one round trip on PostgreSQL (column arrays unnested,
-    the statements sent together), executemany elsewhere."""
+    """Every insert and the balance updates: one round trip on PostgreSQL (the statements sent
+    together), executemany elsewhere."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             for table, columns, rows in inserts:
                 marks = ", ".join(["%s"] * len(columns))
-                cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)  # noqa: S608
+                numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                    [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
+                )
             cursor.executemany(
                 "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
             )
         return
     statements: list[tuple[str, list]] = []
     for table, columns, rows in inserts:
-        arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
-        statements.append(
-            (
-                f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM unnest({arrays})",  # noqa: S608
-                [list(column) for column in zip(*rows, strict=True)],
-            )
-        )
+        select, params = _rows_select(columns, rows)
+        statements.append((f"INSERT INTO {table} ({', '.join(columns)}) {select}", params))
     if updates:
+        select, params = _rows_select({"id": "bigint", "amount": "numeric"}, updates)
         statements.append(
-            (
-                "UPDATE ledger_balance b SET amount = v.amount"
-                " FROM unnest(%s::bigint[], %s::numeric[]) v(id, amount) WHERE b.id = v.id",
-                [[u[0] for u in updates], [Decimal(u[1]) for u in updates]],
-            )
+            (f"UPDATE ledger_balance b SET amount = v.amount FROM ({select}) v(id, amount) WHERE b.id = v.id", params)  # noqa: S608
         )
     _together(statements)
+
+
+# How a Python value becomes JSON that PostgreSQL reads back as the column's type.
+_TO_JSON = {"bytea": lambda value: "\\x" + value.hex(), "timestamptz": lambda when: when.isoformat()}
+JSON_ROWS_FROM = 32  # from this many rows up, rows travel as JSON (see _rows_select)
+
+
+def _rows_select(columns: dict[str, str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """A SELECT of `rows`, typed by `columns`. A few rows go as PostgreSQL arrays (the cheapest for
+    the server to read); many go as one JSON array of objects, which json.dumps encodes in C where
+    array literals would be escaped element by element in Python."""
+    if len(rows) < JSON_ROWS_FROM:
+        arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+        return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]  # noqa: S608
+    names = list(columns)
+    convert = [(i, _TO_JSON[kind]) for i, kind in enumerate(columns.values()) if kind in _TO_JSON]
+    values: list[list] = [list(row) for row in rows]
+    for row in values if convert else ():
+        for i, to_json in convert:
+            row[i] = to_json(row[i])
+    document = json.dumps([dict(zip(names, row, strict=True)) for row in values], separators=(",", ":"))
+    types = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return f"SELECT {', '.join(names)} FROM json_to_recordset(%s::json) AS r({types})", [document]  # noqa: S608
 
 
 def _together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
@@ -465,7 +487,8 @@ _LOCK_SPREAD_SQL = (
     "WITH s AS MATERIALIZED (SELECT p.owner, p.asset, a.id AS account_id, b.id, b.amount"
     " FROM unnest(%s::text[], %s::text[]) p(owner, asset) JOIN ledger_account a ON a.owner = p.owner"
     " CROSS JOIN LATERAL (SELECT id, amount FROM ledger_balance WHERE account_id = a.id AND asset = p.asset"
-    " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) b WHERE a.owner = ANY(%s::text[])),"
+    " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) b"
+    " WHERE a.owner = ANY(%s::text[])),"
     " r AS MATERIALIZED ({rest} AND NOT EXISTS (SELECT 1 FROM s WHERE s.owner = p.owner"
     " AND s.asset = p.asset) ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b)"
     " SELECT * FROM s UNION ALL SELECT * FROM r"

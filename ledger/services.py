@@ -391,16 +391,20 @@ def _write(inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list
                 "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
             )
         return
-    statements: list[tuple[str, list]] = []
-    for table, columns, rows in inserts:
-        select, params = _rows_select(columns, rows)
-        statements.append((f"INSERT INTO {table} ({', '.join(columns)}) {select}", params))
+    # One statement: its inserts and the update as data-modifying CTEs (one plan, one snapshot;
+    # the foreign keys are deferred to commit).
+    parts, params = [], []
+    for k, (table, columns, rows) in enumerate(inserts):
+        select, values = _rows_select(columns, rows)
+        parts.append(f"i{k} AS (INSERT INTO {table} ({', '.join(columns)}) {select})")
+        params += values
     if updates:
-        select, params = _rows_select({"id": "bigint", "amount": "numeric"}, updates)
-        statements.append(
-            (f"UPDATE ledger_balance b SET amount = v.amount FROM ({select}) v(id, amount) WHERE b.id = v.id", params)  # noqa: S608
+        select, values = _rows_select({"id": "bigint", "amount": "numeric"}, updates)
+        parts.append(
+            f"u AS (UPDATE ledger_balance b SET amount = v.amount FROM ({select}) v(id, amount) WHERE b.id = v.id)"  # noqa: S608
         )
-    _together(statements)
+        params += values
+    _together([("WITH " + ", ".join(parts) + " SELECT 1", params)])
 
 
 # How a Python value becomes JSON that PostgreSQL reads back as the column's type.

@@ -272,7 +272,7 @@ def _post(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
         rows = _locked_rows(pairs, spread)
     outcomes, fresh, same = _replays(items, taken, atomic)
     if fresh:
-        if len(ids) < len(fresh):  # a key taken by a racing batch was freed by its rollback
+        if len(ids) < len(fresh):  # defensive: the ids were counted from the same snapshot as the keys
             ids += _draw_ids(len(fresh) - len(ids))
         slots = {p: _Slot(p[0], rows[p]) for p in pairs}
         outcomes.update(_apply(fresh, slots, ids, atomic=atomic))

@@ -479,12 +479,13 @@ def _create_balances(pairs: list[tuple[str, str]]) -> None:
 # waits), then everything else in one pass ordered by (account, asset, shard), the order every
 # writer uses. A spread pair whose shards are all busy waits for shard 0, and a pool being debited
 # takes all its shards.
+# Pairs travel as "<owner> <asset>" (an owner holds no space): a two-table join with array
+# filters plans in a fraction of the time a join with unnest(...) takes.
 _LOCK_REST = (
-    "SELECT p.owner, p.asset, b.account_id, b.id, b.amount FROM ledger_balance b"
+    "SELECT a.owner, b.asset, b.account_id, b.id, b.amount FROM ledger_balance b"
     " JOIN ledger_account a ON a.id = b.account_id"
-    " JOIN unnest(%s::text[], %s::text[], %s::bool[]) p(owner, asset, every)"
-    " ON a.owner = p.owner AND b.asset = p.asset AND (p.every OR b.shard = 0)"
-    " WHERE a.owner = ANY(%s::text[])"  # an index lookup, whatever the planner guesses of unnest
+    " WHERE a.owner = ANY(%s::text[]) AND a.owner || ' ' || b.asset = ANY(%s::text[])"
+    " AND (b.shard = 0 OR a.owner || ' ' || b.asset = ANY(%s::text[]))"
 )
 _LOCK_SQL = _LOCK_REST + " ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b"
 _LOCK_SPREAD_SQL = (
@@ -493,15 +494,18 @@ _LOCK_SPREAD_SQL = (
     " CROSS JOIN LATERAL (SELECT id, amount FROM ledger_balance WHERE account_id = a.id AND asset = p.asset"
     " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) b"
     " WHERE a.owner = ANY(%s::text[])),"
-    " r AS MATERIALIZED ({rest} AND NOT EXISTS (SELECT 1 FROM s WHERE s.owner = p.owner"
-    " AND s.asset = p.asset) ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b)"
+    " r AS MATERIALIZED ({rest} AND NOT EXISTS (SELECT 1 FROM s WHERE s.owner = a.owner"
+    " AND s.asset = b.asset) ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b)"
     " SELECT * FROM s UNION ALL SELECT * FROM r"
 ).replace("{rest}", _LOCK_REST)
 
 
 def _lock_statement(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> tuple[str, list]:
-    names = [o for o, _ in pairs]
-    rest = [names, [a for _, a in pairs], [p not in spread for p in pairs], sorted(set(names))]
+    rest = [
+        sorted({o for o, _ in pairs}),
+        [f"{o} {a}" for o, a in pairs],
+        [f"{o} {a}" for o, a in pairs if (o, a) not in spread],  # every shard (or the only one)
+    ]
     if not spread:
         return _LOCK_SQL, rest
     ordered = sorted(spread)

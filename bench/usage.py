@@ -19,6 +19,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
 os.environ.setdefault("DATABASE_URL", "postgres://root@127.0.0.1:5432/bench_usage")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 os.environ.setdefault("PORTAL_HTTPS", "false")
+os.environ.setdefault("SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef")  # required on PostgreSQL
 os.environ.setdefault("STATIC_MANIFEST", "false")
 
 import django  # noqa: E402

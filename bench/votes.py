@@ -102,6 +102,7 @@ def main() -> None:
     parser.add_argument("--delegation-members", type=int, default=10_000)
     parser.add_argument("--delegations", type=int, default=5_000)
     parser.add_argument("--only-delegation", action="store_true", help="measure only the delegation figures")
+    parser.add_argument("--only-votes", action="store_true", help="stop after the vote and ballot-service figures")
     args = parser.parse_args()
 
     db_url = os.environ["DATABASE_URL"]
@@ -157,7 +158,9 @@ def main() -> None:
     for p in people:
         raw, prefix, key_hash = ApiToken.generate()
         tokens[p.address] = raw
-        rows.append(ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash))
+        rows.append(
+            ApiToken(user=users[p.address], name="bench", prefix=prefix, key_hash=key_hash, scopes=["governance:write"])
+        )
     ApiToken.objects.bulk_create(rows)
     # Two more proposals for the page figure; their ballots are also the table's history, as a
     # live database would have (the vote rounds below do not start from an empty table).
@@ -460,6 +463,8 @@ def main() -> None:
         {},
         baseline_is="verify one signature + insert one row, same process, no HTTP",
     )
+    if args.only_votes:
+        return
 
     # --- Contract-wallet ballots (ERC-1271) against a local EVM, the same service path ---------
     # py-evm behind a JSON-RPC server (tests/chain), reached through PORTAL_CHAIN_RPC as a node

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Sequence
@@ -24,6 +25,8 @@ TX_LEAF_KIND = "ledger.tx"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 
 Leg = tuple[str, str, int]
+_ASSETS = frozenset(Asset.values)
+_KINDS = frozenset(Kind.values)
 
 
 def validate_amount(amount: object, *, signed: bool = False) -> int:
@@ -38,9 +41,9 @@ def validate_amount(amount: object, *, signed: bool = False) -> int:
 
 
 def validate_asset(asset: object) -> str:
-    if asset not in Asset.values:
+    if not isinstance(asset, str) or asset not in _ASSETS:
         raise UnknownAsset(f"Unknown asset {asset!r}; the ledger holds {', '.join(Asset.values)}.")
-    return asset  # type: ignore[return-value]
+    return asset
 
 
 def _validate_owner(owner: object) -> str:
@@ -50,7 +53,7 @@ def _validate_owner(owner: object) -> str:
 
 
 def _validate(kind: object, postings: object, idempotency_key: object, memo: object) -> list[Leg]:
-    if kind not in Kind.values:
+    if not isinstance(kind, str) or kind not in _KINDS:
         raise InvalidTransaction(f"Unknown transaction kind {kind!r}.")
     if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= 200 or "\x00" in idempotency_key:
         raise InvalidTransaction("An idempotency key (1 to 200 characters, no NUL) is required.")
@@ -216,41 +219,63 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
     return results  # type: ignore[return-value]
 
 
-def _replays(items: list[_Item], atomic: bool) -> tuple[dict[int, PostResult], list[_Item], dict[int, int]]:
+def _replays(
+    items: list[_Item], taken: dict[str, tuple[int, str]], atomic: bool
+) -> tuple[dict[int, PostResult], list[_Item], dict[int, int]]:
     """Items whose key is already taken (replayed or refused) and the ones to apply; a key repeated
     inside the batch is applied once (`same` maps the repeat's index to the first one's)."""
-    existing = {tx.idempotency_key: tx for tx in Transaction.objects.filter(idempotency_key__in={i.key for i in items})}
     outcomes: dict[int, PostResult] = {}
     first: dict[str, _Item] = {}
     same: dict[int, int] = {}
     fresh: list[_Item] = []
+    replayed: dict[int, int] = {}  # item index -> transaction id
     for item in items:
-        earlier = existing.get(item.key)
+        earlier = taken.get(item.key)
         prior = first.get(item.key)
-        if (earlier is not None and earlier.fingerprint != item.fingerprint) or (
+        if (earlier is not None and earlier[1] != item.fingerprint) or (
             prior is not None and prior.fingerprint != item.fingerprint
         ):
-            taken = earlier.pk if earlier is not None else f"item {prior.index}"  # type: ignore[union-attr]
+            where = earlier[0] if earlier is not None else f"item {prior.index}"  # type: ignore[union-attr]
             error = IdempotencyKeyReused(
-                f"The idempotency key {item.key!r} was already used for a different transaction ({taken})."
+                f"The idempotency key {item.key!r} was already used for a different transaction ({where})."
             )
             if atomic:
                 raise error
             outcomes[item.index] = PostResult(REFUSED, error=error)
         elif earlier is not None:
-            outcomes[item.index] = PostResult(REPLAYED, transaction=earlier)
+            replayed[item.index] = earlier[0]
         elif prior is not None:
             same[item.index] = prior.index
         else:
             first[item.key] = item
             fresh.append(item)
+    if replayed:
+        found = Transaction.objects.in_bulk(set(replayed.values()))
+        for index, tx_id in replayed.items():
+            outcomes[index] = PostResult(REPLAYED, transaction=found[tx_id])
     return outcomes, fresh, same
 
 
 def _post(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
-    outcomes, fresh, same = _replays(items, atomic)
+    """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
+    drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once."""
+    pairs = sorted({(o, a) for item in items for o, a, _ in item.legs})
+    debited = {(o, a) for item in items for o, a, x in item.legs if x < 0}
+    # A sharded account takes one free shard unless it pays out (only the issuer may go below zero,
+    # so a pool debit needs every shard to know its balance).
+    spread = {p for p in pairs if p[0] in owners.SHARDED and (p[0] == owners.ISSUER or p not in debited)}
+    keys = sorted({item.key for item in items})
+    rows, taken, ids = _look(pairs, spread, keys)
+    missing = [p for p in pairs if p not in rows]
+    if missing:
+        _create_balances(missing)
+        rows = _locked_rows(pairs, spread)
+    outcomes, fresh, same = _replays(items, taken, atomic)
     if fresh:
-        outcomes.update(_apply(fresh, atomic=atomic))
+        if len(ids) < len(fresh):  # defensive: the ids were counted from the same snapshot as the keys
+            ids += _draw_ids(len(fresh) - len(ids))
+        slots = {p: _Slot(p[0], rows[p]) for p in pairs}
+        outcomes.update(_apply(fresh, slots, ids, atomic=atomic))
     for index, prior in same.items():
         done = outcomes[prior]
         outcomes[index] = (
@@ -261,13 +286,17 @@ def _post(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
     return outcomes
 
 
+Row = tuple[int, int, int]  # (account id, balance id, amount)
+
+
 class _Slot:
     """The balance rows one (owner, asset) uses in this batch and its running amount."""
 
-    def __init__(self, owner: str, rows: list[tuple[int, int]]) -> None:
+    def __init__(self, owner: str, rows: list[Row]) -> None:
         self.owner = owner
-        self.rows = rows  # (balance id, amount): one row, or every shard of a pool being debited
-        self.amount = sum(amount for _, amount in rows)
+        self.account_id = rows[0][0]
+        self.rows = [(row_id, amount) for _, row_id, amount in rows]  # one row, or every shard of a paying pool
+        self.amount = sum(amount for _, amount in self.rows)
         self.start = self.amount
 
     def updates(self) -> list[tuple[int, int]]:
@@ -278,14 +307,26 @@ class _Slot:
         return [(head[0], self.amount)] + [(row_id, 0) for row_id, amount in rest if amount != 0]
 
 
-def _apply(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
-    pairs = sorted({(o, a) for item in items for o, a, _ in item.legs})
-    account_ids = _account_ids(sorted({o for o, _ in pairs}))
-    debited = {(o, a) for item in items for o, a, x in item.legs if x < 0}
-    # A sharded account takes one free shard unless it pays out (only the issuer may go below zero,
-    # so a pool debit needs every shard to know its balance).
-    spread = [p for p in pairs if p[0] in owners.SHARDED and (p[0] == owners.ISSUER or p not in debited)]
-    slots = _lock(pairs, spread, account_ids)
+POSTING_COLUMNS = {
+    "transaction_id": "bigint",
+    "account_id": "bigint",
+    "asset": "text",
+    "amount": "numeric",
+    "balance_after": "numeric",
+}
+TRANSACTION_COLUMNS = {
+    "id": "bigint",
+    "kind": "text",
+    "idempotency_key": "text",
+    "fingerprint": "text",
+    "memo": "text",
+    "created_at": "timestamptz",
+}
+
+
+def _apply(
+    items: list[_Item], slots: dict[tuple[str, str], _Slot], ids: list[tuple[int, int]], *, atomic: bool
+) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[_Item, list[int]]] = []
     for item in items:
@@ -300,83 +341,105 @@ def _apply(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
     if not applied:
         return outcomes
     now = timezone.now()
-    txs = _insert_transactions([item for item, _ in applied], now)
-    _insert_rows(
-        "ledger_posting",
-        {
-            "transaction_id": "bigint",
-            "account_id": "bigint",
-            "asset": "text",
-            "amount": "numeric",
-            "balance_after": "numeric",
-        },
-        [
-            (tx.pk, account_ids[o], a, Decimal(x), Decimal(balance))
-            for tx, (item, after) in zip(txs, applied, strict=True)
-            for (o, a, x), balance in zip(item.legs, after, strict=True)
-        ],
-    )
-    _write_balances([u for slot in slots.values() for u in slot.updates()])
-    leaf_rows = []
-    for leaf_id, tx, (item, _) in zip(_next_leaf_ids(len(txs)), txs, applied, strict=True):
+    tx_rows, posting_rows, leaf_rows = [], [], []
+    for (tx_id, leaf_id), (item, after) in zip(ids, applied, strict=False):
+        tx = Transaction(
+            id=tx_id, kind=item.kind, idempotency_key=item.key, fingerprint=item.fingerprint, memo=item.memo
+        )
+        tx.created_at = now
+        tx._state.adding = False
+        outcomes[item.index] = PostResult(APPLIED, transaction=tx)
+        tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, now))
+        for (o, a, x), balance in zip(item.legs, after, strict=True):
+            posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
         payload = {
-            "id": tx.pk,
+            "id": tx_id,
             "kind": item.kind,
             "idempotencyKey": item.key,
             "memo": item.memo,
             "postings": [[o, a, str(x)] for o, a, x in item.legs],
         }
         leaf = _leaf_values(
-            leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx.pk), payload_json=merkle.canonical_json(payload)
+            leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx_id), payload_json=merkle.canonical_json(payload)
         )
-        leaf_rows.append((*leaf.values(), now, tx.pk))
-    _insert_rows("ledger_leaf", {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}, leaf_rows)
-    for tx, (item, _) in zip(txs, applied, strict=True):
-        outcomes[item.index] = PostResult(APPLIED, transaction=tx)
+        leaf_rows.append((*leaf.values(), now, tx_id))
+    # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
+    _write(
+        [
+            ("ledger_transaction", TRANSACTION_COLUMNS, tx_rows),
+            ("ledger_posting", POSTING_COLUMNS, posting_rows),
+            ("ledger_leaf", {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}, leaf_rows),
+        ],
+        [u for slot in slots.values() for u in slot.updates()],
+    )
     return outcomes
 
 
-def _insert_transactions(items: list[_Item], now) -> list[Transaction]:
-    txs = [
-        Transaction(kind=i.kind, idempotency_key=i.key, fingerprint=i.fingerprint, memo=i.memo, created_at=now)
-        for i in items
-    ]
+def _write(inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list[tuple[int, int]]) -> None:
+    """Every insert and the balance updates: one round trip on PostgreSQL (the statements sent
+    together), executemany elsewhere."""
     if connection.vendor != "postgresql":
-        return Transaction.objects.bulk_create(txs)
-    with connection.cursor() as cursor:
-        # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
-        cursor.execute(
-            "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
-            " SELECT k, i, f, m, %s FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) u(k, i, f, m)"
-            " RETURNING id, idempotency_key",
-            [
-                now,
-                [t.kind for t in txs],
-                [t.idempotency_key for t in txs],
-                [t.fingerprint for t in txs],
-                [t.memo for t in txs],
-            ],
-        )
-        ids = dict((key, pk) for pk, key in cursor.fetchall())
-    for tx in txs:
-        tx.pk = ids[tx.idempotency_key]
-        tx._state.adding = False
-    return txs
-
-
-def _insert_rows(table: str, columns: dict[str, str], rows: list[tuple]) -> None:
-    """One INSERT for every row: column arrays unnested on PostgreSQL, executemany elsewhere."""
-    names = ", ".join(columns)
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
-            cursor.execute(
-                f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays})",  # noqa: S608 (our own names)
-                [list(column) for column in zip(*rows, strict=True)],
+        with connection.cursor() as cursor:
+            for table, columns, rows in inserts:
+                marks = ", ".join(["%s"] * len(columns))
+                numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                    [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
+                )
+            cursor.executemany(
+                "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
             )
-        else:
-            marks = ", ".join(["%s"] * len(columns))
-            cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)  # noqa: S608
+        return
+    # One statement: its inserts and the update as data-modifying CTEs (one plan, one snapshot;
+    # the foreign keys are deferred to commit).
+    parts, params = [], []
+    for k, (table, columns, rows) in enumerate(inserts):
+        select, values = _rows_select(columns, rows)
+        parts.append(f"i{k} AS (INSERT INTO {table} ({', '.join(columns)}) {select})")
+        params += values
+    if updates:
+        select, values = _rows_select({"id": "bigint", "amount": "numeric"}, updates)
+        parts.append(
+            f"u AS (UPDATE ledger_balance b SET amount = v.amount FROM ({select}) v(id, amount) WHERE b.id = v.id)"  # noqa: S608
+        )
+        params += values
+    _together([("WITH " + ", ".join(parts) + " SELECT 1", params)])
+
+
+# How a Python value becomes JSON that PostgreSQL reads back as the column's type.
+_TO_JSON = {"bytea": lambda value: "\\x" + value.hex(), "timestamptz": lambda when: when.isoformat()}
+JSON_ROWS_FROM = 32  # from this many rows up, rows travel as JSON (see _rows_select)
+
+
+def _rows_select(columns: dict[str, str], rows: Sequence[Sequence]) -> tuple[str, list]:
+    """A SELECT of `rows`, typed by `columns`. A few rows go as PostgreSQL arrays (the cheapest for
+    the server to read); many go as one JSON array of objects, which json.dumps encodes in C where
+    array literals would be escaped element by element in Python."""
+    if len(rows) < JSON_ROWS_FROM:
+        arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
+        return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]  # noqa: S608
+    names = list(columns)
+    convert = [(i, _TO_JSON[kind]) for i, kind in enumerate(columns.values()) if kind in _TO_JSON]
+    values: list[list] = [list(row) for row in rows]
+    for row in values if convert else ():
+        for i, to_json in convert:
+            row[i] = to_json(row[i])
+    document = json.dumps([dict(zip(names, row, strict=True)) for row in values], separators=(",", ":"))
+    types = ", ".join(f"{name} {kind}" for name, kind in columns.items())
+    return f"SELECT {', '.join(names)} FROM json_to_recordset(%s::json) AS r({types})", [document]  # noqa: S608
+
+
+def _together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
+    """Run PostgreSQL statements in one round trip (one query string; Django binds parameters on
+    the client) and return each one's rows. Plain SQL text, so it works behind PgBouncer."""
+    with connection.cursor() as cursor:
+        cursor.execute(";\n".join(sql for sql, _ in statements), [p for _, params in statements for p in params])
+        results = []
+        while True:
+            results.append(cursor.fetchall() if cursor.description is not None else [])
+            if not cursor.nextset():
+                return results
 
 
 def _check(item: _Item, slots: dict[tuple[str, str], _Slot]) -> list[int]:
@@ -395,92 +458,142 @@ def _check(item: _Item, slots: dict[tuple[str, str], _Slot]) -> list[int]:
     return after
 
 
-def _account_ids(names: list[str]) -> dict[str, int]:
+def _create_balances(pairs: list[tuple[str, str]]) -> None:
+    """The account and balance rows (every shard of a sharded account) the pairs lack."""
+    names = sorted({o for o, _ in pairs})
     ids = dict(Account.objects.filter(owner__in=names).values_list("owner", "id"))
-    missing = [o for o in names if o not in ids]
-    if missing:
-        Account.objects.bulk_create([Account(owner=o) for o in missing], ignore_conflicts=True)
-        ids.update(Account.objects.filter(owner__in=missing).values_list("owner", "id"))
-    return ids
+    if len(ids) < len(names):
+        Account.objects.bulk_create([Account(owner=o) for o in names if o not in ids], ignore_conflicts=True)
+        ids.update(Account.objects.filter(owner__in=names).values_list("owner", "id"))
+    Balance.objects.bulk_create(
+        [
+            Balance(account_id=ids[owner], asset=asset, shard=shard, allow_negative=owners.may_go_negative(owner))
+            for owner, asset in pairs
+            for shard in range(SHARDS if owner in owners.SHARDED else 1)
+        ],
+        ignore_conflicts=True,
+    )
 
 
-def _lock(
-    pairs: list[tuple[str, str]], spread: list[tuple[str, str]], account_ids: dict[str, int]
-) -> dict[tuple[str, str], _Slot]:
-    """Lock the rows of every pair: one free shard per spread pair (SKIP LOCKED never waits), then
-    everything else in one pass ordered by (account, asset, shard), the order every writer uses."""
-    wanted = [(account_ids[o], a, o) for o, a in pairs]
-    rows = _locked_rows(wanted, spread={(account_ids[o], a) for o, a in spread})
-    if any((account_id, asset) not in rows for account_id, asset, _ in wanted):
-        Balance.objects.bulk_create(
-            [
-                Balance(account_id=account_id, asset=asset, shard=shard, allow_negative=owners.may_go_negative(owner))
-                for account_id, asset, owner in wanted
-                if (account_id, asset) not in rows
-                for shard in range(SHARDS if owner in owners.SHARDED else 1)
-            ],
-            ignore_conflicts=True,
-        )
-        rows = _locked_rows(wanted, spread={(account_ids[o], a) for o, a in spread})
-    return {(owner, asset): _Slot(owner, rows[(account_id, asset)]) for account_id, asset, owner in wanted}
+# Lock the rows of every (owner, asset) pair: one free shard per spread pair (SKIP LOCKED never
+# waits), then everything else in one pass ordered by (account, asset, shard), the order every
+# writer uses. A spread pair whose shards are all busy waits for shard 0, and a pool being debited
+# takes all its shards.
+# Pairs travel as "<owner> <asset>" (an owner holds no space): a two-table join with array
+# filters plans in a fraction of the time a join with unnest(...) takes.
+_LOCK_REST = (
+    "SELECT a.owner, b.asset, b.account_id, b.id, b.amount FROM ledger_balance b"
+    " JOIN ledger_account a ON a.id = b.account_id"
+    " WHERE a.owner = ANY(%s::text[]) AND a.owner || ' ' || b.asset = ANY(%s::text[])"
+    " AND (b.shard = 0 OR a.owner || ' ' || b.asset = ANY(%s::text[]))"
+)
+_LOCK_SQL = _LOCK_REST + " ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b"
+_LOCK_SPREAD_SQL = (
+    "WITH s AS MATERIALIZED (SELECT p.owner, p.asset, a.id AS account_id, b.id, b.amount"
+    " FROM unnest(%s::text[], %s::text[]) p(owner, asset) JOIN ledger_account a ON a.owner = p.owner"
+    " CROSS JOIN LATERAL (SELECT id, amount FROM ledger_balance WHERE account_id = a.id AND asset = p.asset"
+    " ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) b"
+    " WHERE a.owner = ANY(%s::text[])),"
+    " r AS MATERIALIZED ({rest} AND NOT EXISTS (SELECT 1 FROM s WHERE s.owner = a.owner"
+    " AND s.asset = b.asset) ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b)"
+    " SELECT * FROM s UNION ALL SELECT * FROM r"
+).replace("{rest}", _LOCK_REST)
 
 
-def _locked_rows(
-    wanted: list[tuple[int, str, str]], *, spread: set[tuple[int, str]]
-) -> dict[tuple[int, str], list[tuple[int, int]]]:
-    found: dict[tuple[int, str], list[tuple[int, int]]] = {}
-    with connection.cursor() as cursor:
-        if connection.vendor != "postgresql":  # SQLite serialises writers: no row locks to order
-            for account_id, asset, _ in wanted:
-                cursor.execute(
-                    "SELECT id, amount FROM ledger_balance WHERE account_id = %s AND asset = %s ORDER BY shard",
-                    [account_id, asset],
-                )
-                rows = [(row_id, int(amount)) for row_id, amount in cursor.fetchall()]
-                if rows:
-                    found[(account_id, asset)] = rows
-            return found
-        if spread:
-            pairs = sorted(spread)
-            cursor.execute(
-                "SELECT p.account_id, p.asset, b.id, b.amount FROM unnest(%s::bigint[], %s::text[]) p(account_id, asset)"
-                " CROSS JOIN LATERAL (SELECT id, amount FROM ledger_balance WHERE account_id = p.account_id"
-                " AND asset = p.asset ORDER BY random() LIMIT 1 FOR UPDATE SKIP LOCKED) b",
-                [[p[0] for p in pairs], [p[1] for p in pairs]],
-            )
-            for account_id, asset, row_id, amount in cursor.fetchall():
-                found[(account_id, asset)] = [(row_id, int(amount))]
-        # Every other row waits in the one order; a spread pair whose shards are all busy waits
-        # for shard 0, and a pool being debited takes all its shards.
-        rest = [(account_id, asset) for account_id, asset, _ in wanted if (account_id, asset) not in found]
-        if not rest:
-            return found
-        cursor.execute(
-            "SELECT b.account_id, b.asset, b.id, b.amount FROM ledger_balance b"
-            " JOIN unnest(%s::bigint[], %s::text[], %s::bool[]) p(account_id, asset, every)"
-            " ON b.account_id = p.account_id AND b.asset = p.asset AND (p.every OR b.shard = 0)"
-            " ORDER BY b.account_id, b.asset, b.shard FOR UPDATE OF b",
-            [[r[0] for r in rest], [r[1] for r in rest], [r not in spread for r in rest]],
-        )
-        for account_id, asset, row_id, amount in cursor.fetchall():
-            found.setdefault((account_id, asset), []).append((row_id, int(amount)))
+def _lock_statement(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> tuple[str, list]:
+    rest = [
+        sorted({o for o, _ in pairs}),
+        [f"{o} {a}" for o, a in pairs],
+        [f"{o} {a}" for o, a in pairs if (o, a) not in spread],  # every shard (or the only one)
+    ]
+    if not spread:
+        return _LOCK_SQL, rest
+    ordered = sorted(spread)
+    spread_names = [o for o, _ in ordered]
+    return _LOCK_SPREAD_SQL, [spread_names, [a for _, a in ordered], sorted(set(spread_names)), *rest]
+
+
+def _rows_by_pair(fetched: list[tuple]) -> dict[tuple[str, str], list[Row]]:
+    found: dict[tuple[str, str], list[Row]] = {}
+    for owner, asset, account_id, row_id, amount in fetched:
+        found.setdefault((owner, asset), []).append((account_id, row_id, int(amount)))
     return found
 
 
-def _write_balances(updates: list[tuple[int, int]]) -> None:
-    if not updates:
-        return
+def _look(
+    pairs: list[tuple[str, str]], spread: set[tuple[str, str]], keys: list[str]
+) -> tuple[dict[tuple[str, str], list[Row]], dict[str, tuple[int, str]], list[tuple[int, int]]]:
+    """One round trip on PostgreSQL: take the anchor lock (shared), lock the balance rows, read
+    which keys are taken and draw a transaction id and a leaf id for each key that is not."""
+    taken: dict[str, tuple[int, str]] = {}
+    if connection.vendor != "postgresql":
+        rows = _locked_rows(pairs, spread)
+        taken = {
+            k: (pk, f)
+            for pk, k, f in Transaction.objects.filter(idempotency_key__in=keys).values_list(
+                "pk", "idempotency_key", "fingerprint"
+            )
+        }
+        return rows, taken, _draw_ids(len(keys) - len(taken))
+    lock_sql, lock_params = _lock_statement(pairs, spread)
+    _, locked, drawn = _together(
+        [
+            # The anchor lock before the ids: whoever holds a leaf id not yet committed holds it.
+            ("SELECT pg_advisory_xact_lock_shared(%s)", [ANCHOR_LOCK]),
+            (lock_sql, lock_params),
+            (
+                "WITH t AS MATERIALIZED (SELECT id, idempotency_key, fingerprint FROM ledger_transaction"
+                " WHERE idempotency_key = ANY(%s::text[])),"
+                " n AS MATERIALIZED (SELECT nextval('ledger_transaction_id_seq') AS tx,"
+                " nextval('ledger_leaf_id_seq') AS leaf FROM generate_series(1, %s - (SELECT count(*) FROM t)))"
+                " SELECT id, idempotency_key, fingerprint FROM t UNION ALL SELECT tx, NULL, NULL FROM n"
+                " UNION ALL SELECT leaf, NULL, '' FROM n",
+                [keys, len(keys)],
+            ),
+        ]
+    )
+    tx_ids: list[int] = []
+    leaf_ids: list[int] = []
+    for pk, key, fingerprint in drawn:
+        if key is not None:
+            taken[key] = (int(pk), fingerprint)
+        else:
+            (tx_ids if fingerprint is None else leaf_ids).append(int(pk))
+    return _rows_by_pair(locked), taken, list(zip(sorted(tx_ids), sorted(leaf_ids), strict=True))
+
+
+def _locked_rows(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> dict[tuple[str, str], list[Row]]:
+    if connection.vendor != "postgresql":  # SQLite serialises writers: no row locks to order
+        fetched = []
+        with connection.cursor() as cursor:
+            for owner, asset in pairs:
+                cursor.execute(
+                    "SELECT a.owner, b.asset, b.account_id, b.id, b.amount FROM ledger_balance b"
+                    " JOIN ledger_account a ON a.id = b.account_id WHERE a.owner = %s AND b.asset = %s ORDER BY b.shard",
+                    [owner, asset],
+                )
+                fetched += cursor.fetchall()
+        return _rows_by_pair(fetched)
+    return _rows_by_pair(_together([_lock_statement(pairs, spread)])[0])
+
+
+def _draw_ids(count: int) -> list[tuple[int, int]]:
+    """A transaction id and a leaf id for each of `count` transactions (the anchor lock first)."""
+    if count <= 0:
+        return []
+    tx_ids = _next_ids("ledger_transaction", count)
+    return list(zip(tx_ids, _next_leaf_ids(count), strict=True))
+
+
+def _next_ids(table: str, count: int) -> list[int]:
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                "UPDATE ledger_balance b SET amount = v.amount FROM unnest(%s::bigint[], %s::numeric[]) v(id, amount)"
-                " WHERE b.id = v.id",
-                [[u[0] for u in updates], [Decimal(u[1]) for u in updates]],
-            )
-        else:
-            cursor.executemany(
-                "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
-            )
+            cursor.execute(f"SELECT nextval('{table}_id_seq') FROM generate_series(1, %s)", [count])  # noqa: S608
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        # SQLite serialises writers (BEGIN IMMEDIATE), so MAX + 1 cannot race.
+        cursor.execute(f"SELECT COALESCE(MAX(id), 0) FROM {table}")  # noqa: S608
+        top = int(cursor.fetchone()[0])
+        return list(range(top + 1, top + 1 + count))
 
 
 def transfer(
@@ -512,20 +625,17 @@ HORIZON_POLL_SECONDS = 0.002
 
 
 def _next_leaf_ids(count: int) -> list[int]:
+    if connection.vendor != "postgresql":
+        return _next_ids("ledger_leaf", count)
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # The lock before the ids (the materialised CTE yields its row before any id is drawn):
-            # whoever holds an id not yet committed holds the lock.
-            cursor.execute(
-                "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
-                " SELECT nextval('ledger_leaf_id_seq') FROM held, generate_series(1, %s)",
-                [ANCHOR_LOCK, count],
-            )
-            return sorted(int(row[0]) for row in cursor.fetchall())
-        # SQLite serialises writers (BEGIN IMMEDIATE), so MAX + 1 cannot race.
-        cursor.execute("SELECT COALESCE(MAX(id), 0) FROM ledger_leaf")
-        top = int(cursor.fetchone()[0])
-        return list(range(top + 1, top + 1 + count))
+        # The lock before the ids (the materialised CTE yields its row before any id is drawn):
+        # whoever holds an id not yet committed holds the lock.
+        cursor.execute(
+            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
+            " SELECT nextval('ledger_leaf_id_seq') FROM held, generate_series(1, %s)",
+            [ANCHOR_LOCK, count],
+        )
+        return sorted(int(row[0]) for row in cursor.fetchall())
 
 
 def _committed_leaf_horizon(cursor) -> int:

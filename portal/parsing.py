@@ -99,21 +99,45 @@ def json_depth_exceeds(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
+# Parsed JSON can hold a NUL or a lone surrogate only through a \\u escape (strict UTF-8 decoding
+# and json.loads refuse them raw), so text without such an escape needs no walk.
+_MAYBE_BAD_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def _nested_deeper_than(data: Any, limit: int) -> bool:
+    """True if lists and objects in parsed JSON nest deeper than `limit` (the top level is 1)."""
+    stack = [(data, 1)] if isinstance(data, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in item.values() if isinstance(item, dict) else item:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
+    return False
+
+
 def parse_json(raw: bytes) -> Any:
-    """The one JSON body parser: depth scan, strict UTF-8, no NaN/Infinity, text check."""
-    if json_depth_exceeds(raw):
-        raise NestingTooDeep(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    """The one JSON body parser: depth limit, strict UTF-8, no NaN/Infinity, text check.
+
+    A refused body is checked for depth first (the raw scan), so its error is the same whichever
+    problem the parser met first; a parsed one is measured as parsed (no second pass over bytes)."""
     try:
         text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise InvalidText("The body is not valid UTF-8.") from None
-    try:
         data = json.loads(text, parse_constant=_refuse_constant)
+    except UnicodeDecodeError:
+        if json_depth_exceeds(raw):
+            raise NestingTooDeep(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
+        raise InvalidText("The body is not valid UTF-8.") from None
     except RecursionError:
         raise NestingTooDeep(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
     except ValueError as exc:
+        if json_depth_exceeds(raw):
+            raise NestingTooDeep(f"The JSON body is nested deeper than {MAX_DEPTH} levels.") from None
         raise InvalidJson(f"The body is not JSON ({exc.args[0] if exc.args else 'malformed'}).") from None
-    return ensure_text(data)
+    if _nested_deeper_than(data, MAX_DEPTH):
+        raise NestingTooDeep(f"The JSON body is nested deeper than {MAX_DEPTH} levels.")
+    return ensure_text(data) if _MAYBE_BAD_ESCAPE.search(text) else data
 
 
 def _refuse_constant(name: str) -> Any:

@@ -10,6 +10,7 @@ pool) and counts in the epoch that is open when the report commits."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -77,53 +78,53 @@ def usage_parse(items: Any, *, now: datetime) -> list[Event]:
         raise InvalidUsage(
             f"A report holds at most {conf.max_batch():,} events; this one has {len(items):,}.", code="batch_too_large"
         )
-    oldest, newest = now - timedelta(seconds=conf.max_age_seconds()), now + timedelta(seconds=conf.max_future_seconds())
+    max_age, max_future, max_units = conf.max_age_seconds(), conf.max_future_seconds(), conf.max_units()
+    oldest, newest = now - timedelta(seconds=max_age), now + timedelta(seconds=max_future)
+    kinds = set(UsageKind.values)
+    parsed: dict[str, datetime | None] = {}  # a batch usually repeats a few timestamps
     events = []
     for i, item in enumerate(items):
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             raise InvalidUsage(f"events[{i}] must be an object.")
-        model_id, agent_id = _int(item.get("model_id")), _int(item.get("agent_id"))
-        if (item.get("model_id") is None) == (item.get("agent_id") is None):
+        raw_model, raw_agent = item.get("model_id"), item.get("agent_id")
+        if (raw_model is None) == (raw_agent is None):
             raise _bad(i, "model_id", "give exactly one of model_id and agent_id.")
-        if (item.get("model_id") is not None and model_id is None) or (
-            item.get("agent_id") is not None and agent_id is None
-        ):
+        model_id, agent_id = _int(raw_model), _int(raw_agent)
+        if (raw_model is not None and model_id is None) or (raw_agent is not None and agent_id is None):
             raise _bad(i, "model_id" if agent_id is None else "agent_id", "must be an integer id.")
         version = _int(item.get("version"))
         if version is None or version < 1:
             raise _bad(i, "version", "must be a version number (an integer from 1).")
         kind = item.get("kind")
-        if kind not in UsageKind.values:
+        if type(kind) is not str or kind not in kinds:
             raise _bad(i, "kind", f"must be one of {', '.join(UsageKind.values)}; got {kind!r}.")
         units = _int(item.get("units"))
         if units is None:
             raise _bad(i, "units", f"must be an integer; got {item.get('units')!r}.")
         if units <= 0:
             raise _bad(i, "units", f"must be positive; got {units}.")
-        if units > conf.max_units():
+        if units > max_units:
             raise _bad(
                 i,
                 "units",
-                f"{units:,} is more than one event may report ({conf.max_units():,}); split it.",
+                f"{units:,} is more than one event may report ({max_units:,}); split it.",
                 "absurd_units",
             )
         raw_when = item.get("occurred_at")
-        when = parse_datetime(raw_when) if isinstance(raw_when, str) else None
+        if type(raw_when) is str:
+            when = parsed[raw_when] if raw_when in parsed else parsed.setdefault(raw_when, parse_datetime(raw_when))
+        else:
+            when = None
         if when is None or when.tzinfo is None:
             raise _bad(i, "occurred_at", "must be an ISO 8601 date-time with a time zone, e.g. 2026-01-31T12:00:00Z.")
         if when > newest:
             raise _bad(
-                i,
-                "occurred_at",
-                f"{raw_when} is in the future (allowed skew {conf.max_future_seconds()} s).",
-                "event_in_future",
+                i, "occurred_at", f"{raw_when} is in the future (allowed skew {max_future} s).", "event_in_future"
             )
         if when < oldest:
-            raise _bad(
-                i, "occurred_at", f"{raw_when} is older than {conf.max_age_seconds() // 3600} hours.", "event_too_old"
-            )
+            raise _bad(i, "occurred_at", f"{raw_when} is older than {max_age // 3600} hours.", "event_too_old")
         key = item.get("idempotency_key")
-        if not isinstance(key, str) or not _KEY_RE.match(key):
+        if type(key) is not str or not _KEY_RE.match(key):
             raise _bad(i, "idempotency_key", "must be 1 to 100 printable ASCII characters without spaces.")
         events.append(Event(i, model_id, agent_id, version, kind, units, when, key))
     return events
@@ -220,6 +221,80 @@ def epoch_usage_add(*, report_id: int) -> None:
         cursor.execute(sql.USAGE_ADD, [report_id])
 
 
+# One statement inserts the report's events (a JSON array of rows, expanded by PostgreSQL: no
+# Python object per event) and returns how many were new and their fees; the second adds those to
+# the epoch's usage. Both travel in one round trip.
+_INSERT_EVENTS = (
+    "WITH added AS (INSERT INTO rewards_usageevent (reporter_id, report_id, epoch_id, idempotency_key, idao_id,"
+    " model_version_id, agent_version_id, kind, units, weighted, fee, occurred_at)"
+    " SELECT %s, %s, %s, e.k, e.i, e.m, e.a, e.kind, e.u, e.w, e.f, e.t FROM json_to_recordset(%s::json)"
+    " AS e(k text, i bigint, m bigint, a bigint, kind text, u bigint, w bigint, f bigint, t timestamptz)"
+    " ON CONFLICT (reporter_id, idempotency_key) DO NOTHING RETURNING fee)"
+    " SELECT COUNT(*), COALESCE(SUM(fee), 0) FROM added;\n"
+)
+
+
+def _insert_events(
+    *,
+    report: UsageReport,
+    events: list[Event],
+    resolved: dict[int, tuple[int, int | None, int | None]],
+    weights: dict[str, int],
+    fees: dict[str, int],
+) -> tuple[int, int]:
+    """Insert the events no earlier report of this reporter holds (the unique index decides) and
+    add them to the epoch's usage; return (events accepted, their fee)."""
+    if connection.vendor == "postgresql":
+        rows = json.dumps(
+            [
+                {
+                    "k": e.idempotency_key,
+                    "i": resolved[e.index][0],
+                    "m": resolved[e.index][1],
+                    "a": resolved[e.index][2],
+                    "kind": e.kind,
+                    "u": e.units,
+                    "w": e.units * weights[e.kind],
+                    "f": e.units * fees[e.kind],
+                    "t": e.occurred_at.isoformat(),
+                }
+                for e in events
+            ],
+            separators=(",", ":"),
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_EVENTS + sql.USAGE_ADD,
+                [report.reporter_id, report.pk, report.epoch_id, rows, report.pk],
+            )
+            accepted, fee = cursor.fetchone()
+        return int(accepted), int(fee)
+    UsageEvent.objects.bulk_create(
+        [
+            UsageEvent(
+                reporter_id=report.reporter_id,
+                idempotency_key=e.idempotency_key,
+                report=report,
+                epoch_id=report.epoch_id,
+                idao_id=resolved[e.index][0],
+                model_version_id=resolved[e.index][1],
+                agent_version_id=resolved[e.index][2],
+                kind=e.kind,
+                units=e.units,
+                weighted=e.units * weights[e.kind],
+                fee=e.units * fees[e.kind],
+                occurred_at=e.occurred_at,
+            )
+            for e in events
+        ],
+        ignore_conflicts=True,
+        batch_size=2000,
+    )
+    epoch_usage_add(report_id=report.pk)
+    totals = UsageEvent.objects.filter(report=report).aggregate(n=Count("id"), fee=Sum("fee"))
+    return int(totals["n"]), int(totals["fee"] or 0)
+
+
 def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetime) -> ReportResult:
     """Record a report of usage events; repeated idempotency keys are skipped, the fee for the
     newly accepted ones is charged to the payer in CREDIT. All or nothing."""
@@ -237,34 +312,14 @@ def usage_report(*, user: User, token: ApiToken | None, items: Any, now: datetim
     with transaction.atomic():
         epoch = epoch_lock_for_usage(now=now)
         report = UsageReport.objects.create(reporter=user, token=token, payer=payer, epoch=epoch, received=len(events))
-        UsageEvent.objects.bulk_create(
-            [
-                UsageEvent(
-                    reporter=user,
-                    idempotency_key=e.idempotency_key,
-                    report=report,
-                    epoch=epoch,
-                    idao_id=resolved[e.index][0],
-                    model_version_id=resolved[e.index][1],
-                    agent_version_id=resolved[e.index][2],
-                    kind=e.kind,
-                    units=e.units,
-                    weighted=e.units * weights[e.kind],
-                    fee=e.units * fees[e.kind],
-                    occurred_at=e.occurred_at,
-                )
-                for e in events
-            ],
-            ignore_conflicts=True,
-            batch_size=2000,
+        accepted, fee_total = _insert_events(
+            report=report, events=events, resolved=resolved, weights=weights, fees=fees
         )
-        epoch_usage_add(report_id=report.pk)
-        totals = UsageEvent.objects.filter(report=report).aggregate(n=Count("id"), fee=Sum("fee"))
-        if totals["n"] < len(events):
+        if accepted < len(events):
             # Some keys were taken (now committed, the unique index waited for them): each must be
             # the same event, or the report rolls back.
             _check_replays(user=user, report_id=report.pk, wanted=wanted)
-        report.accepted, report.fee = totals["n"], int(totals["fee"] or 0)
+        report.accepted, report.fee = accepted, fee_total
         if report.fee > 0:
             fee = ledger_services.TransferIn(
                 source=payer,

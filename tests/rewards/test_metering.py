@@ -155,3 +155,17 @@ def test_a_body_that_is_not_json_is_refused(world):
         URL, data="{oops", content_type="application/json", HTTP_AUTHORIZATION=f"Bearer {token_for(world.pipeline)}"
     )
     assert response.status_code == 422 and response.json()["error"] == "invalid_json"
+
+
+def test_the_database_refuses_an_event_whose_reporter_or_epoch_is_not_its_reports(world):
+    from django.db import IntegrityError, connection, transaction
+
+    raw = token_for(world.pipeline)
+    assert post(raw, event(world.model, 3, key="own"))[0] == 200
+    stored = UsageEvent.objects.get(idempotency_key="own")
+    other = UserFactory()
+    for change in ({"reporter_id": other.pk}, {"epoch_id": stored.epoch_id + 10_000}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            UsageEvent.objects.filter(pk=stored.pk).update(**change)

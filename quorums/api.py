@@ -54,6 +54,18 @@ def round_json(r: Round) -> dict[str, Any]:
         "seed": r.seed,
         "seed_block": {"height": r.seed_block_height, "hash": r.seed_block_hash} if r.seed_block_hash else None,
         "candidates": candidates_json(r),
+        "seed_chain_block": (
+            {
+                "chain_id": r.beacon_chain_id,
+                "number": r.beacon_block_number,
+                "hash": r.beacon_block_hash or None,
+                "timestamp": r.beacon_block_timestamp,
+            }
+            if r.beacon_chain_id
+            else None
+        ),
+        "draw_note": r.draw_note,
+        "draw_proof": f"/ledger/proofs/{r.draw_anchor_leaf_id}.json" if r.draw_anchor_leaf_id else None,
         "open_anchor_leaf_id": r.open_anchor_leaf_id,
         "open_proof": f"/ledger/proofs/{r.open_anchor_leaf_id}.json" if r.open_anchor_leaf_id else None,
         "bundle": f"/rounds/{r.pk}/bundle.json",

@@ -215,7 +215,7 @@ QUORUM_SEED_CONFIRMATIONS = env.int("QUORUM_SEED_CONFIRMATIONS", default=2)
 QUORUM_DRAW_RETRY_SECONDS = env.float("QUORUM_DRAW_RETRY_SECONDS", default=4.0)
 if QUORUM_SEED_CHAIN_ID and QUORUM_SEED_CHAIN_ID not in PORTAL_CHAIN_RPC:
     raise ImproperlyConfigured(f"QUORUM_SEED_CHAIN_ID={QUORUM_SEED_CHAIN_ID} has no PORTAL_CHAIN_RPC entry")
-# Demo: deterministic automated validators sign their assignments every few seconds (bin/run).
+# Demo: bin/run and compose start HTTP-only validator nodes with the deterministic demo keys.
 PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
 # The demo keeps one proposal open in its iDAO (a beat task renews it); on with the demo validators.
 PORTAL_DEMO_PROPOSALS = env.bool("PORTAL_DEMO_PROPOSALS", default=PORTAL_DEMO_VALIDATORS)

@@ -103,6 +103,7 @@ def _locked_many(round_ids: list[int]) -> list[Round]:
     return list(
         Round.objects.select_for_update(of=("self",))
         .select_related("quorum", "idao")
+        .defer("candidates")  # the draw's input, read only at opening (it grows with the quorum)
         .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
         .filter(pk__in=round_ids)
         .order_by("pk")

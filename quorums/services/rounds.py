@@ -217,12 +217,18 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 deadline=quorum.db_now + quorum.round_duration,
                 params={name: getattr(quorum, name) for name in QUORUM_RULES},
             )
-            r.open_anchor_leaf_id = ledger.anchor(
-                kind=OPEN_LEAF_KIND, subject=f"round-open:{round_id}", payload=open_record(r, committee=committee)
-            ).pk
             out[index] = r
             rounds.append(r)
             committees.append(committee)
+        # Every open record in one anchoring (ids in the rounds' order).
+        leaves = ledger.anchor_many(
+            [
+                (OPEN_LEAF_KIND, f"round-open:{r.pk}", open_record(r, committee=committee))
+                for r, committee in zip(rounds, committees, strict=True)
+            ]
+        )
+        for r, leaf in zip(rounds, leaves, strict=True):
+            r.open_anchor_leaf_id = leaf.pk
         Round.objects.bulk_create(rounds)
         Seat.objects.bulk_create(
             [
@@ -523,6 +529,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     jailed: set[int] = set()
     closed: dict[int, dict[str, Any]] = {}
     closed_rounds: list[Round] = []
+    records: list[tuple[str, str, dict[str, Any]]] = []
     slash_transfers: list[ledger.TransferIn] = []
     for r, b, t, outcome, close_reason, penalties in plans:
         quorum = r.quorum
@@ -547,23 +554,25 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "voted": t.voted_stake,
         }
         digest = verdicts_digest(b.signatures)
-        leaf = ledger.anchor(
-            kind="validation_round",
-            subject=f"round:{r.pk}",
-            payload={
-                "round": r.pk,
-                "quorum": quorum.pk,
-                "idao": r.idao.slug,
-                "subject": f"{r.subject_kind}:{r.subject_ref}",
-                "content_hash": r.content_hash,
-                "seed": r.seed,
-                "outcome": outcome,
-                "close_reason": close_reason,
-                "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
-                "tally": tally_json,
-                "verdicts_digest": digest,
-                "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
-            },
+        records.append(
+            (
+                "validation_round",
+                f"round:{r.pk}",
+                {
+                    "round": r.pk,
+                    "quorum": quorum.pk,
+                    "idao": r.idao.slug,
+                    "subject": f"{r.subject_kind}:{r.subject_ref}",
+                    "content_hash": r.content_hash,
+                    "seed": r.seed,
+                    "outcome": outcome,
+                    "close_reason": close_reason,
+                    "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
+                    "tally": tally_json,
+                    "verdicts_digest": digest,
+                    "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
+                },
+            )
         )
         closed[r.pk] = {
             "outcome": outcome,
@@ -571,9 +580,11 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "closed_at": r.db_now,  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
             "tally": tally_json,
             "verdicts_digest": digest,
-            "anchor_leaf_id": leaf.pk,
         }
         closed_rounds.append(r)
+    # Every close record in one anchoring (ids in the rounds' order).
+    for r, leaf in zip(closed_rounds, ledger.anchor_many(records), strict=True):
+        closed[r.pk]["anchor_leaf_id"] = leaf.pk
     ledger.transfers_post(transfers=slash_transfers)  # every slash of the close in one ledger batch
     # The rows are locked and were open, so this conditional claim updates exactly these rows.
     if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):

@@ -345,9 +345,15 @@ def _draw_found(found: dict[int, Any]) -> None:
             committee = _draw(r.seed, r.candidates, r.rule("committee_size"))
             r.state, r.draw_note = RoundState.OPEN, ""
             r.deadline = r.db_now + r.quorum.round_duration
-            r.draw_anchor_leaf_id = ledger.anchor(
-                kind=DRAW_LEAF_KIND, subject=f"round-draw:{r.pk}", payload=draw_record(r, committee=committee)
-            ).pk
+            committees.append(committee)
+        leaves = ledger.anchor_many(
+            [
+                (DRAW_LEAF_KIND, f"round-draw:{r.pk}", draw_record(r, committee=committee))
+                for r, committee in zip(rounds, committees, strict=True)
+            ]
+        )
+        for r, leaf in zip(rounds, leaves, strict=True):
+            r.draw_anchor_leaf_id = leaf.pk
             r.save(
                 update_fields=[
                     "beacon_block_number",
@@ -360,7 +366,6 @@ def _draw_found(found: dict[int, Any]) -> None:
                     "draw_anchor_leaf_id",
                 ]
             )
-            committees.append(committee)
         Seat.objects.bulk_create(
             [
                 Seat(round=r, validator_id=vid, address=address, stake=stake)

@@ -17,6 +17,7 @@ from quorums.consensus import round_seed
 from quorums.models import Round, Seat
 from quorums.services.rounds import rounds_draw
 from quorums.tasks import sweep
+from tests.celery_helpers import wait_for
 from tests.chain import LocalChain
 from tests.quorums.factories import PROBE, setup_network, signed
 
@@ -149,3 +150,25 @@ def test_an_unreachable_chain_keeps_the_round_drawing_with_the_reason_until_the_
     assert sweep()["drawn"] == 1  # the sweep retries whatever the task gave up on
     r.refresh_from_db()
     assert r.state == "open" and r.seats.count() == 3 and r.beacon_block_number is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_draw_task_keeps_trying_through_the_broker_until_the_block_exists(settings, broker, celery_worker):
+    fresh = LocalChain()  # its genesis is not after the opening below
+    try:
+        chain_id = fresh.w3.eth.chain_id
+        settings.PORTAL_CHAIN_RPC = {chain_id: fresh.url}
+        settings.QUORUM_SEED_CHAIN_ID = chain_id
+        settings.QUORUM_SEED_CONFIRMATIONS = 1
+        settings.QUORUM_DRAW_RETRY_SECONDS = 0.1
+        idao, _quorum, _ps = setup_network(3, committee_size=3)
+        r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="t", content_hash="0x" + "0e" * 32)
+        wait_for(
+            lambda: fresh.calls.get("eth_getBlockByNumber", 0) >= 2
+        )  # the task looked, found nothing, looked again
+        assert Round.objects.get(pk=r.pk).state == "drawing"
+        first = _mine_after(fresh, r)
+        drawn = wait_for(lambda: Round.objects.filter(pk=r.pk, state="open").first())
+        assert drawn.beacon_block_hash == first["hash"] and drawn.seats.count() == 3
+    finally:
+        fresh.stop()

@@ -1,6 +1,6 @@
 """Demo contributions for the embedded default: a few small files uploaded by demo members; the
-demo validators (quorums.tasks.demo_validators_run, on with PORTAL_DEMO_VALIDATORS) take them
-through validation to DATs while the portal runs. Idempotent."""
+demo validators (HTTP-only `python -m validator` nodes that bin/run and compose's demo start)
+take them through validation to DATs while the portal runs. Idempotent."""
 
 from __future__ import annotations
 

@@ -101,19 +101,28 @@ class HashedUpload(UploadedFile):
 
 class _BackgroundKeccak:
     """keccak-256 in its own thread: pycryptodome releases the GIL, so hashing overlaps with
-    parsing, SHA-256 and the disk write. A bounded queue keeps memory flat (a few chunks)."""
+    parsing, SHA-256 and the disk write. A bounded queue keeps memory flat (a few chunks). The
+    first chunk is hashed in the caller's thread, and the thread starts only with a second one:
+    most uploads are one chunk, and a thread per upload cost more than hashing it."""
 
     def __init__(self) -> None:
         self._hash = keccak.new(digest_bits=256)
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=4)
-        self._thread = threading.Thread(target=self._run, name="upload-keccak", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
+        self._chunks = 0
 
     def _run(self) -> None:
         while (chunk := self._queue.get()) is not None:
             self._hash.update(chunk)
 
     def update(self, chunk: bytes) -> None:
+        self._chunks += 1
+        if self._chunks == 1:
+            self._hash.update(chunk)  # done before any thread touches the hash
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="upload-keccak", daemon=True)
+            self._thread.start()
         self._queue.put(chunk)
 
     def hexdigest(self) -> str:
@@ -121,7 +130,7 @@ class _BackgroundKeccak:
         return self._hash.hexdigest()
 
     def close(self) -> None:
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join()
 

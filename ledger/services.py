@@ -687,6 +687,14 @@ def _leaf_values(*, leaf_id: int, kind: str, subject: str, payload_json: str) ->
 
 
 def _anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
+    payload_json = _anchor_json(kind, subject, payload)
+    with transaction.atomic():
+        values = _leaf_values(leaf_id=_next_leaf_ids(1)[0], kind=kind, subject=subject, payload_json=payload_json)
+        return Leaf.objects.create(**values)
+
+
+def _anchor_json(kind: object, subject: object, payload: object) -> str:
+    """The canonical JSON of a record to anchor, or InvalidTransaction naming what is wrong."""
     if not isinstance(kind, str) or not _KIND_RE.match(kind):
         raise InvalidTransaction(f"An anchor kind is a short lowercase name; got {kind!r}.")
     if not isinstance(subject, str) or not 0 < len(subject) <= 200 or "\x00" in subject:
@@ -694,12 +702,9 @@ def _anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
     if not isinstance(payload, dict):
         raise InvalidTransaction("An anchor payload is a JSON object.")
     try:
-        payload_json = merkle.canonical_json(payload)
+        return merkle.canonical_json(payload)
     except (TypeError, ValueError) as exc:
         raise InvalidTransaction(f"The anchor payload is not plain JSON: {exc}.") from exc
-    with transaction.atomic():
-        values = _leaf_values(leaf_id=_next_leaf_ids(1)[0], kind=kind, subject=subject, payload_json=payload_json)
-        return Leaf.objects.create(**values)
 
 
 def anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
@@ -707,6 +712,28 @@ def anchor(*, kind: str, subject: str, payload: dict) -> Leaf:
     if isinstance(kind, str) and kind.startswith("ledger."):
         raise InvalidTransaction("Anchor kinds starting with 'ledger.' are reserved for the ledger's own records.")
     return _anchor(kind=kind, subject=subject, payload=payload)
+
+
+def anchor_many(records: Sequence[tuple[str, str, dict]]) -> list[Leaf]:
+    """anchor() for many (kind, subject, payload) records at once: each checked as anchor()
+    checks it (any refusal writes nothing), their ids drawn in one query and the leaves
+    inserted in one statement, in the records' order (ascending ids). Call it inside your own
+    transaction.atomic()."""
+    prepared = []
+    for kind, subject, payload in records:
+        if isinstance(kind, str) and kind.startswith("ledger."):
+            raise InvalidTransaction("Anchor kinds starting with 'ledger.' are reserved for the ledger's own records.")
+        prepared.append((kind, subject, _anchor_json(kind, subject, payload)))
+    if not prepared:
+        return []
+    with transaction.atomic():
+        ids = _next_leaf_ids(len(prepared))
+        return Leaf.objects.bulk_create(
+            [
+                Leaf(**_leaf_values(leaf_id=leaf_id, kind=kind, subject=subject, payload_json=payload_json))
+                for leaf_id, (kind, subject, payload_json) in zip(ids, prepared, strict=True)
+            ]
+        )
 
 
 def block_seal(*, max_leaves: int = MAX_LEAVES_PER_BLOCK) -> Block | None:

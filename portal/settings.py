@@ -207,7 +207,15 @@ IDAOS_DELEGATION_MAX_DAYS = env.int("IDAOS_DELEGATION_MAX_DAYS", default=180)
 PORTAL_TASK_MAX_RETRIES = env.int("PORTAL_TASK_MAX_RETRIES", default=3)
 PORTAL_TASK_RETRY_DELAY = env.float("PORTAL_TASK_RETRY_DELAY", default=5.0)
 PORTAL_SWEEP_SECONDS = env.float("PORTAL_SWEEP_SECONDS", default=30.0)
-# Demo: deterministic automated validators sign their assignments every few seconds (bin/run).
+# The committee seed's public-chain block (docs/validation.md "Committee seed"): with a chain id that
+# has a PORTAL_CHAIN_RPC entry, each round's committee is drawn only once the first block of that
+# chain after the round opened exists (with this many blocks on top), and its hash goes into the seed.
+QUORUM_SEED_CHAIN_ID = env.int("QUORUM_SEED_CHAIN_ID", default=0)
+QUORUM_SEED_CONFIRMATIONS = env.int("QUORUM_SEED_CONFIRMATIONS", default=2)
+QUORUM_DRAW_RETRY_SECONDS = env.float("QUORUM_DRAW_RETRY_SECONDS", default=4.0)
+if QUORUM_SEED_CHAIN_ID and QUORUM_SEED_CHAIN_ID not in PORTAL_CHAIN_RPC:
+    raise ImproperlyConfigured(f"QUORUM_SEED_CHAIN_ID={QUORUM_SEED_CHAIN_ID} has no PORTAL_CHAIN_RPC entry")
+# Demo: bin/run and compose start HTTP-only validator nodes with the deterministic demo keys.
 PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
 # The demo keeps one proposal open in its iDAO (a beat task renews it); on with the demo validators.
 PORTAL_DEMO_PROPOSALS = env.bool("PORTAL_DEMO_PROPOSALS", default=PORTAL_DEMO_VALIDATORS)

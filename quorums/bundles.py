@@ -3,11 +3,13 @@
 Format `idao-validation-round/1` (docs/validation.md), exported at `/rounds/<id>/bundle.json`:
     {"format", "round", "eip712": {domain, types, primaryType}, "seed", "candidates", "committee",
      "verdicts": [{validator, verdict, reason, signature}], "outcome",
-     "open": proof, "close": proof, "seed_headers": [header, …]}
+     "open": proof, "close": proof, "seed_headers": [header, …], "draw": proof | null}
 where `open` and `close` are ledger proof bundles (`idao-ledger-proof/1`) of the round's anchored
 open record (seed inputs, seed, candidates, committee) and close record (committee, tally,
 verdicts digest, outcome), and `seed_headers` chain the ledger block the seed took its hash from
-to the block holding the open record. `verify` needs no database: `manage.py verify_round` runs it,
+to the block holding the open record. With a public chain configured, `draw` is the proof of the
+round's draw record (the chain block, its number and hash, the seed and the committee), anchored
+once that block existed; without one it is null. `verify` needs no database: `manage.py verify_round` runs it,
 with the same draw and tally functions the portal uses (quorums.consensus)."""
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ FIELDS = {
     "open",
     "close",
     "seed_headers",
+    "draw",
 }
 
 
@@ -67,6 +70,8 @@ def _payload(proof: Any, *, kind: str, subject: str, what: str) -> dict[str, Any
 
 def verify(bundle: Any) -> Report:
     """Raise InvalidRoundBundle naming the first mismatch, or return what was checked."""
+    if isinstance(bundle, dict) and set(bundle) == FIELDS - {"draw"}:
+        bundle = {**bundle, "draw": None}  # exported before draw records existed
     if not isinstance(bundle, dict) or set(bundle) != FIELDS:
         raise InvalidRoundBundle(f"a round bundle has exactly {', '.join(sorted(FIELDS))}")
     if bundle["format"] != FORMAT:
@@ -84,8 +89,10 @@ def verify(bundle: Any) -> Report:
     # 1. The seed: the bundle's seed is the anchored one, and follows from its public inputs.
     if opened.get("round") != round_id or closed.get("round") != round_id:
         raise InvalidRoundBundle("the anchored records name another round")
-    if bundle["seed"] != opened.get("seed") or closed.get("seed") != opened.get("seed"):
-        raise InvalidRoundBundle("seed: the bundle's seed is not the one anchored when the round opened")
+    drawn_record, beacon = _draw_record(bundle, opened, round_id)
+    anchored_seed = drawn_record.get("seed") if drawn_record else opened.get("seed")
+    if bundle["seed"] != anchored_seed or closed.get("seed") != anchored_seed:
+        raise InvalidRoundBundle("seed: the bundle's seed is not the one anchored when the committee was drawn")
     block = opened.get("seed_block") or {}
     try:
         seed = round_seed(
@@ -94,16 +101,24 @@ def verify(bundle: Any) -> Report:
             round_id=round_id,
             content_hash=opened["content_hash"],
             attempt=opened["attempt"],
-            beacon_hash=(opened.get("beacon") or {}).get("hash"),
+            beacon_hash=beacon.get("hash") if beacon else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidRoundBundle(f"seed: its inputs are malformed ({exc})") from None
     if seed != bundle["seed"]:
         raise InvalidRoundBundle(f"seed: keccak of the anchored inputs is {seed}, not {bundle['seed']}")
     _check_seed_block(bundle, block)
-    report.checks.append(
-        f"seed {seed} = keccak(ledger block {block.get('height')} hash ‖ quorum ‖ round ‖ content hash ‖ attempt)"
-    )
+    if beacon:
+        report.checks.append(
+            f"seed {seed} = keccak(ledger block {block.get('height')} hash ‖ quorum ‖ round ‖ content hash ‖ attempt"
+            f" ‖ chain {beacon['chain_id']} block {beacon['number']} hash {beacon['hash']}, timestamp"
+            f" {beacon['timestamp']} after the opening second {opened['beacon']['after']}); confirm that hash, and"
+            " that the block before it is not after the opening, on any node of that chain"
+        )
+    else:
+        report.checks.append(
+            f"seed {seed} = keccak(ledger block {block.get('height')} hash ‖ quorum ‖ round ‖ content hash ‖ attempt)"
+        )
 
     # 2. The committee: the same draw over the anchored candidates.
     candidates = bundle["candidates"]
@@ -114,7 +129,8 @@ def verify(bundle: Any) -> Report:
     by_id = {int(c[0]): c for c in candidates}
     chosen = draw_committee(bytes.fromhex(seed[2:]), candidates, int(opened.get("committee_size") or 0))
     drawn = [[vid, by_id[vid][1], int(by_id[vid][2])] for vid in chosen]
-    if bundle["committee"] != opened.get("committee") or sorted(drawn) != sorted(bundle["committee"]):
+    anchored_committee = drawn_record.get("committee") if drawn_record else opened.get("committee")
+    if bundle["committee"] != anchored_committee or sorted(drawn) != sorted(bundle["committee"]):
         raise InvalidRoundBundle(f"committee: the draw from the seed and candidates gives {sorted(drawn)}")
     seats = {address.lower(): stake for _vid, address, stake in drawn}
     if sorted([a.lower(), int(s)] for a, s in closed.get("committee", [])) != sorted([a, s] for a, s in seats.items()):
@@ -179,6 +195,40 @@ def verify(bundle: Any) -> Report:
     return report
 
 
+def _draw_record(
+    bundle: dict[str, Any], opened: dict[str, Any], round_id: int
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    """(draw record, its chain block) when the open record waits for a public-chain block, else
+    (None, None). The block is of the chain the open record named, and after its opening second."""
+    promised = opened.get("beacon")
+    if promised is None:
+        if bundle["draw"] is not None:
+            raise InvalidRoundBundle("draw: the open record names no public chain, so the bundle has no draw record")
+        return None, None
+    if bundle["draw"] is None:
+        raise InvalidRoundBundle("draw: the open record waits for a public-chain block; the draw record is missing")
+    record = _payload(
+        bundle["draw"], kind="validation_round_draw", subject=f"round-draw:{round_id}", what="draw record"
+    )
+    beacon = record.get("beacon")
+    if record.get("round") != round_id or not isinstance(beacon, dict) or not isinstance(promised, dict):
+        raise InvalidRoundBundle("draw: the anchored draw record is not this round's")
+    number, timestamp, after = beacon.get("number"), beacon.get("timestamp"), promised.get("after")
+    if beacon.get("chain_id") != promised.get("chain_id"):
+        raise InvalidRoundBundle(
+            f"draw: the seed block is of chain {beacon.get('chain_id')}, the open record named {promised.get('chain_id')}"
+        )
+    if not (type(number) is int and type(timestamp) is int and type(after) is int) or number < 0:
+        raise InvalidRoundBundle("draw: the chain block's number and timestamp and the opening second are integers")
+    if timestamp <= after:
+        raise InvalidRoundBundle(
+            f"draw: chain block {number} has timestamp {timestamp}, not after the round opened ({after})"
+        )
+    if bundle["draw"]["block"]["height"] < bundle["open"]["block"]["height"]:
+        raise InvalidRoundBundle("draw: the draw record is sealed before the open record")
+    return record, beacon
+
+
 def _check_seed_block(bundle: dict[str, Any], block: dict[str, Any]) -> None:
     """The block the seed hashed precedes the open record: its header chains to the open proof's block."""
     headers = bundle["seed_headers"]
@@ -218,6 +268,9 @@ def export(round_id: int) -> dict[str, Any]:
     opened = proof_bundle(r.open_anchor_leaf_id)
     closed = proof_bundle(r.anchor_leaf_id)
     payload = json.loads(opened["leaf"]["payload"])
+    drawn = proof_bundle(r.draw_anchor_leaf_id) if r.draw_anchor_leaf_id else None
+    if drawn is not None:  # the committee was drawn once the public-chain block existed
+        payload["committee"] = json.loads(drawn["leaf"]["payload"])["committee"]
     seed_headers: list[dict] = []
     if r.seed_block_height:
         seed_headers = [
@@ -244,4 +297,5 @@ def export(round_id: int) -> dict[str, Any]:
         "open": opened,
         "close": closed,
         "seed_headers": seed_headers,
+        "draw": drawn,
     }

@@ -119,11 +119,7 @@ def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
         ):
             return None
         address = bytes.fromhex(validator[2:]) if len(validator) == 42 and validator[:2] == "0x" else None
-        if (
-            address is not None
-            and validator[2:] != validator[2:].lower()
-            and validator != to_checksum_address(validator)
-        ):
+        if address is not None and validator[2:] != validator[2:].lower() and validator != _checksum(validator):
             return None  # a mis-checksummed address: the generic encoder refuses it
         raw_hash = content_hash.removeprefix("0x")
         if address is None or len(address) != 20 or len(raw_hash) != 64 or content_hash[:2] != "0x":
@@ -139,6 +135,12 @@ def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
         return keccak(b"\x19\x01" + _domain_separator(name, version, chain_id) + struct)
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
+
+
+@lru_cache(maxsize=4096)
+def _checksum(address: str) -> str:
+    """EIP-55 form, remembered: a few validators sign many verdicts."""
+    return to_checksum_address(address)
 
 
 def _digest_bytes(full_message: dict[str, Any]) -> bytes:

@@ -135,6 +135,9 @@ class QuorumTrust(models.Model):
 
 
 class RoundState(models.TextChoices):
+    # With a public chain configured (QUORUM_SEED_CHAIN_ID) a round waits here, candidates fixed
+    # and anchored, until the first chain block after its opening exists; then its committee is drawn.
+    DRAWING = "drawing", "Drawing"
     OPEN = "open", "Open"
     CLOSED = "closed", "Closed"
 
@@ -159,6 +162,14 @@ class Round(models.Model):
         null=True, blank=True, help_text="Latest sealed ledger block at opening."
     )
     seed_block_hash = models.CharField(max_length=66, blank=True)
+    # The public-chain block mixed into the seed (QUORUM_SEED_CHAIN_ID): the first block of that
+    # chain whose timestamp is after the opening second; nobody here controls its hash.
+    beacon_chain_id = models.BigIntegerField(null=True, blank=True)
+    beacon_block_number = models.BigIntegerField(null=True, blank=True)
+    beacon_block_hash = models.CharField(max_length=66, blank=True)
+    beacon_block_timestamp = models.BigIntegerField(null=True, blank=True)
+    draw_anchor_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The anchored draw record.")
+    draw_note = models.CharField(max_length=300, blank=True, help_text="Why a drawing round still waits.")
     open_anchor_leaf_id = models.BigIntegerField(null=True, blank=True, help_text="The anchored open record.")
     state = models.CharField(max_length=8, choices=RoundState.choices, default=RoundState.OPEN)
     outcome = models.CharField(max_length=14, choices=Outcome.choices, blank=True)
@@ -180,7 +191,7 @@ class Round(models.Model):
                 fields=["subject_kind", "subject_ref", "attempt"], name="round_one_per_subject_attempt"
             ),
             models.CheckConstraint(
-                condition=Q(state="open", outcome="") | Q(state="closed") & ~Q(outcome=""),
+                condition=Q(state__in=["drawing", "open"], outcome="") | Q(state="closed") & ~Q(outcome=""),
                 name="round_outcome_iff_closed",
             ),
         ]

@@ -8,6 +8,3 @@ BEAT = {
         "schedule": float(getattr(settings, "PORTAL_SWEEP_SECONDS", 30)),
     },
 }
-
-if getattr(settings, "PORTAL_DEMO_VALIDATORS", False):
-    BEAT["quorums-demo-validators"] = {"task": "quorums.tasks.demo_validators_run", "schedule": 5.0}

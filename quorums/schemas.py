@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from portal.schemas import Amount, BodyId
 
@@ -138,6 +138,13 @@ class CandidateOut(Schema):
     stake: int
 
 
+class SeedChainBlockOut(Schema):
+    chain_id: int
+    number: int | None
+    hash: str | None
+    timestamp: int | None
+
+
 class RoundOut(Schema):
     id: int
     quorum: int
@@ -149,6 +156,13 @@ class RoundOut(Schema):
     seed: str
     seed_block: SeedBlockOut | None
     candidates: list[CandidateOut]
+    seed_chain_block: SeedChainBlockOut | None = Field(
+        None,
+        description="With a public chain configured: the first block of that chain after the round opened, whose "
+        "hash the seed also takes (number and hash null while the round is still drawing).",
+    )
+    draw_note: str = Field("", description="Why a drawing round's committee is not drawn yet.")
+    draw_proof: str | None = None
     open_anchor_leaf_id: int | None
     open_proof: str | None
     bundle: str

@@ -32,7 +32,7 @@ def quorum_candidates(*, idao_id: int) -> QuerySet[Quorum]:
         .values("n")
     )
     pending = (
-        Round.objects.filter(quorum=OuterRef("pk"), state=RoundState.OPEN)
+        Round.objects.filter(quorum=OuterRef("pk"), state__in=[RoundState.OPEN, RoundState.DRAWING])
         .order_by()
         .values("quorum")
         .annotate(n=Count("pk"))

@@ -34,13 +34,29 @@ def rounds_close_task(self: Task, round_ids: list[int]) -> None:
 
 
 @shared_task(bind=True, base=ParkingTask, ignore_result=True)
+def rounds_draw_task(self: Task, round_ids: list[int], tries: int = 0) -> None:
+    """Draw the committees of rounds waiting for their public-chain block (quorums.beacon). While
+    the block does not exist yet or the chain cannot be read, try again every
+    QUORUM_DRAW_RETRY_SECONDS, up to 50 times; the sweep draws whatever is still waiting after that."""
+    from .services.rounds import rounds_draw
+
+    result = run_with_retries(self, rounds_draw, round_ids=list(round_ids))
+    if result["waiting"] and tries < 50:
+        rounds_draw_task.apply_async(
+            args=[list(round_ids), tries + 1], countdown=float(getattr(settings, "QUORUM_DRAW_RETRY_SECONDS", 4.0))
+        )
+
+
+@shared_task(bind=True, base=ParkingTask, ignore_result=True)
 def sweep(self: Task) -> dict:
     """Close overdue rounds (database time), release matured unbonds, run downstream sweeps
     (contributions routes waiting uploads). Covers messages the broker lost."""
     from . import hooks
     from .services.bonds import unbonds_release_due
-    from .services.rounds import rounds_close
+    from .services.rounds import rounds_close, rounds_draw
 
+    drawing = list(Round.objects.filter(state=RoundState.DRAWING).order_by("pk").values_list("pk", flat=True)[:500])
+    drawn = rounds_draw(round_ids=drawing)["drawn"] if drawing else 0
     closed = 0
     overdue = list(
         Round.objects.filter(state=RoundState.OPEN, deadline__lte=Now())
@@ -56,14 +72,4 @@ def sweep(self: Task) -> dict:
             log.exception("sweep could not close every round of %s", batch)
     released = unbonds_release_due()
     hooks.run_sweeps()
-    return {"closed": closed, "released": released}
-
-
-@shared_task(bind=True, base=ParkingTask, ignore_result=True)
-def demo_validators_run(self: Task) -> int:
-    """Demo only (PORTAL_DEMO_VALIDATORS=true): the deterministic demo validators sign their
-    current assignments, so the embedded portal shows contributions going all the way through."""
-    from .services.bonds import demo_accounts
-    from .validator_node import run_once
-
-    return run_once(demo_accounts(count=getattr(settings, "PORTAL_DEMO_VALIDATOR_COUNT", 3)))
+    return {"closed": closed, "released": released, "drawn": drawn}

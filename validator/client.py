@@ -48,9 +48,14 @@ class Downloaded:
 
     @classmethod
     def write(cls, data: bytes, sink: IO[bytes]) -> Downloaded:
-        """Bytes the node already holds (inline in an assignment), measured like a download."""
+        """Bytes the node already holds, written to `sink` and measured like a download."""
         sink.write(data)
         sink.flush()
+        return cls.of(data)
+
+    @classmethod
+    def of(cls, data: bytes) -> Downloaded:
+        """Bytes the node already holds (inline in an assignment), measured like a download."""
         return cls(
             size=len(data),
             sha256="0x" + hashlib.sha256(data).hexdigest(),

@@ -16,7 +16,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import IO, Any, cast
 from urllib.parse import urlsplit
 
 from .checks import Content, Expected, Result, Thresholds, decide, reason_codes, run_all
@@ -184,21 +184,25 @@ class Node:
         if not url and "content_base64" not in subject:
             log.error("round %s: the assignment names no download URL", round_id)
             return None
-        tmp = tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix="download-", delete=False)  # noqa: SIM115
+        inline = subject.get("content_base64")
+        # A file that came inline is checked in memory; a download is streamed to a file.
+        tmp = None if isinstance(inline, str) else self._download_file()
         try:
-            with tmp:
-                inline = subject.get("content_base64")
-                if isinstance(inline, str):
-                    got = Downloaded.write(base64.b64decode(inline, validate=True), tmp)
-                else:
+            data: bytes | None = None
+            if tmp is None:
+                data = base64.b64decode(cast(str, inline), validate=True)
+                got = Downloaded.of(data)
+            else:
+                with tmp:
                     got = self.client.download(cast(str, url), tmp, max_bytes=self.config.max_bytes)
             content = Content(
-                path=Path(tmp.name),
+                path=Path(tmp.name) if tmp is not None else self.cache_dir / f"inline-{round_id}",
                 size=got.size,
                 sha256=got.sha256,
                 keccak256=got.keccak256,
                 name=str(subject.get("original_name") or ""),
                 declared_type=str(subject.get("declared_type") or ""),
+                data=data,
             )
             expected = Expected(
                 content_hash=str(assignment["content_hash"]),
@@ -212,7 +216,8 @@ class Node:
             log.warning("round %s: download failed (%s); will retry", round_id, exc)
             return None
         finally:
-            Path(tmp.name).unlink(missing_ok=True)
+            if tmp is not None:
+                Path(tmp.name).unlink(missing_ok=True)
         verdict, reason = decide(results)
         message = self.schema.message(template, verdict=verdict, reason=reason)
         signature = self.schema.sign(self.config.key or "", message)
@@ -225,6 +230,9 @@ class Node:
                     persist=True,
                 )
         return decision
+
+    def _download_file(self) -> IO[bytes]:
+        return tempfile.NamedTemporaryFile(dir=self.cache_dir, prefix="download-", delete=False)
 
     def _template_is_ours(self, assignment: dict[str, Any], template: dict[str, Any]) -> bool:
         """Sign only a message about this round, this content and this validator, in the

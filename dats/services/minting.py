@@ -135,7 +135,7 @@ def on_rounds_accepted(rounds: Sequence[Round]) -> None:
 
 
 def _mint(rounds: list[Round]) -> None:
-    """Set-based minting, one query per kind of row (the anchors stay one per DAT). Should another
+    """Set-based minting, one query per kind of row (the mint records anchored together). Should another
     transaction mint one of these rounds meanwhile (the unique index makes the insert wait, then
     fail), each round is minted on its own in a savepoint and the one that exists is kept."""
     if not rounds:
@@ -214,16 +214,23 @@ def _mint_new(rounds: list[Round]) -> None:
     seqs = iter(next_seqs(sum(1 for dat in small if dat.minhash is not None)))
     for dat in small:
         dat.minhash_seq = next(seqs) if dat.minhash is not None else None
-    for dat, parents, r in zip(dats, lineage, rounds, strict=True):
-        record = mint_record(
-            dat,
-            parents=parents,
-            round_=r,
-            owner=dat.contribution.owner.address,
-            idao=dat.contribution.idao.slug,
-            contribution=dat.contribution.public_id,
+    records = [
+        (
+            MINT_LEAF_KIND,
+            f"dat:{dat.pk}",
+            mint_record(
+                dat,
+                parents=parents,
+                round_=r,
+                owner=dat.contribution.owner.address,
+                idao=dat.contribution.idao.slug,
+                contribution=dat.contribution.public_id,
+            ),
         )
-        dat.anchor_leaf_id = ledger.anchor(kind=MINT_LEAF_KIND, subject=f"dat:{dat.pk}", payload=record).pk
+        for dat, parents, r in zip(dats, lineage, rounds, strict=True)
+    ]
+    for dat, leaf in zip(dats, ledger.anchor_many(records), strict=True):  # one anchoring for the batch
+        dat.anchor_leaf_id = leaf.pk
     update_by_pk(DAT, {dat.pk: {"anchor_leaf_id": dat.anchor_leaf_id} for dat in dats})
     update_by_pk(
         DAT, {dat.pk: {"minhash": dat.minhash, "minhash_seq": dat.minhash_seq} for dat in small if dat.minhash}

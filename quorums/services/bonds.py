@@ -112,7 +112,7 @@ def demo_accounts(*, count: int = 3, seed: int = 0x5EED) -> list[Any]:
 
 def demo_validators(*, quorum_id: int, count: int = 3, stake: int = 1000, seed: int = 0x5EED) -> list[Any]:
     """Create `count` demo validator accounts, fund and bond them into the quorum (once); returns
-    eth_account LocalAccounts for quorums.validator_node.run_once. Demo data only."""
+    eth_account LocalAccounts (manage.py run_validator --demo writes their keys for the nodes). Demo data only."""
     from portal.models import User
 
     accounts = demo_accounts(count=count, seed=seed)

@@ -8,6 +8,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
@@ -18,6 +19,7 @@ from portal.events import emit_many
 from portal.sql import update_by_pk
 
 from .. import hooks
+from ..beacon import seed_chain_id
 from ..consensus import ZERO_HASH, decisive, draw_committee, outcome_at_deadline, round_seed, tally, verdicts_digest
 from ..eip712 import as_bytes32_hex
 from ..errors import RoundNotFound
@@ -51,8 +53,9 @@ def _reserve_round_ids(n: int) -> list[int]:
 
 def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str, Any]:
     """The anchored open record: every public input of the seed, the seed, the candidates the
-    draw saw and the committee it drew (manage.py verify_round re-derives it)."""
-    return {
+    draw saw and the committee it drew (manage.py verify_round re-derives it). A round waiting
+    for its public-chain block (state drawing) has no seed nor committee yet."""
+    record: dict[str, Any] = {
         "round": r.pk,
         "quorum": r.quorum_id,
         "idao": r.idao_id,
@@ -67,6 +70,31 @@ def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str,
         "candidates": r.candidates,
         "committee": [[vid, address, stake] for vid, stake, address in committee],
     }
+    if r.state == RoundState.DRAWING:
+        # The seed waits for a public-chain block after this record: the first of chain
+        # `chain_id` with a timestamp after `after` (Unix seconds); the draw record carries it.
+        record.update(seed=None, committee=None, beacon={"chain_id": r.beacon_chain_id, "after": opened_second(r)})
+    return record
+
+
+def opened_second(r: Round) -> int:
+    """The Unix second the round opened: its seed block is the chain's first one after it."""
+    return int(r.opened_at.timestamp())
+
+
+def draw_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str, Any]:
+    """The anchored draw record of a round whose seed took a public-chain block."""
+    return {
+        "round": r.pk,
+        "beacon": {
+            "chain_id": r.beacon_chain_id,
+            "number": r.beacon_block_number,
+            "hash": r.beacon_block_hash,
+            "timestamp": r.beacon_block_timestamp,
+        },
+        "seed": r.seed,
+        "committee": [[vid, address, stake] for vid, stake, address in committee],
+    }
 
 
 def _locked_many(round_ids: list[int]) -> list[Round]:
@@ -75,6 +103,7 @@ def _locked_many(round_ids: list[int]) -> list[Round]:
     return list(
         Round.objects.select_for_update(of=("self",))
         .select_related("quorum", "idao")
+        .defer("candidates")  # the draw's input, read only at opening (it grows with the quorum)
         .annotate(overdue=ExpressionWrapper(Q(deadline__lte=Now()), output_field=BooleanField()), db_now=Now())
         .filter(pk__in=round_ids)
         .order_by("pk")
@@ -152,6 +181,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         round_ids = _reserve_round_ids(len(planned))
         head = sealed_head()
         block_height, block_hash = head if head else (0, ZERO_HASH)
+        chain_id = seed_chain_id()
         rounds: list[Round] = []
         committees: list[list[tuple[int, int, str]]] = []
         for (index, subject, chosen_quorum), round_id in zip(planned, round_ids, strict=True):
@@ -167,11 +197,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 attempt=attempt,
             )
             candidates_json = [[vid, address, stake] for vid, stake, address in rows]
-            chosen = draw_committee(
-                bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], quorum.committee_size
-            )
-            by_id = {row[0]: row for row in rows}
-            committee = [by_id[vid] for vid in chosen]
+            committee = [] if chain_id else _draw(seed, candidates_json, quorum.committee_size)
             r = Round(
                 pk=round_id,
                 quorum=quorum,
@@ -180,7 +206,10 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 subject_ref=ref,
                 content_hash=content_hash,
                 attempt=attempt,
-                seed=seed,
+                seed="" if chain_id else seed,
+                state=RoundState.DRAWING if chain_id else RoundState.OPEN,
+                beacon_chain_id=chain_id or None,
+                draw_note=f"Waiting for the first block of chain {chain_id} after the opening." if chain_id else "",
                 candidates=candidates_json,
                 seed_block_height=block_height,
                 seed_block_hash=block_hash,
@@ -188,12 +217,18 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 deadline=quorum.db_now + quorum.round_duration,
                 params={name: getattr(quorum, name) for name in QUORUM_RULES},
             )
-            r.open_anchor_leaf_id = ledger.anchor(
-                kind=OPEN_LEAF_KIND, subject=f"round-open:{round_id}", payload=open_record(r, committee=committee)
-            ).pk
             out[index] = r
             rounds.append(r)
             committees.append(committee)
+        # Every open record in one anchoring (ids in the rounds' order).
+        leaves = ledger.anchor_many(
+            [
+                (OPEN_LEAF_KIND, f"round-open:{r.pk}", open_record(r, committee=committee))
+                for r, committee in zip(rounds, committees, strict=True)
+            ]
+        )
+        for r, leaf in zip(rounds, leaves, strict=True):
+            r.open_anchor_leaf_id = leaf.pk
         Round.objects.bulk_create(rounds)
         Seat.objects.bulk_create(
             [
@@ -215,7 +250,142 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 for uid in uids
             ]
         )
+        if chain_id:
+            _enqueue_draw([r.pk for r in rounds])
         return out
+
+
+def _draw(seed: str, candidates: list[list[Any]], size: int) -> list[tuple[int, int, str]]:
+    """The committee (validator id, stake, address) drawn from the seed over the candidate rows."""
+    chosen = draw_committee(bytes.fromhex(seed[2:]), [(vid, stake) for vid, _address, stake in candidates], size)
+    by_id = {int(vid): (int(vid), int(stake), address) for vid, address, stake in candidates}
+    return [by_id[vid] for vid in chosen]
+
+
+def _enqueue_draw(round_ids: list[int]) -> None:
+    from ..tasks import rounds_draw_task
+
+    ids = sorted(round_ids)
+    transaction.on_commit(lambda: rounds_draw_task.delay(ids))
+
+
+DRAW_LEAF_KIND = "validation_round_draw"
+
+
+def rounds_draw(*, round_ids: list[int]) -> dict[str, int]:
+    """Draw the committees of rounds waiting for their public-chain block (state drawing): for
+    each, the first block of its chain after the second it opened, once confirmed; the seed takes
+    that block's hash; the committee is drawn from the candidates fixed (and anchored) at opening;
+    the draw record is anchored and the round opens for verdicts, its deadline counted from now.
+    A round whose block does not exist yet, or whose chain cannot be read, keeps waiting with the
+    reason in `draw_note` (the task retries, then the sweep). Safe to run twice."""
+    from portal.chains import ChainUnavailable
+
+    from ..beacon import ChainBlock, reader
+
+    waiting = [
+        (pk, int(chain or 0), opened_at, note)
+        for pk, chain, opened_at, note in Round.objects.filter(
+            pk__in=list(round_ids), state=RoundState.DRAWING, beacon_chain_id__isnull=False
+        )
+        .order_by("pk")
+        .values_list("pk", "beacon_chain_id", "opened_at", "draw_note")
+    ]
+    found: dict[int, ChainBlock] = {}
+    notes: dict[int, str] = {}
+    confirmations = max(0, int(getattr(settings, "QUORUM_SEED_CONFIRMATIONS", 0)))
+    for chain_id in sorted({row[1] for row in waiting}):
+        rows = [row for row in waiting if row[1] == chain_id]
+        try:
+            blocks = reader(chain_id)
+            for pk, _chain, opened_at, _note in rows:
+                block = blocks.first_after(int(opened_at.timestamp()), confirmations)
+                if block is None:
+                    notes[pk] = f"Waiting for the first block of chain {chain_id} after the opening" + (
+                        f" to have {confirmations} blocks on top." if confirmations else "."
+                    )
+                else:
+                    found[pk] = block
+        except ChainUnavailable as exc:
+            for pk, *_ in rows:
+                notes.setdefault(pk, f"The committee cannot be drawn yet: {exc.detail}")
+    for pk, _chain, _opened, note in waiting:
+        if pk in notes and notes[pk] != note:
+            Round.objects.filter(pk=pk, state=RoundState.DRAWING).update(draw_note=notes[pk][:300])
+    if found:
+        _draw_found(found)
+    return {"drawn": len(found), "waiting": len(waiting) - len(found)}
+
+
+def _draw_found(found: dict[int, Any]) -> None:
+    with transaction.atomic():
+        rounds = list(
+            Round.objects.select_for_update(of=("self",))
+            .select_related("quorum")
+            .annotate(db_now=Now())
+            .filter(pk__in=list(found), state=RoundState.DRAWING)
+            .order_by("pk")
+        )
+        committees = []
+        for r in rounds:
+            block = found[r.pk]
+            r.beacon_block_number, r.beacon_block_hash, r.beacon_block_timestamp = (
+                block.number,
+                block.hash,
+                block.timestamp,
+            )
+            r.seed = round_seed(
+                block_hash=r.seed_block_hash or ZERO_HASH,
+                quorum_id=r.quorum_id,
+                round_id=r.pk,
+                content_hash=r.content_hash,
+                attempt=r.attempt,
+                beacon_hash=block.hash,
+            )
+            committee = _draw(r.seed, r.candidates, r.rule("committee_size"))
+            r.state, r.draw_note = RoundState.OPEN, ""
+            r.deadline = r.db_now + r.quorum.round_duration
+            committees.append(committee)
+        leaves = ledger.anchor_many(
+            [
+                (DRAW_LEAF_KIND, f"round-draw:{r.pk}", draw_record(r, committee=committee))
+                for r, committee in zip(rounds, committees, strict=True)
+            ]
+        )
+        for r, leaf in zip(rounds, leaves, strict=True):
+            r.draw_anchor_leaf_id = leaf.pk
+            r.save(
+                update_fields=[
+                    "beacon_block_number",
+                    "beacon_block_hash",
+                    "beacon_block_timestamp",
+                    "seed",
+                    "state",
+                    "draw_note",
+                    "deadline",
+                    "draw_anchor_leaf_id",
+                ]
+            )
+        Seat.objects.bulk_create(
+            [
+                Seat(round=r, validator_id=vid, address=address, stake=stake)
+                for r, committee in zip(rounds, committees, strict=True)
+                for vid, stake, address in committee
+            ]
+        )
+        emit_many(
+            [
+                dict(
+                    kind="validator.drawn",
+                    idao=r.idao_id,
+                    subject=f"round:{r.pk}",
+                    recipients=[uid],
+                    payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
+                )
+                for r, uids in zip(rounds, seat_users(committees), strict=True)
+                for uid in uids
+            ]
+        )
 
 
 def seat_users(committees: list[list[tuple[int, int, str]]]) -> list[list[int]]:
@@ -364,6 +534,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     jailed: set[int] = set()
     closed: dict[int, dict[str, Any]] = {}
     closed_rounds: list[Round] = []
+    records: list[tuple[str, str, dict[str, Any]]] = []
     slash_transfers: list[ledger.TransferIn] = []
     for r, b, t, outcome, close_reason, penalties in plans:
         quorum = r.quorum
@@ -388,23 +559,25 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "voted": t.voted_stake,
         }
         digest = verdicts_digest(b.signatures)
-        leaf = ledger.anchor(
-            kind="validation_round",
-            subject=f"round:{r.pk}",
-            payload={
-                "round": r.pk,
-                "quorum": quorum.pk,
-                "idao": r.idao.slug,
-                "subject": f"{r.subject_kind}:{r.subject_ref}",
-                "content_hash": r.content_hash,
-                "seed": r.seed,
-                "outcome": outcome,
-                "close_reason": close_reason,
-                "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
-                "tally": tally_json,
-                "verdicts_digest": digest,
-                "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
-            },
+        records.append(
+            (
+                "validation_round",
+                f"round:{r.pk}",
+                {
+                    "round": r.pk,
+                    "quorum": quorum.pk,
+                    "idao": r.idao.slug,
+                    "subject": f"{r.subject_kind}:{r.subject_ref}",
+                    "content_hash": r.content_hash,
+                    "seed": r.seed,
+                    "outcome": outcome,
+                    "close_reason": close_reason,
+                    "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
+                    "tally": tally_json,
+                    "verdicts_digest": digest,
+                    "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
+                },
+            )
         )
         closed[r.pk] = {
             "outcome": outcome,
@@ -412,9 +585,11 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "closed_at": r.db_now,  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
             "tally": tally_json,
             "verdicts_digest": digest,
-            "anchor_leaf_id": leaf.pk,
         }
         closed_rounds.append(r)
+    # Every close record in one anchoring (ids in the rounds' order).
+    for r, leaf in zip(closed_rounds, ledger.anchor_many(records), strict=True):
+        closed[r.pk]["anchor_leaf_id"] = leaf.pk
     ledger.transfers_post(transfers=slash_transfers)  # every slash of the close in one ledger batch
     # The rows are locked and were open, so this conditional claim updates exactly these rows.
     if update_by_pk(Round, closed, where={"state": RoundState.OPEN}, state=RoundState.CLOSED) != len(closed):

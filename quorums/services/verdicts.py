@@ -5,6 +5,7 @@ new verdicts made decisive is closed by a task enqueued after commit (quorums.se
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,10 @@ from ..eip712 import VERDICTS, _digest_bytes, as_bytes32_hex, recover_signer, ve
 from ..errors import BadSignature, InvalidVerdict, NotInCommittee, RoundClosed, RoundNotFound, WrongRound
 from ..models import Equivocation, Round, RoundState, Seat, Verdict
 from .rounds import _Ballots, _count, _decided, _enqueue_close, _locked_many
+
+# EIP-55 of the few addresses validators sign with, remembered (keccak per call otherwise); a
+# malformed address raises each time (exceptions are not cached).
+_checksum = lru_cache(maxsize=4096)(checksum)
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ def _check_signed(
     try:
         signed_round = int(message.get("round"))  # type: ignore[arg-type]  # a missing round raises TypeError, caught
         signed_hash = as_bytes32_hex(str(message.get("contentHash")))
-        claimed = checksum(str(message.get("validator")))
+        claimed = _checksum(str(message.get("validator")))
     except (TypeError, ValueError) as exc:
         raise InvalidVerdict(f"The signed verdict is malformed: {exc}") from None
     if signed_round != r.pk or signed_hash != r.content_hash:
@@ -115,7 +120,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         except (TypeError, ValueError):
             round_ids.append(None)
     wanted = sorted({rid for rid in round_ids if rid is not None})
-    found = Round.objects.in_bulk(wanted) if wanted else {}
+    found = Round.objects.only("pk", "content_hash").in_bulk(wanted) if wanted else {}
     checked: list[_Checked] = []
     for i, (item, round_id) in enumerate(zip(items, round_ids, strict=True)):
         try:

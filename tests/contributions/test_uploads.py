@@ -272,3 +272,18 @@ def test_streaming_upload_memory_stays_flat():
     assert upload.sha256 == "0x" + hashlib.sha256(body.block * 64).hexdigest()
     upload.discard()
     assert peak < 16 * 1024 * 1024, f"peak Python allocations {peak / 1e6:.1f} MB for a 64 MiB upload"
+
+
+def test_the_keccak_of_a_one_chunk_and_a_many_chunk_upload_is_the_files():
+    from tests.quorums.factories import staged
+
+    for size in (10, 1024 * 1024, 3 * 1024 * 1024 + 7):  # one chunk inline; more start the hashing thread
+        content = bytes(i % 251 for i in range(size))
+        upload = staged(content, name="bytes.bin", content_type="application/octet-stream")
+        try:
+            k = keccak.new(digest_bits=256)
+            k.update(content)
+            assert upload.keccak256 == "0x" + k.hexdigest(), size
+            assert upload.sha256 == "0x" + hashlib.sha256(content).hexdigest()
+        finally:
+            upload.discard()

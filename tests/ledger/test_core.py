@@ -92,6 +92,32 @@ def test_malformed_or_reserved_anchors_are_refused(kind, subject, payload):
     assert not Leaf.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("kind", "subject", "payload"),
+    [("ledger.tx", "1", {}), ("Bad Kind", "s", {}), ("ok", "", {}), ("ok", "s", {"x": float("nan")}), ("ok", "s", [1])],
+)
+def test_anchor_many_refuses_the_whole_batch_for_one_malformed_record(kind, subject, payload):
+    with pytest.raises(InvalidTransaction):
+        services.anchor_many([("test.record", "fine", {}), (kind, subject, payload)])
+    assert not Leaf.objects.exists()
+
+
+def test_anchor_many_gives_the_leaves_anchor_gives_in_order_and_they_seal_and_prove():
+    from ledger import proofs
+    from ledger.selectors import proof_bundle
+
+    single = services.anchor(kind="test.record", subject="x", payload={"n": 0})
+    many = services.anchor_many([("test.record", f"x{i}", {"n": i}) for i in range(1, 4)])
+    assert [leaf.pk for leaf in many] == [single.pk + 1, single.pk + 2, single.pk + 3]
+    assert [leaf.subject for leaf in many] == ["x1", "x2", "x3"]
+    assert all(leaf.created_at is not None for leaf in Leaf.objects.filter(pk__in=[leaf.pk for leaf in many]))
+    services.block_seal()
+    for leaf in [single, *many]:
+        bundle = proof_bundle(leaf.pk)
+        proofs.check_proof(bundle)
+        assert bundle["leaf"]["payload"] == Leaf.objects.get(pk=leaf.pk).payload_json
+
+
 def test_anchor_payloads_commit_to_canonical_json_whatever_the_key_order():
     one = services.anchor(kind="test.record", subject="a", payload={"b": 1, "a": [True, None, "ü"]})
     two = services.anchor(kind="test.record", subject="b", payload={"a": [True, None, "ü"], "b": 1})

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from .conftest import compose_config
 from .processes import ROOT, embedded_env
 
-PORTAL_SERVICES = ("migrate", "web", "worker", "beat")
+PORTAL_SERVICES = ("migrate", "web", "worker", "beat", "validators")
 DEMO_SWITCHES = ("PORTAL_DEMO", "PORTAL_DEMO_VALIDATORS", "REWARDS_DEMO_PIPELINE")
 
 
@@ -71,6 +71,23 @@ def test_compose_with_portal_demo_true_loads_the_demo(tmp_path):
     assert (
         subprocess.run(["sh", "-c", probe], env={"PORTAL_DEMO": "false"}, capture_output=True, text=True).stdout == ""
     )
+
+
+def test_compose_demo_validators_are_http_only_node_processes_started_only_with_portal_demo():
+    """The `validators` service runs `manage.py run_validator --demo` (three `python -m validator`
+    processes against the proxy by URL) only when PORTAL_DEMO=true; otherwise it exits at once."""
+    demo = compose_config(PORTAL_DEMO="true", SECRET_KEY="s" * 50)["services"]["validators"]
+    script = demo["command"][2].replace("$$", "$")
+    assert "python manage.py run_validator --demo --portal http://proxy" in script
+    assert "proxy" in demo["environment"]["ALLOWED_HOSTS"].split(",")
+    assert demo["restart"] == "on-failure"  # the empty run (no demo) exits 0 and stays down
+    probe = script.replace("exec python manage.py run_validator", "echo nodes")
+    for switch, expected in (("true", "nodes"), ("false", "")):
+        ran = subprocess.run(
+            ["sh", "-c", probe], env={"PORTAL_DEMO_VALIDATORS": switch}, capture_output=True, text=True
+        )
+        assert ran.returncode == 0 and ran.stdout.split(" ")[0].strip() == expected
+    assert not (ROOT / "quorums" / "validator_node.py").exists()  # no in-process demo validator left
 
 
 @pytest.mark.django_db

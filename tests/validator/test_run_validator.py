@@ -68,11 +68,19 @@ def test_run_validator_needs_a_portal_url():
         call_command("run_validator", "--once", stdout=io.StringIO(), stderr=io.StringIO())
 
 
+def test_run_validator_demo_without_a_quorum_needs_the_demo_quorum():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="demo quorum"):
+        call_command("run_validator", "--portal", "http://127.0.0.1:1", "--demo", "--once", stdout=io.StringIO())
+
+
 def test_run_validator_demo_bonds_the_demo_validators_and_runs_one_node_each(live_server, broker, signed_in, tmp_path):
+    from quorums.demo import NAME
     from quorums.models import QuorumTrust, Validator
     from tests.quorums.factories import IdaoFactory, QuorumFactory
 
-    idao, quorum = IdaoFactory(), QuorumFactory(committee_size=3)
+    idao, quorum = IdaoFactory(), QuorumFactory(committee_size=3, name=NAME)
     QuorumTrust.objects.create(idao=idao, quorum=quorum)
     member(idao, BOB)
     call_command(
@@ -108,9 +116,9 @@ def test_run_validator_demo_bonds_the_demo_validators_and_runs_one_node_each(liv
     c = Contribution.objects.get(public_id=body["id"])
     contribution_route(contribution_id=c.pk)
     c.refresh_from_db()
-    call_command(
-        "run_validator", "--portal", live_server.url, "--demo", "--quorum", str(quorum.pk), "--once",
-        "--cache-dir", str(tmp_path), stdout=io.StringIO(),
+    call_command(  # without --quorum: the demo quorum (what compose's `validators` service runs)
+        "run_validator", "--portal", live_server.url, "--demo", "--once", "--cache-dir", str(tmp_path),
+        stdout=io.StringIO(),
     )  # fmt: skip
     assert Verdict.objects.filter(round_id=c.round_id, verdict="approve").count() == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == ["validator-0", "validator-1", "validator-2"]

@@ -3,9 +3,10 @@ the result (kept apart from the package so each check module imports only this).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import io
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 SAMPLE_BYTES = 8 * 1024 * 1024  # what the text checks read of a file (the hash covers all of it)
 MAX_REASON = 500
@@ -20,7 +21,13 @@ class Result:
     figures: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            "check": self.check,
+            "code": self.code,
+            "passed": self.passed,
+            "detail": self.detail,
+            "figures": dict(self.figures),
+        }
 
 
 @dataclass(frozen=True)
@@ -39,8 +46,9 @@ class Thresholds:
 
 @dataclass
 class Content:
-    """A downloaded file: where it is, what was measured while it arrived, and what the
-    portal says about it (name and declared type are the contributor's claims)."""
+    """A downloaded file: where it is (or its bytes, when it came inline and is small), what was
+    measured while it arrived, and what the portal says about it (name and declared type are the
+    contributor's claims). Checks read it through `head`, `text` and `open()`."""
 
     path: Path
     size: int
@@ -49,12 +57,20 @@ class Content:
     name: str = ""
     declared_type: str = ""
     _head: bytes | None = None
+    data: bytes | None = None  # the whole file, held in memory (then `path` is never read)
+
+    def open(self) -> IO[bytes]:
+        """The file's bytes from the start, as a binary file object (the caller closes it)."""
+        return io.BytesIO(self.data) if self.data is not None else open(self.path, "rb")
 
     @property
     def head(self) -> bytes:
         if self._head is None:
-            with open(self.path, "rb") as fh:
-                self._head = fh.read(SAMPLE_BYTES)
+            if self.data is not None:
+                self._head = self.data[:SAMPLE_BYTES]
+            else:
+                with open(self.path, "rb") as fh:
+                    self._head = fh.read(SAMPLE_BYTES)
         return self._head
 
     @property

@@ -133,7 +133,13 @@ class SignatureIndex:
         key = entry.content_hash.lower()
         if key in self._entries or len(entry.hashvalues) != NUM_PERM:
             return False
-        m = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME, hashvalues=list(entry.hashvalues))
+        m = MinHash(
+            num_perm=NUM_PERM,
+            seed=SEED,
+            scheme=MINHASH_SCHEME,
+            hashvalues=list(entry.hashvalues),
+            permutations=_permutations(),  # not generated again for every entry
+        )
         self._lsh.insert(key, m)
         self._entries[key] = entry
         return True

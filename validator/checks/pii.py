@@ -150,7 +150,7 @@ def _parquet_rows(content: Content) -> Iterator[str]:
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(content.path)
+        pf = pq.ParquetFile(content.open())
         count = 0
         for batch in pf.iter_batches(batch_size=4096):
             columns = [

@@ -17,7 +17,7 @@ MAX_CSV_ROWS = 2_000_000
 
 
 def _text_stream(content: Content) -> io.TextIOBase:
-    raw = open(content.path, "rb")  # noqa: SIM115  closed with the wrapper
+    raw = content.open()  # closed with the wrapper
     head = raw.read(4)
     raw.seek(0)
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
@@ -127,7 +127,7 @@ def _parquet(content: Content) -> Result:
     import pyarrow.parquet as pq
 
     try:
-        pf = pq.ParquetFile(content.path)
+        pf = pq.ParquetFile(content.open())
         meta = pf.metadata
         if meta.num_row_groups:
             pf.read_row_group(0)  # the data pages decode, not only the footer

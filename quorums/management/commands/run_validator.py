@@ -2,9 +2,11 @@
 
 manage.py run_validator --portal https://portal.example --key-file key.hex [--once] [...]
     the same as `python -m validator --portal … --key-file …` (all its flags are accepted)
-manage.py run_validator --portal http://127.0.0.1:8000 --demo --quorum 1 [--count 3]
-    fund and bond the deterministic demo validators in this portal's database, then run one
-    node process per key against --portal (demo data only: their keys are public)
+manage.py run_validator --portal http://127.0.0.1:8000 --demo [--quorum 1] [--count 3]
+    fund and bond the deterministic demo validators in this portal's database (in --quorum, by
+    default the demo quorum manage.py demo_data made), then run one `python -m validator` process
+    per key against --portal (demo data only: their keys are public); docker compose's demo
+    `validators` service runs this
 manage.py run_validator --portal … --demo --quorum 1 --count 3 --only 2 --key-dir var/validators
     the same for demo validator 2 alone, in this process (its key written to --key-dir): what
     bin/run supervises, one process per validator
@@ -29,7 +31,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--demo", action="store_true", help="Fund, bond and run the demo validators.")
-        parser.add_argument("--quorum", type=int, help="Quorum id for --demo.")
+        parser.add_argument("--quorum", type=int, help="Quorum id for --demo (default: the demo quorum).")
         parser.add_argument("--count", type=int, default=3, help="How many demo validators (--demo).")
         parser.add_argument("--only", type=int, help="Run demo validator N (1-based) alone, in this process (--demo).")
         parser.add_argument("--key-dir", help="Where --only writes its demo key (default: a temporary directory).")
@@ -51,9 +53,16 @@ class Command(BaseCommand):
             if code:
                 raise CommandError(f"the validator node stopped with status {code}")
             return
-        if not opts["quorum"]:
-            raise CommandError("--demo needs --quorum <id>.")
         from quorums.services import demo_validators
+
+        if not opts["quorum"]:
+            from quorums.demo import NAME
+            from quorums.models import Quorum
+
+            quorum = Quorum.objects.filter(name=NAME).order_by("pk").first()
+            if quorum is None:
+                raise CommandError(f"--demo needs --quorum <id>, or the demo quorum ({NAME}; manage.py demo_data).")
+            opts["quorum"] = quorum.pk
 
         accounts = demo_validators(quorum_id=opts["quorum"], count=opts["count"])
         if opts.get("only"):

@@ -43,6 +43,9 @@ class DAT(models.Model):
     policy_version = models.PositiveIntegerField(default=1)
 
     anchor_leaf_id = models.BigIntegerField()
+    # The validation round's score at mint (quorums.scores: per criterion and "composite", basis
+    # points; {} when no verdict carried scores). In the anchored mint record too.
+    scores = models.JSONField(default=dict, blank=True)
     minted_at = models.DateTimeField(default=timezone.now)
     # The content's MinHash (dats.minhash; 128 ints) once computed, and its place in the published
     # list (GET /api/v1/minhashes orders by it; assigned from a sequence when the signature is stored).
@@ -70,6 +73,10 @@ class DAT(models.Model):
 
     def __str__(self) -> str:
         return f"DAT #{self.pk} {self.title}"
+
+    @property
+    def score_bps(self) -> int | None:
+        return self.scores.get("composite") if self.scores else None
 
 
 class DatParent(models.Model):

@@ -65,6 +65,7 @@ class DatOut(Schema):
     bundle: str
     # The MinHash signature of the content (docs/validator.md), null until computed.
     minhash: list[int] | None = None
+    scores: dict[str, int] = {}  # the validation round's score (per criterion and "composite", bps)
 
 
 class DatPageOut(Schema):

@@ -154,6 +154,7 @@ def dat_dict(dat: DAT, *, parents: list[int] | None = None) -> dict[str, Any]:
         "anchorLeafId": dat.anchor_leaf_id,
         "mintedAt": dat.minted_at.isoformat(),
         "minhash": dat.minhash,
+        "scores": dat.scores,
         "url": f"/dats/{dat.pk}/",
         "bundle": f"/dats/{dat.pk}/bundle.json",
     }

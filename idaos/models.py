@@ -63,6 +63,11 @@ class IDAO(models.Model):
     # Under one_member_one_vote, the most delegated votes one delegate carries, as a share of the
     # members at the snapshot (the surplus stays with the delegators); other rules are not capped.
     delegation_cap_bps = models.PositiveIntegerField(default=500)
+    # How the epoch's contributor share is split among DATs: by usage, or by usage weighted by
+    # each DAT's validation score (docs/rewards.md).
+    reward_weighting = models.CharField(
+        max_length=16, choices=[("usage", "usage"), ("usage_x_score", "usage × score")], default="usage"
+    )
 
     class Meta:
         verbose_name = "iDAO"
@@ -104,6 +109,7 @@ class IDAO(models.Model):
         "split_treasury_bps",
         "split_validators_bps",
         "delegation_cap_bps",
+        "reward_weighting",
     )
 
 

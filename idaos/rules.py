@@ -80,6 +80,10 @@ def clean_charter(values: dict[str, Any], *, base: dict[str, Any] | None = None)
         out["membership_policy"] = merged["membership_policy"]
     if "delegation_cap_bps" in merged:
         out["delegation_cap_bps"] = _bps("delegation_cap_bps", merged["delegation_cap_bps"])
+    if "reward_weighting" in merged:
+        if merged["reward_weighting"] not in ("usage", "usage_x_score"):
+            raise InvalidInput("reward_weighting must be usage or usage_x_score.")
+        out["reward_weighting"] = merged["reward_weighting"]
     split = ("split_contributors_bps", "split_treasury_bps", "split_validators_bps")
     for name in split:
         if name in merged:

@@ -15,7 +15,7 @@ from portal.routers import PortalRouter
 from portal.schemas import Id
 
 from . import eip712, services
-from .eip712 import verdict_typed_data
+from .eip712 import SCORED_PRIMARY, SCORED_TYPES, verdict_typed_data
 from .models import Round
 from .schemas import (
     AssignmentOut,
@@ -62,6 +62,7 @@ def round_json(r: Round) -> dict[str, Any]:
         "deadline": r.deadline,
         "closed_at": r.closed_at,
         "tally": r.tally,
+        "scores": r.scores,
         "verdicts_digest": r.verdicts_digest,
         "anchor_leaf_id": r.anchor_leaf_id,
         "proof": f"/ledger/proofs/{r.anchor_leaf_id}.json" if r.anchor_leaf_id else None,
@@ -71,6 +72,8 @@ def round_json(r: Round) -> dict[str, Any]:
                 "validator": v.validator.address,
                 "verdict": v.verdict,
                 "reason": v.reason,
+                "scores": v.scores,
+                "evidence": v.evidence,
                 "signature": v.signature,
                 "digest": v.digest,
                 "automated": v.automated,
@@ -123,6 +126,7 @@ def assignments(
     facts = subject_facts(rounds)  # one describe() per subject kind for all seats
     inline = subject_contents(rounds, facts, max_bytes=inline_max, max_total=MAX_INLINE_TOTAL) if inline_max else {}
     domain = verdict_typed_data(validator="", round_id=0, content_hash="0x" + "0" * 64, verdict="", reason="")
+    domain |= {"types": SCORED_TYPES, "primaryType": SCORED_PRIMARY}  # the node fills in scores and evidence
     out = []
     for r in rounds:
         subject = facts[r.pk]

@@ -14,6 +14,16 @@ from django.db.models import F, Q
 from ledger.models import AMOUNT  # one definition of a token amount column (uint256 range)
 
 
+def default_score_weights() -> dict[str, int]:
+    """LazAI's DQS intent (0.2 duplication, 0.3 accuracy, 0.5 context alignment): uniqueness 20%,
+    authenticity 30%, quality 50%; ownership is a gate (its minimum), not a weight."""
+    return {"authenticity": 3000, "ownership": 0, "quality": 5000, "uniqueness": 2000}
+
+
+def default_score_minimums() -> dict[str, int]:
+    return {"authenticity": 5000, "ownership": 5000, "quality": 0, "uniqueness": 0, "composite": 0}
+
+
 class Quorum(models.Model):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True, max_length=2000)
@@ -26,6 +36,10 @@ class Quorum(models.Model):
     slash_minority_bps = models.PositiveIntegerField(default=500)
     slash_absence_bps = models.PositiveIntegerField(default=100)
     unbond_delay = models.DurationField(default=timedelta(days=7))
+    # The composite score: weights per criterion in basis points (summing to 10000) and the
+    # minimum score per criterion (and "composite") an accepted subject must reach (scores.py).
+    score_weights = models.JSONField(default=default_score_weights, blank=True)
+    score_minimums = models.JSONField(default=default_score_minimums, blank=True)
     paused = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -169,6 +183,9 @@ class Round(models.Model):
     verdicts_digest = models.CharField(max_length=66, blank=True)
     anchor_leaf_id = models.BigIntegerField(null=True, blank=True)
     tally = models.JSONField(default=dict, blank=True)
+    # The round's score: the stake-weighted median of the committee's score vectors per criterion,
+    # and the composite by the quorum's weights ({} when no verdict carried scores).
+    scores = models.JSONField(default=dict, blank=True)
     params = models.JSONField(
         default=dict, blank=True, help_text="The quorum's rules when this round opened (QUORUM_RULES); they decide it."
     )
@@ -217,6 +234,10 @@ class Verdict(models.Model):
     validator = models.ForeignKey(Validator, on_delete=models.PROTECT, related_name="verdicts")
     verdict = models.CharField(max_length=8)
     reason = models.CharField(max_length=500, blank=True)
+    # A ScoredVerdict (EIP-712 version 2): {criterion: basis points} and the signed evidence
+    # (JSON of the node's check codes and figures); None and "" for a version 1 Verdict.
+    scores = models.JSONField(null=True, blank=True)
+    evidence = models.TextField(blank=True, max_length=4000)
     # 65 bytes for an EOA; a contract wallet's signature can be longer (ERC-6492 wraps it).
     signature = models.TextField()
     digest = models.CharField(max_length=66)

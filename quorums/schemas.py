@@ -48,6 +48,12 @@ class VerdictMessage(Schema):
     contentHash: str
     verdict: str
     reason: str
+    # ScoredVerdict (version 2): the node fills in a score per criterion (basis points) and the evidence.
+    authenticity: int | None = None
+    ownership: int | None = None
+    quality: int | None = None
+    uniqueness: int | None = None
+    evidence: str | None = None
 
 
 class VerdictTypedData(Schema):
@@ -59,13 +65,22 @@ class VerdictTypedData(Schema):
     message: VerdictMessage
 
 
+class VerdictTypeVersion(Schema):
+    version: int
+    primaryType: str
+    types: dict[str, list[VerdictTypedField]]
+
+
 class VerdictPublicationOut(Schema):
-    """What a wallet or library needs to build and sign a Verdict."""
+    """What a wallet or library needs to build and sign a verdict: the current type (version 2,
+    ScoredVerdict) at the top, every version still verified in `versions`."""
 
     domain: VerdictDomain
     types: dict[str, list[VerdictTypedField]]
     primaryType: str
     verdicts: list[str]
+    criteria: list[str]
+    versions: list[VerdictTypeVersion]
     notes: str
 
 
@@ -119,6 +134,8 @@ class RoundVerdictOut(Schema):
     signature: str
     digest: str
     automated: bool
+    scores: dict[str, int] | None = None  # a ScoredVerdict's basis points per criterion
+    evidence: str = ""  # and the signed check results behind them (JSON)
     # How the signature was verified (portal.signatures.verify): eoa, erc1271 or erc6492.
     verified_by: str
     verified_chain_id: int | None = None
@@ -157,6 +174,7 @@ class RoundOut(Schema):
     deadline: datetime
     closed_at: datetime | None
     tally: dict[str, Any]
+    scores: dict[str, int]  # the stake-weighted median per criterion and the composite ({} unscored)
     verdicts_digest: str
     anchor_leaf_id: int | None
     proof: str | None

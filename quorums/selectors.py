@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Coalesce, Now
 
+from .eip712 import CRITERIA
 from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
 
 VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
@@ -104,6 +106,41 @@ def reject_reasons(round_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]
             pair = (code, sentence) if sep and code.replace("_", "").isalnum() else ("", part.strip())
             if (pair[1] or pair[0]) and pair not in items:
                 items.append(pair)
+    return out
+
+
+def _evidence_codes(evidence: str) -> dict[str, list[str]]:
+    """criterion -> the check codes a ScoredVerdict's evidence names ("check: code"), {} when
+    the evidence is not the JSON nodes write."""
+    try:
+        parsed = json.loads(evidence) if evidence else {}
+        return {c: [f"{row[0]}: {row[1]}" for row in parsed.get(c, [])] for c in CRITERIA}
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+        return {}
+
+
+def score_breakdowns(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """round id -> {"scores": the round's score ({} before the close or without scored verdicts),
+    "verdicts": [{validator, verdict, reason, scores, checks}]} in verdict order. Two queries."""
+    out: dict[int, dict[str, Any]] = {
+        pk: {"scores": scores or {}, "verdicts": []}
+        for pk, scores in Round.objects.filter(pk__in=list(round_ids)).values_list("pk", "scores")
+    }
+    rows = (
+        Verdict.objects.filter(round_id__in=list(out))
+        .order_by("pk")
+        .values_list("round_id", "validator__address", "verdict", "reason", "scores", "evidence")
+    )
+    for round_id, address, verdict, reason, scores, evidence in rows:
+        out[round_id]["verdicts"].append(
+            {
+                "validator": address,
+                "verdict": verdict,
+                "reason": reason,
+                "scores": scores,
+                "checks": _evidence_codes(evidence),
+            }
+        )
     return out
 
 

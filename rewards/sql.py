@@ -85,7 +85,10 @@ HAVING SUM(lines.weight) > 0
 
 # The payout table, per asset:
 #   iDAO share   S_i = floor(P · W_i / W)                 (W_i: the iDAO's attributed weight)
-#   contributors C_i = floor(S_i · contributors_bps / 10000), per DAT floor(C_i · w_d / W_i)
+#   contributors C_i = floor(S_i · contributors_bps / 10000), per DAT floor(C_i · w_d / W_i);
+#                under reward_weighting usage_x_score, floor(C_i · w_d·s_d · D_i / (W_i · Σ w·s))
+#                with s_d the DAT's composite score (10000 when unscored) and D_i = Σ w_d over
+#                the iDAO's DATs: the DATs' part of C_i is the same, split by usage × score
 #   validators   V_i = floor(S_i · validators_bps / 10000),
 #                per DAT and approving seat floor(V_i · w_d · stake / (W_i · round stake))
 #   treasury     S_i minus everything paid above, plus, for the iDAO with the most usage,
@@ -108,6 +111,13 @@ share AS (
 rest AS (
     SELECT p.asset, p.amount - SUM(s.amount) AS amount FROM pool p JOIN share s ON s.asset = p.asset GROUP BY p.asset, p.amount
 ),
+dscore AS (
+    SELECT a.idao_id, a.dat_id, a.weight,
+           CASE WHEN i.reward_weighting = 'usage_x_score'
+                THEN CAST(COALESCE(d.scores ->> 'composite', '10000') AS NUMERIC) ELSE 10000 END AS score
+    FROM att a JOIN dats_dat d ON d.id = a.dat_id JOIN idaos_idao i ON i.id = a.idao_id
+),
+dw AS (SELECT idao_id, SUM(weight) AS w, SUM(weight * score) AS sw FROM dscore GROUP BY idao_id),
 split AS (
     SELECT s.asset, s.idao_id, s.w, s.amount,
            rw_muldiv(s.amount, i.split_contributors_bps, 1, 10000, 1) AS c,
@@ -127,8 +137,9 @@ seats AS (
 ),
 lines AS (
     SELECT sp.asset, 'contributor' AS role, a.idao_id, a.dat_id, d.owner_id AS user_id,
-           rw_muldiv(sp.c, a.weight, 1, sp.w, 1) AS amount
-    FROM split sp JOIN att a ON a.idao_id = sp.idao_id AND a.dat_id IS NOT NULL JOIN dats_dat d ON d.id = a.dat_id
+           COALESCE(rw_muldiv(sp.c, a.weight * a.score, dw.w, sp.w, NULLIF(dw.sw, 0)), 0) AS amount
+    FROM split sp JOIN dscore a ON a.idao_id = sp.idao_id JOIN dw ON dw.idao_id = sp.idao_id
+    JOIN dats_dat d ON d.id = a.dat_id
     UNION ALL
     SELECT sp.asset, 'validator', a.idao_id, a.dat_id, seats.user_id,
            rw_muldiv(sp.v, a.weight, seats.stake, sp.w, seats.round_stake)

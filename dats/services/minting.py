@@ -87,6 +87,7 @@ def mint_record(
         "policy": policies.policy_of(dat).as_json(),
         "mintedAt": dat.minted_at.isoformat(),
         **({"minhash": dat.minhash} if dat.minhash is not None else {}),
+        **({"scores": dat.scores} if dat.scores else {}),
     }
 
 
@@ -199,6 +200,7 @@ def _mint_new(rounds: list[Round]) -> None:
                 quota=policy.quota,
                 expires_at=policy.expires_at,
                 anchor_leaf_id=0,
+                scores=dict(r.scores or {}),
                 minted_at=now,
             )
         )

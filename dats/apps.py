@@ -20,6 +20,7 @@ class DatsConfig(AppConfig):
         from .services import charter, minting
 
         quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
+        quorum_hooks.on_appeals_decided(minting.on_appeals_decided)
         outbox.register_planner(chain_mirror.mirror_plan)
         outbox.register_chain_check(chain_mirror.chain_differences)
         idao_hooks.register_data_ref_checker(integrations.check_data_ref)

@@ -18,6 +18,8 @@ from . import eip712, services
 from .eip712 import SCORED_PRIMARY, SCORED_TYPES, verdict_typed_data
 from .models import Round
 from .schemas import (
+    AppealIn,
+    AppealOut,
     AssignmentOut,
     BondAmountIn,
     BondOut,
@@ -34,7 +36,16 @@ from .schemas import (
     VerdictOut,
     VerdictPublicationOut,
 )
-from .selectors import VALIDATOR_SCOPE, assignments_open, candidates_json, round_get, subject_contents, subject_facts
+from .selectors import (
+    VALIDATOR_SCOPE,
+    appeal_list,
+    assignments_open,
+    candidates_json,
+    round_get,
+    subject_contents,
+    subject_facts,
+    verdicts_sealed,
+)
 
 router = PortalRouter(tags=["quorums"])
 VALIDATOR = "validator"  # the token scope of everything a validator does here
@@ -43,7 +54,11 @@ MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
 def round_json(r: Round) -> dict[str, Any]:
+    sealed = verdicts_sealed(r)
     return {
+        "verdicts_sealed": sealed,
+        "appeal_of": r.appeal_of_id,
+        "appeal_level": r.appeal_level,
         "id": r.pk,
         "quorum": r.quorum_id,
         "idao": r.idao.slug,
@@ -82,7 +97,7 @@ def round_json(r: Round) -> dict[str, Any]:
                 "verified_chain_id": v.verified_chain_id,
                 "verified_block": v.verified_block,
             }
-            for v in r.verdicts.select_related("validator")
+            for v in ([] if sealed else r.verdicts.select_related("validator"))
         ],
     }
 
@@ -251,6 +266,61 @@ def bond(request: PortalRequest, quorum_id: Id, payload: BondAmountIn) -> dict[s
 def unbond(request: PortalRequest, quorum_id: Id, payload: BondAmountIn) -> dict[str, Any]:
     b = services.validator_unbond(quorum_id=quorum_id, user=request.auth, amount=payload.amount)
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
+
+
+# --- appeals -------------------------------------------------------------------------------------
+
+
+def appeal_json(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "round": a.round_id,
+        "appeal_round": a.appeal_round_id,
+        "level": a.level,
+        "appellant": a.address,
+        "reason": a.reason,
+        "bond": int(a.bond),
+        "bond_asset": a.bond_asset,
+        "state": a.state,
+        "outcome": a.outcome,
+        "anchor_leaf_id": a.anchor_leaf_id,
+        "created_at": a.created_at,
+        "decided_at": a.decided_at,
+    }
+
+
+@router.post(
+    "/rounds/{round_id}/appeal",
+    auth=api_auth(scope="contributions:write"),
+    response={201: AppealOut},
+    errors=(
+        "round_not_found",
+        "not_appealable",
+        "appeal_exists",
+        "appeal_window_closed",
+        "appeal_final",
+        "not_contributor",
+        "appeal_panel_unavailable",
+        "insufficient_funds",
+    ),
+    summary="Appeal a round's decision (the contributor, with the quorum's bond)",
+)
+def appeal_create(request: PortalRequest, round_id: Id, payload: AppealIn) -> Status:
+    """The contributor of a rejected or low-scored subject appeals the decision within the
+    quorum's appeal window, with the quorum's bond (moved to escrow) and a reason. A larger panel
+    (2n+1), disjoint from the earlier rounds, re-decides it (docs/validation.md, "Appeals")."""
+    appeal = services.appeal_file(round_id=round_id, user=request.auth, reason=payload.reason)
+    return Status(201, appeal_json(appeal))
+
+
+@router.get(
+    "/quorums/{quorum_id}/appeals",
+    auth=None,
+    response={200: list[AppealOut]},
+    summary="A quorum's appeals, open first, newest first (at most 200)",
+)
+def appeals_of_quorum(request: PortalRequest, quorum_id: Id) -> list[dict[str, Any]]:
+    return [appeal_json(a) for a in appeal_list(quorum_id=quorum_id)]
 
 
 # --- staff: quorum creation and parameters ---------------------------------------------------

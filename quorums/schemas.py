@@ -179,7 +179,10 @@ class RoundOut(Schema):
     anchor_leaf_id: int | None
     proof: str | None
     committee: list[SeatOut]
-    verdicts: list[RoundVerdictOut]
+    verdicts: list[RoundVerdictOut]  # empty while `verdicts_sealed` (an appeal of this decision is open)
+    verdicts_sealed: bool = False
+    appeal_of: int | None = None  # the round an appeal round re-decides
+    appeal_level: int = 0
 
 
 class BondOut(Schema):
@@ -237,3 +240,26 @@ class QuorumOut(Schema):
     unbond_delay: int
     audit_entry: int | None = None
     anchor_leaf_id: int | None = None
+
+
+class AppealIn(Schema):
+    reason: str  # why the decision is wrong, 1–2000 characters
+
+
+class AppealOut(Schema):
+    """An appeal of a round's decision and, once its panel's round closed, what was decided and
+    what moved on the ledger (`outcome`: bond, bounty, slashes, fees)."""
+
+    id: int
+    round: int
+    appeal_round: int
+    level: int
+    appellant: str
+    reason: str
+    bond: Amount
+    bond_asset: str
+    state: str
+    outcome: dict[str, Any]
+    anchor_leaf_id: int | None
+    created_at: datetime
+    decided_at: datetime | None

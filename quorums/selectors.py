@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce, Now
 
 from .eip712 import CRITERIA
-from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
+from .models import Appeal, Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
 
 VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
 
@@ -117,6 +117,33 @@ def _evidence_codes(evidence: str) -> dict[str, list[str]]:
         return {c: [f"{row[0]}: {row[1]}" for row in parsed.get(c, [])] for c in CRITERIA}
     except (ValueError, TypeError, AttributeError, IndexError, KeyError):
         return {}
+
+
+def appeal_list(*, quorum_id: int, limit: int = 200) -> list[Appeal]:
+    """A quorum's appeals, open ones first, then newest first."""
+    return list(
+        Appeal.objects.filter(round__quorum_id=quorum_id).order_by(Case(When(state="open", then=0), default=1), "-pk")[
+            :limit
+        ]
+    )
+
+
+def verdicts_sealed(r: Round) -> bool:
+    """True while an appeal of this round's decision is open (its panel has not decided)."""
+    return Appeal.objects.filter(round=r, state=Appeal.State.OPEN).exists()
+
+
+def appeal_chain(r: Round) -> list[Round]:
+    """The round's chain of rounds, the first decision first: the rounds it re-decides, itself,
+    and the appeal rounds that re-decide it."""
+    back = [r]
+    while back[0].appeal_of_id is not None:
+        back.insert(0, Round.objects.get(pk=back[0].appeal_of_id))
+    forward = back[-1]
+    while (nxt := Round.objects.filter(appeal_of=forward).first()) is not None:
+        back.append(nxt)
+        forward = nxt
+    return back
 
 
 def score_breakdowns(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:

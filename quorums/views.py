@@ -17,8 +17,16 @@ from portal.http import AuthedRequest, PortalRequest
 from portal.models import ParkedTask
 
 from . import api, services
-from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
-from .selectors import assignment_list, candidates_json, quorum_list, subject_facts, total_stake
+from .models import Appeal, AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
+from .selectors import (
+    appeal_chain,
+    assignment_list,
+    candidates_json,
+    quorum_list,
+    subject_facts,
+    total_stake,
+    verdicts_sealed,
+)
 
 
 def eip712_json(request: PortalRequest) -> JsonResponse:
@@ -67,7 +75,12 @@ def quorum_bond(request: AuthedRequest, quorum_id: int) -> HttpResponse:
 def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
     r = get_object_or_404(Round.objects.select_related("quorum", "idao"), pk=round_id)
     seats = r.seats.select_related("validator").order_by("pk")
-    verdicts = r.verdicts.select_related("validator").order_by("pk")
+    # While an appeal of this decision is open, its verdicts are sealed: the panel sees them
+    # only after it has voted.
+    sealed = verdicts_sealed(r)
+    verdicts = r.verdicts.none() if sealed else r.verdicts.select_related("validator").order_by("pk")
+    chain = appeal_chain(r)
+    appeals = {a.round_id: a for a in Appeal.objects.filter(round__in=chain)}
     try:
         subject = subject_facts([r])[r.pk]
     except Exception:  # the subject may be gone; the round's record stands on its own
@@ -80,6 +93,9 @@ def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
         "equivocations": r.equivocations.select_related("validator", "first", "second"),
         "slashes": r.slashes.select_related("validator"),
         "candidates": candidates_json(r),
+        "sealed": sealed,
+        "chain": [(c, appeals.get(c.pk)) for c in chain],
+        "appeal": appeals.get(r.pk),
     }
     template = "quorums/round_detail.html#progress" if request.htmx else "quorums/round_detail.html"
     return render(request, template, context)

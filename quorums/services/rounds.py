@@ -458,5 +458,5 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             setattr(r, field, value)
     if jailed:
         Validator.objects.filter(pk__in=jailed, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
-    hooks.run_closed(closed_rounds)
+    hooks.run_closed(closed_rounds)  # the first hook decides the appeals these rounds were panels of
     return rounds

@@ -10,6 +10,7 @@ from django.urls import reverse
 from portal.errors import NotFound
 from quorums.selectors import (
     VALIDATOR_SCOPE,
+    appeal_options,
     has_active_assignment,
     has_active_seat,
     reject_reasons,
@@ -46,8 +47,10 @@ def contributions_with_findings(contributions: Any) -> list[Contribution]:
     rows = list(contributions)
     reasons = reject_reasons([c.round_id for c in rows if c.round_id])
     breakdowns = score_breakdowns([c.round_id for c in rows if c.round_id])
+    options = appeal_options([c.round_id for c in rows if c.round_id])
     for c in rows:
         c.breakdown = breakdowns.get(c.round_id)
+        c.appeal_option = options.get(c.round_id)
         flags = [(flag, FLAG_SENTENCES.get(flag, "")) for flag in c.flags or []]
         c.findings = flags + [pair for pair in reasons.get(c.round_id, []) if pair not in flags]
     return rows

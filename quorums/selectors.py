@@ -128,6 +128,38 @@ def appeal_list(*, quorum_id: int, limit: int = 200) -> list[Appeal]:
     )
 
 
+def appeal_options(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """round id -> what its contributor needs to decide on appealing, for the closed decisions
+    that can be appealed now (quorums.services.appeals.appealable, no appeal yet, window open by
+    database time): the bond, its asset, the window's end and the seconds left. Two queries."""
+    rounds = list(
+        Round.objects.filter(pk__in=list(round_ids), state=RoundState.CLOSED, appeal__isnull=True)
+        .select_related("quorum")
+        .annotate(db_now=Now())
+    )
+    out = {}
+    for r in rounds:
+        q = r.quorum
+        low = bool(r.scores) and int(r.scores.get("composite", 10_000)) < q.score_low_bps
+        if r.appeal_level >= 2 or not (r.outcome == "rejected" or (r.outcome == "accepted" and low)):
+            continue
+        ends = (r.closed_at or r.db_now) + q.appeal_window
+        left = int((ends - r.db_now).total_seconds())
+        if left > 0:
+            out[r.pk] = {
+                "round": r.pk,
+                "bond": int(q.appeal_bond),
+                "asset": q.appeal_bond_asset,
+                "ends": ends,
+                "hours_left": left // 3600,
+                "panel": 2 * r.seats.count() + 1,
+                "bounty_pct": q.appeal_bounty_bps // 100,
+                "fee_pct": q.appeal_fee_bps // 100,
+                "rescore": r.outcome == "accepted",
+            }
+    return out
+
+
 def verdicts_sealed(r: Round) -> bool:
     """True while an appeal of this round's decision is open (its panel has not decided)."""
     return Appeal.objects.filter(round=r, state=Appeal.State.OPEN).exists()

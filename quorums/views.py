@@ -20,6 +20,7 @@ from . import api, services
 from .models import Appeal, AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
 from .selectors import (
     appeal_chain,
+    appeal_list,
     assignment_list,
     candidates_json,
     quorum_list,
@@ -49,6 +50,7 @@ def quorum_detail(request: PortalRequest, quorum_id: int) -> HttpResponse:
         "recent_rounds": quorum.rounds.filter(state=RoundState.CLOSED).select_related("idao")[:20],
         "slashes": Slash.objects.filter(validator__quorum=quorum).select_related("validator")[:50],
         "trusted_by": quorum.trusts.filter(active=True).select_related("idao"),
+        "open_appeals": [a for a in appeal_list(quorum_id=quorum.pk, limit=50) if a.state == Appeal.State.OPEN],
         "mine": validators.filter(user_id=request.user.pk).first() if request.user.is_authenticated else None,
     }
     return render(request, "quorums/quorum_detail.html", context)
@@ -70,6 +72,21 @@ def quorum_bond(request: AuthedRequest, quorum_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.detail)
     return redirect("quorums:quorum_detail", quorum_id=quorum_id)
+
+
+@login_required
+@require_POST
+def round_appeal(request: AuthedRequest, round_id: int) -> HttpResponse:
+    """The contributor's "Appeal this decision" form: the bond moves to escrow and a panel is drawn."""
+    try:
+        appeal = services.appeal_file(round_id=round_id, user=request.user, reason=request.POST.get("reason", ""))
+        messages.success(
+            request,
+            f"Appeal filed: {appeal.bond} {appeal.bond_asset} in escrow; round {appeal.appeal_round_id} re-decides it.",
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("quorums:round_detail", round_id=round_id)
 
 
 def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:

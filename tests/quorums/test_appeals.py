@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test import Client
 
 from contributions.models import Contribution
 from dats.models import DAT
@@ -81,16 +82,24 @@ def test_refusals_are_each_their_own_code_and_move_nothing():
     assert balance(owners.user(BOB.address), "CREDIT") == BOND and Appeal.objects.count() == 1
     with pytest.raises(NotAppealable):  # the panel's round is still open
         services.appeal_file(round_id=appeal.appeal_round_id, user=user_of(BOB), reason="early")
+    listed = Client().get(f"/api/v1/quorums/{r.quorum_id}/appeals").json()
+    assert [(a["round"], a["state"], a["bond"]) for a in listed] == [(r.pk, "open", BOND)]
+    assert f"/rounds/{appeal.appeal_round_id}/" in Client().get(f"/quorums/{r.quorum_id}/").content.decode()
 
 
 @pytest.mark.django_db
-def test_an_appeal_after_the_window_is_refused_by_database_time():
+def test_an_appeal_after_the_window_is_refused_by_database_time(client):
     _idao, _q, _ps, _c, r, _seated = _rejected()
     _credit(BOB, BOND)
+    client.force_login(user_of(BOB))
+    page = client.get("/contributions/mine").content.decode()
+    assert 'data-testid="appeal-form"' in page and "71 more hours" in page  # 3 days less a few seconds
+    assert page.count('data-testid="validator-score"') == 3 and "pii: 3 of 4 records" in page
     Round.objects.filter(pk=r.pk).update(closed_at=r.closed_at - timedelta(days=3, seconds=1))
     with pytest.raises(AppealWindowClosed):
         services.appeal_file(round_id=r.pk, user=user_of(BOB), reason="late")
     assert balance(owners.user(BOB.address), "CREDIT") == BOND and not Appeal.objects.exists()
+    assert 'data-testid="appeal-form"' not in client.get("/contributions/mine").content.decode()
 
 
 @pytest.mark.django_db

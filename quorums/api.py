@@ -347,10 +347,18 @@ def _quorum_out(q: Any) -> dict[str, Any]:
                 "slash_minority_bps",
                 "slash_absence_bps",
                 "min_bond",
+                "appeal_bond",
+                "appeal_bounty_bps",
+                "appeal_fee_bps",
+                "score_low_bps",
             )
         },
         "round_duration": int(q.round_duration.total_seconds()),
         "unbond_delay": int(q.unbond_delay.total_seconds()),
+        "appeal_window": int(q.appeal_window.total_seconds()),
+        "appeal_bond_asset": q.appeal_bond_asset,
+        "score_weights": q.score_weights,
+        "score_minimums": q.score_minimums,
         "audit_entry": entry.pk if entry else None,
         "anchor_leaf_id": entry.anchor_leaf_id if entry else None,
     }

@@ -212,6 +212,11 @@ class QuorumParametersIn(Schema):
     min_bond: int | None = None
     round_duration: int | None = None
     unbond_delay: int | None = None
+    appeal_window: int | None = None  # seconds after a round's close its contributor may appeal
+    appeal_bond: int | None = None  # in the quorum's appeal bond asset (smallest unit)
+    appeal_bounty_bps: int | None = None
+    appeal_fee_bps: int | None = None
+    score_low_bps: int | None = None
 
 
 class QuorumCreateIn(QuorumParametersIn):
@@ -238,6 +243,14 @@ class QuorumOut(Schema):
     min_bond: int
     round_duration: int
     unbond_delay: int
+    appeal_window: int = 0
+    appeal_bond: int = 0
+    appeal_bond_asset: str = "CREDIT"
+    appeal_bounty_bps: int = 0
+    appeal_fee_bps: int = 0
+    score_low_bps: int = 0
+    score_weights: dict[str, int] = {}
+    score_minimums: dict[str, int] = {}
     audit_entry: int | None = None
     anchor_leaf_id: int | None = None
 

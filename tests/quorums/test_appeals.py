@@ -21,7 +21,7 @@ from ledger.selectors import balance
 from portal.errors import DomainError
 from quorums import services
 from quorums.errors import AppealExists, AppealWindowClosed, NotAppealable, NotContributor
-from quorums.models import Appeal, Round, Slash
+from quorums.models import Appeal, Round, Seat, Slash
 from tests.dats.factories import make_contribution
 from tests.personas import ALICE, BOB
 from tests.quorums.factories import member, scored, setup_network, user_of
@@ -186,3 +186,50 @@ def test_two_appeals_of_one_decision_at_once_make_one_appeal():
     assert sorted(str(x) if isinstance(x, str) else "appeal" for x in results) == ["appeal", "appeal_exists"]
     assert Appeal.objects.count() == 1 and Round.objects.filter(appeal_of=r).count() == 1
     assert balance(owners.user(BOB.address), "CREDIT") == BOND
+
+
+@pytest.mark.django_db
+def test_a_second_level_appeal_draws_a_panel_disjoint_from_both_earlier_rounds_and_is_final():
+    from quorums.errors import AppealFinal
+
+    # 3 first seats + 7 + 15 panel seats: 25 validators, each round disjoint from all before it.
+    _idao, _q, ps, _c, r, _seated = _rejected(n_validators=25)
+    _credit(BOB, 3 * BOND)
+    first = services.appeal_file(round_id=r.pk, user=user_of(BOB), reason="level one")
+    panel1 = _vote(first.appeal_round, ps, ["reject"] * 7)
+    second = services.appeal_file(round_id=panel1.pk, user=user_of(BOB), reason="level two")
+    panel2 = second.appeal_round
+    earlier = set(Seat.objects.filter(round__in=[r, panel1]).values_list("validator_id", flat=True))
+    assert second.level == 2 and panel2.seats.count() == 15
+    assert not set(panel2.seats.values_list("validator_id", flat=True)) & earlier
+    _vote(panel2, ps, ["reject"] * 15)
+    with pytest.raises(AppealFinal):
+        services.appeal_file(round_id=panel2.pk, user=user_of(BOB), reason="level three")
+    assert balance(owners.user(BOB.address), "CREDIT") == BOND  # two bonds kept by the treasury, the third never taken
+
+
+@pytest.mark.django_db
+def test_a_low_scored_acceptance_appealed_and_rescored_updates_the_dat_and_slashes_nobody():
+    idao, _q, ps = setup_network(10, committee_size=3, appeal_bond=BOND, score_low_bps=7000)
+    member(idao, BOB)
+    c = make_contribution(idao, BOB)
+    r = services.round_open(idao_id=idao.pk, subject_kind="contribution", subject_ref=str(c.pk), content_hash=c.sha256)
+    Contribution.objects.filter(pk=c.pk).update(round=r, state="routed")
+    by_address = {p.address: p for p in ps}
+    for a in r.seats.values_list("address", flat=True):
+        services.verdict_submit(round_id=r.pk, **scored(by_address[a], r, scores={"quality": 2000}))
+    r = services.round_close(round_id=r.pk)
+    # 0.3·10000 (authenticity) + 0.5·2000 (quality) + 0.2·10000 (uniqueness) = 6000 < score_low_bps 7000
+    assert r.outcome == "accepted" and r.scores["composite"] == 6000
+    dat = DAT.objects.get(contribution=c)  # minted by the accepted round's hook
+    _credit(BOB, BOND)
+    appeal = services.appeal_file(round_id=r.pk, user=user_of(BOB), reason="the quality is better than that")
+    panel = appeal.appeal_round
+    for a in panel.seats.values_list("address", flat=True):
+        services.verdict_submit(round_id=panel.pk, **scored(by_address[a], panel, scores={"quality": 9000}))
+    services.round_close(round_id=panel.pk)
+    appeal.refresh_from_db()
+    assert appeal.state == "overturned" and not Slash.objects.exists()
+    assert balance(owners.user(BOB.address), "CREDIT") == BOND
+    dat.refresh_from_db()
+    assert dat.scores["quality"] == 9000 and dat.round_id == r.pk and DAT.objects.filter(contribution=c).count() == 1

@@ -158,6 +158,8 @@ CODES: dict[str, tuple[int, str]] = {
     "insufficient_funds": (409, "The paying account cannot afford this."),
     "not_appealable": (409, "The decision cannot be appealed (still open, or accepted with a good score)."),
     "appeal_exists": (409, "This decision was already appealed."),
+    "dat_contested": (409, "The DAT is already under challenge."),
+    "challenge_window_closed": (409, "The DAT's challenge window has passed."),
     "appeal_window_closed": (409, "The appeal window of this decision has passed."),
     "appeal_final": (409, "A second-level appeal is final; it cannot be appealed."),
     "appeal_panel_unavailable": (409, "Not enough validators outside the earlier rounds to draw an appeal panel."),

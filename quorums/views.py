@@ -51,6 +51,10 @@ def quorum_detail(request: PortalRequest, quorum_id: int) -> HttpResponse:
         "slashes": Slash.objects.filter(validator__quorum=quorum).select_related("validator")[:50],
         "trusted_by": quorum.trusts.filter(active=True).select_related("idao"),
         "open_appeals": [a for a in appeal_list(quorum_id=quorum.pk, limit=50) if a.state == Appeal.State.OPEN],
+        # Panel rounds no appeal opened: a downstream app's challenge (a DAT challenge) is deciding them.
+        "open_challenges": quorum.rounds.filter(
+            state=RoundState.OPEN, appeal_of__isnull=False, appealed_by__isnull=True
+        )[:50],
         "mine": validators.filter(user_id=request.user.pk).first() if request.user.is_authenticated else None,
     }
     return render(request, "quorums/quorum_detail.html", context)

@@ -91,6 +91,7 @@ HAVING SUM(lines.weight) > 0
 #                the iDAO's DATs: the DATs' part of C_i is the same, split by usage × score
 #   validators   V_i = floor(S_i · validators_bps / 10000),
 #                per DAT and approving seat floor(V_i · w_d · stake / (W_i · round stake))
+#   a contested DAT's contributor line goes to escrow:dat:<id> until its challenge ends
 #   treasury     S_i minus everything paid above, plus, for the iDAO with the most usage,
 #                P minus the sum of all S_i: so the lines sum exactly to P.
 PAYOUTS = """
@@ -154,9 +155,12 @@ treasury AS (
     JOIN rest ON rest.asset = sp.asset
     LEFT JOIN paid ON paid.asset = sp.asset AND paid.idao_id = sp.idao_id
 )
-SELECT %(epoch)s, l.asset, l.role, 'user:' || pu.address, l.user_id, l.idao_id, l.dat_id, SUM(l.amount)
-FROM lines l JOIN portal_user pu ON pu.id = l.user_id
-GROUP BY l.asset, l.role, pu.address, l.user_id, l.idao_id, l.dat_id
+SELECT %(epoch)s, l.asset, l.role,
+       CASE WHEN l.role = 'contributor' AND cd.contested_at IS NOT NULL THEN 'escrow:dat:' || cd.id
+            ELSE 'user:' || pu.address END,
+       l.user_id, l.idao_id, l.dat_id, SUM(l.amount)
+FROM lines l JOIN portal_user pu ON pu.id = l.user_id LEFT JOIN dats_dat cd ON cd.id = l.dat_id
+GROUP BY l.asset, l.role, pu.address, cd.contested_at, cd.id, l.user_id, l.idao_id, l.dat_id
 HAVING SUM(l.amount) > 0
 UNION ALL
 SELECT %(epoch)s, t.asset, 'treasury', 'idao:' || i.slug, NULL, t.idao_id, NULL, t.amount

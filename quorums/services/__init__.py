@@ -11,7 +11,7 @@ Callers import the package (`from quorums import services`); the names below are
 
 from __future__ import annotations
 
-from .appeals import appeal_file, appealable
+from .appeals import appeal_file, appealable, panel_open
 from .bonds import demo_accounts, demo_validators, unbonds_release_due, validator_bond, validator_unbond
 from .moderation import (
     PARAMETERS,
@@ -41,6 +41,7 @@ __all__ = [
     "demo_validators",
     "fraud_case_decide",
     "fraud_case_open",
+    "panel_open",
     "parked_resolve",
     "quorum_create",
     "quorum_parameters_clean",

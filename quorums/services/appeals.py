@@ -112,22 +112,7 @@ def appeal_file(*, round_id: int, user: Any, reason: str) -> Appeal:
                     f"Round {r.pk}'s appeal window closed at {(r.closed_at or r.db_now):%Y-%m-%d %H:%M} UTC + "
                     f"{quorum.appeal_window}."
                 )
-            chain = _chain(r)
-            seated = set(Seat.objects.filter(round__in=chain).values_list("validator_id", flat=True))
-            size = 2 * r.seats.count() + 1
-            rows = [
-                (vid, int(stake), address)
-                for vid, stake, address in Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE)
-                .exclude(pk__in=seated)
-                .order_by("pk")
-                .values_list("pk", "stake", "address")
-                if stake >= quorum.min_bond
-            ]
-            if len(rows) < size:
-                raise AppealPanelUnavailable(
-                    f"An appeal panel needs {size} validators outside the earlier rounds; {len(rows)} are available."
-                )
-            panel = _open_panel(r, quorum, rows, size, now=r.db_now)
+            panel = panel_open(round_=r, now=r.db_now)
             appeal = Appeal.objects.create(
                 round=r,
                 appeal_round=panel,
@@ -156,6 +141,29 @@ def appeal_file(*, round_id: int, user: Any, reason: str) -> Appeal:
     except IntegrityError:
         # The one-appeal-per-decision constraint, if a writer got past the row lock.
         raise AppealExists(f"Round {round_id}'s decision was already appealed.") from None
+
+
+def panel_open(*, round_: Round, now: Any) -> Round:
+    """Inside the caller's transaction: open a panel round re-deciding `round_`'s subject, of
+    2n+1 seats (n: its seats) drawn from the quorum's active validators that sat on no earlier
+    round of its chain (AppealPanelUnavailable when too few). Appeals and DAT challenges use it."""
+    quorum = round_.quorum
+    chain = _chain(round_)
+    seated = set(Seat.objects.filter(round__in=chain).values_list("validator_id", flat=True))
+    size = 2 * round_.seats.count() + 1
+    rows = [
+        (vid, int(stake), address)
+        for vid, stake, address in Validator.objects.filter(quorum=quorum, state=ValidatorState.ACTIVE)
+        .exclude(pk__in=seated)
+        .order_by("pk")
+        .values_list("pk", "stake", "address")
+        if stake >= quorum.min_bond
+    ]
+    if len(rows) < size:
+        raise AppealPanelUnavailable(
+            f"A panel needs {size} validators outside the earlier rounds; {len(rows)} are available."
+        )
+    return _open_panel(round_, quorum, rows, size, now=now)
 
 
 def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: int, *, now: Any) -> Round:

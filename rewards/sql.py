@@ -168,6 +168,8 @@ FROM treasury t JOIN idaos_idao i ON i.id = t.idao_id
 WHERE t.amount > 0
 """
 
+LOCK_CONTESTED = "SELECT id FROM dats_dat WHERE contested_at IS NOT NULL ORDER BY id FOR SHARE"
+
 TOTALS = "SELECT asset, SUM(amount) FROM rewards_payout WHERE epoch_id = %s GROUP BY asset"
 
 LEGS = """

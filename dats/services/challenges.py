@@ -110,8 +110,10 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
 
 def on_rounds_closed(rounds: Sequence[Round]) -> None:
     """quorums hook (inside the closing transaction): decide the challenges whose panel closed."""
-    ids = [r.pk for r in rounds]
-    panels = {r.pk: r for r in rounds}
+    panels = {r.pk: r for r in rounds if getattr(r, "appeal_of_id", None) is not None}  # only panels decide
+    if not panels:
+        return
+    ids = list(panels)
     for challenge in (
         Challenge.objects.select_for_update()
         .select_related("dat", "dat__owner", "dat__idao", "dat__round", "dat__round__quorum")

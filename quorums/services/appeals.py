@@ -235,7 +235,7 @@ def appeals_decide(rounds: Sequence[Round]) -> list[Appeal]:
     """Inside the closing transaction: decide the appeals whose panel rounds just closed (see the
     module's docstring), move the bond, slashes, bounty and fees on the ledger, anchor each
     decision and run the on_appeals_decided hooks. Only open appeals are decided (idempotent)."""
-    panels = {r.pk: r for r in rounds if r.appeal_of_id is not None}
+    panels = {r.pk: r for r in rounds if getattr(r, "appeal_of_id", None) is not None}
     if not panels:
         return []
     appeals = list(

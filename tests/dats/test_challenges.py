@@ -135,3 +135,64 @@ def test_a_dismissed_challenge_pays_the_bond_to_owner_and_treasury_and_releases_
     assert balance(idao.treasury_owner, "CREDIT") == treasury + BOND - BOND // 2
     assert balance(owners.user(BOB.address), "LAZ") == escrowed and balance(dat.escrow_owner, "LAZ") == 0
     assert balance(owners.user(MALLORY.address), "CREDIT") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_challenge_racing_the_epoch_close_lands_the_payout_escrowed_or_paid_exactly_once():
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    idao, ps, dat = _minted()
+    version = make_model(idao=idao, artifact_hash=dat.sha256, manifest=[], name="own")
+    _credit(MALLORY, BOND)
+    base = timezone.now() - timedelta(days=200)
+    epoch = epoch_current(now=base)
+    reporter = user_of(CAROL)
+    report = UsageReport.objects.create(reporter=reporter, payer="user:x", epoch=epoch, received=1)
+    UsageEvent.objects.create(
+        reporter=reporter,
+        idempotency_key="race",
+        report=report,
+        epoch=epoch,
+        idao_id=idao.pk,
+        model_version=version,
+        kind="inference",
+        units=1000,
+        weighted=1000,
+        fee=0,
+        occurred_at=base,
+    )
+    epoch_usage_add(report_id=report.pk)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(fn) -> None:
+        try:
+            barrier.wait()
+            fn()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: epoch_close(epoch_id=epoch.pk, now=epoch.ends_at),)),
+        threading.Thread(
+            target=run,
+            args=(lambda: challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="other", evidence="race"),),
+        ),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    [line] = Payout.objects.filter(epoch_id=epoch.pk, role="contributor", dat_id=dat.pk, asset="LAZ")
+    paid, held = balance(owners.user(BOB.address), "LAZ"), balance(dat.escrow_owner, "LAZ")
+    assert (paid, held) in ((int(line.amount), 0), (0, int(line.amount)))
+    assert line.recipient == (dat.escrow_owner if held else owners.user(BOB.address))
+    _decide(Challenge.objects.get(dat=dat).panel_round, ps, "approve")  # dismissed: the escrow goes to the owner
+    assert (balance(owners.user(BOB.address), "LAZ"), balance(dat.escrow_owner, "LAZ")) == (int(line.amount), 0)

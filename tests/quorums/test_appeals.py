@@ -126,6 +126,12 @@ def test_the_panel_is_larger_and_disjoint_and_an_upheld_appeal_pays_treasury_and
     assert balance(appeal.escrow_owner, "CREDIT") == 0
     assert json.loads(Leaf.objects.get(pk=appeal.anchor_leaf_id).payload_json)["state"] == "upheld"
     assert Contribution.objects.get(pk=c.pk).state == "rejected" and not DAT.objects.exists()
+    # The panel's round re-derives offline like any round (its seed, the disjoint candidates, the 7 drawn).
+    from ledger.services import block_seal
+    from quorums.bundles import verify
+
+    block_seal()
+    assert verify(client.get(f"/rounds/{panel.pk}/bundle.json").json()).outcome == "rejected"
     # The panel's chain shows on the round page.
     page = client.get(f"/rounds/{panel.pk}/").content.decode()
     assert f"/rounds/{r.pk}/" in page and "appeal" in page.lower()

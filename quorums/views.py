@@ -129,6 +129,10 @@ def round_bundle(request: PortalRequest, round_id: int) -> HttpResponse:
 
     from .bundles import export
 
+    r = Round.objects.filter(pk=round_id).first()
+    if r is not None and verdicts_sealed(r):  # the bundle carries the verdicts the panel must not see yet
+        detail = "An appeal of this round is open: its verdicts are sealed until the panel has voted."
+        return JsonResponse({"error": "verdicts_sealed", "detail": detail}, status=409)
     try:
         bundle = export(round_id)
     except LeafNotSealed as exc:

@@ -115,6 +115,7 @@ def test_the_panel_is_larger_and_disjoint_and_an_upheld_appeal_pays_treasury_and
     treasury_credit = balance(idao.treasury_owner, "CREDIT")
     sealed = client.get(f"/api/v1/rounds/{r.pk}").json()
     assert sealed["verdicts_sealed"] is True and sealed["verdicts"] == []  # until the panel has voted
+    assert client.get(f"/rounds/{r.pk}/bundle.json").json()["error"] == "verdicts_sealed"
     closed = _vote(panel, ps, ["reject"] * 6 + ["approve"])
     assert len(client.get(f"/api/v1/rounds/{r.pk}").json()["verdicts"]) == 3
     appeal.refresh_from_db()

@@ -18,6 +18,7 @@ class ContributionsConfig(AppConfig):
         quorum_hooks.register_subject_kind(subject.SUBJECT_KIND, describe=subject.describe, open=subject.open)
         quorum_hooks.on_verdicts(services.on_verdicts)
         quorum_hooks.on_rounds_closed(services.on_rounds_closed)
+        quorum_hooks.on_appeals_decided(services.on_appeals_decided)
         quorum_hooks.on_sweep(services.contributions_route_waiting)
         idao_hooks.register_idao_panel(subject.idao_panel)
         openapi.register()

@@ -8,7 +8,14 @@ from django.db.models import Count, QuerySet
 from django.urls import reverse
 
 from portal.errors import NotFound
-from quorums.selectors import VALIDATOR_SCOPE, has_active_assignment, has_active_seat, reject_reasons
+from quorums.selectors import (
+    VALIDATOR_SCOPE,
+    appeal_options,
+    has_active_assignment,
+    has_active_seat,
+    reject_reasons,
+    score_breakdowns,
+)
 
 from .hooks import download_granted
 from .models import Contribution
@@ -35,10 +42,15 @@ FLAG_SENTENCES = {
 
 def contributions_with_findings(contributions: Any) -> list[Contribution]:
     """The contributions, each with `findings`: its upload flags with a sentence each, then the
-    reasons its round's rejecting verdicts gave (`[(code, sentence)]`, one query for all)."""
+    reasons its round's rejecting verdicts gave (`[(code, sentence)]`, one query for all), and
+    `breakdown`: its round's score and each validator's scores and reasons (two queries for all)."""
     rows = list(contributions)
     reasons = reject_reasons([c.round_id for c in rows if c.round_id])
+    breakdowns = score_breakdowns([c.round_id for c in rows if c.round_id])
+    options = appeal_options([c.round_id for c in rows if c.round_id])
     for c in rows:
+        c.breakdown = breakdowns.get(c.round_id)
+        c.appeal_option = options.get(c.round_id)
         flags = [(flag, FLAG_SENTENCES.get(flag, "")) for flag in c.flags or []]
         c.findings = flags + [pair for pair in reasons.get(c.round_id, []) if pair not in flags]
     return rows

@@ -310,6 +310,20 @@ def on_verdicts(rounds: Sequence[Round]) -> None:
         )
 
 
+def on_appeals_decided(appeals: Sequence[Any]) -> None:
+    """quorums hook (inside the closing transaction): a contribution whose rejection an appeal
+    overturned is accepted, and follows its latest round (the panel's); the DAT is minted by the
+    panel round's accepted hook."""
+    overturned = {
+        int(a.appeal_round.subject_ref): a.appeal_round_id
+        for a in appeals
+        if a.state == "overturned" and a.appeal_round.subject_kind == SUBJECT_KIND
+    }
+    now = timezone.now()
+    for pk, round_id in sorted(overturned.items()):
+        Contribution.objects.filter(pk=pk).update(state=ContributionState.ACCEPTED, round_id=round_id, updated_at=now)
+
+
 def on_rounds_closed(rounds: Sequence[Round]) -> None:
     """quorums hook (inside the closing transaction): the contributions of the closed rounds take
     their outcome; an inconclusive first attempt goes back to `uploaded` and is routed again."""

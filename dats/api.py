@@ -25,6 +25,8 @@ from .schemas import (
     AccessGrantOut,
     BundleOut,
     BundleVerifyOut,
+    ChallengeIn,
+    ChallengeOut,
     DatAccessIn,
     DatOut,
     DatPageOut,
@@ -38,6 +40,7 @@ from .schemas import (
     PolicyEventOut,
     TransferEventOut,
 )
+from .services import challenges
 from .services.grants import AccessResult
 
 router = PortalRouter(tags=["dats"])
@@ -301,3 +304,63 @@ def minhashes(
     """Every accepted DAT's MinHash signature (docs/validator.md), in the order published, 500 a
     page from the opaque cursor `after`; `next` is the last item's position (null: nothing after `after`)."""
     return selectors.minhash_page(after=after)
+
+
+def challenge_json(c: Any) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "dat": c.dat_id,
+        "challenger": c.address,
+        "reason_code": c.reason_code,
+        "evidence": c.evidence,
+        "duplicate_of": c.duplicate_of,
+        "bond": int(c.bond),
+        "bond_asset": c.bond_asset,
+        "panel_round": c.panel_round_id,
+        "state": c.state,
+        "outcome": c.outcome,
+        "anchor_leaf_id": c.anchor_leaf_id,
+    }
+
+
+@router.post(
+    "/dats/{dat_id}/challenge",
+    tags=TAGS,
+    auth=api_auth(scope=ACCESS),
+    response={201: ChallengeOut},
+    errors=(
+        "dat_not_found",
+        "dat_revoked",
+        "dat_contested",
+        "challenge_window_closed",
+        "appeal_panel_unavailable",
+        "insufficient_funds",
+        "invalid_input",
+    ),
+    summary="Challenge a DAT within its window (bond in escrow; a panel decides)",
+)
+def dat_challenge(request: PortalRequest, dat_id: Id, body: ChallengeIn) -> Status:
+    """Anyone may challenge a minted DAT within its window with the quorum's bond, a reason code
+    and evidence; the DAT is `contested` until a panel drawn disjoint from its round decides
+    (docs/validation.md, "Challenges")."""
+    c = challenges.challenge_file(
+        dat_id=dat_id,
+        user=request.auth,
+        reason_code=body.reason_code,
+        evidence=body.evidence,
+        duplicate_of=body.duplicate_of,
+    )
+    return Status(201, challenge_json(c))
+
+
+@router.get(
+    "/dats/{dat_id}/challenges",
+    tags=TAGS,
+    auth=None,
+    response={200: list[ChallengeOut]},
+    errors=("dat_not_found",),
+    summary="A DAT's challenges, newest first",
+)
+def dat_challenges(request: PortalRequest, dat_id: Id) -> list[dict[str, Any]]:
+    dat = selectors.dat_get(dat_id)
+    return [challenge_json(c) for c in dat.challenges.order_by("-pk")[:100]]

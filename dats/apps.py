@@ -17,9 +17,11 @@ class DatsConfig(AppConfig):
         from quorums import hooks as quorum_hooks
 
         from . import chain_mirror, integrations
-        from .services import charter, minting
+        from .services import challenges, charter, minting
 
         quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
+        quorum_hooks.on_appeals_decided(minting.on_appeals_decided)
+        quorum_hooks.on_rounds_closed(challenges.on_rounds_closed)
         outbox.register_planner(chain_mirror.mirror_plan)
         outbox.register_chain_check(chain_mirror.chain_differences)
         idao_hooks.register_data_ref_checker(integrations.check_data_ref)

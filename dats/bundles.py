@@ -65,6 +65,8 @@ def _check_entry(entry: Any, report: Report) -> tuple[int, list[int], dict[str, 
         raise InvalidBundle(f"DAT #{token_id}: the round validated other content than the DAT's SHA-256")
     if rnd.get("idao") != mint.get("idao"):
         raise InvalidBundle(f"DAT #{token_id}: the round belongs to another iDAO")
+    if (mint.get("scores") or {}) != (rnd.get("scores") or {}):
+        raise InvalidBundle(f"DAT #{token_id}: the mint record's score is not its round's anchored score")
     owner, policy, parents = mint.get("owner"), mint.get("policy"), list(mint.get("parents") or [])
     events = entry["events"]
     if not isinstance(events, list):

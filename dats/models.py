@@ -43,6 +43,12 @@ class DAT(models.Model):
     policy_version = models.PositiveIntegerField(default=1)
 
     anchor_leaf_id = models.BigIntegerField()
+    # The validation round's score at mint (quorums.scores: per criterion and "composite", basis
+    # points; {} when no verdict carried scores). In the anchored mint record too.
+    scores = models.JSONField(default=dict, blank=True)
+    # Set while a challenge of this DAT is open (status "contested"): its contributor payouts wait
+    # in escrow (`escrow:dat:<id>`) until the challenge ends (dats.services.challenges).
+    contested_at = models.DateTimeField(null=True, blank=True)
     minted_at = models.DateTimeField(default=timezone.now)
     # The content's MinHash (dats.minhash; 128 ints) once computed, and its place in the published
     # list (GET /api/v1/minhashes orders by it; assigned from a sequence when the signature is stored).
@@ -70,6 +76,18 @@ class DAT(models.Model):
 
     def __str__(self) -> str:
         return f"DAT #{self.pk} {self.title}"
+
+    @property
+    def status(self) -> str:
+        return "revoked" if self.revoked_at else "contested" if self.contested_at else "active"
+
+    @property
+    def escrow_owner(self) -> str:
+        return f"escrow:dat:{self.pk}"
+
+    @property
+    def score_bps(self) -> int | None:
+        return self.scores.get("composite") if self.scores else None
 
 
 class DatParent(models.Model):
@@ -181,3 +199,50 @@ class DeclaredLineage(models.Model):
 
 
 from .models_erc8028 import Erc8028ClassMirror, Erc8028Mirror  # noqa: E402, F401
+
+
+class Challenge(models.Model):
+    """A challenge of a minted DAT within its window, with a bond in escrow
+    (`escrow:challenge:<id>`), decided by a panel round like an appeal (dats.services.challenges).
+    At most one open challenge per DAT (a partial unique index)."""
+
+    class Reason(models.TextChoices):
+        PLAGIARISM = "plagiarism"
+        PERSONAL_DATA = "personal_data"
+        LICENCE = "licence"
+        DUPLICATE = "duplicate"
+        OTHER = "other"
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        UPHELD = "upheld"
+        DISMISSED = "dismissed"
+        VOID = "void"
+
+    dat = models.ForeignKey(DAT, on_delete=models.PROTECT, related_name="challenges")
+    challenger = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    address = models.CharField(max_length=42)
+    reason_code = models.CharField(max_length=16, choices=Reason.choices)
+    evidence = models.TextField(max_length=2000)
+    duplicate_of = models.CharField(max_length=80, blank=True, help_text="dat:<id> or 0x content hash it duplicates.")
+    bond = models.DecimalField(max_digits=78, decimal_places=0)
+    bond_asset = models.CharField(max_length=8)
+    panel_round = models.OneToOneField("quorums.Round", on_delete=models.PROTECT, related_name="challenge")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
+    outcome = models.JSONField(default=dict, blank=True)
+    anchor_leaf_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["dat"], condition=Q(state="open"), name="challenge_one_open_per_dat")
+        ]
+
+    def __str__(self) -> str:
+        return f"challenge {self.pk} of DAT #{self.dat_id} ({self.state})"
+
+    @property
+    def escrow_owner(self) -> str:
+        return f"escrow:challenge:{self.pk}"

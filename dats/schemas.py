@@ -33,6 +33,29 @@ class DatTransferIn(Schema):
     to: str
 
 
+class ChallengeIn(Schema):
+    reason_code: str  # plagiarism, personal_data, licence, duplicate or other
+    evidence: str  # 1–2000 characters
+    duplicate_of: str = ""  # optional: dat:<id> or the 0x content hash it duplicates
+
+
+class ChallengeOut(Schema):
+    """A challenge of a DAT and, once its panel decided, what moved (bond, bounty, slashes, escrow)."""
+
+    id: int
+    dat: int
+    challenger: str
+    reason_code: str
+    evidence: str
+    duplicate_of: str
+    bond: int
+    bond_asset: str
+    panel_round: int
+    state: str
+    outcome: dict[str, Any]
+    anchor_leaf_id: int | None
+
+
 class ParentsIn(Schema):
     parents: list[BodyId]
 
@@ -65,6 +88,8 @@ class DatOut(Schema):
     bundle: str
     # The MinHash signature of the content (docs/validator.md), null until computed.
     minhash: list[int] | None = None
+    status: str = "active"  # active, contested (a challenge is open) or revoked
+    scores: dict[str, int] = {}  # the validation round's score (per criterion and "composite", bps)
 
 
 class DatPageOut(Schema):

@@ -154,6 +154,8 @@ def dat_dict(dat: DAT, *, parents: list[int] | None = None) -> dict[str, Any]:
         "anchorLeafId": dat.anchor_leaf_id,
         "mintedAt": dat.minted_at.isoformat(),
         "minhash": dat.minhash,
+        "scores": dat.scores,
+        "status": dat.status,
         "url": f"/dats/{dat.pk}/",
         "bundle": f"/dats/{dat.pk}/bundle.json",
     }
@@ -315,3 +317,28 @@ def training_problem(dat: DAT, *, purpose: str = "training", now: datetime | Non
     """Why this DAT may not be trained on now (None if it may)."""
     decision = policies.decide(policy_of(dat), use=purpose, used=0, now=now or timezone.now(), balance=10**40)
     return None if decision.allowed else decision.detail
+
+
+def challenge_panel(dat: DAT) -> dict[str, Any]:
+    """What the DAT page says about challenges: the open or latest challenge, and whether (and
+    for how long, by database time) one can be filed now, with the bond."""
+    from django.db.models.functions import Now
+
+    from .models import Challenge
+
+    latest = dat.challenges.order_by("-pk").first()
+    quorum = dat.round.quorum
+    now = DAT.objects.filter(pk=dat.pk).annotate(db_now=Now()).values_list("db_now", flat=True).first()
+    ends = dat.minted_at + quorum.appeal_window
+    left = int((ends - now).total_seconds()) if now else 0
+    can = dat.revoked_at is None and dat.contested_at is None and left > 0
+    return {
+        "latest": latest,
+        "open": latest is not None and latest.state == Challenge.State.OPEN,
+        "can": can,
+        "ends": ends,
+        "hours_left": max(0, left) // 3600,
+        "bond": int(quorum.appeal_bond),
+        "asset": quorum.appeal_bond_asset,
+        "reasons": Challenge.Reason.values,
+    }

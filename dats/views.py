@@ -83,6 +83,7 @@ def dat_detail(request: PortalRequest, dat_id: int) -> HttpResponse:
         "usage": selectors.usage_of(dat),
         "uses": USES,
         "is_owner": request.user.is_authenticated and request.user.pk == dat.owner_id,
+        "challenge": selectors.challenge_panel(dat),
         "public_rpc": onchain.public_rpc() if onchain.enabled() else "",
     }
     response = render(request, "dats/explorer/detail.html", context)
@@ -117,6 +118,26 @@ def _owner_action(request: PortalRequest, dat_id: int, action: Callable[[], obje
     except DomainError as exc:
         messages.error(request, exc.detail)
     return redirect("dats:dat_detail", dat_id=dat_id)
+
+
+@login_required
+@require_POST
+def dat_challenge(request: AuthedRequest, dat_id: int) -> HttpResponse:
+    """ "Challenge this DAT": the bond moves to escrow and a panel is drawn."""
+    from .services.challenges import challenge_file
+
+    return _owner_action(
+        request,
+        dat_id,
+        lambda: challenge_file(
+            dat_id=dat_id,
+            user=request.user,
+            reason_code=request.POST.get("reason_code", ""),
+            evidence=request.POST.get("evidence", ""),
+            duplicate_of=request.POST.get("duplicate_of", ""),
+        ),
+        "Challenge filed: the DAT is contested until a panel of validators decides.",
+    )
 
 
 @login_required

@@ -74,6 +74,11 @@ class IDAO(models.Model):
     execution_delay = models.DurationField(default=timedelta(days=1))
     guardian_veto = models.BooleanField(default=False)
     steward_spend_limit = models.JSONField(default=default_steward_spend_limit)
+    # How the epoch's contributor share is split among DATs: by usage, or by usage weighted by
+    # each DAT's validation score (docs/rewards.md).
+    reward_weighting = models.CharField(
+        max_length=16, choices=[("usage", "usage"), ("usage_x_score", "usage × score")], default="usage"
+    )
 
     class Meta:
         verbose_name = "iDAO"
@@ -118,6 +123,7 @@ class IDAO(models.Model):
         "execution_delay",
         "guardian_veto",
         "steward_spend_limit",
+        "reward_weighting",
     )
 
 

@@ -88,6 +88,10 @@ def clean_charter(values: dict[str, Any], *, base: dict[str, Any] | None = None)
         out["guardian_veto"] = merged["guardian_veto"]
     if "steward_spend_limit" in merged:
         out["steward_spend_limit"] = clean_spend_limit(merged["steward_spend_limit"])
+    if "reward_weighting" in merged:
+        if merged["reward_weighting"] not in ("usage", "usage_x_score"):
+            raise InvalidInput("reward_weighting must be usage or usage_x_score.")
+        out["reward_weighting"] = merged["reward_weighting"]
     split = ("split_contributors_bps", "split_treasury_bps", "split_validators_bps")
     for name in split:
         if name in merged:

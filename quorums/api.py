@@ -16,9 +16,11 @@ from portal.routers import PortalRouter
 from portal.schemas import Id
 
 from . import eip712, services
-from .eip712 import verdict_typed_data
+from .eip712 import SCORED_PRIMARY, SCORED_TYPES, verdict_typed_data
 from .models import Round
 from .schemas import (
+    AppealIn,
+    AppealOut,
     AssignmentOut,
     BondAmountIn,
     BondOut,
@@ -35,7 +37,16 @@ from .schemas import (
     VerdictOut,
     VerdictPublicationOut,
 )
-from .selectors import VALIDATOR_SCOPE, assignments_open, candidates_json, round_get, subject_contents, subject_facts
+from .selectors import (
+    VALIDATOR_SCOPE,
+    appeal_list,
+    assignments_open,
+    candidates_json,
+    round_get,
+    subject_contents,
+    subject_facts,
+    verdicts_sealed,
+)
 
 router = PortalRouter(tags=["quorums"])
 VALIDATOR = "validator"  # the token scope of everything a validator does here
@@ -44,7 +55,11 @@ MAX_VERDICT_BATCH = 100  # ~60 kB of JSON, inside DATA_UPLOAD_MAX_MEMORY_SIZE
 
 
 def round_json(r: Round) -> dict[str, Any]:
+    sealed = verdicts_sealed(r)
     return {
+        "verdicts_sealed": sealed,
+        "appeal_of": r.appeal_of_id,
+        "appeal_level": r.appeal_level,
         "id": r.pk,
         "quorum": r.quorum_id,
         "idao": r.idao.slug,
@@ -75,6 +90,7 @@ def round_json(r: Round) -> dict[str, Any]:
         "deadline": r.deadline,
         "closed_at": r.closed_at,
         "tally": r.tally,
+        "scores": r.scores,
         "verdicts_digest": r.verdicts_digest,
         "anchor_leaf_id": r.anchor_leaf_id,
         "proof": f"/ledger/proofs/{r.anchor_leaf_id}.json" if r.anchor_leaf_id else None,
@@ -84,6 +100,8 @@ def round_json(r: Round) -> dict[str, Any]:
                 "validator": v.validator.address,
                 "verdict": v.verdict,
                 "reason": v.reason,
+                "scores": v.scores,
+                "evidence": v.evidence,
                 "signature": v.signature,
                 "digest": v.digest,
                 "automated": v.automated,
@@ -92,7 +110,7 @@ def round_json(r: Round) -> dict[str, Any]:
                 "verified_chain_id": v.verified_chain_id,
                 "verified_block": v.verified_block,
             }
-            for v in r.verdicts.select_related("validator")
+            for v in ([] if sealed else r.verdicts.select_related("validator"))
         ],
     }
 
@@ -136,6 +154,7 @@ def assignments(
     facts = subject_facts(rounds)  # one describe() per subject kind for all seats
     inline = subject_contents(rounds, facts, max_bytes=inline_max, max_total=MAX_INLINE_TOTAL) if inline_max else {}
     domain = verdict_typed_data(validator="", round_id=0, content_hash="0x" + "0" * 64, verdict="", reason="")
+    domain |= {"types": SCORED_TYPES, "primaryType": SCORED_PRIMARY}  # the node fills in scores and evidence
     out = []
     for r in rounds:
         subject = facts[r.pk]
@@ -267,6 +286,61 @@ def unbond(request: PortalRequest, quorum_id: Id, payload: BondAmountIn) -> dict
     return {"unbond": b.pk, "amount": int(b.amount), "available_at": b.available_at}
 
 
+# --- appeals -------------------------------------------------------------------------------------
+
+
+def appeal_json(a: Any) -> dict[str, Any]:
+    return {
+        "id": a.pk,
+        "round": a.round_id,
+        "appeal_round": a.appeal_round_id,
+        "level": a.level,
+        "appellant": a.address,
+        "reason": a.reason,
+        "bond": int(a.bond),
+        "bond_asset": a.bond_asset,
+        "state": a.state,
+        "outcome": a.outcome,
+        "anchor_leaf_id": a.anchor_leaf_id,
+        "created_at": a.created_at,
+        "decided_at": a.decided_at,
+    }
+
+
+@router.post(
+    "/rounds/{round_id}/appeal",
+    auth=api_auth(scope="contributions:write"),
+    response={201: AppealOut},
+    errors=(
+        "round_not_found",
+        "not_appealable",
+        "appeal_exists",
+        "appeal_window_closed",
+        "appeal_final",
+        "not_contributor",
+        "appeal_panel_unavailable",
+        "insufficient_funds",
+    ),
+    summary="Appeal a round's decision (the contributor, with the quorum's bond)",
+)
+def appeal_create(request: PortalRequest, round_id: Id, payload: AppealIn) -> Status:
+    """The contributor of a rejected or low-scored subject appeals the decision within the
+    quorum's appeal window, with the quorum's bond (moved to escrow) and a reason. A larger panel
+    (2n+1), disjoint from the earlier rounds, re-decides it (docs/validation.md, "Appeals")."""
+    appeal = services.appeal_file(round_id=round_id, user=request.auth, reason=payload.reason)
+    return Status(201, appeal_json(appeal))
+
+
+@router.get(
+    "/quorums/{quorum_id}/appeals",
+    auth=None,
+    response={200: list[AppealOut]},
+    summary="A quorum's appeals, open first, newest first (at most 200)",
+)
+def appeals_of_quorum(request: PortalRequest, quorum_id: Id) -> list[dict[str, Any]]:
+    return [appeal_json(a) for a in appeal_list(quorum_id=quorum_id)]
+
+
 # --- staff: quorum creation and parameters ---------------------------------------------------
 
 STAFF_ERRORS = ("staff_only", "reason_required", "invalid_quorum_parameters")
@@ -291,10 +365,18 @@ def _quorum_out(q: Any) -> dict[str, Any]:
                 "slash_minority_bps",
                 "slash_absence_bps",
                 "min_bond",
+                "appeal_bond",
+                "appeal_bounty_bps",
+                "appeal_fee_bps",
+                "score_low_bps",
             )
         },
         "round_duration": int(q.round_duration.total_seconds()),
         "unbond_delay": int(q.unbond_delay.total_seconds()),
+        "appeal_window": int(q.appeal_window.total_seconds()),
+        "appeal_bond_asset": q.appeal_bond_asset,
+        "score_weights": q.score_weights,
+        "score_minimums": q.score_minimums,
         "audit_entry": entry.pk if entry else None,
         "anchor_leaf_id": entry.anchor_leaf_id if entry else None,
     }

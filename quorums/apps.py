@@ -11,7 +11,8 @@ class QuorumsConfig(AppConfig):
     def ready(self) -> None:
         from idaos.hooks import register_action, register_idao_panel
 
-        from . import governance, selectors
+        from . import governance, hooks, selectors
+        from .services import appeals
 
         register_action(
             "trust_quorum",
@@ -26,3 +27,6 @@ class QuorumsConfig(AppConfig):
             describe=governance.describe_drop,
         )
         register_idao_panel(selectors.idao_panel)
+        # First among the closed-rounds hooks (quorums is ready before the apps downstream): an
+        # appeal is decided before contributions and dats react to its panel's round.
+        hooks.on_rounds_closed(appeals.on_rounds_closed)

@@ -21,7 +21,8 @@ from typing import Any
 from ledger import proofs
 
 from .consensus import ZERO_HASH, decisive, draw_committee, outcome_at_deadline, round_seed, tally, verdicts_digest
-from .eip712 import VERDICT_TYPES, recover_signer
+from .eip712 import CRITERIA, SCORED_PRIMARY, SCORED_TYPES, VERDICT_TYPES, recover_signer
+from .scores import below_minimums, round_scores
 
 FORMAT = "idao-validation-round/1"
 FIELDS = {
@@ -140,6 +141,7 @@ def verify(bundle: Any) -> Report:
     # 3. The verdicts: each signature recovers to a committee member, for this round and content.
     domain = (bundle["eip712"] or {}).get("domain")
     votes: dict[str, str] = {}
+    vectors: dict[str, dict[str, int]] = {}
     equivocators: set[str] = set()
     signatures = []
     for i, v in enumerate(bundle["verdicts"]):
@@ -150,7 +152,12 @@ def verify(bundle: Any) -> Report:
             "verdict": v.get("verdict"),
             "reason": v.get("reason", ""),
         }
-        typed = {"types": VERDICT_TYPES, "primaryType": "Verdict", "domain": domain, "message": message}
+        if v.get("scores") is not None:  # a ScoredVerdict (EIP-712 version 2)
+            scores = v["scores"] if isinstance(v["scores"], dict) else {}
+            message.update({c: scores.get(c) for c in CRITERIA}, evidence=v.get("evidence", ""))
+            typed = {"types": SCORED_TYPES, "primaryType": SCORED_PRIMARY, "domain": domain, "message": message}
+        else:
+            typed = {"types": VERDICT_TYPES, "primaryType": "Verdict", "domain": domain, "message": message}
         try:
             signer = recover_signer(typed, v.get("signature", ""))
         except (ValueError, TypeError) as exc:
@@ -163,6 +170,8 @@ def verify(bundle: Any) -> Report:
         if voter in votes:
             equivocators.add(voter)
         votes.setdefault(voter, v["verdict"])
+        if v.get("scores") is not None:
+            vectors.setdefault(voter, v["scores"])
         signatures.append(v["signature"])
     if verdicts_digest(signatures) != closed.get("verdicts_digest"):
         raise InvalidRoundBundle(
@@ -183,8 +192,22 @@ def verify(bundle: Any) -> Report:
     threshold, participation = opened.get("threshold_bps"), opened.get("min_participation_bps")
     if not isinstance(threshold, int) or not isinstance(participation, int):
         raise InvalidRoundBundle("open record: threshold_bps and min_participation_bps are integers")
+    # 5. The round's score: the stake-weighted median of the signed vectors (quorums.scores).
+    weights = opened.get("score_weights")
+    round_score: dict[str, int] = {}
+    if isinstance(weights, dict):
+        scored = {a: vec for a, vec in vectors.items() if a not in equivocators}
+        round_score = round_scores(scored, seats, weights)  # type: ignore[arg-type]  # keyed by address here
+        if round_score != closed.get("scores", {}):
+            raise InvalidRoundBundle(
+                f"scores: the verdicts give {round_score}, the close record {closed.get('scores')}"
+            )
     if closed.get("close_reason") == "threshold":
         expected = decisive(t, threshold)
+    elif closed.get("close_reason") == "score_minimum":
+        voted = decisive(t, threshold) or outcome_at_deadline(t, threshold, participation)
+        short = below_minimums(round_score, opened.get("score_minimums") or {})
+        expected = "rejected" if voted == "accepted" and short else voted
     else:
         expected = outcome_at_deadline(t, threshold, participation)
     if expected != closed.get("outcome") or bundle["outcome"] != closed.get("outcome"):
@@ -281,8 +304,9 @@ def export(round_id: int) -> dict[str, Any]:
         ]
     verdicts = [
         {"validator": address, "verdict": verdict, "reason": reason, "signature": signature}
-        for address, verdict, reason, signature in r.verdicts.order_by("pk").values_list(
-            "validator__address", "verdict", "reason", "signature"
+        | ({"scores": scores, "evidence": evidence} if scores is not None else {})
+        for address, verdict, reason, signature, scores, evidence in r.verdicts.order_by("pk").values_list(
+            "validator__address", "verdict", "reason", "signature", "scores", "evidence"
         )
     ]
     return {

@@ -34,6 +34,45 @@ VERDICT_TYPES: dict[str, list[dict[str, str]]] = {
 }
 
 
+# Version 2 of the verdict type: the same fields, then a score per criterion in basis points
+# (0–10000) and the signed evidence behind them (compact JSON of the node's check results).
+# Version 1 verdicts stay verifiable: a message without score fields is hashed as a `Verdict`.
+CRITERIA = ("authenticity", "ownership", "quality", "uniqueness")
+SCORED_PRIMARY = "ScoredVerdict"
+SCORED_TYPES: dict[str, list[dict[str, str]]] = {
+    "EIP712Domain": VERDICT_TYPES["EIP712Domain"],
+    SCORED_PRIMARY: [
+        *VERDICT_TYPES["Verdict"],
+        *({"name": c, "type": "uint16"} for c in CRITERIA),
+        {"name": "evidence", "type": "string"},
+    ],
+}
+MAX_EVIDENCE = 4000
+
+
+def is_scored(message: dict[str, Any]) -> bool:
+    return "evidence" in message or any(c in message for c in CRITERIA)
+
+
+def scored_verdict_typed_data(
+    *,
+    validator: str,
+    round_id: int,
+    content_hash: str,
+    verdict: str,
+    reason: str,
+    scores: dict[str, int],
+    evidence: str,
+) -> dict[str, Any]:
+    """The full EIP-712 ScoredVerdict message (version 2 of the verdict type)."""
+    typed = verdict_typed_data(
+        validator=validator, round_id=round_id, content_hash=content_hash, verdict=verdict, reason=reason
+    )
+    typed["types"], typed["primaryType"] = SCORED_TYPES, SCORED_PRIMARY
+    typed["message"].update({c: int(scores[c]) for c in CRITERIA}, evidence=evidence)
+    return typed
+
+
 def domain() -> dict[str, Any]:
     return {"name": "iDAO Portal", "version": "1", "chainId": settings.PORTAL_CHAIN_ID}
 
@@ -76,6 +115,12 @@ def _signable(full_message: dict[str, Any]):
 # give the same digests and signers; anything the fast path does not handle goes the generic way.
 
 _VERDICT_TYPEHASH = keccak(b"Verdict(address validator,uint256 round,bytes32 contentHash,string verdict,string reason)")
+_SCORED_TYPEHASH = keccak(
+    b"ScoredVerdict(address validator,uint256 round,bytes32 contentHash,string verdict,string reason,"
+    b"uint16 authenticity,uint16 ownership,uint16 quality,uint16 uniqueness,string evidence)"
+)
+_V1_FIELDS = {"validator", "round", "contentHash", "verdict", "reason"}
+_V2_FIELDS = _V1_FIELDS | set(CRITERIA) | {"evidence"}
 
 
 _domain_separator = lru_cache(maxsize=8)(domain_separator)
@@ -85,18 +130,26 @@ def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
     """keccak256("\\x19\\x01" ‖ domainSeparator ‖ hashStruct(Verdict)) for a well-formed Verdict
     message in the portal's own domain; None for anything else (the generic encoder decides)."""
     try:
-        types = full_message.get("types")
-        if (types is not VERDICT_TYPES and types != VERDICT_TYPES) or full_message.get("primaryType") != "Verdict":
+        types, primary = full_message.get("types"), full_message.get("primaryType")
+        if primary == "Verdict" and (types is VERDICT_TYPES or types == VERDICT_TYPES):
+            fields, typehash = _V1_FIELDS, _VERDICT_TYPEHASH
+        elif primary == SCORED_PRIMARY and (types is SCORED_TYPES or types == SCORED_TYPES):
+            fields, typehash = _V2_FIELDS, _SCORED_TYPEHASH
+        else:
             return None
         d, m = full_message["domain"], full_message["message"]
-        if set(d) != {"name", "version", "chainId"} or set(m) != {
-            "validator",
-            "round",
-            "contentHash",
-            "verdict",
-            "reason",
-        }:
+        if set(d) != {"name", "version", "chainId"} or set(m) != fields:
             return None
+        tail = b""
+        if fields is _V2_FIELDS:
+            for c in CRITERIA:
+                value = m[c]
+                if type(value) is not int or not 0 <= value < 2**16:
+                    return None
+                tail += value.to_bytes(32, "big")
+            if type(m["evidence"]) is not str:
+                return None
+            tail += keccak(m["evidence"].encode())
         name, version, chain_id = d["name"], d["version"], d["chainId"]
         validator, round_id, content_hash, verdict, reason = (
             m["validator"],
@@ -125,12 +178,13 @@ def _fast_digest(full_message: dict[str, Any]) -> bytes | None:
         if address is None or len(address) != 20 or len(raw_hash) != 64 or content_hash[:2] != "0x":
             return None
         struct = keccak(
-            _VERDICT_TYPEHASH
+            typehash
             + address.rjust(32, b"\0")
             + round_id.to_bytes(32, "big")
             + bytes.fromhex(raw_hash)
             + keccak(verdict.encode())
             + keccak(reason.encode())
+            + tail
         )
         return keccak(b"\x19\x01" + _domain_separator(name, version, chain_id) + struct)
     except (KeyError, TypeError, ValueError, AttributeError):
@@ -198,8 +252,16 @@ def publication() -> dict[str, Any]:
     """What /quorums/eip712.json publishes so any wallet or library can build the same message."""
     return {
         "domain": domain(),
-        "types": VERDICT_TYPES,
-        "primaryType": "Verdict",
+        "types": SCORED_TYPES,
+        "primaryType": SCORED_PRIMARY,
         "verdicts": list(VERDICTS),
-        "notes": "contentHash is the SHA-256 of the file; round is the validation round id.",
+        "criteria": list(CRITERIA),
+        "versions": [
+            {"version": 1, "primaryType": "Verdict", "types": VERDICT_TYPES},
+            {"version": 2, "primaryType": SCORED_PRIMARY, "types": SCORED_TYPES},
+        ],
+        "notes": "contentHash is the SHA-256 of the file; round is the validation round id. "
+        "Version 2 (ScoredVerdict, signed today) adds a score per criterion in basis points "
+        "(0-10000) and the evidence behind them (JSON of the checks' codes and figures); "
+        "version 1 (Verdict) messages are still accepted and verified.",
     }

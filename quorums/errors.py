@@ -69,3 +69,27 @@ class QuorumNameTaken(Conflict):
 
 class RoundStillOpen(Conflict):
     code = "round_still_open"
+
+
+class NotAppealable(Conflict):
+    code = "not_appealable"
+
+
+class AppealExists(Conflict):
+    code = "appeal_exists"
+
+
+class AppealWindowClosed(Conflict):
+    code = "appeal_window_closed"
+
+
+class AppealFinal(Conflict):
+    code = "appeal_final"
+
+
+class NotContributor(Forbidden):
+    code = "not_contributor"
+
+
+class AppealPanelUnavailable(Conflict):
+    code = "appeal_panel_unavailable"

@@ -35,6 +35,7 @@ _ON_VERDICTS: list[RoundsHook] = []
 _ON_ROUNDS_CLOSED: list[RoundsHook] = []
 _ON_ROUNDS_ACCEPTED: list[RoundsHook] = []
 _ON_SWEEP: list[Callable[[], object]] = []
+_ON_APPEALS_DECIDED: list[Callable[[Sequence[Any]], None]] = []
 
 
 def register_subject_kind(
@@ -74,6 +75,18 @@ def on_rounds_accepted(fn: RoundsHook) -> RoundsHook:
     """Called once with the accepted rounds of a closing transaction, after the on_rounds_closed
     hooks, inside the transaction. DAT minting belongs here."""
     return _add(_ON_ROUNDS_ACCEPTED, fn)
+
+
+def on_appeals_decided(fn: Callable[[Sequence[Any]], None]) -> Callable[[Sequence[Any]], None]:
+    """Called once with the appeals (quorums.models.Appeal) a closing transaction decided, inside
+    it, before the closed-rounds hooks run for their panel rounds (e.g. to accept a contribution
+    whose rejection was overturned, or re-score its DAT)."""
+    return _add(_ON_APPEALS_DECIDED, fn)
+
+
+def run_appeals_decided(appeals: Sequence[Any]) -> None:
+    for fn in list(_ON_APPEALS_DECIDED):
+        fn(appeals)
 
 
 def on_sweep(fn: Callable[[], object]) -> Callable[[], object]:

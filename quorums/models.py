@@ -14,6 +14,16 @@ from django.db.models import F, Q
 from ledger.models import AMOUNT  # one definition of a token amount column (uint256 range)
 
 
+def default_score_weights() -> dict[str, int]:
+    """LazAI's DQS intent (0.2 duplication, 0.3 accuracy, 0.5 context alignment): uniqueness 20%,
+    authenticity 30%, quality 50%; ownership is a gate (its minimum), not a weight."""
+    return {"authenticity": 3000, "ownership": 0, "quality": 5000, "uniqueness": 2000}
+
+
+def default_score_minimums() -> dict[str, int]:
+    return {"authenticity": 5000, "ownership": 5000, "quality": 0, "uniqueness": 0, "composite": 0}
+
+
 class Quorum(models.Model):
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True, max_length=2000)
@@ -26,6 +36,20 @@ class Quorum(models.Model):
     slash_minority_bps = models.PositiveIntegerField(default=500)
     slash_absence_bps = models.PositiveIntegerField(default=100)
     unbond_delay = models.DurationField(default=timedelta(days=7))
+    # The composite score: weights per criterion in basis points (summing to 10000) and the
+    # minimum score per criterion (and "composite") an accepted subject must reach (scores.py).
+    score_weights = models.JSONField(default=default_score_weights, blank=True)
+    score_minimums = models.JSONField(default=default_score_minimums, blank=True)
+    # Appeals (quorums.services.appeals): the window after a round's close (database time), the
+    # bond and its asset, the share of the slashes paid to a successful appellant as a bounty, the
+    # share of an upheld appeal's bond paid to the panel, and the composite score below which an
+    # accepted subject may be appealed (re-scored).
+    appeal_window = models.DurationField(default=timedelta(days=3))
+    appeal_bond = models.DecimalField(default=100, **AMOUNT)
+    appeal_bond_asset = models.CharField(max_length=8, default="CREDIT", choices=[("CREDIT", "CREDIT"), ("LAZ", "LAZ")])
+    appeal_bounty_bps = models.PositiveIntegerField(default=5000)
+    appeal_fee_bps = models.PositiveIntegerField(default=0)
+    score_low_bps = models.PositiveIntegerField(default=5000)
     paused = models.BooleanField(default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -180,9 +204,15 @@ class Round(models.Model):
     verdicts_digest = models.CharField(max_length=66, blank=True)
     anchor_leaf_id = models.BigIntegerField(null=True, blank=True)
     tally = models.JSONField(default=dict, blank=True)
+    # The round's score: the stake-weighted median of the committee's score vectors per criterion,
+    # and the composite by the quorum's weights ({} when no verdict carried scores).
+    scores = models.JSONField(default=dict, blank=True)
     params = models.JSONField(
         default=dict, blank=True, help_text="The quorum's rules when this round opened (QUORUM_RULES); they decide it."
     )
+    # An appeal round re-decides `appeal_of` (level 1 or 2; 0 for a first round).
+    appeal_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    appeal_level = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-id"]
@@ -228,6 +258,10 @@ class Verdict(models.Model):
     validator = models.ForeignKey(Validator, on_delete=models.PROTECT, related_name="verdicts")
     verdict = models.CharField(max_length=8)
     reason = models.CharField(max_length=500, blank=True)
+    # A ScoredVerdict (EIP-712 version 2): {criterion: basis points} and the signed evidence
+    # (JSON of the node's check codes and figures); None and "" for a version 1 Verdict.
+    scores = models.JSONField(null=True, blank=True)
+    evidence = models.TextField(blank=True, max_length=4000)
     # 65 bytes for an EOA; a contract wallet's signature can be longer (ERC-6492 wraps it).
     signature = models.TextField()
     digest = models.CharField(max_length=66)
@@ -268,6 +302,7 @@ class SlashReason(models.TextChoices):
     MINORITY = "minority"
     ABSENCE = "absence"
     FRAUD = "fraud"
+    OVERTURNED = "overturned"  # signed an objectively wrong side an appeal overturned
 
 
 class Slash(models.Model):
@@ -307,6 +342,45 @@ class FraudCase(models.Model):
 
     def __str__(self) -> str:
         return f"fraud case {self.pk} ({self.state})"
+
+
+class Appeal(models.Model):
+    """The contributor's appeal of a closed round's decision, with a bond in escrow
+    (`escrow:appeal:<id>`), decided by a larger panel drawn disjoint from every earlier round of
+    the subject (`appeal_round`). At most two levels; one appeal per decision."""
+
+    class State(models.TextChoices):
+        OPEN = "open"
+        OVERTURNED = "overturned"
+        UPHELD = "upheld"
+        VOID = "void"  # the panel could not decide: the bond goes back
+
+    round = models.OneToOneField(Round, on_delete=models.PROTECT, related_name="appeal")
+    appeal_round = models.OneToOneField(Round, on_delete=models.PROTECT, related_name="appealed_by")
+    level = models.PositiveSmallIntegerField()
+    appellant = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    address = models.CharField(max_length=42)
+    reason = models.TextField(max_length=2000)
+    bond = models.DecimalField(**AMOUNT)
+    bond_asset = models.CharField(max_length=8)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.OPEN)
+    outcome = models.JSONField(default=dict, blank=True, help_text="What moved: bond, bounty, slashes, fees.")
+    anchor_leaf_id = models.BigIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(level__gte=1, level__lte=2), name="appeal_level_1_or_2"),
+        ]
+
+    def __str__(self) -> str:
+        return f"appeal {self.pk} of round {self.round_id} ({self.state})"
+
+    @property
+    def escrow_owner(self) -> str:
+        return f"escrow:appeal:{self.pk}"
 
 
 class AuditEntry(models.Model):

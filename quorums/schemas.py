@@ -48,6 +48,12 @@ class VerdictMessage(Schema):
     contentHash: str
     verdict: str
     reason: str
+    # ScoredVerdict (version 2): the node fills in a score per criterion (basis points) and the evidence.
+    authenticity: int | None = None
+    ownership: int | None = None
+    quality: int | None = None
+    uniqueness: int | None = None
+    evidence: str | None = None
 
 
 class VerdictTypedData(Schema):
@@ -59,13 +65,22 @@ class VerdictTypedData(Schema):
     message: VerdictMessage
 
 
+class VerdictTypeVersion(Schema):
+    version: int
+    primaryType: str
+    types: dict[str, list[VerdictTypedField]]
+
+
 class VerdictPublicationOut(Schema):
-    """What a wallet or library needs to build and sign a Verdict."""
+    """What a wallet or library needs to build and sign a verdict: the current type (version 2,
+    ScoredVerdict) at the top, every version still verified in `versions`."""
 
     domain: VerdictDomain
     types: dict[str, list[VerdictTypedField]]
     primaryType: str
     verdicts: list[str]
+    criteria: list[str]
+    versions: list[VerdictTypeVersion]
     notes: str
 
 
@@ -119,6 +134,8 @@ class RoundVerdictOut(Schema):
     signature: str
     digest: str
     automated: bool
+    scores: dict[str, int] | None = None  # a ScoredVerdict's basis points per criterion
+    evidence: str = ""  # and the signed check results behind them (JSON)
     # How the signature was verified (portal.signatures.verify): eoa, erc1271 or erc6492.
     verified_by: str
     verified_chain_id: int | None = None
@@ -171,11 +188,15 @@ class RoundOut(Schema):
     deadline: datetime
     closed_at: datetime | None
     tally: dict[str, Any]
+    scores: dict[str, int]  # the stake-weighted median per criterion and the composite ({} unscored)
     verdicts_digest: str
     anchor_leaf_id: int | None
     proof: str | None
     committee: list[SeatOut]
-    verdicts: list[RoundVerdictOut]
+    verdicts: list[RoundVerdictOut]  # empty while `verdicts_sealed` (an appeal of this decision is open)
+    verdicts_sealed: bool = False
+    appeal_of: int | None = None  # the round an appeal round re-decides
+    appeal_level: int = 0
 
 
 class BondOut(Schema):
@@ -205,6 +226,11 @@ class QuorumParametersIn(Schema):
     min_bond: int | None = None
     round_duration: int | None = None
     unbond_delay: int | None = None
+    appeal_window: int | None = None  # seconds after a round's close its contributor may appeal
+    appeal_bond: int | None = None  # in the quorum's appeal bond asset (smallest unit)
+    appeal_bounty_bps: int | None = None
+    appeal_fee_bps: int | None = None
+    score_low_bps: int | None = None
 
 
 class QuorumCreateIn(QuorumParametersIn):
@@ -231,5 +257,36 @@ class QuorumOut(Schema):
     min_bond: int
     round_duration: int
     unbond_delay: int
+    appeal_window: int = 0
+    appeal_bond: int = 0
+    appeal_bond_asset: str = "CREDIT"
+    appeal_bounty_bps: int = 0
+    appeal_fee_bps: int = 0
+    score_low_bps: int = 0
+    score_weights: dict[str, int] = {}
+    score_minimums: dict[str, int] = {}
     audit_entry: int | None = None
     anchor_leaf_id: int | None = None
+
+
+class AppealIn(Schema):
+    reason: str  # why the decision is wrong, 1–2000 characters
+
+
+class AppealOut(Schema):
+    """An appeal of a round's decision and, once its panel's round closed, what was decided and
+    what moved on the ledger (`outcome`: bond, bounty, slashes, fees)."""
+
+    id: int
+    round: int
+    appeal_round: int
+    level: int
+    appellant: str
+    reason: str
+    bond: Amount
+    bond_asset: str
+    state: str
+    outcome: dict[str, Any]
+    anchor_leaf_id: int | None
+    created_at: datetime
+    decided_at: datetime | None

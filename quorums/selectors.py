@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models import Case, Count, F, OuterRef, Q, QuerySet, Subquery, Sum, When
 from django.db.models.functions import Coalesce, Now
 
-from .models import Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
+from .eip712 import CRITERIA
+from .models import Appeal, Quorum, Round, RoundState, Seat, Validator, ValidatorState, Verdict
 
 VALIDATOR_SCOPE = "validator"  # the API-token scope of a validator node (portal.api_tokens.SCOPES)
 
@@ -104,6 +106,100 @@ def reject_reasons(round_ids: Sequence[int]) -> dict[int, list[tuple[str, str]]]
             pair = (code, sentence) if sep and code.replace("_", "").isalnum() else ("", part.strip())
             if (pair[1] or pair[0]) and pair not in items:
                 items.append(pair)
+    return out
+
+
+def _evidence_codes(evidence: str) -> dict[str, list[str]]:
+    """criterion -> the check codes a ScoredVerdict's evidence names ("check: code"), {} when
+    the evidence is not the JSON nodes write."""
+    try:
+        parsed = json.loads(evidence) if evidence else {}
+        return {c: [f"{row[0]}: {row[1]}" for row in parsed.get(c, [])] for c in CRITERIA}
+    except (ValueError, TypeError, AttributeError, IndexError, KeyError):
+        return {}
+
+
+def appeal_list(*, quorum_id: int, limit: int = 200) -> list[Appeal]:
+    """A quorum's appeals, open ones first, then newest first."""
+    return list(
+        Appeal.objects.filter(round__quorum_id=quorum_id).order_by(Case(When(state="open", then=0), default=1), "-pk")[
+            :limit
+        ]
+    )
+
+
+def appeal_options(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """round id -> what its contributor needs to decide on appealing, for the closed decisions
+    that can be appealed now (quorums.services.appeals.appealable, no appeal yet, window open by
+    database time): the bond, its asset, the window's end and the seconds left. Two queries."""
+    rounds = list(
+        Round.objects.filter(pk__in=list(round_ids), state=RoundState.CLOSED, appeal__isnull=True)
+        .select_related("quorum")
+        .annotate(db_now=Now())
+    )
+    out = {}
+    for r in rounds:
+        q = r.quorum
+        low = bool(r.scores) and int(r.scores.get("composite", 10_000)) < q.score_low_bps
+        if r.appeal_level >= 2 or not (r.outcome == "rejected" or (r.outcome == "accepted" and low)):
+            continue
+        ends = (r.closed_at or r.db_now) + q.appeal_window
+        left = int((ends - r.db_now).total_seconds())
+        if left > 0:
+            out[r.pk] = {
+                "round": r.pk,
+                "bond": int(q.appeal_bond),
+                "asset": q.appeal_bond_asset,
+                "ends": ends,
+                "hours_left": left // 3600,
+                "panel": 2 * r.seats.count() + 1,
+                "bounty_pct": q.appeal_bounty_bps // 100,
+                "fee_pct": q.appeal_fee_bps // 100,
+                "rescore": r.outcome == "accepted",
+            }
+    return out
+
+
+def verdicts_sealed(r: Round) -> bool:
+    """True while an appeal of this round's decision is open (its panel has not decided)."""
+    return Appeal.objects.filter(round=r, state=Appeal.State.OPEN).exists()
+
+
+def appeal_chain(r: Round) -> list[Round]:
+    """The round's chain of rounds, the first decision first: the rounds it re-decides, itself,
+    and the appeal rounds that re-decide it."""
+    back = [r]
+    while back[0].appeal_of_id is not None:
+        back.insert(0, Round.objects.get(pk=back[0].appeal_of_id))
+    forward = back[-1]
+    while (nxt := Round.objects.filter(appeal_of=forward).first()) is not None:
+        back.append(nxt)
+        forward = nxt
+    return back
+
+
+def score_breakdowns(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    """round id -> {"scores": the round's score ({} before the close or without scored verdicts),
+    "verdicts": [{validator, verdict, reason, scores, checks}]} in verdict order. Two queries."""
+    out: dict[int, dict[str, Any]] = {
+        pk: {"scores": scores or {}, "verdicts": []}
+        for pk, scores in Round.objects.filter(pk__in=list(round_ids)).values_list("pk", "scores")
+    }
+    rows = (
+        Verdict.objects.filter(round_id__in=list(out))
+        .order_by("pk")
+        .values_list("round_id", "validator__address", "verdict", "reason", "scores", "evidence")
+    )
+    for round_id, address, verdict, reason, scores, evidence in rows:
+        out[round_id]["verdicts"].append(
+            {
+                "validator": address,
+                "verdict": verdict,
+                "reason": reason,
+                "scores": scores,
+                "checks": _evidence_codes(evidence),
+            }
+        )
     return out
 
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("quorums/<int:quorum_id>/", views.quorum_detail, name="quorum_detail"),
     path("quorums/<int:quorum_id>/bond", views.quorum_bond, name="quorum_bond"),
     path("rounds/<int:round_id>/", views.round_detail, name="round_detail"),
+    path("rounds/<int:round_id>/appeal", views.round_appeal, name="round_appeal"),
     path("rounds/<int:round_id>/bundle.json", views.round_bundle, name="round_bundle"),
     path("validator/inbox", views.validator_inbox, name="inbox"),
 ]

@@ -17,8 +17,17 @@ from portal.http import AuthedRequest, PortalRequest
 from portal.models import ParkedTask
 
 from . import api, services
-from .models import AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
-from .selectors import assignment_list, candidates_json, quorum_list, subject_facts, total_stake
+from .models import Appeal, AuditEntry, FraudCase, Quorum, Round, RoundState, Slash, Validator, ValidatorState
+from .selectors import (
+    appeal_chain,
+    appeal_list,
+    assignment_list,
+    candidates_json,
+    quorum_list,
+    subject_facts,
+    total_stake,
+    verdicts_sealed,
+)
 
 
 def eip712_json(request: PortalRequest) -> JsonResponse:
@@ -41,6 +50,11 @@ def quorum_detail(request: PortalRequest, quorum_id: int) -> HttpResponse:
         "recent_rounds": quorum.rounds.filter(state=RoundState.CLOSED).select_related("idao")[:20],
         "slashes": Slash.objects.filter(validator__quorum=quorum).select_related("validator")[:50],
         "trusted_by": quorum.trusts.filter(active=True).select_related("idao"),
+        "open_appeals": [a for a in appeal_list(quorum_id=quorum.pk, limit=50) if a.state == Appeal.State.OPEN],
+        # Panel rounds no appeal opened: a downstream app's challenge (a DAT challenge) is deciding them.
+        "open_challenges": quorum.rounds.filter(
+            state=RoundState.OPEN, appeal_of__isnull=False, appealed_by__isnull=True
+        )[:50],
         "mine": validators.filter(user_id=request.user.pk).first() if request.user.is_authenticated else None,
     }
     return render(request, "quorums/quorum_detail.html", context)
@@ -64,10 +78,30 @@ def quorum_bond(request: AuthedRequest, quorum_id: int) -> HttpResponse:
     return redirect("quorums:quorum_detail", quorum_id=quorum_id)
 
 
+@login_required
+@require_POST
+def round_appeal(request: AuthedRequest, round_id: int) -> HttpResponse:
+    """The contributor's "Appeal this decision" form: the bond moves to escrow and a panel is drawn."""
+    try:
+        appeal = services.appeal_file(round_id=round_id, user=request.user, reason=request.POST.get("reason", ""))
+        messages.success(
+            request,
+            f"Appeal filed: {appeal.bond} {appeal.bond_asset} in escrow; round {appeal.appeal_round_id} re-decides it.",
+        )
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    return redirect("quorums:round_detail", round_id=round_id)
+
+
 def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
     r = get_object_or_404(Round.objects.select_related("quorum", "idao"), pk=round_id)
     seats = r.seats.select_related("validator").order_by("pk")
-    verdicts = r.verdicts.select_related("validator").order_by("pk")
+    # While an appeal of this decision is open, its verdicts are sealed: the panel sees them
+    # only after it has voted.
+    sealed = verdicts_sealed(r)
+    verdicts = r.verdicts.none() if sealed else r.verdicts.select_related("validator").order_by("pk")
+    chain = appeal_chain(r)
+    appeals = {a.round_id: a for a in Appeal.objects.filter(round__in=chain)}
     try:
         subject = subject_facts([r])[r.pk]
     except Exception:  # the subject may be gone; the round's record stands on its own
@@ -80,6 +114,9 @@ def round_detail(request: PortalRequest, round_id: int) -> HttpResponse:
         "equivocations": r.equivocations.select_related("validator", "first", "second"),
         "slashes": r.slashes.select_related("validator"),
         "candidates": candidates_json(r),
+        "sealed": sealed,
+        "chain": [(c, appeals.get(c.pk)) for c in chain],
+        "appeal": appeals.get(r.pk),
     }
     template = "quorums/round_detail.html#progress" if request.htmx else "quorums/round_detail.html"
     return render(request, template, context)
@@ -92,6 +129,10 @@ def round_bundle(request: PortalRequest, round_id: int) -> HttpResponse:
 
     from .bundles import export
 
+    r = Round.objects.filter(pk=round_id).first()
+    if r is not None and verdicts_sealed(r):  # the bundle carries the verdicts the panel must not see yet
+        detail = "An appeal of this round is open: its verdicts are sealed until the panel has voted."
+        return JsonResponse({"error": "verdicts_sealed", "detail": detail}, status=409)
     try:
         bundle = export(round_id)
     except LeafNotSealed as exc:

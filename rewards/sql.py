@@ -85,9 +85,13 @@ HAVING SUM(lines.weight) > 0
 
 # The payout table, per asset:
 #   iDAO share   S_i = floor(P · W_i / W)                 (W_i: the iDAO's attributed weight)
-#   contributors C_i = floor(S_i · contributors_bps / 10000), per DAT floor(C_i · w_d / W_i)
+#   contributors C_i = floor(S_i · contributors_bps / 10000), per DAT floor(C_i · w_d / W_i);
+#                under reward_weighting usage_x_score, floor(C_i · w_d·s_d · D_i / (W_i · Σ w·s))
+#                with s_d the DAT's composite score (10000 when unscored) and D_i = Σ w_d over
+#                the iDAO's DATs: the DATs' part of C_i is the same, split by usage × score
 #   validators   V_i = floor(S_i · validators_bps / 10000),
 #                per DAT and approving seat floor(V_i · w_d · stake / (W_i · round stake))
+#   a contested DAT's contributor line goes to escrow:dat:<id> until its challenge ends
 #   treasury     S_i minus everything paid above, plus, for the iDAO with the most usage,
 #                P minus the sum of all S_i: so the lines sum exactly to P.
 PAYOUTS = """
@@ -108,6 +112,13 @@ share AS (
 rest AS (
     SELECT p.asset, p.amount - SUM(s.amount) AS amount FROM pool p JOIN share s ON s.asset = p.asset GROUP BY p.asset, p.amount
 ),
+dscore AS (
+    SELECT a.idao_id, a.dat_id, a.weight,
+           CASE WHEN i.reward_weighting = 'usage_x_score'
+                THEN CAST(COALESCE(d.scores ->> 'composite', '10000') AS NUMERIC) ELSE 10000 END AS score
+    FROM att a JOIN dats_dat d ON d.id = a.dat_id JOIN idaos_idao i ON i.id = a.idao_id
+),
+dw AS (SELECT idao_id, SUM(weight) AS w, SUM(weight * score) AS sw FROM dscore GROUP BY idao_id),
 split AS (
     SELECT s.asset, s.idao_id, s.w, s.amount,
            rw_muldiv(s.amount, i.split_contributors_bps, 1, 10000, 1) AS c,
@@ -127,8 +138,9 @@ seats AS (
 ),
 lines AS (
     SELECT sp.asset, 'contributor' AS role, a.idao_id, a.dat_id, d.owner_id AS user_id,
-           rw_muldiv(sp.c, a.weight, 1, sp.w, 1) AS amount
-    FROM split sp JOIN att a ON a.idao_id = sp.idao_id AND a.dat_id IS NOT NULL JOIN dats_dat d ON d.id = a.dat_id
+           COALESCE(rw_muldiv(sp.c, a.weight * a.score, dw.w, sp.w, NULLIF(dw.sw, 0)), 0) AS amount
+    FROM split sp JOIN dscore a ON a.idao_id = sp.idao_id JOIN dw ON dw.idao_id = sp.idao_id
+    JOIN dats_dat d ON d.id = a.dat_id
     UNION ALL
     SELECT sp.asset, 'validator', a.idao_id, a.dat_id, seats.user_id,
            rw_muldiv(sp.v, a.weight, seats.stake, sp.w, seats.round_stake)
@@ -143,15 +155,20 @@ treasury AS (
     JOIN rest ON rest.asset = sp.asset
     LEFT JOIN paid ON paid.asset = sp.asset AND paid.idao_id = sp.idao_id
 )
-SELECT %(epoch)s, l.asset, l.role, 'user:' || pu.address, l.user_id, l.idao_id, l.dat_id, SUM(l.amount)
-FROM lines l JOIN portal_user pu ON pu.id = l.user_id
-GROUP BY l.asset, l.role, pu.address, l.user_id, l.idao_id, l.dat_id
+SELECT %(epoch)s, l.asset, l.role,
+       CASE WHEN l.role = 'contributor' AND cd.contested_at IS NOT NULL THEN 'escrow:dat:' || cd.id
+            ELSE 'user:' || pu.address END,
+       l.user_id, l.idao_id, l.dat_id, SUM(l.amount)
+FROM lines l JOIN portal_user pu ON pu.id = l.user_id LEFT JOIN dats_dat cd ON cd.id = l.dat_id
+GROUP BY l.asset, l.role, pu.address, cd.contested_at, cd.id, l.user_id, l.idao_id, l.dat_id
 HAVING SUM(l.amount) > 0
 UNION ALL
 SELECT %(epoch)s, t.asset, 'treasury', 'idao:' || i.slug, NULL, t.idao_id, NULL, t.amount
 FROM treasury t JOIN idaos_idao i ON i.id = t.idao_id
 WHERE t.amount > 0
 """
+
+LOCK_CONTESTED = "SELECT id FROM dats_dat WHERE contested_at IS NOT NULL ORDER BY id FOR SHARE"
 
 TOTALS = "SELECT asset, SUM(amount) FROM rewards_payout WHERE epoch_id = %s GROUP BY asset"
 

@@ -23,6 +23,7 @@ from .checks import Content, Expected, Result, Thresholds, decide, reason_codes,
 from .checks.duplicates import Entry, SignatureIndex
 from .client import Downloaded, PortalClient, PortalError, backoff_delay
 from .config import Config, from_args
+from .scoring import evidence_json, score_vector, scores_of
 from .signing import SchemaError, VerdictSchema
 
 log = logging.getLogger("validator")
@@ -219,7 +220,10 @@ class Node:
             if tmp is not None:
                 Path(tmp.name).unlink(missing_ok=True)
         verdict, reason = decide(results)
-        message = self.schema.message(template, verdict=verdict, reason=reason)
+        vector = score_vector(results)
+        message = self.schema.message(
+            template, verdict=verdict, reason=reason, scores=scores_of(vector), evidence=evidence_json(vector)
+        )
         signature = self.schema.sign(self.config.key or "", message)
         decision = Decision(round_id, verdict, reason, message, signature, results)
         if verdict == "approve":

@@ -54,13 +54,32 @@ class VerdictSchema:
     def typed_data(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"types": self.types, "primaryType": self.primary, "domain": self.domain, "message": message}
 
-    def message(self, template: dict[str, Any], *, verdict: str, reason: str) -> dict[str, Any]:
-        """The assignment's message template with the verdict and reason filled in; every field
-        the published type names must be present."""
+    @property
+    def scored(self) -> bool:
+        """The published type carries score fields (ScoredVerdict, version 2)."""
+        return "evidence" in self.field_names
+
+    def message(
+        self,
+        template: dict[str, Any],
+        *,
+        verdict: str,
+        reason: str,
+        scores: dict[str, int] | None = None,
+        evidence: str = "",
+    ) -> dict[str, Any]:
+        """The assignment's message template with the verdict and reason (and, for a scored type,
+        the scores and their evidence) filled in; every field the published type names must be
+        present."""
         if verdict not in self.verdicts:
             raise SchemaError(f"{verdict!r} is not one of the published verdicts {self.verdicts}")
         message = {name: template.get(name) for name in self.field_names}
         message["verdict"], message["reason"] = verdict, reason
+        if self.scored:
+            for name, value in (scores or {}).items():
+                if name in message:
+                    message[name] = int(value)
+            message["evidence"] = evidence
         missing = [k for k, v in message.items() if v is None]
         if missing:
             raise SchemaError(f"the assignment's message lacks {', '.join(missing)}")

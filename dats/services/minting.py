@@ -87,6 +87,7 @@ def mint_record(
         "policy": policies.policy_of(dat).as_json(),
         "mintedAt": dat.minted_at.isoformat(),
         **({"minhash": dat.minhash} if dat.minhash is not None else {}),
+        **({"scores": dat.scores} if dat.scores else {}),
     }
 
 
@@ -165,6 +166,12 @@ def _mint_new(rounds: list[Round]) -> None:
     if not rounds:
         return
     contributions = Contribution.objects.select_related("owner", "idao").in_bulk([int(r.subject_ref) for r in rounds])
+    # An appeal panel that accepted an already minted contribution (a re-score) mints nothing:
+    # one DAT per contribution (dats.services.appeals re-scores it).
+    has_dat = set(DAT.objects.filter(contribution_id__in=list(contributions)).values_list("contribution_id", flat=True))
+    rounds = [r for r in rounds if int(r.subject_ref) not in has_dat]
+    if not rounds:
+        return
     declared = dict(
         DeclaredLineage.objects.filter(contribution_id__in=list(contributions)).values_list(
             "contribution_id", "parent_ids"
@@ -199,6 +206,7 @@ def _mint_new(rounds: list[Round]) -> None:
                 quota=policy.quota,
                 expires_at=policy.expires_at,
                 anchor_leaf_id=0,
+                scores=dict(r.scores or {}),
                 minted_at=now,
             )
         )
@@ -252,3 +260,13 @@ def _mint_new(rounds: list[Round]) -> None:
             for d in dats
         ]
     )
+
+
+def on_appeals_decided(appeals: Sequence[Any]) -> None:
+    """quorums hook: an appeal that re-scored an accepted contribution gives its DAT the panel's
+    score (the anchored appeal decision carries it; the mint record keeps the first round's)."""
+    for a in appeals:
+        if a.state == "overturned" and a.round.outcome == "accepted" and a.appeal_round.subject_kind == "contribution":
+            DAT.objects.filter(contribution_id=int(a.appeal_round.subject_ref)).update(
+                scores=dict(a.appeal_round.scores)
+            )

@@ -58,7 +58,7 @@ def _append(dat: DAT, *, kind: str, actor: User | None, body: dict[str, Any]) ->
     return DatEvent.objects.create(dat=dat, seq=seq, kind=kind, payload=payload, actor=actor, anchor_leaf_id=leaf.pk)
 
 
-def _set_policy(dat: DAT, policy: policies.Policy, *, actor: User) -> DatEvent:
+def _set_policy(dat: DAT, policy: policies.Policy, *, actor: User | None) -> DatEvent:
     version = dat.policy_version + 1
     DAT.objects.filter(pk=dat.pk).update(
         allowed_uses=list(policy.allowed_uses),

@@ -4,12 +4,14 @@
 - verdicts.py    signed verdicts (checked, recorded as signed, equivocation kept as evidence)
 - bonds.py       bonding and unbonding LAZ into a quorum's escrow
 - slashing.py    the one place LAZ leaves a bond as a penalty
+- appeals.py     bonded appeals of a decision, decided by a larger, disjoint panel
 - moderation.py  quorum creation, parameters and trust, staff moderation (pause, jail, fraud cases, parked tasks)
 
 Callers import the package (`from quorums import services`); the names below are its surface."""
 
 from __future__ import annotations
 
+from .appeals import appeal_file, appealable, panel_open
 from .bonds import demo_accounts, demo_validators, unbonds_release_due, validator_bond, validator_unbond
 from .moderation import (
     PARAMETERS,
@@ -31,12 +33,15 @@ from .verdicts import verdict_submit, verdicts_submit
 
 __all__ = [
     "PARAMETERS",
+    "appeal_file",
+    "appealable",
     "apply_slash",
     "audit",
     "demo_accounts",
     "demo_validators",
     "fraud_case_decide",
     "fraud_case_open",
+    "panel_open",
     "parked_resolve",
     "quorum_create",
     "quorum_parameters_clean",

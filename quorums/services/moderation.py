@@ -81,8 +81,13 @@ PARAMETERS: dict[str, tuple[int, int]] = {
     "min_bond": (1, 10**30),
     "round_duration": (60, 30 * 86_400),
     "unbond_delay": (0, 365 * 86_400),
+    "appeal_window": (0, 90 * 86_400),
+    "appeal_bond": (1, 10**30),
+    "appeal_bounty_bps": (0, 10_000),
+    "appeal_fee_bps": (0, 10_000),
+    "score_low_bps": (0, 10_000),
 }
-DURATIONS = {"round_duration", "unbond_delay"}
+DURATIONS = {"round_duration", "unbond_delay", "appeal_window"}
 
 
 def quorum_parameters_clean(raw: dict[str, Any]) -> dict[str, Any]:

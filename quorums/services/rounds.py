@@ -24,6 +24,7 @@ from ..consensus import ZERO_HASH, decisive, draw_committee, outcome_at_deadline
 from ..eip712 import as_bytes32_hex
 from ..errors import RoundNotFound
 from ..models import QUORUM_RULES, Quorum, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
+from ..scores import below_minimums, round_scores
 from ..selectors import quorum_candidates
 from .slashing import apply_slash
 
@@ -69,6 +70,7 @@ def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str,
         "min_participation_bps": r.quorum.min_participation_bps,
         "candidates": r.candidates,
         "committee": [[vid, address, stake] for vid, stake, address in committee],
+        **{k: v for k, v in r.params.items() if k in ("score_weights", "score_minimums")},
     }
     if r.state == RoundState.DRAWING:
         # The seed waits for a public-chain block after this record: the first of chain
@@ -95,6 +97,29 @@ def draw_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str,
         "seed": r.seed,
         "committee": [[vid, address, stake] for vid, stake, address in committee],
     }
+
+
+def scoring_rules(quorum: Quorum) -> dict[str, Any]:
+    """The composite's weights and the minimums, snapshotted on a round like QUORUM_RULES."""
+    return {"score_weights": dict(quorum.score_weights), "score_minimums": dict(quorum.score_minimums)}
+
+
+def _scored(rounds: list[Round], ballots: dict[int, _Ballots]) -> dict[int, dict[str, int]]:
+    """Each round's score (quorums.scores.round_scores) from the first scored verdict of each
+    seated, non-equivocating validator. One query."""
+    vectors: dict[int, dict[int, dict[str, int]]] = {r.pk: {} for r in rounds}
+    for round_id, vid, scores in (
+        Verdict.objects.filter(round_id__in=list(vectors), scores__isnull=False)
+        .order_by("pk")
+        .values_list("round_id", "validator_id", "scores")
+    ):
+        if vid not in ballots[round_id].equivocators and scores is not None:
+            vectors[round_id].setdefault(vid, scores)
+    out = {}
+    for r in rounds:
+        rules = r.params if "score_weights" in r.params else scoring_rules(r.quorum)
+        out[r.pk] = round_scores(vectors[r.pk], ballots[r.pk].seats, rules["score_weights"])
+    return out
 
 
 def _locked_many(round_ids: list[int]) -> list[Round]:
@@ -215,7 +240,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
                 seed_block_hash=block_hash,
                 opened_at=quorum.db_now,
                 deadline=quorum.db_now + quorum.round_duration,
-                params={name: getattr(quorum, name) for name in QUORUM_RULES},
+                params={name: getattr(quorum, name) for name in QUORUM_RULES} | scoring_rules(quorum),
             )
             out[index] = r
             rounds.append(r)
@@ -492,6 +517,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
     forced). Returns every round found, closed or not."""
     rounds = _locked_many(round_ids)
     ballots = _ballots_many([r.pk for r in rounds if r.state == RoundState.OPEN])
+    scored = _scored([r for r in rounds if r.state == RoundState.OPEN], ballots)
     plans = []
     for r in rounds:
         if r.state != RoundState.OPEN:
@@ -526,6 +552,11 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                 (vid, SlashReason.ABSENCE, r.rule("slash_absence_bps"))
                 for vid in sorted(set(seats) - set(votes) - equivocators)
             ]
+        minimums = (r.params if "score_minimums" in r.params else scoring_rules(quorum))["score_minimums"]
+        if outcome == "accepted" and below_minimums(scored[r.pk], minimums):
+            # Approved by vote but scored below the quorum's minimums: rejected, and nobody is
+            # slashed for it (the approvers' votes were not a minority).
+            outcome, close_reason = "rejected", "score_minimum"
         plans.append((r, b, t, outcome, close_reason, penalties))
     if not plans:
         return rounds
@@ -574,6 +605,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
                     "close_reason": close_reason,
                     "committee": [[b.addresses[v], b.seats[v]] for v in sorted(b.seats)],
                     "tally": tally_json,
+                    "scores": scored[r.pk],
                     "verdicts_digest": digest,
                     "slashes": [[s.validator.address, s.reason, int(s.amount)] for s in slashes if s is not None],
                 },
@@ -584,6 +616,7 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             "close_reason": close_reason,
             "closed_at": r.db_now,  # type: ignore[attr-defined]  # annotated on the queryset; django-stubs loses it
             "tally": tally_json,
+            "scores": scored[r.pk],
             "verdicts_digest": digest,
         }
         closed_rounds.append(r)
@@ -600,5 +633,5 @@ def _close_locked(round_ids: list[int], *, force: bool) -> list[Round]:
             setattr(r, field, value)
     if jailed:
         Validator.objects.filter(pk__in=jailed, state=ValidatorState.ACTIVE).update(state=ValidatorState.JAILED)
-    hooks.run_closed(closed_rounds)
+    hooks.run_closed(closed_rounds)  # the first hook decides the appeals these rounds were panels of
     return rounds

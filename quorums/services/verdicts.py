@@ -16,7 +16,17 @@ from portal.errors import DomainError
 from portal.models import checksum
 
 from .. import hooks
-from ..eip712 import VERDICTS, _digest_bytes, as_bytes32_hex, recover_signer, verdict_typed_data
+from ..eip712 import (
+    CRITERIA,
+    MAX_EVIDENCE,
+    VERDICTS,
+    _digest_bytes,
+    as_bytes32_hex,
+    is_scored,
+    recover_signer,
+    scored_verdict_typed_data,
+    verdict_typed_data,
+)
 from ..errors import BadSignature, InvalidVerdict, NotInCommittee, RoundClosed, RoundNotFound, WrongRound
 from ..models import Equivocation, Round, RoundState, Seat, Verdict
 from .rounds import _Ballots, _count, _decided, _enqueue_close, _locked_many
@@ -43,12 +53,31 @@ class _Checked:
     signature: str
     digest: str
     verification: signatures.Verification
+    scores: dict[str, int] | None = None
+    evidence: str = ""
+
+
+def _scores_of(message: dict[str, Any]) -> tuple[dict[str, int] | None, str]:
+    """A ScoredVerdict's scores (each an integer 0–10000) and evidence; (None, "") for a Verdict."""
+    if not is_scored(message):
+        return None, ""
+    scores = {}
+    for c in CRITERIA:
+        value = message.get(c)
+        if type(value) is not int or not 0 <= value <= 10_000:
+            raise InvalidVerdict(f"A scored verdict's {c} is an integer from 0 to 10000 (basis points).")
+        scores[c] = value
+    evidence = message.get("evidence")
+    if not isinstance(evidence, str) or len(evidence) > MAX_EVIDENCE:
+        raise InvalidVerdict(f"A scored verdict's evidence is text of at most {MAX_EVIDENCE} characters.")
+    return scores, evidence
 
 
 def _check_signed(
     r: Round | None, round_id: int, message: Any, signature: Any
-) -> tuple[str, str, str, str, signatures.Verification]:
-    """(signer, verdict, reason, digest, verification) of a well-formed verdict signed for this
+) -> tuple[str, str, str, str, signatures.Verification, dict[str, int] | None, str]:
+    """(signer, verdict, reason, digest, verification, scores, evidence) of a well-formed verdict
+    (EIP-712 version 1 `Verdict` or version 2 `ScoredVerdict`) signed for this
     round's content by the validator it names, verified by portal.signatures.verify on the
     portal's chain (an EOA by ECDSA with no RPC call; a contract wallet by ERC-1271, the legacy
     form or ERC-6492); the refusals verdict_submit documents otherwise. No writes."""
@@ -61,6 +90,7 @@ def _check_signed(
         raise InvalidVerdict("A verdict's reason is at most 500 characters.")
     if verdict == "reject" and not reason.strip():
         raise InvalidVerdict("A rejection needs a reason.")
+    scores, evidence = _scores_of(message)
     if r is None:
         raise RoundNotFound(f"There is no validation round {round_id}.")
     try:
@@ -74,9 +104,20 @@ def _check_signed(
             f"This verdict was signed for round {signed_round} and content {signed_hash[:10]}…, "
             f"not round {r.pk} with content {r.content_hash[:10]}…."
         )
-    typed = verdict_typed_data(
-        validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason
-    )
+    if scores is None:
+        typed = verdict_typed_data(
+            validator=claimed, round_id=r.pk, content_hash=r.content_hash, verdict=verdict, reason=reason
+        )
+    else:
+        typed = scored_verdict_typed_data(
+            validator=claimed,
+            round_id=r.pk,
+            content_hash=r.content_hash,
+            verdict=verdict,
+            reason=reason,
+            scores=scores,
+            evidence=evidence,
+        )
     try:
         digest = _digest_bytes(typed)
     except Exception as exc:  # the generic encoder refuses a mis-checksummed address
@@ -90,7 +131,7 @@ def _check_signed(
                 raise BadSignature(str(exc)) from None
             raise BadSignature(f"The signature was made by {signer}, not by the validator it names ({claimed}).")
         checked.raise_for_failure(BadSignature)
-    return claimed, verdict, reason, "0x" + digest.hex(), checked
+    return claimed, verdict, reason, "0x" + digest.hex(), checked, scores, evidence
 
 
 def verdict_submit(*, round_id: int, message: dict[str, Any], signature: str, automated: bool = False) -> VerdictResult:
@@ -126,11 +167,22 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
         try:
             if round_id is None:
                 raise InvalidVerdict("Each verdict names the round it is for.")
-            signer, verdict, reason, digest, verification = _check_signed(
+            signer, verdict, reason, digest, verification, scores, evidence = _check_signed(
                 found.get(round_id), round_id, item.get("message"), item.get("signature")
             )
             checked.append(
-                _Checked(i, round_id, signer, verdict, reason, str(item.get("signature")), digest, verification)
+                _Checked(
+                    i,
+                    round_id,
+                    signer,
+                    verdict,
+                    reason,
+                    str(item.get("signature")),
+                    digest,
+                    verification,
+                    scores,
+                    evidence,
+                )
             )
         except DomainError as exc:
             results[i] = exc
@@ -178,6 +230,8 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                     validator_id=vid,
                     verdict=c.verdict,
                     reason=c.reason,
+                    scores=c.scores,
+                    evidence=c.evidence,
                     signature=c.signature,
                     digest=c.digest,
                     automated=automated,

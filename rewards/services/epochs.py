@@ -129,6 +129,11 @@ def _compute(epoch: Epoch) -> None:
         epoch.pool_credit = int(fees) if attributed else 0
         if not attributed:
             return
+        # A contested DAT's contributor line goes to its escrow: hold its challenge's decision (which
+        # locks the DAT row, then empties the escrow) until these payouts are in, so a payout lands
+        # escrowed or paid, once. A challenge filed meanwhile is seen or not by the statement below.
+        if connection.vendor == "postgresql":  # SQLite serialises writers anyway
+            cursor.execute(sql.LOCK_CONTESTED)
         cursor.execute(
             sql.PAYOUTS, {"epoch": epoch.pk, "pool_laz": int(epoch.pool_laz), "pool_credit": int(epoch.pool_credit)}
         )

@@ -23,7 +23,10 @@ async function submit(card, verdict) {
     if (address.toLowerCase() !== card.dataset.validator.toLowerCase()) {
       throw new WalletError(`Your wallet is ${address}; this seat belongs to ${card.dataset.validator}.`);
     }
-    const { domain, types, primaryType } = await schema();
+    // A person signs version 1 (a Verdict without scores); nodes sign ScoredVerdicts.
+    const spec = await schema();
+    const { domain } = spec;
+    const { types, primaryType } = (spec.versions || []).find((v) => v.version === 1) || spec;
     if (chainId !== domain.chainId) {
       showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(domain.chainId)}…`, "info");
       await ensureChain(provider, domain.chainId, "Verdicts");

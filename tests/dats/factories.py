@@ -63,7 +63,7 @@ def make_contribution(
     )
 
 
-def closed_round(contribution: Contribution, *, outcome: str = "accepted") -> Round:
+def closed_round(contribution: Contribution, *, outcome: str = "accepted", scores: dict | None = None) -> Round:
     """A closed round for the contribution with its anchored outcome (as quorums.round_close writes it)."""
     quorum = Quorum.objects.first() or Quorum.objects.create(name="Q")
     now = timezone.now()
@@ -81,6 +81,7 @@ def closed_round(contribution: Contribution, *, outcome: str = "accepted") -> Ro
             opened_at=now,
             deadline=now + timedelta(hours=1),
             closed_at=now,
+            scores=scores or {},
         )
         leaf = ledger.anchor(
             kind="validation_round",
@@ -91,6 +92,7 @@ def closed_round(contribution: Contribution, *, outcome: str = "accepted") -> Ro
                 "content_hash": contribution.sha256,
                 "outcome": outcome,
                 "subject": f"contribution:{contribution.pk}",
+                **({"scores": scores} if scores else {}),
             },
         )
         Round.objects.filter(pk=r.pk).update(anchor_leaf_id=leaf.pk)
@@ -99,13 +101,13 @@ def closed_round(contribution: Contribution, *, outcome: str = "accepted") -> Ro
     return r
 
 
-def minted(idao: IDAO, owner: Persona, *, parents=(), **kw):
+def minted(idao: IDAO, owner: Persona, *, parents=(), scores: dict | None = None, **kw):
     from dats.services import lineage_declare
 
     c = make_contribution(idao, owner, **kw)
     if parents:
         lineage_declare(contribution_id=c.pk, parent_ids=[p.pk for p in parents])
-    return dat_mint(round_id=closed_round(c).pk)
+    return dat_mint(round_id=closed_round(c, scores=scores).pk)
 
 
 def token_for(p: Persona, *, scopes=("dats:access",), subject: str = "") -> tuple[str, ApiToken]:

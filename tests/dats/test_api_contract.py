@@ -102,6 +102,8 @@ SCOPES = {
     ("post", "/api/v1/dats/{dat_id}/revoke"): "dats:manage",
     ("post", "/api/v1/dats/{dat_id}/transfer"): "dats:manage",
     ("post", "/api/v1/dats/{dat_id}/parents"): "dats:manage",
+    ("post", "/api/v1/rounds/{round_id}/appeal"): "contributions:write",
+    ("post", "/api/v1/dats/{dat_id}/challenge"): "dats:access",
 }
 APPS = {"quorums", "contributions", "dats"}
 

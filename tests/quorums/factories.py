@@ -16,7 +16,7 @@ from ledger import owners
 from ledger import services as ledger
 from portal.models import User
 from quorums import hooks, services
-from quorums.eip712 import verdict_typed_data
+from quorums.eip712 import scored_verdict_typed_data, verdict_typed_data
 from quorums.models import Quorum, QuorumTrust, Validator
 from tests.factories import IdaoFactory, MembershipFactory, UserFactory, user_of  # noqa: F401
 from tests.personas import Persona, many
@@ -76,6 +76,24 @@ def signed(p: Persona, round_, verdict: str = "approve", reason: str = "", **ove
         validator=p.address, round_id=round_.pk, content_hash=round_.content_hash, verdict=verdict, reason=reason
     )
     typed["message"].update(override)
+    return {"message": typed["message"], "signature": p.sign_typed(typed)}
+
+
+def scored(
+    p: Persona, round_, verdict: str = "approve", reason: str = "", *, scores: dict, evidence: str = "{}"
+) -> dict:
+    """A signed ScoredVerdict (EIP-712 version 2): `scores` may name only some criteria (the
+    rest are 10000)."""
+    full = {"authenticity": 10_000, "ownership": 10_000, "quality": 10_000, "uniqueness": 10_000} | scores
+    typed = scored_verdict_typed_data(
+        validator=p.address,
+        round_id=round_.pk,
+        content_hash=round_.content_hash,
+        verdict=verdict,
+        reason=reason,
+        scores=full,
+        evidence=evidence,
+    )
     return {"message": typed["message"], "signature": p.sign_typed(typed)}
 
 

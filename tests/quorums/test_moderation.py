@@ -128,7 +128,11 @@ def test_public_pages_render(signed_in, client):
     assert page.status_code == 200 and b"approve" in page.content
     assert client.get(f"/rounds/{r.pk}/", headers={"HX-Request": "true"}).content.lstrip().startswith(b"<section")
     schema = client.get("/quorums/eip712.json").json()
-    assert schema["domain"]["name"] == "iDAO Portal" and schema["primaryType"] == "Verdict"
+    assert (
+        schema["domain"]["name"] == "iDAO Portal"
+        and schema["primaryType"] == "ScoredVerdict"
+        and schema["versions"][0]["primaryType"] == "Verdict"
+    )
     seat = r.seats.exclude(address=ps[0].address).first()
     inbox = signed_in(next(p for p in ps if p.address == seat.address)).get("/validator/inbox")
     assert inbox.status_code == 200 and f'data-round="{r.pk}"'.encode() in inbox.content

@@ -106,3 +106,56 @@ def test_payouts_are_non_negative_sum_to_the_pool_and_grow_with_usage(market, un
     owner = owners.user(market["dats"][which].owner.address)
     for asset in ("LAZ", "CREDIT"):
         assert after.get((owner, asset), 0) >= before.get((owner, asset), 0)
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    units=st.lists(st.integers(min_value=0, max_value=50_000), min_size=7, max_size=7),
+    scores=st.lists(st.integers(min_value=0, max_value=10_000), min_size=6, max_size=6),
+    stakes=st.tuples(st.integers(min_value=1, max_value=10**6), st.integers(min_value=1, max_value=10**6)),
+    which=st.integers(min_value=0, max_value=5),
+    extra=st.integers(min_value=1, max_value=100_000),
+)
+def test_usage_x_score_payouts_sum_to_the_pool_grow_with_usage_and_follow_the_score(
+    market, units, scores, stakes, which, extra
+):
+    from dats.models import DAT
+    from idaos.models import IDAO
+
+    IDAO.objects.filter(pk__in={d.idao_id for d in market["dats"]}).update(reward_weighting="usage_x_score")
+    for dat, score in zip(market["dats"], scores, strict=True):
+        DAT.objects.filter(pk=dat.pk).update(scores={"composite": score})
+    before = _close(market, units, stakes)  # asserts: positive lines summing exactly to the pool
+    more = list(units)
+    more[which] += extra
+    after = _close(market, more, stakes)
+    owner = owners.user(market["dats"][which].owner.address)
+    for asset in ("LAZ", "CREDIT"):
+        assert after.get((owner, asset), 0) >= before.get((owner, asset), 0)
+    # Two DATs of one iDAO used equally through their own models only: the better-scored earns at least as much.
+    even = [0] * 7
+    even[4] = even[5] = 1000
+    paid = _close(market, even, stakes)
+    hi, lo = sorted((4, 5), key=lambda i: -scores[i])
+    for asset in ("LAZ", "CREDIT"):
+        hi_paid = paid.get((owners.user(market["dats"][hi].owner.address), asset), 0)
+        assert hi_paid >= paid.get((owners.user(market["dats"][lo].owner.address), asset), 0)
+        if scores[lo] == 0:
+            assert paid.get((owners.user(market["dats"][lo].owner.address), asset), 0) == 0
+
+
+@pytest.mark.django_db
+def test_usage_x_score_splits_the_contributor_share_by_usage_times_score(market):
+    """Hand-computed: iDAO b (contributors 50%) holds DATs 4 and 5, used 1000 units each through
+    their own models and nothing else; scores 10000 and 5000. b's share of 1,000,000 LAZ is all of
+    it; contributors 500,000 split 2:1 -> 333,333 and 166,666 (floors), the treasury the rest."""
+    from dats.models import DAT
+    from idaos.models import IDAO
+
+    d4, d5 = market["dats"][4], market["dats"][5]
+    IDAO.objects.filter(pk=d4.idao_id).update(reward_weighting="usage_x_score")
+    DAT.objects.filter(pk=d4.pk).update(scores={"composite": 10_000})
+    DAT.objects.filter(pk=d5.pk).update(scores={"composite": 5000})
+    paid = _close(market, [0, 0, 0, 0, 1000, 1000, 0], (1, 1))
+    assert paid[(owners.user(d4.owner.address), "LAZ")] == 333_333
+    assert paid[(owners.user(d5.owner.address), "LAZ")] == 166_666

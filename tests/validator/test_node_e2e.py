@@ -159,7 +159,12 @@ def test_a_verdict_already_signed_is_resubmitted_from_the_journal_not_checked_ag
         node.start()
         template = node.client.assignments()[0]["typed_data"]["message"]
         schema = VerdictSchema(publication())
-        message = schema.message(template, verdict="reject", reason="near_duplicate: signed before the restart")
+        message = schema.message(
+            template,
+            verdict="reject",
+            reason="near_duplicate: signed before the restart",
+            scores={c: 0 for c in ("authenticity", "ownership", "quality", "uniqueness")},
+        )
         node.journal.record(
             Decision(c.round_id, "reject", message["reason"], message, schema.sign(p.account.key.hex(), message), [])
         )

@@ -29,6 +29,9 @@ def template(round_id: int = 7, content_hash: str = "0x" + "ab" * 32) -> dict:
     )["message"]
 
 
+SCORES = {"authenticity": 10_000, "ownership": 7000, "quality": 9000, "uniqueness": 10_000}
+
+
 def test_verdicts_signed_from_the_publication_verify_on_the_portal():
     schema = VerdictSchema(eip712.publication())
     for verdict, reason in [
@@ -36,7 +39,7 @@ def test_verdicts_signed_from_the_publication_verify_on_the_portal():
         ("reject", "pii: 3 of 3 records"),
         ("approve", ""),
     ]:
-        message = schema.message(template(), verdict=verdict, reason=reason)
+        message = schema.message(template(), verdict=verdict, reason=reason, scores=SCORES, evidence="{}")
         typed = schema.typed_data(message)
         assert schema.digest(message).hex() == eip712.verdict_digest(typed).removeprefix("0x")
         signature = schema.sign(KEY, message)
@@ -47,7 +50,7 @@ def test_verdicts_signed_from_the_publication_verify_on_the_portal():
 def test_another_domain_in_the_publication_is_signed_as_published_not_as_hard_coded():
     publication = eip712.publication() | {"domain": {"name": "Other Portal", "version": "2", "chainId": 11155111}}
     schema = VerdictSchema(publication)
-    message = schema.message(template(), verdict="approve", reason="")
+    message = schema.message(template(), verdict="approve", reason="", scores=SCORES)
     signable = encode_typed_data(full_message=schema.typed_data(message))
     assert schema.digest(message) == keccak(b"\x19" + signable.version + signable.header + signable.body)
     assert schema.digest(message) != VerdictSchema(eip712.publication()).digest(message)
@@ -75,7 +78,7 @@ def test_a_publication_without_a_reason_field_is_refused():
     publication = publication | {
         "types": {
             **publication["types"],
-            "Verdict": [f for f in publication["types"]["Verdict"] if f["name"] != "reason"],
+            "ScoredVerdict": [f for f in publication["types"]["ScoredVerdict"] if f["name"] != "reason"],
         }
     }
     with pytest.raises(SchemaError, match="reason"):
@@ -118,6 +121,6 @@ def test_the_node_package_imports_no_django_and_no_portal_app():
 
 def test_coincurve_and_eth_account_sign_the_same_bytes():
     schema = VerdictSchema(eip712.publication())
-    message = schema.message(template(), verdict="reject", reason="near_empty: x")
+    message = schema.message(template(), verdict="reject", reason="near_empty: x", scores=SCORES)
     signed = Account.unsafe_sign_hash(schema.digest(message), KEY)
     assert schema.sign(KEY, message) == "0x" + signed.signature.hex().removeprefix("0x")

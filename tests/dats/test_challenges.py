@@ -1,0 +1,198 @@
+"""Challenges to accepted DATs: while challenged the DAT is contested and its contributor payouts
+wait in escrow; upheld revokes it and returns the escrow to the reward pool (payouts of that
+epoch and the next still sum exactly to their pools); dismissed pays the bond to the owner and
+the treasury; challenging a DAT already under challenge is its own code with nothing moved."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.db.models import Sum
+from django.utils import timezone
+
+from contributions.models import Contribution
+from dats.models import DAT, Challenge
+from dats.services.challenges import DatContested, challenge_file
+from ledger import owners
+from ledger import services as ledger
+from ledger.selectors import balance
+from quorums import services
+from quorums.models import Round
+from rewards.models import Payout, UsageEvent, UsageReport
+from rewards.services.epochs import epoch_close, epoch_current
+from rewards.services.metering import epoch_usage_add
+from tests.dats.factories import make_contribution
+from tests.personas import BOB, CAROL, MALLORY
+from tests.quorums.factories import member, scored, setup_network, user_of
+from tests.rewards.factories import make_model
+
+BOND = 100
+_clock = itertools.count(1)
+
+
+def _minted():
+    idao, _q, ps = setup_network(10, committee_size=3, appeal_bond=BOND, appeal_bounty_bps=5000)
+    member(idao, BOB)
+    c = make_contribution(idao, BOB)
+    r = services.round_open(idao_id=idao.pk, subject_kind="contribution", subject_ref=str(c.pk), content_hash=c.sha256)
+    Contribution.objects.filter(pk=c.pk).update(round=r, state="routed")
+    by_address = {p.address: p for p in ps}
+    for a in r.seats.values_list("address", flat=True):
+        services.verdict_submit(round_id=r.pk, **scored(by_address[a], r, scores={}))
+    services.round_close(round_id=r.pk)
+    return idao, ps, DAT.objects.get(contribution=c)
+
+
+def _credit(p, amount: int) -> None:
+    ledger.mint(to=owners.user(p.address), asset="CREDIT", amount=amount, idempotency_key=f"challenge-test:{p.address}")
+
+
+def _decide(panel: Round, ps, verdict: str) -> None:
+    by_address = {p.address: p for p in ps}
+    for a in panel.seats.values_list("address", flat=True):
+        services.verdict_submit(
+            round_id=panel.pk,
+            **scored(by_address[a], panel, verdict, "" if verdict == "approve" else "duplicate: x", scores={}),
+        )
+    services.round_close(round_id=panel.pk)
+
+
+def _epoch_with_usage(version, units: int) -> dict[str, int]:
+    """Close an epoch in which `version` was used `units` times; the payout totals per asset."""
+    base = timezone.now() - timedelta(days=300) + timedelta(hours=next(_clock) * 2)
+    epoch = epoch_current(now=base)
+    reporter = user_of(CAROL)
+    report = UsageReport.objects.create(reporter=reporter, payer="user:x", epoch=epoch, received=1)
+    UsageEvent.objects.create(
+        reporter=reporter,
+        idempotency_key=f"c{epoch.pk}",
+        report=report,
+        epoch=epoch,
+        idao_id=version.model.idao_id,
+        model_version=version,
+        kind="inference",
+        units=units,
+        weighted=units,
+        fee=units,
+        occurred_at=base,
+    )
+    epoch_usage_add(report_id=report.pk)
+    ledger.mint(to=owners.REWARD_POOL, asset="CREDIT", amount=units, idempotency_key=f"challenge-fees:{epoch.pk}")
+    closed = epoch_close(epoch_id=epoch.pk, now=epoch.ends_at)
+    totals = {a: int(s) for a, s in Payout.objects.filter(epoch=closed).values_list("asset").annotate(s=Sum("amount"))}
+    assert totals == {"LAZ": int(closed.pool_laz), "CREDIT": int(closed.pool_credit)}
+    return totals
+
+
+@pytest.mark.django_db
+def test_an_upheld_challenge_revokes_the_dat_and_returns_its_escrowed_payouts_to_the_pool(client):
+    idao, ps, dat = _minted()
+    version = make_model(idao=idao, artifact_hash=dat.sha256, manifest=[], name="own")
+    _credit(MALLORY, BOND)
+    challenge = challenge_file(
+        dat_id=dat.pk, user=user_of(MALLORY), reason_code="duplicate", evidence="the same rows as DAT 1"
+    )
+    dat.refresh_from_db()
+    assert dat.status == "contested" and balance(challenge.escrow_owner, "CREDIT") == BOND
+    assert client.get(f"/api/v1/dats/{dat.pk}").json()["status"] == "contested"
+    _epoch_with_usage(version, 1000)
+    escrowed = {a: balance(dat.escrow_owner, a) for a in ("LAZ", "CREDIT")}
+    assert escrowed["LAZ"] > 0 and balance(owners.user(BOB.address), "LAZ") == 0  # held, not paid
+    pool_before = balance(owners.REWARD_POOL, "LAZ")
+    _decide(challenge.panel_round, ps, "reject")
+    challenge.refresh_from_db()
+    dat.refresh_from_db()
+    assert challenge.state == "upheld" and dat.status == "revoked"
+    assert balance(owners.REWARD_POOL, "LAZ") == pool_before + escrowed["LAZ"] and balance(dat.escrow_owner, "LAZ") == 0
+    # Bond back; a duplicate is objective: the DAT round's three approvers lose 10% of 1000 each = 300 LAZ,
+    # and the challenger gets 50% of it.
+    assert balance(owners.user(MALLORY.address), "CREDIT") == BOND
+    assert challenge.outcome["bounty"] == 150 and len(challenge.outcome["slashes"]) == 3
+    assert balance(owners.user(MALLORY.address), "LAZ") == 150
+    _epoch_with_usage(version, 500)  # the next epoch still sums exactly to its pool (asserted inside)
+
+
+@pytest.mark.django_db
+def test_a_dismissed_challenge_pays_the_bond_to_owner_and_treasury_and_releases_the_escrow():
+    idao, ps, dat = _minted()
+    version = make_model(idao=idao, artifact_hash=dat.sha256, manifest=[], name="own")
+    _credit(MALLORY, BOND)
+    challenge = challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="plagiarism", evidence="I wrote it")
+    _credit(CAROL, BOND)
+    with pytest.raises(DatContested):
+        challenge_file(dat_id=dat.pk, user=user_of(CAROL), reason_code="other", evidence="me too")
+    assert balance(owners.user(CAROL.address), "CREDIT") == BOND and Challenge.objects.count() == 1
+    _epoch_with_usage(version, 1000)
+    escrowed = balance(dat.escrow_owner, "LAZ")
+    treasury = balance(idao.treasury_owner, "CREDIT")
+    _decide(challenge.panel_round, ps, "approve")
+    challenge.refresh_from_db()
+    dat.refresh_from_db()
+    assert challenge.state == "dismissed" and dat.status == "active"
+    assert balance(owners.user(BOB.address), "CREDIT") >= BOND // 2
+    assert balance(idao.treasury_owner, "CREDIT") == treasury + BOND - BOND // 2
+    assert balance(owners.user(BOB.address), "LAZ") == escrowed and balance(dat.escrow_owner, "LAZ") == 0
+    assert balance(owners.user(MALLORY.address), "CREDIT") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_challenge_racing_the_epoch_close_lands_the_payout_escrowed_or_paid_exactly_once():
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    idao, ps, dat = _minted()
+    version = make_model(idao=idao, artifact_hash=dat.sha256, manifest=[], name="own")
+    _credit(MALLORY, BOND)
+    base = timezone.now() - timedelta(days=200)
+    epoch = epoch_current(now=base)
+    reporter = user_of(CAROL)
+    report = UsageReport.objects.create(reporter=reporter, payer="user:x", epoch=epoch, received=1)
+    UsageEvent.objects.create(
+        reporter=reporter,
+        idempotency_key="race",
+        report=report,
+        epoch=epoch,
+        idao_id=idao.pk,
+        model_version=version,
+        kind="inference",
+        units=1000,
+        weighted=1000,
+        fee=0,
+        occurred_at=base,
+    )
+    epoch_usage_add(report_id=report.pk)
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(fn) -> None:
+        try:
+            barrier.wait()
+            fn()
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: epoch_close(epoch_id=epoch.pk, now=epoch.ends_at),)),
+        threading.Thread(
+            target=run,
+            args=(lambda: challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="other", evidence="race"),),
+        ),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    [line] = Payout.objects.filter(epoch_id=epoch.pk, role="contributor", dat_id=dat.pk, asset="LAZ")
+    paid, held = balance(owners.user(BOB.address), "LAZ"), balance(dat.escrow_owner, "LAZ")
+    assert (paid, held) in ((int(line.amount), 0), (0, int(line.amount)))
+    assert line.recipient == (dat.escrow_owner if held else owners.user(BOB.address))
+    _decide(Challenge.objects.get(dat=dat).panel_round, ps, "approve")  # dismissed: the escrow goes to the owner
+    assert (balance(owners.user(BOB.address), "LAZ"), balance(dat.escrow_owner, "LAZ")) == (int(line.amount), 0)

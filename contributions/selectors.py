@@ -30,6 +30,7 @@ FLAG_SENTENCES = {
     "executable_content": "the file holds executable code",
     "archive_unsafe_paths": "the archive holds absolute or parent-directory paths, or links",
     "duplicate_of_other_owner": "the same content was already accepted from someone else",
+    "too_small": "the file holds fewer than 16 non-whitespace bytes, too little to be useful",
 }
 
 

@@ -27,7 +27,16 @@ from quorums.models import Round, Verdict
 from .errors import DuplicateContribution, InvalidContribution, NotAMember
 from .models import Contribution, ContributionKind, ContributionState
 from .subject import SUBJECT_KIND
-from .uploads import ArchiveRefused, HashedUpload, inspect_archive, sanitise_name, sniff, type_flags
+from .uploads import (
+    MIN_USEFUL_BYTES,
+    ArchiveRefused,
+    HashedUpload,
+    inspect_archive,
+    meaningful_bytes,
+    sanitise_name,
+    sniff,
+    type_flags,
+)
 
 log = logging.getLogger(__name__)
 ALLOWED_USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
@@ -99,6 +108,8 @@ def contribution_create(
             raise InvalidContribution(exc.detail, code=exc.code) from None
         if archive.get("unsafe_paths"):
             flags.append("archive_unsafe_paths")
+        if meaningful_bytes(head=upload.head, size=upload.size) < MIN_USEFUL_BYTES:
+            flags.append("too_small")
         with transaction.atomic():
             anchored = (
                 Contribution.objects.select_for_update()

@@ -96,7 +96,7 @@ class IdaoOut(Schema):
     description: str
     created_by: str
     created_at: str
-    member_count: int | None
+    member_count: int
     treasury_owner: str
     charter: CharterOut
 

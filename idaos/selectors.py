@@ -119,7 +119,12 @@ def idao_dict(idao: IDAO) -> dict[str, Any]:
         "description": idao.description,
         "created_by": idao.created_by.address,
         "created_at": idao.created_at.isoformat(),
-        "member_count": getattr(idao, "member_count", None),
+        # The directory annotates the count; a single iDAO (its page, the API's GET) counts here.
+        "member_count": (
+            idao.member_count
+            if hasattr(idao, "member_count")
+            else Membership.objects.filter(idao=idao, status=MembershipStatus.ACTIVE).count()
+        ),
         "treasury_owner": idao.treasury_owner,
         "charter": {
             "voting_rule": idao.voting_rule,

@@ -139,15 +139,32 @@ def epochs_due(*, now: datetime) -> list[int]:
     )
 
 
+def _with_live_usage(epochs: list[Epoch]) -> list[Epoch]:
+    """An open epoch's stored counts are written when it closes; until then its pages show the
+    running totals of the per-report aggregates (the same source as "N events so far"), unsaved."""
+    open_ids = [e.pk for e in epochs if e.state == EpochState.OPEN]
+    if open_ids:
+        live = {
+            r["epoch_id"]: r
+            for r in EpochUsage.objects.filter(epoch_id__in=open_ids)
+            .values("epoch_id")
+            .annotate(n=Sum("events"), w=Sum("weighted"))
+        }
+        for e in epochs:
+            if e.pk in live:
+                e.event_count, e.weighted_usage = int(live[e.pk]["n"] or 0), live[e.pk]["w"] or 0
+    return epochs
+
+
 def epoch_list(*, limit: int = 50) -> list[Epoch]:
-    return list(Epoch.objects.order_by("-number")[:limit])
+    return _with_live_usage(list(Epoch.objects.order_by("-number")[:limit]))
 
 
 def epoch_get(number: int) -> Epoch:
     epoch = Epoch.objects.filter(number=number).first()
     if epoch is None:
         raise EpochNotFound(f"There is no reward epoch {number}.")
-    return epoch
+    return _with_live_usage([epoch])[0]
 
 
 def epoch_detail(epoch: Epoch, *, top: int = 10) -> dict:

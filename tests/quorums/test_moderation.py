@@ -76,7 +76,7 @@ def test_jail_unjail_and_remove_validators_with_reasons(staff_client):
     _idao, _quorum, ps = setup_network(3)
     v = Validator.objects.get(address=ps[0].address)
     for action, state in (("jail", "jailed"), ("unjail", "active"), ("remove", "removed")):
-        staff_client.post(ACT, {"action": action, "validator": v.pk, "reason": f"{action} for cause"})
+        staff_client.post(ACT, {"action": action, "validator": v.pk, "reason": f"{action} for cause", "confirm": "1"})
         assert Validator.objects.get(pk=v.pk).state == state
     assert AuditEntry.objects.filter(target=f"validator:{v.pk}").count() == 3
     with pytest.raises(ReasonRequired):
@@ -91,11 +91,19 @@ def test_fraud_cases_are_opened_and_decided_by_slash_or_dismissal_with_a_written
     staff_client.post(ACT, {"action": "open_case", "validator": v1.pk, "reason": "reported by a member"})
     c0, c1 = FraudCase.objects.order_by("pk")
     staff_client.post(
-        ACT, {"action": "slash_case", "case": c0.pk, "reason": "logs confirm it", "rate_bps": 2500, "jail": "1"}
+        ACT,
+        {
+            "action": "slash_case",
+            "case": c0.pk,
+            "reason": "logs confirm it",
+            "rate_bps": 2500,
+            "jail": "1",
+            "confirm": "1",
+        },
     )
     staff_client.post(ACT, {"action": "dismiss_case", "case": c1.pk, "reason": "no evidence"})
     staff_client.post(
-        ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500}
+        ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500, "confirm": "1"}
     )  # decided already
     c0.refresh_from_db()
     c1.refresh_from_db()
@@ -110,7 +118,9 @@ def test_staff_force_close_a_stuck_round(staff_client):
     idao, _quorum, ps = setup_network(3)
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="z", content_hash="0x" + "cc" * 32)
     services.verdict_submit(round_id=r.pk, **signed(ps[0], r))
-    staff_client.post(ACT, {"action": "force_close", "round": r.pk, "reason": "validators offline for a day"})
+    staff_client.post(
+        ACT, {"action": "force_close", "round": r.pk, "reason": "validators offline for a day", "confirm": "1"}
+    )
     r = Round.objects.get(pk=r.pk)
     assert (r.state, r.outcome, r.close_reason) == ("closed", "inconclusive", "forced")
     assert AuditEntry.objects.get(action="round_force_close").target == f"round:{r.pk}"
@@ -146,3 +156,17 @@ def test_bond_form_on_the_quorum_page(signed_in):
     r = client.post(f"/quorums/{quorum.pk}/bond", {"amount": "999", "action": "bond"}, follow=True)
     assert [m.level_tag for m in r.context["messages"]] == ["success", "error"]
     assert int(Validator.objects.get(quorum=quorum).stake) == 150
+
+
+@pytest.mark.django_db
+def test_the_validator_action_menu_defaults_to_nothing_and_jail_needs_confirmation(staff_client):
+    _idao, _quorum, ps = setup_network(3)
+    v = Validator.objects.get(address=ps[0].address)
+    page = staff_client.get("/quorums/moderation/").content.decode()
+    assert '<option value="" selected disabled>Choose an action…</option>' in page
+    assert '<option value="jail" selected' not in page
+    r = staff_client.post(ACT, {"action": "jail", "validator": v.pk, "reason": "looks odd"}, follow=True)
+    assert "tick “I confirm” to jail" in r.content.decode()
+    assert Validator.objects.get(pk=v.pk).state == "active" and not AuditEntry.objects.exists()
+    staff_client.post(ACT, {"action": "jail", "validator": v.pk, "reason": "looks odd", "confirm": "1"})
+    assert Validator.objects.get(pk=v.pk).state == "jailed"

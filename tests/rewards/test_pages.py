@@ -126,3 +126,13 @@ def test_my_earnings_api_returns_totals_per_asset(world, signed_in):
 def test_the_openapi_document_describes_the_usage_endpoint(client, db):
     doc = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/usage" in doc["paths"]
+
+
+def test_an_open_epoch_shows_the_same_running_event_count_in_the_sentence_the_row_and_its_page(world, client):
+    world.report([event(world.model, 3000), event(world.agent, 1000), event(world.model, 10)])
+    epoch = current_epoch()
+    listing = client.get("/earnings/epochs/").content.decode()
+    assert "(3 events so far)" in listing
+    assert f'data-testid="events-{epoch.number}">3<' in listing
+    page = client.get(f"/earnings/epochs/{epoch.number}/").content.decode()
+    assert 'data-testid="event-count">3<' in page

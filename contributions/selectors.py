@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
 
 from portal.errors import NotFound
@@ -20,7 +20,8 @@ def contribution_list_of_owner(*, user: Any, limit: int = 200) -> QuerySet[Contr
     return (
         Contribution.objects.filter(owner=user)
         .select_related("idao", "round", "round__quorum")
-        .annotate(verdict_count=Count("round__verdicts"))
+        # dat_token: the DAT minted from it (dats' reverse relation, read by name: no import downstream).
+        .annotate(verdict_count=Count("round__verdicts"), dat_token=Max("dat__id"))
         .order_by("-id")[:limit]
     )
 

@@ -315,3 +315,21 @@ def training_problem(dat: DAT, *, purpose: str = "training", now: datetime | Non
     """Why this DAT may not be trained on now (None if it may)."""
     decision = policies.decide(policy_of(dat), use=purpose, used=0, now=now or timezone.now(), balance=10**40)
     return None if decision.allowed else decision.detail
+
+
+PICKER_LIMIT = 12
+
+
+def dat_picker(q: str, *, exclude: int | None = None, limit: int = PICKER_LIMIT) -> list[DAT]:
+    """DATs for a lineage picker, as a person types: `12`, `#12` or `dat:12` finds that DAT; other
+    text searches titles (case-insensitive). Newest first; empty text lists the newest."""
+    q = (q or "").strip()[:120]
+    qs = DAT.objects.select_related("idao").order_by("-id")
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude)
+    number = q.removeprefix("dat:").removeprefix("#")
+    if number.isdigit() and len(number) < 19:
+        qs = qs.filter(pk=int(number))
+    elif q:
+        qs = qs.filter(title__icontains=q)
+    return list(qs[:limit])

@@ -102,6 +102,11 @@ class AgentForm(forms.Form):
     name = forms.CharField(max_length=120)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=5000)
     behaviour_policy = forms.CharField(widget=forms.Textarea(attrs={"rows": 6, "class": "mono"}), initial="{}")
+    artifact_hash = forms.RegexField(
+        regex=r"^0x[0-9a-fA-F]{64}$",
+        required=False,
+        help_text="The agent's artifact (0x followed by 64 hex digits): usage reports name it for rewards.",
+    )
 
     def clean_behaviour_policy(self) -> dict:
         try:

@@ -533,3 +533,35 @@ def delegations_to(*, delegate: str) -> list[Delegation]:
         .prefetch_related("shares")
         .distinct()
     )
+
+
+def agent_get(agent_id: int) -> Agent:
+    agent = Agent.objects.select_related("idao").filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFound(f"There is no agent {agent_id}.", code="agent_not_found")
+    return agent
+
+
+def agent_dict(agent: Agent) -> dict[str, Any]:
+    """An agent's current behaviour policy and every version of it, newest first, each with the
+    artifact usage is attributed to and the proposal that approved it."""
+    versions = list(agent.versions.order_by("-number"))
+    return {
+        "id": agent.pk,
+        "idao": agent.idao.slug,
+        "name": agent.name,
+        "description": agent.description,
+        "behaviour_policy": agent.behaviour_policy,
+        "current_version": versions[0].number if versions else None,
+        "artifact_hash": versions[0].artifact_hash if versions else "",
+        "versions": [
+            {
+                "number": v.number,
+                "behaviour_policy": v.behaviour_policy,
+                "artifact_hash": v.artifact_hash,
+                "created_at": v.created_at.isoformat(),
+                "approved_by_proposal": v.approved_by_proposal_id,
+            }
+            for v in versions
+        ],
+    }

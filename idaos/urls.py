@@ -12,6 +12,7 @@ urlpatterns = [
     path("idaos/<slug:slug>/members", views.members, name="members"),
     path("idaos/<slug:slug>/models/new", views.model_new, name="model_new"),
     path("idaos/<slug:slug>/agents/new", views.agent_new, name="agent_new"),
+    path("idaos/<slug:slug>/agents/<int:agent_id>/", views.agent_detail, name="agent_detail"),
     path("idaos/<slug:slug>/proposals/", views.proposal_list, name="proposals"),
     path("idaos/<slug:slug>/proposals/new", views.proposal_new, name="proposal_new"),
     path("proposals/<int:proposal_id>", views.proposal_detail, name="proposal"),

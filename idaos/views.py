@@ -183,9 +183,26 @@ def agent_new(request: AuthedRequest, slug: str) -> HttpResponse:
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
             behaviour_policy=form.cleaned_data["behaviour_policy"],
+            artifact_hash=form.cleaned_data.get("artifact_hash", ""),
         )
 
     return _asset_new(request, slug, AgentForm, "agent", register)
+
+
+@require_GET
+def agent_detail(request: PortalRequest, slug: str, agent_id: int) -> HttpResponse:
+    """An agent's current behaviour policy and its versions (GET /api/v1/agents/{id} as a page)."""
+    idao = _idao(slug)
+    try:
+        agent = selectors.agent_get(agent_id)
+    except DomainError as exc:
+        raise Http404(exc.detail) from None
+    if agent.idao_id != idao.pk:
+        raise Http404("This iDAO has no such agent.")
+    data = selectors.agent_dict(agent)
+    for v in data["versions"]:
+        v["policy_json"] = json.dumps(v["behaviour_policy"], indent=2, sort_keys=True)
+    return render(request, "idaos/agent_detail.html", {"idao": idao, "agent": agent, "data": data})
 
 
 @require_GET

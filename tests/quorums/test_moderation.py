@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ledger.models import Leaf
@@ -170,3 +172,31 @@ def test_the_validator_action_menu_defaults_to_nothing_and_jail_needs_confirmati
     assert Validator.objects.get(pk=v.pk).state == "active" and not AuditEntry.objects.exists()
     staff_client.post(ACT, {"action": "jail", "validator": v.pk, "reason": "looks odd", "confirm": "1"})
     assert Validator.objects.get(pk=v.pk).state == "jailed"
+
+
+@pytest.mark.django_db
+def test_quorum_moderation_is_a_typed_api_for_staff_only(staff_client, signed_in):
+    def post(client, url, body):
+        return client.post(url, json.dumps(body), content_type="application/json")
+
+    _idao, quorum, ps = setup_network(3)
+    v = Validator.objects.get(address=ps[0].address)
+    nobody = post(signed_in(MALLORY), f"/api/v1/quorums/{quorum.pk}/paused", {"paused": True, "reason": "takeover"})
+    assert nobody.status_code == 403 and nobody.json()["error"] == "staff_only"
+    paused = post(staff_client, f"/api/v1/quorums/{quorum.pk}/paused", {"paused": True, "reason": "maintenance"})
+    assert paused.status_code == 200 and Quorum.objects.get(pk=quorum.pk).paused
+    no_reason = post(staff_client, f"/api/v1/validators/{v.pk}/state", {"state": "jailed", "reason": ""})
+    assert no_reason.status_code == 422 and no_reason.json()["error"] == "reason_required"
+    jailed = post(staff_client, f"/api/v1/validators/{v.pk}/state", {"state": "jailed", "reason": "double signing"})
+    assert jailed.json()["state"] == "jailed"
+    assert (
+        post(staff_client, "/api/v1/validators/999999/state", {"state": "active", "reason": "why"}).json()["error"]
+        == "validator_not_found"
+    )
+    case = post(staff_client, f"/api/v1/validators/{v.pk}/cases", {"allegation": "copied verdicts"})
+    assert case.status_code == 201 and case.json()["state"] == "open"
+    decision = {"slash": False, "reason": "no evidence"}
+    assert post(staff_client, f"/api/v1/cases/{case.json()['id']}/decision", decision).json()["state"] == "dismissed"
+    assert post(staff_client, f"/api/v1/cases/{case.json()['id']}/decision", decision).json()["error"] == "case_decided"
+    assert post(staff_client, "/api/v1/cases/999999/decision", decision).json()["error"] == "case_not_found"
+    assert AuditEntry.objects.filter(action="quorum_pause").exists()

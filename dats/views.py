@@ -217,8 +217,17 @@ def dat_access_page(request: AuthedRequest, dat_id: int) -> HttpResponse:
 def dat_picker(request: PortalRequest) -> HttpResponse:
     """The picker's results fragment (htmx asks it as you type)."""
     exclude = request.GET.get("exclude", "")
-    rows = selectors.dat_picker(request.GET.get("q", ""), exclude=int(exclude) if exclude.isdigit() else None)
-    return render(request, "dats/_picker.html#results", {"results": rows, "field": request.GET.get("field", "parents")})
+    field = request.GET.get("field", "parents")
+    if field not in ("parents", "dats"):
+        field = "parents"
+    chosen_ids = [int(v) for v in request.GET.getlist(field) if v.isdigit() and len(v) < 19][:50]
+    chosen = list(DAT.objects.select_related("idao").filter(pk__in=chosen_ids).order_by("-id"))
+    rows = [
+        d
+        for d in selectors.dat_picker(request.GET.get("q", ""), exclude=int(exclude) if exclude.isdigit() else None)
+        if d.pk not in chosen_ids
+    ]
+    return render(request, "dats/_picker.html#results", {"results": rows, "chosen": chosen, "field": field})
 
 
 def _parents_page(

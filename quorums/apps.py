@@ -9,7 +9,7 @@ class QuorumsConfig(AppConfig):
     verbose_name = "Quorums"
 
     def ready(self) -> None:
-        from idaos.hooks import register_action, register_idao_panel
+        from idaos.hooks import register_action, register_builder_choices, register_idao_panel
 
         from . import governance, selectors
 
@@ -26,3 +26,4 @@ class QuorumsConfig(AppConfig):
             describe=governance.describe_drop,
         )
         register_idao_panel(selectors.idao_panel)
+        register_builder_choices("quorum", selectors.quorum_choices)

@@ -46,6 +46,15 @@ def quorum_candidates(*, idao_id: int) -> QuerySet[Quorum]:
     )
 
 
+def quorum_choices(idao: Any) -> list[tuple[int, str]]:
+    """Quorums for the proposal builder's trust/drop fields, each saying whether the iDAO trusts it."""
+    trusted = set(Quorum.objects.filter(trusts__idao_id=idao.pk, trusts__active=True).values_list("pk", flat=True))
+    return [
+        (q.pk, f"{q.name}{' (trusted now)' if q.pk in trusted else ''}{' (paused)' if q.paused else ''}")
+        for q in Quorum.objects.order_by("name")[:200]
+    ]
+
+
 def paused_trusted_quorums(*, idao_ids: set[int]) -> dict[int, list[str]]:
     """For each iDAO, the names of the quorums it trusts that moderators have paused (a waiting
     contribution's reason names them)."""

@@ -227,7 +227,8 @@ def dat_picker(request: PortalRequest) -> HttpResponse:
         for d in selectors.dat_picker(request.GET.get("q", ""), exclude=int(exclude) if exclude.isdigit() else None)
         if d.pk not in chosen_ids
     ]
-    return render(request, "dats/_picker.html#results", {"results": rows, "chosen": chosen, "field": field})
+    context = {"results": rows, "chosen": chosen, "field": field, "q": request.GET.get("q", "")}
+    return render(request, "dats/_picker.html#results", context)
 
 
 def _parents_page(

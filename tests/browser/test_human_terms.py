@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -49,7 +50,7 @@ def test_a_member_requests_access_to_a_dat_pays_from_credit_and_downloads_it(liv
     expect(page.get_by_test_id("credit-balance")).to_have_text("60 CREDIT")
     with page.expect_download() as download:
         page.get_by_test_id("download").click()
-    body = open(download.value.path(), "rb").read()
+    body = Path(download.value.path()).read_bytes()
     assert "0x" + hashlib.sha256(body).hexdigest() == dat.sha256
     assert AccessGrant.objects.get().use == "inference" and balance(user_owner(CAROL), "CREDIT") == 60
 

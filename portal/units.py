@@ -36,6 +36,8 @@ def format_bps(bps: Any, *, places: int = 1) -> str:
         value = Decimal(str(bps)) / 100
     except (ArithmeticError, ValueError, TypeError):
         return str(bps)
+    if 0 < abs(value) < 1:
+        places = max(places, 2)  # 5 bps is 0.05%, not 0%
     text = f"{value:.{places}f}".rstrip("0").rstrip(".")
     return f"{text}%"
 

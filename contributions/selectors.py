@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Max, QuerySet
 from django.urls import reverse
 
 from portal.errors import NotFound
@@ -27,7 +27,8 @@ def contribution_list_of_owner(*, user: Any, limit: int = 200) -> QuerySet[Contr
     return (
         Contribution.objects.filter(owner=user)
         .select_related("idao", "round", "round__quorum")
-        .annotate(verdict_count=Count("round__verdicts"))
+        # dat_token: the DAT minted from it (dats' reverse relation, read by name: no import downstream).
+        .annotate(verdict_count=Count("round__verdicts"), dat_token=Max("dat__id"))
         .order_by("-id")[:limit]
     )
 
@@ -37,6 +38,7 @@ FLAG_SENTENCES = {
     "executable_content": "the file holds executable code",
     "archive_unsafe_paths": "the archive holds absolute or parent-directory paths, or links",
     "duplicate_of_other_owner": "the same content was already accepted from someone else",
+    "too_small": "the file holds fewer than 16 non-whitespace bytes, too little to be useful",
 }
 
 

@@ -23,16 +23,34 @@ from portal.events import emit_many
 from portal.sql import update_by_pk
 from quorums import services as quorum_services
 from quorums.models import Round, Verdict
+from quorums.selectors import paused_trusted_quorums
 
 from .errors import DuplicateContribution, InvalidContribution, NotAMember
 from .models import Contribution, ContributionKind, ContributionState
 from .subject import SUBJECT_KIND
-from .uploads import ArchiveRefused, HashedUpload, inspect_archive, sanitise_name, sniff, type_flags
+from .uploads import (
+    MIN_USEFUL_BYTES,
+    ArchiveRefused,
+    HashedUpload,
+    inspect_archive,
+    meaningful_bytes,
+    sanitise_name,
+    sniff,
+    type_flags,
+)
 
 log = logging.getLogger(__name__)
 ALLOWED_USES = ("training", "fine_tuning", "inference", "evaluation", "research", "commercial")
 MAX_ATTEMPTS = 2  # an inconclusive round is re-routed once, then the contribution expires
 WAITING = "Waiting: no quorum this iDAO trusts has enough bonded validators right now."
+
+
+def waiting_reason(paused_quorums: list[str]) -> str:
+    """Why an upload waits for a round: a paused trusted quorum says so by name."""
+    if paused_quorums:
+        names = ", ".join(paused_quorums[:3])
+        return f"Waiting: the quorum this iDAO trusts ({names}) is paused by moderators; review resumes with it."[:200]
+    return WAITING
 
 
 def clean_usage_policy(raw: dict[str, Any]) -> dict[str, Any]:
@@ -99,6 +117,8 @@ def contribution_create(
             raise InvalidContribution(exc.detail, code=exc.code) from None
         if archive.get("unsafe_paths"):
             flags.append("archive_unsafe_paths")
+        if meaningful_bytes(head=upload.head, size=upload.size) < MIN_USEFUL_BYTES:
+            flags.append("too_small")
         with transaction.atomic():
             anchored = (
                 Contribution.objects.select_for_update()
@@ -201,12 +221,17 @@ def _route_locked(todo: list[Contribution]) -> int:
         ]
     )
     now = timezone.now()
-    routed, waiting = [], []
+    routed: list[tuple[Contribution, Any]] = []
+    waiting: dict[str, list[int]] = {}
+    paused: dict[int, list[str]] | None = None
     for c, r in zip(todo, rounds, strict=True):
         if r is None:
-            if c.waiting_reason != WAITING:
-                waiting.append(c.pk)
-            c.waiting_reason = WAITING
+            if paused is None:
+                paused = paused_trusted_quorums(idao_ids={c.idao_id for c in todo})
+            reason = waiting_reason(paused.get(c.idao_id, []))
+            if c.waiting_reason != reason:
+                waiting.setdefault(reason, []).append(c.pk)
+            c.waiting_reason = reason
             continue
         c.state, c.round, c.attempts, c.waiting_reason, c.updated_at = (
             ContributionState.ROUTED,
@@ -216,8 +241,8 @@ def _route_locked(todo: list[Contribution]) -> int:
             now,
         )
         routed.append((c, r))
-    if waiting:
-        Contribution.objects.filter(pk__in=waiting).update(waiting_reason=WAITING)
+    for reason, pks in waiting.items():
+        Contribution.objects.filter(pk__in=pks).update(waiting_reason=reason)
     update_by_pk(
         Contribution,
         {c.pk: {"round": r.pk, "attempts": c.attempts} for c, r in routed},

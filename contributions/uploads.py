@@ -30,6 +30,16 @@ from django.core.files.uploadhandler import FileUploadHandler, StopFutureHandler
 
 CHUNK = 1024 * 1024
 SNIFF_BYTES = 4096
+# The least content worth validating: fewer non-whitespace bytes are flagged `too_small` (the
+# validator node's near_empty check uses the same 16 bytes), which validators see.
+MIN_USEFUL_BYTES = 16
+
+
+def meaningful_bytes(*, head: bytes, size: int) -> int:
+    """Non-whitespace bytes of a file whose start is `head` (a longer file counts as useful)."""
+    if size > len(head):
+        return size
+    return len(head.translate(None, b" \t\r\n\x0b\x0c"))
 
 
 def max_upload_bytes() -> int:

@@ -33,8 +33,20 @@ from .selectors import (
     contributions_with_findings,
 )
 from .services import ALLOWED_USES, contribution_create
-from .uploads import HashedUpload, HashingUploadHandler, max_upload_bytes
+from .uploads import MIN_USEFUL_BYTES, HashedUpload, HashingUploadHandler, max_upload_bytes
 
+# The upload form's licence choices (SPDX identifiers); "Other" opens a free-text field.
+COMMON_LICENCES = [
+    ("CC-BY-4.0", "CC BY 4.0 (attribution)"),
+    ("CC-BY-SA-4.0", "CC BY-SA 4.0 (attribution, share alike)"),
+    ("CC-BY-NC-4.0", "CC BY-NC 4.0 (attribution, non-commercial)"),
+    ("CC0-1.0", "CC0 1.0 (public domain)"),
+    ("ODbL-1.0", "ODbL 1.0 (open database)"),
+    ("CDLA-Permissive-2.0", "CDLA Permissive 2.0"),
+    ("MIT", "MIT"),
+    ("Apache-2.0", "Apache 2.0"),
+    ("proprietary", "Proprietary (all rights reserved)"),
+]
 CSRF_DETAIL = "CSRF token missing or incorrect: send the csrftoken cookie's value as X-CSRFToken."
 
 
@@ -109,7 +121,7 @@ def _receive_with(
             kind=post.get("kind", ""),
             title=post.get("title", ""),
             description=post.get("description", ""),
-            licence=post.get("licence", ""),
+            licence=post.get("licence_other", "") if post.get("licence") == "other" else post.get("licence", ""),
             usage_policy={
                 "allowed_uses": post.getlist("allowed_uses") or post.get("allowed_uses_csv", ""),
                 "price": post.get("price"),
@@ -154,6 +166,8 @@ def contribution_new(request: AuthedRequest) -> HttpResponse:
         "uses": ALLOWED_USES,
         "selected": request.GET.get("idao", ""),
         "max_bytes": max_upload_bytes(),
+        "min_bytes": MIN_USEFUL_BYTES,
+        "licences": COMMON_LICENCES,
     }
     if request.method == "POST":
         _contribution, error = _receive(request, request.user, check_csrf=True)

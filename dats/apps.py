@@ -25,6 +25,7 @@ class DatsConfig(AppConfig):
         outbox.register_planner(chain_mirror.mirror_plan)
         outbox.register_chain_check(chain_mirror.chain_differences)
         idao_hooks.register_data_ref_checker(integrations.check_data_ref)
+        idao_hooks.register_data_ref_describer(integrations.describe_data_refs)
         idao_hooks.register_action(
             charter.BOUNDS_ACTION,
             validate=charter.bounds_validate,

@@ -34,6 +34,23 @@ def check_data_ref(idao: Any, data_ref: str, purpose: str) -> None:
         raise DatForbidsTraining(f"DAT #{dat.pk} cannot enter a training manifest: {problem}")
 
 
+def describe_data_refs(refs: list[str]) -> dict[str, dict]:
+    """idaos.hooks data-ref describer: each `dat:<id>` (or hash) that names a DAT, with its title,
+    iDAO and why it may not be trained on (for the proposal builder's preview and warnings)."""
+    out: dict[str, dict] = {}
+    for ref in refs[:200]:
+        dat = dat_for_ref(ref)
+        if dat is not None:
+            out[ref] = {
+                "id": dat.pk,
+                "label": f"DAT #{dat.pk} “{dat.title}”",
+                "idao_id": dat.idao_id,
+                "idao": dat.idao.name,
+                "problem": training_problem(dat, purpose="training"),
+            }
+    return out
+
+
 def contribution_download_grant(user: Any, contribution: Any) -> bool:
     """contributions.hooks download grant: a valid access grant lets its holder fetch the file."""
     dat = DAT.objects.filter(contribution=contribution).first()

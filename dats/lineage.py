@@ -143,7 +143,7 @@ def render_svg(graph: Graph) -> str:
             pos[node] = (x0 + x_index * (BOX_W + GAP_X), PAD + y_index * (BOX_H + GAP_Y))
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="lineage" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="Lineage of DAT #{graph.focus}">',
+        f'viewBox="0 0 {width} {height}" role="group" aria-label="Lineage of DAT #{graph.focus}">',
         "<title>"
         + escape(
             f"Lineage of DAT #{graph.focus}: {len(graph.ancestors)} ancestor(s), {len(graph.descendants)} descendant(s)"

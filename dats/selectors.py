@@ -342,3 +342,21 @@ def challenge_panel(dat: DAT) -> dict[str, Any]:
         "asset": quorum.appeal_bond_asset,
         "reasons": Challenge.Reason.values,
     }
+
+
+PICKER_LIMIT = 12
+
+
+def dat_picker(q: str, *, exclude: int | None = None, limit: int = PICKER_LIMIT) -> list[DAT]:
+    """DATs for a lineage picker, as a person types: `12`, `#12` or `dat:12` finds that DAT; other
+    text searches titles (case-insensitive). Newest first; empty text lists the newest."""
+    q = (q or "").strip()[:120]
+    qs = DAT.objects.select_related("idao").order_by("-id")
+    if exclude is not None:
+        qs = qs.exclude(pk=exclude)
+    number = q.removeprefix("dat:").removeprefix("#")
+    if number.isdigit() and len(number) < 19:
+        qs = qs.filter(pk=int(number))
+    elif q:
+        qs = qs.filter(title__icontains=q)
+    return list(qs[:limit])

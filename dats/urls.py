@@ -11,5 +11,9 @@ urlpatterns = [
     path("dats/<int:dat_id>/challenge", views.dat_challenge, name="dat_challenge"),
     path("dats/<int:dat_id>/revoke", views.dat_revoke, name="dat_revoke"),
     path("dats/<int:dat_id>/transfer", views.dat_transfer, name="dat_transfer"),
+    path("dats/<int:dat_id>/access", views.dat_access_page, name="dat_access"),
+    path("dats/<int:dat_id>/parents", views.dat_parents_page, name="dat_parents"),
+    path("dats/picker", views.dat_picker, name="dat_picker"),
+    path("contributions/<str:public_id>/parents", views.contribution_parents_page, name="contribution_parents"),
     path("dats/models/<int:model_id>/", views.model_manifest, name="model_manifest"),
 ]

@@ -4,6 +4,7 @@ history, usage, Verify), the provenance bundle download, owner actions, and mode
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -14,8 +15,10 @@ from django.shortcuts import redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
+from contributions.models import Contribution
 from idaos.models import IDAO
-from ledger import onchain
+from ledger import onchain, owners
+from ledger import selectors as ledger_selectors
 from ledger.errors import LeafNotSealed
 from portal.api import api as portal_api
 from portal.errors import DomainError, NotFound
@@ -24,7 +27,7 @@ from quorums.models import Seat, Verdict
 
 from . import api, selectors, services
 from .lineage import lineage_graph, render_svg
-from .models import DAT, DatClass, DatEvent, EventKind
+from .models import DAT, DatClass, DatEvent, DeclaredLineage, EventKind
 from .policies import USES, policy_of
 
 
@@ -186,3 +189,131 @@ def model_manifest(request: PortalRequest, model_id: int) -> HttpResponse:
     except NotFound as exc:
         raise Http404(exc.detail) from None
     return render(request, "dats/explorer/model.html", {"manifest": manifest})
+
+
+# --- access from the page: a person pays from their own CREDIT, then downloads ---------------
+
+
+@login_required
+def dat_access_page(request: AuthedRequest, dat_id: int) -> HttpResponse:
+    """The terms (uses, price, quota left, expiry), your CREDIT, your grant and its download; POST
+    asks for access through the same service as POST /api/v1/dats/{id}/access, paid by you."""
+    dat = _dat_or_404(dat_id)
+    if request.method == "POST":
+        try:
+            result = services.access_request(
+                dat_id=dat.pk,
+                token=None,
+                user=request.user,
+                use=request.POST.get("use", ""),
+                idempotency_key=request.POST.get("request_key", ""),
+            )
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            grant = result.grant
+            messages.success(
+                request,
+                f"Access granted for {grant.use}: {grant.fee} CREDIT paid. Download it before "
+                f"{grant.valid_until:%Y-%m-%d %H:%M} UTC.",
+            )
+        return redirect("dats:dat_access", dat_id=dat.pk)
+    policy = policy_of(dat)
+    context = {
+        "dat": dat,
+        "policy": policy,
+        "quota_left": None if policy.quota is None else max(policy.quota - dat.used, 0),
+        "balance": ledger_selectors.balance(owners.user(request.user.address), "CREDIT"),
+        "grant": selectors.valid_grant(dat=dat, user=request.user),
+        "is_owner": dat.owner_id == request.user.pk,
+        "request_key": secrets.token_urlsafe(12),
+    }
+    return render(request, "dats/access.html", context)
+
+
+# --- lineage: declare parents with a DAT picker (search as you type) ----------------------------
+
+
+@require_GET
+def dat_picker(request: PortalRequest) -> HttpResponse:
+    """The picker's results fragment (htmx asks it as you type)."""
+    exclude = request.GET.get("exclude", "")
+    field = request.GET.get("field", "parents")
+    if field not in ("parents", "dats"):
+        field = "parents"
+    chosen_ids = [int(v) for v in request.GET.getlist(field) if v.isdigit() and len(v) < 19][:50]
+    chosen = list(DAT.objects.select_related("idao").filter(pk__in=chosen_ids).order_by("-id"))
+    rows = [
+        d
+        for d in selectors.dat_picker(request.GET.get("q", ""), exclude=int(exclude) if exclude.isdigit() else None)
+        if d.pk not in chosen_ids
+    ]
+    context = {"results": rows, "chosen": chosen, "field": field, "q": request.GET.get("q", "")}
+    return render(request, "dats/_picker.html#results", context)
+
+
+def _parents_page(
+    request: AuthedRequest,
+    *,
+    subject: str,
+    back: str,
+    current: list[DAT],
+    exclude: int | None,
+    declare: Callable[[list[Any]], object],
+) -> HttpResponse:
+    """One page for both lineage forms: a DAT's owner adds parents, a contributor declares them
+    before the DAT is minted. The picker searches as you type (htmx); without script, `?q=`."""
+    if request.method == "POST":
+        chosen = request.POST.getlist("parents")
+        try:
+            declare([int(c) if c.isdigit() else c for c in chosen])
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, f"Lineage declared: derived from {', '.join('DAT #' + c for c in chosen)}.")
+            return redirect(back)
+    q = request.GET.get("q", "")
+    context = {
+        "subject": subject,
+        "back": back,
+        "current": current,
+        "exclude": exclude or "",
+        "q": q,
+        "results": selectors.dat_picker(q, exclude=exclude),
+        "field": "parents",
+    }
+    return render(request, "dats/parents.html", context)
+
+
+@login_required
+def dat_parents_page(request: AuthedRequest, dat_id: int) -> HttpResponse:
+    dat = _dat_or_404(dat_id)
+    if dat.owner_id != request.user.pk:
+        raise Http404("Only the DAT's owner declares its parents.")
+    parents = list(DAT.objects.filter(child_links__child=dat).order_by("pk"))
+    return _parents_page(
+        request,
+        subject=f"DAT #{dat.pk} “{dat.title}”",
+        back=f"/dats/{dat.pk}/",
+        current=parents,
+        exclude=dat.pk,
+        declare=lambda ids: services.dat_parents_add(dat_id=dat.pk, actor=request.user, parent_ids=ids),
+    )
+
+
+@login_required
+def contribution_parents_page(request: AuthedRequest, public_id: str) -> HttpResponse:
+    contribution = Contribution.objects.filter(public_id=public_id, owner=request.user).first()
+    if contribution is None:
+        raise Http404("You have no such contribution.")
+    declared = DeclaredLineage.objects.filter(contribution=contribution).values_list("parent_ids", flat=True).first()
+    return _parents_page(
+        request,
+        subject=f"your contribution “{contribution.title}”",
+        back="/contributions/mine",
+        current=list(DAT.objects.filter(pk__in=declared or []).order_by("pk")),
+        exclude=None,
+        declare=lambda ids: services.lineage_declare(
+            contribution_id=contribution.pk, parent_ids=ids, actor=request.user
+        ),
+    )

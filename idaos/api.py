@@ -11,11 +11,16 @@ from django.http import HttpRequest
 from ninja import Query, Status
 
 from portal.auth import api_auth, token_user
+from portal.errors import DomainError
 from portal.http import PortalRequest
 from portal.routers import PortalRouter
 
 from . import api_treasury, eip712, selectors
+from .models import Membership
 from .schemas import (
+    AgentIn,
+    AgentOut,
+    DecisionIn,
     DelegationIn,
     DelegationListOut,
     DelegationNonceOut,
@@ -25,19 +30,25 @@ from .schemas import (
     IdaoListOut,
     IdaoOut,
     IdaosQuery,
+    LeaveIn,
+    MembershipListOut,
     MembershipOut,
+    MembershipsQuery,
+    ModelIn,
+    ModelOut,
     ProposalExportOut,
     ProposalIn,
     ProposalListOut,
     ProposalOut,
     ProposalsQuery,
+    RoleIn,
     Slug,
     StatementIn,
     StatementOut,
     VoteIn,
     VoteOut,
 )
-from .services import ballots, delegations, proposals
+from .services import assets, ballots, delegations, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
 
@@ -83,6 +94,7 @@ def _viewer(request: HttpRequest) -> Any:
 
 def _membership_dict(m) -> dict[str, Any]:
     return {
+        "id": m.pk,
         "idao": m.idao.slug,
         "address": m.user.address,
         "role": m.role,
@@ -133,6 +145,123 @@ def join_idao(request: PortalRequest, slug: Slug) -> Status:
     return Status(201, _membership_dict(membership))
 
 
+@router.post(
+    "/idaos/{slug}/leave",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: MembershipOut},
+    errors=("not_found", "not_member", "last_steward", "invalid_input"),
+    summary="Leave an iDAO, or withdraw your request to join (send confirm: true; the last steward cannot)",
+)
+def leave_idao(request: PortalRequest, slug: Slug, body: LeaveIn) -> dict:
+    if not body.confirm:
+        raise DomainError("Send confirm: true to leave.", code="invalid_input", status=422)
+    membership = membership_services.membership_leave(idao=selectors.idao_get(slug), user=request.auth)
+    return _membership_dict(membership)
+
+
+@router.get(
+    "/idaos/{slug}/memberships",
+    auth=api_auth(scope=GOVERNANCE),
+    response=MembershipListOut,
+    errors=("not_found", "not_steward"),
+    summary="The iDAO's members and requests to join (stewards; filter by status)",
+)
+def list_memberships(request: PortalRequest, slug: Slug, query: Query[MembershipsQuery]) -> dict:
+    idao = selectors.idao_get(slug)
+    membership_services.steward_require(idao=idao, user=request.auth)
+    rows = Membership.objects.filter(idao=idao, status__in=[query.status] if query.status else ["pending", "active"])
+    return {"items": [_membership_dict(m) for m in rows.select_related("idao", "user").order_by("status", "id")[:500]]}
+
+
+@router.post(
+    "/idaos/{slug}/memberships/{membership_id}/decision",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: MembershipOut},
+    errors=("not_found", "not_steward", "not_pending"),
+    summary="Approve or deny a request to join (stewards; the first decision wins)",
+)
+def decide_membership(request: PortalRequest, slug: Slug, membership_id: int, body: DecisionIn) -> dict:
+    membership = membership_services.membership_decide(
+        idao=selectors.idao_get(slug), steward=request.auth, membership_id=membership_id, approve=body.approve
+    )
+    return _membership_dict(membership)
+
+
+@router.post(
+    "/idaos/{slug}/memberships/{membership_id}/role",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: MembershipOut},
+    errors=("not_found", "not_steward", "invalid_input", "last_steward"),
+    summary="Make a member a steward, or a steward a member (stewards; the last steward stays)",
+)
+def set_membership_role(request: PortalRequest, slug: Slug, membership_id: int, body: RoleIn) -> dict:
+    membership = membership_services.membership_set_role(
+        idao=selectors.idao_get(slug), steward=request.auth, membership_id=membership_id, role=body.role
+    )
+    return _membership_dict(membership)
+
+
+@router.post(
+    "/idaos/{slug}/models",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: ModelOut},
+    errors=("not_found", "not_steward", "invalid_input", "name_taken", "dat_not_found", "dat_forbids_training"),
+    summary="Register an AI model with its first version and manifest (stewards)",
+)
+def register_model(request: PortalRequest, slug: Slug, body: ModelIn) -> Status:
+    idao = selectors.idao_get(slug)
+    model = assets.aimodel_register(
+        idao=idao,
+        steward=request.auth,
+        name=body.name,
+        description=body.description,
+        artifact_hash=body.artifact_hash,
+        manifest=body.manifest,
+    )
+    version = model.versions.get(current=True)
+    return Status(
+        201,
+        {
+            "id": model.pk,
+            "idao": idao.slug,
+            "name": model.name,
+            "description": model.description,
+            "current_version": version.number,
+            "artifact_hash": version.artifact_hash,
+            "manifest": list(version.manifest.order_by("id").values_list("data_ref", flat=True)),
+        },
+    )
+
+
+@router.post(
+    "/idaos/{slug}/agents",
+    auth=api_auth(scope=GOVERNANCE),
+    response={201: AgentOut},
+    errors=("not_found", "not_steward", "invalid_input", "name_taken"),
+    summary="Register an agent with its first behaviour policy (stewards)",
+)
+def register_agent(request: PortalRequest, slug: Slug, body: AgentIn) -> Status:
+    agent = assets.agent_register(
+        idao=selectors.idao_get(slug),
+        steward=request.auth,
+        name=body.name,
+        description=body.description,
+        behaviour_policy=body.behaviour_policy,
+        artifact_hash=body.artifact_hash,
+    )
+    return Status(201, selectors.agent_dict(agent))
+
+
+@router.get(
+    "/agents/{agent_id}",
+    response=AgentOut,
+    errors=("agent_not_found",),
+    summary="An agent's current behaviour policy and every version (passed change_agent_policy proposals)",
+)
+def get_agent(request: HttpRequest, agent_id: int) -> dict:
+    return selectors.agent_dict(selectors.agent_get(agent_id))
+
+
 @router.get(
     "/idaos/{slug}/proposals",
     response=ProposalListOut,
@@ -174,6 +303,40 @@ def create_proposal(request: PortalRequest, slug: Slug, body: ProposalIn) -> Sta
         submit=body.submit,
     )
     return Status(201, selectors.proposal_dict(selectors.proposal_get(proposal.pk, user=request.auth)))
+
+
+@router.post(
+    "/proposals/{proposal_id}/submit",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: ProposalOut},
+    errors=(
+        "not_found",
+        "not_author",
+        "not_draft",
+        "not_member",
+        "proposal_threshold",
+        "active_proposal_limit",
+        "daily_proposal_limit",
+    ),
+    summary="Submit your draft: voting opens per the charter",
+)
+def submit_proposal(request: PortalRequest, proposal_id: int) -> dict:
+    selectors.proposal_get(proposal_id, user=request.auth)  # someone else's draft does not exist
+    proposals.proposal_submit(proposal_id=proposal_id, author=request.auth)
+    return selectors.proposal_dict(selectors.proposal_get(proposal_id, user=request.auth))
+
+
+@router.post(
+    "/proposals/{proposal_id}/cancel",
+    auth=api_auth(scope=GOVERNANCE),
+    response={200: ProposalOut},
+    errors=("not_found", "not_author", "not_cancellable", "has_votes"),
+    summary="Cancel your draft, or your proposal before anyone voted",
+)
+def cancel_proposal(request: PortalRequest, proposal_id: int) -> dict:
+    selectors.proposal_get(proposal_id, user=request.auth)
+    proposals.proposal_cancel(proposal_id=proposal_id, author=request.auth)
+    return selectors.proposal_dict(selectors.proposal_get(proposal_id, user=request.auth))
 
 
 # Proposal ids in paths are plain integers: an id no proposal has (negative, 20 digits) is 404.

@@ -70,3 +70,33 @@ def register_idao_panel(fn: Callable[[Any], dict | None]) -> None:
 
 def idao_panels(idao: Any) -> list[dict]:
     return [panel for panel in (fn(idao) for fn in _idao_panels) if panel]
+
+
+# The proposal builder's downstream facts: what a data reference is (dats), which quorums exist
+# (quorums). Both are reads for pages; nothing here decides a rule.
+_data_ref_describers: list[Callable[[list[str]], dict[str, dict]]] = []
+_builder_choices: dict[str, Callable[[Any], list[tuple[int, str]]]] = {}
+
+
+def register_data_ref_describer(fn: Callable[[list[str]], dict[str, dict]]) -> None:
+    """`fn(refs)` returns {ref: {"label": str, "idao_id": int, "idao": str, "problem": str | None}}
+    for the references it knows (dats: a DAT's title, iDAO and why training is not allowed)."""
+    if fn not in _data_ref_describers:
+        _data_ref_describers.append(fn)
+
+
+def describe_data_refs(refs: list[str]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for fn in _data_ref_describers:
+        out.update(fn(refs))
+    return out
+
+
+def register_builder_choices(name: str, fn: Callable[[Any], list[tuple[int, str]]]) -> None:
+    """`fn(idao)` lists (id, label) for a proposal builder field owned downstream ("quorum")."""
+    _builder_choices[name] = fn
+
+
+def builder_choices(name: str, idao: Any) -> list[tuple[int, str]]:
+    fn = _builder_choices.get(name)
+    return fn(idao) if fn else []

@@ -99,7 +99,7 @@ class IdaoOut(Schema):
     description: str
     created_by: str
     created_at: str
-    member_count: int | None
+    member_count: int
     treasury_owner: str
     charter: CharterOut
 
@@ -109,11 +109,78 @@ class IdaoListOut(Schema):
 
 
 class MembershipOut(Schema):
+    id: int
     idao: str
     address: str
     role: str
     status: str
     joined_at: str | None
+
+
+class MembershipListOut(Schema):
+    items: list[MembershipOut]
+
+
+class MembershipsQuery(Schema):
+    status: Annotated[str, Field(pattern="^(|pending|active)$")] = ""
+
+
+class LeaveIn(Schema):
+    confirm: Annotated[bool, Field(strict=True)]
+
+
+class DecisionIn(Schema):
+    approve: Annotated[bool, Field(strict=True)]
+
+
+class RoleIn(Schema):
+    role: Annotated[str, Field(pattern="^(member|steward)$")]
+
+
+Hash = Annotated[str, Field(max_length=66)]
+
+
+class ModelIn(Schema):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Annotated[str, Field(max_length=5000)] = ""
+    artifact_hash: Hash
+    manifest: Annotated[list[Annotated[str, Field(max_length=80)]], Field(max_length=200)] = Field(default_factory=list)
+
+
+class ModelOut(Schema):
+    id: int
+    idao: str
+    name: str
+    description: str
+    current_version: int
+    artifact_hash: str
+    manifest: list[str]
+
+
+class AgentIn(Schema):
+    name: Annotated[str, Field(min_length=1, max_length=120)]
+    description: Annotated[str, Field(max_length=5000)] = ""
+    behaviour_policy: dict[str, Any] = Field(default_factory=dict)
+    artifact_hash: Hash = ""
+
+
+class AgentVersionOut(Schema):
+    number: int
+    behaviour_policy: dict[str, Any]
+    artifact_hash: str
+    created_at: str
+    approved_by_proposal: int | None
+
+
+class AgentOut(Schema):
+    id: int
+    idao: str
+    name: str
+    description: str
+    behaviour_policy: dict[str, Any]
+    current_version: int | None
+    artifact_hash: str
+    versions: list[AgentVersionOut]
 
 
 class ProposalOut(Schema):

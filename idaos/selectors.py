@@ -4,6 +4,7 @@ number of ballots or members)."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from ledger import selectors as ledger_selectors
 from portal.errors import NotFound
 from portal.models import User
+from portal.units import format_bps, format_ratio
 
 from . import delegation, eip712, hooks, selectors_treasury, tally
 from .delegate_selectors import annotate_behalf
@@ -24,6 +26,7 @@ from .models import (
     AIModel,
     Ballot,
     Delegation,
+    ManifestEntry,
     Membership,
     MembershipStatus,
     ModelVersion,
@@ -127,7 +130,12 @@ def idao_dict(idao: IDAO) -> dict[str, Any]:
         "description": idao.description,
         "created_by": idao.created_by.address,
         "created_at": idao.created_at.isoformat(),
-        "member_count": getattr(idao, "member_count", None),
+        # The directory annotates the count; a single iDAO (its page, the API's GET) counts here.
+        "member_count": (
+            idao.member_count
+            if hasattr(idao, "member_count")
+            else Membership.objects.filter(idao=idao, status=MembershipStatus.ACTIVE).count()
+        ),
         "treasury_owner": idao.treasury_owner,
         "charter": {
             "voting_rule": idao.voting_rule,
@@ -366,6 +374,44 @@ def _seconds(value: Any) -> str:
     return str(value)
 
 
+def _describe_data_change(kind: str, payload: dict) -> str:
+    """The sentence for data changes, as: Model “Triage” (version 3) will learn from DAT #12
+    “Radiology notes”; 2 items already in its manifest."""
+    model = AIModel.objects.filter(pk=payload["model_id"]).first()
+    refs = list(payload["data_refs"])
+    known = hooks.describe_data_refs(refs)
+    names = [known[r]["label"] if r in known else r for r in refs]
+    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+    version = model.versions.filter(current=True).first() if model else None
+    if version is None:
+        where = f"Model “{model}”" if model else f"Model {payload['model_id']}"
+        return f"{where} has no current version."
+    already = ManifestEntry.objects.filter(model_version=version).count()
+    have = f"{already} item{'s' if already != 1 else ''} already in its manifest"
+    if kind == ProposalKind.INCLUDE_DATA:
+        return f"Model “{model}” (version {version.number}) will learn from {shown}; {have}."
+    return f"Model “{model}” (version {version.number}) will stop learning from {shown}; {have}."
+
+
+def proposal_preview(*, idao: IDAO, kind: str, payload: dict) -> dict[str, Any]:
+    """What a proposal would do before it exists: one sentence, and warnings a voter should see
+    (data from another iDAO, data whose policy forbids training)."""
+    sentence = proposal_describe(Proposal(idao=idao, kind=kind, payload=payload))
+    return {"sentence": sentence, "warnings": data_warnings(idao=idao, kind=kind, payload=payload)}
+
+
+def data_warnings(*, idao: IDAO, kind: str, payload: dict) -> list[str]:
+    if kind != ProposalKind.INCLUDE_DATA or not isinstance(payload.get("data_refs"), list):
+        return []
+    warnings = []
+    for facts in hooks.describe_data_refs([r for r in payload["data_refs"] if isinstance(r, str)]).values():
+        if facts.get("idao_id") not in (None, idao.pk):
+            warnings.append(f"{facts['label']} comes from another iDAO ({facts['idao']}).")
+        if facts.get("problem"):
+            warnings.append(f"{facts['label']}: its policy forbids training. {facts['problem']}")
+    return warnings
+
+
 def proposal_describe(proposal: Proposal) -> str:
     """One sentence that says what passing this proposal does."""
     kind, payload = proposal.kind, proposal.payload
@@ -373,10 +419,7 @@ def proposal_describe(proposal: Proposal) -> str:
         if kind == ProposalKind.SIGNAL:
             return "A signal: passing it records the members' view and changes nothing."
         if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
-            model = AIModel.objects.filter(pk=payload["model_id"]).first()
-            verb = "Add" if kind == ProposalKind.INCLUDE_DATA else "Remove"
-            where = "to" if kind == ProposalKind.INCLUDE_DATA else "from"
-            return f"{verb} {len(payload['data_refs'])} data reference(s) {where} the training manifest of “{model}”."
+            return _describe_data_change(kind, payload)
         if kind == ProposalKind.APPROVE_MODEL_UPDATE:
             model = AIModel.objects.filter(pk=payload["model_id"]).first()
             return f"Approve a new version of “{model}” with artifact {payload['artifact_hash']}."
@@ -505,20 +548,66 @@ def _tally_context(proposal: Proposal) -> dict[str, Any]:
     }
 
 
-def proposal_partial(proposal: Proposal, name: str) -> dict[str, Any]:
+CLOSED_STATES = {
+    ProposalState.PASSED,
+    ProposalState.REJECTED,
+    ProposalState.QUORUM_NOT_MET,
+    ProposalState.EXECUTED,
+    ProposalState.EXECUTION_FAILED,
+}
+
+
+def result_sentence(proposal: Proposal) -> str:
+    """A closed proposal's outcome in one line, e.g. "Passed: 66.7% for, above 50%; quorum 60% of
+    20% needed" (from the tally recorded at the close)."""
+    if proposal.state == ProposalState.CANCELLED:
+        return "Cancelled by its author before anyone voted."
+    if proposal.state not in CLOSED_STATES or not proposal.tally:
+        return ""
+    t = proposal.tally
+    f, a = int(t["for"]), int(t["against"])
+    share = format_ratio(f, f + a) if f + a else "no votes"
+    threshold = format_bps(t["approval_threshold_bps"])
+    turnout = f"quorum {format_bps(t['participation_bps'])} of {format_bps(t['quorum_bps'])} needed"
+    if proposal.state == ProposalState.QUORUM_NOT_MET:
+        return f"Rejected: quorum not met, {format_bps(t['participation_bps'])} took part of {format_bps(t['quorum_bps'])} needed."
+    if proposal.state == ProposalState.REJECTED:
+        return f"Rejected: {share} for, below {threshold}; {turnout}."
+    above = "above" if f * 10_000 > int(t["approval_threshold_bps"]) * (f + a) else "at"
+    outcome = {
+        ProposalState.EXECUTED: "Passed and executed",
+        ProposalState.EXECUTION_FAILED: "Passed, but its execution failed",
+    }.get(ProposalState(proposal.state), "Passed")
+    return f"{outcome}: {share} for, {above} {threshold}; {turnout}."
+
+
+def _my_ballot(proposal: Proposal, user: Any) -> Ballot | None:
+    if not getattr(user, "is_authenticated", False) or proposal.state in (ProposalState.DRAFT, ProposalState.PENDING):
+        return None
+    return Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+
+
+def proposal_partial(proposal: Proposal, name: str, user: Any = None) -> dict[str, Any]:
     if name == "tally":
-        return _tally_context(proposal)
+        return {
+            **_tally_context(proposal),
+            "my_ballot": _my_ballot(proposal, user),
+            "result": result_sentence(proposal),
+            "refreshed": True,
+        }
     return {"proposal": proposal, "voters": _voters(proposal), "voter_total": None}
 
 
 def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
     context = _tally_context(proposal)
-    my_power = my_ballot = None
+    my_power = None
     if getattr(user, "is_authenticated", False) and proposal.state == "active":
         my_power = VotingPower.objects.filter(proposal=proposal, voter=user.address).first()
-        my_ballot = Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    my_ballot = _my_ballot(proposal, user)
     context.update(
         {
+            "result": result_sentence(proposal),
+            "payload_json": json.dumps(proposal.payload, indent=2, sort_keys=True),
             "description": proposal_describe(proposal),
             "voters": _voters(proposal),
             "my_power": my_power,
@@ -593,4 +682,36 @@ def statement_get(address: str) -> dict[str, Any]:
         "address": user.address,
         "text": statement.text if statement else "",
         "updated_at": statement.updated_at if statement else None,
+    }
+
+
+def agent_get(agent_id: int) -> Agent:
+    agent = Agent.objects.select_related("idao").filter(pk=agent_id).first()
+    if agent is None:
+        raise NotFound(f"There is no agent {agent_id}.", code="agent_not_found")
+    return agent
+
+
+def agent_dict(agent: Agent) -> dict[str, Any]:
+    """An agent's current behaviour policy and every version of it, newest first, each with the
+    artifact usage is attributed to and the proposal that approved it."""
+    versions = list(agent.versions.order_by("-number"))
+    return {
+        "id": agent.pk,
+        "idao": agent.idao.slug,
+        "name": agent.name,
+        "description": agent.description,
+        "behaviour_policy": agent.behaviour_policy,
+        "current_version": versions[0].number if versions else None,
+        "artifact_hash": versions[0].artifact_hash if versions else "",
+        "versions": [
+            {
+                "number": v.number,
+                "behaviour_policy": v.behaviour_policy,
+                "artifact_hash": v.artifact_hash,
+                "created_at": v.created_at.isoformat(),
+                "approved_by_proposal": v.approved_by_proposal_id,
+            }
+            for v in versions
+        ],
     }

@@ -16,6 +16,7 @@ urlpatterns = [
     path("delegates/<slug:domain>/", views.domain_delegates, name="domain_delegates"),
     path("delegations/", views.my_delegations, name="my_delegations"),
     re_path(r"^people/(?P<address>0x[0-9a-fA-F]{40})/statement$", views.statement_edit, name="statement"),
+    path("idaos/<slug:slug>/agents/<int:agent_id>/", views.agent_detail, name="agent_detail"),
     path("idaos/<slug:slug>/proposals/", views.proposal_list, name="proposals"),
     path("idaos/<slug:slug>/proposals/new", views.proposal_new, name="proposal_new"),
     path("proposals/<int:proposal_id>", views.proposal_detail, name="proposal"),

@@ -18,9 +18,9 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 
-from . import delegate_selectors, eip712, selectors
+from . import delegate_selectors, eip712, hooks, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm, StatementForm
-from .models import Ballot, Domain, Membership, Proposal
+from .models import Agent, Ballot, Domain, Membership, ModelVersion, Proposal
 from .services import assets, delegations, proposals
 from .services import membership as membership_services
 from .services.idaos import idao_create
@@ -183,9 +183,26 @@ def agent_new(request: AuthedRequest, slug: str) -> HttpResponse:
             name=form.cleaned_data["name"],
             description=form.cleaned_data["description"],
             behaviour_policy=form.cleaned_data["behaviour_policy"],
+            artifact_hash=form.cleaned_data.get("artifact_hash", ""),
         )
 
     return _asset_new(request, slug, AgentForm, "agent", register)
+
+
+@require_GET
+def agent_detail(request: PortalRequest, slug: str, agent_id: int) -> HttpResponse:
+    """An agent's current behaviour policy and its versions (GET /api/v1/agents/{id} as a page)."""
+    idao = _idao(slug)
+    try:
+        agent = selectors.agent_get(agent_id)
+    except DomainError as exc:
+        raise Http404(exc.detail) from None
+    if agent.idao_id != idao.pk:
+        raise Http404("This iDAO has no such agent.")
+    data = selectors.agent_dict(agent)
+    for v in data["versions"]:
+        v["policy_json"] = json.dumps(v["behaviour_policy"], indent=2, sort_keys=True)
+    return render(request, "idaos/agent_detail.html", {"idao": idao, "agent": agent, "data": data})
 
 
 @require_GET
@@ -196,26 +213,86 @@ def proposal_list(request: PortalRequest, slug: str) -> HttpResponse:
     return render(request, "idaos/proposal_list.html", {"idao": idao, "page": page})
 
 
+_PREFILL = ("kind", "title", "description", "model", "agent", "quorum")
+
+
+def _builder_initial(request: AuthedRequest, idao) -> dict:
+    """What the builder starts with: ?kind=include_data&model=3 ("Propose data for it") and the
+    agent's current policy to edit when an agent is named."""
+    initial: dict = {k: request.GET[k] for k in _PREFILL if request.GET.get(k)}
+    initial.setdefault("kind", "signal")
+    agent_id = request.GET.get("agent", "")
+    if agent_id.isdigit():
+        agent = Agent.objects.filter(pk=int(agent_id), idao=idao).first()
+        if agent is not None:
+            initial["behaviour_policy"] = json.dumps(agent.behaviour_policy, indent=2, sort_keys=True)
+    return initial
+
+
+def _manifest_choices(idao, model_id: object) -> list[str]:
+    """The current manifest of the chosen model (remove_data picks from it)."""
+    if not str(model_id or "").isdigit():
+        return []
+    version = ModelVersion.objects.filter(model_id=int(str(model_id)), model__idao=idao, current=True).first()
+    return list(version.manifest.order_by("id").values_list("data_ref", flat=True)) if version else []
+
+
+def _picked(values: list[str]) -> list[tuple[str, str]]:
+    """The DATs ticked before a preview, kept ticked with their names when the form comes back."""
+    refs = [f"dat:{v}" for v in dict.fromkeys(values) if v.isdigit() and len(v) < 19][:50]
+    known = hooks.describe_data_refs(refs)
+    return [(ref[4:], known[ref]["label"]) for ref in refs if ref in known]
+
+
 @login_required
 def proposal_new(request: AuthedRequest, slug: str) -> HttpResponse:
+    """The proposal builder: pick what the action names from lists, preview it in plain words
+    (with warnings), create it; the raw JSON payload stays under "details"."""
     idao = _idao(slug)
-    form = ProposalForm(request.POST or None, initial={"kind": request.GET.get("kind", "signal")})
+    form = ProposalForm(request.POST or None, idao=idao, initial=_builder_initial(request, idao))
+    preview = None
     if request.method == "POST" and form.is_valid():
-        try:
-            proposal = proposals.proposal_create(
-                idao=idao,
-                author=request.user,
-                kind=form.cleaned_data["kind"],
-                title=form.cleaned_data["title"],
-                description=form.cleaned_data["description"],
-                payload=form.cleaned_data["payload"],
-                submit=form.cleaned_data["submit_now"],
-            )
-        except DomainError as exc:
-            form.add_error(None, exc.detail)
+        kind, payload = form.cleaned_data["kind"], form.cleaned_data["payload"] or {}
+        if request.POST.get("preview"):
+            try:
+                cleaned = proposals.proposal_validate(idao=idao, kind=kind, payload=payload)
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+                warnings = selectors.data_warnings(idao=idao, kind=kind, payload=payload)
+                preview = {"sentence": "", "warnings": warnings, "payload_json": json.dumps(payload, indent=2)}
+            else:
+                preview = {
+                    **selectors.proposal_preview(idao=idao, kind=kind, payload=cleaned),
+                    "payload_json": json.dumps(cleaned, indent=2),
+                }
         else:
-            return redirect("idaos:proposal", proposal_id=proposal.pk)
-    return render(request, "idaos/proposal_form.html", {"idao": idao, "form": form})
+            try:
+                proposal = proposals.proposal_create(
+                    idao=idao,
+                    author=request.user,
+                    kind=kind,
+                    title=form.cleaned_data["title"],
+                    description=form.cleaned_data["description"],
+                    payload=payload,
+                    submit=form.cleaned_data["submit_now"],
+                )
+            except DomainError as exc:
+                form.add_error(None, exc.detail)
+            else:
+                return redirect("idaos:proposal", proposal_id=proposal.pk)
+    kind = form["kind"].value() or "signal"
+    context = {
+        "idao": idao,
+        "form": form,
+        "kind": kind,
+        "preview": preview,
+        "manifest": _manifest_choices(idao, form["model"].value()),
+        "picked": _picked(request.POST.getlist("dats")),
+    }
+    template = (
+        "idaos/proposal_form.html#builder" if request.htmx and request.method == "GET" else "idaos/proposal_form.html"
+    )
+    return render(request, template, context)
 
 
 @require_GET
@@ -223,7 +300,7 @@ def proposal_detail(request: PortalRequest, proposal_id: int) -> HttpResponse:
     proposal = _proposal(request, proposal_id)
     partial = request.GET.get("partial")
     if request.htmx and partial in ("tally", "voters"):
-        context = selectors.proposal_partial(proposal, partial)
+        context = selectors.proposal_partial(proposal, partial, request.user)
         return render(request, f"idaos/proposal_detail.html#{partial}", context)
     context = selectors.proposal_page(proposal, request.user)
     if request.user.is_authenticated:

@@ -11,15 +11,17 @@ from pydantic import ValidationError
 
 from portal.auth import api_auth
 from portal.errors import DomainError, Forbidden
+from portal.http import PortalRequest
 from portal.parsing import parse_json
 from portal.routers import PortalRouter
 from portal.schemas import Id
 
-from . import selectors, services
+from . import faucet, owners, selectors, services
 from .models import Leaf
 from .schemas import (
     BalancesOut,
     BlockOut,
+    FaucetOut,
     HeaderPageOut,
     HeadersQuery,
     Height,
@@ -66,6 +68,25 @@ def block(request: HttpRequest, height: Height) -> dict:
 )
 def proof(request: HttpRequest, leaf_id: Id) -> dict:
     return selectors.proof_bundle(leaf_id)
+
+
+@router.post(
+    "/faucet",
+    auth=api_auth(scope=None),
+    response=FaucetOut,
+    errors=("not_found", "rate_limited"),
+    summary="Draw today's demo LAZ (only where PORTAL_DEMO=true; once per UTC day)",
+)
+def faucet_draw(request: PortalRequest) -> dict:
+    tx = faucet.faucet_drip(address=request.auth.address)
+    owner = owners.user(request.auth.address)
+    return {
+        "owner": owner,
+        "asset": "LAZ",
+        "amount": str(faucet.faucet_amount()),
+        "transaction_id": tx.pk,
+        "balance": str(selectors.balance(owner, "LAZ")),
+    }
 
 
 # --- POST /transfers: batched transfers (staff, or a bearer token with the `treasury` scope) ---

@@ -123,3 +123,11 @@ class TransfersOut(Schema):
     replayed: int
     refused: int
     results: list[TransferResultOut]
+
+
+class FaucetOut(Schema):
+    owner: str
+    asset: str
+    amount: str
+    transaction_id: int
+    balance: str

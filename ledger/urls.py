@@ -5,6 +5,7 @@ from . import views
 app_name = "ledger"
 urlpatterns = [
     path("", views.index, name="index"),
+    path("faucet", views.faucet_page, name="faucet"),
     path("headers.json", views.headers_json, name="headers_json"),
     path("blocks/<int:height>", views.block_page, name="block"),
     path("blocks/<int:height>.json", views.block_json, name="block_json"),

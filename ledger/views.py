@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from pydantic import ValidationError
 
 from portal.errors import DomainError
-from portal.http import PortalRequest
+from portal.http import AuthedRequest, PortalRequest
 
-from . import onchain, owners, selectors
+from . import faucet, onchain, owners, selectors
 from .errors import LeafNotSealed
 from .schemas import HeadersQuery
 
@@ -85,6 +87,9 @@ def account_page(request: HttpRequest, owner: str) -> HttpResponse:
             "balances": selectors.account_balances(account),
             "history": selectors.account_history(account, limit=200),
             "is_issuer": owner == owners.ISSUER,
+            "faucet": faucet.faucet_enabled()
+            and request.user.is_authenticated
+            and owner == owners.user(request.user.address),
         },
     )
 
@@ -144,3 +149,19 @@ def proof_json(request: HttpRequest, leaf_id: int) -> JsonResponse:
     except DomainError as exc:
         return _json_error(exc)
     return JsonResponse(bundle)
+
+
+@login_required
+def faucet_page(request: AuthedRequest) -> HttpResponse:
+    """The demo LAZ faucet: a page with one button (404 unless PORTAL_DEMO is on)."""
+    if not faucet.faucet_enabled():
+        raise Http404("The LAZ faucet exists only on demo and test portals.")
+    if request.method == "POST":
+        try:
+            tx = faucet.faucet_drip(address=request.user.address)
+        except DomainError as exc:
+            messages.error(request, exc.detail)
+        else:
+            messages.success(request, f"{faucet.faucet_amount():,} demo LAZ are yours (ledger transaction {tx.pk}).")
+        return redirect("ledger:account", owner=owners.user(request.user.address))
+    return render(request, "ledger/faucet.html", {"amount": faucet.faucet_amount()})

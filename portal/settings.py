@@ -220,6 +220,11 @@ PORTAL_DEMO_VALIDATORS = env.bool("PORTAL_DEMO_VALIDATORS", default=False)
 # The demo keeps one proposal open in its iDAO (a beat task renews it); on with the demo validators.
 PORTAL_DEMO_PROPOSALS = env.bool("PORTAL_DEMO_PROPOSALS", default=PORTAL_DEMO_VALIDATORS)
 
+# Demo/test deployments (PORTAL_DEMO=true, as bin/run and compose's demo set it): a LAZ faucet
+# lets a new user try bonding and paid access. Off in production; the amount is per user per day.
+PORTAL_DEMO = env.bool("PORTAL_DEMO", default=False)
+PORTAL_FAUCET_LAZ = env.int("PORTAL_FAUCET_LAZ", default=1_000)
+
 # --- Rewards ----------------------------------------------------------------------------------
 # The demo pipeline reports simulated usage every few seconds (bin/run turns it on).
 REWARDS_DEMO_PIPELINE = env.bool("REWARDS_DEMO_PIPELINE", default=False)

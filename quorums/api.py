@@ -17,20 +17,27 @@ from portal.schemas import Id
 
 from . import eip712, services
 from .eip712 import SCORED_PRIMARY, SCORED_TYPES, verdict_typed_data
-from .models import Round
+from .models import FraudCase, Round, Validator
 from .schemas import (
     AppealIn,
     AppealOut,
     AssignmentOut,
     BondAmountIn,
     BondOut,
+    CaseDecisionIn,
+    CaseOpenIn,
+    CaseOut,
     EquivocationOut,
+    PauseIn,
     QuorumCreateIn,
     QuorumOut,
     QuorumParametersIn,
     QuorumUpdateIn,
+    ReasonIn,
     RoundOut,
     UnbondOut,
+    ValidatorModerationOut,
+    ValidatorStateIn,
     VerdictBatchIn,
     VerdictBatchOut,
     VerdictIn,
@@ -414,3 +421,108 @@ def quorum_create_api(request: PortalRequest, payload: QuorumCreateIn) -> Status
 def quorum_update_api(request: PortalRequest, quorum_id: Id, payload: QuorumUpdateIn) -> Status:
     q = services.quorum_update(actor=request.auth, quorum_id=quorum_id, reason=payload.reason, **_given(payload))
     return Status(200, _quorum_out(q))
+
+
+# --- staff moderation (the moderation page's actions, typed) -----------------------------------
+
+
+def _validator(validator_id: int) -> Validator:
+    validator = Validator.objects.filter(pk=validator_id).first()
+    if validator is None:
+        raise DomainError(f"There is no validator {validator_id}.", code="validator_not_found", status=404)
+    return validator
+
+
+def _validator_out(v: Validator) -> dict[str, Any]:
+    return {"id": v.pk, "quorum": v.quorum_id, "address": v.address, "state": v.state}
+
+
+def _case_out(c: FraudCase) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "validator": c.validator_id,
+        "round": c.round_id,
+        "state": c.state,
+        "allegation": c.allegation,
+        "decision": c.decision,
+        "rate_bps": c.rate_bps,
+    }
+
+
+@router.post(
+    "/quorums/{quorum_id}/paused",
+    auth=api_auth(scope="moderation"),
+    response=QuorumOut,
+    errors=("staff_only", "reason_required", "quorum_not_found"),
+    summary="Pause or resume a quorum (staff only; audited and anchored)",
+)
+def quorum_pause_api(request: PortalRequest, quorum_id: Id, payload: PauseIn) -> Status:
+    q = services.quorum_set_paused(
+        actor=request.auth, quorum_id=quorum_id, paused=payload.paused, reason=payload.reason
+    )
+    return Status(200, _quorum_out(q))
+
+
+@router.post(
+    "/validators/{validator_id}/state",
+    auth=api_auth(scope="moderation"),
+    response=ValidatorModerationOut,
+    errors=("staff_only", "reason_required", "validator_not_found", "validator_not_active"),
+    summary="Jail, unjail (state active) or remove a validator (staff only; audited and anchored)",
+)
+def validator_state_api(request: PortalRequest, validator_id: Id, payload: ValidatorStateIn) -> dict[str, Any]:
+    _validator(validator_id)
+    v = services.validator_set_state(
+        actor=request.auth, validator_id=validator_id, state=payload.state, reason=payload.reason
+    )
+    return _validator_out(v)
+
+
+@router.post(
+    "/validators/{validator_id}/cases",
+    auth=api_auth(scope="moderation"),
+    response={201: CaseOut},
+    errors=("staff_only", "reason_required", "validator_not_found", "round_not_found"),
+    summary="Open a fraud case against a validator (staff only; the allegation is audited)",
+)
+def case_open_api(request: PortalRequest, validator_id: Id, payload: CaseOpenIn) -> Status:
+    _validator(validator_id)
+    if payload.round is not None:
+        round_get(payload.round)
+    case = services.fraud_case_open(
+        actor=request.auth, validator_id=validator_id, allegation=payload.allegation, round_id=payload.round
+    )
+    return Status(201, _case_out(case))
+
+
+@router.post(
+    "/cases/{case_id}/decision",
+    auth=api_auth(scope="moderation"),
+    response=CaseOut,
+    errors=("staff_only", "reason_required", "case_not_found", "case_decided", "invalid_rate"),
+    summary="Decide a fraud case: slash (rate_bps of the stake, optionally jail) or dismiss (staff only)",
+)
+def case_decide_api(request: PortalRequest, case_id: Id, payload: CaseDecisionIn) -> dict[str, Any]:
+    if not FraudCase.objects.filter(pk=case_id).exists():
+        raise DomainError(f"There is no fraud case {case_id}.", code="case_not_found", status=404)
+    case = services.fraud_case_decide(
+        actor=request.auth,
+        case_id=case_id,
+        slash=payload.slash,
+        reason=payload.reason,
+        rate_bps=payload.rate_bps,
+        jail=payload.jail,
+    )
+    return _case_out(case)
+
+
+@router.post(
+    "/rounds/{round_id}/force-close",
+    auth=api_auth(scope="moderation"),
+    response=RoundOut,
+    errors=("staff_only", "reason_required", "round_not_found"),
+    summary="Close a stuck round now, as if its deadline had passed (staff only; audited)",
+)
+def round_force_close_api(request: PortalRequest, round_id: Id, payload: ReasonIn) -> dict[str, Any]:
+    round_get(round_id)
+    return round_json(services.round_force_close(actor=request.auth, round_id=round_id, reason=payload.reason))

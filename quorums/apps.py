@@ -9,7 +9,7 @@ class QuorumsConfig(AppConfig):
     verbose_name = "Quorums"
 
     def ready(self) -> None:
-        from idaos.hooks import register_action, register_idao_panel
+        from idaos.hooks import register_action, register_builder_choices, register_idao_panel
 
         from . import governance, hooks, selectors
         from .services import appeals
@@ -30,3 +30,4 @@ class QuorumsConfig(AppConfig):
         # First among the closed-rounds hooks (quorums is ready before the apps downstream): an
         # appeal is decided before contributions and dats react to its panel's round.
         hooks.on_rounds_closed(appeals.on_rounds_closed)
+        register_builder_choices("quorum", selectors.quorum_choices)

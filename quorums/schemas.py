@@ -4,7 +4,7 @@ EIP-712 Verdict publication. Field names are the wire names: they are contracts.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from ninja import Field, Schema
 
@@ -290,3 +290,43 @@ class AppealOut(Schema):
     anchor_leaf_id: int | None
     created_at: datetime
     decided_at: datetime | None
+
+
+class ReasonIn(Schema):
+    reason: Annotated[str, Field(max_length=2000)]
+
+
+class PauseIn(ReasonIn):
+    paused: Annotated[bool, Field(strict=True)]
+
+
+class ValidatorStateIn(ReasonIn):
+    state: Annotated[str, Field(pattern="^(jailed|active|removed)$")]
+
+
+class ValidatorModerationOut(Schema):
+    id: int
+    quorum: int
+    address: str
+    state: str
+
+
+class CaseOpenIn(Schema):
+    allegation: Annotated[str, Field(max_length=2000)]
+    round: int | None = None
+
+
+class CaseDecisionIn(ReasonIn):
+    slash: Annotated[bool, Field(strict=True)]
+    rate_bps: Annotated[int, Field(ge=0, le=10_000)] = 0
+    jail: Annotated[bool, Field(strict=True)] = False
+
+
+class CaseOut(Schema):
+    id: int
+    validator: int
+    round: int | None
+    state: str
+    allegation: str
+    decision: str
+    rate_bps: int

@@ -48,6 +48,29 @@ def quorum_candidates(*, idao_id: int) -> QuerySet[Quorum]:
     )
 
 
+def quorum_choices(idao: Any) -> list[tuple[int, str]]:
+    """Quorums for the proposal builder's trust/drop fields, each saying whether the iDAO trusts it."""
+    trusted = set(Quorum.objects.filter(trusts__idao_id=idao.pk, trusts__active=True).values_list("pk", flat=True))
+    return [
+        (q.pk, f"{q.name}{' (trusted now)' if q.pk in trusted else ''}{' (paused)' if q.paused else ''}")
+        for q in Quorum.objects.order_by("name")[:200]
+    ]
+
+
+def paused_trusted_quorums(*, idao_ids: set[int]) -> dict[int, list[str]]:
+    """For each iDAO, the names of the quorums it trusts that moderators have paused (a waiting
+    contribution's reason names them)."""
+    out: dict[int, list[str]] = {}
+    rows = (
+        Quorum.objects.filter(paused=True, trusts__idao_id__in=idao_ids, trusts__active=True)
+        .values_list("trusts__idao_id", "name")
+        .order_by("name")
+    )
+    for idao_id, name in rows:
+        out.setdefault(idao_id, []).append(name)
+    return out
+
+
 def has_active_assignment(*, user: Any, subject_kind: str, subject_ref: str) -> bool:
     """True when `user` sits on the committee of an open, not yet overdue round for this subject."""
     if user is None or not getattr(user, "is_authenticated", False):

@@ -157,6 +157,10 @@ def validator_inbox(request: AuthedRequest) -> HttpResponse:
 # --- staff moderation --------------------------------------------------------------------------
 
 
+# Actions that hurt a validator or a round: the form must carry confirm=1 ("I confirm" ticked).
+DESTRUCTIVE = frozenset({"jail", "remove", "slash_case", "force_close"})
+
+
 def _staff(request: PortalRequest) -> None:
     if not (request.user.is_authenticated and request.user.is_staff):
         raise PermissionDenied("Only portal staff may moderate quorums.")
@@ -186,6 +190,9 @@ def moderation_action(request: PortalRequest) -> HttpResponse:
     _staff(request)
     post, actor = request.POST, request.user
     action, reason = post.get("action", ""), post.get("reason", "")
+    if action in DESTRUCTIVE and post.get("confirm") != "1":
+        messages.error(request, f"Nothing done: tick “I confirm” to {action.replace('_case', '').replace('_', ' ')}.")
+        return redirect("quorums:moderation")
     try:
         if action == "create_quorum":
             services.quorum_create(

@@ -8,9 +8,11 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
-from dats.models import DAT
+from dats.models import DAT, AccessGrant
 from idaos.models import IDAO
-from ledger import merkle
+from ledger import merkle, owners
+from ledger.models import Posting
+from portal.units import format_amount
 
 from .errors import EpochNotFound
 from .models import Attribution, CreditGrant, Epoch, EpochState, EpochUsage, Payout
@@ -67,10 +69,32 @@ def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
         "history": history,
         "by_dat": sorted(by_dat.values(), key=lambda d: (-d["LAZ"], d["dat_id"])),
         "by_idao": sorted(by_idao.values(), key=lambda d: (-d["LAZ"], d["slug"])),
-        "chart": bar_chart([(str(e["number"]), e["LAZ"]) for e in reversed(history[:epochs])]),
+        "chart": bar_chart([(str(e["number"]), e["LAZ"]) for e in reversed(history[:epochs])], unit="LAZ"),
+        "chart_credit": bar_chart([(str(e["number"]), e["CREDIT"]) for e in reversed(history[:epochs])], unit="CREDIT"),
         "grants": list(CreditGrant.objects.filter(member=user).select_related("idao")[:20]),
+        "access_fees": access_fee_income(user),
         "lines": list(mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines]),
     }
+
+
+def access_fee_income(user: Any, *, recent: int = 20) -> dict:
+    """The CREDIT a person's DATs earned in access fees: the fee postings to their account from
+    access grants (paid at each grant, outside the epochs), with the latest grants."""
+    owner = owners.user(user.address)
+    postings = Posting.objects.filter(
+        account__owner=owner,
+        asset="CREDIT",
+        amount__gt=0,
+        transaction__kind="fee",
+        transaction_id__in=AccessGrant.objects.filter(ledger_transaction__isnull=False).values("ledger_transaction_id"),
+    )
+    total = postings.aggregate(s=Sum("amount"))["s"] or 0
+    grants = list(
+        AccessGrant.objects.filter(ledger_transaction_id__in=postings.values("transaction_id"))
+        .select_related("dat")
+        .order_by("-id")[:recent]
+    )
+    return {"total": int(total), "grants": grants}
 
 
 def user_payout_lines(user: Any):
@@ -139,15 +163,32 @@ def epochs_due(*, now: datetime) -> list[int]:
     )
 
 
+def _with_live_usage(epochs: list[Epoch]) -> list[Epoch]:
+    """An open epoch's stored counts are written when it closes; until then its pages show the
+    running totals of the per-report aggregates (the same source as "N events so far"), unsaved."""
+    open_ids = [e.pk for e in epochs if e.state == EpochState.OPEN]
+    if open_ids:
+        live = {
+            r["epoch_id"]: r
+            for r in EpochUsage.objects.filter(epoch_id__in=open_ids)
+            .values("epoch_id")
+            .annotate(n=Sum("events"), w=Sum("weighted"))
+        }
+        for e in epochs:
+            if e.pk in live:
+                e.event_count, e.weighted_usage = int(live[e.pk]["n"] or 0), live[e.pk]["w"] or 0
+    return epochs
+
+
 def epoch_list(*, limit: int = 50) -> list[Epoch]:
-    return list(Epoch.objects.order_by("-number")[:limit])
+    return _with_live_usage(list(Epoch.objects.order_by("-number")[:limit]))
 
 
 def epoch_get(number: int) -> Epoch:
     epoch = Epoch.objects.filter(number=number).first()
     if epoch is None:
         raise EpochNotFound(f"There is no reward epoch {number}.")
-    return epoch
+    return _with_live_usage([epoch])[0]
 
 
 def epoch_detail(epoch: Epoch, *, top: int = 10) -> dict:
@@ -238,23 +279,43 @@ def open_epoch_usage() -> dict:
     return {"epoch": epoch, "events": int(events)}
 
 
-def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 160) -> dict:
-    """Geometry for a server-rendered SVG bar chart (no script): one bar per point."""
+def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 180, unit: str = "") -> dict:
+    """Geometry for a server-rendered SVG bar chart (no script): one bar per point, a y axis with
+    its top, middle and zero values, the value over each bar, and an accessible summary."""
+    left, top_pad, bottom = 64, 16, 22
     top = max((v for _, v in points), default=0)
     n = max(len(points), 1)
-    slot = width / n
+    plot_w, plot_h = width - left - 8, height - top_pad - bottom
+    slot = plot_w / n
+    baseline = height - bottom
     bars = []
     for i, (label, value) in enumerate(points):
-        h = 0 if top == 0 else round(value / top * (height - 20), 1)
+        h = 0 if top == 0 else round(value / top * plot_h, 1)
         bars.append(
             {
-                "x": round(i * slot + slot * 0.1, 1),
-                "y": round(height - 14 - h, 1),
-                "w": round(slot * 0.8, 1),
+                "x": round(left + i * slot + slot * 0.15, 1),
+                "y": round(baseline - h, 1),
+                "w": round(slot * 0.7, 1),
                 "h": h,
                 "label": label,
                 "value": value,
-                "tx": round(i * slot + slot / 2, 1),
+                "shown": format_amount(value),
+                "tx": round(left + i * slot + slot / 2, 1),
+                "vy": round(max(baseline - h - 3, 10), 1),
             }
         )
-    return {"width": width, "height": height, "bars": bars, "max": top, "baseline": height - 14}
+    ticks = [{"y": round(baseline - plot_h * f, 1), "label": format_amount(round(top * f))} for f in (0, 0.5, 1) if top]
+    summary = "; ".join(f"epoch {b['label']}: {format_amount(b['value'], unit)}" for b in bars)
+    return {
+        "width": width,
+        "height": height,
+        "bars": bars,
+        "max": top,
+        "baseline": baseline,
+        "left": left,
+        "top": top_pad,
+        "ticks": ticks,
+        "label_y": height - 6,
+        "summary": summary,
+        "unit": unit,
+    }

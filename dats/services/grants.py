@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import cast
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -21,7 +22,7 @@ from ledger import services as ledger
 from ledger.errors import InsufficientFunds
 from portal.errors import Conflict, DomainError, Forbidden, NotFound
 from portal.events import emit
-from portal.models import ApiToken
+from portal.models import ApiToken, User
 
 from .. import policies
 from ..models import DAT, AccessGrant
@@ -89,10 +90,17 @@ def _replay(key: str, *, dat_id: int, use: str) -> AccessResult | None:
 
 @tell_owner_when_denied(AccessDenied)
 def access_request(
-    *, dat_id: int, token: ApiToken | None, use: str, idempotency_key: str, now: datetime | None = None
+    *,
+    dat_id: int,
+    token: ApiToken | None,
+    use: str,
+    idempotency_key: str,
+    now: datetime | None = None,
+    user: User | None = None,
 ) -> AccessResult:
-    """Grant `use` of the DAT to the token's pipeline or raise AccessDenied with the reason code."""
-    if token is None:
+    """Grant `use` of the DAT to the token's pipeline (or, from the DAT's access page, to the
+    signed-in `user`, paying from their own CREDIT) or raise AccessDenied with the reason code."""
+    if token is None and user is None:
         raise TokenRequired("Access grants are requested with an API token: send Authorization: Bearer <token>.")
     if not isinstance(idempotency_key, str) or not _KEY_RE.match(idempotency_key):
         raise DomainError(
@@ -102,11 +110,17 @@ def access_request(
         )
     if not isinstance(use, str) or not use:
         raise DomainError("Name the use you ask for.", code="invalid_use", status=422)
-    key = f"{token.pk}:{idempotency_key}"
+    # Token keys are `<token id>:…`; a person's own requests from the page are `session:<user id>:…`.
+    if token is not None:
+        grantee: User = token.user
+        key = f"{token.pk}:{idempotency_key}"
+    else:
+        grantee = cast(User, user)  # one of the two is set (checked above)
+        key = f"session:{grantee.pk}:{idempotency_key}"
     replay = _replay(key, dat_id=dat_id, use=use)
     if replay is not None:
         return replay
-    payer = payer_of(token)
+    payer = payer_of(token) if token is not None else owners.user(grantee.address)
     now = now or timezone.now()
     with transaction.atomic():
         # The row lock serialises grants of one DAT, so the quota count cannot race.
@@ -128,7 +142,7 @@ def access_request(
                 grant = AccessGrant.objects.create(
                     dat=dat,
                     token=token,
-                    user=token.user,
+                    user=grantee,
                     payer=payer,
                     use=use,
                     fee=fee,
@@ -183,8 +197,8 @@ def access_request(
             kind="dat.access_granted",
             idao=dat.idao_id,
             subject=f"dat:{dat.pk}",
-            actor=token.user_id,
-            recipients=[token.user_id, dat.owner_id],
+            actor=grantee.pk,
+            recipients=[grantee.pk, dat.owner_id],
             payload={"title": dat.title, "use": use, "grant": grant.pk},
         )
         return AccessResult(grant=grant, replayed=False)

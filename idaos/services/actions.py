@@ -78,11 +78,14 @@ def validate(idao: IDAO, kind: str, payload: Any) -> dict:
         model = _model(idao, payload)
         return {"model_id": model.pk, "artifact_hash": clean_hash(payload["artifact_hash"])}
     if kind == ProposalKind.CHANGE_AGENT_POLICY:
-        _keys(payload, {"agent_id", "behaviour_policy"})
+        _keys(payload, {"agent_id", "behaviour_policy"}, frozenset({"artifact_hash"}))
         agent = Agent.objects.filter(pk=_int_id(payload, "agent_id"), idao=idao).first()
         if agent is None:
             raise InvalidInput(f"{idao.name} has no agent with id {payload['agent_id']}.")
-        return {"agent_id": agent.pk, "behaviour_policy": clean_policy(payload["behaviour_policy"])}
+        cleaned = {"agent_id": agent.pk, "behaviour_policy": clean_policy(payload["behaviour_policy"])}
+        if payload.get("artifact_hash"):
+            cleaned["artifact_hash"] = clean_hash(payload["artifact_hash"])
+        return cleaned
     if kind == ProposalKind.CHANGE_CHARTER:
         _keys(payload, {"changes"})
         changes = payload["changes"]
@@ -139,9 +142,17 @@ def execute(proposal: Proposal) -> dict:
         return {"model_version_id": version.pk, "number": number}
     if kind == ProposalKind.CHANGE_AGENT_POLICY:
         agent = Agent.objects.select_for_update().get(pk=payload["agent_id"], idao=idao)
-        number = (agent.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        last = agent.versions.order_by("-number").first()
+        number = (last.number if last else 0) + 1
+        # The version's artifact is the one the proposal names, else the agent's running artifact
+        # (a policy change keeps the code): usage reports attribute rewards by it.
+        artifact = payload.get("artifact_hash") or (last.artifact_hash if last else "")
         AgentVersion.objects.create(
-            agent=agent, number=number, behaviour_policy=payload["behaviour_policy"], approved_by_proposal=proposal
+            agent=agent,
+            number=number,
+            behaviour_policy=payload["behaviour_policy"],
+            artifact_hash=artifact,
+            approved_by_proposal=proposal,
         )
         agent.behaviour_policy = payload["behaviour_policy"]
         agent.save(update_fields=["behaviour_policy"])

@@ -1,5 +1,6 @@
 """Memberships: joining, steward decisions on requests, roles and leaving. An iDAO always keeps
-a steward while it has other members."""
+a steward: the last one can neither step down nor leave (pending requests count too, so an
+approval-only iDAO is never left with requests nobody may decide)."""
 
 from __future__ import annotations
 
@@ -107,9 +108,8 @@ def _ensure_not_last_steward(idao: IDAO, membership: Membership) -> None:
         .order_by("id")
         .values_list("id", flat=True)
     )
-    others = Membership.objects.filter(idao=idao, status=MembershipStatus.ACTIVE).exclude(pk=membership.pk)
-    if stewards == [membership.pk] and others.exists():
-        raise Conflict("You are the last steward: name another steward first.", code="last_steward")
+    if stewards == [membership.pk]:
+        raise Conflict(f"You are the last steward of {idao.name}: name another steward first.", code="last_steward")
 
 
 def membership_leave(*, idao: IDAO, user: User, now: datetime | None = None) -> Membership:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -197,6 +198,14 @@ def _activate(proposal: Proposal, idao: IDAO, now: datetime) -> None:
             "voting_ends_at": proposal.voting_ends_at.isoformat() if proposal.voting_ends_at else None,
         },
     )
+
+
+def proposal_validate(*, idao: IDAO, kind: str, payload: Any) -> dict:
+    """The payload `proposal_create` would store for this kind, or the DomainError it would raise
+    (the builder's preview; nothing is written)."""
+    if not isinstance(kind, str) or not kind:
+        raise InvalidInput("kind names the proposal's action.")
+    return actions.validate(idao, kind, payload if payload is not None else {})
 
 
 def proposal_create(

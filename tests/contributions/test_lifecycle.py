@@ -93,3 +93,13 @@ def test_unbonded_laz_returns_only_after_the_delay():
     assert services.unbonds_release_due() == 0
     assert balance(owners.user(ps[0].address), "LAZ") == 400
     assert balance(owners.escrow(quorum.pk), "LAZ") == 2600
+
+
+@pytest.mark.django_db
+def test_an_upload_waiting_on_a_paused_quorum_says_the_quorum_is_paused():
+    idao, quorum, _ps = setup_network(3)
+    quorum.paused = True
+    quorum.save(update_fields=["paused"])
+    c = contribution_route(contribution_id=new_contribution(idao).pk)
+    assert c.state == "uploaded"
+    assert f"the quorum this iDAO trusts ({quorum.name}) is paused" in Contribution.objects.get(pk=c.pk).waiting_reason

@@ -287,3 +287,39 @@ def test_the_keccak_of_a_one_chunk_and_a_many_chunk_upload_is_the_files():
             assert upload.sha256 == "0x" + hashlib.sha256(content).hexdigest()
         finally:
             upload.discard()
+
+
+@pytest.mark.django_db
+def test_the_upload_form_states_the_minimum_and_a_one_byte_upload_is_flagged_too_small(signed_in, idao):
+    client = signed_in(BOB)
+    page = client.get("/contributions/new").content.decode()
+    assert "At least 16 bytes of real content" in page
+    assert '<select name="licence"' in page and '<option value="other">' in page and 'name="quota"' in page
+    client.post("/contributions/new", form(b"x", idao=idao.slug))
+    tiny = Contribution.objects.get(size=1)
+    assert tiny.flags == ["too_small"]
+    mine = client.get("/contributions/mine").content.decode()
+    assert "too_small" in mine and "too little to be useful" in mine
+
+
+@pytest.mark.django_db
+def test_the_upload_form_takes_other_licence_quota_and_expiry(signed_in, idao):
+    r = signed_in(BOB).post(
+        "/contributions/new",
+        form(
+            b"id,value\n1,2\n3,4\n5,6\n",
+            idao=idao.slug,
+            licence="other",
+            licence_other="LicenseRef-Hospital-1",
+            quota="25",
+            expiry_days="30",
+        ),
+    )
+    assert r.status_code == 302
+    c = Contribution.objects.get()
+    assert c.licence == "LicenseRef-Hospital-1" and c.flags == []
+    assert c.usage_policy["quota"] == 25 and c.usage_policy["expiry_days"] == 30
+    refused = signed_in(BOB).post(
+        "/contributions/new", form(b"id\n1\n2\n3\n4\n5\n6\n", idao=idao.slug, licence="other")
+    )
+    assert refused.status_code == 422 and b"Name the licence" in refused.content

@@ -93,6 +93,11 @@ SCOPES = {
     ("post", "/api/v1/quorums/{quorum_id}/unbond"): "validator",
     ("post", "/api/v1/quorums"): "moderation",
     ("patch", "/api/v1/quorums/{quorum_id}"): "moderation",
+    ("post", "/api/v1/quorums/{quorum_id}/paused"): "moderation",
+    ("post", "/api/v1/validators/{validator_id}/state"): "moderation",
+    ("post", "/api/v1/validators/{validator_id}/cases"): "moderation",
+    ("post", "/api/v1/cases/{case_id}/decision"): "moderation",
+    ("post", "/api/v1/rounds/{round_id}/force-close"): "moderation",
     ("get", "/api/v1/contributions"): None,
     ("post", "/api/v1/contributions/upload"): "contributions:write",
     ("post", "/api/v1/contributions/{public_id}/parents"): "contributions:write",
@@ -127,7 +132,9 @@ def test_a_token_without_the_operations_scope_gets_403_insufficient_scope_naming
     needed = SCOPES[(method, path)]
     raw, _ = token_for(BOB, scopes=sorted(set(ALL_SCOPES) - {needed}))
     client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {raw}")
-    url = path.format(dat_id=dat.pk, round_id=dat.round_id, quorum_id=dat.round.quorum_id, public_id="x")
+    url = path.format(
+        dat_id=dat.pk, round_id=dat.round_id, quorum_id=dat.round.quorum_id, public_id="x", validator_id=1, case_id=1
+    )
     response = client.generic(method.upper(), url, b"{}", content_type="application/json")
     assert response.status_code == 403, (url, response.content)
     assert response.json()["error"] == "insufficient_scope" and needed in response.json()["detail"]

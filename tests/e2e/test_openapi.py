@@ -14,7 +14,7 @@ from openapi_spec_validator import validate
 
 from dats import erc8028
 from dats.models import DAT
-from idaos.models import AIModel, Proposal
+from idaos.models import Agent, AIModel, Proposal
 from ledger.models import Block, Leaf
 from portal.models import User
 from quorums.models import Quorum, Round
@@ -95,6 +95,7 @@ def demo_values() -> dict[str, str]:
         "dat_id": DAT.objects.order_by("pk").first().pk,
         "class_id": erc8028.class_id_of(first_dat.idao_id, first_dat.klass),
         "model_id": AIModel.objects.order_by("pk").first().pk,
+        "agent_id": Agent.objects.order_by("pk").first().pk if Agent.objects.exists() else 1,
         "leaf_id": Leaf.objects.order_by("pk").first().pk,
         "height": Block.objects.order_by("height").first().height,
         "owner": User.objects.order_by("pk").first().address,
@@ -106,6 +107,9 @@ def demo_values() -> dict[str, str]:
         "public_id": "unknown",
         "webhook_id": 1,  # nobody's: 404 webhook_not_found
         "comment_id": 1,  # no comment in the demo data: 404 comment_not_found
+        "membership_id": 1,
+        "validator_id": 1,
+        "case_id": 1,
     }
     return {name: str(value) for name, value in values.items()}
 

@@ -137,3 +137,10 @@ def test_published_eip712_domain_and_types():
         "timestamp",
     ]
     assert data["primaryType"] == "Ballot"
+
+
+def test_one_idao_reads_its_member_count_like_the_list():
+    make_idao(members=[BOB, CAROL])
+    listed = Client().get("/api/v1/idaos").json()["items"][0]["member_count"]
+    one = Client().get("/api/v1/idaos/open-health").json()["member_count"]
+    assert one == listed == 3

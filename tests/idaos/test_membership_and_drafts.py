@@ -24,6 +24,22 @@ def test_last_steward_cannot_leave_while_members_remain_but_can_after_naming_ano
     assert Membership.objects.filter(idao=idao, user__address=ALICE.address).count() == 2
 
 
+@pytest.mark.parametrize("policy", ["open", "approval"])
+def test_sole_steward_can_neither_step_down_nor_leave_even_with_only_pending_requests(policy):
+    idao = make_idao(membership_policy=policy)
+    if policy == "approval":
+        membership.membership_join(idao=idao, user=user_of(BOB))  # a request only a steward can decide
+    own = Membership.objects.get(idao=idao, user__address=ALICE.address, status="active")
+    with pytest.raises(DomainError) as exc:
+        membership.membership_set_role(idao=idao, steward=user_of(ALICE), membership_id=own.pk, role="member")
+    assert exc.value.code == "last_steward" and exc.value.status == 409
+    with pytest.raises(DomainError) as exc:
+        membership.membership_leave(idao=idao, user=user_of(ALICE))
+    assert exc.value.code == "last_steward"
+    own.refresh_from_db()
+    assert own.role == "steward" and own.status == "active"
+
+
 def test_denied_request_can_be_made_again_and_only_stewards_decide():
     idao = make_idao(membership_policy="approval")
     request = membership.membership_join(idao=idao, user=user_of(BOB))

@@ -72,7 +72,7 @@ def test_transaction_page_lists_postings_and_links_the_proof(client, sealed):
 
 def test_account_page_shows_balance_history_and_exports_a_statement(client, sealed):
     html = client.get(f"/ledger/accounts/{A}").content.decode()
-    assert 'data-testid="balance-LAZ">60<' in html
+    assert 'data-testid="balance-LAZ" title="60">60 LAZ<' in html
     response = client.get(f"/ledger/accounts/{A}/statement.csv")
     assert response["Content-Type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))

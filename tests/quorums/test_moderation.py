@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ledger.models import Leaf
@@ -76,7 +78,7 @@ def test_jail_unjail_and_remove_validators_with_reasons(staff_client):
     _idao, _quorum, ps = setup_network(3)
     v = Validator.objects.get(address=ps[0].address)
     for action, state in (("jail", "jailed"), ("unjail", "active"), ("remove", "removed")):
-        staff_client.post(ACT, {"action": action, "validator": v.pk, "reason": f"{action} for cause"})
+        staff_client.post(ACT, {"action": action, "validator": v.pk, "reason": f"{action} for cause", "confirm": "1"})
         assert Validator.objects.get(pk=v.pk).state == state
     assert AuditEntry.objects.filter(target=f"validator:{v.pk}").count() == 3
     with pytest.raises(ReasonRequired):
@@ -91,11 +93,19 @@ def test_fraud_cases_are_opened_and_decided_by_slash_or_dismissal_with_a_written
     staff_client.post(ACT, {"action": "open_case", "validator": v1.pk, "reason": "reported by a member"})
     c0, c1 = FraudCase.objects.order_by("pk")
     staff_client.post(
-        ACT, {"action": "slash_case", "case": c0.pk, "reason": "logs confirm it", "rate_bps": 2500, "jail": "1"}
+        ACT,
+        {
+            "action": "slash_case",
+            "case": c0.pk,
+            "reason": "logs confirm it",
+            "rate_bps": 2500,
+            "jail": "1",
+            "confirm": "1",
+        },
     )
     staff_client.post(ACT, {"action": "dismiss_case", "case": c1.pk, "reason": "no evidence"})
     staff_client.post(
-        ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500}
+        ACT, {"action": "slash_case", "case": c0.pk, "reason": "again", "rate_bps": 2500, "confirm": "1"}
     )  # decided already
     c0.refresh_from_db()
     c1.refresh_from_db()
@@ -110,7 +120,9 @@ def test_staff_force_close_a_stuck_round(staff_client):
     idao, _quorum, ps = setup_network(3)
     r = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="z", content_hash="0x" + "cc" * 32)
     services.verdict_submit(round_id=r.pk, **signed(ps[0], r))
-    staff_client.post(ACT, {"action": "force_close", "round": r.pk, "reason": "validators offline for a day"})
+    staff_client.post(
+        ACT, {"action": "force_close", "round": r.pk, "reason": "validators offline for a day", "confirm": "1"}
+    )
     r = Round.objects.get(pk=r.pk)
     assert (r.state, r.outcome, r.close_reason) == ("closed", "inconclusive", "forced")
     assert AuditEntry.objects.get(action="round_force_close").target == f"round:{r.pk}"
@@ -150,3 +162,45 @@ def test_bond_form_on_the_quorum_page(signed_in):
     r = client.post(f"/quorums/{quorum.pk}/bond", {"amount": "999", "action": "bond"}, follow=True)
     assert [m.level_tag for m in r.context["messages"]] == ["success", "error"]
     assert int(Validator.objects.get(quorum=quorum).stake) == 150
+
+
+@pytest.mark.django_db
+def test_the_validator_action_menu_defaults_to_nothing_and_jail_needs_confirmation(staff_client):
+    _idao, _quorum, ps = setup_network(3)
+    v = Validator.objects.get(address=ps[0].address)
+    page = staff_client.get("/quorums/moderation/").content.decode()
+    assert '<option value="" selected disabled>Choose an action…</option>' in page
+    assert '<option value="jail" selected' not in page
+    r = staff_client.post(ACT, {"action": "jail", "validator": v.pk, "reason": "looks odd"}, follow=True)
+    assert "tick “I confirm” to jail" in r.content.decode()
+    assert Validator.objects.get(pk=v.pk).state == "active" and not AuditEntry.objects.exists()
+    staff_client.post(ACT, {"action": "jail", "validator": v.pk, "reason": "looks odd", "confirm": "1"})
+    assert Validator.objects.get(pk=v.pk).state == "jailed"
+
+
+@pytest.mark.django_db
+def test_quorum_moderation_is_a_typed_api_for_staff_only(staff_client, signed_in):
+    def post(client, url, body):
+        return client.post(url, json.dumps(body), content_type="application/json")
+
+    _idao, quorum, ps = setup_network(3)
+    v = Validator.objects.get(address=ps[0].address)
+    nobody = post(signed_in(MALLORY), f"/api/v1/quorums/{quorum.pk}/paused", {"paused": True, "reason": "takeover"})
+    assert nobody.status_code == 403 and nobody.json()["error"] == "staff_only"
+    paused = post(staff_client, f"/api/v1/quorums/{quorum.pk}/paused", {"paused": True, "reason": "maintenance"})
+    assert paused.status_code == 200 and Quorum.objects.get(pk=quorum.pk).paused
+    no_reason = post(staff_client, f"/api/v1/validators/{v.pk}/state", {"state": "jailed", "reason": ""})
+    assert no_reason.status_code == 422 and no_reason.json()["error"] == "reason_required"
+    jailed = post(staff_client, f"/api/v1/validators/{v.pk}/state", {"state": "jailed", "reason": "double signing"})
+    assert jailed.json()["state"] == "jailed"
+    assert (
+        post(staff_client, "/api/v1/validators/999999/state", {"state": "active", "reason": "why"}).json()["error"]
+        == "validator_not_found"
+    )
+    case = post(staff_client, f"/api/v1/validators/{v.pk}/cases", {"allegation": "copied verdicts"})
+    assert case.status_code == 201 and case.json()["state"] == "open"
+    decision = {"slash": False, "reason": "no evidence"}
+    assert post(staff_client, f"/api/v1/cases/{case.json()['id']}/decision", decision).json()["state"] == "dismissed"
+    assert post(staff_client, f"/api/v1/cases/{case.json()['id']}/decision", decision).json()["error"] == "case_decided"
+    assert post(staff_client, "/api/v1/cases/999999/decision", decision).json()["error"] == "case_not_found"
+    assert AuditEntry.objects.filter(action="quorum_pause").exists()

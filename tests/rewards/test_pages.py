@@ -3,10 +3,13 @@ from __future__ import annotations
 import csv
 import io
 
+from dats.models import DAT
+from dats.services import access_request
 from ledger import owners
 from ledger import selectors as ledger_selectors
 from rewards.models import CreditGrant, Payout
 from rewards.services.epochs import epoch_close
+from tests.dats.factories import credit, token_for
 from tests.personas import ALICE, BOB, MALLORY
 
 from .conftest import current_epoch, event, fund_credit
@@ -30,7 +33,7 @@ def test_my_earnings_show_totals_chart_and_links_to_each_ledger_tx_and_proof(
     client = signed_in(ALICE)
     with django_assert_max_num_queries(15):
         html = client.get("/earnings/").content.decode()
-    assert 'data-testid="total-LAZ">245000<' in html
+    assert 'data-testid="total-LAZ" title="245000">245,000 LAZ<' in html
     assert f'href="/ledger/tx/{epoch.payout_tx_id}"' in html and f'href="/ledger/proofs/{epoch.payout_leaf_id}"' in html
     assert "<svg" in html and "<rect" in html
     assert f"#{world.d1.pk}" in html and "alpha" in html.lower()
@@ -56,7 +59,8 @@ def test_earnings_csv_lists_every_payout_line(world, signed_in):
 def test_the_epoch_page_is_public_with_pool_split_top_earners_and_anchor(world, client):
     epoch = _closed(world)
     html = client.get(f"/earnings/epochs/{epoch.number}/").content.decode()
-    assert 'data-testid="pool-LAZ">1000000<' in html and 'data-testid="pool-CREDIT">4000<' in html
+    assert 'data-testid="pool-LAZ" title="1000000">1,000,000 LAZ<' in html
+    assert 'data-testid="pool-CREDIT" title="4000">4,000 CREDIT<' in html
     assert owners.user(BOB.address) in html and f"/ledger/proofs/{epoch.anchor_leaf_id}" in html
     assert epoch.payouts_root in html
     api = client.get(f"/api/v1/rewards/epochs/{epoch.number}").json()
@@ -126,3 +130,26 @@ def test_my_earnings_api_returns_totals_per_asset(world, signed_in):
 def test_the_openapi_document_describes_the_usage_endpoint(client, db):
     doc = client.get("/api/v1/openapi.json").json()
     assert "/api/v1/usage" in doc["paths"]
+
+
+def test_an_open_epoch_shows_the_same_running_event_count_in_the_sentence_the_row_and_its_page(world, client):
+    world.report([event(world.model, 3000), event(world.agent, 1000), event(world.model, 10)])
+    epoch = current_epoch()
+    listing = client.get("/earnings/epochs/").content.decode()
+    assert "(3 events so far)" in listing
+    assert f'data-testid="events-{epoch.number}">3<' in listing
+    page = client.get(f"/earnings/epochs/{epoch.number}/").content.decode()
+    assert 'data-testid="event-count">3<' in page
+
+
+def test_my_earnings_include_access_fees_and_charts_per_asset_with_axes_and_values(world, signed_in):
+    _closed(world)
+    DAT.objects.filter(pk=world.d1.pk).update(price_credit=30, allowed_uses=["training"])
+    _raw, token = token_for(BOB)
+    credit(owners.user(BOB.address), 100)
+    grant = access_request(dat_id=world.d1.pk, token=token, use="training", idempotency_key="fee-1").grant
+    html = signed_in(ALICE).get("/earnings/").content.decode()
+    assert f'data-testid="access-fees" title="{grant.owner_share}">{grant.owner_share} CREDIT<' in html
+    assert 'data-testid="access-fee-lines"' in html and f"#{world.d1.pk}" in html
+    assert 'data-testid="earnings-chart"' in html and 'data-testid="earnings-chart-CREDIT"' in html
+    assert "x axis: epoch number" in html and "<desc>epoch " in html

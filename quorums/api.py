@@ -181,6 +181,12 @@ def assignments(
                         "contentHash": r.content_hash,
                         "verdict": "approve",
                         "reason": "",
+                        # ScoredVerdict's fields, as the declared schema gives them: the node fills them in.
+                        "authenticity": None,
+                        "ownership": None,
+                        "quality": None,
+                        "uniqueness": None,
+                        "evidence": None,
                     },
                 },
             }

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 
-from . import delegate_selectors, eip712, selectors
+from . import delegate_selectors, eip712, overview, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm, StatementForm
 from .models import Ballot, Domain, Membership, Proposal
 from .services import assets, delegations, proposals
@@ -54,7 +54,7 @@ def directory(request: PortalRequest) -> HttpResponse:
     domain = request.GET.get("domain", "")
     if domain not in Domain.values:
         domain = ""
-    items = selectors.idao_list(q=q, domain=domain, limit=100)
+    items = selectors.idao_list(q=q, domain=domain, limit=100, activity=True)
     context = {"idaos": items, "q": q, "domain": domain, "domains": Domain.choices}
     if request.htmx:
         return render(request, "idaos/directory.html#results", context)
@@ -194,6 +194,29 @@ def proposal_list(request: PortalRequest, slug: str) -> HttpResponse:
     qs = selectors.proposal_list(idao=idao, user=request.user)
     page = Paginator(qs, 50).get_page(request.GET.get("page"))
     return render(request, "idaos/proposal_list.html", {"idao": idao, "page": page})
+
+
+def proposals_all(request: PortalRequest) -> HttpResponse:
+    """Proposals across every iDAO: a state filter (open by default) and a title/iDAO search."""
+    state = request.GET.get("state", "open")
+    if state not in overview.LIST_STATES:
+        state = "open"
+    q = request.GET.get("q", "")[:100]
+    context = {
+        "proposals": overview.proposals_across(user=request.user, state=state, q=q, limit=100),
+        "state": state,
+        "states": list(overview.LIST_STATES),
+        "q": q,
+    }
+    if request.htmx:
+        return render(request, "idaos/proposals_all.html#results", context)
+    return render(request, "idaos/proposals_all.html", context)
+
+
+@login_required
+def my_votes(request: AuthedRequest) -> HttpResponse:
+    """The signed-in person's counted ballots across iDAOs: choice, weight, when, receipt."""
+    return render(request, "idaos/my_votes.html", {"ballots": overview.my_ballots(request.user)})
 
 
 @login_required

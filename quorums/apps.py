@@ -26,3 +26,11 @@ class QuorumsConfig(AppConfig):
             describe=governance.describe_drop,
         )
         register_idao_panel(selectors.idao_panel)
+
+        from portal.dashboard import register_dashboard_panel
+        from portal.profiles import register_profile_panel
+
+        from . import panels
+
+        register_dashboard_panel("assignments", panels.assignments_panel, order=20)
+        register_profile_panel("validator", panels.validator_record_panel, order=50)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.utils import timezone
 
 from .models import Ballot, Membership, MembershipStatus, Proposal, ProposalState
 from .selectors import proposals_visible
@@ -35,7 +36,9 @@ def proposals_awaiting(user: Any, *, limit: int = 20) -> list[Proposal]:
     """Active proposals of the iDAOs `user` is an active member of, closing soonest first, each with
     `my_choice` (None: you have not voted)."""
     member_of = Membership.objects.filter(user=user, status=MembershipStatus.ACTIVE).values("idao_id")
-    qs = Proposal.objects.filter(state=ProposalState.ACTIVE, idao_id__in=member_of).select_related("idao")
+    qs = Proposal.objects.filter(
+        state=ProposalState.ACTIVE, idao_id__in=member_of, voting_ends_at__gt=timezone.now()
+    ).select_related("idao")
     return list(_with_my_ballot(qs, user).order_by("voting_ends_at", "id")[:limit])
 
 

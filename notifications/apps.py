@@ -20,4 +20,4 @@ class NotificationsConfig(AppConfig):
 
         from . import panels
 
-        register_dashboard_panel("inbox", panels.inbox_panel, order=5)
+        register_dashboard_panel("inbox", panels.inbox_panel, order=50)

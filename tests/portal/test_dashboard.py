@@ -106,5 +106,5 @@ def test_a_dashboard_panel_registered_by_an_app_appears_in_order(signed_in, monk
     dashboard.register_dashboard_panel("hidden", lambda user: None, order=1)
     user_of(ALICE)
     body = signed_in(ALICE).get("/").content.decode()
-    assert body.index('id="first"') < body.index('id="inbox"') < body.index('id="proposals"')
+    assert body.index('id="first"') < body.index('id="proposals"') < body.index('id="inbox"')
     assert 'id="hidden"' not in body

@@ -22,3 +22,11 @@ class ContributionsConfig(AppConfig):
         quorum_hooks.on_sweep(services.contributions_route_waiting)
         idao_hooks.register_idao_panel(subject.idao_panel)
         openapi.register()
+
+        from portal.dashboard import register_dashboard_panel
+        from portal.profiles import register_profile_panel
+
+        from . import panels
+
+        register_dashboard_panel("contributions", panels.in_flight_panel, order=30)
+        register_profile_panel("contributions", panels.contributions_profile_panel, order=30)

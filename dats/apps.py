@@ -37,3 +37,9 @@ class DatsConfig(AppConfig):
         register_token_subject(
             "idao", choices=integrations.idao_token_subjects, authorise=integrations.idao_token_authorise
         )
+
+        from portal.profiles import register_profile_panel
+
+        from . import panels
+
+        register_profile_panel("dats", panels.dats_profile_panel, order=40)

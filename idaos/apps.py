@@ -7,9 +7,10 @@ class IdaosConfig(AppConfig):
     verbose_name = "iDAOs"
 
     def ready(self) -> None:
+        from portal.dashboard import DashboardPanel, register_dashboard_panel
         from portal.profiles import ProfilePanel, register_profile_panel
 
-        from . import delegate_selectors
+        from . import delegate_selectors, overview
 
         def delegation_panel(person, viewer):
             return ProfilePanel(
@@ -30,3 +31,13 @@ class IdaosConfig(AppConfig):
         from .services import treasury
 
         treasury.register()
+
+        def proposals_panel(user):
+            return DashboardPanel(
+                "Proposals waiting for a vote",
+                "idaos/_dashboard_proposals.html",
+                {"proposals": overview.proposals_awaiting(user)},
+                "proposals",
+            )
+
+        register_dashboard_panel("proposals", proposals_panel, order=10)

@@ -19,6 +19,7 @@ from portal.models import User
 from portal.units import format_bps, format_ratio
 
 from . import delegation, eip712, hooks, selectors_treasury, tally
+from .activity import with_activity
 from .delegate_selectors import annotate_behalf
 from .models import (
     IDAO,
@@ -70,8 +71,9 @@ def member_addresses(idao: IDAO) -> list[str]:
     )
 
 
-def idao_list(*, q: str = "", domain: str = "", limit: int = 50, offset: int = 0) -> list[IDAO]:
-    """The directory: search by name, slug or description, filter by domain, with member counts."""
+def idao_list(*, q: str = "", domain: str = "", limit: int = 50, offset: int = 0, activity: bool = False) -> list[IDAO]:
+    """The directory: search by name, slug or description, filter by domain, with member counts
+    (and, with `activity`, active votes and treasury balances: activity.with_activity)."""
     qs = (
         IDAO.objects.select_related("created_by")
         .annotate(member_count=Count("memberships", filter=Q(memberships__status=MembershipStatus.ACTIVE)))
@@ -81,6 +83,8 @@ def idao_list(*, q: str = "", domain: str = "", limit: int = 50, offset: int = 0
         qs = qs.filter(Q(name__icontains=q) | Q(slug__icontains=q) | Q(description__icontains=q))
     if domain:
         qs = qs.filter(domain=domain)
+    if activity:
+        qs = with_activity(qs)
     return list(qs[offset : offset + limit])
 
 

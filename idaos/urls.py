@@ -19,6 +19,8 @@ urlpatterns = [
     path("idaos/<slug:slug>/agents/<int:agent_id>/", views.agent_detail, name="agent_detail"),
     path("idaos/<slug:slug>/proposals/", views.proposal_list, name="proposals"),
     path("idaos/<slug:slug>/proposals/new", views.proposal_new, name="proposal_new"),
+    path("proposals/", views.proposals_all, name="proposals_all"),
+    path("votes/", views.my_votes, name="my_votes"),
     path("proposals/<int:proposal_id>", views.proposal_detail, name="proposal"),
     re_path(
         r"^proposals/(?P<proposal_id>[0-9]+)/ballots\.(?P<fmt>json|csv)$", views.ballots_export, name="ballots_export"

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 
-from . import delegate_selectors, eip712, hooks, selectors
+from . import delegate_selectors, eip712, hooks, overview, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm, StatementForm
 from .models import Agent, Ballot, Domain, Membership, ModelVersion, Proposal
 from .services import assets, delegations, proposals
@@ -54,7 +54,7 @@ def directory(request: PortalRequest) -> HttpResponse:
     domain = request.GET.get("domain", "")
     if domain not in Domain.values:
         domain = ""
-    items = selectors.idao_list(q=q, domain=domain, limit=100)
+    items = selectors.idao_list(q=q, domain=domain, limit=100, activity=True)
     context = {"idaos": items, "q": q, "domain": domain, "domains": Domain.choices}
     if request.htmx:
         return render(request, "idaos/directory.html#results", context)
@@ -242,6 +242,29 @@ def _picked(values: list[str]) -> list[tuple[str, str]]:
     refs = [f"dat:{v}" for v in dict.fromkeys(values) if v.isdigit() and len(v) < 19][:50]
     known = hooks.describe_data_refs(refs)
     return [(ref[4:], known[ref]["label"]) for ref in refs if ref in known]
+
+
+def proposals_all(request: PortalRequest) -> HttpResponse:
+    """Proposals across every iDAO: a state filter (open by default) and a title/iDAO search."""
+    state = request.GET.get("state", "open")
+    if state not in overview.LIST_STATES:
+        state = "open"
+    q = request.GET.get("q", "")[:100]
+    context = {
+        "proposals": overview.proposals_across(user=request.user, state=state, q=q, limit=100),
+        "state": state,
+        "states": list(overview.LIST_STATES),
+        "q": q,
+    }
+    if request.htmx:
+        return render(request, "idaos/proposals_all.html#results", context)
+    return render(request, "idaos/proposals_all.html", context)
+
+
+@login_required
+def my_votes(request: AuthedRequest) -> HttpResponse:
+    """The signed-in person's counted ballots across iDAOs: choice, weight, when, receipt."""
+    return render(request, "idaos/my_votes.html", {"ballots": overview.my_ballots(request.user)})
 
 
 @login_required

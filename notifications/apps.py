@@ -15,3 +15,9 @@ class NotificationsConfig(AppConfig):
         from . import services
 
         events.register_fanout(services.fanout_enqueue)
+
+        from portal.dashboard import register_dashboard_panel
+
+        from . import panels
+
+        register_dashboard_panel("inbox", panels.inbox_panel, order=50)

@@ -14,6 +14,7 @@ from ninja.utils import check_csrf
 from .auth import api_auth
 from .errors import Forbidden, RateLimited
 from .http import PortalRequest
+from .people import display_name_set
 from .routers import PortalRouter
 from .signatures.session import remember_sign_in
 from .siwe import Origin, nonce_issue, nonce_purge, siwe_authenticate
@@ -103,6 +104,17 @@ def siwe_verify_view(request: HttpRequest, payload: VerifyIn) -> dict:
 def me(request: PortalRequest) -> dict:
     """The signed-in address (session or bearer token), or 401."""
     user = request.auth
+    return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
+
+
+class DisplayNameIn(Schema):
+    display_name: str
+
+
+@router.post("/me", response=MeOut, errors=("invalid_input", "invalid_text"), auth=api_auth())
+def me_update(request: PortalRequest, payload: DisplayNameIn) -> dict:
+    """Set (or clear, with "") your display name: at most 80 characters, not address-like."""
+    user = display_name_set(user=request.auth, display_name=payload.display_name)
     return {"address": user.address, "is_staff": user.is_staff, "display_name": user.display_name}
 
 

@@ -21,4 +21,7 @@ def load(stdout) -> None:
         if created:
             user.set_unusable_password()
             user.save()
+        elif not user.display_name:  # signed in before the demo was loaded: give them their name
+            user.display_name = name.title()
+            user.save(update_fields=["display_name"])
     stdout.write(f"demo people: {', '.join(DEMO_NAMES)}")

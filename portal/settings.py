@@ -69,6 +69,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.PortalCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "portal.people.PeopleNamesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"

@@ -11,6 +11,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     re_path(r"^people/(?P<address>0x[0-9a-fA-F]{40})/$", views.person, name="person"),
+    re_path(r"^people/(?P<address>0x[0-9a-fA-F]{40})/name$", views.display_name_edit, name="display_name"),
     path("tokens/", views.api_token_list, name="api_tokens"),
     path("tokens/<int:token_id>/revoke", views.api_token_revoke_page, name="api_token_revoke"),
     path("admin/", admin.site.urls),

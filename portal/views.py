@@ -5,7 +5,7 @@ import sys
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
@@ -22,7 +22,12 @@ from .models import ApiToken
 
 
 def home(request: PortalRequest) -> HttpResponse:
-    return render(request, "portal/home.html")
+    """Visitors get the introduction; a signed-in person gets what needs them (portal.dashboard)."""
+    if not request.user.is_authenticated:
+        return render(request, "portal/home.html")
+    from .dashboard import dashboard_panels
+
+    return render(request, "portal/dashboard.html", {"panels": dashboard_panels(request.user)})
 
 
 def login_page(request: PortalRequest) -> HttpResponse:
@@ -114,6 +119,23 @@ def server_error(request: PortalRequest) -> HttpResponse:
             "server_error", "Something went wrong on our side; it was logged.", 500
         )
     return defaults.server_error(request)
+
+
+@login_required
+@require_POST
+def display_name_edit(request: AuthedRequest, address: str) -> HttpResponse:
+    """Set the signed-in person's display name from their profile page (portal.people rules)."""
+    from .people import display_name_set
+
+    if address.lower() != request.user.address.lower():
+        raise PermissionDenied("You can only change your own display name.")
+    try:
+        display_name_set(user=request.user, display_name=request.POST.get("display_name", ""))
+    except DomainError as exc:
+        messages.error(request, exc.detail)
+    else:
+        messages.success(request, "Your display name is saved.")
+    return redirect("person", address=request.user.address)
 
 
 def person(request: PortalRequest, address: str) -> HttpResponse:

@@ -31,3 +31,11 @@ class QuorumsConfig(AppConfig):
         # appeal is decided before contributions and dats react to its panel's round.
         hooks.on_rounds_closed(appeals.on_rounds_closed)
         register_builder_choices("quorum", selectors.quorum_choices)
+
+        from portal.dashboard import register_dashboard_panel
+        from portal.profiles import register_profile_panel
+
+        from . import panels
+
+        register_dashboard_panel("assignments", panels.assignments_panel, order=20)
+        register_profile_panel("validator", panels.validator_record_panel, order=50)

@@ -33,3 +33,9 @@ class RewardsConfig(AppConfig):
         from django.db.backends.signals import connection_created
 
         connection_created.connect(_register_sqlite_functions, dispatch_uid="rewards_sqlite_functions")
+
+        from portal.dashboard import register_dashboard_panel
+
+        from . import panels
+
+        register_dashboard_panel("earnings", panels.earnings_panel, order=40)

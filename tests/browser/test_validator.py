@@ -27,7 +27,7 @@ def test_validator_approves_from_the_inbox_and_the_round_page_shows_the_verdict(
     card.get_by_role("button", name="Approve").click()
 
     page.wait_for_url(f"**/rounds/{r.pk}/")
-    row = page.get_by_test_id("verdicts").locator("tr", has_text=validator.address)
+    row = page.get_by_test_id("verdicts").locator("tr", has=page.locator(f'[title="{validator.address}"]'))
     row.wait_for()
     assert row.get_by_test_id("verdict").inner_text() == "approve"
 

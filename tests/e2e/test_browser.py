@@ -61,6 +61,7 @@ def load_demo() -> dict[str, str]:
         "delegates": "/idaos/open-health/delegates",
         "domain-delegates": "/delegates/healthcare/",
         "profile": f"/people/{BOB.address}/",
+        "proposals": "/proposals/?state=all",
     }
 
 
@@ -118,8 +119,10 @@ def test_a_signed_in_member_sees_their_pages_without_script_errors_or_csp_violat
     page.get_by_role("button", name="Sign in with Ethereum").click()
     page.get_by_test_id("signed-in-address").wait_for()
     assert User.objects.filter(address=ERIN.address).exists()
-    member_pages = {name: pages[name] for name in ("idao", "proposal", "earnings", "dat", "profile")}
+    member_pages = {name: pages[name] for name in ("idao", "proposal", "earnings", "dat", "profile", "proposals")}
     member_pages |= {
+        "dashboard": "/",
+        "my-votes": "/votes/",
         "upload": "/contributions/new",
         "mine": "/contributions/mine",
         "inbox": "/validator/inbox",

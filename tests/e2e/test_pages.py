@@ -31,6 +31,8 @@ pytestmark = pytest.mark.django_db
 NAV = [
     "/",
     "/idaos/",
+    "/proposals/",
+    "/proposals/?state=all",
     "/quorums/",
     "/dats/",
     "/ledger/",
@@ -53,6 +55,7 @@ SIGNED_IN_NAV = [
     "/validator/inbox",
     "/auth/me",
     "/delegations/",
+    "/votes/",
 ]
 STAFF_NAV = ["/quorums/moderation/", "/admin/"]
 # What a page may answer besides 200: where sign-in or staff is required.
@@ -64,6 +67,7 @@ SIGN_IN_REQUIRED = (
     "/validator/inbox",
     "/quorums/moderation/",
     "/delegations/",
+    "/votes/",
 )
 STAFF_ONLY = ("/quorums/moderation/", "/admin/")
 

@@ -87,12 +87,9 @@ def behalf_of(proposal: Proposal, voters: list[str]) -> dict[str, Behalf]:
         return {}
     flows: dict[str, list[tuple[tuple[str, ...], int]]] = {}
     voted: set[str] = set()
-    with connection.cursor() as cursor:
-        cursor.execute(_FLOWS_THROUGH, {"proposal": proposal.pk, "voters": voters, "depth": delegation.MAX_DEPTH})
-        for value, on_path in cursor.fetchall():
-            flow = json.loads(value) if isinstance(value, str) else value
-            flows.setdefault(flow["from"], []).append((tuple(flow["via"]), int(flow["amount"])))
-            voted.update(on_path)
+    for flow, on_path in _flows_through(proposal, voters):
+        flows.setdefault(flow["from"], []).append((tuple(flow["via"]), int(flow["amount"])))
+        voted.update(on_path)
     out: dict[str, Behalf] = {}
     for holder, entries in delegation.behalf(flows=flows, voted=voted).items():
         if holder not in voters:
@@ -104,6 +101,30 @@ def behalf_of(proposal: Proposal, voters: list[str]) -> dict[str, Behalf]:
             else:
                 b.left.append((origin, amount, first or origin))
     return out
+
+
+def _flows_through(proposal: Proposal, voters: list[str]) -> list[tuple[dict[str, Any], list[str]]]:
+    """The snapshot's flows passing through any of `voters`, each with who on its path cast a
+    counted ballot: one indexed query on PostgreSQL; on the embedded SQLite default (small by
+    design, and without arrays or jsonb operators) the same answer from two plain reads."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_FLOWS_THROUGH, {"proposal": proposal.pk, "voters": voters, "depth": delegation.MAX_DEPTH})
+            return [(json.loads(v) if isinstance(v, str) else v, list(path)) for v, path in cursor.fetchall()]
+    wanted = set(voters)
+    through = [
+        flow
+        for held in VotingPower.objects.filter(proposal=proposal, delegated__gt=0).values_list(
+            "delegated_from", flat=True
+        )
+        for flow in (held or [])
+        if wanted.intersection(flow.get("via") or [])
+    ]
+    on_any_path = {a for flow in through for a in [flow["from"], *flow["via"]]}
+    counted = set(
+        Ballot.objects.filter(proposal=proposal, counted=True, voter__in=on_any_path).values_list("voter", flat=True)
+    )
+    return [(flow, [a for a in [flow["from"], *flow["via"]] if a in counted]) for flow in through]
 
 
 def annotate_behalf(proposal: Proposal, ballots: list[Ballot]) -> list[Ballot]:

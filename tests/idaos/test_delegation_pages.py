@@ -4,6 +4,8 @@ delegations", who voted on whose behalf on a proposal, and the delegate's receip
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import connection
 from django.test import Client
@@ -210,3 +212,29 @@ def test_proposal_page_offers_delegating_in_this_idao_to_a_signed_in_member(sign
     assert f'value="idao:{idao.slug}" selected' in form
     assert f"/idaos/{idao.slug}/delegates" in body
     assert "data-delegate " not in client.get(f"/proposals/{proposal.pk}").content.decode()
+
+
+def test_the_embedded_defaults_plain_reads_find_the_same_flows_as_the_postgresql_query(monkeypatch):
+    """behalf_of's SQLite path (no arrays, no jsonb operators) answers what the indexed query does."""
+    from idaos import delegate_selectors
+
+    idao = staked_idao(ALICE, BOB, CAROL, DAVE)
+    delegate(ALICE, [(BOB, 10000)])
+    delegate(BOB, [(CAROL, 10000)])
+    delegate(DAVE, [(ALICE, 5000), (CAROL, 5000)])
+    proposal = make_proposal(idao)
+    vote(CAROL, proposal, "for")
+    vote(BOB, proposal, "against")
+
+    def answer(voters):
+        return sorted(
+            (json.dumps(flow, sort_keys=True), sorted(path))
+            for flow, path in delegate_selectors._flows_through(proposal, voters)
+        )
+
+    for voters in ([CAROL.address], [BOB.address], [BOB.address, CAROL.address], [ALICE.address]):
+        on_postgresql = answer(voters)
+        monkeypatch.setattr(connection, "vendor", "sqlite")
+        assert answer(voters) == on_postgresql
+        monkeypatch.undo()
+    assert answer([CAROL.address, BOB.address])  # the chain's flows are found at all

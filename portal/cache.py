@@ -30,7 +30,36 @@ class PooledRedisCacheClient(RedisCacheClient):
         return client
 
 
+# One round trip for "a value, and the value its pointer names": GET KEYS[1]; GET KEYS[2] (a
+# pointer, an integer id); GET ARGV[1] .. that id. Used by portal.sessions to load a session and
+# its user's cached row together.
+_GET_WITH_REFERENCED = """
+local value = redis.call('GET', KEYS[1])
+if not value then return {false, false} end
+local ref = redis.call('GET', KEYS[2])
+if not ref then return {value, false} end
+return {value, redis.call('GET', ARGV[1] .. ref)}
+"""
+
+
 class PortalRedisCache(RedisCache):
+    _cache: Any  # Django's cached client property, not declared by django-stubs
+
     def __init__(self, server: str, params: dict) -> None:
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
+        self._script: Any = None
+
+    def get_with_referenced(self, key: str, pointer_key: str, target_prefix: str) -> tuple[Any, Any]:
+        """(value of `key`, value of `target_prefix + <the id stored at pointer_key>`) in one
+        Redis round trip; None for whatever is missing. `pointer_key` must hold an int."""
+        client = self._cache.get_client(key)
+        if self._script is None:
+            self._script = client.register_script(_GET_WITH_REFERENCED)
+        value, target = self._script(
+            keys=[self.make_and_validate_key(key), self.make_and_validate_key(pointer_key)],
+            args=[self.make_and_validate_key(target_prefix)],
+            client=client,
+        )
+        loads = self._cache._serializer.loads
+        return (None if value is None else loads(value)), (None if target is None else loads(target))

@@ -2,8 +2,8 @@
 
 The stock backend builds a new `redis.Redis` object for every cache call, and each build fills a
 table of ~1,000 response callbacks: about 0.2 ms of CPU per call. Every authenticated request
-makes one or two cache calls (session, user), so that overhead showed in request throughput.
-redis-py clients are thread-safe, so one per pool is enough."""
+makes a cache call (its session and user, together: portal.sessions), so that overhead showed in
+request throughput. redis-py clients are thread-safe, so one per pool is enough."""
 
 from __future__ import annotations
 

@@ -35,10 +35,10 @@ class PooledRedisCacheClient(RedisCacheClient):
 # its user's cached row together.
 _GET_WITH_REFERENCED = """
 local value = redis.call('GET', KEYS[1])
-if not value then return {false, false} end
+if not value then return {false, false, false} end
 local ref = redis.call('GET', KEYS[2])
-if not ref then return {value, false} end
-return {value, redis.call('GET', ARGV[1] .. ref)}
+if not ref then return {value, false, false} end
+return {value, ref, redis.call('GET', ARGV[1] .. ref)}
 """
 
 
@@ -50,16 +50,20 @@ class PortalRedisCache(RedisCache):
         self._class = PooledRedisCacheClient
         self._script: Any = None
 
-    def get_with_referenced(self, key: str, pointer_key: str, target_prefix: str) -> tuple[Any, Any]:
-        """(value of `key`, value of `target_prefix + <the id stored at pointer_key>`) in one
-        Redis round trip; None for whatever is missing. `pointer_key` must hold an int."""
+    def get_with_referenced(self, key: str, pointer_key: str, target_prefix: str) -> tuple[Any, Any, Any]:
+        """(value of `key`, the id stored at `pointer_key`, value of `target_prefix + <that id>`)
+        in one Redis round trip; None for whatever is missing. `pointer_key` must hold an int."""
         client = self._cache.get_client(key)
         if self._script is None:
             self._script = client.register_script(_GET_WITH_REFERENCED)
-        value, target = self._script(
+        value, ref, target = self._script(
             keys=[self.make_and_validate_key(key), self.make_and_validate_key(pointer_key)],
             args=[self.make_and_validate_key(target_prefix)],
             client=client,
         )
         loads = self._cache._serializer.loads
-        return (None if value is None else loads(value)), (None if target is None else loads(target))
+        return (
+            None if value is None else loads(value),
+            None if ref is None else loads(ref),
+            None if target is None else loads(target),
+        )

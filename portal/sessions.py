@@ -30,7 +30,7 @@ class SessionStore(cached_db.SessionStore):
     # Attributes of Django's stores that django-stubs does not declare.
     _cache: Any
     _session: dict
-    # (user id as stored in the session, the user's cached row) when the load found both.
+    # (the user id the pointer named, that user's cached row) when the load found both.
     prefetched_user: tuple[str, Any] | None = None
 
     def load(self) -> dict:
@@ -39,13 +39,25 @@ class SessionStore(cached_db.SessionStore):
             return super().load()
         cache_key = self.cache_key
         try:
-            data, user = fetch(cache_key, cache_key + POINTER_SUFFIX, USER_KEY_PREFIX)
+            data, pointer, user = fetch(cache_key, cache_key + POINTER_SUFFIX, USER_KEY_PREFIX)
         except Exception:
             return super().load()  # as cached_db does for a key the cache refuses
         if data is None:
-            return super().load()
-        if user is not None and SESSION_KEY in data:
-            self.prefetched_user = (str(data[SESSION_KEY]), user)
+            data = super().load()  # from the database, and cached again
+            pointer = None
+        user_id = data.get(SESSION_KEY)
+        if user_id is None:
+            return data
+        if user is not None:
+            # Labelled with the id it was fetched for; prefetched_user() hands it out only for
+            # the id the session names.
+            self.prefetched_user = (str(pointer), user)
+        if str(pointer) != str(user_id) and str(user_id).isdigit():
+            # A session cached without its pointer (by Django's cached_db engine, or reloaded from
+            # the database), or with a wrong one: (re)write it, so its next requests take the one
+            # round trip.
+            age = self.get_expiry_age(expiry=data.get("_session_expiry"))
+            self._cache.set(cache_key + POINTER_SUFFIX, int(user_id), age)
         return data
 
     def save(self, must_create: bool = False) -> None:
@@ -72,7 +84,7 @@ def prefetched_user(user_id: object) -> Any:
     """The user row the current session load fetched for `user_id`, or None."""
     session = _loading_session.get()
     found = getattr(session, "prefetched_user", None)
-    if found is None or found[0] != str(user_id):
+    if found is None or found[0] != str(user_id) or str(found[1].pk) != str(user_id):
         return None
     return found[1]
 

@@ -324,9 +324,20 @@ def test_a_signed_in_request_reads_its_session_and_user_in_one_redis_round_trip(
     assert client.get("/auth/me").json()["address"] == ALICE.address
     session_reads = [c for c in sent if "sessions.cached_db" in c or "portal:user:" in c]
     assert len(session_reads) == 1 and session_reads[0].startswith(("EVALSHA", "EVAL"))
-    # A session saved without the user pointer (by Django's plain cached_db engine) still works.
-    cache.delete("django.contrib.sessions.cached_db" + client.cookies["sessionid"].value + ":uid")
+    # A session cached without its user pointer (by Django's plain cached_db engine) still works,
+    # and gets the pointer back for its next request.
+    pointer = "django.contrib.sessions.cached_db" + client.cookies["sessionid"].value + ":uid"
+    cache.delete(pointer)
     assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert cache.get(pointer) == User.objects.get(address=ALICE.address).pk
+    # The pointer only names what to prefetch: a pointer to another (cached) user is not trusted.
+    from portal.auth import AddressBackend
+
+    mallory = User.objects.create_user(MALLORY.address)
+    assert AddressBackend().get_user(mallory.pk) is not None  # her row is cached
+    cache.set(pointer, mallory.pk)
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert cache.get(pointer) == User.objects.get(address=ALICE.address).pk  # and it is repaired
 
 
 def test_granting_staff_shows_on_the_next_request(signed_in):

@@ -16,12 +16,13 @@ from .errors import InsufficientScope
 from .http import PortalRequest
 from .models import ApiToken, User
 from .scopes import SCOPES
+from .sessions import USER_KEY_PREFIX, prefetched_user
 
 USER_CACHE_SECONDS = 300
 
 
 def _user_cache_key(user_id: object) -> str:
-    return f"portal:user:{user_id}"
+    return f"{USER_KEY_PREFIX}{user_id}"
 
 
 class AddressBackend(BaseBackend):
@@ -31,13 +32,15 @@ class AddressBackend(BaseBackend):
     dropped whenever the user is saved or deleted, so a signed-in request costs no query here."""
 
     def get_user(self, user_id: int) -> User | None:
-        key = _user_cache_key(user_id)
-        user = cache.get(key)
+        # The session load may have fetched the cached row already (portal.sessions).
+        user = prefetched_user(user_id)
+        if user is None:
+            user = cache.get(_user_cache_key(user_id))
         if user is None:
             user = User.objects.filter(pk=user_id).first()
             if user is None:
                 return None
-            cache.set(key, user, USER_CACHE_SECONDS)
+            cache.set(_user_cache_key(user_id), user, USER_CACHE_SECONDS)
         return user if user.is_active else None
 
     # Staff rights are one rule: an active staff member holds every permission (the Django admin

@@ -302,6 +302,44 @@ def test_disabling_a_user_ends_their_access_at_once_despite_the_user_cache(signe
     assert client.get("/auth/me").status_code == 401
 
 
+def test_a_signed_in_request_reads_its_session_and_user_in_one_redis_round_trip(signed_in, monkeypatch):
+    import redis
+    from django.core.cache import caches
+
+    from portal.cache import PortalRedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, PortalRedisCache):
+        pytest.skip("sessions come from the database without Redis")
+    client = signed_in(ALICE)
+    assert client.get("/auth/me").status_code == 200  # the user's row is cached now
+    sent: list[str] = []
+    execute = redis.Redis.execute_command
+
+    def recording(self, *args, **options):
+        sent.append(" ".join(str(a) for a in args))
+        return execute(self, *args, **options)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", recording)
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    session_reads = [c for c in sent if "sessions.cached_db" in c or "portal:user:" in c]
+    assert len(session_reads) == 1 and session_reads[0].startswith(("EVALSHA", "EVAL"))
+    # A session cached without its user pointer (by Django's plain cached_db engine) still works,
+    # and gets the pointer back for its next request.
+    pointer = "django.contrib.sessions.cached_db" + client.cookies["sessionid"].value + ":uid"
+    cache.delete(pointer)
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert cache.get(pointer) == User.objects.get(address=ALICE.address).pk
+    # The pointer only names what to prefetch: a pointer to another (cached) user is not trusted.
+    from portal.auth import AddressBackend
+
+    mallory = User.objects.create_user(MALLORY.address)
+    assert AddressBackend().get_user(mallory.pk) is not None  # her row is cached
+    cache.set(pointer, mallory.pk)
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert cache.get(pointer) == User.objects.get(address=ALICE.address).pk  # and it is repaired
+
+
 def test_granting_staff_shows_on_the_next_request(signed_in):
     from django.core.management import call_command
 

@@ -608,6 +608,8 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
     if getattr(user, "is_authenticated", False) and proposal.state == "active":
         my_power = VotingPower.objects.filter(proposal=proposal, voter=user.address).first()
     my_ballot = _my_ballot(proposal, user)
+    role = selectors_treasury.viewer_role(proposal, user)  # one query for the timelock and discussion
+    steward = role == Role.STEWARD
     context.update(
         {
             "result": result_sentence(proposal),
@@ -619,10 +621,10 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
             "is_author": getattr(user, "pk", None) == proposal.author_id,
             "chain_id": eip712.domain()["chainId"],
             # The timelock's countdown and the discussion (idaos.selectors_treasury).
-            "timelock": selectors_treasury.timelock(proposal, user),
-            "comments": selectors_treasury.comment_thread(proposal, user),
-            "may_comment": is_member(idao=proposal.idao, user=user),
-            "may_moderate": is_steward(idao=proposal.idao, user=user),
+            "timelock": selectors_treasury.timelock(proposal, user, steward=steward),
+            "comments": selectors_treasury.comment_thread(proposal, user, steward=steward),
+            "may_comment": role is not None,
+            "may_moderate": steward,
         }
     )
     return context

@@ -117,30 +117,36 @@ def treasury_get(idao: IDAO) -> dict[str, Any]:
     }
 
 
-def timelock(proposal: Proposal, user: Any) -> dict[str, Any] | None:
-    """The countdown of a passed proposal waiting to execute, and whether this viewer may veto it."""
+def viewer_role(proposal: Proposal, user: Any) -> str | None:
+    """The viewer's active role in the proposal's iDAO (member or steward), None for others: one
+    query a page can share between the timelock, the discussion and its forms."""
+    if not getattr(user, "is_authenticated", False):
+        return None
+    return (
+        Membership.objects.filter(idao_id=proposal.idao_id, user=user, status=MembershipStatus.ACTIVE)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+def _is_steward(proposal: Proposal, user: Any, steward: bool | None) -> bool:
+    return viewer_role(proposal, user) == Role.STEWARD if steward is None else steward
+
+
+def timelock(proposal: Proposal, user: Any, *, steward: bool | None = None) -> dict[str, Any] | None:
+    """The countdown of a passed proposal waiting to execute, and whether this viewer may veto it
+    (`steward`: the viewer's role when the caller knows it already)."""
     if proposal.state != ProposalState.PASSED or proposal.execute_after is None:
         return None
     remaining = max(0, int((proposal.execute_after - timezone.now()).total_seconds()))
-    may_veto = bool(
-        proposal.idao.guardian_veto
-        and remaining > 0
-        and getattr(user, "is_authenticated", False)
-        and Membership.objects.filter(
-            idao_id=proposal.idao_id, user=user, status=MembershipStatus.ACTIVE, role=Role.STEWARD
-        ).exists()
-    )
+    may_veto = bool(proposal.idao.guardian_veto and remaining > 0 and _is_steward(proposal, user, steward))
     return {"execute_after": proposal.execute_after, "remaining_seconds": remaining, "may_veto": may_veto}
 
 
-def _sees_hidden(proposal: Proposal, user: Any) -> bool:
+def _sees_hidden(proposal: Proposal, user: Any, steward: bool | None = None) -> bool:
     if not getattr(user, "is_authenticated", False):
         return False
-    if user.is_staff:
-        return True
-    return Membership.objects.filter(
-        idao_id=proposal.idao_id, user=user, status=MembershipStatus.ACTIVE, role=Role.STEWARD
-    ).exists()
+    return bool(user.is_staff) or _is_steward(proposal, user, steward)
 
 
 def comment_dict(comment: ProposalComment, *, sees_hidden: bool, viewer_id: int | None = None) -> dict[str, Any]:
@@ -164,9 +170,10 @@ def comment_dict(comment: ProposalComment, *, sees_hidden: bool, viewer_id: int 
     }
 
 
-def comment_thread(proposal: Proposal, user: Any) -> list[dict[str, Any]]:
-    """Top-level comments oldest first, each with its replies (one level): two queries."""
-    sees = _sees_hidden(proposal, user)
+def comment_thread(proposal: Proposal, user: Any, *, steward: bool | None = None) -> list[dict[str, Any]]:
+    """Top-level comments oldest first, each with its replies (one level): two queries, one when
+    the caller passes the viewer's role (`steward`)."""
+    sees = _sees_hidden(proposal, user, steward)
     viewer = getattr(user, "pk", None) if getattr(user, "is_authenticated", False) else None
     rows = list(ProposalComment.objects.filter(proposal=proposal).select_related("author").order_by("created_at", "id"))
     replies: dict[int, list[dict[str, Any]]] = {}

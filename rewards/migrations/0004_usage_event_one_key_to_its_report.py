@@ -28,7 +28,6 @@ def drop_composite_fk(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('portal', '0003_event'),
         ('rewards', '0003_epoch_usage'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]

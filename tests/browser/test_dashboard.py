@@ -30,11 +30,7 @@ def test_dashboard_shows_the_vote_cast_and_the_upload_in_flight(live_server, pag
     page.goto(live_server.url + "/contributions/new")
     page.locator("[data-upload-form]").wait_for()
     page.fill("input[name=title]", "Cardiology readings")
-    licence = page.locator("[name=licence]")
-    if licence.evaluate("e => e.tagName") == "SELECT":
-        licence.select_option("CC-BY-4.0")
-    else:
-        licence.fill("CC-BY-4.0")
+    page.select_option("select[name=licence]", "CC-BY-4.0")
     page.set_input_files("input[name=file]", str(data))
     page.get_by_role("button", name="Upload").click()
     expect(page.locator("[data-upload-status]")).to_contain_text("0x", timeout=STATE_TIMEOUT)

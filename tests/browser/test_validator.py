@@ -55,7 +55,7 @@ def test_member_uploads_with_a_progress_bar_and_sees_the_computed_hash(live_serv
     page.get_by_role("button", name="Sign in with Ethereum").first.click()
     page.locator("[data-upload-form]").wait_for()
     page.fill("input[name=title]", "Sensor readings")
-    page.fill("input[name=licence]", "CC-BY-4.0")
+    page.select_option("select[name=licence]", "CC-BY-4.0")
     page.set_input_files("input[name=file]", str(data))
     page.get_by_role("button", name="Upload").click()
     digest = "0x" + hashlib.sha256(data.read_bytes()).hexdigest()

@@ -25,6 +25,7 @@ from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import balance
 from portal.errors import Conflict, DomainError, NotFound
+from portal.events import emit
 from quorums import services as quorum_services
 from quorums.models import Round, Seat, SlashReason, Verdict
 
@@ -103,6 +104,21 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
                 ]
             )
             DAT.objects.filter(pk=dat.pk).update(contested_at=dat.db_now)
+            emit(
+                kind="dat.challenged",
+                idao=dat.idao_id,
+                subject=f"dat:{dat.pk}",
+                actor=user,
+                recipients=[dat.owner_id],
+                payload={
+                    "title": f"DAT #{dat.pk} challenged ({reason_code})",
+                    "challenge": challenge.pk,
+                    "reason_code": reason_code,
+                    "evidence": evidence,
+                    "bond": [challenge.bond_asset, int(challenge.bond)],
+                    "panel_round": panel.pk,
+                },
+            )
             return challenge
     except IntegrityError:
         raise DatContested(f"DAT #{dat_id} is already under challenge.") from None
@@ -226,3 +242,16 @@ def _decide(challenge: Challenge, panel: Round) -> None:
         state=state, outcome=outcome, anchor_leaf_id=leaf.pk, decided_at=panel.closed_at
     )
     DAT.objects.filter(pk=dat.pk).update(contested_at=None)
+    emit(
+        kind="dat.challenge_decided",
+        idao=dat.idao_id,
+        subject=f"dat:{dat.pk}",
+        recipients=[challenge.challenger_id, dat.owner_id],
+        payload={
+            "title": f"challenge of DAT #{dat.pk} {state}",
+            "challenge": challenge.pk,
+            "panel_round": panel.pk,
+            "state": state,
+            **outcome,
+        },
+    )

@@ -1,5 +1,7 @@
-"""Challenges to minted DATs: anyone may challenge a DAT within its window (the quorum's
-appeal window counted from the mint, database time) with a bond in escrow, a reason code and
+"""Challenges to minted DATs: anyone may challenge a DAT within its window (until the end of
+the reward epoch after the one it was minted in, from the provider rewards registers in
+dats.hooks; the quorum's appeal window counted from the mint when no provider answers; judged by
+database time) with a bond in escrow, a reason code and
 evidence. A panel round (quorums.services.panel_open: 2n+1 seats, disjoint from the DAT's round)
 re-validates the content with the challenge in view; its verdict `reject` upholds the challenge.
 While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>`.
@@ -29,7 +31,7 @@ from portal.events import emit
 from quorums import services as quorum_services
 from quorums.models import Round, Seat, SlashReason, Verdict
 
-from .. import policies
+from .. import hooks, policies
 from ..models import DAT, Challenge
 from .owner_actions import _set_policy
 
@@ -73,10 +75,9 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
             if dat.contested_at is not None or Challenge.objects.filter(dat=dat, state=Challenge.State.OPEN).exists():
                 raise DatContested(f"DAT #{dat_id} is already under challenge.")
             quorum = dat.round.quorum
-            if dat.db_now > dat.minted_at + quorum.appeal_window:
-                raise ChallengeWindowClosed(
-                    f"DAT #{dat_id}'s challenge window closed {quorum.appeal_window} after its mint."
-                )
+            ends = hooks.challenge_window_ends([dat])[dat.pk]
+            if dat.db_now > ends:
+                raise ChallengeWindowClosed(f"DAT #{dat_id}'s challenge window closed at {ends:%Y-%m-%d %H:%M} UTC.")
             panel = quorum_services.panel_open(round_=dat.round, now=dat.db_now)
             challenge = Challenge.objects.create(
                 dat=dat,

@@ -131,7 +131,7 @@ def round_bundle(request: PortalRequest, round_id: int) -> HttpResponse:
 
     r = Round.objects.filter(pk=round_id).first()
     if r is not None and verdicts_sealed(r):  # the bundle carries the verdicts the panel must not see yet
-        detail = "An appeal of this round is open: its verdicts are sealed until the panel has voted."
+        detail = "An appeal or challenge panel re-decides this round: its verdicts are sealed until it has voted."
         return JsonResponse({"error": "verdicts_sealed", "detail": detail}, status=409)
     try:
         bundle = export(round_id)

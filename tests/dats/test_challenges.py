@@ -230,3 +230,31 @@ def test_the_challenge_window_ends_with_the_epoch_after_the_mint_and_a_later_cha
     assert not Challenge.objects.exists() and dat.status == "active" and dat.contested_at is None
     assert balance(owners.user(MALLORY.address), "CREDIT") == BOND
     assert not Round.objects.filter(appeal_of=dat.round).exists()
+
+
+@pytest.mark.django_db
+def test_a_challenged_dats_round_verdicts_are_sealed_until_the_challenge_is_decided(client):
+    _idao, ps, dat = _minted()
+
+    def dat_verdicts() -> str:
+        return client.get(f"/dats/{dat.pk}/").content.decode().split('data-testid="verdicts"')[1].split("</table>")[0]
+
+    def round_verdicts() -> str:
+        return client.get(f"/rounds/{dat.round_id}/").content.decode()
+
+    assert dat_verdicts().count("<td>approve") == 3 and round_verdicts().count('data-testid="verdict"') == 3
+    _credit(MALLORY, BOND)
+    challenge = challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="licence", evidence="CC-BY-NC")
+    sealed = client.get(f"/api/v1/rounds/{dat.round_id}").json()
+    assert sealed["verdicts_sealed"] is True and sealed["verdicts"] == []
+    bundle = client.get(f"/rounds/{dat.round_id}/bundle.json")
+    assert bundle.status_code == 409 and bundle.json()["error"] == "verdicts_sealed"
+    assert "approve" not in dat_verdicts() and 'data-testid="verdicts-sealed"' in dat_verdicts()
+    page = round_verdicts()
+    assert 'data-testid="verdict"' not in page and 'data-testid="verdicts-sealed"' in page
+
+    _decide(challenge.panel_round, ps, "approve")
+    shown = client.get(f"/api/v1/rounds/{dat.round_id}").json()
+    assert shown["verdicts_sealed"] is False and len(shown["verdicts"]) == 3
+    assert client.get(f"/rounds/{dat.round_id}/bundle.json").json().get("error") != "verdicts_sealed"
+    assert dat_verdicts().count("<td>approve") == 3 and round_verdicts().count('data-testid="verdict"') == 3

@@ -399,7 +399,13 @@ def _decide(appeal: Appeal, panel: Round) -> None:
         kind="appeal.decided",
         idao=idao.pk,
         subject=f"round:{prior.pk}",
-        recipients=[appeal.appellant_id],
+        # The appellant, and each validator the decision slashed (who also gets validator.slashed).
+        recipients=[
+            appeal.appellant_id,
+            *Validator.objects.filter(quorum=prior.quorum, address__in=[a for a, _ in slashes]).values_list(
+                "user_id", flat=True
+            ),
+        ],
         payload={
             "title": f"appeal of round {prior.pk} {state}",
             "appeal": appeal.pk,

@@ -53,7 +53,7 @@ def test_an_appeal_tells_stewards_and_first_validators_draws_the_panel_and_its_d
 
     _vote(appeal.appeal_round, ps, ["approve"] * 7)
     decided = only("appeal.decided")
-    assert resolve_recipients(decided) == [user_of(BOB).pk]
+    assert sorted(resolve_recipients(decided)) == sorted([user_of(BOB).pk, user_of(seated[2]).pk])
     assert (decided.payload["state"], decided.payload["bond_to"], decided.payload["bounty"]) == (
         "overturned",
         "appellant",

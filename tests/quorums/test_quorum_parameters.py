@@ -252,6 +252,13 @@ def test_staff_change_score_weights_minimums_and_bond_asset_audited_and_snapshot
     )
     assert changed.status_code == 200 and changed.json()["appeal_bond_asset"] == "CREDIT"
     assert changed.json()["score_weights"] == new_weights
+    created = _post_json(
+        staff_client,
+        API,
+        {"name": "Quality first", "score_weights": new_weights, "appeal_bond_asset": "LAZ", "reason": "for a lab"},
+    )
+    assert created.status_code == 201 and created.json()["score_weights"] == new_weights
+    assert AuditEntry.objects.get(pk=created.json()["audit_entry"]).details["score_weights"] == new_weights
 
 
 @pytest.mark.django_db

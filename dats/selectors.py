@@ -16,6 +16,7 @@ from portal.errors import DomainError, NotFound
 from portal.models import User
 
 from . import policies
+from .hooks import challenge_window_ends
 from .models import DAT, AccessGrant, DatClass, DatEvent, EventKind
 from .policies import policy_of
 
@@ -329,7 +330,7 @@ def challenge_panel(dat: DAT) -> dict[str, Any]:
     latest = dat.challenges.order_by("-pk").first()
     quorum = dat.round.quorum
     now = DAT.objects.filter(pk=dat.pk).annotate(db_now=Now()).values_list("db_now", flat=True).first()
-    ends = dat.minted_at + quorum.appeal_window
+    ends = challenge_window_ends([dat])[dat.pk]
     left = int((ends - now).total_seconds()) if now else 0
     can = dat.revoked_at is None and dat.contested_at is None and left > 0
     return {
@@ -338,6 +339,7 @@ def challenge_panel(dat: DAT) -> dict[str, Any]:
         "can": can,
         "ends": ends,
         "hours_left": max(0, left) // 3600,
+        "minutes_left": max(0, left) // 60,
         "bond": int(quorum.appeal_bond),
         "asset": quorum.appeal_bond_asset,
         "reasons": Challenge.Reason.values,

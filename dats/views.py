@@ -24,6 +24,7 @@ from portal.api import api as portal_api
 from portal.errors import DomainError, NotFound
 from portal.http import AuthedRequest, PortalRequest
 from quorums.models import Seat, Verdict
+from quorums.selectors import verdicts_sealed
 
 from . import api, selectors, services
 from .lineage import lineage_graph, render_svg
@@ -66,7 +67,9 @@ def dat_detail(request: PortalRequest, dat_id: int) -> HttpResponse:
     dat = _dat_or_404(dat_id)
     graph = lineage_graph(dat)
     r = dat.round
-    verdicts = list(Verdict.objects.filter(round=r).select_related("validator").order_by("id"))
+    # While a challenge panel re-decides the DAT's round, its verdicts are sealed as for an appeal.
+    sealed = verdicts_sealed(r)
+    verdicts = [] if sealed else list(Verdict.objects.filter(round=r).select_related("validator").order_by("id"))
     seats = list(Seat.objects.filter(round=r).order_by("id"))
     snapshot = {s.validator_id: s.stake for s in seats}
     for v in verdicts:
@@ -79,6 +82,7 @@ def dat_detail(request: PortalRequest, dat_id: int) -> HttpResponse:
         "graph": graph,
         "round": r,
         "verdicts": verdicts,
+        "verdicts_sealed": sealed,
         "seats": seats,
         "history": selectors.policy_history(dat),
         "transfers": [e for e in events if e.kind == EventKind.TRANSFER],

@@ -166,7 +166,7 @@ CODES: dict[str, tuple[int, str]] = {
     "insufficient_funds": (409, "The paying account cannot afford this."),
     "not_appealable": (409, "The decision cannot be appealed (still open, or accepted with a good score)."),
     "appeal_exists": (409, "This decision was already appealed."),
-    "verdicts_sealed": (409, "The round's verdicts are sealed while an appeal panel votes."),
+    "verdicts_sealed": (409, "The round's verdicts are sealed while an appeal or challenge panel votes."),
     "dat_contested": (409, "The DAT is already under challenge."),
     "challenge_window_closed": (409, "The DAT's challenge window has passed."),
     "appeal_window_closed": (409, "The appeal window of this decision has passed."),

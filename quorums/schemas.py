@@ -231,6 +231,9 @@ class QuorumParametersIn(Schema):
     appeal_bounty_bps: int | None = None
     appeal_fee_bps: int | None = None
     score_low_bps: int | None = None
+    score_weights: dict[str, int] | None = None  # every criterion, basis points summing to 10000
+    score_minimums: dict[str, int] | None = None  # criteria and "composite", 0–10000 each (missing: 0)
+    appeal_bond_asset: str | None = None  # CREDIT or LAZ
 
 
 class QuorumCreateIn(QuorumParametersIn):

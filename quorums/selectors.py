@@ -184,8 +184,13 @@ def appeal_options(round_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
 
 
 def verdicts_sealed(r: Round) -> bool:
-    """True while an appeal of this round's decision is open (its panel has not decided)."""
-    return Appeal.objects.filter(round=r, state=Appeal.State.OPEN).exists()
+    """True while a panel re-deciding this round has not decided: an open appeal of its decision,
+    or any panel round re-deciding it still open (a DAT challenge's panel: `appeal_of` is the
+    challenged DAT's round; the challenge is decided in that panel's closing transaction)."""
+    return (
+        Appeal.objects.filter(round=r, state=Appeal.State.OPEN).exists()
+        or Round.objects.filter(appeal_of=r).exclude(state=RoundState.CLOSED).exists()
+    )
 
 
 def appeal_chain(r: Round) -> list[Round]:

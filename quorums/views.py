@@ -131,7 +131,7 @@ def round_bundle(request: PortalRequest, round_id: int) -> HttpResponse:
 
     r = Round.objects.filter(pk=round_id).first()
     if r is not None and verdicts_sealed(r):  # the bundle carries the verdicts the panel must not see yet
-        detail = "An appeal of this round is open: its verdicts are sealed until the panel has voted."
+        detail = "An appeal or challenge panel re-decides this round: its verdicts are sealed until it has voted."
         return JsonResponse({"error": "verdicts_sealed", "detail": detail}, status=409)
     try:
         bundle = export(round_id)
@@ -180,9 +180,21 @@ def moderation(request: PortalRequest) -> HttpResponse:
     return render(request, "quorums/moderation.html", context)
 
 
-def _posted_parameters(post: Any) -> dict[str, str]:
-    """The quorum parameters a moderation form filled in (blank fields are left unchanged)."""
-    return {name: post[name].strip() for name in services.PARAMETERS if post.get(name, "").strip()}
+def _posted_parameters(post: Any) -> dict[str, Any]:
+    """The quorum parameters a moderation form filled in (blank fields are left unchanged); the
+    score weights and minimums come as one field per criterion (`score_weights.quality`)."""
+    given: dict[str, Any] = {name: post[name].strip() for name in services.PARAMETERS if post.get(name, "").strip()}
+    for group in ("score_weights", "score_minimums"):
+        parts = {
+            key.partition(".")[2]: post[key].strip()
+            for key in post
+            if key.startswith(group + ".") and post.get(key, "").strip()
+        }
+        if parts:
+            given[group] = parts
+    if post.get("appeal_bond_asset", "").strip():
+        given["appeal_bond_asset"] = post["appeal_bond_asset"].strip()
+    return given
 
 
 @require_POST

@@ -34,8 +34,11 @@ class RewardsConfig(AppConfig):
 
         connection_created.connect(_register_sqlite_functions, dispatch_uid="rewards_sqlite_functions")
 
+        from dats.hooks import register_challenge_window
         from portal.dashboard import register_dashboard_panel
 
-        from . import panels
+        from . import panels, selectors
+
+        register_challenge_window(selectors.challenge_window_ends)
 
         register_dashboard_panel("earnings", panels.earnings_panel, order=40)

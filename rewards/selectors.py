@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Count, Max, Sum
@@ -14,6 +15,7 @@ from ledger import merkle, owners
 from ledger.models import Posting
 from portal.units import format_amount
 
+from . import conf
 from .errors import EpochNotFound
 from .models import Attribution, CreditGrant, Epoch, EpochState, EpochUsage, Payout
 from .rules import PAYOUT_LEAF_TYPES, payout_leaf, payout_values
@@ -319,3 +321,29 @@ def bar_chart(points: list[tuple[str, int]], *, width: int = 600, height: int = 
         "summary": summary,
         "unit": unit,
     }
+
+
+def challenge_window_ends(dats: Sequence[DAT]) -> dict[int, datetime]:
+    """The dats.hooks challenge window provider: a DAT may be challenged until the end of the
+    reward epoch after the one it was minted in. The mint's epoch is the epoch row holding
+    `minted_at` (else the aligned period epoch_current would open then); the next is the row that
+    starts where it ends (else the period of the configured length after it). One query."""
+    if not dats:
+        return {}
+    length = timedelta(seconds=conf.epoch_seconds())
+    minted = [d.minted_at for d in dats]
+    rows = list(
+        Epoch.objects.filter(ends_at__gt=min(minted), starts_at__lte=max(minted) + 2 * length).values_list(
+            "starts_at", "ends_at"
+        )
+    )
+    by_start = {start: end for start, end in rows}
+    out: dict[int, datetime] = {}
+    for d in dats:
+        m = d.minted_at
+        held = next((end for start, end in rows if start <= m < end), None)
+        if held is None:
+            seconds = int(length.total_seconds())
+            held = datetime.fromtimestamp(int(m.timestamp()) // seconds * seconds, tz=UTC) + length
+        out[d.pk] = by_start.get(held, held + length)
+    return out

@@ -1,5 +1,7 @@
-"""Challenges to minted DATs: anyone may challenge a DAT within its window (the quorum's
-appeal window counted from the mint, database time) with a bond in escrow, a reason code and
+"""Challenges to minted DATs: anyone may challenge a DAT within its window (until the end of
+the reward epoch after the one it was minted in, from the provider rewards registers in
+dats.hooks; the quorum's appeal window counted from the mint when no provider answers; judged by
+database time) with a bond in escrow, a reason code and
 evidence. A panel round (quorums.services.panel_open: 2n+1 seats, disjoint from the DAT's round)
 re-validates the content with the challenge in view; its verdict `reject` upholds the challenge.
 While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>`.
@@ -25,10 +27,11 @@ from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import balance
 from portal.errors import Conflict, DomainError, NotFound
+from portal.events import emit
 from quorums import services as quorum_services
 from quorums.models import Round, Seat, SlashReason, Verdict
 
-from .. import policies
+from .. import hooks, policies
 from ..models import DAT, Challenge
 from .owner_actions import _set_policy
 
@@ -72,10 +75,9 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
             if dat.contested_at is not None or Challenge.objects.filter(dat=dat, state=Challenge.State.OPEN).exists():
                 raise DatContested(f"DAT #{dat_id} is already under challenge.")
             quorum = dat.round.quorum
-            if dat.db_now > dat.minted_at + quorum.appeal_window:
-                raise ChallengeWindowClosed(
-                    f"DAT #{dat_id}'s challenge window closed {quorum.appeal_window} after its mint."
-                )
+            ends = hooks.challenge_window_ends([dat])[dat.pk]
+            if dat.db_now > ends:
+                raise ChallengeWindowClosed(f"DAT #{dat_id}'s challenge window closed at {ends:%Y-%m-%d %H:%M} UTC.")
             panel = quorum_services.panel_open(round_=dat.round, now=dat.db_now)
             challenge = Challenge.objects.create(
                 dat=dat,
@@ -103,6 +105,21 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
                 ]
             )
             DAT.objects.filter(pk=dat.pk).update(contested_at=dat.db_now)
+            emit(
+                kind="dat.challenged",
+                idao=dat.idao_id,
+                subject=f"dat:{dat.pk}",
+                actor=user,
+                recipients=[dat.owner_id],
+                payload={
+                    "title": f"DAT #{dat.pk} challenged ({reason_code})",
+                    "challenge": challenge.pk,
+                    "reason_code": reason_code,
+                    "evidence": evidence,
+                    "bond": [challenge.bond_asset, int(challenge.bond)],
+                    "panel_round": panel.pk,
+                },
+            )
             return challenge
     except IntegrityError:
         raise DatContested(f"DAT #{dat_id} is already under challenge.") from None
@@ -226,3 +243,16 @@ def _decide(challenge: Challenge, panel: Round) -> None:
         state=state, outcome=outcome, anchor_leaf_id=leaf.pk, decided_at=panel.closed_at
     )
     DAT.objects.filter(pk=dat.pk).update(contested_at=None)
+    emit(
+        kind="dat.challenge_decided",
+        idao=dat.idao_id,
+        subject=f"dat:{dat.pk}",
+        recipients=[challenge.challenger_id, dat.owner_id],
+        payload={
+            "title": f"challenge of DAT #{dat.pk} {state}",
+            "challenge": challenge.pk,
+            "panel_round": panel.pk,
+            "state": state,
+            **outcome,
+        },
+    )

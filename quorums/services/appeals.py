@@ -17,10 +17,11 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models.functions import Now
 
+from idaos.models import Membership, MembershipStatus, Role
 from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import sealed_head
-from portal.events import emit_many
+from portal.events import emit, emit_many
 
 from .. import hooks
 from ..consensus import ZERO_HASH, draw_committee, round_seed
@@ -137,10 +138,34 @@ def appeal_file(*, round_id: int, user: Any, reason: str) -> Appeal:
                     )
                 ]
             )
+            _emit_filed(appeal, r)
             return appeal
     except IntegrityError:
         # The one-appeal-per-decision constraint, if a writer got past the row lock.
         raise AppealExists(f"Round {round_id}'s decision was already appealed.") from None
+
+
+def _emit_filed(appeal: Appeal, r: Round) -> None:
+    """appeal.filed: to the iDAO's stewards and the validators of the appealed round."""
+    stewards = Membership.objects.filter(idao_id=r.idao_id, status=MembershipStatus.ACTIVE, role=Role.STEWARD)
+    validators = Validator.objects.filter(pk__in=Seat.objects.filter(round=r).values("validator_id"))
+    emit(
+        kind="appeal.filed",
+        idao=r.idao_id,
+        subject=f"round:{r.pk}",
+        actor=appeal.appellant_id,
+        recipients=[*stewards.values_list("user_id", flat=True), *validators.values_list("user_id", flat=True)],
+        payload={
+            "title": f"round {r.pk} ({r.outcome}) appealed",
+            "appeal": appeal.pk,
+            "round": r.pk,
+            "appeal_round": appeal.appeal_round_id,
+            "level": appeal.level,
+            "bond": [appeal.bond_asset, int(appeal.bond)],
+            "reason": appeal.reason,
+            "url": f"/rounds/{r.pk}/",
+        },
+    )
 
 
 def panel_open(*, round_: Round, now: Any) -> Round:
@@ -370,3 +395,24 @@ def _decide(appeal: Appeal, panel: Round) -> None:
         state=state, outcome=outcome, anchor_leaf_id=leaf.pk, decided_at=panel.closed_at
     )
     appeal.state, appeal.outcome, appeal.anchor_leaf_id = state, outcome, leaf.pk
+    emit(
+        kind="appeal.decided",
+        idao=idao.pk,
+        subject=f"round:{prior.pk}",
+        # The appellant, and each validator the decision slashed (who also gets validator.slashed).
+        recipients=[
+            appeal.appellant_id,
+            *Validator.objects.filter(quorum=prior.quorum, address__in=[a for a, _ in slashes]).values_list(
+                "user_id", flat=True
+            ),
+        ],
+        payload={
+            "title": f"appeal of round {prior.pk} {state}",
+            "appeal": appeal.pk,
+            "round": prior.pk,
+            "appeal_round": panel.pk,
+            "state": state,
+            **outcome,
+            "url": f"/rounds/{prior.pk}/",
+        },
+    )

@@ -15,6 +15,7 @@ from ledger import services as ledger
 from portal.events import emit
 from portal.models import ParkedTask
 
+from .. import scores
 from ..errors import (
     BondTooSmall,
     InvalidQuorumParameters,
@@ -90,14 +91,37 @@ PARAMETERS: dict[str, tuple[int, int]] = {
 DURATIONS = {"round_duration", "unbond_delay", "appeal_window"}
 
 
+def _clean_asset(value: Any) -> str:
+    if value not in BOND_ASSETS:
+        raise ValueError(f"appeal_bond_asset is one of {', '.join(BOND_ASSETS)}.")
+    return str(value)
+
+
+BOND_ASSETS = ("CREDIT", "LAZ")
+# Parameters that are not one whole number: name -> cleaner (ValueError with a sentence if invalid).
+STRUCTURED: dict[str, Any] = {
+    "score_weights": scores.clean_weights,  # every criterion, basis points summing to 10000
+    "score_minimums": scores.clean_minimums,  # criteria (and composite), 0–10000 each
+    "appeal_bond_asset": _clean_asset,
+}
+
+
 def quorum_parameters_clean(raw: dict[str, Any]) -> dict[str, Any]:
     """Staff input (numbers, or numeric strings from a form) as model values; an unknown name, a
     non-integer or a value out of range raises InvalidQuorumParameters naming it."""
-    unknown = sorted(set(raw) - set(PARAMETERS))
+    unknown = sorted(set(raw) - set(PARAMETERS) - set(STRUCTURED))
     if unknown:
         raise InvalidQuorumParameters(f"Unknown quorum parameter(s): {', '.join(unknown)}.")
     clean: dict[str, Any] = {}
     for name, value in raw.items():
+        if name in STRUCTURED:
+            if isinstance(value, dict) and any(isinstance(v, bool | float) for v in value.values()):
+                raise InvalidQuorumParameters(f"{name} holds whole numbers of basis points.")
+            try:
+                clean[name] = STRUCTURED[name](value)
+            except (TypeError, ValueError) as err:
+                raise InvalidQuorumParameters(f"{name}: {err}") from None
+            continue
         low, high = PARAMETERS[name]
         if isinstance(value, timedelta):
             value = int(value.total_seconds())
@@ -113,7 +137,9 @@ def quorum_parameters_clean(raw: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
-def _param_json(name: str, value: Any) -> int:
+def _param_json(name: str, value: Any) -> Any:
+    if name in STRUCTURED:
+        return dict(value) if isinstance(value, dict) else str(value)
     return int(value.total_seconds()) if name in DURATIONS else int(value)
 
 
@@ -136,7 +162,10 @@ def quorum_create(*, actor: Any, name: str, reason: str = "created", description
                 action="quorum_create",
                 target=f"quorum:{quorum.pk}",
                 reason=reason,
-                details={"name": name, **{k: str(_param_json(k, v)) for k, v in clean.items()}},
+                details={
+                    "name": name,
+                    **{k: v if k in STRUCTURED else str(_param_json(k, v)) for k, v in clean.items()},
+                },
             )
             return quorum
     except IntegrityError:

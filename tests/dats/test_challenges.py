@@ -6,7 +6,7 @@ the treasury; challenging a DAT already under challenge is its own code with not
 from __future__ import annotations
 
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db.models import Sum
@@ -20,7 +20,7 @@ from ledger import services as ledger
 from ledger.selectors import balance
 from quorums import services
 from quorums.models import Round
-from rewards.models import Payout, UsageEvent, UsageReport
+from rewards.models import Epoch, Payout, UsageEvent, UsageReport
 from rewards.services.epochs import epoch_close, epoch_current
 from rewards.services.metering import epoch_usage_add
 from tests.dats.factories import make_contribution
@@ -196,3 +196,65 @@ def test_a_challenge_racing_the_epoch_close_lands_the_payout_escrowed_or_paid_ex
     assert line.recipient == (dat.escrow_owner if held else owners.user(BOB.address))
     _decide(Challenge.objects.get(dat=dat).panel_round, ps, "approve")  # dismissed: the escrow goes to the owner
     assert (balance(owners.user(BOB.address), "LAZ"), balance(dat.escrow_owner, "LAZ")) == (int(line.amount), 0)
+
+
+@pytest.mark.django_db
+def test_the_challenge_window_ends_with_the_epoch_after_the_mint_and_a_later_challenge_moves_nothing(monkeypatch):
+    from dats import hooks
+    from dats.services.challenges import ChallengeWindowClosed
+    from rewards import conf
+
+    _idao, _ps, dat = _minted()
+    length = timedelta(seconds=conf.epoch_seconds())
+    minted_in = epoch_current(now=dat.minted_at)  # the real epoch rows, as usage would open them
+    following = epoch_current(now=minted_in.ends_at)
+    assert following.starts_at == minted_in.ends_at
+    assert hooks.challenge_window_ends([dat]) == {dat.pk: following.ends_at}
+    # Without epoch rows the provider counts the configured periods: the aligned one holding the mint, then one more.
+    Epoch.objects.all().delete()
+    seconds = int(length.total_seconds())
+    aligned = datetime.fromtimestamp(int(dat.minted_at.timestamp()) // seconds * seconds, tz=UTC)
+    assert hooks.challenge_window_ends([dat]) == {dat.pk: aligned + 2 * length}
+    # No provider: the quorum's appeal window from the mint.
+    with monkeypatch.context() as m:
+        m.setattr(hooks, "_CHALLENGE_WINDOW_PROVIDERS", [])
+        assert hooks.challenge_window_ends([dat]) == {dat.pk: dat.minted_at + dat.round.quorum.appeal_window}
+
+    # Minted three periods ago (still inside the 3-day appeal window): the epoch window has closed.
+    DAT.objects.filter(pk=dat.pk).update(minted_at=dat.minted_at - 3 * length)
+    _credit(MALLORY, BOND)
+    with pytest.raises(ChallengeWindowClosed) as err:
+        challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="other", evidence="too late")
+    assert err.value.code == "challenge_window_closed"
+    dat.refresh_from_db()
+    assert not Challenge.objects.exists() and dat.status == "active" and dat.contested_at is None
+    assert balance(owners.user(MALLORY.address), "CREDIT") == BOND
+    assert not Round.objects.filter(appeal_of=dat.round).exists()
+
+
+@pytest.mark.django_db
+def test_a_challenged_dats_round_verdicts_are_sealed_until_the_challenge_is_decided(client):
+    _idao, ps, dat = _minted()
+
+    def dat_verdicts() -> str:
+        return client.get(f"/dats/{dat.pk}/").content.decode().split('data-testid="verdicts"')[1].split("</table>")[0]
+
+    def round_verdicts() -> str:
+        return client.get(f"/rounds/{dat.round_id}/").content.decode()
+
+    assert dat_verdicts().count("<td>approve") == 3 and round_verdicts().count('data-testid="verdict"') == 3
+    _credit(MALLORY, BOND)
+    challenge = challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="licence", evidence="CC-BY-NC")
+    sealed = client.get(f"/api/v1/rounds/{dat.round_id}").json()
+    assert sealed["verdicts_sealed"] is True and sealed["verdicts"] == []
+    bundle = client.get(f"/rounds/{dat.round_id}/bundle.json")
+    assert bundle.status_code == 409 and bundle.json()["error"] == "verdicts_sealed"
+    assert "approve" not in dat_verdicts() and 'data-testid="verdicts-sealed"' in dat_verdicts()
+    page = round_verdicts()
+    assert 'data-testid="verdict"' not in page and 'data-testid="verdicts-sealed"' in page
+
+    _decide(challenge.panel_round, ps, "approve")
+    shown = client.get(f"/api/v1/rounds/{dat.round_id}").json()
+    assert shown["verdicts_sealed"] is False and len(shown["verdicts"]) == 3
+    assert client.get(f"/rounds/{dat.round_id}/bundle.json").json().get("error") != "verdicts_sealed"
+    assert dat_verdicts().count("<td>approve") == 3 and round_verdicts().count('data-testid="verdict"') == 3

@@ -209,3 +209,86 @@ def test_the_demo_staff_user_can_use_the_django_admin():
     assert client.get("/admin/quorums/quorum/").status_code == 200
     outsider = User.objects.create_user("0x" + "6b" * 20)
     assert not outsider.has_perm("quorums.change_quorum") and not outsider.has_module_perms("quorums")
+
+
+@pytest.mark.django_db
+def test_staff_change_score_weights_minimums_and_bond_asset_audited_and_snapshotted_on_new_rounds(staff_client):
+    idao, quorum, _ps = setup_network(3)
+    before = services.round_open(
+        idao_id=idao.pk, subject_kind=PROBE, subject_ref="before", content_hash="0x" + "ab" * 32
+    )
+    page = staff_client.get("/quorums/moderation/").content.decode()
+    assert 'name="score_weights.quality"' in page and 'name="score_minimums.composite"' in page
+    weights = {"authenticity": "2500", "ownership": "0", "quality": "2500", "uniqueness": "5000"}
+    staff_client.post(
+        ACT,
+        {
+            "action": "update_quorum",
+            "quorum": quorum.pk,
+            **{f"score_weights.{c}": w for c, w in weights.items()},
+            "score_minimums.quality": "4000",
+            "score_minimums.composite": "6000",
+            "appeal_bond_asset": "LAZ",
+            "reason": "uniqueness matters most here",
+        },
+    )
+    q = Quorum.objects.get(pk=quorum.pk)
+    new_weights = {c: int(w) for c, w in weights.items()}
+    new_minimums = {"authenticity": 0, "ownership": 0, "quality": 4000, "uniqueness": 0, "composite": 6000}
+    assert (q.score_weights, q.score_minimums, q.appeal_bond_asset) == (new_weights, new_minimums, "LAZ")
+    entry = AuditEntry.objects.get(action="quorum_update")
+    assert entry.details == {
+        "score_weights": {"from": quorum.score_weights, "to": new_weights},
+        "score_minimums": {"from": quorum.score_minimums, "to": new_minimums},
+        "appeal_bond_asset": {"from": "CREDIT", "to": "LAZ"},
+    }
+    assert anchored(entry)
+    after = services.round_open(idao_id=idao.pk, subject_kind=PROBE, subject_ref="after", content_hash="0x" + "cd" * 32)
+    assert (after.params["score_weights"], after.params["score_minimums"]) == (new_weights, new_minimums)
+    before.refresh_from_db()
+    assert before.params["score_weights"] == quorum.score_weights  # a round keeps the rules it opened with
+    changed = _post_json(
+        staff_client, f"{API}/{quorum.pk}", {"appeal_bond_asset": "CREDIT", "reason": "back"}, method="patch"
+    )
+    assert changed.status_code == 200 and changed.json()["appeal_bond_asset"] == "CREDIT"
+    assert changed.json()["score_weights"] == new_weights
+    created = _post_json(
+        staff_client,
+        API,
+        {"name": "Quality first", "score_weights": new_weights, "appeal_bond_asset": "LAZ", "reason": "for a lab"},
+    )
+    assert created.status_code == 201 and created.json()["score_weights"] == new_weights
+    assert AuditEntry.objects.get(pk=created.json()["audit_entry"]).details["score_weights"] == new_weights
+
+
+@pytest.mark.django_db
+def test_invalid_score_settings_are_refused_with_a_code_and_change_nothing(staff_client):
+    _idao, quorum, _ps = setup_network(3)
+    staff = user_of(ALICE)
+    four = {"authenticity": 2500, "ownership": 2500, "quality": 2500, "uniqueness": 2500}
+    for bad in (
+        {"score_weights": {**four, "quality": 2000}},  # sums to 9500
+        {"score_weights": {"authenticity": 5000, "quality": 5000}},  # criteria missing
+        {"score_weights": {**four, "colour": 0}},
+        {"score_weights": {**four, "quality": -1, "uniqueness": 2501}},
+        {"score_minimums": {"quality": 10_001}},
+        {"score_minimums": {"colour": 1}},
+        {"score_minimums": {"quality": "high"}},
+        {"appeal_bond_asset": "ETH"},
+    ):
+        with pytest.raises(InvalidQuorumParameters):
+            services.quorum_update(actor=staff, quorum_id=quorum.pk, reason="try it", **bad)
+        r = _post_json(staff_client, f"{API}/{quorum.pk}", {**bad, "reason": "try it"}, method="patch")
+        assert r.status_code == 422 and r.json()["error"] in ("invalid_quorum_parameters", "invalid_input"), bad
+    page = staff_client.post(
+        ACT,
+        {"action": "update_quorum", "quorum": quorum.pk, "score_weights.quality": "10000", "reason": "only quality"},
+    )
+    assert page.status_code == 302
+    q = Quorum.objects.get(pk=quorum.pk)
+    assert (q.score_weights, q.score_minimums, q.appeal_bond_asset) == (
+        quorum.score_weights,
+        quorum.score_minimums,
+        quorum.appeal_bond_asset,
+    )
+    assert not AuditEntry.objects.exists()

@@ -217,6 +217,8 @@ class BallotOut(Schema):
     proposal: int
     voter: str
     choice: str
+    # An OptionBallot's options (indices into the proposal's options, as signed); null for a Ballot.
+    options: list[int] | None = None
     reason: str
     timestamp: int
     weight: str
@@ -243,6 +245,8 @@ class Eip712Out(Schema):
     message_fields: list[str]
     choices: list[str]
     delegation: dict[str, Any]
+    # Type version 2: the OptionBallot, for signals with several options.
+    option_ballot: dict[str, Any]
     notes: str
 
 

@@ -203,6 +203,8 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
         "proposal": ballot.proposal_id,
         "voter": ballot.voter,
         "choice": ballot.choice,
+        # An OptionBallot's options (indices into the proposal's options), as signed; else null.
+        "options": ballot.message.get("options") if ballot.choice == "options" else None,
         "reason": ballot.reason,
         "timestamp": ballot.timestamp,
         "weight": str(int(ballot.weight)),
@@ -221,6 +223,8 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
 
 def live_tally(proposal: Proposal) -> dict[str, Any]:
     """The tally of counted ballots right now: one aggregate query."""
+    if tally.is_multi_option(proposal.kind, proposal.payload):
+        return option_tally(proposal)
     rows = (
         Ballot.objects.filter(proposal=proposal, counted=True)
         .values("choice")
@@ -242,6 +246,25 @@ def live_tally(proposal: Proposal) -> dict[str, Any]:
         eligible=int(proposal.eligible_power),
         quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
         threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
+    )
+
+
+def option_tally(proposal: Proposal) -> dict[str, Any]:
+    """The tally of a signal with options (tally.compute_options): each counted ballot's options at
+    the weight its voter's ballot carries, delegated weight included (delegated weight follows the
+    delegate's ballot, whatever its shape: delegation.counted_weights)."""
+    rows = list(Ballot.objects.filter(proposal=proposal, counted=True).values_list("voter", "message", "weight"))
+    flows = delegation_flows(proposal) if rows else {}
+    carried = delegation.counted_weights(
+        weights={v: int(w) for v, _, w in rows}, flows=flows, voted=[v for v, _, _ in rows]
+    )
+    return tally.compute_options(
+        method=proposal.payload["method"],
+        options=proposal.payload["options"],
+        ballots=[(m["options"], carried[v]) for v, m, _ in rows],
+        voters=len(rows),
+        eligible=int(proposal.eligible_power),
+        quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
     )
 
 
@@ -476,7 +499,13 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "voting_rule": proposal.voting_rule or None,
         "quorum_bps": proposal.quorum_bps,
         "approval_threshold_bps": proposal.approval_threshold_bps,
-        "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
+        "eip712": {
+            "domain": eip712.domain(),
+            "types": eip712.types(),
+            "primaryType": eip712.PRIMARY_TYPE,
+            # The type of ballots on a signal with options (its ballots' choice is `options`).
+            "option_ballot": {"types": eip712.option_types(), "primaryType": eip712.OPTION_PRIMARY_TYPE},
+        },
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
         "delegation": delegation_export(proposal),
         "ballots": [

@@ -18,7 +18,7 @@ from portal.errors import NotFound
 from portal.models import User
 from portal.units import format_bps, format_ratio
 
-from . import delegation, eip712, hooks, selectors_treasury, tally
+from . import delegation, eip712, hooks, option_results, selectors_treasury, tally
 from .activity import with_activity
 from .delegate_selectors import annotate_behalf
 from .models import (
@@ -561,6 +561,12 @@ def _voters(proposal: Proposal):
         .only("id", "voter", "choice", "weight", "timestamp", "reason", "received_at", "counted")
         .order_by("-received_at", "-id")[:VOTER_LIST_SIZE]
     )
+    if tally.is_multi_option(proposal.kind, proposal.payload):
+        picked = dict(Ballot.objects.filter(pk__in=[b.pk for b in ballots]).values_list("pk", "message__options"))
+        for b in ballots:
+            b.picked = option_results.picked_in_words(  # type: ignore[attr-defined]
+                proposal.payload["method"], proposal.payload["options"], picked.get(b.pk) or []
+            )
     return annotate_behalf(proposal, ballots)
 
 
@@ -568,6 +574,17 @@ def _tally_context(proposal: Proposal) -> dict[str, Any]:
     tally: dict[str, Any] = proposal.tally if proposal.tally else live_tally(proposal)
     cast = int(tally["cast"]) or 0
     eligible = int(tally["eligible"]) or 0
+    if "method" in tally:  # a signal with options
+        return {
+            "proposal": proposal,
+            "idao": proposal.idao,
+            "tally": tally,
+            "bars": [],
+            "option_rows": option_results.option_rows(tally),
+            "rounds": option_results.rounds_in_words(tally),
+            "method_words": option_results.METHOD_WORDS[tally["method"]],
+            "quorum_needed": (int(tally["quorum_bps"]) * eligible + 9999) // 10000,
+        }
     bars = [
         {"choice": c, "weight": tally[c], "bps": (int(tally[c]) * 10000 // cast) if cast else 0}
         for c in ("for", "against", "abstain")
@@ -598,6 +615,8 @@ def result_sentence(proposal: Proposal) -> str:
     if proposal.state not in CLOSED_STATES or not proposal.tally:
         return ""
     t = proposal.tally
+    if "method" in t:
+        return option_results.result_in_words(t, proposal.state)
     f, a = int(t["for"]), int(t["against"])
     share = format_ratio(f, f + a) if f + a else "no votes"
     threshold = format_bps(t["approval_threshold_bps"])
@@ -617,7 +636,13 @@ def result_sentence(proposal: Proposal) -> str:
 def _my_ballot(proposal: Proposal, user: Any) -> Ballot | None:
     if not getattr(user, "is_authenticated", False) or proposal.state in (ProposalState.DRAFT, ProposalState.PENDING):
         return None
-    return Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    ballot = Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    if ballot is not None and ballot.choice == "options":
+        # What the page shows for "you voted …", e.g. "ranked 1. Curie, 2. Ada".
+        ballot.picked = option_results.picked_in_words(  # type: ignore[attr-defined]
+            proposal.payload["method"], proposal.payload["options"], ballot.message["options"]
+        )
+    return ballot
 
 
 def proposal_partial(proposal: Proposal, name: str, user: Any = None) -> dict[str, Any]:
@@ -647,6 +672,11 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
             "my_ballot": my_ballot,
             "is_author": getattr(user, "pk", None) == proposal.author_id,
             "chain_id": eip712.domain()["chainId"],
+            # A signal with options: the options and how they are voted (the OptionBallot form).
+            "signal_options": proposal.payload.get("options")
+            if tally.is_multi_option(proposal.kind, proposal.payload)
+            else None,
+            "signal_method": proposal.payload.get("method"),
             # The timelock's countdown and the discussion (idaos.selectors_treasury).
             "timelock": selectors_treasury.timelock(proposal, user),
             "comments": selectors_treasury.comment_thread(proposal, user),

@@ -130,6 +130,22 @@ def test_ranked_choice_with_5_options_and_50_ballots_tallies_the_hand_computed_i
     assert not export["ballots"][0]["counted"]
     report = recount.recount(export)
     assert report.tally == p.tally and report.anchored and (report.counted, report.superseded) == (50, 1)
+    # The page shows the options and each round in plain words.
+    page = Client().get(f"/proposals/{p.pk}").content.decode()
+    assert "Decided: Curie won after 4 round(s) of instant runoff" in page
+    assert (
+        "Round 1: Ada 14, Babbage 12, Curie 10, Dijkstra 6, Euler 8. More than half of 50 is 26: no option has "
+        "it, so Dijkstra, with the fewest, is eliminated and its ballots move to their next choice."
+    ) in page
+    assert (
+        "Round 3: Ada 14, Babbage 12, Curie 21 (3 on ballots that rank no option still in the race, set aside). "
+        "More than half of 47 is 24: no option has it, so Babbage"
+    ) in page
+    assert (
+        "Round 4: Ada 14, Curie 33 (3 on ballots that rank no option still in the race, set aside). More than half of 47 is 24: Curie has it and wins."
+        in page
+    )
+    assert 'data-testid="option-total-2">10<' in page and "ranked 1. Euler, 2. Dijkstra, 3. Curie" in page
 
 
 def test_the_offline_recount_reproduces_the_runoff_and_fails_on_tampering(ranked_export, tmp_path):
@@ -176,7 +192,7 @@ def test_the_offline_recount_reproduces_the_runoff_and_fails_on_tampering(ranked
     assert refused.returncode == 1 and "FAIL: tally rounds" in refused.stderr
 
 
-def test_single_choice_and_approval_tallies_and_a_tie_has_no_winner():
+def test_single_choice_and_approval_tallies_and_a_tie_has_no_winner(signed_in):
     idao = make_idao(members=[BOB, CAROL, DAVE])
     single = signal(idao, "single", ["Yes, now", "Later", "Never"])
     cast(ALICE, single, [0])
@@ -187,6 +203,10 @@ def test_single_choice_and_approval_tallies_and_a_tie_has_no_winner():
     cast(BOB, approval, [1])
     cast(CAROL, approval, [2, 0])
     cast(DAVE, approval, [0])
+    page = signed_in(DAVE).get(f"/proposals/{approval.pk}").content.decode()
+    assert 'data-signal-method="approval"' in page and page.count("data-option=") == 3
+    assert 'you <strong data-testid="my-choice">approved Ada' not in page  # Dave's own line comes below
+    assert "approved Yes, now" in page  # the voters list, in words
     s = live_tally(Proposal.objects.get(pk=single.pk))
     assert (s["totals"], s["winner"], s["outcome"]) == (["1", "2", "0"], 1, "passed")
     a = live_tally(Proposal.objects.get(pk=approval.pk))

@@ -145,8 +145,8 @@ def _chain_id(export: dict[str, Any]) -> int:
         )
     if typed.get("types") != eip712.types() or typed.get("primaryType") != eip712.PRIMARY_TYPE:
         raise Mismatch("eip712.types differ from the portal's Ballot type")
-    option_ballot = typed.get("option_ballot")
-    if option_ballot is not None and option_ballot != {
+    # Absent from exports made before type version 2; required for a signal with options.
+    if "option_ballot" in typed and typed["option_ballot"] != {
         "types": eip712.option_types(),
         "primaryType": eip712.OPTION_PRIMARY_TYPE,
     }:
@@ -250,6 +250,9 @@ def _check_ballot(
         raise Mismatch(f"ballot {bid}: signed for proposal {message['proposal']} of {message['idao']!r}, not this one")
     # A message may spell the voter in lowercase; the portal records the EIP-55 address it recovers.
     voter = to_checksum_address(message["voter"])
+    # `options` repeats an OptionBallot's signed options; a Ballot has none (older exports lack the key).
+    if b.get("options") != message.get("options"):
+        raise Mismatch(f"ballot {bid}: options differ from the signed message")
     shown = (b["voter"], b["choice"], b.get("reason"), b["timestamp"])
     if shown != (voter, message.get("choice", OPTIONS_CHOICE), message["reason"], message["timestamp"]):
         raise Mismatch(f"ballot {bid}: voter, choice, reason or timestamp differ from the signed message")

@@ -156,7 +156,9 @@ def test_the_offline_recount_reproduces_the_runoff_and_fails_on_tampering(ranked
             recount.recount(tampered)
 
     moved = copy.deepcopy(export)
-    moved["ballots"][-1]["message"]["options"] = [0]  # one vote moved to Ada
+    moved["ballots"][-1]["options"] = [0]  # one vote moved to Ada, in the row ...
+    fails(moved, "options differ from the signed message")
+    moved["ballots"][-1]["message"]["options"] = [0]  # ... and in the message
     fails(moved, "digest")
     rounds = copy.deepcopy(export)
     rounds["proposal"]["tally"]["rounds"][3]["counts"][0] = "15"

@@ -443,6 +443,13 @@ def proposal_describe(proposal: Proposal) -> str:
     """One sentence that says what passing this proposal does."""
     kind, payload = proposal.kind, proposal.payload
     try:
+        if kind == ProposalKind.SIGNAL and payload.get("options"):
+            how = {"single": "A single-choice", "approval": "An approval", "ranked": "A ranked-choice"}
+            options = ", ".join(payload["options"])
+            return (
+                f"{how.get(payload.get('method'), 'A')} signal between {len(payload['options'])} options ({options}): "
+                "the winning option records the members' view and changes nothing."
+            )
         if kind == ProposalKind.SIGNAL:
             return "A signal: passing it records the members' view and changes nothing."
         if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):

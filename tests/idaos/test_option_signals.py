@@ -282,3 +282,23 @@ def test_the_api_creates_a_signal_with_options_and_accepts_and_refuses_option_ba
     approval = signal(proposal.idao, "approval", ["A", "B"])
     refused = post(alice, f"/api/v1/proposals/{approval.pk}/votes", option_ballot(ALICE, approval, []))
     assert (refused.status_code, refused.json()["error"]) == (422, "empty_selection")
+
+
+def test_the_proposal_builder_creates_a_ranked_signal_from_lines_of_options(signed_in):
+    make_idao(members=[BOB])
+    bob = signed_in(BOB)
+    form = {
+        "kind": "signal",
+        "title": "Which dataset first?",
+        "signal_options": "Cardiology\n\n  Oncology \nRadiology",
+        "signal_method": "ranked",
+        "submit_now": "on",
+    }
+    preview = bob.post("/idaos/open-health/proposals/new", {**form, "preview": "1"}).content.decode()
+    assert "A ranked-choice signal between 3 options (Cardiology, Oncology, Radiology)" in preview
+    created = bob.post("/idaos/open-health/proposals/new", form)
+    assert created.status_code == 302
+    proposal = Proposal.objects.get(title="Which dataset first?")
+    assert proposal.payload == {"options": ["Cardiology", "Oncology", "Radiology"], "method": "ranked"}
+    refused = bob.post("/idaos/open-health/proposals/new", {**form, "signal_options": "Only one"}).content.decode()
+    assert "options is a list of 2 to 10 option labels." in refused

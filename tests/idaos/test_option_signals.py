@@ -271,6 +271,8 @@ def test_the_api_creates_a_signal_with_options_and_accepts_and_refuses_option_ba
     accepted = post(alice, url, {**body, "types": eip712.option_types(), "primaryType": "OptionBallot"})
     assert accepted.status_code == 201, accepted.content
     assert accepted.json()["ballot"]["options"] == [2, 0] and accepted.json()["ballot"]["choice"] == "options"
+    receipt = Client().get(accepted.json()["receipt_url"]).content.decode()
+    assert 'data-testid="ballot-choice">ranked 1. C, 2. A<' in receipt and "OptionBallot" in receipt
     assert not Ballot.objects.filter(proposal=proposal).exclude(pk=accepted.json()["ballot"]["id"]).exists()
     # An OptionBallot on a for/against proposal, and two options on a single-choice signal.
     plain = make_proposal(proposal.idao, title="Plain")

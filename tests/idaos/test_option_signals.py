@@ -304,3 +304,30 @@ def test_the_proposal_builder_creates_a_ranked_signal_from_lines_of_options(sign
     assert proposal.payload == {"options": ["Cardiology", "Oncology", "Radiology"], "method": "ranked"}
     refused = bob.post("/idaos/open-health/proposals/new", {**form, "signal_options": "Only one"}).content.decode()
     assert "options is a list of 2 to 10 option labels." in refused
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_closes_a_ranked_signal_once_with_its_runoff(celery_worker):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from idaos.tasks import advance_proposals
+    from ledger.models import Leaf
+
+    idao = make_idao(members=[BOB, CAROL, DAVE])
+    proposal = signal(idao, "ranked", ["A", "B", "C"])
+    for p, ranking in ((ALICE, [0, 2]), (BOB, [1, 2]), (CAROL, [2, 1]), (DAVE, [0])):
+        cast(p, proposal, ranking)
+    Proposal.objects.filter(pk=proposal.pk).update(voting_ends_at=timezone.now() - timedelta(seconds=1))
+    advance_proposals.delay()
+    advance_proposals.delay()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and Proposal.objects.get(pk=proposal.pk).state == "active":
+        time.sleep(0.1)
+    proposal.refresh_from_db()
+    # Round 1: A 2, B 1, C 1 of 4 (3 needed); C and B tie for least: C, listed last, is out.
+    # Round 2: Carol's ballot moves to B: A 2, B 2: the last two are tied, no winner.
+    assert [r["counts"] for r in proposal.tally["rounds"]] == [["2", "1", "1"], ["2", "2", None]]
+    assert (proposal.tally["winner"], proposal.state) == (None, "rejected")
+    assert Leaf.objects.filter(subject=f"proposal:{proposal.pk}").count() == 1  # one result, nothing executed

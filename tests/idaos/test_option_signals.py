@@ -331,3 +331,15 @@ def test_a_real_worker_closes_a_ranked_signal_once_with_its_runoff(celery_worker
     assert [r["counts"] for r in proposal.tally["rounds"]] == [["2", "1", "1"], ["2", "2", None]]
     assert (proposal.tally["winner"], proposal.state) == (None, "rejected")
     assert Leaf.objects.filter(subject=f"proposal:{proposal.pk}").count() == 1  # one result, nothing executed
+
+
+def test_a_for_against_ballot_still_records_in_one_query_and_an_option_ballot_in_two(django_assert_num_queries):
+    idao = make_idao(members=[BOB])
+    plain = make_proposal(idao, title="Plain")
+    ranked = signal(idao, "ranked", ["A", "B"])
+    body = ballot(BOB, plain, "for")
+    with django_assert_num_queries(1):  # the idaos_cast_ballot() call, as before options existed
+        ballots.ballot_cast(proposal_id=plain.pk, message=body["message"], signature=body["signature"], user=None)
+    body = option_ballot(BOB, ranked, [1, 0])
+    with django_assert_num_queries(2):  # the proposal's options, then the same call
+        ballots.ballot_cast(proposal_id=ranked.pk, message=body["message"], signature=body["signature"], user=None)

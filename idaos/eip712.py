@@ -27,6 +27,20 @@ BALLOT_TYPE = [
     {"name": "timestamp", "type": "uint64"},
 ]
 MESSAGE_FIELDS = tuple(f["name"] for f in BALLOT_TYPE)
+# Type version 2, for signals with several options (docs/governance.md "Signals with several
+# options"): `options` are 0-based indices into the proposal's options — the one chosen (single
+# choice), the approved ones (approval) or the ranking, most preferred first (ranked choice).
+# Same domain; a Ballot (version 1) stays valid for every other proposal.
+OPTION_PRIMARY_TYPE = "OptionBallot"
+OPTION_BALLOT_TYPE = [
+    {"name": "voter", "type": "address"},
+    {"name": "idao", "type": "string"},
+    {"name": "proposal", "type": "uint256"},
+    {"name": "options", "type": "uint8[]"},
+    {"name": "reason", "type": "string"},
+    {"name": "timestamp", "type": "uint64"},
+]
+OPTION_MESSAGE_FIELDS = tuple(f["name"] for f in OPTION_BALLOT_TYPE)
 # How a ballot's signature was verified (portal.signatures.verify): "eoa" is ECDSA recovery; a
 # contract wallet's ballot is "erc1271" or "erc6492", and "pending" until its wallet approves.
 VERIFIED_BY_EOA = "eoa"
@@ -49,8 +63,24 @@ def types() -> dict[str, list[dict[str, str]]]:
     return {"EIP712Domain": EIP712_DOMAIN_TYPE, PRIMARY_TYPE: BALLOT_TYPE}
 
 
+def option_types() -> dict[str, list[dict[str, str]]]:
+    return {"EIP712Domain": EIP712_DOMAIN_TYPE, OPTION_PRIMARY_TYPE: OPTION_BALLOT_TYPE}
+
+
+def is_option_ballot(message: dict[str, Any]) -> bool:
+    """An OptionBallot carries `options` where a Ballot carries `choice`."""
+    return "options" in message and "choice" not in message
+
+
 def typed_data(message: dict[str, Any], *, chain_id: int | None = None) -> dict[str, Any]:
-    """The full `eth_signTypedData_v4` document for a ballot message."""
+    """The full `eth_signTypedData_v4` document for a ballot message (Ballot or OptionBallot)."""
+    if is_option_ballot(message):
+        return {
+            "types": option_types(),
+            "primaryType": OPTION_PRIMARY_TYPE,
+            "domain": domain(chain_id),
+            "message": message,
+        }
     return {"types": types(), "primaryType": PRIMARY_TYPE, "domain": domain(chain_id), "message": message}
 
 
@@ -63,6 +93,18 @@ def published() -> dict[str, Any]:
         "message_fields": list(MESSAGE_FIELDS),
         "choices": ["for", "against", "abstain"],
         "delegation": published_delegation(),
+        "option_ballot": {
+            "primaryType": OPTION_PRIMARY_TYPE,
+            "types": option_types(),
+            "message_fields": list(OPTION_MESSAGE_FIELDS),
+            "methods": ["single", "approval", "ranked"],
+            "notes": (
+                "For a signal proposal with options (its payload has options and method): options are 0-based "
+                "indices into the proposal's options: exactly one for single, the approved ones for approval, "
+                "the ranking (most preferred first, no repeats, unranked options last) for ranked. The other "
+                "fields are the Ballot's."
+            ),
+        },
         "notes": (
             "voter is your EIP-55 address; idao is the iDAO slug; proposal is the proposal id; "
             "timestamp is Unix seconds (UTC) and must fall inside the voting window and no more than "
@@ -94,6 +136,11 @@ _BALLOT_TYPEHASH = keccak(
 )
 
 
+_OPTION_BALLOT_TYPEHASH = keccak(
+    b"OptionBallot(address voter,string idao,uint256 proposal,uint8[] options,string reason,uint64 timestamp)"
+)
+
+
 @lru_cache(maxsize=16)
 def _separator(chain_id: int) -> bytes:
     return domain_separator(DOMAIN_NAME, DOMAIN_VERSION, chain_id)
@@ -105,12 +152,18 @@ def fast_digest(message: dict[str, Any], *, chain_id: int | None = None) -> byte
     voter = message["voter"]
     if voter[2:] != voter[2:].lower() and voter != to_checksum_address(voter):
         return None
+    if is_option_ballot(message):
+        # A dynamic array is hashed as keccak of its elements' 32-byte encodings, concatenated.
+        typehash = _OPTION_BALLOT_TYPEHASH
+        picked = keccak(b"".join(int(o).to_bytes(32, "big") for o in message["options"]))
+    else:
+        typehash, picked = _BALLOT_TYPEHASH, keccak(message["choice"].encode())
     struct = keccak(
-        _BALLOT_TYPEHASH
+        typehash
         + bytes.fromhex(voter[2:]).rjust(32, b"\0")
         + keccak(message["idao"].encode())
         + message["proposal"].to_bytes(32, "big")
-        + keccak(message["choice"].encode())
+        + picked
         + keccak(message["reason"].encode())
         + message["timestamp"].to_bytes(32, "big")
     )

@@ -110,6 +110,23 @@ class ProposalForm(forms.Form):
         label="Raw payload (JSON)",
         help_text=PAYLOAD_HELP,
     )
+    # A signal with several options (docs/governance.md "Signals with several options").
+    signal_options = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 4}),
+        required=False,
+        max_length=2500,
+        label="Options, one per line",
+        help_text="2 to 10 options; with none, members vote for, against or abstain.",
+    )
+    signal_method = forms.ChoiceField(
+        choices=[
+            ("single", "Single choice: each member picks one"),
+            ("approval", "Approval: each member approves any number"),
+            ("ranked", "Ranked choice: members rank them (instant runoff)"),
+        ],
+        required=False,
+        label="How members choose",
+    )
     submit_now = forms.BooleanField(required=False, initial=True, label="Submit now (otherwise save as a draft)")
 
     def __init__(self, *args, idao=None, **kwargs) -> None:
@@ -176,7 +193,8 @@ class ProposalForm(forms.Form):
 
     def _built(self, kind: str, d: dict) -> dict:
         if kind == ProposalKind.SIGNAL:
-            return {}
+            options = [line.strip() for line in (d.get("signal_options") or "").splitlines() if line.strip()]
+            return {"options": options, "method": d.get("signal_method") or "single"} if options else {}
         if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
             self._need("model", "Choose the model.")
             refs = self.data_refs() if kind == ProposalKind.INCLUDE_DATA else list(d.get("remove_refs") or [])

@@ -369,6 +369,9 @@ class Choice(models.TextChoices):
     FOR = "for", "For"
     AGAINST = "against", "Against"
     ABSTAIN = "abstain", "Abstain"
+    # A signal with several options: the chosen options (or ranking) are the signed message's
+    # `options` (an OptionBallot, docs/governance.md "Signals with several options").
+    OPTIONS = "options", "Options"
 
 
 class Ballot(models.Model):

@@ -7,7 +7,8 @@ raising `Mismatch` with the first difference:
 
 1. the counting rule (voting rule, quorum, threshold) is one the portal knows, and the same as the
    proposal's;
-2. the EIP-712 domain and types are the portal's Ballot type;
+2. the EIP-712 domain and types are the portal's Ballot type (and, for a signal with options, its
+   OptionBallot type, `eip712.option_ballot`);
 3. the voting-power snapshot: one row per voter, each weight what the rule gives for the balance;
 4. every ballot (counted and superseded): its message is a canonical Ballot for this proposal and
    iDAO, its signature recovers the voter (EIP-712, ECDSA) and its digest; a contract-wallet
@@ -17,7 +18,10 @@ raising `Mismatch` with the first difference:
    on chain) must be uncounted; its weight is the voter's snapshot weight;
 5. the counted ballots are each voter's latest by signed timestamp (`tally.latest_per_voter`);
 6. the tally, rebuilt with `tally.compute` (the code the portal's page and closer use), equals
-   the export's;
+   the export's; for a signal with options (docs/governance.md "Signals with several options")
+   every ballot is an OptionBallot whose options the proposal has (`ballots.check_selection`),
+   and `tally.compute_options` (totals, instant-runoff rounds, winner) rebuilds the tally, with
+   the options and method checked against the anchored record;
 7. the ballots' Merkle root, rebuilt with `tally.ballots_root`, equals the export's;
 8. the anchor: the ledger proof bundle of the proposal's result record verifies
    (`ledger.proofs.check_proof`: leaf, proof, root, block header, header chain) and the record
@@ -58,6 +62,9 @@ _TALLY_KEYS: tuple[str, ...] = (
     "approval_threshold_bps",
 )
 _TALLY_KEYS += ("participation_bps", "approval_bps", "quorum_reached", "approval_reached", "outcome")
+# A signal with options (tally.compute_options): every key of its tally is compared.
+_OPTION_TALLY_KEYS: tuple[str, ...] = ("method", "options", "totals", "rounds", "winner", "cast", "voters", "eligible")
+_OPTION_TALLY_KEYS += ("quorum_bps", "participation_bps", "quorum_reached", "outcome")
 
 
 class Mismatch(ValueError):
@@ -138,6 +145,12 @@ def _chain_id(export: dict[str, Any]) -> int:
         )
     if typed.get("types") != eip712.types() or typed.get("primaryType") != eip712.PRIMARY_TYPE:
         raise Mismatch("eip712.types differ from the portal's Ballot type")
+    # Absent from exports made before type version 2; required for a signal with options.
+    if "option_ballot" in typed and typed["option_ballot"] != {
+        "types": eip712.option_types(),
+        "primaryType": eip712.OPTION_PRIMARY_TYPE,
+    }:
+        raise Mismatch("eip712.option_ballot differs from the portal's OptionBallot type")
     return _uint(domain["chainId"], "eip712.domain.chainId")
 
 
@@ -181,11 +194,34 @@ def _contract_verify(*, rpc: str, address: str, digest: str, signature: str, cha
     return checked.ok
 
 
+def _signal_options(proposal: dict[str, Any], export: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """(method, options) of a signal with options, None for any other proposal."""
+    payload = proposal.get("payload")
+    if not tally.is_multi_option(proposal.get("kind", ""), payload) or not isinstance(payload, dict):
+        return None
+    method, options = payload.get("method"), payload.get("options")
+    if method not in tally.METHODS or not isinstance(options, list) or not 2 <= len(options) <= 10:
+        raise Mismatch(
+            "proposal.payload: a signal's options are 2 to 10 labels with a method (single, approval, ranked)"
+        )
+    if "option_ballot" not in export["eip712"]:
+        raise Mismatch("the export lacks the OptionBallot type (eip712.option_ballot) its ballots are signed with")
+    return method, options
+
+
 def _check_ballot(
-    i: int, b: Any, *, proposal_id: int, slug: str, chain_id: int, power: dict[str, int], rpc: str | None
+    i: int,
+    b: Any,
+    *,
+    proposal_id: int,
+    slug: str,
+    chain_id: int,
+    power: dict[str, int],
+    rpc: str | None,
+    multi: tuple[str, list[str]] | None = None,
 ) -> tuple[int, bool]:
     """(weight, needs rpc) of a ballot whose message, signature, digest and weight check out."""
-    from .services.ballots import clean_message
+    from .services.ballots import OPTIONS_CHOICE, check_selection, clean_message
 
     if not isinstance(b, dict):
         raise Mismatch(f"ballots[{i}] is not an object")
@@ -203,12 +239,22 @@ def _check_ballot(
         raise Mismatch(f"ballot {bid}: the message is not a canonical Ballot ({exc})") from None
     if message != b["message"]:
         raise Mismatch(f"ballot {bid}: the message is not in canonical form")
+    if (multi is not None) != eip712.is_option_ballot(message):
+        raise Mismatch(f"ballot {bid}: its type is not the proposal's (OptionBallot for a signal with options)")
+    if multi is not None:
+        try:
+            check_selection(message["options"], method=multi[0], count=len(multi[1]))
+        except Exception as exc:
+            raise Mismatch(f"ballot {bid}: {exc}") from None
     if message["proposal"] != proposal_id or message["idao"] != slug or not _same_int(b.get("proposal"), proposal_id):
         raise Mismatch(f"ballot {bid}: signed for proposal {message['proposal']} of {message['idao']!r}, not this one")
     # A message may spell the voter in lowercase; the portal records the EIP-55 address it recovers.
     voter = to_checksum_address(message["voter"])
+    # `options` repeats an OptionBallot's signed options; a Ballot has none (older exports lack the key).
+    if b.get("options") != message.get("options"):
+        raise Mismatch(f"ballot {bid}: options differ from the signed message")
     shown = (b["voter"], b["choice"], b.get("reason"), b["timestamp"])
-    if shown != (voter, message["choice"], message["reason"], message["timestamp"]):
+    if shown != (voter, message.get("choice", OPTIONS_CHOICE), message["reason"], message["timestamp"]):
         raise Mismatch(f"ballot {bid}: voter, choice, reason or timestamp differ from the signed message")
     fast = eip712.fast_digest(message, chain_id=chain_id)
     digest = "0x" + fast.hex() if fast is not None else eip712.digest(message, chain_id=chain_id)
@@ -244,7 +290,7 @@ def _check_ballot(
 def _compare_tally(recounted: dict[str, Any], recorded: Any, where: str) -> None:
     if not isinstance(recorded, dict):
         raise Mismatch(f"{where} has no tally")
-    for key in _TALLY_KEYS:
+    for key in _OPTION_TALLY_KEYS if "method" in recounted else _TALLY_KEYS:
         if recorded.get(key) != recounted[key]:
             raise Mismatch(f"tally {key}: {where} says {recorded.get(key)!r} but the recount gives {recounted[key]!r}")
 
@@ -327,6 +373,7 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
     report = Report(proposal=proposal_id)
     rule, quorum, threshold = _counting_rule(export, proposal)
     chain_id = _chain_id(export)
+    multi = _signal_options(proposal, export)
     power = _snapshot(_get(export, "voting_power", "the voting-power snapshot (voting_power)"), rule)
     eligible = sum(power.values())
     report.checks.append(f"voting-power snapshot: {len(power)} voters, eligible power {eligible} under {rule}")
@@ -337,7 +384,9 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
     needs_rpc: list[int] = []
     rows: list[tuple[Any, dict[str, Any], int]] = []
     for i, b in enumerate(ballots):
-        weight, needs = _check_ballot(i, b, proposal_id=proposal_id, slug=slug, chain_id=chain_id, power=power, rpc=rpc)
+        weight, needs = _check_ballot(
+            i, b, proposal_id=proposal_id, slug=slug, chain_id=chain_id, power=power, rpc=rpc, multi=multi
+        )
         if needs:
             needs_rpc.append(b["id"])
         rows.append((b["id"], b, weight))
@@ -364,17 +413,34 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
             )
     counted = [(b, w) for key, b, w in rows if key in chosen]
     report.counted, report.superseded = len(counted), len(rows) - len(counted)
-    sums = tally.sums_of((b["choice"], w) for b, w in counted)
     flows = _delegation_flows(_get(export, "delegation", "the delegation graph (delegation)"), power, chain_id, report)
-    if flows:
-        sums = delegation.adjusted_sums(sums=sums, flows=flows, choice_of={b["voter"]: b["choice"] for b, _ in counted})
-    result = tally.compute(
-        sums=sums,
-        voters=len(counted),
-        eligible=eligible,
-        quorum_bps=quorum,
-        threshold_bps=threshold,
-    )
+    result: dict[str, Any]
+    if multi is not None:
+        # Delegated weight follows the delegate's ballot, whatever its shape (as selectors.option_tally).
+        carried = delegation.counted_weights(
+            weights={b["voter"]: w for b, w in counted}, flows=flows, voted=[b["voter"] for b, _ in counted]
+        )
+        result = tally.compute_options(
+            method=multi[0],
+            options=multi[1],
+            ballots=[(b["message"]["options"], carried[b["voter"]]) for b, _ in counted],
+            voters=len(counted),
+            eligible=eligible,
+            quorum_bps=quorum,
+        )
+    else:
+        sums = tally.sums_of((b["choice"], w) for b, w in counted)
+        if flows:
+            sums = delegation.adjusted_sums(
+                sums=sums, flows=flows, choice_of={b["voter"]: b["choice"] for b, _ in counted}
+            )
+        result = tally.compute(
+            sums=sums,
+            voters=len(counted),
+            eligible=eligible,
+            quorum_bps=quorum,
+            threshold_bps=threshold,
+        )
     root = tally.ballots_root(sorted((b["voter"], b["digest"], w) for b, w in counted))
     report.tally, report.ballots_root = result, root
     _compare_tally(result, proposal.get("tally"), "the export")
@@ -393,6 +459,8 @@ def recount(export: Any, *, rpc: str | None = None) -> Report:
         if payload.get("voting_rule") != rule:
             raise Mismatch(f"voting_rule: the anchored record says {payload.get('voting_rule')} but the export {rule}")
         _compare_tally(result, payload.get("tally"), "the anchored record")
+        if multi is not None and payload.get("payload") != proposal.get("payload"):
+            raise Mismatch("proposal.payload: the options or method differ from the anchored record's")
         if payload.get("ballots_root") != root:
             raise Mismatch(
                 f"ballots root: the anchored record says {payload.get('ballots_root')} but the recount gives {root}"

@@ -60,7 +60,13 @@ class ProposalIn(Schema):
     kind: Annotated[str, Field(min_length=1, max_length=40)]
     title: Annotated[str, Field(max_length=200)]
     description: Annotated[str, Field(max_length=20000)] = ""
-    payload: dict[str, Any] = Field(default_factory=dict)
+    payload: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            'The action\'s payload for its kind (docs/governance.md "Proposal payloads"). A signal takes {} '
+            '(for, against, abstain) or {"options": [2 to 10 labels], "method": "single" | "approval" | "ranked"}.'
+        ),
+    )
     submit: Annotated[bool, Field(strict=True)] = True
 
 
@@ -217,6 +223,8 @@ class BallotOut(Schema):
     proposal: int
     voter: str
     choice: str
+    # An OptionBallot's options (indices into the proposal's options, as signed); null for a Ballot.
+    options: list[int] | None = None
     reason: str
     timestamp: int
     weight: str
@@ -243,6 +251,8 @@ class Eip712Out(Schema):
     message_fields: list[str]
     choices: list[str]
     delegation: dict[str, Any]
+    # Type version 2: the OptionBallot, for signals with several options.
+    option_ballot: dict[str, Any]
     notes: str
 
 

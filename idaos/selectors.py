@@ -18,7 +18,7 @@ from portal.errors import NotFound
 from portal.models import User
 from portal.units import format_bps, format_ratio
 
-from . import delegation, eip712, hooks, selectors_treasury, tally
+from . import delegation, eip712, hooks, option_results, selectors_treasury, tally
 from .activity import with_activity
 from .delegate_selectors import annotate_behalf
 from .models import (
@@ -203,6 +203,8 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
         "proposal": ballot.proposal_id,
         "voter": ballot.voter,
         "choice": ballot.choice,
+        # An OptionBallot's options (indices into the proposal's options), as signed; else null.
+        "options": ballot.message.get("options") if ballot.choice == "options" else None,
         "reason": ballot.reason,
         "timestamp": ballot.timestamp,
         "weight": str(int(ballot.weight)),
@@ -221,6 +223,8 @@ def ballot_dict(ballot: Ballot) -> dict[str, Any]:
 
 def live_tally(proposal: Proposal) -> dict[str, Any]:
     """The tally of counted ballots right now: one aggregate query."""
+    if tally.is_multi_option(proposal.kind, proposal.payload):
+        return option_tally(proposal)
     rows = (
         Ballot.objects.filter(proposal=proposal, counted=True)
         .values("choice")
@@ -242,6 +246,25 @@ def live_tally(proposal: Proposal) -> dict[str, Any]:
         eligible=int(proposal.eligible_power),
         quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
         threshold_bps=proposal.approval_threshold_bps or proposal.idao.approval_threshold_bps,
+    )
+
+
+def option_tally(proposal: Proposal) -> dict[str, Any]:
+    """The tally of a signal with options (tally.compute_options): each counted ballot's options at
+    the weight its voter's ballot carries, delegated weight included (delegated weight follows the
+    delegate's ballot, whatever its shape: delegation.counted_weights)."""
+    rows = list(Ballot.objects.filter(proposal=proposal, counted=True).values_list("voter", "message", "weight"))
+    flows = delegation_flows(proposal) if rows else {}
+    carried = delegation.counted_weights(
+        weights={v: int(w) for v, _, w in rows}, flows=flows, voted=[v for v, _, _ in rows]
+    )
+    return tally.compute_options(
+        method=proposal.payload["method"],
+        options=proposal.payload["options"],
+        ballots=[(m["options"], carried[v]) for v, m, _ in rows],
+        voters=len(rows),
+        eligible=int(proposal.eligible_power),
+        quorum_bps=proposal.quorum_bps if proposal.quorum_bps is not None else proposal.idao.quorum_bps,
     )
 
 
@@ -420,6 +443,13 @@ def proposal_describe(proposal: Proposal) -> str:
     """One sentence that says what passing this proposal does."""
     kind, payload = proposal.kind, proposal.payload
     try:
+        if kind == ProposalKind.SIGNAL and payload.get("options"):
+            how = {"single": "A single-choice", "approval": "An approval", "ranked": "A ranked-choice"}
+            options = ", ".join(payload["options"])
+            return (
+                f"{how.get(payload.get('method'), 'A')} signal between {len(payload['options'])} options ({options}): "
+                "the winning option records the members' view and changes nothing."
+            )
         if kind == ProposalKind.SIGNAL:
             return "A signal: passing it records the members' view and changes nothing."
         if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
@@ -476,7 +506,13 @@ def proposal_export(proposal: Proposal) -> dict[str, Any]:
         "voting_rule": proposal.voting_rule or None,
         "quorum_bps": proposal.quorum_bps,
         "approval_threshold_bps": proposal.approval_threshold_bps,
-        "eip712": {"domain": eip712.domain(), "types": eip712.types(), "primaryType": eip712.PRIMARY_TYPE},
+        "eip712": {
+            "domain": eip712.domain(),
+            "types": eip712.types(),
+            "primaryType": eip712.PRIMARY_TYPE,
+            # The type of ballots on a signal with options (its ballots' choice is `options`).
+            "option_ballot": {"types": eip712.option_types(), "primaryType": eip712.OPTION_PRIMARY_TYPE},
+        },
         "voting_power": [{"voter": v, "weight": str(int(w)), "balance": str(int(b))} for v, w, b in snapshot],
         "delegation": delegation_export(proposal),
         "ballots": [
@@ -532,6 +568,12 @@ def _voters(proposal: Proposal):
         .only("id", "voter", "choice", "weight", "timestamp", "reason", "received_at", "counted")
         .order_by("-received_at", "-id")[:VOTER_LIST_SIZE]
     )
+    if tally.is_multi_option(proposal.kind, proposal.payload):
+        picked = dict(Ballot.objects.filter(pk__in=[b.pk for b in ballots]).values_list("pk", "message__options"))
+        for b in ballots:
+            b.picked = option_results.picked_in_words(  # type: ignore[attr-defined]
+                proposal.payload["method"], proposal.payload["options"], picked.get(b.pk) or []
+            )
     return annotate_behalf(proposal, ballots)
 
 
@@ -539,6 +581,17 @@ def _tally_context(proposal: Proposal) -> dict[str, Any]:
     tally: dict[str, Any] = proposal.tally if proposal.tally else live_tally(proposal)
     cast = int(tally["cast"]) or 0
     eligible = int(tally["eligible"]) or 0
+    if "method" in tally:  # a signal with options
+        return {
+            "proposal": proposal,
+            "idao": proposal.idao,
+            "tally": tally,
+            "bars": [],
+            "option_rows": option_results.option_rows(tally),
+            "rounds": option_results.rounds_in_words(tally),
+            "method_words": option_results.METHOD_WORDS[tally["method"]],
+            "quorum_needed": (int(tally["quorum_bps"]) * eligible + 9999) // 10000,
+        }
     bars = [
         {"choice": c, "weight": tally[c], "bps": (int(tally[c]) * 10000 // cast) if cast else 0}
         for c in ("for", "against", "abstain")
@@ -569,6 +622,8 @@ def result_sentence(proposal: Proposal) -> str:
     if proposal.state not in CLOSED_STATES or not proposal.tally:
         return ""
     t = proposal.tally
+    if "method" in t:
+        return option_results.result_in_words(t, proposal.state)
     f, a = int(t["for"]), int(t["against"])
     share = format_ratio(f, f + a) if f + a else "no votes"
     threshold = format_bps(t["approval_threshold_bps"])
@@ -588,7 +643,13 @@ def result_sentence(proposal: Proposal) -> str:
 def _my_ballot(proposal: Proposal, user: Any) -> Ballot | None:
     if not getattr(user, "is_authenticated", False) or proposal.state in (ProposalState.DRAFT, ProposalState.PENDING):
         return None
-    return Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    ballot = Ballot.objects.filter(proposal=proposal, voter=user.address, counted=True).first()
+    if ballot is not None and ballot.choice == "options":
+        # What the page shows for "you voted …", e.g. "ranked 1. Curie, 2. Ada".
+        ballot.picked = option_results.picked_in_words(  # type: ignore[attr-defined]
+            proposal.payload["method"], proposal.payload["options"], ballot.message["options"]
+        )
+    return ballot
 
 
 def proposal_partial(proposal: Proposal, name: str, user: Any = None) -> dict[str, Any]:
@@ -620,6 +681,11 @@ def proposal_page(proposal: Proposal, user: Any) -> dict[str, Any]:
             "my_ballot": my_ballot,
             "is_author": getattr(user, "pk", None) == proposal.author_id,
             "chain_id": eip712.domain()["chainId"],
+            # A signal with options: the options and how they are voted (the OptionBallot form).
+            "signal_options": proposal.payload.get("options")
+            if tally.is_multi_option(proposal.kind, proposal.payload)
+            else None,
+            "signal_method": proposal.payload.get("method"),
             # The timelock's countdown and the discussion (idaos.selectors_treasury).
             "timelock": selectors_treasury.timelock(proposal, user, steward=steward),
             "comments": selectors_treasury.comment_thread(proposal, user, steward=steward),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from portal.errors import DomainError
 from portal.http import AuthedRequest, PortalRequest
 
-from . import delegate_selectors, eip712, hooks, overview, selectors
+from . import delegate_selectors, eip712, hooks, option_results, overview, selectors
 from .forms import AgentForm, IdaoForm, ModelForm, ProposalForm, StatementForm
 from .models import Agent, Ballot, Domain, Membership, ModelVersion, Proposal
 from .services import assets, delegations, proposals
@@ -421,6 +421,12 @@ def ballot_receipt(request: PortalRequest, ballot_id: int) -> HttpResponse:
             "ballot": ballot,
             "proposal": ballot.proposal,
             "typed_json": json.dumps(typed, indent=1),
+            # An OptionBallot's options in words, e.g. "ranked 1. Curie, 2. Ada".
+            "picked": option_results.picked_in_words(
+                ballot.proposal.payload["method"], ballot.proposal.payload["options"], ballot.message["options"]
+            )
+            if ballot.choice == "options"
+            else "",
             **delegate_selectors.receipt_context(ballot),
         },
     )

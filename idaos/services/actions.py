@@ -44,13 +44,42 @@ def _current(model: AIModel) -> ModelVersion:
     return version
 
 
+SIGNAL_METHODS = ("single", "approval", "ranked")
+MIN_OPTIONS, MAX_OPTIONS, MAX_OPTION_LABEL = 2, 10, 200
+
+
+def clean_signal(payload: dict) -> dict:
+    """A signal's payload: empty (for, against, abstain), or `options` (2 to 10 distinct labels)
+    with a `method`: single (one option), approval (any non-empty subset) or ranked (instant
+    runoff); docs/governance.md "Signals with several options"."""
+    if not payload:
+        return {}
+    _keys(payload, {"options", "method"})
+    options, method = payload["options"], payload["method"]
+    if method not in SIGNAL_METHODS:
+        raise InvalidInput(f"method is one of {', '.join(SIGNAL_METHODS)}.", code="invalid_options")
+    if not isinstance(options, list) or not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
+        raise InvalidInput(
+            f"options is a list of {MIN_OPTIONS} to {MAX_OPTIONS} option labels.", code="invalid_options"
+        )
+    labels = []
+    for i, label in enumerate(options):
+        if not isinstance(label, str) or not label.strip() or len(label.strip()) > MAX_OPTION_LABEL:
+            raise InvalidInput(
+                f"Option {i + 1} is a label of 1 to {MAX_OPTION_LABEL} characters.", code="invalid_options"
+            )
+        labels.append(" ".join(label.split()))
+    if len({label.casefold() for label in labels}) != len(labels):
+        raise InvalidInput("Two options have the same label.", code="invalid_options")
+    return {"options": labels, "method": method}
+
+
 def validate(idao: IDAO, kind: str, payload: Any) -> dict:
     """Return the cleaned payload for `kind` or raise InvalidInput with the precise reason."""
     if not isinstance(payload, dict):
         raise InvalidInput("The payload is a JSON object.")
     if kind == ProposalKind.SIGNAL:
-        _keys(payload, set())
-        return {}
+        return clean_signal(payload)
     if kind in (ProposalKind.INCLUDE_DATA, ProposalKind.REMOVE_DATA):
         payload = dict(payload)
         if "data_ref" in payload and "data_refs" not in payload:

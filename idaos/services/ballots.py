@@ -37,8 +37,13 @@ from ..errors import (
     VotingClosed,
 )
 from ..models import Ballot, Choice, Membership, MembershipStatus, Proposal, ProposalState, VotingPower
+from ..tally import is_multi_option
 
 MAX_REASON = 5000
+MAX_OPTIONS = 10
+YES_NO_CHOICES = (Choice.FOR.value, Choice.AGAINST.value, Choice.ABSTAIN.value)
+# The recorded choice of an OptionBallot (its options are in the signed message).
+OPTIONS_CHOICE = Choice.OPTIONS.value
 MAX_FUTURE_SECONDS = 300
 SIGNATURE_RE = re.compile(r"^0x(?:[0-9a-fA-F]{2}){0,16384}$")
 EOA_SIGNATURE_LEN = 132  # "0x" + 65 bytes
@@ -77,9 +82,12 @@ def _int(value: Any, name: str, bound: int) -> int:
 
 
 def clean_message(message: Any) -> dict[str, Any]:
-    """The canonical ballot message, or InvalidBallot naming what is wrong."""
+    """The canonical ballot message (a Ballot, or an OptionBallot: one with `options` instead of
+    `choice`), or InvalidBallot naming what is wrong."""
     if not isinstance(message, dict):
         raise InvalidBallot("message is the EIP-712 Ballot object.", code="malformed_ballot")
+    if eip712.is_option_ballot(message):
+        return _clean_option_message(message)
     missing = [f for f in eip712.MESSAGE_FIELDS if f not in message]
     extra = sorted(set(message) - set(eip712.MESSAGE_FIELDS))
     if missing:
@@ -94,7 +102,7 @@ def clean_message(message: Any) -> dict[str, Any]:
     for name in ("idao", "choice", "reason"):
         if not isinstance(message[name], str):
             raise InvalidBallot(f"message.{name} is a string.", code="malformed_ballot")
-    if message["choice"] not in Choice.values:
+    if message["choice"] not in YES_NO_CHOICES:
         raise InvalidBallot("message.choice is for, against or abstain.", code="malformed_ballot")
     if len(message["reason"]) > MAX_REASON:
         raise InvalidBallot(
@@ -110,7 +118,63 @@ def clean_message(message: Any) -> dict[str, Any]:
     }
 
 
-def _check_declared(domain: Any, types: Any, primary_type: Any) -> None:
+def _clean_option_message(message: dict[str, Any]) -> dict[str, Any]:
+    """An OptionBallot's canonical message: its shape, and options that are distinct indices
+    (which options the proposal has, and how many its method takes, is `check_selection`'s)."""
+    missing = [f for f in eip712.OPTION_MESSAGE_FIELDS if f not in message]
+    extra = sorted(set(message) - set(eip712.OPTION_MESSAGE_FIELDS))
+    if missing:
+        raise InvalidBallot(f"The ballot is missing: {', '.join(missing)}.", code="malformed_ballot")
+    if extra:
+        raise InvalidBallot(
+            f"The ballot has fields the OptionBallot type does not: {', '.join(extra)}.", code="unexpected_fields"
+        )
+    voter = message["voter"]
+    if not isinstance(voter, str) or not ADDRESS_RE.match(voter):
+        raise InvalidBallot("message.voter is an Ethereum address.", code="malformed_ballot")
+    for name in ("idao", "reason"):
+        if not isinstance(message[name], str):
+            raise InvalidBallot(f"message.{name} is a string.", code="malformed_ballot")
+    options = message["options"]
+    if not isinstance(options, list) or len(options) > MAX_OPTIONS:
+        raise InvalidBallot(
+            f"message.options is a list of at most {MAX_OPTIONS} option indices.", code="malformed_ballot"
+        )
+    if any(isinstance(o, bool) or not isinstance(o, int) or not 0 <= o < 256 for o in options):
+        raise InvalidBallot("message.options are option indices (0 for the first option).", code="malformed_ballot")
+    if not options:
+        raise InvalidBallot("The ballot picks no option; pick at least one.", code="empty_selection")
+    if len(set(options)) != len(options):
+        raise InvalidBallot("The ballot lists an option more than once.", code="duplicate_option")
+    if len(message["reason"]) > MAX_REASON:
+        raise InvalidBallot(
+            f"The reason is {len(message['reason']):,} characters; the limit is {MAX_REASON:,}.", code="reason_too_long"
+        )
+    return {
+        "voter": voter,
+        "idao": message["idao"],
+        "proposal": _int(message["proposal"], "proposal", 2**256),
+        "options": list(options),
+        "reason": message["reason"],
+        "timestamp": _int(message["timestamp"], "timestamp", UINT64),
+    }
+
+
+def check_selection(options: list[int], *, method: str, count: int) -> None:
+    """An OptionBallot's options against its proposal's (`count` options, `method`): every index
+    names an option, and a single-choice ballot picks exactly one. Pure (the recount uses it)."""
+    unknown = [o for o in options if o >= count]
+    if unknown:
+        raise InvalidBallot(
+            f"The proposal has options 0 to {count - 1}; there is no option {unknown[0]}.", code="unknown_option"
+        )
+    if method == "single" and len(options) != 1:
+        raise InvalidBallot(
+            f"This is a single-choice signal: pick one option, not {len(options)}.", code="too_many_options"
+        )
+
+
+def _check_declared(domain: Any, types: Any, primary_type: Any, *, option_ballot: bool = False) -> None:
     """Clients may send the domain and types they signed; when they do, they must be ours."""
     if domain is not None:
         if not isinstance(domain, dict):
@@ -129,13 +193,16 @@ def _check_declared(domain: Any, types: Any, primary_type: Any) -> None:
         declared = dict(types) if isinstance(types, dict) else None
         if declared is not None:
             declared.setdefault("EIP712Domain", eip712.EIP712_DOMAIN_TYPE)
-        if declared != eip712.types():
+        expected_types = eip712.option_types() if option_ballot else eip712.types()
+        if declared != expected_types:
             raise InvalidBallot(
-                "The EIP-712 types must be exactly the published Ballot type (see /governance/eip712.json).",
+                "The EIP-712 types must be exactly the published Ballot type, or the OptionBallot type for a "
+                "ballot with options (see /governance/eip712.json).",
                 code="wrong_types",
             )
-    if primary_type is not None and primary_type != eip712.PRIMARY_TYPE:
-        raise InvalidBallot("primaryType must be Ballot.", code="wrong_types")
+    expected_primary = eip712.OPTION_PRIMARY_TYPE if option_ballot else eip712.PRIMARY_TYPE
+    if primary_type is not None and primary_type != expected_primary:
+        raise InvalidBallot(f"primaryType must be {expected_primary}.", code="wrong_types")
 
 
 def _wrong_chain(clean: dict[str, Any], signature: str) -> int | None:
@@ -160,7 +227,7 @@ def verify(
     (or the legacy form) or ERC-6492. No database access. A contract wallet's empty signature
     ("0x") that its wallet does not accept yet is a `pending` ballot (approval on chain)."""
     clean = clean_message(message)
-    _check_declared(domain, types, primary_type)
+    _check_declared(domain, types, primary_type, option_ballot=eip712.is_option_ballot(clean))
     if not isinstance(signature, str) or not SIGNATURE_RE.match(signature):
         raise InvalidBallot(
             "signature is 0x followed by hex digits (65 bytes for an EOA; a contract wallet's may be longer, or "
@@ -267,6 +334,12 @@ def ballot_cast(
             f"The ballot's timestamp is more than {MAX_FUTURE_SECONDS} seconds ahead of the server clock.",
             code="timestamp_in_future",
         )
+    if "options" in msg:
+        # Only OptionBallots read the proposal's options here; a Ballot keeps its one round trip.
+        # Whether the proposal takes this type at all is the record's check (wrong_ballot_type).
+        row = Proposal.objects.filter(pk=proposal_id).values_list("kind", "payload", "state").first()
+        if row is not None and row[2] != ProposalState.DRAFT and is_multi_option(row[0], row[1]):
+            check_selection(msg["options"], method=row[1]["method"], count=len(row[1]["options"]))
     record = ballot_record_sql if connection.vendor == "postgresql" else ballot_record_spec
     try:
         code, ballot_id, weight, info = record(proposal_id=proposal_id, ballot=ballot, now=now)
@@ -285,7 +358,7 @@ def _counted_ballot(
     return {
         "proposal_id": proposal_id,
         "voter": ballot.signer,
-        "choice": msg["choice"],
+        "choice": msg.get("choice", OPTIONS_CHOICE),
         "reason": msg["reason"],
         "timestamp": msg["timestamp"],
         "weight": weight,
@@ -303,7 +376,7 @@ def _counted_ballot(
 def _refuse(code: str, proposal_id: int, signer: str, info: str, user: User | None = None) -> None:
     if code == "not_found":
         raise NotFound(f"There is no proposal {proposal_id}.")
-    if code in ("wrong_idao", "voting_not_open"):
+    if code in ("wrong_idao", "voting_not_open", "wrong_ballot_type"):
         from ..selectors import proposals_visible
 
         # Another author's draft does not exist for this caller: no other answer may reveal it.
@@ -312,6 +385,17 @@ def _refuse(code: str, proposal_id: int, signer: str, info: str, user: User | No
     if code == "wrong_idao":
         raise InvalidBallot(
             f"This ballot was signed for another iDAO; proposal {proposal_id} belongs to “{info}”.", code="wrong_idao"
+        )
+    if code == "wrong_ballot_type":
+        raise InvalidBallot(
+            f"Proposal {proposal_id} takes "
+            + (
+                "OptionBallots (it has options)"
+                if Proposal.objects.filter(pk=proposal_id, kind="signal", payload__has_key="options").exists()
+                else "Ballots (for, against or abstain)"
+            )
+            + "; see /governance/eip712.json.",
+            code="wrong_ballot_type",
         )
     if code == "voting_not_open":
         raise VotingClosed("Voting on this proposal has not opened yet.", code="voting_not_open")
@@ -347,7 +431,7 @@ def ballot_record_sql(
                 proposal_id,
                 msg["idao"],
                 ballot.signer,
-                msg["choice"],
+                msg.get("choice", OPTIONS_CHOICE),
                 msg["reason"],
                 msg["timestamp"],
                 json.dumps(msg),
@@ -389,13 +473,15 @@ def ballot_record_spec(
         proposal_lock(proposal_id, shared=True)
         row = (
             Proposal.objects.filter(pk=proposal_id)
-            .values("state", "voting_starts_at", "voting_ends_at", "idao__slug")
+            .values("state", "voting_starts_at", "voting_ends_at", "idao__slug", "kind", "payload")
             .first()
         )
         if row is None:
             return "not_found", None, None, ""
         if msg["idao"] != row["idao__slug"]:
             return "wrong_idao", None, None, row["idao__slug"]
+        if is_multi_option(row["kind"], row["payload"]) != ("options" in msg):
+            return "wrong_ballot_type", None, None, ""
         if row["state"] in (ProposalState.DRAFT, ProposalState.PENDING) or (
             row["state"] == ProposalState.ACTIVE and now < row["voting_starts_at"]  # type: ignore[operator]  # an active proposal has its voting window
         ):

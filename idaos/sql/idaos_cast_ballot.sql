@@ -6,7 +6,9 @@
 -- path); tests/idaos/test_ballot_record.py proves both give the same result case by case.
 --
 -- In order: take the proposal's advisory lock shared (the closer takes it exclusively), check
--- the iDAO, the state and the window, serialise the voter's ballots with an advisory lock,
+-- the iDAO, the ballot's type against the proposal's (a signal with several options takes only
+-- OptionBallots, recorded with choice 'options'; every other proposal only Ballots; migration
+-- 0010 added this check), the state and the window, serialise the voter's ballots with an advisory lock,
 -- read the voter's snapshot weight, refuse a duplicate digest or a ballot not later than the
 -- counted one, then mark the old ballot replaced and insert the new one. A `pending` ballot (a
 -- contract wallet that has not approved the digest on chain yet) is inserted uncounted and
@@ -24,10 +26,12 @@ DECLARE
     cur record;
 BEGIN
     PERFORM pg_advisory_xact_lock_shared(7120, mod(p_proposal, 2147483647)::int);
-    SELECT p.state, p.voting_starts_at, p.voting_ends_at, i.slug INTO prop
+    SELECT p.state, p.voting_starts_at, p.voting_ends_at, i.slug,
+           (p.kind = 'signal' AND p.payload ? 'options') AS multi INTO prop
       FROM idaos_proposal p JOIN idaos_idao i ON i.id = p.idao_id WHERE p.id = p_proposal;
     IF NOT FOUND THEN code := 'not_found'; RETURN; END IF;
     IF prop.slug <> p_idao THEN code := 'wrong_idao'; info := prop.slug; RETURN; END IF;
+    IF prop.multi <> (p_choice = 'options') THEN code := 'wrong_ballot_type'; RETURN; END IF;
     IF prop.state IN ('draft', 'pending') OR (prop.state = 'active' AND p_now < prop.voting_starts_at) THEN
         code := 'voting_not_open'; RETURN;
     END IF;

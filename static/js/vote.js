@@ -1,4 +1,5 @@
-// Signed voting: build the EIP-712 Ballot, sign it with eth_signTypedData_v4 in the wallet, post it,
+// Signed voting: build the EIP-712 Ballot (or, on a signal with options, the OptionBallot: type
+// version 2 of /governance/eip712.json), sign it with eth_signTypedData_v4 in the wallet, post it,
 // and ask htmx to refresh the tally and voter list (no reload). Also runs the countdown.
 import { chainName } from "./chains.js";
 import { WalletError, connect, ensureChain, postJson, request, showStatus } from "./wallet.js";
@@ -9,12 +10,32 @@ async function loadEip712(url) {
   return response.json();
 }
 
+// The options a signal's form picks, in ballot order: the ranking (most preferred first), the
+// approved options or the one chosen. Throws a WalletError the voter can act on.
+function pickedOptions(fieldset) {
+  const method = fieldset.dataset.signalMethod;
+  if (method === "ranked") {
+    const ranked = [...fieldset.querySelectorAll("[data-rank]")]
+      .filter((s) => s.value !== "")
+      .map((s) => ({ option: Number(s.dataset.rank), rank: Number(s.value) }));
+    const ranks = ranked.map((r) => r.rank);
+    if (new Set(ranks).size !== ranks.length) throw new WalletError("Two options have the same rank: give each its own.");
+    ranked.sort((a, b) => a.rank - b.rank);
+    if (!ranked.length) throw new WalletError("Rank at least one option.");
+    return ranked.map((r) => r.option);
+  }
+  const picked = [...fieldset.querySelectorAll("[data-option]")].filter((i) => i.checked).map((i) => Number(i.dataset.option));
+  if (!picked.length) throw new WalletError(method === "approval" ? "Approve at least one option." : "Choose an option.");
+  return picked;
+}
+
 async function castVote(box, choice, buttons) {
   const status = box.querySelector("[data-vote-status]");
   const reasonField = box.querySelector("[data-vote-reason]");
   buttons.forEach((b) => (b.disabled = true));
   showStatus(status, "Waiting for your wallet…", "info");
   try {
+    if (choice instanceof HTMLFieldSetElement) choice = pickedOptions(choice);
     const spec = await loadEip712(box.dataset.eip712);
     const { provider, address, chainId } = await connect({ anchor: status });
     if (address.toLowerCase() !== box.dataset.voter.toLowerCase()) {
@@ -24,15 +45,17 @@ async function castVote(box, choice, buttons) {
       showStatus(status, `Your wallet is on ${chainName(chainId)}; asking it to switch to ${chainName(spec.domain.chainId)}…`, "info");
       await ensureChain(provider, spec.domain.chainId, "Ballots");
     }
+    const options = Array.isArray(choice) ? choice : null;
     const message = {
       voter: box.dataset.voter,
       idao: box.dataset.idao,
       proposal: Number(box.dataset.proposal),
-      choice,
+      ...(options ? { options } : { choice }),
       reason: reasonField ? reasonField.value : "",
       timestamp: Math.floor(Date.now() / 1000),
     };
-    const typedData = { types: spec.types, primaryType: spec.primaryType, domain: spec.domain, message };
+    const type = options ? spec.option_ballot : spec;
+    const typedData = { types: type.types, primaryType: type.primaryType, domain: spec.domain, message };
     showStatus(status, "Sign the ballot in your wallet…", "info");
     const signature = await request(provider, {
       method: "eth_signTypedData_v4",
@@ -41,14 +64,15 @@ async function castVote(box, choice, buttons) {
     const result = await postJson(box.dataset.endpoint, { message, signature });
     if (!result.ok) throw new WalletError(`Vote refused: ${result.data.detail || result.data.error}`);
     const ballot = result.data.ballot;
+    const what = options ? "options" : choice;
     if (ballot.verified_by === "pending") {
       showStatus(
         status,
-        `Your “${choice}” ballot is pending: your wallet has to approve it on chain (${chainName(ballot.verified_chain_id)}) before voting closes. Receipt #${ballot.id}.`,
+        `Your “${what}” ballot is pending: your wallet has to approve it on chain (${chainName(ballot.verified_chain_id)}) before voting closes. Receipt #${ballot.id}.`,
         "info",
       );
     } else {
-      showStatus(status, `Your “${choice}” vote is counted. Receipt #${ballot.id}.`, "ok");
+      showStatus(status, `Your ${options ? "" : `“${choice}” `}vote is counted. Receipt #${ballot.id}.`, "ok");
     }
     document.body.dispatchEvent(new CustomEvent("ballot-cast", { bubbles: true, detail: result.data }));
   } catch (err) {
@@ -63,9 +87,10 @@ for (const el of document.querySelectorAll("[data-voting-chain]")) {
 }
 
 for (const box of document.querySelectorAll("[data-vote]")) {
-  const buttons = [...box.querySelectorAll("[data-choice]")];
+  const buttons = [...box.querySelectorAll("[data-choice], [data-options-submit]")];
   for (const button of buttons) {
-    button.addEventListener("click", () => castVote(box, button.dataset.choice, buttons));
+    const fieldset = button.closest("[data-signal-method]");
+    button.addEventListener("click", () => castVote(box, fieldset || button.dataset.choice, buttons));
   }
 }
 

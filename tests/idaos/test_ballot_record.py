@@ -14,6 +14,7 @@ import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
+from idaos import eip712
 from idaos.migrations._cast_ballot import SQL_FILE
 from idaos.models import Ballot, Proposal
 from idaos.services import ballots
@@ -173,6 +174,36 @@ def contract_wallet_verification_is_recorded(proposal, now, ts):
     return proposal.pk, replace(verified, verified_by="erc1271", chain_id=1, block_number=12345), now
 
 
+def _option_ballot(proposal, options, ts):
+    message = {
+        "voter": BOB.address,
+        "idao": proposal.idao.slug,
+        "proposal": proposal.pk,
+        "options": options,
+        "reason": "",
+        "timestamp": ts,
+    }
+    return _verified({"message": message, "signature": BOB.sign_typed(eip712.typed_data(message))})
+
+
+def _option_signal(proposal):
+    return make_proposal(proposal.idao, payload={"options": ["A", "B", "C"], "method": "ranked"})
+
+
+def option_ballot_on_a_signal_with_options(proposal, now, ts):
+    signal = _option_signal(proposal)  # opened after `now`
+    return signal.pk, _option_ballot(signal, [2, 0], ts), timezone.now()
+
+
+def ballot_on_a_signal_with_options(proposal, now, ts):
+    signal = _option_signal(proposal)
+    return signal.pk, _verified(ballot(BOB, signal, "for", ts=ts)), timezone.now()
+
+
+def option_ballot_on_a_for_against_proposal(proposal, now, ts):
+    return proposal.pk, _option_ballot(proposal, [0], ts), now
+
+
 def no_such_proposal(proposal, now, ts):
     return proposal.pk + 10_000, _verified(ballot(BOB, proposal, "for", ts=ts)), now
 
@@ -200,6 +231,9 @@ CASES = [
     (pending_leaves_the_counted_ballot_counted, "ok"),
     (pending_not_later_than_the_counted_ballot_is_superseded, "superseded"),
     (contract_wallet_verification_is_recorded, "ok"),
+    (option_ballot_on_a_signal_with_options, "ok"),
+    (ballot_on_a_signal_with_options, "wrong_ballot_type"),
+    (option_ballot_on_a_for_against_proposal, "wrong_ballot_type"),
 ]
 
 

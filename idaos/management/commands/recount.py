@@ -60,11 +60,15 @@ class Command(BaseCommand):
 
     def _print(self, r: Report) -> None:
         t = r.tally
+        if "method" in t:  # a signal with options
+            won = "no winner" if t["winner"] is None else f"winner {t['options'][t['winner']]!r}"
+            counted = f"{t['method']} over {len(t['options'])} options, {len(t['rounds']) or 1} round(s): {won}"
+        else:
+            counted = f"for {t['for']} · against {t['against']} · abstain {t['abstain']}"
         self.stdout.write(
             f"PASS: proposal {r.proposal}: {r.ballots} ballots ({r.counted} counted, {r.superseded} superseded), "
             f"{r.valid} valid signatures.\n"
-            f"for {t['for']} · against {t['against']} · abstain {t['abstain']} · eligible {t['eligible']} "
-            f"→ {t['outcome']}\nballots root {r.ballots_root}"
+            f"{counted} · eligible {t['eligible']} → {t['outcome']}\nballots root {r.ballots_root}"
         )
         for line in r.checks:
             self.stdout.write(f"  checked: {line}")

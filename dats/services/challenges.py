@@ -4,7 +4,9 @@ dats.hooks; the quorum's appeal window counted from the mint when no provider an
 database time) with a bond in escrow, a reason code and
 evidence. A panel round (quorums.services.panel_open: 2n+1 seats, disjoint from the DAT's round)
 re-validates the content with the challenge in view; its verdict `reject` upholds the challenge.
-While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>`.
+While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>` (as they
+do, challenged or not, while the DAT is inside its window: rewards.services.escrows releases them
+to the owner when the window closes with no challenge open).
 
     upheld     the DAT is revoked, its escrowed payouts go back to the reward pool (paid out in
                the next epoch), the bond comes back plus a bounty (appeal_bounty_bps of the

@@ -13,6 +13,7 @@ so a payout is held or paid, and an escrow released or challenged, exactly once.
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -27,9 +28,12 @@ from ledger import services as ledger_services
 from ledger.models import Balance, Transaction
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import balances
+from portal.errors import DomainError
 
 from .. import conf, sql
 from ..models import Attribution, Epoch, Payout, PayoutRole
+
+log = logging.getLogger(__name__)
 
 ESCROW_PREFIX = "escrow:dat:"
 ASSETS = ("LAZ", "CREDIT")
@@ -91,7 +95,16 @@ def escrows_release_due() -> list[int]:
     dats = list(DAT.objects.filter(pk__in=ids, contested_at__isnull=True).select_related("round__quorum"))
     ends = hooks.challenge_window_ends(dats)
     now = window_clock()
-    return [pk for pk in sorted(ends) if ends[pk] < now and escrow_release(dat_id=pk) is not None]
+    released = []
+    for pk in sorted(ends):
+        if ends[pk] >= now:
+            continue
+        try:
+            if escrow_release(dat_id=pk) is not None:
+                released.append(pk)
+        except DomainError:  # one DAT's refusal (say, its key reused) must not hold back the others
+            log.exception("the escrow of DAT #%s was not released", pk)
+    return released
 
 
 def escrow_release(*, dat_id: int) -> Transaction | None:

@@ -143,6 +143,14 @@ def test_a_release_racing_a_challenge_filing_lands_exactly_one_outcome(monkeypat
             )
             return cursor.fetchone()[0]
 
+    def queued(n: int) -> None:
+        """Wait (on the database's state) until n sessions are queued on a row lock."""
+        for _ in range(10_000):
+            if waiting() >= n:
+                return
+        go.set()
+        raise AssertionError(f"{n} sessions never queued on the DAT row")
+
     def blocker() -> None:
         try:
             with transaction.atomic():
@@ -165,15 +173,13 @@ def test_a_release_racing_a_challenge_filing_lands_exactly_one_outcome(monkeypat
     assert locked.wait(30)
     release = threading.Thread(target=run, args=(lambda: escrow_release(dat_id=dat.pk),))
     release.start()
-    while waiting() < 1:
-        pass
+    queued(1)
     file = threading.Thread(
         target=run,
         args=(lambda: challenge_file(dat_id=dat.pk, user=user_of(MALLORY), reason_code="other", evidence="race"),),
     )
     file.start()
-    while waiting() < 2:
-        pass
+    queued(2)
     with connection.cursor() as cursor:  # both queued inside the window; now let it close
         cursor.execute("SELECT pg_sleep(GREATEST(0, EXTRACT(EPOCH FROM %s - clock_timestamp())) + 0.05)", [ends])
     go.set()

@@ -9,10 +9,12 @@ from typing import Any
 
 from django.db.models import Count, Max, Sum
 
+from dats import hooks
 from dats.models import DAT, AccessGrant
 from idaos.models import IDAO
 from ledger import merkle, owners
 from ledger.models import Posting
+from ledger.selectors import balances
 from portal.units import format_amount
 
 from . import conf
@@ -54,6 +56,14 @@ def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
         )
         entry[r["asset"]] = int(r["s"])
     history = sorted(per_epoch.values(), key=lambda e: -e["number"])
+    # Lines paid to a DAT's escrow are held until its challenge window closes (or its challenge ends).
+    shown = list(mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines])
+    holdings = escrow_holdings(
+        {d for d in mine.filter(recipient__startswith="escrow:dat:").values_list("dat_id", flat=True).distinct() if d}
+    )
+    for p in shown:
+        h = holdings.get(p.dat_id) if p.dat_id and p.recipient.startswith("escrow:dat:") else None
+        p.held, p.held_until = bool(h and h[p.asset]), (h or {}).get("until")  # type: ignore[attr-defined]
     by_dat_rows = mine.exclude(dat_id=None).values("dat_id", "asset").annotate(s=Sum("amount"))
     titles = _titles({r["dat_id"] for r in by_dat_rows})
     by_dat: dict[int, dict] = {}
@@ -75,8 +85,27 @@ def user_earnings(user: Any, *, epochs: int = 24, lines: int = 50) -> dict:
         "chart_credit": bar_chart([(str(e["number"]), e["CREDIT"]) for e in reversed(history[:epochs])], unit="CREDIT"),
         "grants": list(CreditGrant.objects.filter(member=user).select_related("idao")[:20]),
         "access_fees": access_fee_income(user),
-        "lines": list(mine.select_related("epoch", "idao").order_by("-epoch__number", "id")[:lines]),
+        "lines": shown,
+        "held": {a: sum(h[a] for h in holdings.values()) for a in ASSETS},
     }
+
+
+def escrow_holdings(dat_ids: set[int]) -> dict[int, dict]:
+    """DAT id -> what its escrow still holds per asset and `until`: the end of its challenge
+    window, or None while a challenge is open (released when it is decided). Only DATs whose
+    escrow holds something (rewards.services.escrows moves it out)."""
+    accounts = {f"escrow:dat:{pk}": pk for pk in dat_ids}
+    found: dict[int, dict] = {}
+    for asset in ASSETS:
+        for account, amount in balances(accounts, asset).items():
+            if amount > 0:
+                found.setdefault(accounts[account], {a: 0 for a in ASSETS})[asset] = amount
+    if found:
+        dats = list(DAT.objects.filter(pk__in=found).select_related("round__quorum"))
+        ends = hooks.challenge_window_ends(dats)
+        for d in dats:
+            found[d.pk]["until"] = None if d.contested_at else ends[d.pk]
+    return found
 
 
 def access_fee_income(user: Any, *, recent: int = 20) -> dict:

@@ -91,7 +91,8 @@ HAVING SUM(lines.weight) > 0
 #                the iDAO's DATs: the DATs' part of C_i is the same, split by usage × score
 #   validators   V_i = floor(S_i · validators_bps / 10000),
 #                per DAT and approving seat floor(V_i · w_d · stake / (W_i · round stake))
-#   a contested DAT's contributor line goes to escrow:dat:<id> until its challenge ends
+#   a contested DAT's contributor line goes to escrow:dat:<id> until its challenge ends (and, after
+#   this statement, so does that of a DAT still inside its challenge window: rewards.services.escrows)
 #   treasury     S_i minus everything paid above, plus, for the iDAO with the most usage,
 #                P minus the sum of all S_i: so the lines sum exactly to P.
 PAYOUTS = """
@@ -168,7 +169,9 @@ FROM treasury t JOIN idaos_idao i ON i.id = t.idao_id
 WHERE t.amount > 0
 """
 
-LOCK_CONTESTED = "SELECT id FROM dats_dat WHERE contested_at IS NOT NULL ORDER BY id FOR SHARE"
+# The DATs whose contributor line may go to escrow: the contested ones and those given (inside
+# their challenge window, maybe), locked in id order (see rewards.services.escrows).
+LOCK_HELD = "SELECT id FROM dats_dat WHERE contested_at IS NOT NULL OR id = ANY(%s) ORDER BY id FOR SHARE"
 
 TOTALS = "SELECT asset, SUM(amount) FROM rewards_payout WHERE epoch_id = %s GROUP BY asset"
 

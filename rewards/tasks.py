@@ -1,5 +1,7 @@
 """Celery tasks: thin, idempotent. Two beat schedulers firing the close task both call
-epochs_close_due; the conditional UPDATE in epoch_close lets exactly one of them pay."""
+epochs_close_due; the conditional UPDATE in epoch_close lets exactly one of them pay. The same
+task then releases the escrows whose challenge window has closed (once each: the DAT row lock
+and the emptied escrow make a second release move nothing)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,11 @@ from celery import shared_task
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def close_due_epochs() -> list[int]:
     from .services.epochs import epochs_close_due
+    from .services.escrows import escrows_release_due
 
-    return epochs_close_due()
+    closed = epochs_close_due()
+    escrows_release_due()
+    return closed
 
 
 @shared_task(ignore_result=True)

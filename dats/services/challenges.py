@@ -4,7 +4,9 @@ dats.hooks; the quorum's appeal window counted from the mint when no provider an
 database time) with a bond in escrow, a reason code and
 evidence. A panel round (quorums.services.panel_open: 2n+1 seats, disjoint from the DAT's round)
 re-validates the content with the challenge in view; its verdict `reject` upholds the challenge.
-While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>`.
+While open, the DAT is `contested` and its contributor payouts go to `escrow:dat:<id>` (as they
+do, challenged or not, while the DAT is inside its window: rewards.services.escrows releases them
+to the owner when the window closes with no challenge open).
 
     upheld     the DAT is revoked, its escrowed payouts go back to the reward pool (paid out in
                the next epoch), the bond comes back plus a bounty (appeal_bounty_bps of the
@@ -17,10 +19,11 @@ While open, the DAT is `contested` and its contributor payouts go to `escrow:dat
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models.functions import Now
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
 
 from ledger import owners
 from ledger import services as ledger
@@ -47,6 +50,19 @@ class ChallengeWindowClosed(Conflict):
     code = "challenge_window_closed"
 
 
+def window_clock() -> datetime:
+    """The time a challenge window is judged by: the database's clock now, read after the caller
+    has locked the DAT row (not its transaction's start, which may precede the wait for the lock).
+    A challenge and the escrow release (rewards) both lock the DAT row, then read this clock: the
+    one that waited reads a later time, so a window is either still open to the challenge or
+    closed and released, never both."""
+    if connection.vendor != "postgresql":  # SQLite: one writer at a time, its clock is ours
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
 def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, duplicate_of: str = "") -> Challenge:
     """File a challenge: checks (each its own code, nothing moved), the bond to escrow, the DAT
     contested and the panel drawn, in one transaction with the DAT row locked first (two
@@ -64,21 +80,21 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
             dat = (
                 DAT.objects.select_for_update(of=("self",))
                 .select_related("round", "round__quorum", "idao")
-                .annotate(db_now=Now())
                 .filter(pk=dat_id)
                 .first()
             )
             if dat is None:
                 raise NotFound(f"There is no DAT #{dat_id}.", code="dat_not_found")
+            db_now = window_clock()
             if dat.revoked_at is not None:
                 raise DomainError(f"DAT #{dat_id} is revoked.", code="dat_revoked", status=403)
             if dat.contested_at is not None or Challenge.objects.filter(dat=dat, state=Challenge.State.OPEN).exists():
                 raise DatContested(f"DAT #{dat_id} is already under challenge.")
             quorum = dat.round.quorum
             ends = hooks.challenge_window_ends([dat])[dat.pk]
-            if dat.db_now > ends:
+            if db_now > ends:
                 raise ChallengeWindowClosed(f"DAT #{dat_id}'s challenge window closed at {ends:%Y-%m-%d %H:%M} UTC.")
-            panel = quorum_services.panel_open(round_=dat.round, now=dat.db_now)
+            panel = quorum_services.panel_open(round_=dat.round, now=db_now)
             challenge = Challenge.objects.create(
                 dat=dat,
                 challenger=user,
@@ -89,7 +105,7 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
                 bond=quorum.appeal_bond,
                 bond_asset=quorum.appeal_bond_asset,
                 panel_round=panel,
-                created_at=dat.db_now,
+                created_at=db_now,
             )
             ledger.transfers_post(
                 transfers=[
@@ -104,7 +120,7 @@ def challenge_file(*, dat_id: int, user: Any, reason_code: str, evidence: str, d
                     )
                 ]
             )
-            DAT.objects.filter(pk=dat.pk).update(contested_at=dat.db_now)
+            DAT.objects.filter(pk=dat.pk).update(contested_at=db_now)
             emit(
                 kind="dat.challenged",
                 idao=dat.idao_id,

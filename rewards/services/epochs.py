@@ -20,6 +20,7 @@ from ..errors import PayoutMismatch
 from ..models import Epoch, EpochState, Payout
 from ..rules import PAYOUT_LEAF_TYPES, payout_leaf
 from ..selectors import epochs_due
+from . import escrows
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,9 @@ def epoch_close(*, epoch_id: int, now: datetime | None = None) -> Epoch | None:
                         "url": "/earnings/",
                     },
                 )
+                # Lines held in a DAT's escrow are not received yet (released when its window closes).
                 for u, i, asset, total in Payout.objects.filter(epoch=epoch, user__isnull=False)
+                .exclude(recipient__startswith=escrows.ESCROW_PREFIX)
                 .values_list("user_id", "idao_id", "asset")
                 .annotate(total=Sum("amount"))
                 .order_by("user_id", "idao_id", "asset")
@@ -129,14 +132,14 @@ def _compute(epoch: Epoch) -> None:
         epoch.pool_credit = int(fees) if attributed else 0
         if not attributed:
             return
-        # A contested DAT's contributor line goes to its escrow: hold its challenge's decision (which
-        # locks the DAT row, then empties the escrow) until these payouts are in, so a payout lands
-        # escrowed or paid, once. A challenge filed meanwhile is seen or not by the statement below.
-        if connection.vendor == "postgresql":  # SQLite serialises writers anyway
-            cursor.execute(sql.LOCK_CONTESTED)
+        # The contributor line of a DAT still inside its challenge window (or contested) goes to its
+        # escrow: those DATs are locked first, so a challenge or an escrow release racing this close
+        # waits for it, and the payout lands held or paid, once (rewards.services.escrows).
+        held = escrows.dats_to_hold(epoch=epoch)
         cursor.execute(
             sql.PAYOUTS, {"epoch": epoch.pk, "pool_laz": int(epoch.pool_laz), "pool_credit": int(epoch.pool_credit)}
         )
+        escrows.payouts_hold(epoch=epoch, dat_ids=held)
         cursor.execute(sql.TOTALS, [epoch.pk])
         totals = {asset: int(amount) for asset, amount in cursor.fetchall()}
     expected = {a: int(p) for a, p in (("LAZ", epoch.pool_laz), ("CREDIT", epoch.pool_credit)) if int(p) > 0}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import factory
 from django.utils import timezone
@@ -40,8 +40,17 @@ def _content(n: int) -> bytes:
     return f"dataset bytes {n} {secrets.token_hex(4)}".encode()
 
 
-def make_dat(*, idao: IDAO, owner: User, seats: list[tuple[Validator, int, str]], klass: str = "dataset") -> DAT:
-    """A minted DAT whose round had these (validator, stake, verdict) seats and was accepted."""
+def make_dat(
+    *,
+    idao: IDAO,
+    owner: User,
+    seats: list[tuple[Validator, int, str]],
+    klass: str = "dataset",
+    minted_at: datetime | None = None,
+) -> DAT:
+    """A minted DAT whose round had these (validator, stake, verdict) seats and was accepted;
+    minted 30 days ago unless told, so its challenge window has closed and its payouts are paid
+    at once (a DAT inside its window has its contributor payouts held in escrow)."""
     body = _content(DAT.objects.count())
     sha, kec = "0x" + hashlib.sha256(body).hexdigest(), "0x" + keccak(body).hex().removeprefix("0x")
     quorum = seats[0][0].quorum if seats else QuorumFactory()
@@ -89,6 +98,7 @@ def make_dat(*, idao: IDAO, owner: User, seats: list[tuple[Validator, int, str]]
         keccak256=kec,
         size=len(body),
         anchor_leaf_id=0,
+        minted_at=minted_at or now - timedelta(days=30),
     )
 
 

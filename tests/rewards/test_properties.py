@@ -1,5 +1,6 @@
 """Property: for random usage and stakes, payouts are non-negative, sum to the pool, and every
-contributor's payout is monotone in the usage of their DAT."""
+contributor's payout is monotone in the usage of their DAT; holding the lines of DATs inside their
+challenge window in escrow changes only their recipient."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dats.models import DAT
 from ledger import owners
 from ledger import services as ledger_services
 from quorums.models import Seat
-from rewards.models import Payout, UsageEvent, UsageReport
+from rewards.models import Epoch, Payout, UsageEvent, UsageReport
 from rewards.services.epochs import epoch_close, epoch_current
 from rewards.services.metering import epoch_usage_add
 
@@ -159,3 +161,41 @@ def test_usage_x_score_splits_the_contributor_share_by_usage_times_score(market)
     paid = _close(market, [0, 0, 0, 0, 1000, 1000, 0], (1, 1))
     assert paid[(owners.user(d4.owner.address), "LAZ")] == 333_333
     assert paid[(owners.user(d5.owner.address), "LAZ")] == 166_666
+
+
+def _lines_of_last_epoch() -> dict[tuple[str, int | None, str], tuple[str, int]]:
+    epoch = Epoch.objects.filter(state="closed").order_by("-number").first()
+    return {
+        (role, dat_id, asset): (recipient, int(amount))
+        for role, dat_id, asset, recipient, amount in Payout.objects.filter(
+            epoch=epoch, role__in=("contributor", "validator")
+        ).values_list("role", "dat_id", "asset", "recipient", "amount")
+    }
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    units=st.lists(st.integers(min_value=0, max_value=50_000), min_size=7, max_size=7),
+    held=st.sets(st.integers(min_value=0, max_value=5)),
+)
+def test_payouts_held_in_a_challenge_window_change_only_their_recipient_and_still_sum_to_the_pool(market, units, held):
+    """DATs minted just now are inside their challenge window: their contributor lines go to
+    their escrow, with the amounts they would have paid the owner; the lines still sum exactly to
+    the pool (asserted in _close)."""
+    now = timezone.now()
+    dats = market["dats"]
+    for i, d in enumerate(dats):
+        DAT.objects.filter(pk=d.pk).update(minted_at=now if i in held else now - timedelta(days=30))
+    _close(market, units, (1, 1))
+    with_holds = _lines_of_last_epoch()
+    DAT.objects.filter(pk__in=[d.pk for d in dats]).update(minted_at=now - timedelta(days=30))
+    _close(market, units, (1, 1))
+    without = _lines_of_last_epoch()
+    assert {k: v[1] for k, v in with_holds.items()} == {k: v[1] for k, v in without.items()}
+    by_pk = {d.pk: (i, d) for i, d in enumerate(dats)}
+    for (role, dat_id, _asset), (recipient, _amount) in with_holds.items():
+        i, d = by_pk[dat_id]
+        if role == "contributor":
+            assert recipient == (d.escrow_owner if i in held else owners.user(d.owner.address))
+        else:
+            assert not recipient.startswith("escrow:")

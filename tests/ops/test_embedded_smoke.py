@@ -156,7 +156,12 @@ def test_sign_in_vote_upload_to_dat_epoch_payout_and_a_clean_ledger_on_the_embed
 
     # Stop the portal (Ctrl-C), then verify the whole ledger.
     os.killpg(run.pid, signal.SIGINT)
-    assert run.wait(timeout=60) == 0
+    try:
+        code = run.wait(timeout=60)
+    except subprocess.TimeoutExpired:  # say which of bin/run's children did not stop
+        left = subprocess.run(["ps", "-o", "pid,stat,etime,args", "-s", str(run.pid)], capture_output=True, text=True)
+        pytest.fail(f"bin/run did not stop within 60 s of Ctrl-C; still running:\n{left.stdout}")
+    assert code == 0
     verified = subprocess.run(
         [sys.executable, "manage.py", "verify_ledger"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )

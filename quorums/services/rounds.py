@@ -5,6 +5,7 @@ locks the round row and proceeds only from state `open` (a duplicate delivery is
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,30 @@ def _scored(rounds: list[Round], ballots: dict[int, _Ballots]) -> dict[int, dict
         rules = r.params if "score_weights" in r.params else scoring_rules(r.quorum)
         out[r.pk] = round_scores(vectors[r.pk], ballots[r.pk].seats, rules["score_weights"])
     return out
+
+
+def _seat(rounds: Sequence[Round], committees: list[list[tuple[int, int, str]]]) -> None:
+    """Seat each drawn committee on its round and tell each seated validator (validator.drawn)."""
+    Seat.objects.bulk_create(
+        [
+            Seat(round=r, validator_id=vid, address=address, stake=stake)
+            for r, committee in zip(rounds, committees, strict=True)
+            for vid, stake, address in committee
+        ]
+    )
+    emit_many(
+        [
+            dict(
+                kind="validator.drawn",
+                idao=r.idao_id,
+                subject=f"round:{r.pk}",
+                recipients=[uid],
+                payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
+            )
+            for r, uids in zip(rounds, seat_users(committees), strict=True)
+            for uid in uids
+        ]
+    )
 
 
 def _locked_many(round_ids: list[int]) -> list[Round]:
@@ -255,26 +280,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         for r, leaf in zip(rounds, leaves, strict=True):
             r.open_anchor_leaf_id = leaf.pk
         Round.objects.bulk_create(rounds)
-        Seat.objects.bulk_create(
-            [
-                Seat(round=r, validator_id=vid, address=address, stake=stake)
-                for r, committee in zip(rounds, committees, strict=True)
-                for vid, stake, address in committee
-            ]
-        )
-        emit_many(
-            [
-                dict(
-                    kind="validator.drawn",
-                    idao=r.idao_id,
-                    subject=f"round:{r.pk}",
-                    recipients=[uid],
-                    payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
-                )
-                for r, uids in zip(rounds, seat_users(committees), strict=True)
-                for uid in uids
-            ]
-        )
+        _seat(rounds, committees)
         if chain_id:
             _enqueue_draw([r.pk for r in rounds])
         return out
@@ -391,26 +397,7 @@ def _draw_found(found: dict[int, Any]) -> None:
                     "draw_anchor_leaf_id",
                 ]
             )
-        Seat.objects.bulk_create(
-            [
-                Seat(round=r, validator_id=vid, address=address, stake=stake)
-                for r, committee in zip(rounds, committees, strict=True)
-                for vid, stake, address in committee
-            ]
-        )
-        emit_many(
-            [
-                dict(
-                    kind="validator.drawn",
-                    idao=r.idao_id,
-                    subject=f"round:{r.pk}",
-                    recipients=[uid],
-                    payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
-                )
-                for r, uids in zip(rounds, seat_users(committees), strict=True)
-                for uid in uids
-            ]
-        )
+        _seat(rounds, committees)
 
 
 def seat_users(committees: list[list[tuple[int, int, str]]]) -> list[list[int]]:

@@ -705,7 +705,7 @@ def delegation_figures(args) -> None:
         deleg_q,
         "queries",
         plain_q,
-        {"equal_to_baseline": True},
+        {"ratio": "<= 1"},
         delegations=m,
         baseline_is="same page with no delegations",
         ballots=len(range(0, n, 3)),

@@ -79,12 +79,17 @@ def proposal_veto(request: AuthedRequest, proposal_id: int) -> HttpResponse:
         try:
             treasury.proposal_veto(proposal_id=proposal.pk, steward=request.user, reason=form.cleaned_data["reason"])
         except DomainError as exc:
-            if exc.status == 403:
-                raise PermissionDenied(exc.detail) from None
-            messages.error(request, exc.detail)
+            _refused(request, exc)
         else:
             messages.success(request, "Vetoed: the proposal will not execute.")
     return redirect("idaos:proposal", proposal_id=proposal.pk)
+
+
+def _refused(request: AuthedRequest, exc: DomainError) -> None:
+    """A service's refusal on a page: a 403 stays a 403, anything else is said as a message."""
+    if exc.status == 403:
+        raise PermissionDenied(exc.detail) from None
+    messages.error(request, exc.detail)
 
 
 @login_required
@@ -105,9 +110,7 @@ def comment_new(request: AuthedRequest, proposal_id: int) -> HttpResponse:
                 parent_id=form.cleaned_data["parent"],
             )
         except DomainError as exc:
-            if exc.status == 403:
-                raise PermissionDenied(exc.detail) from None
-            messages.error(request, exc.detail)
+            _refused(request, exc)
     return redirect(f"/proposals/{proposal.pk}#discussion")
 
 
@@ -118,9 +121,7 @@ def comment_edit(request: AuthedRequest, proposal_id: int, comment_id: int) -> H
     try:
         comments.comment_edit(comment_id=comment_id, author=request.user, body=request.POST.get("body", ""))
     except DomainError as exc:
-        if exc.status == 403:
-            raise PermissionDenied(exc.detail) from None
-        messages.error(request, exc.detail)
+        _refused(request, exc)
     return redirect(f"/proposals/{proposal.pk}#comment-{comment_id}")
 
 
@@ -131,9 +132,7 @@ def comment_hide(request: AuthedRequest, proposal_id: int, comment_id: int) -> H
     try:
         comments.comment_hide(comment_id=comment_id, steward=request.user, reason=request.POST.get("reason", ""))
     except DomainError as exc:
-        if exc.status == 403:
-            raise PermissionDenied(exc.detail) from None
-        messages.error(request, exc.detail)
+        _refused(request, exc)
     else:
         messages.success(request, "The comment is hidden; the reason is shown in its place.")
     return redirect(f"/proposals/{proposal.pk}#comment-{comment_id}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -88,26 +89,10 @@ def clean_message(message: Any) -> dict[str, Any]:
         raise InvalidBallot("message is the EIP-712 Ballot object.", code="malformed_ballot")
     if eip712.is_option_ballot(message):
         return _clean_option_message(message)
-    missing = [f for f in eip712.MESSAGE_FIELDS if f not in message]
-    extra = sorted(set(message) - set(eip712.MESSAGE_FIELDS))
-    if missing:
-        raise InvalidBallot(f"The ballot is missing: {', '.join(missing)}.", code="malformed_ballot")
-    if extra:
-        raise InvalidBallot(
-            f"The ballot has fields the Ballot type does not: {', '.join(extra)}.", code="unexpected_fields"
-        )
-    voter = message["voter"]
-    if not isinstance(voter, str) or not ADDRESS_RE.match(voter):
-        raise InvalidBallot("message.voter is an Ethereum address.", code="malformed_ballot")
-    for name in ("idao", "choice", "reason"):
-        if not isinstance(message[name], str):
-            raise InvalidBallot(f"message.{name} is a string.", code="malformed_ballot")
+    voter = _check_shape(message, eip712.MESSAGE_FIELDS, "Ballot", strings=("idao", "choice", "reason"))
     if message["choice"] not in YES_NO_CHOICES:
         raise InvalidBallot("message.choice is for, against or abstain.", code="malformed_ballot")
-    if len(message["reason"]) > MAX_REASON:
-        raise InvalidBallot(
-            f"The reason is {len(message['reason']):,} characters; the limit is {MAX_REASON:,}.", code="reason_too_long"
-        )
+    _check_reason(message["reason"])
     return {
         "voter": voter,
         "idao": message["idao"],
@@ -118,23 +103,37 @@ def clean_message(message: Any) -> dict[str, Any]:
     }
 
 
-def _clean_option_message(message: dict[str, Any]) -> dict[str, Any]:
-    """An OptionBallot's canonical message: its shape, and options that are distinct indices
-    (which options the proposal has, and how many its method takes, is `check_selection`'s)."""
-    missing = [f for f in eip712.OPTION_MESSAGE_FIELDS if f not in message]
-    extra = sorted(set(message) - set(eip712.OPTION_MESSAGE_FIELDS))
+def _check_shape(message: dict[str, Any], fields: Sequence[str], type_name: str, *, strings: Sequence[str]) -> str:
+    """The fields both ballot types check alike (exactly `fields`, an address as voter, `strings`
+    as strings), in the order their codes are reported; returns the voter."""
+    missing = [f for f in fields if f not in message]
+    extra = sorted(set(message) - set(fields))
     if missing:
         raise InvalidBallot(f"The ballot is missing: {', '.join(missing)}.", code="malformed_ballot")
     if extra:
         raise InvalidBallot(
-            f"The ballot has fields the OptionBallot type does not: {', '.join(extra)}.", code="unexpected_fields"
+            f"The ballot has fields the {type_name} type does not: {', '.join(extra)}.", code="unexpected_fields"
         )
     voter = message["voter"]
     if not isinstance(voter, str) or not ADDRESS_RE.match(voter):
         raise InvalidBallot("message.voter is an Ethereum address.", code="malformed_ballot")
-    for name in ("idao", "reason"):
+    for name in strings:
         if not isinstance(message[name], str):
             raise InvalidBallot(f"message.{name} is a string.", code="malformed_ballot")
+    return voter
+
+
+def _check_reason(reason: str) -> None:
+    if len(reason) > MAX_REASON:
+        raise InvalidBallot(
+            f"The reason is {len(reason):,} characters; the limit is {MAX_REASON:,}.", code="reason_too_long"
+        )
+
+
+def _clean_option_message(message: dict[str, Any]) -> dict[str, Any]:
+    """An OptionBallot's canonical message: its shape, and options that are distinct indices
+    (which options the proposal has, and how many its method takes, is `check_selection`'s)."""
+    voter = _check_shape(message, eip712.OPTION_MESSAGE_FIELDS, "OptionBallot", strings=("idao", "reason"))
     options = message["options"]
     if not isinstance(options, list) or len(options) > MAX_OPTIONS:
         raise InvalidBallot(
@@ -146,10 +145,7 @@ def _clean_option_message(message: dict[str, Any]) -> dict[str, Any]:
         raise InvalidBallot("The ballot picks no option; pick at least one.", code="empty_selection")
     if len(set(options)) != len(options):
         raise InvalidBallot("The ballot lists an option more than once.", code="duplicate_option")
-    if len(message["reason"]) > MAX_REASON:
-        raise InvalidBallot(
-            f"The reason is {len(message['reason']):,} characters; the limit is {MAX_REASON:,}.", code="reason_too_long"
-        )
+    _check_reason(message["reason"])
     return {
         "voter": voter,
         "idao": message["idao"],

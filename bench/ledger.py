@@ -27,6 +27,8 @@ os.environ.setdefault(
     "SECRET_KEY", "bench-only-secret-key-never-deployed-0123456789abcdef"
 )  # settings require one on PostgreSQL
 os.environ.setdefault("PORTAL_HTTPS", "false")
+# Production-like: Redis beside PostgreSQL, so concurrent single transfers are combined (ledger.combine).
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/13")
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
@@ -45,15 +47,17 @@ def _create_database() -> None:
 _create_database()
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, connections, transaction  # noqa: E402
 from eth_utils import keccak as slow_keccak  # noqa: E402
 
-from ledger import merkle, owners, proofs, selectors, services  # noqa: E402
+from ledger import combine, merkle, owners, proofs, selectors, services  # noqa: E402
 from ledger.models import Balance, Block, Leaf, Posting, Transaction  # noqa: E402
 from ledger.verify import ledger_verify  # noqa: E402
 
 CTX = multiprocessing.get_context("fork")
+COMBINED: list[tuple[int, int, int]] = []  # per window: (combined batches, their items, transfers)
 RUNS = int(os.environ.get("BENCH_RUNS", 3))  # best of RUNS: the 2 cores are shared, so take the least disturbed run
 TABLES = (
     "ledger_leaf, ledger_block, ledger_posting, ledger_balance, ledger_transaction, ledger_account, ledger_chainhead"
@@ -113,7 +117,7 @@ def _transfer_client(i: int, source: str, destination: str, tag: str, start_at: 
             n += 1
     finally:
         connection.close()
-        out.put((n, latencies))
+        out.put((n, latencies, combine.Stats.batches, combine.Stats.items))
 
 
 def transfers_per_second(
@@ -135,8 +139,9 @@ def transfers_per_second(
     results = [out.get() for _ in procs]
     for p in procs:
         p.join()
-    done = sum(n for n, _ in results)
-    return done / seconds, [x for _, lat in results for x in lat]
+    done = sum(r[0] for r in results)
+    COMBINED.append((sum(r[2] for r in results), sum(r[3] for r in results), done))
+    return done / seconds, [x for r in results for x in r[1]]
 
 
 def batched_transfers_per_second(batches: int, size: int = 1000) -> float:
@@ -345,10 +350,12 @@ def main() -> None:
     seconds = float(os.environ.get("BENCH_TRANSFER_SECONDS", 5))
     # 1 client and 8 clients in alternating windows, so both see the same machine load (the 2
     # cores are shared); the figures are medians over the rounds.
-    ones, eights = [], []
+    ones, eights, shared = [], [], []
     for r in range(int(os.environ.get("BENCH_TRANSFER_ROUNDS", 3))):
         ones.append(transfers_per_second(1, seconds, f"one{r}")[0])
         eights.append(transfers_per_second(8, seconds, f"eight{r}")[0])
+        batches, items, done = COMBINED[-1]
+        shared.append({"combined_batches": batches, "combined_items": items, "transfers": done})
     one, eight = statistics.median(ones), statistics.median(eights)
     emit(
         "transfers_per_second_8_clients",
@@ -361,6 +368,7 @@ def main() -> None:
         rounds_one=[round(x, 1) for x in ones],
         rounds_eight=[round(x, 1) for x in eights],
         median_round_ratio=round(statistics.median(e / o for e, o in zip(eights, ones, strict=True)), 2),
+        group_commit=shared if settings.LEDGER_COMBINE else "off (LEDGER_COMBINE)",
     )
     # Eight writers crediting one hot system account (the reward pool) beside the same 1-client rate.
     pool, _ = transfers_per_second(8, seconds, "pool", destination=owners.REWARD_POOL)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from portal.errors import DomainError
 
-from . import merkle, owners
+from . import combine, merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
 from .models import Account, Asset, Balance, Block, ChainHead, Kind, Leaf, Transaction
 
@@ -196,13 +196,27 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
         items.append(_Item(index, given.kind, legs, given.idempotency_key, given.memo, fingerprint))
     if not items:
         return results  # type: ignore[return-value]
+    if len(items) == 1 and combine.applies():
+        # A batch of one outside any transaction: concurrent writers share a transaction (ledger.combine).
+        single = combine.post_one(items[0])
+        if atomic and single.error is not None:
+            raise single.error
+        results[items[0].index] = single
+        return results  # type: ignore[return-value]
+    for index, outcome in _post_in_transaction(items, atomic=atomic).items():
+        results[index] = outcome
+    return results  # type: ignore[return-value]
+
+
+def _post_in_transaction(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
+    """`items` applied in one transaction (a savepoint inside an enclosing one), retried on a
+    racing key or a deadlock."""
     attempt = 0
     while True:
         attempt += 1
         try:
             with transaction.atomic():
-                outcomes = _post(items, atomic=atomic)
-            break
+                return _post(items, atomic=atomic)
         except IntegrityError:
             # The unique key index made us wait for a racing batch that committed one of our keys:
             # look again, and that key is now a replay.
@@ -214,9 +228,6 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
                 raise
         except DataError as exc:
             raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
-    for index, outcome in outcomes.items():
-        results[index] = outcome
-    return results  # type: ignore[return-value]
 
 
 def _replays(

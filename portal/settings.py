@@ -233,6 +233,11 @@ REWARDS_DEMO_PIPELINE = env.bool("REWARDS_DEMO_PIPELINE", default=False)
 REWARDS_EPOCH_SECONDS = env.int("REWARDS_EPOCH_SECONDS", default=60 if REWARDS_DEMO_PIPELINE else 3600)
 
 # --- Optional public anchoring of block roots to an EVM chain ------------------------------
+# Group commit: concurrent single transfers outside a transaction share one (ledger/combine.py).
+# Needs Redis (REDIS_URL) and PostgreSQL; a waiter posts its own transfer after this many seconds.
+LEDGER_COMBINE = env.bool("LEDGER_COMBINE", default=bool(REDIS_URL))
+LEDGER_COMBINE_WAIT_SECONDS = env.float("LEDGER_COMBINE_WAIT_SECONDS", default=30.0)
+LEDGER_COMBINE_LEADERS = env.int("LEDGER_COMBINE_LEADERS", default=1)  # writers posting at once
 LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")
 LEDGER_EVM_PRIVATE_KEY = env.str("LEDGER_EVM_PRIVATE_KEY", default="")
 

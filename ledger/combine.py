@@ -1,0 +1,301 @@
+"""Group commit for single transfers: concurrent writers share one database transaction.
+
+A single transfer costs about the same database work whether it travels alone or with a thousand
+others (one lock pass, one write statement, one commit), so writers in different processes that
+arrive together are combined, as TigerBeetle and PostgreSQL's own group commit do:
+
+- A writer that finds fewer than LEDGER_COMBINE_LEADERS leaders (2: one per core keeps both
+  busy) becomes one and posts its own transfer at once (the uncontended path is the direct one,
+  plus two Redis round trips).
+- Otherwise it queues its transfer in Redis and waits for its own reply.
+- A leader, once its own transfer is done, drains its share of the queue in batches (one
+  database transaction each, `transactions_post`'s per-item mode) and replies to each writer. It
+  gives the lead to the oldest waiter after LEAD_SECONDS, so no caller leads for ever.
+
+Leadership (leases) and the queue live in Redis, and each step on them is one Lua script, so they
+change together: a writer queues only while a leader exists, and a leader steps down only when
+the queue is empty. No queued transfer is left behind with nobody to post it.
+
+Nothing is ever applied twice or reported wrongly, whatever dies, because:
+- every transfer has its idempotency key, so posting it again is a replay;
+- a leader takes items off the queue only inside its database transaction, while holding the
+  transaction-level advisory lock FENCE_LOCK (shared). A writer that has waited
+  LEDGER_COMBINE_WAIT_SECONDS in vain removes its item from the queue and posts it itself. If the
+  item is already gone, the writer first takes FENCE_LOCK exclusively. Every leader that could
+  hold the item has then committed or rolled back, so the writer's own post is a replay or the
+  only application.
+
+Used only on PostgreSQL with Redis (REDIS_URL), outside an enclosing transaction (a caller's
+transaction must see its own transfer), and never when LEDGER_COMBINE is off."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from datetime import datetime
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.conf import settings
+from django.db import connection, transaction
+
+from . import errors
+
+if TYPE_CHECKING:
+    from .services import PostResult, _Item
+
+log = logging.getLogger(__name__)
+
+FENCE_LOCK = 0x1ED6E6  # transaction-level only: it works behind PgBouncer's transaction pooling
+LEASE_MS = 5_000  # a leader that stops renewing its lease this long is taken over
+LEAD_SECONDS = 0.1  # a leader hands the lead on after this long (its own transfer is long done)
+POLL_SECONDS = 0.5  # a waiter looks for a missing leader this often
+RETRY = "retry"  # reply: the leader's batch rolled back; post it yourself
+LEAD = "lead"  # reply: you lead now
+
+# Leaders are a sorted set of lease ends (ms, Redis's clock); a lapsed lease is dropped when
+# anyone looks. Up to ARGV max leaders post at once (one per core keeps both cores busy).
+_LEASES = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+"""
+# enter: lead (1) if fewer than the most leaders lead, else queue the item (0).
+_ENTER = (
+    _LEASES
+    + """
+if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[4]) then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return 1 end
+redis.call('RPUSH', KEYS[1], ARGV[2])
+return 0
+"""
+)
+# take over from leaders whose lease ran out: 1 if we lead now.
+_TAKE_OVER = (
+    _LEASES
+    + """
+if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), ARGV[1]) return 1 end
+return 0
+"""
+)
+# turn: first deliver the previous batch's replies (ARGV[7..]: id, reply, id, reply, ...). Then, if
+# we no longer lead: -1; if the queue is empty: step down, 1; if ARGV[2] = '1': hand the lead to
+# the oldest waiter, 2; else renew the lease and pop our share of the queue (its length over the
+# leaders, at most ARGV[6] items).
+_TURN = (
+    _LEASES
+    + """
+for i = 7, #ARGV, 2 do
+  redis.call('RPUSH', KEYS[3] .. ARGV[i], ARGV[i + 1])
+  redis.call('PEXPIRE', KEYS[3] .. ARGV[i], ARGV[5])
+end
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return -1 end
+local head = redis.call('LINDEX', KEYS[1], 0)
+if not head then redis.call('ZREM', KEYS[2], ARGV[1]) return 1 end
+if ARGV[2] == '1' then
+  local next = cjson.decode(head)['r']
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), next)
+  redis.call('RPUSH', KEYS[3] .. next, ARGV[4])
+  redis.call('PEXPIRE', KEYS[3] .. next, ARGV[5])
+  return 2
+end
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+local share = math.ceil(redis.call('LLEN', KEYS[1]) / redis.call('ZCARD', KEYS[2]))
+return redis.call('LPOP', KEYS[1], math.min(share, tonumber(ARGV[6])))
+"""
+)
+REPLY_TTL_MS = 120_000
+
+# Refusals a batch can return, by code (inputs are validated before they are queued).
+_ERRORS = {cls.code: cls for cls in (errors.InsufficientFunds, errors.IdempotencyKeyReused, errors.InvalidAmount)}
+
+
+def applies() -> bool:
+    return (
+        getattr(settings, "LEDGER_COMBINE", False)
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+    )
+
+
+@cache
+def _redis() -> Any:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@cache
+def _scripts() -> dict[str, Any]:
+    client = _redis()
+    return {
+        name: client.register_script(src)
+        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
+    }
+
+
+def _keys() -> tuple[str, str, str]:
+    prefix = f"ledger:combine:{connection.settings_dict['NAME']}:"
+    return prefix + "queue", prefix + "leader", prefix + "reply:"
+
+
+def leaders() -> int:
+    return int(getattr(settings, "LEDGER_COMBINE_LEADERS", 1))
+
+
+def wait_seconds() -> float:
+    return float(getattr(settings, "LEDGER_COMBINE_WAIT_SECONDS", 30.0))
+
+
+class Stats:
+    """Per process, for tests and the benchmark: batches posted for others and their items."""
+
+    batches = 0
+    items = 0
+    largest = 0
+
+
+def post_one(item: _Item) -> PostResult:
+    """The outcome of one validated item, posted by whoever leads."""
+    rid = uuid.uuid4().hex
+    payload = json.dumps(
+        {
+            "r": rid,
+            "k": item.kind,
+            "l": [[o, a, str(x)] for o, a, x in item.legs],
+            "key": item.key,
+            "m": item.memo,
+            "f": item.fingerprint,
+        },
+        separators=(",", ":"),
+    )
+    queue, leader, _ = keys = _keys()
+    if _scripts()["enter"](keys=[queue, leader], args=[rid, payload, LEASE_MS, leaders()]) == 1:
+        try:
+            return _alone(item)
+        finally:
+            _lead(rid, own=None)
+    return _wait(rid, item, payload, keys)
+
+
+def _wait(rid: str, item: _Item, payload: str, keys: tuple[str, str, str]) -> PostResult:
+    queue, leader, reply = keys
+    client = _redis()
+    deadline = time.monotonic() + wait_seconds()
+    while (left := deadline - time.monotonic()) > 0:
+        got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
+        if got is None:
+            if _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) == 1:
+                own = _lead(rid, own=rid)
+                if own is not None:
+                    return _own(own, item)
+            continue
+        message = got[1].decode()
+        if message == LEAD:
+            own = _lead(rid, own=rid)
+            if own is not None:
+                return _own(own, item)
+            continue
+        return _own(message, item)
+    # Nobody answered in time. Still queued: take it back and post it here.
+    if client.lrem(queue, 1, payload):
+        return _alone(item)
+    # A leader took it: wait until no leader holds a transaction that could contain it.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [FENCE_LOCK])
+        late = client.lpop(reply + rid)
+        if late is not None and late.decode() not in (LEAD, RETRY):
+            return _decode(late.decode())
+        return _alone(item)
+
+
+def _alone(item: _Item) -> PostResult:
+    from .services import _post_in_transaction
+
+    return _post_in_transaction([item], atomic=False)[item.index]
+
+
+def _own(message: str, item: _Item) -> PostResult:
+    if message == RETRY:  # the batch rolled back: nothing of it was written
+        return _alone(item)
+    return _decode(message)
+
+
+def _lead(token: str, *, own: str | None) -> str | None:
+    """Drain the queue while we lead; the reply meant for `own` (our queued item) is returned."""
+    from .services import MAX_BATCH, _Item, _post
+
+    queue, leader, reply = _keys()
+    turn = _scripts()["turn"]
+    handoff_at = time.monotonic() + LEAD_SECONDS
+    mine: str | None = None
+    replies: dict[str, str] = {}
+    while True:
+        # Never hand the lead on while our own item waits in the queue.
+        handoff = "1" if (mine is not None or own is None) and time.monotonic() > handoff_at else "0"
+        popped: list[dict] = []
+        try:
+            with transaction.atomic():
+                # Items leave the queue only while we hold the fence (see the module's docstring).
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [FENCE_LOCK])
+                sent = [x for pair in replies.items() for x in pair]
+                replies = {}
+                raw = turn(
+                    keys=[queue, leader, reply],
+                    args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, MAX_BATCH, *sent],
+                )
+                if not isinstance(raw, list):  # we stepped down, handed the lead on or lost it
+                    return mine
+                popped = [json.loads(entry) for entry in raw]
+                items = [
+                    _Item(i, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])
+                    for i, p in enumerate(popped)
+                ]
+                # No savepoint: a batch that fails rolls back whole and each writer posts its own.
+                outcomes = _post(items, atomic=False) if items else {}
+            replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
+            Stats.batches += 1
+            Stats.items += len(popped)
+            Stats.largest = max(Stats.largest, len(popped))
+        except Exception:
+            log.exception("A combined ledger batch of %d failed; its writers post their own", len(popped))
+            replies = {p["r"]: RETRY for p in popped}
+        if own is not None and own in replies:
+            mine = replies.pop(own)
+
+
+def _encode(result: PostResult) -> str:
+    tx = result.transaction
+    return json.dumps(
+        {
+            "s": result.status,
+            "tx": None
+            if tx is None
+            else [tx.pk, tx.kind, tx.idempotency_key, tx.fingerprint, tx.memo, tx.created_at.isoformat()],
+            "e": None if result.error is None else [result.error.code, result.error.detail],
+        },
+        separators=(",", ":"),
+    )
+
+
+def _decode(message: str) -> PostResult:
+    from .models import Transaction
+    from .services import PostResult
+
+    data = json.loads(message)
+    tx = None
+    if data["tx"] is not None:
+        pk, kind, key, fingerprint, memo, created_at = data["tx"]
+        tx = Transaction(id=pk, kind=kind, idempotency_key=key, fingerprint=fingerprint, memo=memo)
+        tx.created_at = datetime.fromisoformat(created_at)
+        tx._state.adding = False
+    error = None
+    if data["e"] is not None:
+        code, detail = data["e"]
+        error = _ERRORS[code](detail)
+    return PostResult(data["s"], transaction=tx, error=error)

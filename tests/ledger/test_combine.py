@@ -1,0 +1,223 @@
+"""Group commit (ledger.combine) against real PostgreSQL and Redis: writers queued behind a busy
+leader share one database transaction, each gets its own outcome, and nothing is applied twice
+or lost when a leader dies before or after posting."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+from django.db import connection, transaction
+from django.test import override_settings
+
+from ledger import combine, owners, services
+from ledger.errors import InsufficientFunds
+from ledger.models import Balance, Transaction
+from ledger.services import _Item, _post
+from ledger.verify import ledger_verify
+from tests.ledger.test_concurrency import run_threads
+from tests.personas import many
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    if connection.vendor != "postgresql":
+        pytest.skip("group commit runs on PostgreSQL (bin/test always uses it)")
+
+
+def wait_for(condition, what: str, timeout: float = 30.0):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"gave up waiting for {what}"
+        time.sleep(0.005)
+    return value
+
+
+def queued() -> int:
+    return combine._redis().llen(combine._keys()[0])
+
+
+def xmin_of(keys: list[str]) -> set[int]:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT xmin::text FROM ledger_transaction WHERE idempotency_key = ANY(%s)", [keys])
+        return {int(row[0]) for row in cursor.fetchall()}
+
+
+def funded(n: int, amount: int = 100) -> list[str]:
+    people = [owners.user(p.address) for p in many(n)]
+    for i, who in enumerate(people):
+        services.mint(to=who, asset="LAZ", amount=amount, idempotency_key=f"fund:{i}")
+    return people
+
+
+def test_writers_queued_behind_a_busy_leader_are_applied_in_one_database_transaction():
+    leader, *others = funded(5)
+    sink = owners.idao("sink")
+    hold = threading.Event()
+
+    def work(i):
+        if i > 0:
+            wait_for(hold.is_set, "the leader to be blocked")
+        return services.transfer(
+            source=[leader, *others][i],
+            destination=sink,
+            asset="LAZ",
+            amount=10,
+            kind="transfer",
+            idempotency_key=f"t{i}",
+        )
+
+    # Block the first writer (the leader) on its balance row, so the four others queue behind it.
+    with transaction.atomic():
+        Balance.objects.select_for_update().get(account__owner=leader, asset="LAZ")
+        results: list = []
+        runner = threading.Thread(target=lambda: results.extend(run_threads(5, work)))
+        runner.start()
+        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, "a leader")
+        hold.set()
+        wait_for(lambda: queued() == 4, "four queued writers")
+    runner.join(60)
+    assert all(isinstance(r, Transaction) for r in results), results
+    assert len(xmin_of([f"t{i}" for i in range(1, 5)])) == 1  # the four share one transaction
+    assert xmin_of(["t0"]).isdisjoint(xmin_of(["t1"]))
+    assert Balance.objects.get(account__owner=sink, asset="LAZ").amount == 50
+    assert queued() == 0 and combine._redis().zcard(combine._keys()[1]) == 0
+    assert ledger_verify().ok
+
+
+def test_a_refusal_in_a_combined_batch_reaches_only_its_own_writer():
+    leader, a, b, poor = [*funded(3), owners.user(many(4)[3].address)]
+    sink = owners.idao("sink")
+    hold = threading.Event()
+    payers = [leader, a, poor, b]
+
+    def work(i):
+        if i > 0:
+            wait_for(hold.is_set, "the leader to be blocked")
+        return services.transfer(
+            source=payers[i], destination=sink, asset="LAZ", amount=10, kind="transfer", idempotency_key=f"r{i}"
+        )
+
+    with transaction.atomic():
+        Balance.objects.select_for_update().get(account__owner=leader, asset="LAZ")
+        results: list = []
+        runner = threading.Thread(target=lambda: results.extend(run_threads(4, work)))
+        runner.start()
+        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, "a leader")
+        hold.set()
+        wait_for(lambda: queued() == 3, "three queued writers")
+    runner.join(60)
+    assert isinstance(results[2], InsufficientFunds), results
+    assert all(isinstance(results[i], Transaction) for i in (0, 1, 3)), results
+    assert len(xmin_of(["r1", "r3"])) == 1
+    assert not Transaction.objects.filter(idempotency_key="r2").exists()
+    assert Balance.objects.get(account__owner=sink, asset="LAZ").amount == 30
+
+
+def test_a_writer_whose_leader_stopped_renewing_its_lease_takes_over_and_posts():
+    (payer,) = funded(1)
+    # A leader that died: its lease ends in 300 ms and nobody renews it.
+    client, (_, leaders, _) = combine._redis(), combine._keys()
+    seconds, micros = client.time()
+    client.zadd(leaders, {"dead-leader": seconds * 1000 + micros // 1000 + 300})
+    tx = services.transfer(
+        source=payer, destination=owners.idao("x"), asset="LAZ", amount=1, kind="transfer", idempotency_key="late"
+    )
+    assert Transaction.objects.get(idempotency_key="late").pk == tx.pk
+    assert queued() == 0 and client.zcard(leaders) == 0
+
+
+@override_settings(LEDGER_COMBINE_WAIT_SECONDS=1.0)
+def test_a_writer_nobody_answers_takes_its_item_back_from_the_queue_and_posts_it_once():
+    (payer,) = funded(1)
+    client, (_, leaders, _) = combine._redis(), combine._keys()
+    client.zadd(leaders, {"stuck-leader": 2**50})  # alive for ever, never pops
+    tx = services.transfer(
+        source=payer, destination=owners.idao("x"), asset="LAZ", amount=1, kind="transfer", idempotency_key="mine"
+    )
+    assert Transaction.objects.filter(idempotency_key="mine").get().pk == tx.pk
+    assert queued() == 0  # taken back: no later leader can post it again
+
+
+@override_settings(LEDGER_COMBINE_WAIT_SECONDS=1.0)
+def test_a_writer_whose_item_a_leader_took_waits_for_that_leader_and_gets_its_transaction():
+    (payer,) = funded(1)
+    client, (queue, leaders, _) = combine._redis(), combine._keys()
+    client.zadd(leaders, {"slow-leader": 2**50})
+    outcome: list = []
+    writer = threading.Thread(
+        target=lambda: outcome.extend(
+            run_threads(
+                1,
+                lambda i: services.transfer(
+                    source=payer,
+                    destination=owners.idao("x"),
+                    asset="LAZ",
+                    amount=1,
+                    kind="transfer",
+                    idempotency_key="taken",
+                ),
+            )
+        )
+    )
+    writer.start()
+    # A leader takes the item under the fence and is still posting it when the writer's wait ends.
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [combine.FENCE_LOCK])
+        p = json.loads(wait_for(lambda: client.lpop(queue), "the writer's queued item"))
+        wait_for(_waiting_on_fence, "the writer to wait for the fence")
+        posted = _post(
+            [_Item(0, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])], atomic=False
+        )
+        # ... and dies before it replies: nothing is ever pushed to the writer.
+    writer.join(60)
+    (result,) = outcome
+    assert isinstance(result, Transaction), result
+    assert result.pk == posted[0].transaction.pk  # the leader's transaction, replayed, not a second one
+    assert Transaction.objects.filter(idempotency_key="taken").count() == 1
+
+
+def _waiting_on_fence() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s",
+            [combine.FENCE_LOCK],
+        )
+        return cursor.fetchone()[0] > 0
+
+
+def test_eight_writers_at_once_each_transfer_is_applied_exactly_once():
+    payers = funded(8, amount=1000)
+    sink = owners.idao("sink")
+
+    def work(i):
+        return [
+            services.transfer(
+                source=payers[i], destination=sink, asset="LAZ", amount=1, kind="transfer", idempotency_key=f"e{i}:{n}"
+            )
+            for n in range(40)
+        ]
+
+    results = run_threads(8, work)
+    assert all(isinstance(r, list) and len(r) == 40 for r in results), results
+    assert Transaction.objects.filter(idempotency_key__startswith="e").count() == 320
+    assert len({tx.pk for r in results for tx in r}) == 320
+    assert Balance.objects.get(account__owner=sink, asset="LAZ").amount == 320
+    assert ledger_verify().ok
+
+
+def test_a_transfer_inside_a_callers_transaction_is_posted_in_it_and_rolls_back_with_it():
+    (payer,) = funded(1)
+    with transaction.atomic():
+        services.transfer(
+            source=payer, destination=owners.idao("x"), asset="LAZ", amount=1, kind="transfer", idempotency_key="in"
+        )
+        assert Transaction.objects.filter(idempotency_key="in").exists()
+        transaction.set_rollback(True)
+    assert not Transaction.objects.filter(idempotency_key="in").exists()
+    assert queued() == 0

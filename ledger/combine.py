@@ -82,14 +82,13 @@ if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then
 return 0
 """
 )
-# turn: first deliver the previous batch's replies (ARGV[7..]: id, reply, id, reply, ...). Then, if
-# we no longer lead: -1; if the queue is empty: step down, 1; if ARGV[2] = '1': hand the lead to
-# the oldest waiter, 2; else renew the lease and pop our share of the queue (its length over the
-# leaders, at most ARGV[6] items).
+# turn: first deliver the previous batch's replies (ARGV[6..]: id, reply, id, reply, ...). Then,
+# if we no longer lead: -1; if the queue is empty: step down, 1; if ARGV[2] = '1': hand the lead
+# to the oldest waiter, 2; else renew the lease, 0 (there is work: pop it under the fence).
 _TURN = (
     _LEASES
     + """
-for i = 7, #ARGV, 2 do
+for i = 6, #ARGV, 2 do
   redis.call('RPUSH', KEYS[3] .. ARGV[i], ARGV[i + 1])
   redis.call('PEXPIRE', KEYS[3] .. ARGV[i], ARGV[5])
 end
@@ -105,10 +104,16 @@ if ARGV[2] == '1' then
   return 2
 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-local share = math.ceil(redis.call('LLEN', KEYS[1]) / redis.call('ZCARD', KEYS[2]))
-return redis.call('LPOP', KEYS[1], math.min(share, tonumber(ARGV[6])))
+return 0
 """
 )
+# pop: if we still lead, our share of the queue (its length over the leaders, at most ARGV[2]).
+_POP = """
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return false end
+local share = math.ceil(redis.call('LLEN', KEYS[1]) / redis.call('ZCARD', KEYS[2]))
+if share == 0 then return {} end
+return redis.call('LPOP', KEYS[1], math.min(share, tonumber(ARGV[2])))
+"""
 REPLY_TTL_MS = 120_000
 
 # Refusals a batch can return, by code (inputs are validated before they are queued).
@@ -133,7 +138,7 @@ def _scripts() -> dict[str, Any]:
     client = _redis()
     return {
         name: client.register_script(src)
-        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
+        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN), ("pop", _POP))
     }
 
 
@@ -230,26 +235,26 @@ def _lead(token: str, *, own: str | None) -> str | None:
     from .services import MAX_BATCH, _Item, _post
 
     queue, leader, reply = _keys()
-    turn = _scripts()["turn"]
+    scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
     mine: str | None = None
     replies: dict[str, str] = {}
     while True:
         # Never hand the lead on while our own item waits in the queue.
         handoff = "1" if (mine is not None or own is None) and time.monotonic() > handoff_at else "0"
+        sent = [x for pair in replies.items() for x in pair]
+        replies = {}
+        step = scripts["turn"](keys=[queue, leader, reply], args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, *sent])
+        if step != 0:  # we stepped down, handed the lead on or lost it
+            return mine
         popped: list[dict] = []
         try:
             with transaction.atomic():
                 # Items leave the queue only while we hold the fence (see the module's docstring).
                 with connection.cursor() as cursor:
                     cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [FENCE_LOCK])
-                sent = [x for pair in replies.items() for x in pair]
-                replies = {}
-                raw = turn(
-                    keys=[queue, leader, reply],
-                    args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, MAX_BATCH, *sent],
-                )
-                if not isinstance(raw, list):  # we stepped down, handed the lead on or lost it
+                raw = scripts["pop"](keys=[queue, leader], args=[token, MAX_BATCH])
+                if raw is None:
                     return mine
                 popped = [json.loads(entry) for entry in raw]
                 items = [

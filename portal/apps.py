@@ -13,3 +13,6 @@ class PortalConfig(AppConfig):
         # siwe_verify sets last_login inside its own transaction; the stock receiver would
         # spend one more write (and commit) on every sign-in.
         user_logged_in.disconnect(update_last_login, dispatch_uid="update_last_login")
+        from .startup import freeze_startup_objects
+
+        freeze_startup_objects()

@@ -38,7 +38,6 @@ from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
-import redis
 from django.conf import settings
 from django.db import connection, transaction
 
@@ -130,6 +129,8 @@ def applies() -> bool:
 
 @cache
 def _redis() -> Any:
+    import redis  # only where combining is on: a process without Redis never loads it
+
     return redis.Redis.from_url(settings.REDIS_URL)
 
 

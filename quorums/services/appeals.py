@@ -21,10 +21,11 @@ from idaos.models import Membership, MembershipStatus, Role
 from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import sealed_head
-from portal.events import emit, emit_many
+from portal.events import emit
 
 from .. import hooks
-from ..consensus import ZERO_HASH, draw_committee, round_seed
+from ..beacon import seed_chain_id
+from ..consensus import ZERO_HASH, round_seed
 from ..errors import (
     AppealExists,
     AppealFinal,
@@ -35,7 +36,7 @@ from ..errors import (
     RoundNotFound,
 )
 from ..models import QUORUM_RULES, Appeal, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
-from .rounds import OPEN_LEAF_KIND, _reserve_round_ids, open_record, scoring_rules, seat_users
+from .rounds import OPEN_LEAF_KIND, _draw, _enqueue_draw, _reserve_round_ids, _seat, open_record, scoring_rules
 from .slashing import apply_slash
 
 BPS = 10_000
@@ -193,19 +194,21 @@ def panel_open(*, round_: Round, now: Any) -> Round:
 
 def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: int, *, now: Any) -> Round:
     """The appeal round: like any round (the seed from the latest sealed block and public
-    values, the same draw), over the candidates outside the earlier rounds; attempt is
-    1000·level + the first round's attempt, so the seed and the (subject, attempt) key differ."""
+    values, the same draw; with a public chain configured it waits in `drawing` for the chain's
+    first block after its opening, as first rounds do), over the candidates outside the earlier
+    rounds; attempt is 1000·level + the first round's attempt, so the seed and the (subject,
+    attempt) key differ."""
     [round_id] = _reserve_round_ids(1)
     head = sealed_head()
     block_height, block_hash = head if head else (0, ZERO_HASH)
     level = r.appeal_level + 1
     attempt = 1000 * level + r.attempt % 1000
+    chain_id = seed_chain_id()
     seed = round_seed(
         block_hash=block_hash, quorum_id=quorum.pk, round_id=round_id, content_hash=r.content_hash, attempt=attempt
     )
-    chosen = draw_committee(bytes.fromhex(seed[2:]), [(vid, stake) for vid, stake, _ in rows], size)
-    by_id = {row[0]: row for row in rows}
-    committee = [by_id[vid] for vid in chosen]
+    candidates = [[vid, address, stake] for vid, stake, address in rows]
+    committee = [] if chain_id else _draw(seed, candidates, size)
     panel = Round(
         pk=round_id,
         quorum=quorum,
@@ -214,8 +217,11 @@ def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: i
         subject_ref=r.subject_ref,
         content_hash=r.content_hash,
         attempt=attempt,
-        seed=seed,
-        candidates=[[vid, address, stake] for vid, stake, address in rows],
+        seed="" if chain_id else seed,
+        state=RoundState.DRAWING if chain_id else RoundState.OPEN,
+        beacon_chain_id=chain_id or None,
+        draw_note=f"Waiting for the first block of chain {chain_id} after the opening." if chain_id else "",
+        candidates=candidates,
         seed_block_height=block_height,
         seed_block_hash=block_hash,
         opened_at=now,
@@ -229,25 +235,9 @@ def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: i
     record = open_record(panel, committee=committee) | {"committee_size": size, "appeal_of": r.pk, "level": level}
     panel.open_anchor_leaf_id = ledger.anchor(kind=OPEN_LEAF_KIND, subject=f"round-open:{round_id}", payload=record).pk
     panel.save(force_insert=True)
-    Seat.objects.bulk_create(
-        [Seat(round=panel, validator_id=vid, address=address, stake=stake) for vid, stake, address in committee]
-    )
-    emit_many(
-        [
-            dict(
-                kind="validator.drawn",
-                idao=panel.idao_id,
-                subject=f"round:{panel.pk}",
-                recipients=[uid],
-                payload={
-                    "title": f"appeal round {panel.pk} (level {level})",
-                    "deadline": panel.deadline.isoformat(),
-                    "url": "/validator/inbox",
-                },
-            )
-            for uid in seat_users([committee])[0]
-        ]
-    )
+    _seat([panel], [committee])
+    if chain_id:
+        _enqueue_draw([panel.pk])
     return panel
 
 

@@ -139,12 +139,16 @@ def _seat(rounds: Sequence[Round], committees: list[list[tuple[int, int, str]]])
                 idao=r.idao_id,
                 subject=f"round:{r.pk}",
                 recipients=[uid],
-                payload={"title": f"round {r.pk}", "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
+                payload={"title": _title(r), "deadline": r.deadline.isoformat(), "url": "/validator/inbox"},
             )
             for r, uids in zip(rounds, seat_users(committees), strict=True)
             for uid in uids
         ]
     )
+
+
+def _title(r: Round) -> str:
+    return f"appeal round {r.pk} (level {r.appeal_level})" if r.appeal_level else f"round {r.pk}"
 
 
 def _locked_many(round_ids: list[int]) -> list[Round]:

@@ -35,8 +35,9 @@ def _credit(p, amount: int, tag: str = "") -> None:
     )
 
 
-def _rejected(reasons=("pii: 3 of 4 records hold personal data",) * 3, n_validators: int = 10, **quorum):
-    """A contribution of BOB's, rejected by a first round of three with these reasons."""
+def _rejected(reasons=("pii: 3 of 4 records hold personal data",) * 3, n_validators: int = 10, draw=None, **quorum):
+    """A contribution of BOB's, rejected by a first round of three with these reasons (`draw`
+    draws its committee first when a public chain seeds it)."""
     quorum.setdefault("committee_size", 3)
     idao, q, ps = setup_network(n_validators, appeal_bond=BOND, appeal_bounty_bps=5000, appeal_fee_bps=1000, **quorum)
     member(idao, BOB)
@@ -44,6 +45,8 @@ def _rejected(reasons=("pii: 3 of 4 records hold personal data",) * 3, n_validat
     Contribution.objects.filter(pk=c.pk).update(state="routed")
     r = services.round_open(idao_id=idao.pk, subject_kind="contribution", subject_ref=str(c.pk), content_hash=c.sha256)
     assert r is not None
+    if draw is not None:
+        r = draw(r)
     Contribution.objects.filter(pk=c.pk).update(round=r)
     by_address = {p.address: p for p in ps}
     seated = [by_address[a] for a in r.seats.order_by("validator_id").values_list("address", flat=True)]

@@ -172,3 +172,50 @@ def test_the_draw_task_keeps_trying_through_the_broker_until_the_block_exists(se
         assert drawn.beacon_block_hash == first["hash"] and drawn.seats.count() == 3
     finally:
         fresh.stop()
+
+
+def test_an_appeal_panel_also_waits_for_the_chain_block_and_is_drawn_from_it_disjoint_from_the_first_round(
+    chain, client
+):
+    """Appeal (and DAT challenge) panels are rounds like any other: with a public chain, their
+    committee too is drawn only once the chain's first block after their opening exists."""
+    from ledger import owners
+    from ledger import services as ledger
+    from tests.quorums.factories import scored, user_of
+    from tests.quorums.test_appeals import BOB, BOND, _rejected
+
+    def drawn(r: Round) -> Round:
+        _mine_after(chain, r)
+        assert rounds_draw(round_ids=[r.pk])["drawn"] == 1
+        r.refresh_from_db()
+        return r
+
+    block_seal()
+    _idao, _q, ps, _c, first, _seated = _rejected(draw=drawn)
+    assert first.beacon_block_hash
+    ledger.mint(to=owners.user(BOB.address), asset="CREDIT", amount=BOND, idempotency_key="chain-appeal-bond")
+    appeal = services.appeal_file(round_id=first.pk, user=user_of(BOB), reason="nothing personal in it")
+    panel = appeal.appeal_round
+    assert (panel.state, panel.seed, panel.seats.count()) == ("drawing", "", 0)
+    assert "Waiting for the first block" in client.get(f"/rounds/{panel.pk}/").content.decode()
+    panel = drawn(panel)
+    assert panel.state == "open" and panel.seats.count() == 7
+    assert panel.seed == round_seed(
+        block_hash=panel.seed_block_hash,
+        quorum_id=panel.quorum_id,
+        round_id=panel.pk,
+        content_hash=panel.content_hash,
+        attempt=panel.attempt,
+        beacon_hash=panel.beacon_block_hash,
+    )
+    assert not set(panel.seats.values_list("validator_id", flat=True)) & set(
+        first.seats.values_list("validator_id", flat=True)
+    )
+    by_address = {p.address: p for p in ps}
+    for address in panel.seats.values_list("address", flat=True):
+        services.verdict_submit(round_id=panel.pk, **scored(by_address[address], panel, "reject", "pii: x", scores={}))
+    assert services.round_close(round_id=panel.pk).outcome == "rejected"
+    block_seal()
+    report = verify(client.get(f"/rounds/{panel.pk}/bundle.json").json())
+    assert report.outcome == "rejected"
+    assert any(f"hash {panel.beacon_block_hash}" in line for line in report.checks)

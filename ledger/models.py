@@ -76,8 +76,13 @@ class Transaction(models.Model):
 class Posting(models.Model):
     """One leg of a transaction. Append-only: a PostgreSQL trigger refuses UPDATE and DELETE."""
 
-    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings")
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings")
+    # References checked per statement, not per row (migration 0006): transactions are
+    # append-only and accounts are never deleted, so a row-level foreign key's lock on the parent
+    # guards against a deletion that cannot happen, at one lock (and WAL record) per posting.
+    transaction = models.ForeignKey(
+        Transaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     asset = models.CharField(max_length=16, choices=Asset.choices)
     amount = models.DecimalField(**AMOUNT)
     balance_after = models.DecimalField(**AMOUNT)
@@ -134,8 +139,8 @@ class Leaf(models.Model):
     payload_hash = models.CharField(max_length=66)
     leaf_hash = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
-    transaction = models.OneToOneField(
-        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="leaf"
+    transaction = models.OneToOneField(  # checked per statement, as Posting's references
+        Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="leaf", db_constraint=False
     )
 
     class Meta:

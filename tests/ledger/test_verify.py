@@ -38,6 +38,35 @@ def _tamper(sql, params, table):
         cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
 
 
+def test_the_database_refuses_a_posting_or_leaf_naming_a_missing_transaction_or_account_and_deleting_an_account(
+    ledger,
+):
+    """References are checked once per statement (migration 0006), in every writing path."""
+    posting = Posting.objects.first()
+    for statement, params in (
+        (
+            "INSERT INTO ledger_posting (transaction_id, account_id, asset, amount, balance_after)"
+            " VALUES (%s, %s, 'LAZ', 1, 1)",
+            [10**9, posting.account_id],
+        ),
+        (
+            "INSERT INTO ledger_posting (transaction_id, account_id, asset, amount, balance_after)"
+            " VALUES (%s, %s, 'LAZ', 1, 1)",
+            [posting.transaction_id, 10**9],
+        ),
+        (
+            "INSERT INTO ledger_leaf (id, kind, subject, payload_json, payload_hash, leaf_hash, created_at, transaction_id)"
+            " VALUES (10^9, 'x', 'y', '{}', '0x', '\\x00', now(), %s)",
+            [10**9],
+        ),
+    ):
+        with pytest.raises(IntegrityError, match="does not exist"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(statement, params)
+    with pytest.raises(IntegrityError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM ledger_account WHERE id = %s", [posting.account_id])
+    assert ledger_verify().ok
+
+
 def test_an_untouched_ledger_verifies(ledger):
     report = ledger_verify()
     assert report.ok, report.problem

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -352,58 +352,94 @@ def _apply(
     if not applied:
         return outcomes
     now = timezone.now()
-    tx_rows, posting_rows, leaf_rows = [], [], []
-    for (tx_id, leaf_id), (item, after) in zip(ids, applied, strict=False):
-        tx = Transaction(
-            id=tx_id, kind=item.kind, idempotency_key=item.key, fingerprint=item.fingerprint, memo=item.memo
-        )
-        tx.created_at = now
-        tx._state.adding = False
-        outcomes[item.index] = PostResult(APPLIED, transaction=tx)
-        tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, now))
-        for (o, a, x), balance in zip(item.legs, after, strict=True):
-            posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
-        payload = {
-            "id": tx_id,
-            "kind": item.kind,
-            "idempotencyKey": item.key,
-            "memo": item.memo,
-            "postings": [[o, a, str(x)] for o, a, x in item.legs],
-        }
-        leaf = _leaf_values(
-            leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx_id), payload_json=merkle.canonical_json(payload)
-        )
-        leaf_rows.append((*leaf.values(), now, tx_id))
-    # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
-    _write(
-        [
+    leaf_columns = {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}
+
+    def rows(chunk: list[tuple[tuple[int, int], tuple[_Item, list[int]]]]) -> list[tuple[str, dict[str, str], list]]:
+        tx_rows, posting_rows, leaf_rows = [], [], []
+        # Rows that will travel as JSON (_rows_select) get their JSON form here, once.
+        as_json = connection.vendor == "postgresql" and len(chunk) >= JSON_ROWS_FROM
+        created = now.isoformat() if as_json else now
+        for (tx_id, leaf_id), (item, after) in chunk:
+            tx = Transaction(
+                id=tx_id, kind=item.kind, idempotency_key=item.key, fingerprint=item.fingerprint, memo=item.memo
+            )
+            tx.created_at = now
+            tx._state.adding = False
+            outcomes[item.index] = PostResult(APPLIED, transaction=tx)
+            tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, created))
+            for (o, a, x), balance in zip(item.legs, after, strict=True):
+                posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
+            payload = {
+                "id": tx_id,
+                "kind": item.kind,
+                "idempotencyKey": item.key,
+                "memo": item.memo,
+                "postings": [[o, a, str(x)] for o, a, x in item.legs],
+            }
+            leaf = _leaf_values(
+                leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx_id), payload_json=merkle.canonical_json(payload)
+            )
+            if as_json:
+                leaf["leaf_hash"] = "\\x" + leaf["leaf_hash"].hex()
+            leaf_rows.append((*leaf.values(), created, tx_id))
+        return [
             ("ledger_transaction", TRANSACTION_COLUMNS, tx_rows),
             ("ledger_posting", POSTING_COLUMNS, posting_rows),
-            ("ledger_leaf", {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}, leaf_rows),
-        ],
+            ("ledger_leaf", leaf_columns, leaf_rows),
+        ]
+
+    pending = list(zip(ids, applied, strict=False))
+    # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
+    _write(
+        (rows(pending[i : i + PIPELINE_CHUNK]) for i in range(0, len(pending), PIPELINE_CHUNK)),
         [u for slot in slots.values() for u in slot.updates()],
+        pipelined=len(pending) > PIPELINE_CHUNK,
     )
     return outcomes
 
 
-def _write(inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list[tuple[int, int]]) -> None:
-    """Every insert and the balance updates: one round trip on PostgreSQL (the statements sent
-    together), executemany elsewhere."""
+# A large batch is written in statements of this many transfers, sent through psycopg's pipeline:
+# the server inserts one chunk while Python prepares the next (the two run on different cores).
+PIPELINE_CHUNK = 200
+
+
+def _write(
+    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]], updates: list[tuple[int, int]], *, pipelined: bool
+) -> None:
+    """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
+    plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;
+    executemany elsewhere."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            for table, columns, rows in inserts:
-                marks = ", ".join(["%s"] * len(columns))
-                numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
-                cursor.executemany(
-                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                    [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
-                )
+            for inserts in chunks:
+                for table, columns, rows in inserts:
+                    marks = ", ".join(["%s"] * len(columns))
+                    numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
+                    cursor.executemany(
+                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                        [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
+                    )
             cursor.executemany(
                 "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
             )
         return
-    # One statement: its inserts and the update as data-modifying CTEs (one plan, one snapshot;
-    # the foreign keys are deferred to commit).
+    if not pipelined:
+        [inserts] = chunks
+        _together([_write_statement(inserts, updates)])
+        return
+    # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
+    # (In pipeline mode psycopg sends each statement as it is executed and reads results at the end.)
+    with connection.wrap_database_errors, connection.cursor() as cursor, connection.connection.pipeline():
+        for inserts in chunks:
+            cursor.execute(*_write_statement(inserts, []))
+        cursor.execute(*_write_statement([], updates))
+
+
+def _write_statement(
+    inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list[tuple[int, int]]
+) -> tuple[str, list]:
+    """One statement: the inserts and the balance update as data-modifying CTEs (the references
+    are checked after it, migration 0006)."""
     parts, params = [], []
     for k, (table, columns, rows) in enumerate(inserts):
         select, values = _rows_select(columns, rows)
@@ -415,30 +451,37 @@ def _write(inserts: list[tuple[str, dict[str, str], list[tuple]]], updates: list
             f"u AS (UPDATE ledger_balance b SET amount = v.amount FROM ({select}) v(id, amount) WHERE b.id = v.id)"  # noqa: S608
         )
         params += values
-    _together([("WITH " + ", ".join(parts) + " SELECT 1", params)])
+    return "WITH " + ", ".join(parts) + " SELECT 1", params
 
 
-# How a Python value becomes JSON that PostgreSQL reads back as the column's type.
+# How a Python value becomes JSON that PostgreSQL reads back as the column's type (a value that
+# is already a string was converted by its producer).
 _TO_JSON = {"bytea": lambda value: "\\x" + value.hex(), "timestamptz": lambda when: when.isoformat()}
 JSON_ROWS_FROM = 32  # from this many rows up, rows travel as JSON (see _rows_select)
 
 
 def _rows_select(columns: dict[str, str], rows: Sequence[Sequence]) -> tuple[str, list]:
     """A SELECT of `rows`, typed by `columns`. A few rows go as PostgreSQL arrays (the cheapest for
-    the server to read); many go as one JSON array of objects, which json.dumps encodes in C where
+    the server to read); many go as one JSON array of arrays, which json.dumps encodes in C where
     array literals would be escaped element by element in Python."""
     if len(rows) < JSON_ROWS_FROM:
         arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
         return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]  # noqa: S608
-    names = list(columns)
-    convert = [(i, _TO_JSON[kind]) for i, kind in enumerate(columns.values()) if kind in _TO_JSON]
-    values: list[list] = [list(row) for row in rows]
-    for row in values if convert else ():
-        for i, to_json in convert:
-            row[i] = to_json(row[i])
-    document = json.dumps([dict(zip(names, row, strict=True)) for row in values], separators=(",", ":"))
-    types = ", ".join(f"{name} {kind}" for name, kind in columns.items())
-    return f"SELECT {', '.join(names)} FROM json_to_recordset(%s::json) AS r({types})", [document]  # noqa: S608
+    first = rows[0]
+    convert = [
+        (i, _TO_JSON[kind])
+        for i, kind in enumerate(columns.values())
+        if kind in _TO_JSON and not isinstance(first[i], str)
+    ]
+    if convert:
+        values: list[list] = [list(row) for row in rows]
+        for row in values:
+            for i, to_json in convert:
+                row[i] = to_json(row[i])
+        rows = values
+    document = json.dumps(rows, separators=(",", ":"), ensure_ascii=False)
+    fields = ", ".join(f"(r->>{i})::{kind} AS {name}" for i, (name, kind) in enumerate(columns.items()))
+    return f"SELECT {fields} FROM jsonb_array_elements(%s::jsonb) AS r", [document]  # noqa: S608
 
 
 def _together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:

@@ -183,3 +183,71 @@ def test_a_full_batch_of_one_thousand_transfers_is_one_call_and_one_leaf_each():
     assert len({r["leaf_id"] for r in body["results"]}) == services.MAX_BATCH
     assert selectors.balance(A, "CREDIT") == 10**6 - sum(1 + i % 7 for i in range(services.MAX_BATCH))
     assert ledger_verify().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that_item():
+    """A batch large enough to be written through psycopg's pipeline meets, at the unique index, a
+    key another transaction holds uncommitted: the error surfaces at the pipeline's sync, is
+    retried as any racing key, and only that item is refused once the other commits."""
+    import threading
+    import time
+
+    from django.db import connection, transaction
+
+    payers = [owners.user(p.address) for p in many(300)]
+    services.transfers_post(
+        transfers=[TransferIn(owners.ISSUER, p, "LAZ", 100, "mint", f"fund:{i}") for i, p in enumerate(payers)]
+    )
+    holding, release = threading.Event(), threading.Event()
+
+    def rival():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
+                    " VALUES ('transfer', 'raced', '0xother', '', now())"
+                )
+                holding.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=rival)
+    other.start()
+    holding.wait(60)
+    outcome: list = []
+
+    def post():
+        try:
+            outcome.extend(
+                services.transfers_post(
+                    transfers=[
+                        move(p, owners.idao("sink"), 1, "raced" if i == 150 else f"big:{i}")
+                        for i, p in enumerate(payers)
+                    ],
+                    atomic=False,
+                )
+            )
+        finally:
+            connection.close()
+
+    poster = threading.Thread(target=post)
+    poster.start()
+
+    def waiting_on_the_key() -> bool:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
+            return cursor.fetchone()[0] > 0
+
+    deadline = time.monotonic() + 60
+    while not waiting_on_the_key():
+        assert time.monotonic() < deadline, "the batch never waited on the uncommitted key"
+        time.sleep(0.01)
+    release.set()
+    other.join(60)
+    poster.join(60)
+    assert [r.code for r in outcome if r.status == "refused"] == ["idempotency_key_reused"]
+    assert outcome[150].status == "refused"
+    assert sum(r.status == "applied" for r in outcome) == 299
+    assert Transaction.objects.filter(idempotency_key__startswith="big:").count() == 299

@@ -34,17 +34,17 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
 
 from . import errors
-
-if TYPE_CHECKING:
-    from .services import PostResult, _Item
+from .items import MAX_BATCH, Item, PostResult
+from .models import Transaction
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +164,14 @@ class Stats:
     largest = 0
 
 
-def post_one(item: _Item) -> PostResult:
-    """The outcome of one validated item, posted by whoever leads."""
+Batch = Callable[[list[Item]], dict[int, PostResult]]  # post items in the current transaction
+Alone = Callable[[Item], PostResult]  # post one item in its own transaction
+
+
+def post_one(item: Item, *, batch: Batch, alone: Alone) -> PostResult:
+    """The outcome of one validated item, posted by whoever leads: `alone` posts an item in a
+    transaction of its own, `batch` posts a combined batch inside the leader's transaction (the
+    ledger's services give both: this module does not import them)."""
     rid = uuid.uuid4().hex
     payload = json.dumps(
         {
@@ -181,13 +187,13 @@ def post_one(item: _Item) -> PostResult:
     queue, leader, _ = keys = _keys()
     if _scripts()["enter"](keys=[queue, leader], args=[rid, payload, LEASE_MS, leaders()]) == 1:
         try:
-            return _alone(item)
+            return alone(item)
         finally:
-            _lead(rid, own=None)
-    return _wait(rid, item, payload, keys)
+            _lead(rid, batch, own=None)
+    return _wait(rid, item, payload, keys, batch, alone)
 
 
-def _wait(rid: str, item: _Item, payload: str, keys: tuple[str, str, str]) -> PostResult:
+def _wait(rid: str, item: Item, payload: str, keys: tuple[str, str, str], batch: Batch, alone: Alone) -> PostResult:
     queue, leader, reply = keys
     client = _redis()
     deadline = time.monotonic() + wait_seconds()
@@ -195,20 +201,20 @@ def _wait(rid: str, item: _Item, payload: str, keys: tuple[str, str, str]) -> Po
         got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
         if got is None:
             if _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) == 1:
-                own = _lead(rid, own=rid)
+                own = _lead(rid, batch, own=rid)
                 if own is not None:
-                    return _own(own, item)
+                    return _own(own, item, alone)
             continue
         message = got[1].decode()
         if message == LEAD:
-            own = _lead(rid, own=rid)
+            own = _lead(rid, batch, own=rid)
             if own is not None:
-                return _own(own, item)
+                return _own(own, item, alone)
             continue
-        return _own(message, item)
+        return _own(message, item, alone)
     # Nobody answered in time. Still queued: take it back and post it here.
     if client.lrem(queue, 1, payload):
-        return _alone(item)
+        return alone(item)
     # A leader took it: wait until no leader holds a transaction that could contain it.
     with transaction.atomic():
         with connection.cursor() as cursor:
@@ -216,25 +222,17 @@ def _wait(rid: str, item: _Item, payload: str, keys: tuple[str, str, str]) -> Po
         late = client.lpop(reply + rid)
         if late is not None and late.decode() not in (LEAD, RETRY):
             return _decode(late.decode())
-        return _alone(item)
+        return alone(item)
 
 
-def _alone(item: _Item) -> PostResult:
-    from .services import _post_in_transaction
-
-    return _post_in_transaction([item], atomic=False)[item.index]
-
-
-def _own(message: str, item: _Item) -> PostResult:
+def _own(message: str, item: Item, alone: Alone) -> PostResult:
     if message == RETRY:  # the batch rolled back: nothing of it was written
-        return _alone(item)
+        return alone(item)
     return _decode(message)
 
 
-def _lead(token: str, *, own: str | None) -> str | None:
+def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
     """Drain the queue while we lead; the reply meant for `own` (our queued item) is returned."""
-    from .services import MAX_BATCH, _Item, _post
-
     queue, leader, reply = _keys()
     scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
@@ -259,11 +257,11 @@ def _lead(token: str, *, own: str | None) -> str | None:
                     return mine
                 popped = [json.loads(entry) for entry in raw]
                 items = [
-                    _Item(i, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])
+                    Item(i, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])
                     for i, p in enumerate(popped)
                 ]
                 # No savepoint: a batch that fails rolls back whole and each writer posts its own.
-                outcomes = _post(items, atomic=False) if items else {}
+                outcomes = batch(items) if items else {}
             replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
             Stats.batches += 1
             Stats.items += len(popped)
@@ -290,9 +288,6 @@ def _encode(result: PostResult) -> str:
 
 
 def _decode(message: str) -> PostResult:
-    from .models import Transaction
-    from .services import PostResult
-
     data = json.loads(message)
     tx = None
     if data["tx"] is not None:

@@ -79,9 +79,7 @@ class Posting(models.Model):
     # References checked per statement, not per row (migration 0006): transactions are
     # append-only and accounts are never deleted, so a row-level foreign key's lock on the parent
     # guards against a deletion that cannot happen, at one lock (and WAL record) per posting.
-    transaction = models.ForeignKey(
-        Transaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False
-    )
+    transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
     asset = models.CharField(max_length=16, choices=Asset.choices)
     amount = models.DecimalField(**AMOUNT)

@@ -16,6 +16,8 @@ from portal.errors import DomainError
 
 from . import combine, merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
+from .items import APPLIED, REFUSED, REPLAYED, Item, Leg, PostResult
+from .items import MAX_BATCH as MAX_BATCH  # the API and its callers read it here
 from .models import Account, Asset, Balance, Block, ChainHead, Kind, Leaf, Transaction
 
 # Amounts are uint256-sized but kept below 2**255 so a signed posting always fits an int256.
@@ -24,7 +26,6 @@ MAX_LEAVES_PER_BLOCK = 200_000
 TX_LEAF_KIND = "ledger.tx"
 _KIND_RE = re.compile(r"^[a-z][a-z0-9_.-]{0,39}$")
 
-Leg = tuple[str, str, int]
 _ASSETS = frozenset(Asset.values)
 _KINDS = frozenset(Kind.values)
 
@@ -118,37 +119,9 @@ class TransferIn:
         )
 
 
-APPLIED, REPLAYED, REFUSED = "applied", "replayed", "refused"
-
-
-@dataclass
-class PostResult:
-    """One item's outcome: `applied` (written now), `replayed` (its key was already applied with
-    the same content: the first transaction) or `refused` (nothing written; `error` says why)."""
-
-    status: str
-    transaction: Transaction | None = None
-    error: DomainError | None = None
-
-    @property
-    def code(self) -> str | None:
-        return self.error.code if self.error else None
-
-
-@dataclass
-class _Item:
-    index: int
-    kind: str
-    legs: list[Leg]
-    key: str
-    memo: str
-    fingerprint: str
-
-
 MAX_BALANCE = 10**78 - 1  # NUMERIC(78, 0)
 SHARDS = 16  # balance rows per hot system account
 RETRIES = 8
-MAX_BATCH = 1000  # transfers per API call
 
 
 def transaction_post(*, kind: str, postings: Sequence[Leg], idempotency_key: str, memo: str = "") -> Transaction:
@@ -181,7 +154,7 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
     takes whichever of its shards is free), checks each item in order against running balances,
     then writes the transactions, postings and leaves in bulk and the balances in one UPDATE."""
     results: list[PostResult | None] = [None] * len(transactions)
-    items: list[_Item] = []
+    items: list[Item] = []
     for index, given in enumerate(transactions):
         try:
             if isinstance(given, DomainError):
@@ -193,12 +166,16 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
             results[index] = PostResult(REFUSED, error=exc)
             continue
         fingerprint = _fingerprint(given.kind, legs, given.memo)
-        items.append(_Item(index, given.kind, legs, given.idempotency_key, given.memo, fingerprint))
+        items.append(Item(index, given.kind, legs, given.idempotency_key, given.memo, fingerprint))
     if not items:
         return results  # type: ignore[return-value]
     if len(items) == 1 and combine.applies():
         # A batch of one outside any transaction: concurrent writers share a transaction (ledger.combine).
-        single = combine.post_one(items[0])
+        single = combine.post_one(
+            items[0],
+            batch=lambda batch: _post(batch, atomic=False),
+            alone=lambda item: _post_in_transaction([item], atomic=False)[item.index],
+        )
         if atomic and single.error is not None:
             raise single.error
         results[items[0].index] = single
@@ -208,7 +185,7 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
     return results  # type: ignore[return-value]
 
 
-def _post_in_transaction(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
+def _post_in_transaction(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     """`items` applied in one transaction (a savepoint inside an enclosing one), retried on a
     racing key or a deadlock."""
     attempt = 0
@@ -231,14 +208,14 @@ def _post_in_transaction(items: list[_Item], *, atomic: bool) -> dict[int, PostR
 
 
 def _replays(
-    items: list[_Item], taken: dict[str, tuple[int, str]], atomic: bool
-) -> tuple[dict[int, PostResult], list[_Item], dict[int, int]]:
+    items: list[Item], taken: dict[str, tuple[int, str]], atomic: bool
+) -> tuple[dict[int, PostResult], list[Item], dict[int, int]]:
     """Items whose key is already taken (replayed or refused) and the ones to apply; a key repeated
     inside the batch is applied once (`same` maps the repeat's index to the first one's)."""
     outcomes: dict[int, PostResult] = {}
-    first: dict[str, _Item] = {}
+    first: dict[str, Item] = {}
     same: dict[int, int] = {}
-    fresh: list[_Item] = []
+    fresh: list[Item] = []
     replayed: dict[int, int] = {}  # item index -> transaction id
     for item in items:
         earlier = taken.get(item.key)
@@ -267,7 +244,7 @@ def _replays(
     return outcomes, fresh, same
 
 
-def _post(items: list[_Item], *, atomic: bool) -> dict[int, PostResult]:
+def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
     drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once."""
     pairs = sorted({(o, a) for item in items for o, a, _ in item.legs})
@@ -336,10 +313,10 @@ TRANSACTION_COLUMNS = {
 
 
 def _apply(
-    items: list[_Item], slots: dict[tuple[str, str], _Slot], ids: list[tuple[int, int]], *, atomic: bool
+    items: list[Item], slots: dict[tuple[str, str], _Slot], ids: list[tuple[int, int]], *, atomic: bool
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
-    applied: list[tuple[_Item, list[int]]] = []
+    applied: list[tuple[Item, list[int]]] = []
     for item in items:
         try:
             after = _check(item, slots)
@@ -354,7 +331,7 @@ def _apply(
     now = timezone.now()
     leaf_columns = {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}
 
-    def rows(chunk: list[tuple[tuple[int, int], tuple[_Item, list[int]]]]) -> list[tuple[str, dict[str, str], list]]:
+    def rows(chunk: list[tuple[tuple[int, int], tuple[Item, list[int]]]]) -> list[tuple[str, dict[str, str], list]]:
         tx_rows, posting_rows, leaf_rows = [], [], []
         # Rows that will travel as JSON (_rows_select) get their JSON form here, once.
         as_json = connection.vendor == "postgresql" and len(chunk) >= JSON_ROWS_FROM
@@ -496,7 +473,7 @@ def _together(statements: Sequence[tuple[str, Sequence]]) -> list[list[tuple]]:
                 return results
 
 
-def _check(item: _Item, slots: dict[tuple[str, str], _Slot]) -> list[int]:
+def _check(item: Item, slots: dict[tuple[str, str], _Slot]) -> list[int]:
     """The balance each leg leaves, or the refusal; applied to the running amounts only if all pass."""
     after = []
     for owner, asset, amount in item.legs:

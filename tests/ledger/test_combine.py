@@ -14,8 +14,9 @@ from django.test import override_settings
 
 from ledger import combine, owners, services
 from ledger.errors import InsufficientFunds
+from ledger.items import Item
 from ledger.models import Balance, Transaction
-from ledger.services import _Item, _post
+from ledger.services import _post
 from ledger.verify import ledger_verify
 from tests.ledger.test_concurrency import run_threads
 from tests.personas import many
@@ -172,7 +173,7 @@ def test_a_writer_whose_item_a_leader_took_waits_for_that_leader_and_gets_its_tr
         p = json.loads(wait_for(lambda: client.lpop(queue), "the writer's queued item"))
         wait_for(_waiting_on_fence, "the writer to wait for the fence")
         posted = _post(
-            [_Item(0, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])], atomic=False
+            [Item(0, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])], atomic=False
         )
         # ... and dies before it replies: nothing is ever pushed to the writer.
     writer.join(60)

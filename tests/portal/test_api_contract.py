@@ -383,3 +383,11 @@ def test_no_api_operation_shadows_a_plain_view_under_the_api_prefixes():
         assert resolve("/" + route).func is view, route
     # Pages never enter the API's patterns, and the API root is still the site root.
     assert resolve("/").url_name == "home" and resolve("/api/v1/openapi.json").namespace == "api"
+
+
+@pytest.mark.django_db
+def test_messages_are_set_up_for_pages_and_not_for_the_api():
+    # portal.middleware.PageMessageMiddleware: no JSON operation adds or shows a message.
+    client = Client()
+    assert not hasattr(client.get("/api/v1/governance/eip712").wsgi_request, "_messages")
+    assert hasattr(client.get("/").wsgi_request, "_messages")

@@ -309,6 +309,25 @@ def main() -> None:
                     raise
                 time.sleep(0.2)
 
+        # Server-side CPU per request, beside the rates (which swing with other load on a shared
+        # machine): gunicorn's processes and the PostgreSQL backends of this database, read from /proc
+        # (PostgreSQL on this host). Redis and the client threads are not counted.
+        import psycopg
+
+        watcher = psycopg.connect(db_url, autocommit=True)
+
+        def server_cpu() -> tuple[float, float]:
+            backends = [
+                pid
+                for (pid,) in watcher.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            ]
+            web = _cpu_seconds(server.pid) + sum(_cpu_seconds(pid) for pid in _children(server.pid))
+            return web, sum(_cpu_seconds(pid) for pid in backends)
+
+        cpu: dict[str, list[tuple[float, float]]] = {}
+
         def drive(url: str, bodies: list, expect: int = 201, method: str = "POST") -> tuple[float, int]:
             chunks = [bodies[i :: args.clients] for i in range(args.clients)]
             accepted = [0] * args.clients
@@ -343,11 +362,16 @@ def main() -> None:
             threads = [threading.Thread(target=client, args=(i,)) for i in range(args.clients)]
             for t in threads:
                 t.start()
+            web_before, pg_before = server_cpu()
             barrier.wait()
             start = time.perf_counter()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - start
+            web_after, pg_after = server_cpu()
+            if sum(accepted):
+                n = sum(accepted)
+                cpu.setdefault(url, []).append(((web_after - web_before) / n, (pg_after - pg_before) / n))
             if errors:
                 print(f"# {url}: unexpected answers {errors}", file=sys.stderr)
             return sum(accepted) / elapsed, sum(accepted)
@@ -368,6 +392,21 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
+    watcher.close()
+
+    def cpu_ms(url: str, rounds: slice) -> dict[str, float]:
+        # Medians over the rounds (the vote rounds' list holds only vote rounds, the baseline's
+        # its warm-up first: skipped).
+        rows = cpu.get(url, [])[rounds]
+        return {
+            "web": round(1000 * statistics.median(r[0] for r in rows), 3),
+            "postgres": round(1000 * statistics.median(r[1] for r in rows), 3),
+        }
+
+    vote_cpu, base_cpu = (
+        cpu_ms(vote_url, slice(0, args.rounds)),
+        cpu_ms("/bench/baseline-vote", slice(1, args.rounds + 1)),
+    )
 
     counted = Ballot.objects.filter(proposal=proposal, counted=True).count()
     session_votes, session_base = rates_vote[: args.rounds], rates_base[: args.rounds]
@@ -387,6 +426,14 @@ def main() -> None:
         rounds_votes=[round(x, 1) for x in session_votes],
         rounds_baseline=[round(x, 1) for x in session_base],
         median_round_ratio=round(statistics.median(v / b for v, b in zip(session_votes, session_base, strict=True)), 3),
+        # CPU per request (medians of the rounds): gunicorn's processes and this database's backends.
+        web_cpu_ms_per_vote=vote_cpu["web"],
+        postgres_cpu_ms_per_vote=vote_cpu["postgres"],
+        web_cpu_ms_per_baseline=base_cpu["web"],
+        postgres_cpu_ms_per_baseline=base_cpu["postgres"],
+        server_cpu_ratio=round(
+            (base_cpu["web"] + base_cpu["postgres"]) / ((vote_cpu["web"] + vote_cpu["postgres"]) or 1), 3
+        ),
     )
     emit(
         "accepted_votes_per_second_bearer_token",
@@ -713,6 +760,22 @@ def delegation_figures(args) -> None:
 
 
 CSRF_SECRET = "b" * 32
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (0 if it is gone or not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
 
 
 def emit(figure: str, value: float, unit: str, baseline: float, target: dict, **extra: object) -> None:

@@ -59,6 +59,11 @@ class PortalAPI(NinjaAPI):
                     _complete_operation(method, operation, scopes.get(operation.get("operationId", "")), bearers)
         return schema
 
+    def get_root_path(self, path_params: dict[str, Any]) -> str:
+        # The API is mounted at the site root behind a zero-width prefix (portal.urls.API_PREFIXES),
+        # which django-ninja's empty `api-root` pattern cannot be reversed through: the root is "/".
+        return "/"
+
     def _operation_scopes(self) -> dict[str, str]:
         out = {}
         for bound in self._get_bound_routers():

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from typing import cast
 
+from django.conf import settings
 from django.contrib.auth.backends import BaseBackend
 from django.core.cache import cache
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseForbidden
+from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import timezone
+from ninja.errors import HttpError
 from ninja.security import HttpBearer, SessionAuth
 
 from .errors import InsufficientScope
@@ -19,6 +23,7 @@ from .scopes import SCOPES
 from .sessions import USER_KEY_PREFIX, prefetched_user
 
 USER_CACHE_SECONDS = 300
+logger = logging.getLogger("django")  # as django-ninja's HttpBearer logs
 
 
 def _user_cache_key(user_id: object) -> str:
@@ -102,6 +107,19 @@ class BearerAuth(HttpBearer):
         super().__init__()
         self.scope = scope
 
+    def __call__(self, request: HttpRequest) -> User | None:
+        # django-ninja's HttpBearer, reading the one header from META: `request.headers` would
+        # build a map of every header first, on every authenticated API call (sessions included).
+        value = request.META.get("HTTP_AUTHORIZATION")
+        if not value:
+            return None
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            if settings.DEBUG:
+                logger.error(f"Unexpected auth - '{value}'")
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         found = token_user(token)
         if found is None:
@@ -116,6 +134,15 @@ class BearerAuth(HttpBearer):
         return user
 
 
+# One CSRF checker for every session-authenticated call: django-ninja's check_csrf builds a new
+# CsrfViewMiddleware per request. It keeps no state of its own (all of it is on the request).
+_CSRF = CsrfViewMiddleware(lambda request: HttpResponseForbidden())
+
+
+def _no_view(request: HttpRequest) -> HttpResponseForbidden:  # the view checked for: not exempt
+    raise AssertionError("never called: only its (absent) csrf_exempt mark is read")
+
+
 class PortalSessionAuth(SessionAuth):
     """Session auth: authentication first, then CSRF on unsafe methods. An anonymous caller is
     told 401 `not_authenticated` (not 403 `csrf_failed`); a signed-in caller without the
@@ -124,7 +151,13 @@ class PortalSessionAuth(SessionAuth):
     def __call__(self, request: HttpRequest) -> User | None:
         if not request.user.is_authenticated:
             return None
-        return super().__call__(request)
+        # django-ninja's APIKeyCookie._get_key and check_csrf, with the shared checker.
+        if self.csrf and not getattr(request, "_ninja_csrf_exempt", False):
+            request.csrf_processing_done = False  # type: ignore[attr-defined]
+            _CSRF.process_request(request)
+            if _CSRF.process_view(request, _no_view, (), {}) is not None:
+                raise HttpError(403, "CSRF check Failed")
+        return self.authenticate(request, request.COOKIES.get(self.param_name))
 
 
 def api_auth(*, scope: str | None = None) -> list:

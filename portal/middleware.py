@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from csp.middleware import CSPMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent, TooManyFilesSent
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.http.multipartparser import MultiPartParserError
@@ -85,3 +86,16 @@ class PortalCSPMiddleware(CSPMiddleware):
             response.headers.setdefault("Content-Security-Policy", self.API_POLICY)
             return response
         return super().process_response(request, response)
+
+
+class PageMessageMiddleware(MessageMiddleware):
+    """Django's messages (the notices a page shows after a form), set up for pages only.
+
+    No JSON operation adds or shows one (only the apps' views.py use django.contrib.messages), and
+    building the storage cost a signed-in API call about 3% of its CPU. An API request leaves any
+    stored messages as they are, as it did (nothing read them); process_response skips a request
+    without storage."""
+
+    def process_request(self, request: HttpRequest) -> None:
+        if not is_api_path(request):
+            super().process_request(request)

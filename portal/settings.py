@@ -65,7 +65,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "portal.sessions.PortalAuthenticationMiddleware",
     "portal.signatures.session.ContractWalletSessionMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.middleware.PageMessageMiddleware",  # django.contrib.messages, not set up for /api/ and /auth/
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "portal.middleware.PortalCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

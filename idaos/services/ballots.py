@@ -343,7 +343,19 @@ def ballot_cast(
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
         _refuse(code, proposal_id, ballot.signer, info, user)
-    return Ballot(id=ballot_id, **_counted_ballot(proposal_id, ballot, weight, now))
+    return _recorded(ballot_id, _counted_ballot(proposal_id, ballot, weight, now))
+
+
+# Ballot's columns in their declared order: a row built from them positionally, as Django builds
+# one it reads (Model.from_db), skips the keyword path's per-field lookups (a tenth of the
+# service's own Python per ballot).
+_COLUMNS = tuple(f.attname for f in Ballot._meta.concrete_fields)
+
+
+def _recorded(ballot_id: int | None, fields: dict[str, Any]) -> Ballot:
+    """The Ballot row the record inserted (its id and the fields _counted_ballot gives)."""
+    fields = {"id": ballot_id, **fields}
+    return Ballot(*(fields[name] for name in _COLUMNS))
 
 
 def _counted_ballot(

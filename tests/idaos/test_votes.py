@@ -175,6 +175,32 @@ def test_malformed_body_is_refused(setup):
         assert response.json()["error"] in ("invalid_input", "invalid_json", "malformed_ballot")
 
 
+def test_a_body_that_is_not_an_object_is_a_malformed_ballot(setup):
+    # VoteIn reads no field from it (as django-ninja's Schema did): the ballot rules name it.
+    _, proposal, bob = setup
+    for raw in ("[1, 2]", "[]", '"x"', "5", "null", "true"):
+        response = bob.post(vote_url(proposal), raw, content_type="application/json")
+        assert (response.status_code, response.json()["error"]) == (422, "malformed_ballot"), raw
+
+
+def test_the_answer_is_the_declared_vote_out_with_the_receipt(setup):
+    # The view renders its answer without django-ninja's validation: it must be VoteOut exactly
+    # (same fields, same order, same values once validated) and the receipt's ballot.
+    from idaos.schemas import VoteOut
+    from idaos.selectors import ballot_dict
+
+    _, proposal, bob = setup
+    response = post(bob, proposal, ballot(BOB, proposal, "against", reason="not yet"))
+    assert response.status_code == 201 and response["Content-Type"] == "application/json; charset=utf-8"
+    data = response.json()
+    assert VoteOut.model_validate(data).model_dump() == data
+    assert list(data) == list(VoteOut.model_fields) and list(data["ballot"]) == list(
+        VoteOut.model_fields["ballot"].annotation.model_fields
+    )
+    assert data["ballot"] == ballot_dict(Ballot.objects.get(pk=data["ballot"]["id"]))
+    assert data["receipt_url"] == f"/ballots/{data['ballot']['id']}"
+
+
 def test_timestamp_more_than_five_minutes_ahead_is_refused(setup):
     _, proposal, bob = setup
     response = post(bob, proposal, ballot(BOB, proposal, ts=int(time.time()) + 330))

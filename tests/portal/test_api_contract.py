@@ -355,3 +355,39 @@ def test_the_json_pages_answer_what_their_api_operations_answer():
         a, b = client.get(page), client.get(operation)
         assert (a.status_code, a.json()) == (b.status_code, b.json()), page
     assert client.get("/ledger/headers.json?limit=5000").status_code == 422
+
+
+# --- routing: the API's patterns are tried first, for /api/ and /auth/ only ----------------------
+
+
+def test_no_api_operation_shadows_a_plain_view_under_the_api_prefixes():
+    # portal.urls tries django-ninja's patterns before the pages' (for paths under api/ or auth/);
+    # a plain view there (the streaming upload) must still be the one that answers its path.
+    from django.urls import URLPattern, URLResolver, get_resolver, resolve
+
+    from portal.urls import API_PREFIXES
+
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                if str(p.pattern) != API_PREFIXES:
+                    yield from walk(p.url_patterns, prefix + str(p.pattern))
+            else:
+                assert isinstance(p, URLPattern)
+                yield prefix + str(p.pattern), p.callback
+
+    plain = [(route, view) for route, view in walk(get_resolver().url_patterns) if route.startswith(("api/", "auth/"))]
+    assert plain, "the upload view is expected under /api/"
+    for route, view in plain:
+        assert "<" not in route and "(" not in route, f"{route}: give this check a sample path for it"
+        assert resolve("/" + route).func is view, route
+    # Pages never enter the API's patterns, and the API root is still the site root.
+    assert resolve("/").url_name == "home" and resolve("/api/v1/openapi.json").namespace == "api"
+
+
+@pytest.mark.django_db
+def test_messages_are_set_up_for_pages_and_not_for_the_api():
+    # portal.middleware.PageMessageMiddleware: no JSON operation adds or shows a message.
+    client = Client()
+    assert not hasattr(client.get("/api/v1/governance/eip712").wsgi_request, "_messages")
+    assert hasattr(client.get("/").wsgi_request, "_messages")

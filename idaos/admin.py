@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 
 from .models import IDAO, Agent, AIModel, Ballot, ManifestEntry, Membership, ModelVersion, Proposal
 
@@ -24,6 +25,8 @@ class ProposalAdmin(admin.ModelAdmin):
     raw_id_fields = ("idao", "author")
     # State changes go through idaos.services.proposals only.
     readonly_fields = ("state", "tally", "ballots_root", "result_leaf_id", "execution_leaf_id", "eligible_power")
+    # A discussion link typed without a scheme is https (Django 6's default; silences its warning).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
 
 @admin.register(Ballot)

@@ -19,6 +19,11 @@ class DatsConfig(AppConfig):
         from . import chain_mirror, integrations
         from .services import challenges, charter, minting
 
+        from celery.signals import worker_process_init
+
+        from . import minhash
+
+        worker_process_init.connect(minhash.warm_up, weak=False, dispatch_uid="dats.minhash.warm_up")
         quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
         quorum_hooks.on_appeals_decided(minting.on_appeals_decided)
         quorum_hooks.on_rounds_closed(challenges.on_rounds_closed)

@@ -22,6 +22,7 @@ from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import sealed_head
 from portal.events import emit, emit_many
+from portal.sql import reserve_ids
 
 from .. import hooks
 from ..consensus import ZERO_HASH, draw_committee, round_seed
@@ -35,7 +36,7 @@ from ..errors import (
     RoundNotFound,
 )
 from ..models import QUORUM_RULES, Appeal, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
-from .rounds import OPEN_LEAF_KIND, _reserve_round_ids, open_record, scoring_rules, seat_users
+from .rounds import OPEN_LEAF_KIND, open_record, scoring_rules, seat_users
 from .slashing import apply_slash
 
 BPS = 10_000
@@ -195,7 +196,7 @@ def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: i
     """The appeal round: like any round (the seed from the latest sealed block and public
     values, the same draw), over the candidates outside the earlier rounds; attempt is
     1000·level + the first round's attempt, so the seed and the (subject, attempt) key differ."""
-    [round_id] = _reserve_round_ids(1)
+    [round_id] = reserve_ids(Round, 1)
     head = sealed_head()
     block_height, block_hash = head if head else (0, ZERO_HASH)
     level = r.appeal_level + 1

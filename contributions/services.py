@@ -426,6 +426,19 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
     now = timezone.now()
     for state, pks in moves.items():
         Contribution.objects.filter(pk__in=pks).update(state=state, updated_at=now)
+    rejected = list(
+        Contribution.objects.filter(pk__in=moves.get(ContributionState.REJECTED, [])).values_list(
+            "pk", "idao_id", "owner_id", "title", "round_id", "round__tally"
+        )
+    )
+    reasons: dict[int, list[tuple[str, str]]] = {}
+    if rejected:  # every rejected round's reasons in one query, in verdict order
+        for round_id, verdict, reason in (
+            Verdict.objects.filter(round_id__in=[row[4] for row in rejected])
+            .exclude(reason="")
+            .values_list("round_id", "verdict", "reason")
+        ):
+            reasons.setdefault(round_id, []).append((verdict, reason))
     emit_many(
         [
             dict(
@@ -436,16 +449,12 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
                 payload={
                     "title": t,
                     "round": r,
-                    "reasons": list(
-                        Verdict.objects.filter(round_id=r).exclude(reason="").values_list("verdict", "reason")
-                    ),
+                    "reasons": reasons.get(r, []),
                     "tally": tally,  # the round's verdict breakdown
                     "url": "/contributions/mine",
                 },
             )
-            for pk, i, o, t, r, tally in Contribution.objects.filter(
-                pk__in=moves.get(ContributionState.REJECTED, [])
-            ).values_list("pk", "idao_id", "owner_id", "title", "round_id", "round__tally")
+            for pk, i, o, t, r, tally in rejected
         ]
     )
     for pk in reroute:

@@ -231,6 +231,34 @@ def _wait_http(url: str, timeout: float = 60) -> None:
             time.sleep(0.1)
 
 
+def _wait_until_started(logs: list[Path], pids: list[int], session: int, timeout: float = 120) -> None:
+    """Return once every party has finished starting, so the measured window holds the pipeline's
+    work and not start-up: each validator node has signed in (its log says "validating at"), then
+    the CPU of the worker, the nodes and gunicorn has settled (under a fifth of a core over half a
+    second; booting workers, imports and the nodes' sign-ins take a core or more each)."""
+    deadline = time.monotonic() + timeout
+
+    def signed_in(log: Path) -> bool:
+        return log.exists() and "validating at" in log.read_text(errors="replace")
+
+    while not all(signed_in(log) for log in logs):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"validator nodes did not sign in within {timeout}s; see {logs}")
+        time.sleep(0.1)
+
+    def cpu() -> float:
+        return sum(_cpu_seconds(pid) for pid in pids) + _group_cpu_seconds(session)
+
+    last = cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = cpu()
+        if now - last < 0.1:
+            return
+        last = now
+    raise RuntimeError(f"the portal's processes were still busy after {timeout}s")
+
+
 def recreate_database() -> None:
     import psycopg
 
@@ -421,38 +449,44 @@ def bench_pipeline(
         for i, account in enumerate(accounts):
             key_file = Path(keys.name) / f"validator-{i}.hex"
             key_file.write_text(account.key.hex())
-            nodes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "validator",
-                        "--portal",
-                        portal_url,
-                        "--key-file",
-                        str(key_file),
-                        "--interval",
-                        "0.05",
-                        "--max-interval",
-                        str(node_max_interval),
-                        "--concurrency",
-                        str(node_concurrency),
-                        "--cache-dir",
-                        str(Path(keys.name) / f"cache-{i}"),
-                    ],
-                    cwd=ROOT,
-                    env=node_env,
-                    start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+            # The node's log (stderr) says when it has signed in: _wait_until_started reads it.
+            with (Path(keys.name) / f"node-{i}.log").open("w") as log:
+                nodes.append(
+                    subprocess.Popen(
+                        [
+                            sys.executable,
+                            "-m",
+                            "validator",
+                            "--portal",
+                            portal_url,
+                            "--key-file",
+                            str(key_file),
+                            "--interval",
+                            "0.05",
+                            "--max-interval",
+                            str(node_max_interval),
+                            "--concurrency",
+                            str(node_concurrency),
+                            "--cache-dir",
+                            str(Path(keys.name) / f"cache-{i}"),
+                        ],
+                        cwd=ROOT,
+                        env=node_env,
+                        start_new_session=True,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
                 )
-            )
     except BaseException:
         for proc in [*nodes, web, worker]:
             os.killpg(proc.pid, signal.SIGTERM)
         raise
     try:
-        time.sleep(4)  # let the worker and the validator nodes connect
+        _wait_until_started(
+            [Path(keys.name) / f"node-{i}.log" for i in range(len(nodes))],
+            [proc.pid for proc in [*nodes, worker]],
+            web.pid,
+        )
         cpu_before = {proc.pid: _cpu_seconds(proc.pid) for proc in [*nodes, worker]}
         web_before = _group_cpu_seconds(web.pid)
         bench_before = resource.getrusage(resource.RUSAGE_SELF)

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -173,16 +174,46 @@ def _random_name() -> str:
 
 
 def _enqueue_route(contribution_id: int) -> None:
-    from .tasks import contribution_route_task
-
-    # Routing is sent one priority step below the default (Redis: a higher number is served later),
-    # so a worker closes the rounds that verdicts made decisive before it opens more rounds; a
-    # burst of uploads then does not hold back the outcomes of rounds already decided.
-    transaction.on_commit(lambda: contribution_route_task.apply_async(args=[contribution_id], priority=ROUTE_PRIORITY))
+    transaction.on_commit(lambda: _send_route(contribution_id))
 
 
 ROUTE_BATCH = 100  # contributions one routing task opens rounds for, at most
 ROUTE_PRIORITY = 3  # below the default 0 on the Redis broker (kombu serves 0 first, then 3, 6, 9)
+# Set (in the cache) while a routing task is queued and has not started. It expires on its own,
+# so a task the broker lost delays routing by at most this long (the quorums sweep routes any
+# uploaded contribution, too); a task that sits longer in the queue only means one more task.
+ROUTE_QUEUED_KEY = "contributions:route-queued"
+ROUTE_QUEUED_SECONDS = 10
+
+
+def _send_route(contribution_id: int) -> None:
+    """After commit: queue a routing task, unless one is queued already and has not started.
+
+    A routing task routes every uploaded contribution it finds (contributions_route_queued), and
+    it clears the mark before it looks; so a contribution committed while the mark is set is
+    found by the task that set it. A burst of uploads then costs one task, not one each."""
+    from .tasks import contribution_route_task
+
+    try:
+        if not cache.add(ROUTE_QUEUED_KEY, contribution_id, ROUTE_QUEUED_SECONDS):
+            return
+    except Exception:  # no cache: queue one task per upload, as if none were queued
+        log.warning("cannot read the routing mark; queueing a routing task", exc_info=True)
+    try:
+        # Routing is sent one priority step below the default (Redis: a higher number is served
+        # later), so a worker closes the rounds that verdicts made decisive before it opens more
+        # rounds; a burst of uploads then does not hold back the outcomes of rounds already decided.
+        contribution_route_task.apply_async(args=[contribution_id], priority=ROUTE_PRIORITY)
+    except Exception:
+        _clear_route_mark()  # nothing is queued: the next upload must queue a task
+        raise
+
+
+def _clear_route_mark() -> None:
+    try:
+        cache.delete(ROUTE_QUEUED_KEY)
+    except Exception:  # the mark expires on its own
+        log.warning("cannot clear the routing mark", exc_info=True)
 
 
 def contributions_route(*, contribution_ids: Sequence[int]) -> list[Contribution]:
@@ -272,10 +303,12 @@ def _route_locked(todo: list[Contribution]) -> int:
 
 def contributions_route_queued(*, contribution_id: int, limit: int = ROUTE_BATCH) -> int:
     """The routing task's work: route this contribution and, in the same transaction, up to
-    `limit - 1` other uploaded contributions that are not waiting for a quorum (their own tasks
-    then find them routed and do nothing). Others' rows are taken with SKIP LOCKED, so concurrent
-    workers split the queue instead of queueing on each other. If the batch fails, only this
-    contribution is routed, on its own. Returns how many were routed."""
+    `limit - 1` other uploaded contributions that are not waiting for a quorum (uploads made while
+    this task was queued sent no task of their own: _send_route). Others' rows are taken with SKIP
+    LOCKED, so concurrent workers split the queue instead of queueing on each other. A full batch
+    queues the next one. If the batch fails, each of its contributions is routed on its own, and
+    the first failure is raised (the task retries). Returns how many were routed."""
+    _clear_route_mark()  # before looking: an upload committed from now on queues its own task
     # One query for the common case, a delivery whose contribution a batch already routed.
     seen = list(
         Contribution.objects.filter(Q(pk=contribution_id) | Q(state=ContributionState.UPLOADED, waiting_reason=""))
@@ -286,21 +319,35 @@ def contributions_route_queued(*, contribution_id: int, limit: int = ROUTE_BATCH
         if not seen:
             raise NotFound(f"There is no contribution {contribution_id}.")
         return 0
+    batch = [contribution_id]
     try:
         with transaction.atomic():
             own = Contribution.objects.select_for_update().filter(pk=contribution_id).first()
             if own is None:
                 raise NotFound(f"There is no contribution {contribution_id}.")
+            room = max(0, limit - 1)
             others = list(
                 Contribution.objects.select_for_update(skip_locked=True)
                 .filter(state=ContributionState.UPLOADED, waiting_reason="")
                 .exclude(pk=contribution_id)
-                .order_by("pk")[: max(0, limit - 1)]
+                .order_by("pk")[: room + 1]  # one more than there is room for: is more queued?
             )
+            if len(others) > room:
+                others = others[:room]
+                _enqueue_route(contribution_id)  # the next batch, after this one commits
+            batch += [c.pk for c in others]
             return _route_locked(([own] if own.state == ContributionState.UPLOADED else []) + others)
     except (DomainError, IntegrityError) as exc:
-        log.warning("routing contributions from %s together failed (%s); routing it alone", contribution_id, exc)
-        return int(contribution_route(contribution_id=contribution_id).state != ContributionState.UPLOADED)
+        log.warning("routing contributions %s together failed (%s); routing each alone", batch, exc)
+    routed, failure = 0, None
+    for pk in batch:
+        try:
+            routed += int(contribution_route(contribution_id=pk).state != ContributionState.UPLOADED)
+        except (DomainError, IntegrityError) as exc:  # raised below, once the others are routed
+            failure = failure or exc
+    if failure is not None:
+        raise failure
+    return routed
 
 
 def contributions_route_waiting(limit: int = 200) -> int:
@@ -379,6 +426,19 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
     now = timezone.now()
     for state, pks in moves.items():
         Contribution.objects.filter(pk__in=pks).update(state=state, updated_at=now)
+    rejected = list(
+        Contribution.objects.filter(pk__in=moves.get(ContributionState.REJECTED, [])).values_list(
+            "pk", "idao_id", "owner_id", "title", "round_id", "round__tally"
+        )
+    )
+    reasons: dict[int, list[tuple[str, str]]] = {}
+    if rejected:  # every rejected round's reasons in one query, in verdict order
+        for round_id, verdict, reason in (
+            Verdict.objects.filter(round_id__in=[row[4] for row in rejected])
+            .exclude(reason="")
+            .values_list("round_id", "verdict", "reason")
+        ):
+            reasons.setdefault(round_id, []).append((verdict, reason))
     emit_many(
         [
             dict(
@@ -389,16 +449,12 @@ def on_rounds_closed(rounds: Sequence[Round]) -> None:
                 payload={
                     "title": t,
                     "round": r,
-                    "reasons": list(
-                        Verdict.objects.filter(round_id=r).exclude(reason="").values_list("verdict", "reason")
-                    ),
+                    "reasons": reasons.get(r, []),
                     "tally": tally,  # the round's verdict breakdown
                     "url": "/contributions/mine",
                 },
             )
-            for pk, i, o, t, r, tally in Contribution.objects.filter(
-                pk__in=moves.get(ContributionState.REJECTED, [])
-            ).values_list("pk", "idao_id", "owner_id", "title", "round_id", "round__tally")
+            for pk, i, o, t, r, tally in rejected
         ]
     )
     for pk in reroute:

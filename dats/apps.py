@@ -10,15 +10,18 @@ class DatsConfig(AppConfig):
 
     def ready(self) -> None:
         """Every hook dats plugs into, registered here and nowhere else."""
+        from celery.signals import worker_process_init
+
         from contributions import hooks as contribution_hooks
         from idaos import hooks as idao_hooks
         from ledger import outbox
         from portal.api_tokens import register_token_subject
         from quorums import hooks as quorum_hooks
 
-        from . import chain_mirror, integrations
+        from . import chain_mirror, integrations, minhash
         from .services import challenges, charter, minting
 
+        worker_process_init.connect(minhash.warm_up, weak=False, dispatch_uid="dats.minhash.warm_up")
         quorum_hooks.on_rounds_accepted(minting.on_rounds_accepted)
         quorum_hooks.on_appeals_decided(minting.on_appeals_decided)
         quorum_hooks.on_rounds_closed(challenges.on_rounds_closed)

@@ -14,7 +14,7 @@ from typing import Any
 from django.core.files.storage import default_storage
 
 from validator.checks.base import SAMPLE_BYTES, Content
-from validator.checks.duplicates import SCHEME, signature
+from validator.checks.duplicates import SCHEME, prepare, signature
 from validator.checks.filetype import file_type
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,13 @@ def minhash_of(contribution: Any) -> list[int] | None:
     if fmt == "parquet":
         return None
     return signature(content, fmt)
+
+
+def warm_up(**_: Any) -> None:
+    """Celery's worker_process_init receiver (connected in DatsConfig.ready()): a worker mints, and
+    minting computes signatures, so it loads datasketch when it starts rather than during the
+    first mint it runs (a delay of ~0.7 s of CPU for that batch's rounds)."""
+    prepare()
 
 
 def next_seqs(n: int) -> list[int]:

@@ -1,4 +1,5 @@
-"""One UPDATE for many rows that each take their own values (CASE on the primary key).
+"""One UPDATE for many rows that each take their own values (CASE on the primary key), and
+primary keys reserved ahead of an INSERT.
 
 Django's bulk_update builds the same statement but resolves an expression per value, which
 costs more than the round trips it saves for a few hundred rows; here each value is prepared by
@@ -54,3 +55,27 @@ def update_by_pk(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount
+
+
+def reserve_ids(model: type[models.Model], n: int) -> list[int]:
+    """n fresh primary keys of `model`'s table, ascending, in one query: for rows whose own id
+    goes into what is written with them (a seed, an anchored record), so they are inserted once,
+    complete, instead of inserted and then updated."""
+    if n <= 0:
+        return []
+    table = model._meta.db_table
+    column = model._meta.pk.column
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)", [table, column, n]
+            )
+            return sorted(int(row[0]) for row in cursor.fetchall())
+        # SQLite (the embedded default) serialises writers, so the highest id handed out so far
+        # (AUTOINCREMENT's counter, or the table's maximum) + 1 cannot race.
+        qn = connection.ops.quote_name
+        # Only quoted identifiers from the model's own metadata are spliced in.
+        sql = f"SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = %s), 0), COALESCE((SELECT MAX({qn(column)}) FROM {qn(table)}), 0))"  # noqa: S608
+        cursor.execute(sql, [table])
+        top = int(cursor.fetchone()[0])
+        return list(range(top + 1, top + n + 1))

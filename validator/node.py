@@ -127,11 +127,13 @@ class Node:
     # --- start-up ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Fetch the EIP-712 publication (domain, types) and sign in."""
+        """Fetch the EIP-712 publication (domain, types), sign in, and catch up with the accepted
+        content's published MinHashes (after that, a pass with work reads only the new pages)."""
         self.schema = VerdictSchema(self.client.eip712())
         if self.client.chain_id is None:
             self.client.chain_id = int(self.schema.domain.get("chainId") or 1)
         self.client.login()
+        self.sync_minhashes()
         self.started = True
         log.info(
             "validating at %s as %s (%s, concurrency %d, cache %s)",

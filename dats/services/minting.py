@@ -17,7 +17,7 @@ from contributions.subject import SUBJECT_KIND
 from ledger import services as ledger
 from portal.errors import Conflict, NotFound
 from portal.events import emit_many
-from portal.sql import update_by_pk
+from portal.sql import reserve_ids
 from quorums.models import Round
 
 from .. import policies
@@ -179,6 +179,9 @@ def _mint_new(rounds: list[Round]) -> None:
     )
     bounds = policies.bounds_many({c.idao_id for c in contributions.values()})
     now = timezone.now()
+    # The token ids first (one query): the anchored mint record carries each DAT's id, so each
+    # row is then inserted once, complete with its anchor and signature.
+    token_ids = iter(reserve_ids(DAT, len(rounds)))
     dats, lineage = [], []
     for r in rounds:
         contribution = contributions[int(r.subject_ref)]
@@ -192,6 +195,7 @@ def _mint_new(rounds: list[Round]) -> None:
         policy = _minted_policy(contribution, now=now, bounds=bounds[contribution.idao_id])
         dats.append(
             DAT(
+                pk=next(token_ids),
                 klass=KLASS_OF_KIND.get(contribution.kind, DatClass.DATASET),
                 title=contribution.title,
                 owner=contribution.owner,
@@ -211,10 +215,6 @@ def _mint_new(rounds: list[Round]) -> None:
             )
         )
         lineage.append(parents)
-    DAT.objects.bulk_create(dats)
-    DatParent.objects.bulk_create(
-        [DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True) for p in parents]
-    )
     # Small files' MinHash now (read through the storage API), larger ones after commit.
     small = [dat for dat in dats if dat.size <= MINHASH_AT_MINT_BYTES]
     for dat in small:
@@ -239,9 +239,9 @@ def _mint_new(rounds: list[Round]) -> None:
     ]
     for dat, leaf in zip(dats, ledger.anchor_many(records), strict=True):  # one anchoring for the batch
         dat.anchor_leaf_id = leaf.pk
-    update_by_pk(DAT, {dat.pk: {"anchor_leaf_id": dat.anchor_leaf_id} for dat in dats})
-    update_by_pk(
-        DAT, {dat.pk: {"minhash": dat.minhash, "minhash_seq": dat.minhash_seq} for dat in small if dat.minhash}
+    DAT.objects.bulk_create(dats)
+    DatParent.objects.bulk_create(
+        [DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True) for p in parents]
     )
     large = [dat.pk for dat in dats if dat.size > MINHASH_AT_MINT_BYTES]
     if large:

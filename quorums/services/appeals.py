@@ -22,6 +22,7 @@ from ledger import services as ledger
 from ledger.models import Kind as LedgerKind
 from ledger.selectors import sealed_head
 from portal.events import emit
+from portal.sql import reserve_ids
 
 from .. import hooks
 from ..beacon import seed_chain_id
@@ -36,7 +37,7 @@ from ..errors import (
     RoundNotFound,
 )
 from ..models import QUORUM_RULES, Appeal, Round, RoundState, Seat, SlashReason, Validator, ValidatorState, Verdict
-from .rounds import OPEN_LEAF_KIND, _draw, _enqueue_draw, _reserve_round_ids, _seat, open_record, scoring_rules
+from .rounds import OPEN_LEAF_KIND, _draw, _enqueue_draw, _seat, open_record, scoring_rules
 from .slashing import apply_slash
 
 BPS = 10_000
@@ -198,7 +199,7 @@ def _open_panel(r: Round, quorum: Any, rows: list[tuple[int, int, str]], size: i
     first block after its opening, as first rounds do), over the candidates outside the earlier
     rounds; attempt is 1000·level + the first round's attempt, so the seed and the (subject,
     attempt) key differ."""
-    [round_id] = _reserve_round_ids(1)
+    [round_id] = reserve_ids(Round, 1)
     head = sealed_head()
     block_height, block_hash = head if head else (0, ZERO_HASH)
     level = r.appeal_level + 1

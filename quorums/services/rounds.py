@@ -10,14 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.db.models.functions import Now
 
 from ledger import services as ledger
 from ledger.selectors import sealed_head
 from portal.events import emit_many
-from portal.sql import update_by_pk
+from portal.sql import reserve_ids, update_by_pk
 
 from .. import hooks
 from ..beacon import seed_chain_id
@@ -33,24 +33,6 @@ log = logging.getLogger(__name__)
 
 
 OPEN_LEAF_KIND = "validation_round_open"
-
-
-def _reserve_round_ids(n: int) -> list[int]:
-    """n fresh round ids from the table's own sequence (one query)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence('quorums_round', 'id')) FROM generate_series(1, %s)", [n]
-            )
-            return sorted(int(row[0]) for row in cursor.fetchall())
-        # SQLite (the embedded default) serialises writers, so the highest id handed out so far
-        # (AUTOINCREMENT's counter, or the table's maximum) + 1 cannot race.
-        cursor.execute(
-            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'quorums_round'), 0), "
-            "COALESCE((SELECT MAX(id) FROM quorums_round), 0))"
-        )
-        top = int(cursor.fetchone()[0])
-        return list(range(top + 1, top + n + 1))
 
 
 def open_record(r: Round, *, committee: list[tuple[int, int, str]]) -> dict[str, Any]:
@@ -232,7 +214,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
             return out
         # The seed takes the round's id, so the ids are taken first (one query), and the latest
         # sealed block (public, fixed before this transaction).
-        round_ids = _reserve_round_ids(len(planned))
+        round_ids = reserve_ids(Round, len(planned))
         head = sealed_head()
         block_height, block_hash = head if head else (0, ZERO_HASH)
         chain_id = seed_chain_id()

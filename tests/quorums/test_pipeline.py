@@ -8,7 +8,7 @@ import pytest
 from django.db import transaction
 
 from contributions.models import Contribution
-from contributions.services import contribution_create
+from contributions.services import contribution_create, contributions_route_queued
 from ledger.proofs import verify_proof
 from ledger.selectors import proof_bundle
 from ledger.services import block_seal
@@ -91,6 +91,42 @@ def test_a_rolled_back_upload_enqueues_nothing(broker):
         usage_policy={"allowed_uses": ["training"]},
     )
     assert queued(broker) == before + 1  # the committed one is enqueued, after commit
+
+
+def _record(bob, idao, i: int) -> Contribution:
+    return contribution_create(
+        idao_slug=idao.slug,
+        owner=bob,
+        upload=staged(f"a,b\n{i},2\n".encode()),
+        kind="dataset",
+        title=f"T{i}",
+        licence="MIT",
+        usage_policy={"allowed_uses": ["training"]},
+    )
+
+
+def test_a_burst_of_uploads_queues_one_routing_task_and_it_routes_them_all(broker):
+    idao, _quorum, _ps = setup_network(3)
+    bob = member(idao, BOB)
+    before = queued(broker)
+    made = [_record(bob, idao, i) for i in range(3)]
+    assert queued(broker) == before + 1  # the later uploads found a routing task queued
+    assert contributions_route_queued(contribution_id=made[0].pk) == 3
+    assert set(Contribution.objects.values_list("state", flat=True)) == {"routed"}
+    _record(bob, idao, 3)  # the queued task has started: the next upload queues its own
+    assert queued(broker) == before + 2
+
+
+def test_a_full_routing_batch_queues_the_next_one(broker):
+    idao, _quorum, _ps = setup_network(3)
+    bob = member(idao, BOB)
+    made = [_record(bob, idao, i) for i in range(3)]
+    before = queued(broker)
+    assert contributions_route_queued(contribution_id=made[0].pk, limit=2) == 2
+    assert queued(broker) == before + 1
+    assert contributions_route_queued(contribution_id=made[0].pk, limit=2) == 1  # what that task does
+    assert queued(broker) == before + 1  # a batch that was not full queues nothing
+    assert set(Contribution.objects.values_list("state", flat=True)) == {"routed"}
 
 
 def test_tasks_use_late_acknowledgement_and_requeue_on_worker_loss():

@@ -68,6 +68,13 @@ def _permutations():
     return MinHash(num_perm=NUM_PERM, seed=SEED, scheme=MINHASH_SCHEME).permutations
 
 
+def prepare() -> None:
+    """Load datasketch (with numpy and scipy, ~0.7 s of CPU) and the permutations now. A
+    long-running process that will compute signatures calls this once at start, so the first
+    signature does not pay for the imports in the middle of its work."""
+    _permutations()
+
+
 def minhash_of(text: str):
     """A datasketch MinHash of the text's shingles, or None for a text without tokens."""
     from datasketch import MinHash

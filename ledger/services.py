@@ -757,7 +757,8 @@ def anchor_many(records: Sequence[tuple[str, str, dict]]) -> list[Leaf]:
         prepared.append((kind, subject, _anchor_json(kind, subject, payload)))
     if not prepared:
         return []
-    with transaction.atomic():
+    # No savepoint (two round trips): a failure here fails the caller's whole transaction anyway.
+    with transaction.atomic(savepoint=False):
         ids = _next_leaf_ids(len(prepared))
         return Leaf.objects.bulk_create(
             [

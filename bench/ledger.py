@@ -99,8 +99,12 @@ def _client_accounts(clients: int, tag: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _transfer_client(i: int, source: str, destination: str, tag: str, start_at: float, stop_at: float, out) -> None:
+def _transfer_client(
+    i: int, source: str, destination: str, tag: str, start_at: float, stop_at: float, out, combine_on: bool | None
+) -> None:
     n, latencies = 0, []
+    if combine_on is not None:
+        settings.LEDGER_COMBINE = combine_on
     try:
         time.sleep(max(0.0, start_at - time.time()))  # every process is up and connected by then
         while time.time() < stop_at:
@@ -121,7 +125,7 @@ def _transfer_client(i: int, source: str, destination: str, tag: str, start_at: 
 
 
 def transfers_per_second(
-    clients: int, seconds: float, tag: str, *, destination: str | None = None
+    clients: int, seconds: float, tag: str, *, destination: str | None = None, combine_on: bool | None = None
 ) -> tuple[float, list[float]]:
     """Transfers/s of `clients` processes, each on its own accounts (or all paying `destination`);
     also every latency (s)."""
@@ -131,7 +135,7 @@ def transfers_per_second(
     start_at = time.time() + 2.0  # two seconds to start every process, then the window
     stop_at = start_at + seconds
     procs = [
-        CTX.Process(target=_transfer_client, args=(i, src, dst, tag, start_at, stop_at, out))
+        CTX.Process(target=_transfer_client, args=(i, src, dst, tag, start_at, stop_at, out, combine_on))
         for i, (src, dst) in enumerate(pairs)
     ]
     for p in procs:
@@ -370,6 +374,23 @@ def main() -> None:
         median_round_ratio=round(statistics.median(e / o for e, o in zip(eights, ones, strict=True)), 2),
         group_commit=shared if settings.LEDGER_COMBINE else "off (LEDGER_COMBINE)",
     )
+    if not settings.LEDGER_COMBINE and settings.REDIS_URL:
+        # The opt-in group commit (ledger.combine), beside the same 1-client rate and its own.
+        combined = [transfers_per_second(8, seconds, f"gc8{r}", combine_on=True)[0] for r in range(len(ones))]
+        batches, items, done = COMBINED[-1]
+        one_combined = transfers_per_second(1, seconds, "gc1", combine_on=True)[0]
+        emit(
+            "transfers_per_second_8_clients_group_commit",
+            statistics.median(combined),
+            "transfers/s",
+            one,
+            {},
+            baseline_label="1 client, LEDGER_COMBINE off (the figure above's baseline)",
+            windows=[round(x, 1) for x in combined],
+            one_client_with_group_commit=round(one_combined, 1),
+            last_window={"combined_batches": batches, "combined_items": items, "transfers": done},
+            note="LEDGER_COMBINE=true: concurrent single transfers share database transactions",
+        )
     # Eight writers crediting one hot system account (the reward pool) beside the same 1-client rate.
     pool, _ = transfers_per_second(8, seconds, "pool", destination=owners.REWARD_POOL)
     emit(

@@ -25,9 +25,10 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def _postgresql_only():
+def _group_commit_on(settings):
     if connection.vendor != "postgresql":
         pytest.skip("group commit runs on PostgreSQL (bin/test always uses it)")
+    settings.LEDGER_COMBINE = True  # opt-in (portal/settings.py)
 
 
 def wait_for(condition, what: str, timeout: float = 30.0):

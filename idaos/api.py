@@ -382,7 +382,7 @@ def governance_eip712(request: HttpRequest) -> dict:
     errors=BALLOT_ERRORS,
     summary="Submit a signed EIP-712 ballot (see /api/v1/governance/eip712)",
 )
-def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn) -> HttpResponse:
+def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn, response: HttpResponse) -> HttpResponse:
     if len(request.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("body too large")
     ballot = ballots.ballot_cast(
@@ -400,7 +400,9 @@ def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn) -> HttpRes
     from portal.api import api
 
     answer = {"ballot": selectors.ballot_dict(ballot), "receipt_url": f"/ballots/{ballot.pk}"}
-    return api.create_response(request, answer, status=201)
+    # Into the response django-ninja made for this call (`response`), rather than a second one.
+    response.status_code = 201
+    return api.create_response(request, answer, temporal_response=response)
 
 
 # What a signed delegation or revocation can be refused for (idaos.services.delegations).

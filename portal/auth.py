@@ -154,7 +154,11 @@ class PortalSessionAuth(SessionAuth):
         # django-ninja's APIKeyCookie._get_key and check_csrf, with the shared checker.
         if self.csrf and not getattr(request, "_ninja_csrf_exempt", False):
             request.csrf_processing_done = False  # type: ignore[attr-defined]
-            _CSRF.process_request(request)
+            # CsrfViewMiddleware's process_request has usually run already (it sets CSRF_COOKIE
+            # whenever the request has a cookie, rotating a malformed one); repeating it would
+            # read the same cookie to the same secret, or rotate it a second time.
+            if "CSRF_COOKIE" not in request.META:
+                _CSRF.process_request(request)
             if _CSRF.process_view(request, _no_view, (), {}) is not None:
                 raise HttpError(403, "CSRF check Failed")
         return self.authenticate(request, request.COOKIES.get(self.param_name))

@@ -96,12 +96,18 @@ def _get_user(request: HttpRequest) -> Any:
             request._cached_user = auth.get_user(request)  # type: ignore[attr-defined]
         finally:
             _loading_session.reset(token)
-    return request._cached_user  # type: ignore[attr-defined]
+    user = request._cached_user  # type: ignore[attr-defined]
+    # Once resolved, request.user is the user itself: every later `request.user.<attr>` (a dozen
+    # per API call: middleware, auth, views) skips the lazy proxy, whose lookups each raise and
+    # catch an AttributeError. A reference to the lazy object taken before still works.
+    request.user = user
+    return user
 
 
 class PortalAuthenticationMiddleware(AuthenticationMiddleware):
     """Django's AuthenticationMiddleware, letting AddressBackend.get_user take the user row the
-    session load already fetched (Django's get_user, with its session-hash check, still runs)."""
+    session load already fetched (Django's get_user, with its session-hash check, still runs).
+    The user stays lazy until first read, then replaces the lazy object on the request."""
 
     def process_request(self, request: HttpRequest) -> None:
         super().process_request(request)

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
@@ -80,9 +81,34 @@ def _validate(kind: object, postings: object, idempotency_key: object, memo: obj
     return legs
 
 
+# A transaction's two canonical JSON texts, written directly: byte for byte what
+# merkle.canonical_json gives for the same dict (sorted keys, no spaces, UTF-8 text, strings
+# escaped by the json module's own encoder; tests/ledger/test_properties.py proves it on random
+# text), at a fraction of its cost per transfer in a 1,000-transfer batch.
+_text = encode_basestring
+
+
+def _legs_json(legs: Iterable[Sequence[str]]) -> str:
+    return ",".join(f"[{_text(o)},{_text(a)},{_text(x)}]" for o, a, x in legs)
+
+
+def fingerprint_json(kind: str, legs: Sequence[Leg], memo: str) -> str:
+    """canonical_json({"kind", "memo", "postings": sorted [owner, asset, "amount"] legs})."""
+    postings = _legs_json(sorted([o, a, str(x)] for o, a, x in legs))
+    return f'{{"kind":{_text(kind)},"memo":{_text(memo)},"postings":[{postings}]}}'
+
+
+def tx_payload_json(tx_id: int, key: str, kind: str, memo: str, legs: Sequence[Leg]) -> str:
+    """canonical_json of a ledger.tx leaf's payload {"id", "idempotencyKey", "kind", "memo", "postings"}."""
+    postings = _legs_json((o, a, str(x)) for o, a, x in legs)
+    return (
+        f'{{"id":{int(tx_id)},"idempotencyKey":{_text(key)},"kind":{_text(kind)},"memo":{_text(memo)},'
+        f'"postings":[{postings}]}}'
+    )
+
+
 def _fingerprint(kind: str, legs: list[Leg], memo: str) -> str:
-    content = {"kind": kind, "memo": memo, "postings": sorted([o, a, str(x)] for o, a, x in legs)}
-    return merkle.to_hex(merkle.keccak(merkle.canonical_json(content).encode()))
+    return merkle.to_hex(merkle.keccak(fingerprint_json(kind, legs, memo).encode()))
 
 
 @dataclass(frozen=True)
@@ -337,24 +363,19 @@ def _apply(
         as_json = connection.vendor == "postgresql" and len(chunk) >= JSON_ROWS_FROM
         created = now.isoformat() if as_json else now
         for (tx_id, leaf_id), (item, after) in chunk:
-            tx = Transaction(
-                id=tx_id, kind=item.kind, idempotency_key=item.key, fingerprint=item.fingerprint, memo=item.memo
-            )
-            tx.created_at = now
+            # Positional, in field order (id, kind, idempotency_key, fingerprint, memo, created_at):
+            # Django's fast path, as rows loaded from the database are built.
+            tx = Transaction(tx_id, item.kind, item.key, item.fingerprint, item.memo, now)
             tx._state.adding = False
             outcomes[item.index] = PostResult(APPLIED, transaction=tx)
             tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, created))
             for (o, a, x), balance in zip(item.legs, after, strict=True):
                 posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
-            payload = {
-                "id": tx_id,
-                "kind": item.kind,
-                "idempotencyKey": item.key,
-                "memo": item.memo,
-                "postings": [[o, a, str(x)] for o, a, x in item.legs],
-            }
             leaf = _leaf_values(
-                leaf_id=leaf_id, kind=TX_LEAF_KIND, subject=str(tx_id), payload_json=merkle.canonical_json(payload)
+                leaf_id=leaf_id,
+                kind=TX_LEAF_KIND,
+                subject=str(tx_id),
+                payload_json=tx_payload_json(tx_id, item.key, item.kind, item.memo, item.legs),
             )
             if as_json:
                 leaf["leaf_hash"] = "\\x" + leaf["leaf_hash"].hex()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.db import connection, transaction
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
 
@@ -151,3 +151,39 @@ def test_random_ledger_operations_keep_every_invariant():
             max_examples=25, stateful_step_count=25, deadline=None, suppress_health_check=list(HealthCheck)
         ),
     )
+
+
+_legs = st.lists(
+    st.tuples(st.text(max_size=12), st.text(max_size=6), st.integers(min_value=-(2**255) + 1, max_value=2**255 - 1)),
+    min_size=1,
+    max_size=5,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.text(max_size=20),
+    key=st.text(max_size=40),
+    memo=st.text(max_size=40),
+    legs=_legs,
+    tx_id=st.integers(1, 2**62),
+)
+def test_the_written_transaction_json_is_byte_for_byte_canonical_json(kind, key, memo, legs, tx_id):
+    """services' direct writers of a transaction's fingerprint and leaf payload JSON equal
+    merkle.canonical_json of the same dicts on any text (quotes, backslashes, control characters,
+    non-ASCII) and any amount, so fingerprints and leaf hashes never change."""
+    from ledger import merkle
+    from ledger.services import fingerprint_json, tx_payload_json
+
+    postings = sorted([o, a, str(x)] for o, a, x in legs)
+    assert fingerprint_json(kind, legs, memo) == merkle.canonical_json(
+        {"kind": kind, "memo": memo, "postings": postings}
+    )
+    payload = {
+        "id": tx_id,
+        "kind": kind,
+        "idempotencyKey": key,
+        "memo": memo,
+        "postings": [[o, a, str(x)] for o, a, x in legs],
+    }
+    assert tx_payload_json(tx_id, key, kind, memo, legs) == merkle.canonical_json(payload)

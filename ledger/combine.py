@@ -157,11 +157,10 @@ def wait_seconds() -> float:
 
 
 class Stats:
-    """Per process, for tests and the benchmark: batches posted for others and their items."""
+    """Per process, for the benchmark: batches posted for others and their items."""
 
     batches = 0
     items = 0
-    largest = 0
 
 
 Batch = Callable[[list[Item]], dict[int, PostResult]]  # post items in the current transaction
@@ -199,14 +198,10 @@ def _wait(rid: str, item: Item, payload: str, keys: tuple[str, str, str], batch:
     deadline = time.monotonic() + wait_seconds()
     while (left := deadline - time.monotonic()) > 0:
         got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
-        if got is None:
-            if _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) == 1:
-                own = _lead(rid, batch, own=rid)
-                if own is not None:
-                    return _own(own, item, alone)
-            continue
-        message = got[1].decode()
-        if message == LEAD:
+        message = None if got is None else got[1].decode()
+        if message is None and _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) != 1:
+            continue  # no answer yet, and a leader still holds its lease
+        if message is None or message == LEAD:  # we lead now (taken over or handed the lead)
             own = _lead(rid, batch, own=rid)
             if own is not None:
                 return _own(own, item, alone)
@@ -265,7 +260,6 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
             replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
             Stats.batches += 1
             Stats.items += len(popped)
-            Stats.largest = max(Stats.largest, len(popped))
         except Exception:
             log.exception("A combined ledger batch of %d failed; its writers post their own", len(popped))
             replies = {p["r"]: RETRY for p in popped}

@@ -361,7 +361,7 @@ def _apply(
         tx_rows, posting_rows, leaf_rows = [], [], []
         # Rows that will travel as JSON (_rows_select) get their JSON form here, once.
         as_json = connection.vendor == "postgresql" and len(chunk) >= JSON_ROWS_FROM
-        created = now.isoformat() if as_json else now
+        created = _TO_JSON["timestamptz"](now) if as_json else now
         for (tx_id, leaf_id), (item, after) in chunk:
             # Positional, in field order (id, kind, idempotency_key, fingerprint, memo, created_at):
             # Django's fast path, as rows loaded from the database are built.
@@ -378,7 +378,7 @@ def _apply(
                 payload_json=tx_payload_json(tx_id, item.key, item.kind, item.memo, item.legs),
             )
             if as_json:
-                leaf["leaf_hash"] = "\\x" + leaf["leaf_hash"].hex()
+                leaf["leaf_hash"] = _TO_JSON["bytea"](leaf["leaf_hash"])
             leaf_rows.append((*leaf.values(), created, tx_id))
         return [
             ("ledger_transaction", TRANSACTION_COLUMNS, tx_rows),

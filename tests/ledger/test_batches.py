@@ -191,9 +191,10 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     key another transaction holds uncommitted: the error surfaces at the pipeline's sync, is
     retried as any racing key, and only that item is refused once the other commits."""
     import threading
-    import time
 
     from django.db import connection, transaction
+
+    from tests.celery_helpers import wait_for
 
     payers = [owners.user(p.address) for p in many(300)]
     services.transfers_post(
@@ -240,10 +241,7 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
             cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
             return cursor.fetchone()[0] > 0
 
-    deadline = time.monotonic() + 60
-    while not waiting_on_the_key():
-        assert time.monotonic() < deadline, "the batch never waited on the uncommitted key"
-        time.sleep(0.01)
+    wait_for(waiting_on_the_key, timeout=60, interval=0.01)  # the batch waits on the uncommitted key
     release.set()
     other.join(60)
     poster.join(60)

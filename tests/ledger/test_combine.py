@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import pytest
 from django.db import connection, transaction
@@ -18,6 +17,7 @@ from ledger.items import Item
 from ledger.models import Balance, Transaction
 from ledger.services import _post
 from ledger.verify import ledger_verify
+from tests.celery_helpers import wait_for
 from tests.ledger.test_concurrency import run_threads
 from tests.personas import many
 
@@ -26,17 +26,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture(autouse=True)
 def _group_commit_on(settings):
-    if connection.vendor != "postgresql":
-        pytest.skip("group commit runs on PostgreSQL (bin/test always uses it)")
-    settings.LEDGER_COMBINE = True  # opt-in (portal/settings.py)
-
-
-def wait_for(condition, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"gave up waiting for {what}"
-        time.sleep(0.005)
-    return value
+    settings.LEDGER_COMBINE = True  # opt-in (portal/settings.py); bin/test runs on PostgreSQL
 
 
 def queued() -> int:
@@ -63,7 +53,7 @@ def test_writers_queued_behind_a_busy_leader_are_applied_in_one_database_transac
 
     def work(i):
         if i > 0:
-            wait_for(hold.is_set, "the leader to be blocked")
+            wait_for(hold.is_set, interval=0.005)
         return services.transfer(
             source=[leader, *others][i],
             destination=sink,
@@ -79,9 +69,9 @@ def test_writers_queued_behind_a_busy_leader_are_applied_in_one_database_transac
         results: list = []
         runner = threading.Thread(target=lambda: results.extend(run_threads(5, work)))
         runner.start()
-        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, "a leader")
+        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, interval=0.005)
         hold.set()
-        wait_for(lambda: queued() == 4, "four queued writers")
+        wait_for(lambda: queued() == 4, interval=0.005)
     runner.join(60)
     assert all(isinstance(r, Transaction) for r in results), results
     assert len(xmin_of([f"t{i}" for i in range(1, 5)])) == 1  # the four share one transaction
@@ -99,7 +89,7 @@ def test_a_refusal_in_a_combined_batch_reaches_only_its_own_writer():
 
     def work(i):
         if i > 0:
-            wait_for(hold.is_set, "the leader to be blocked")
+            wait_for(hold.is_set, interval=0.005)
         return services.transfer(
             source=payers[i], destination=sink, asset="LAZ", amount=10, kind="transfer", idempotency_key=f"r{i}"
         )
@@ -109,9 +99,9 @@ def test_a_refusal_in_a_combined_batch_reaches_only_its_own_writer():
         results: list = []
         runner = threading.Thread(target=lambda: results.extend(run_threads(4, work)))
         runner.start()
-        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, "a leader")
+        wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, interval=0.005)
         hold.set()
-        wait_for(lambda: queued() == 3, "three queued writers")
+        wait_for(lambda: queued() == 3, interval=0.005)
     runner.join(60)
     assert isinstance(results[2], InsufficientFunds), results
     assert all(isinstance(results[i], Transaction) for i in (0, 1, 3)), results
@@ -171,8 +161,8 @@ def test_a_writer_whose_item_a_leader_took_waits_for_that_leader_and_gets_its_tr
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [combine.FENCE_LOCK])
-        p = json.loads(wait_for(lambda: client.lpop(queue), "the writer's queued item"))
-        wait_for(_waiting_on_fence, "the writer to wait for the fence")
+        p = json.loads(wait_for(lambda: client.lpop(queue), interval=0.005))
+        wait_for(_waiting_on_fence, interval=0.005)
         posted = _post(
             [Item(0, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])], atomic=False
         )

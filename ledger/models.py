@@ -67,7 +67,9 @@ class Transaction(models.Model):
     # keccak256 of the canonical content (kind, postings, memo): a repeated key must match it.
     fingerprint = models.CharField(max_length=66)
     memo = models.CharField(max_length=500, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Not indexed: nothing looks transactions up by time (ids grow with it), and every index is
+    # paid on each insert of the ledger's hottest table.
+    created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"tx {self.pk} {self.kind}"
@@ -80,7 +82,10 @@ class Posting(models.Model):
     # append-only and accounts are never deleted, so a row-level foreign key's lock on the parent
     # guards against a deletion that cannot happen, at one lock (and WAL record) per posting.
     transaction = models.ForeignKey(Transaction, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
-    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False)
+    # No index of its own: ledger_posting_history (account, asset, id) serves lookups by account.
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, related_name="postings", db_constraint=False, db_index=False
+    )
     asset = models.CharField(max_length=16, choices=Asset.choices)
     amount = models.DecimalField(**AMOUNT)
     balance_after = models.DecimalField(**AMOUNT)

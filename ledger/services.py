@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
@@ -272,24 +273,36 @@ def _replays(
 
 def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
-    drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once."""
+    drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once.
+
+    A large batch draws its ids first (a third, short round trip), so Python builds every
+    transaction and leaf row while the server takes the balance locks (see _look_while)."""
     pairs = sorted({(o, a) for item in items for o, a, _ in item.legs})
     debited = {(o, a) for item in items for o, a, x in item.legs if x < 0}
     # A sharded account takes one free shard unless it pays out (only the issuer may go below zero,
     # so a pool debit needs every shard to know its balance).
     spread = {p for p in pairs if p[0] in owners.SHARDED and (p[0] == owners.ISSUER or p not in debited)}
     keys = sorted({item.key for item in items})
-    rows, taken, ids = _look(pairs, spread, keys)
+    now = timezone.now()
+    built: dict[int, _Built] = {}
+    drawn: list[tuple[int, int]] = []
+    if connection.vendor == "postgresql" and len(items) >= EARLY_IDS_FROM:
+        ids = dict(zip([item.index for item in items], _draw_ids(len(items)), strict=True))
+        rows, taken = _look_while(pairs, spread, keys, lambda: built.update(_build(items, ids, now)))
+    else:
+        rows, taken, drawn = _look(pairs, spread, keys)
     missing = [p for p in pairs if p not in rows]
     if missing:
         _create_balances(missing)
         rows = _locked_rows(pairs, spread)
     outcomes, fresh, same = _replays(items, taken, atomic)
     if fresh:
-        if len(ids) < len(fresh):  # defensive: the ids were counted from the same snapshot as the keys
-            ids += _draw_ids(len(fresh) - len(ids))
+        if not built:
+            if len(drawn) < len(fresh):  # defensive: the ids were counted from the same snapshot as the keys
+                drawn += _draw_ids(len(fresh) - len(drawn))
+            built = _build(fresh, dict(zip([item.index for item in fresh], drawn, strict=False)), now)
         slots = {p: _Slot(p[0], rows[p]) for p in pairs}
-        outcomes.update(_apply(fresh, slots, ids, atomic=atomic))
+        outcomes.update(_apply(fresh, slots, built, atomic=atomic))
     for index, prior in same.items():
         done = outcomes[prior]
         outcomes[index] = (
@@ -298,6 +311,33 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
             else PostResult(REFUSED, error=done.error)
         )
     return outcomes
+
+
+# An item's transaction (as returned to the caller), its row and its leaf's row: everything but
+# its postings, which need the balances the look returns.
+_Built = tuple[Transaction, tuple, tuple]
+
+
+def _build(items: list[Item], ids: dict[int, tuple[int, int]], now: datetime) -> dict[int, _Built]:
+    built = {}
+    for item in items:
+        tx_id, leaf_id = ids[item.index]
+        # Positional, in field order (id, kind, idempotency_key, fingerprint, memo, created_at):
+        # Django's fast path, as rows loaded from the database are built.
+        tx = Transaction(tx_id, item.kind, item.key, item.fingerprint, item.memo, now)
+        tx._state.adding = False
+        leaf = _leaf_values(
+            leaf_id=leaf_id,
+            kind=TX_LEAF_KIND,
+            subject=str(tx_id),
+            payload_json=tx_payload_json(tx_id, item.key, item.kind, item.memo, item.legs),
+        )
+        built[item.index] = (
+            tx,
+            (tx_id, item.kind, item.key, item.fingerprint, item.memo, now),
+            (*leaf.values(), now, tx_id),
+        )
+    return built
 
 
 Row = tuple[int, int, int]  # (account id, balance id, amount)
@@ -339,7 +379,7 @@ TRANSACTION_COLUMNS = {
 
 
 def _apply(
-    items: list[Item], slots: dict[tuple[str, str], _Slot], ids: list[tuple[int, int]], *, atomic: bool
+    items: list[Item], slots: dict[tuple[str, str], _Slot], built: dict[int, _Built], *, atomic: bool
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[Item, list[int]]] = []
@@ -354,44 +394,28 @@ def _apply(
         applied.append((item, after))
     if not applied:
         return outcomes
-    now = timezone.now()
     leaf_columns = {**LEAF_COLUMNS, "created_at": "timestamptz", "transaction_id": "bigint"}
 
-    def rows(chunk: list[tuple[tuple[int, int], tuple[Item, list[int]]]]) -> list[tuple[str, dict[str, str], list]]:
+    def rows(chunk: list[tuple[Item, list[int]]]) -> list[tuple[str, dict[str, str], list]]:
         tx_rows, posting_rows, leaf_rows = [], [], []
-        # Rows that will travel as JSON (_rows_select) get their JSON form here, once.
-        as_json = connection.vendor == "postgresql" and len(chunk) >= JSON_ROWS_FROM
-        created = _TO_JSON["timestamptz"](now) if as_json else now
-        for (tx_id, leaf_id), (item, after) in chunk:
-            # Positional, in field order (id, kind, idempotency_key, fingerprint, memo, created_at):
-            # Django's fast path, as rows loaded from the database are built.
-            tx = Transaction(tx_id, item.kind, item.key, item.fingerprint, item.memo, now)
-            tx._state.adding = False
+        for item, after in chunk:
+            tx, tx_row, leaf_row = built[item.index]
             outcomes[item.index] = PostResult(APPLIED, transaction=tx)
-            tx_rows.append((tx_id, item.kind, item.key, item.fingerprint, item.memo, created))
+            tx_rows.append(tx_row)
+            leaf_rows.append(leaf_row)
             for (o, a, x), balance in zip(item.legs, after, strict=True):
-                posting_rows.append((tx_id, slots[(o, a)].account_id, a, x, balance))
-            leaf = _leaf_values(
-                leaf_id=leaf_id,
-                kind=TX_LEAF_KIND,
-                subject=str(tx_id),
-                payload_json=tx_payload_json(tx_id, item.key, item.kind, item.memo, item.legs),
-            )
-            if as_json:
-                leaf["leaf_hash"] = _TO_JSON["bytea"](leaf["leaf_hash"])
-            leaf_rows.append((*leaf.values(), created, tx_id))
+                posting_rows.append((tx.pk, slots[(o, a)].account_id, a, x, balance))
         return [
             ("ledger_transaction", TRANSACTION_COLUMNS, tx_rows),
             ("ledger_posting", POSTING_COLUMNS, posting_rows),
             ("ledger_leaf", leaf_columns, leaf_rows),
         ]
 
-    pending = list(zip(ids, applied, strict=False))
     # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
     _write(
-        (rows(pending[i : i + PIPELINE_CHUNK]) for i in range(0, len(pending), PIPELINE_CHUNK)),
+        (rows(applied[i : i + PIPELINE_CHUNK]) for i in range(0, len(applied), PIPELINE_CHUNK)),
         [u for slot in slots.values() for u in slot.updates()],
-        pipelined=len(pending) > PIPELINE_CHUNK,
+        pipelined=len(applied) > PIPELINE_CHUNK,
     )
     return outcomes
 
@@ -456,6 +480,7 @@ def _write_statement(
 # is already a string was converted by its producer).
 _TO_JSON = {"bytea": lambda value: "\\x" + value.hex(), "timestamptz": lambda when: when.isoformat()}
 JSON_ROWS_FROM = 32  # from this many rows up, rows travel as JSON (see _rows_select)
+EARLY_IDS_FROM = JSON_ROWS_FROM  # from this many items up, a batch draws its ids first (see _post)
 
 
 def _rows_select(columns: dict[str, str], rows: Sequence[Sequence]) -> tuple[str, list]:
@@ -552,11 +577,24 @@ _LOCK_SPREAD_SQL = (
 ).replace("{rest}", _LOCK_REST)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _text_array(values: list[str]) -> list[str] | str:
+    """A text[] parameter. A long list goes as its array literal, which is its JSON text between
+    braces (json.dumps in C; one string for psycopg to quote) where psycopg would quote element by
+    element in Python. JSON and array literals escape quotes and backslashes alike; JSON's other
+    escapes are for control characters, so a list holding one goes as a list."""
+    if len(values) < JSON_ROWS_FROM or _CONTROL.search("".join(values)):
+        return values
+    return "{" + json.dumps(values, ensure_ascii=False, separators=(",", ":"))[1:-1] + "}"
+
+
 def _lock_statement(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> tuple[str, list]:
     rest = [
-        sorted({o for o, _ in pairs}),
-        [f"{o} {a}" for o, a in pairs],
-        [f"{o} {a}" for o, a in pairs if (o, a) not in spread],  # every shard (or the only one)
+        _text_array(sorted({o for o, _ in pairs})),
+        _text_array([f"{o} {a}" for o, a in pairs]),
+        _text_array([f"{o} {a}" for o, a in pairs if (o, a) not in spread]),  # every shard (or the only one)
     ]
     if not spread:
         return _LOCK_SQL, rest
@@ -600,7 +638,7 @@ def _look(
                 " nextval('ledger_leaf_id_seq') AS leaf FROM generate_series(1, %s - (SELECT count(*) FROM t)))"
                 " SELECT id, idempotency_key, fingerprint FROM t UNION ALL SELECT tx, NULL, NULL FROM n"
                 " UNION ALL SELECT leaf, NULL, '' FROM n",
-                [keys, len(keys)],
+                [_text_array(keys), len(keys)],
             ),
         ]
     )
@@ -612,6 +650,30 @@ def _look(
         else:
             (tx_ids if fingerprint is None else leaf_ids).append(int(pk))
     return _rows_by_pair(locked), taken, list(zip(sorted(tx_ids), sorted(leaf_ids), strict=True))
+
+
+def _look_while(
+    pairs: list[tuple[str, str]], spread: set[tuple[str, str]], keys: list[str], work: Callable[[], object]
+) -> tuple[dict[tuple[str, str], list[Row]], dict[str, tuple[int, str]]]:
+    """_look for a batch whose ids are drawn: the balance locks and the taken keys are sent
+    through psycopg's pipeline, `work` runs while the server executes them, then their rows are
+    read (PostgreSQL only)."""
+    lock_sql, lock_params = _lock_statement(pairs, spread)
+    # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
+    with (
+        connection.wrap_database_errors,
+        connection.cursor() as locks,
+        connection.cursor() as found,
+        connection.connection.pipeline(),
+    ):
+        locks.execute(lock_sql, lock_params)
+        found.execute(
+            "SELECT id, idempotency_key, fingerprint FROM ledger_transaction WHERE idempotency_key = ANY(%s::text[])",
+            [_text_array(keys)],
+        )
+        work()
+        locked, taken = locks.fetchall(), found.fetchall()
+    return _rows_by_pair(locked), {key: (int(pk), fingerprint) for pk, key, fingerprint in taken}
 
 
 def _locked_rows(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> dict[tuple[str, str], list[Row]]:
@@ -633,8 +695,19 @@ def _draw_ids(count: int) -> list[tuple[int, int]]:
     """A transaction id and a leaf id for each of `count` transactions (the anchor lock first)."""
     if count <= 0:
         return []
-    tx_ids = _next_ids("ledger_transaction", count)
-    return list(zip(tx_ids, _next_leaf_ids(count), strict=True))
+    if connection.vendor != "postgresql":
+        return list(zip(_next_ids("ledger_transaction", count), _next_leaf_ids(count), strict=True))
+    with connection.cursor() as cursor:
+        # The lock before the ids (the materialised CTE yields its row before any id is drawn):
+        # whoever holds an id not yet committed holds the lock.
+        cursor.execute(
+            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
+            " SELECT nextval('ledger_transaction_id_seq'), nextval('ledger_leaf_id_seq')"
+            " FROM held, generate_series(1, %s)",
+            [ANCHOR_LOCK, count],
+        )
+        drawn = cursor.fetchall()
+    return list(zip(sorted(int(t) for t, _ in drawn), sorted(int(leaf) for _, leaf in drawn), strict=True))
 
 
 def _next_ids(table: str, count: int) -> list[int]:

@@ -187,3 +187,22 @@ def test_the_written_transaction_json_is_byte_for_byte_canonical_json(kind, key,
         "postings": [[o, a, str(x)] for o, a, x in legs],
     }
     assert tx_payload_json(tx_id, key, kind, memo, legs) == merkle.canonical_json(payload)
+
+
+@pytest.mark.django_db
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    values=st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=12),
+        min_size=32,
+    )
+)
+def test_a_long_text_list_sent_as_its_array_literal_reads_back_unchanged(values):
+    """services._text_array sends a long list as one array literal built from its JSON: PostgreSQL
+    reads back exactly the strings given (quotes, backslashes, braces, commas, NULL, spaces,
+    control characters, non-ASCII)."""
+    from ledger.services import _text_array
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT %s::text[]", [_text_array(values)])
+        assert cursor.fetchone()[0] == values

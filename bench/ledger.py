@@ -106,6 +106,11 @@ def _transfer_client(
     if combine_on is not None:
         settings.LEDGER_COMBINE = combine_on
     try:
+        # Connected (and, with group commit, Redis loaded) before the window, as a long-lived
+        # gunicorn or Celery worker is: the window measures transfers, not process start-up.
+        connection.ensure_connection()
+        if settings.LEDGER_COMBINE:
+            combine._scripts()
         time.sleep(max(0.0, start_at - time.time()))  # every process is up and connected by then
         while time.time() < stop_at:
             started = time.perf_counter()

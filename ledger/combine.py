@@ -51,6 +51,12 @@ log = logging.getLogger(__name__)
 FENCE_LOCK = 0x1ED6E6  # transaction-level only: it works behind PgBouncer's transaction pooling
 LEASE_MS = 5_000  # a leader that stops renewing its lease this long is taken over
 LEAD_SECONDS = 0.1  # a leader hands the lead on after this long (its own transfer is long done)
+# After posting a batch for others, a leader lingers this long for their next transfers before it
+# steps down (as PostgreSQL's commit_delay): writers answered a moment ago are back within about a
+# millisecond, and stepping down at once would make the next of them post alone. A leader that
+# answered nobody (an uncontended writer) steps down at once.
+LINGER_SECONDS = 0.002
+LINGER_POLL_SECONDS = 0.0003
 POLL_SECONDS = 0.5  # a waiter looks for a missing leader this often
 RETRY = "retry"  # reply: the leader's batch rolled back; post it yourself
 LEAD = "lead"  # reply: you lead now
@@ -81,19 +87,23 @@ if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then
 return 0
 """
 )
-# turn: first deliver the previous batch's replies (ARGV[6..]: id, reply, id, reply, ...). Then,
-# if we no longer lead: -1; if the queue is empty: step down, 1; if ARGV[2] = '1': hand the lead
-# to the oldest waiter, 2; else renew the lease, 0 (there is work: pop it under the fence).
+# turn: first deliver the previous batch's replies (ARGV[7..]: id, reply, id, reply, ...). Then,
+# if we no longer lead: -1; if the queue is empty: stay (renew the lease), 3, when ARGV[6] = '1'
+# (we are lingering for writers we just answered), else step down, 1; if ARGV[2] = '1': hand the
+# lead to the oldest waiter, 2; else renew the lease, 0 (there is work: pop it under the fence).
 _TURN = (
     _LEASES
     + """
-for i = 6, #ARGV, 2 do
+for i = 7, #ARGV, 2 do
   redis.call('RPUSH', KEYS[3] .. ARGV[i], ARGV[i + 1])
   redis.call('PEXPIRE', KEYS[3] .. ARGV[i], ARGV[5])
 end
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return -1 end
 local head = redis.call('LINDEX', KEYS[1], 0)
-if not head then redis.call('ZREM', KEYS[2], ARGV[1]) return 1 end
+if not head then
+  if ARGV[6] == '1' then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return 3 end
+  redis.call('ZREM', KEYS[2], ARGV[1]) return 1
+end
 if ARGV[2] == '1' then
   local next = cjson.decode(head)['r']
   redis.call('ZREM', KEYS[2], ARGV[1])
@@ -231,14 +241,22 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
     queue, leader, reply = _keys()
     scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
+    linger_until = 0.0
     mine: str | None = None
     replies: dict[str, str] = {}
     while True:
+        now = time.monotonic()
         # Never hand the lead on while our own item waits in the queue.
-        handoff = "1" if (mine is not None or own is None) and time.monotonic() > handoff_at else "0"
+        handoff = "1" if (mine is not None or own is None) and now > handoff_at else "0"
+        linger = "1" if now < linger_until else "0"
         sent = [x for pair in replies.items() for x in pair]
         replies = {}
-        step = scripts["turn"](keys=[queue, leader, reply], args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, *sent])
+        step = scripts["turn"](
+            keys=[queue, leader, reply], args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, *sent]
+        )
+        if step == 3:  # still leading, nothing queued yet
+            time.sleep(LINGER_POLL_SECONDS)
+            continue
         if step != 0:  # we stepped down, handed the lead on or lost it
             return mine
         popped: list[dict] = []
@@ -258,6 +276,8 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
                 # No savepoint: a batch that fails rolls back whole and each writer posts its own.
                 outcomes = batch(items) if items else {}
             replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
+            if popped:
+                linger_until = time.monotonic() + LINGER_SECONDS
             Stats.batches += 1
             Stats.items += len(popped)
         except Exception:

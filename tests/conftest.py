@@ -7,8 +7,11 @@ import time
 import pytest
 from django.test import Client
 
+from tests import flush
 from tests.personas import ALICE, BOB, CAROL, MALLORY
 from tests.siwe_helpers import sign_in
+
+flush.install()  # transactional tests empty their tables with DELETE, not TRUNCATE (tests/flush.py)
 
 # Playwright's sync API runs an event loop in the test thread; Django's async-safety guard would
 # otherwise refuse the ORM calls that browser tests make to set up data.

@@ -29,7 +29,8 @@ class PostResult:
 
 @dataclass
 class Item:
-    """One validated transaction to post: `index` is its place in the caller's list."""
+    """One validated transaction to post: `index` is its place in the caller's list; an empty
+    `fingerprint` is computed before it is needed (services._with_fingerprints)."""
 
     index: int
     kind: str

@@ -112,6 +112,12 @@ def _fingerprint(kind: str, legs: list[Leg], memo: str) -> str:
     return merkle.to_hex(merkle.keccak(fingerprint_json(kind, legs, memo).encode()))
 
 
+def _with_fingerprints(items: list[Item]) -> None:
+    for item in items:
+        if not item.fingerprint:
+            item.fingerprint = _fingerprint(item.kind, item.legs, item.memo)
+
+
 @dataclass(frozen=True)
 class TransactionIn:
     """A balanced set of `(owner, asset, signed amount)` postings under its own idempotency key."""
@@ -192,11 +198,13 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
                 raise
             results[index] = PostResult(REFUSED, error=exc)
             continue
-        fingerprint = _fingerprint(given.kind, legs, given.memo)
-        items.append(Item(index, given.kind, legs, given.idempotency_key, given.memo, fingerprint))
+        # The fingerprint is computed later (_with_fingerprints): a large batch computes it
+        # while PostgreSQL takes its locks.
+        items.append(Item(index, given.kind, legs, given.idempotency_key, given.memo, ""))
     if not items:
         return results  # type: ignore[return-value]
     if len(items) == 1 and combine.applies():
+        _with_fingerprints(items)
         # A batch of one outside any transaction: concurrent writers share a transaction (ledger.combine).
         single = combine.post_one(
             items[0],
@@ -295,6 +303,7 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     if missing:
         _create_balances(missing)
         rows = _locked_rows(pairs, spread)
+    _with_fingerprints(items)  # done already while the look ran, for a large batch
     outcomes, fresh, same = _replays(items, taken, atomic)
     if fresh:
         if not built:
@@ -319,6 +328,7 @@ _Built = tuple[Transaction, tuple, tuple]
 
 
 def _build(items: list[Item], ids: dict[int, tuple[int, int]], now: datetime) -> dict[int, _Built]:
+    _with_fingerprints(items)
     built = {}
     for item in items:
         tx_id, leaf_id = ids[item.index]

@@ -8,6 +8,7 @@ request throughput. redis-py clients are thread-safe, so one per pool is enough.
 from __future__ import annotations
 
 import os
+import pickle
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -43,6 +44,13 @@ return {value, ref, redis.call('GET', ARGV[1] .. ref)}
 """
 
 
+def _loads(data: bytes, loads: Any) -> Any:
+    """Django's RedisSerializer.loads for a value stored pickled (protocol 2 or later starts with
+    the PROTO opcode 0x80, which int() refuses): unpickled directly, without first trying int()
+    and catching its ValueError. Anything else goes through `loads` (the serializer's)."""
+    return pickle.loads(data) if data[:1] == b"\x80" else loads(data)  # noqa: S301 - our own cache entries, as Django's serializer
+
+
 class PortalRedisCache(RedisCache):
     _cache: Any  # Django's cached client property, not declared by django-stubs
 
@@ -69,9 +77,9 @@ class PortalRedisCache(RedisCache):
             value, ref, target = self._script(keys=keys, args=args, client=client)
         loads = self._cache._serializer.loads
         return (
-            None if value is None else loads(value),
+            None if value is None else _loads(value, loads),
             None if ref is None else loads(ref),
-            None if target is None else loads(target),
+            None if target is None else _loads(target, loads),
         )
 
     def _evalsha_held(self, client: Any, keys: list[str], args: list[str]) -> Any:

@@ -385,7 +385,7 @@ def governance_eip712(request: HttpRequest) -> dict:
 def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn, response: HttpResponse) -> HttpResponse:
     if len(request.body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
         raise RequestDataTooBig("body too large")
-    ballot = ballots.ballot_cast(
+    ballot_id, row = ballots.ballot_submit(
         proposal_id=proposal_id,
         message=body.message,
         signature=body.signature,
@@ -394,12 +394,13 @@ def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn, response: 
         types=body.types,
         primary_type=body.primaryType,
     )
-    # Built here in the declared shape (VoteOut: selectors.ballot_dict gives BallotOut's fields in
-    # its order) and rendered directly: validating it again on the way out through django-ninja's
-    # schemas was about a tenth of a vote's CPU (tests/idaos/test_votes.py checks it against VoteOut).
+    # Built here in the declared shape (VoteOut: selectors.ballot_row_dict gives BallotOut's
+    # fields in its order, from the recorded row's values: no Ballot instance) and rendered
+    # directly: validating it again on the way out through django-ninja's schemas was about a
+    # tenth of a vote's CPU (tests/idaos/test_votes.py checks it against VoteOut).
     from portal.api import api
 
-    answer = {"ballot": selectors.ballot_dict(ballot), "receipt_url": f"/ballots/{ballot.pk}"}
+    answer = {"ballot": selectors.ballot_row_dict(ballot_id, row), "receipt_url": f"/ballots/{ballot_id}"}
     # Into the response django-ninja made for this call (`response`), rather than a second one.
     response.status_code = 201
     return api.create_response(request, answer, temporal_response=response)

@@ -5,6 +5,7 @@ number of ballots or members)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -198,26 +199,35 @@ def proposal_dict(proposal: Proposal, *, with_tally: bool = True) -> dict[str, A
 
 
 def ballot_dict(ballot: Ballot) -> dict[str, Any]:
+    """BallotOut's fields of a (fully loaded) ballot."""
+    return ballot_row_dict(ballot.pk, vars(ballot))
+
+
+def ballot_row_dict(ballot_id: int | None, row: Mapping[str, Any]) -> dict[str, Any]:
+    """BallotOut's fields of a ballot row given as its column values by attname (a loaded
+    Ballot's `vars`, or what idaos.services.ballots.ballot_submit recorded: no model instance)."""
+    message = row["message"]
+    choice = row["choice"]
     return {
-        "id": ballot.pk,
-        "proposal": ballot.proposal_id,
-        "voter": ballot.voter,
-        "choice": ballot.choice,
+        "id": ballot_id,
+        "proposal": row["proposal_id"],
+        "voter": row["voter"],
+        "choice": choice,
         # An OptionBallot's options (indices into the proposal's options), as signed; else null.
-        "options": ballot.message.get("options") if ballot.choice == "options" else None,
-        "reason": ballot.reason,
-        "timestamp": ballot.timestamp,
-        "weight": str(int(ballot.weight)),
-        "counted": ballot.counted,
-        "digest": ballot.digest,
-        "signature": ballot.signature,
-        "message": ballot.message,
-        "received_at": ballot.received_at.isoformat(),
+        "options": message.get("options") if choice == "options" else None,
+        "reason": row["reason"],
+        "timestamp": row["timestamp"],
+        "weight": str(int(row["weight"])),
+        "counted": row["counted"],
+        "digest": row["digest"],
+        "signature": row["signature"],
+        "message": message,
+        "received_at": row["received_at"].isoformat(),
         # How the signature was verified (portal.signatures.verify): eoa, erc1271, erc6492, or
         # pending (a contract wallet that has not approved it on chain: not counted).
-        "verified_by": ballot.verified_by,
-        "verified_chain_id": ballot.verified_chain_id,
-        "verified_block": ballot.verified_block,
+        "verified_by": row["verified_by"],
+        "verified_chain_id": row["verified_chain_id"],
+        "verified_block": row["verified_block"],
     }
 
 

@@ -7,6 +7,8 @@ request throughput. redis-py clients are thread-safe, so one per pool is enough.
 
 from __future__ import annotations
 
+import os
+import pickle
 from typing import Any
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
@@ -42,6 +44,13 @@ return {value, ref, redis.call('GET', ARGV[1] .. ref)}
 """
 
 
+def _loads(data: bytes, loads: Any) -> Any:
+    """Django's RedisSerializer.loads for a value stored pickled (protocol 2 or later starts with
+    the PROTO opcode 0x80, which int() refuses): unpickled directly, without first trying int()
+    and catching its ValueError. Anything else goes through `loads` (the serializer's)."""
+    return pickle.loads(data) if data[:1] == b"\x80" else loads(data)  # noqa: S301 - our own cache entries, as Django's serializer
+
+
 class PortalRedisCache(RedisCache):
     _cache: Any  # Django's cached client property, not declared by django-stubs
 
@@ -49,6 +58,8 @@ class PortalRedisCache(RedisCache):
         super().__init__(server, params)
         self._class = PooledRedisCacheClient
         self._script: Any = None
+        # (process id, pool, connection): the connection get_with_referenced keeps checked out.
+        self._held: tuple[int, Any, Any] | None = None
 
     def get_with_referenced(self, key: str, pointer_key: str, target_prefix: str) -> tuple[Any, Any, Any]:
         """(value of `key`, the id stored at `pointer_key`, value of `target_prefix + <that id>`)
@@ -56,14 +67,39 @@ class PortalRedisCache(RedisCache):
         client = self._cache.get_client(key)
         if self._script is None:
             self._script = client.register_script(_GET_WITH_REFERENCED)
-        value, ref, target = self._script(
-            keys=[self.make_and_validate_key(key), self.make_and_validate_key(pointer_key)],
-            args=[self.make_and_validate_key(target_prefix)],
-            client=client,
-        )
+        # make_key without validate_key: that only warns about keys memcached would refuse.
+        keys = [self.make_key(key), self.make_key(pointer_key)]
+        args = [self.make_key(target_prefix)]
+        try:
+            value, ref, target = self._evalsha_held(client, keys, args)
+        except Exception:
+            # redis-py's whole path: its retries, and NOSCRIPT (loads the script, then runs it).
+            value, ref, target = self._script(keys=keys, args=args, client=client)
         loads = self._cache._serializer.loads
         return (
-            None if value is None else loads(value),
+            None if value is None else _loads(value, loads),
             None if ref is None else loads(ref),
-            None if target is None else loads(target),
+            None if target is None else _loads(target, loads),
         )
+
+    def _evalsha_held(self, client: Any, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA on a connection this cache (one per thread, as Django's caches are) keeps
+        checked out of the client's pool: every signed-in request makes this call, and redis-py's
+        per-command path (pool checkout and return with a readiness poll, retry wrapper,
+        observability hooks) cost about as much CPU as the round trip itself. Any failure drops
+        the connection (returned to the pool, disconnected) and raises, for the caller's full path."""
+        pool = client.connection_pool
+        held = self._held
+        if held is None or held[0] != os.getpid() or held[1] is not pool:
+            held = self._held = (os.getpid(), pool, pool.get_connection())
+        connection = held[2]
+        try:
+            connection.send_packed_command(
+                connection.pack_command("EVALSHA", self._script.sha, len(keys), *keys, *args)
+            )
+            return connection.read_response()
+        except BaseException:
+            self._held = None
+            connection.disconnect()
+            pool.release(connection)
+            raise

@@ -303,6 +303,33 @@ def ballot_cast(
     now: datetime | None = None,
 ) -> Ballot:
     """Record a signed ballot for a proposal."""
+    return _recorded(
+        *ballot_submit(
+            proposal_id=proposal_id,
+            message=message,
+            signature=signature,
+            user=user,
+            domain=domain,
+            types=types,
+            primary_type=primary_type,
+            now=now,
+        )
+    )
+
+
+def ballot_submit(
+    *,
+    proposal_id: int,
+    message: Any,
+    signature: Any,
+    user: User | None,
+    domain: Any = None,
+    types: Any = None,
+    primary_type: Any = None,
+    now: datetime | None = None,
+) -> tuple[int | None, dict[str, Any]]:
+    """ballot_cast without the model instance: the recorded row's id and its column values by
+    attname (the JSON API answers from these: selectors.ballot_row_dict)."""
     now = now or timezone.now()
     if not 0 < proposal_id < 2**63:
         raise NotFound(f"There is no proposal {proposal_id}.")
@@ -343,7 +370,7 @@ def ballot_cast(
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
         _refuse(code, proposal_id, ballot.signer, info, user)
-    return _recorded(ballot_id, _counted_ballot(proposal_id, ballot, weight, now))
+    return ballot_id, _counted_ballot(proposal_id, ballot, weight, now)
 
 
 # Ballot's columns in their declared order: a row built from them positionally, as Django builds

@@ -314,13 +314,14 @@ def test_a_signed_in_request_reads_its_session_and_user_in_one_redis_round_trip(
     client = signed_in(ALICE)
     assert client.get("/auth/me").status_code == 200  # the user's row is cached now
     sent: list[str] = []
-    execute = redis.Redis.execute_command
+    # Every command redis-py sends is packed here, whichever of its paths sends it.
+    pack = redis.connection.Connection.pack_command
 
-    def recording(self, *args, **options):
+    def recording(self, *args):
         sent.append(" ".join(str(a) for a in args))
-        return execute(self, *args, **options)
+        return pack(self, *args)
 
-    monkeypatch.setattr(redis.Redis, "execute_command", recording)
+    monkeypatch.setattr(redis.connection.Connection, "pack_command", recording)
     assert client.get("/auth/me").json()["address"] == ALICE.address
     session_reads = [c for c in sent if "sessions.cached_db" in c or "portal:user:" in c]
     assert len(session_reads) == 1 and session_reads[0].startswith(("EVALSHA", "EVAL"))
@@ -338,6 +339,30 @@ def test_a_signed_in_request_reads_its_session_and_user_in_one_redis_round_trip(
     cache.set(pointer, mallory.pk)
     assert client.get("/auth/me").json()["address"] == ALICE.address
     assert cache.get(pointer) == User.objects.get(address=ALICE.address).pk  # and it is repaired
+
+
+def test_the_session_read_survives_a_dropped_connection_and_a_flushed_script(signed_in):
+    import socket
+
+    from django.core.cache import caches
+
+    from portal.cache import PortalRedisCache
+
+    cache = caches["default"]
+    if not isinstance(cache, PortalRedisCache):
+        pytest.skip("sessions come from the database without Redis")
+    client = signed_in(ALICE)
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    held = cache._held
+    assert held is not None  # the session read keeps its connection between requests
+    dropped = held[2]._sock
+    dropped.shutdown(socket.SHUT_RDWR)  # as when Redis restarts or drops idle clients
+    assert client.get("/auth/me").json()["address"] == ALICE.address  # read through redis-py's full path
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert cache._held is not None and cache._held[2]._sock not in (None, dropped)  # reconnected
+    cache._cache.get_client().script_flush()  # NOSCRIPT: the full path loads the script again
+    assert client.get("/auth/me").json()["address"] == ALICE.address
+    assert client.get("/auth/me").json()["address"] == ALICE.address
 
 
 def test_granting_staff_shows_on_the_next_request(signed_in):

@@ -1,5 +1,5 @@
-"""One UPDATE for many rows that each take their own values (CASE on the primary key), and
-primary keys reserved ahead of an INSERT.
+"""One UPDATE for many rows that each take their own values (CASE on the primary key), primary
+keys reserved ahead of an INSERT, and an INSERT of many rows carried as one JSON document.
 
 Django's bulk_update builds the same statement but resolves an expression per value, which
 costs more than the round trips it saves for a few hundred rows; here each value is prepared by
@@ -7,9 +7,15 @@ its field (JSON, dates, decimals) and bound as a parameter. Portable SQL (Postgr
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import json
+import re
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import connection, models
+from django.db import connection, connections, models, router
 
 
 def _concrete(meta: Any, name: str) -> models.Field:
@@ -79,3 +85,77 @@ def reserve_ids(model: type[models.Model], n: int) -> list[int]:
         cursor.execute(sql, [table])
         top = int(cursor.fetchone()[0])
         return list(range(top + 1, top + n + 1))
+
+
+# SQL types as the JSON rows are cast to them: a length or precision is left to the column (an
+# assignment to varchar(8) refuses a longer text; an explicit cast would cut it short).
+_TYPE_PARAMETERS = re.compile(r"\(.*\)")
+
+
+def _json_value(value: Any) -> Any:
+    """A prepared column value as JSON carries it, in the text form PostgreSQL reads back."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, (datetime.datetime, datetime.date, datetime.time)):
+        return value.isoformat()
+    if isinstance(value, (decimal.Decimal, uuid.UUID)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)  # an exact round trip; inf and nan (which JSON cannot hold) as text PostgreSQL reads
+    raise TypeError(f"a {type(value).__name__} column value cannot travel as JSON")
+
+
+def bulk_insert(model: type[models.Model], objs: Sequence[models.Model]) -> None:
+    """Insert new model instances as Model.objects.bulk_create does (auto_now_add and defaults
+    applied by each field's pre_save, primary keys set on the instances, in order), in one
+    statement. On PostgreSQL the rows travel as one JSON document, which json.dumps encodes in C:
+    bound one by one, psycopg escapes every text value in Python (~0.2 ms for a signed verdict's
+    row, whose evidence is JSON text full of quotes). Elsewhere, and for a JSON field with its own encoder, it is
+    bulk_create itself. Signals are not sent (bulk_create sends none either)."""
+    if not objs:
+        return
+    meta = model._meta
+    db = connections[router.db_for_write(model)]
+    fields = [
+        f for f in meta.concrete_fields if not f.generated and not (f.primary_key and getattr(f, "db_returning", False))
+    ]
+    json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+    if (
+        db.vendor != "postgresql"
+        or any(obj.pk is not None for obj in objs)
+        or any(getattr(f, "encoder", None) is not None for f in fields if f.attname in json_fields)
+    ):
+        model._default_manager.using(db.alias).bulk_create(objs)
+        return
+    rows = []
+    for obj in objs:
+        row = []
+        for f in fields:
+            value = f.pre_save(obj, True)
+            row.append(value if f.attname in json_fields else _json_value(f.get_db_prep_save(value, db)))
+        rows.append(row)
+    qn = db.ops.quote_name
+    columns, selected = [], []
+    for i, f in enumerate(fields):
+        columns.append(qn(f.column))
+        if f.attname in json_fields:
+            # A JSON field holding None is SQL NULL (as Django writes it), not the JSON null.
+            selected.append(f"NULLIF(r->{i}, 'null'::jsonb)")
+        else:
+            kind = _TYPE_PARAMETERS.sub("", str(f.db_type(db)))
+            selected.append(f"(r->>{i})::{kind}")
+    document = json.dumps(rows, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    # Only quoted identifiers and types from the model's own metadata are spliced in; the rows are
+    # one parameter. Rows are inserted (and so numbered, and returned) in the document's order.
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(columns)}) "  # noqa: S608
+        f"SELECT {', '.join(selected)} FROM jsonb_array_elements(%s::jsonb) WITH ORDINALITY AS e(r, n) "
+        f"ORDER BY n RETURNING {qn(meta.pk.column)}"
+    )
+    with db.cursor() as cursor:
+        cursor.execute(sql, [document])
+        pks = [row[0] for row in cursor.fetchall()]
+    for obj, pk in zip(objs, pks, strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = db.alias

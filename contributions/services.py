@@ -17,8 +17,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from idaos.models import IDAO
-from idaos.selectors import is_member
+from idaos.selectors import idao_with_membership
 from portal.errors import DomainError, NotFound
 from portal.events import emit_many
 from portal.sql import update_by_pk
@@ -92,10 +91,10 @@ def contribution_create(
     The staged file moves into storage under a generated name; the client's name is kept only as
     sanitised metadata. Any refusal deletes the staged file and writes nothing."""
     try:
-        idao = IDAO.objects.filter(slug=idao_slug).first()
+        idao, member = idao_with_membership(slug=idao_slug, user=owner)
         if idao is None:
             raise NotFound(f"There is no iDAO {idao_slug!r}.", code="idao_not_found")
-        if not is_member(idao=idao, user=owner):
+        if not member:
             raise NotAMember(f"Only active members of {idao.name} may contribute to it.")
         if kind not in ContributionKind.values:
             raise InvalidContribution(f"The kind is one of: {', '.join(ContributionKind.values)}.")
@@ -124,6 +123,7 @@ def contribution_create(
             anchored = (
                 Contribution.objects.select_for_update()
                 .filter(sha256=upload.sha256, state=ContributionState.ACCEPTED)
+                .only("pk", "owner_id", "title", "updated_at")  # all the checks below read
                 .order_by("pk")
                 .first()
             )

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count, Prefetch, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Prefetch, Q, QuerySet, Sum
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -53,6 +53,20 @@ def is_member(*, idao: IDAO, user: Any) -> bool:
     if uid is None:
         return False
     return Membership.objects.filter(idao=idao, user_id=uid, status=MembershipStatus.ACTIVE).exists()
+
+
+def idao_with_membership(*, slug: str, user: Any) -> tuple[IDAO | None, bool]:
+    """The iDAO with this slug (None if there is none) and whether `user` is an active member of
+    it (is_member), in one query."""
+    uid = _user_id(user)
+    idaos = IDAO.objects.filter(slug=slug)
+    if uid is None:  # an anonymous user is nobody's member
+        return idaos.first(), False
+    membership = Membership.objects.filter(idao=OuterRef("pk"), user_id=uid, status=MembershipStatus.ACTIVE)
+    found = idaos.annotate(user_is_member=Exists(membership)).first()
+    if found is None:
+        return None, False
+    return found, bool(found.user_is_member)
 
 
 def is_steward(*, idao: IDAO, user: Any) -> bool:

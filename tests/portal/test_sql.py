@@ -76,3 +76,36 @@ def test_bulk_insert_stores_rows_exactly_as_bulk_create_and_numbers_them_in_orde
 def test_bulk_insert_of_nothing_runs_no_query(django_assert_num_queries):
     with django_assert_num_queries(0):
         bulk_insert(ParkedTask, [])
+
+
+@pytest.mark.django_db
+def test_bulk_insert_keeps_primary_keys_given_and_stores_bytes_as_bulk_create(django_assert_num_queries):
+    from ledger.models import Leaf
+
+    def leaves(first: int) -> list[Leaf]:
+        return [
+            Leaf(
+                id=first + i,
+                kind="probe",
+                subject=f"probe:{i}",
+                payload_json='{"a": "b \\\\ c"}',
+                payload_hash="0x" + "ab" * 32,
+                leaf_hash=bytes([i, 0, 255]) + b"\x00" * 29,
+            )
+            for i in range(3)
+        ]
+
+    ours = leaves(900_001)
+    with django_assert_num_queries(1):
+        assert bulk_insert(Leaf, ours) == ours
+    theirs = Leaf.objects.bulk_create(leaves(900_101))
+    got = {leaf.pk: leaf for leaf in Leaf.objects.filter(pk__in=[x.pk for x in ours + theirs])}
+    assert [x.pk for x in ours] == [900_001, 900_002, 900_003]
+
+    def stored(rows: list[Leaf]) -> list[tuple]:
+        return [
+            (got[x.pk].subject, got[x.pk].payload_json, got[x.pk].payload_hash, bytes(got[x.pk].leaf_hash))
+            for x in rows
+        ]
+
+    assert stored(ours) == stored(theirs) and bytes(got[900_002].leaf_hash)[:3] == b"\x01\x00\xff"

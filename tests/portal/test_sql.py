@@ -109,3 +109,22 @@ def test_bulk_insert_keeps_primary_keys_given_and_stores_bytes_as_bulk_create(dj
         ]
 
     assert stored(ours) == stored(theirs) and bytes(got[900_002].leaf_hash)[:3] == b"\x01\x00\xff"
+
+
+@pytest.mark.django_db
+def test_update_by_pk_carries_text_dates_and_booleans_of_each_row_exactly(django_assert_num_queries):
+    import datetime
+
+    a, b = (ParkedTask.objects.create(task_name=name, task_id=name, error="") for name in ("a", "b"))
+    when = datetime.datetime(2026, 1, 2, 3, 4, 5, 678_901, tzinfo=datetime.UTC)
+    rows = {
+        a.pk: {"error": 'a "quoted" \\ back\\slash\nline ✓', "parked_at": when, "resolved": True, "args": []},
+        b.pk: {"error": "", "parked_at": when + datetime.timedelta(days=1), "resolved": False, "args": {"k": [1]}},
+    }
+    with django_assert_num_queries(1):
+        assert update_by_pk(ParkedTask, rows, retries=7) == 2
+    got = {p.pk: (p.error, p.parked_at, p.resolved, p.args, p.retries) for p in ParkedTask.objects.all()}
+    assert got == {
+        a.pk: ('a "quoted" \\ back\\slash\nline ✓', when, True, [], 7),
+        b.pk: ("", when + datetime.timedelta(days=1), False, {"k": [1]}, 7),
+    }

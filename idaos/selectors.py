@@ -56,6 +56,28 @@ def is_member(*, idao: IDAO, user: Any) -> bool:
     return Membership.objects.filter(idao=idao, user_id=uid, status=MembershipStatus.ACTIVE).exists()
 
 
+def idao_with_membership(*, slug: str, user: Any) -> tuple[IDAO | None, bool]:
+    """The iDAO with this slug (None if there is none) and whether `user` is an active member of
+    it (is_member), in one query. Only the iDAO's id, slug and name are loaded (the upload path
+    reads no more; any other field loads on first access). Plain SQL: the ORM's compilation of
+    this query cost more than running it."""
+    uid = _user_id(user)
+    qn = connection.ops.quote_name
+    # The models' own tables; the columns are the fields' default names. Only these quoted
+    # identifiers are spliced in; every value is a parameter.
+    sql = (
+        "SELECT i.id, i.slug, i.name, EXISTS ("  # noqa: S608
+        f"SELECT 1 FROM {qn(Membership._meta.db_table)} m WHERE m.idao_id = i.id AND m.user_id = %s AND m.status = %s"
+        f") FROM {qn(IDAO._meta.db_table)} i WHERE i.slug = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [uid, str(MembershipStatus.ACTIVE), slug])
+        row = cursor.fetchone()
+    if row is None:
+        return None, False
+    return IDAO.from_db(connection.alias, ["id", "slug", "name"], row[:3]), uid is not None and bool(row[3])
+
+
 def is_steward(*, idao: IDAO, user: Any) -> bool:
     uid = _user_id(user)
     if uid is None:

@@ -15,6 +15,7 @@ from django.db import DataError, IntegrityError, OperationalError, connection, t
 from django.utils import timezone
 
 from portal.errors import DomainError
+from portal.sql import bulk_insert
 
 from . import combine, merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
@@ -864,11 +865,12 @@ def anchor_many(records: Sequence[tuple[str, str, dict]]) -> list[Leaf]:
     # No savepoint (two round trips): a failure here fails the caller's whole transaction anyway.
     with transaction.atomic(savepoint=False):
         ids = _next_leaf_ids(len(prepared))
-        return Leaf.objects.bulk_create(
+        return bulk_insert(
+            Leaf,
             [
                 Leaf(**_leaf_values(leaf_id=leaf_id, kind=kind, subject=subject, payload_json=payload_json))
                 for leaf_id, (kind, subject, payload_json) in zip(ids, prepared, strict=True)
-            ]
+            ],
         )
 
 

@@ -6,8 +6,24 @@ does not handle returns None, and callers fall back to eth_account, which explai
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from coincurve import PublicKey
-from eth_utils import keccak, to_checksum_address
+from Crypto.Hash import keccak as _keccak
+from eth_utils import to_checksum_address
+
+
+def keccak(data: bytes) -> bytes:
+    """keccak-256 of bytes, pycryptodome's directly (eth_utils' keccak is the same hash behind two
+    wrappers, which cost more than hashing a short message)."""
+    return _keccak.new(digest_bits=256, data=data).digest()
+
+
+@lru_cache(maxsize=4096)
+def eip55(address: bytes) -> str:
+    """EIP-55 form of a 20-byte address, remembered: a few validators sign many verdicts."""
+    return to_checksum_address(address)
+
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 EIP712_DOMAIN_TYPEHASH = keccak(b"EIP712Domain(string name,string version,uint256 chainId)")
@@ -36,4 +52,4 @@ def recover_digest(digest: bytes, signature: str) -> str | None:
         public = PublicKey.from_signature_and_message(raw[:64] + bytes([v]), digest, hasher=None)
     except Exception:  # an unrecoverable point: the caller's generic path reports it
         return None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return eip55(keccak(public.format(compressed=False)[1:])[-20:])

@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import transaction
 
 from .models import Event, User
+from .sql import bulk_insert
 
 _FANOUT_HOOKS: list[Callable[[list[int]], None]] = []
 
@@ -55,7 +56,7 @@ def emit_many(events: Sequence[Mapping[str, Any]]) -> list[Event]:
     """Record a batch of events (each a mapping of emit()'s arguments) with one INSERT."""
     if not events:
         return []
-    rows = Event.objects.bulk_create([_row(**e) for e in events])
+    rows = bulk_insert(Event, [_row(**e) for e in events])  # one JSON document (portal.sql)
     ids = [row.pk for row in rows]
     for hook in list(_FANOUT_HOOKS):
         transaction.on_commit(partial(hook, ids))

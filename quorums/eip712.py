@@ -12,9 +12,9 @@ from coincurve import PrivateKey
 from django.conf import settings
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
-from portal.eth import domain_separator, recover_digest
+from portal.eth import domain_separator, keccak, recover_digest
 
 VERDICTS = ("approve", "reject")
 

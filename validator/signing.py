@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from Crypto.Hash import keccak as _keccak
 from eth_account import Account
 from eth_account.messages import encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 try:  # optional: libsecp256k1 bindings (the portal installs them)
     from coincurve import PrivateKey as _PrivateKey
@@ -21,6 +22,7 @@ except ImportError:  # pragma: no cover - eth_account signs alone
     _PrivateKey = None  # type: ignore[misc,assignment]  # the optional import's fallback
 
 _UINT = re.compile(r"^uint(\d*)$")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _INT = re.compile(r"^int(\d*)$")
 _BYTES_N = re.compile(r"^bytes(\d+)$")
 
@@ -48,8 +50,16 @@ class VerdictSchema:
         self._flat = all(_atomic(f["type"]) for f in fields) and all(
             _atomic(f["type"]) for f in self.types.get("EIP712Domain", [])
         )
+        # Each struct's type hash, once (it depends on the publication only).
+        self._typehashes = (
+            {name: keccak(self._encode_type(name).encode()) for name in (self.primary, "EIP712Domain")}
+            if self._flat
+            else {}
+        )
         self._separator = self._hash_struct("EIP712Domain", self.domain) if self._flat else None
-        self._typehash = keccak(text=self._encode_type(self.primary)) if self._flat else None
+        # The signing key's libsecp256k1 object, made once per key (deriving it is a public-key
+        # multiplication, as costly as the signature itself).
+        self._signers: dict[bytes, Any] = {}
 
     def typed_data(self, message: dict[str, Any]) -> dict[str, Any]:
         return {"types": self.types, "primaryType": self.primary, "domain": self.domain, "message": message}
@@ -98,7 +108,10 @@ class VerdictSchema:
         digest = self.digest(message)
         key = private_key if isinstance(private_key, bytes) else bytes.fromhex(private_key.removeprefix("0x"))
         if _PrivateKey is not None:
-            sig = _PrivateKey(key).sign_recoverable(digest, hasher=None)
+            signer = self._signers.get(key)
+            if signer is None:
+                signer = self._signers[key] = _PrivateKey(key)
+            sig = signer.sign_recoverable(digest, hasher=None)
             return "0x" + (sig[:64] + bytes([sig[64] + 27])).hex()
         signed = Account.unsafe_sign_hash(digest, key)
         return "0x" + signed.signature.hex().removeprefix("0x")
@@ -109,9 +122,14 @@ class VerdictSchema:
         return f"{name}(" + ",".join(f"{f['type']} {f['name']}" for f in self.types[name]) + ")"
 
     def _hash_struct(self, name: str, data: dict[str, Any]) -> bytes:
-        typehash = keccak(text=self._encode_type(name))
+        typehash = self._typehashes[name]
         encoded = b"".join(_encode_value(f["type"], data[f["name"]]) for f in self.types[name])
         return keccak(typehash + encoded)
+
+
+def keccak(data: bytes) -> bytes:
+    """keccak-256 (pycryptodome directly: eth_utils' keccak is the same hash behind two wrappers)."""
+    return _keccak.new(digest_bits=256, data=data).digest()
 
 
 def _atomic(kind: str) -> bool:
@@ -124,12 +142,15 @@ def _atomic(kind: str) -> bool:
 
 def _encode_value(kind: str, value: Any) -> bytes:
     if kind == "string":
-        return keccak(text=str(value))
+        return keccak(str(value).encode("utf-8"))
     if kind == "bytes":
         raw = bytes.fromhex(value.removeprefix("0x")) if isinstance(value, str) else bytes(value)
         return keccak(raw)
     if kind == "address":
-        return bytes.fromhex(to_checksum_address(value)[2:]).rjust(32, b"\0")
+        # A 0x-hex address in any case stands for its own 20 bytes (what to_checksum_address
+        # would give back, checksummed, without a keccak); anything else goes through it.
+        digits = value[2:] if isinstance(value, str) and _ADDRESS.fullmatch(value) else to_checksum_address(value)[2:]
+        return bytes.fromhex(digits).rjust(32, b"\0")
     if kind == "bool":
         return int(bool(value)).to_bytes(32, "big")
     if _UINT.match(kind):

@@ -17,7 +17,7 @@ from contributions.subject import SUBJECT_KIND
 from ledger import services as ledger
 from portal.errors import Conflict, NotFound
 from portal.events import emit_many
-from portal.sql import reserve_ids
+from portal.sql import bulk_insert, reserve_ids
 from quorums.models import Round
 
 from .. import policies
@@ -239,7 +239,7 @@ def _mint_new(rounds: list[Round]) -> None:
     ]
     for dat, leaf in zip(dats, ledger.anchor_many(records), strict=True):  # one anchoring for the batch
         dat.anchor_leaf_id = leaf.pk
-    DAT.objects.bulk_create(dats)
+    bulk_insert(DAT, dats)
     DatParent.objects.bulk_create(
         [DatParent(child=dat, parent_id=p) for dat, parents in zip(dats, lineage, strict=True) for p in parents]
     )

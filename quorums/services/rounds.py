@@ -17,7 +17,7 @@ from django.db.models.functions import Now
 from ledger import services as ledger
 from ledger.selectors import sealed_head
 from portal.events import emit_many
-from portal.sql import reserve_ids, update_by_pk
+from portal.sql import bulk_insert, reserve_ids, update_by_pk
 
 from .. import hooks
 from ..beacon import seed_chain_id
@@ -107,12 +107,13 @@ def _scored(rounds: list[Round], ballots: dict[int, _Ballots]) -> dict[int, dict
 
 def _seat(rounds: Sequence[Round], committees: list[list[tuple[int, int, str]]]) -> None:
     """Seat each drawn committee on its round and tell each seated validator (validator.drawn)."""
-    Seat.objects.bulk_create(
+    bulk_insert(
+        Seat,
         [
             Seat(round=r, validator_id=vid, address=address, stake=stake)
             for r, committee in zip(rounds, committees, strict=True)
             for vid, stake, address in committee
-        ]
+        ],
     )
     emit_many(
         [
@@ -265,7 +266,7 @@ def rounds_open(*, subjects: list[dict[str, Any]]) -> list[Round | None]:
         )
         for r, leaf in zip(rounds, leaves, strict=True):
             r.open_anchor_leaf_id = leaf.pk
-        Round.objects.bulk_create(rounds)
+        bulk_insert(Round, rounds)
         _seat(rounds, committees)
         if chain_id:
             _enqueue_draw([r.pk for r in rounds])

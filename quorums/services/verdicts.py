@@ -14,6 +14,7 @@ from django.db import transaction
 from portal import signatures
 from portal.errors import DomainError
 from portal.models import checksum
+from portal.sql import bulk_insert
 
 from .. import hooks
 from ..eip712 import (
@@ -242,7 +243,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 new.append((c.index, recorded, list(prior)))
                 prior.append(recorded)
         if new:
-            Verdict.objects.bulk_create([v for _, v, _ in new])
+            bulk_insert(Verdict, [v for _, v, _ in new])  # one JSON document: no per-value escaping
         touched: dict[int, Round] = {}
         for index, recorded, prior in new:
             equivocation = None
@@ -254,7 +255,7 @@ def verdicts_submit(*, items: list[dict[str, Any]], automated: bool = False) -> 
                 )
             results[index] = VerdictResult(verdict=recorded, equivocation=equivocation)
             touched[recorded.round_id] = locked[recorded.round_id]
-            stored[recorded.round_id].append(recorded)  # bulk_create gave them ascending ids, in this order
+            stored[recorded.round_id].append(recorded)  # bulk_insert gave them ascending ids, in this order
         if touched:
             rounds = [touched[k] for k in sorted(touched)]
             hooks.run_verdicts(rounds)

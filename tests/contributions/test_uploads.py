@@ -157,6 +157,22 @@ def test_anonymous_upload_is_rejected(client, idao):
 
 
 @pytest.mark.django_db
+def test_a_member_who_left_or_of_another_idao_and_an_unknown_idao_are_refused(signed_in, idao):
+    from idaos.models import Membership
+
+    member(idao, CAROL)
+    Membership.objects.filter(idao=idao, user__address=CAROL.address).update(status="left")
+    left = signed_in(CAROL).post(URL, form(b"a,b\n", idao=idao.slug))
+    assert left.status_code == 403 and left.json()["error"] == "not_member"
+    elsewhere = IdaoFactory()
+    member(elsewhere, MALLORY)
+    assert signed_in(MALLORY).post(URL, form(b"a,b\n", idao=idao.slug)).json()["error"] == "not_member"
+    unknown = signed_in(BOB).post(URL, form(b"a,b\n", idao="no-such-idao"))
+    assert unknown.status_code == 404 and unknown.json()["error"] == "idao_not_found"
+    assert not Contribution.objects.exists()
+
+
+@pytest.mark.django_db
 def test_session_upload_without_csrf_token_is_refused(signed_in, idao):
     client = signed_in(BOB)
     del client.defaults["HTTP_X_CSRFTOKEN"]

@@ -189,3 +189,31 @@ def test_routing_is_queued_below_closing_on_the_broker(broker):
     idao, _quorum, _ps = setup_network(3)
     upload(idao, b"p,q\n")
     assert broker.llen("celery") == 0 and broker.llen(QUEUE_KEYS[1]) == 1
+
+
+@pytest.mark.django_db
+def test_a_verdict_batch_stores_each_verdict_exactly_as_signed_with_no_scores_as_null():
+    from tests.quorums.factories import scored
+
+    idao, _quorum, ps = setup_network(3)
+    a, b = open_probe(idao, "1"), open_probe(idao, "2")
+    reason = 'odd "text" \\ with ✓ and\na newline'
+    evidence = '{"codes": ["ok"], "figures": {"q": "\\"quoted\\""}}'
+    items = [
+        item(ps[0], a, "reject", reason),
+        {"round_id": b.pk, **scored(ps[0], b, "approve", "", scores={"quality": 4321}, evidence=evidence)},
+    ]
+    results = verdicts_submit(items=items, automated=True)
+    plain, rich = (Verdict.objects.get(pk=r.verdict.pk) for r in results)
+    assert results[0].verdict.pk < results[1].verdict.pk
+    assert (plain.round_id, plain.verdict, plain.reason, plain.evidence, plain.automated) == (
+        a.pk,
+        "reject",
+        reason,
+        "",
+        True,
+    )
+    assert Verdict.objects.filter(pk=plain.pk, scores__isnull=True).exists()  # SQL NULL, not JSON null
+    assert plain.signature == items[0]["signature"] and plain.digest == results[0].verdict.digest
+    assert rich.scores == {"authenticity": 10_000, "ownership": 10_000, "quality": 4321, "uniqueness": 10_000}
+    assert rich.evidence == evidence and rich.verified_by == "eoa" and rich.created_at is not None

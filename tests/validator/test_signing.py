@@ -124,3 +124,25 @@ def test_coincurve_and_eth_account_sign_the_same_bytes():
     message = schema.message(template(), verdict="reject", reason="near_empty: x", scores=SCORES)
     signed = Account.unsafe_sign_hash(schema.digest(message), KEY)
     assert schema.sign(KEY, message) == "0x" + signed.signature.hex().removeprefix("0x")
+
+
+def test_an_address_in_any_case_signs_the_same_digest_as_the_generic_encoder():
+    schema = VerdictSchema(eip712.publication())
+    message = schema.message(template(), verdict="approve", reason="ok", scores=SCORES, evidence="{}")
+    address = message["validator"]
+    generic = encode_typed_data(full_message=schema.typed_data(message))
+    expected = keccak(b"\x19" + generic.version + generic.header + generic.body)
+    for spelled in (address, address.lower(), "0x" + address[2:].upper()):
+        assert schema.digest(message | {"validator": spelled}) == expected
+    for malformed in (address + "\n", address[:-1], "0x" + "zz" * 20):
+        with pytest.raises(ValueError):
+            schema.digest(message | {"validator": malformed})
+
+
+def test_one_schema_signs_for_several_keys_each_with_its_own():
+    schema = VerdictSchema(eip712.publication())
+    other = "0x" + "43" * 32
+    message = schema.message(template(), verdict="approve", reason="", scores=SCORES, evidence="{}")
+    typed = schema.typed_data(message)
+    for key in (KEY, other, KEY):
+        assert eip712.recover_signer(typed, schema.sign(key, message)) == Account.from_key(key).address

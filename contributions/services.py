@@ -169,8 +169,10 @@ def _accepted_locked(sha256: str) -> Contribution | None:
     # Only the model's own table and its fields' default column names are spliced in.
     sql = (
         f"SELECT {', '.join(columns)} FROM {connection.ops.quote_name(Contribution._meta.db_table)} "  # noqa: S608
-        "WHERE sha256 = %s AND state = %s ORDER BY id LIMIT 1 FOR UPDATE"
+        "WHERE sha256 = %s AND state = %s ORDER BY id LIMIT 1"
     )
+    if connection.features.has_select_for_update:  # SQLite has no row locks (it serialises writers)
+        sql += " FOR UPDATE"
     with connection.cursor() as cursor:
         cursor.execute(sql, [sha256, str(ContributionState.ACCEPTED)])
         row = cursor.fetchone()

@@ -146,8 +146,8 @@ class Leaf(models.Model):
         Transaction, on_delete=models.PROTECT, null=True, blank=True, related_name="leaf", db_constraint=False
     )
 
-    class Meta:
-        indexes = [models.Index(fields=["kind", "subject"], name="ledger_leaf_subject")]
+    # No (kind, subject) index: leaves are found by id (their owners keep it) or by transaction,
+    # and every anchored record paid for one (migration 0008).
 
     def __str__(self) -> str:
         return f"leaf {self.pk} {self.kind}:{self.subject}"

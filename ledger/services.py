@@ -295,7 +295,8 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     now = timezone.now()
     built: dict[int, _Built] = {}
     drawn: list[tuple[int, int]] = []
-    if connection.vendor == "postgresql" and len(items) >= EARLY_IDS_FROM:
+    early = connection.vendor == "postgresql" and len(items) >= EARLY_IDS_FROM
+    if early:
         ids = dict(zip([item.index for item in items], _draw_ids(len(items)), strict=True))
         rows, taken = _look_while(pairs, spread, keys, lambda: built.update(_build(items, ids, now)))
     else:
@@ -307,7 +308,7 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
     _with_fingerprints(items)  # done already while the look ran, for a large batch
     outcomes, fresh, same = _replays(items, taken, atomic)
     if fresh:
-        if not built:
+        if not early:
             if len(drawn) < len(fresh):  # defensive: the ids were counted from the same snapshot as the keys
                 drawn += _draw_ids(len(fresh) - len(drawn))
             built = _build(fresh, dict(zip([item.index for item in fresh], drawn, strict=False)), now)
@@ -621,6 +622,19 @@ def _rows_by_pair(fetched: list[tuple]) -> dict[tuple[str, str], list[Row]]:
     return found
 
 
+# The transactions already holding any of a batch's keys: (id, key, fingerprint).
+_TAKEN_SQL = "SELECT id, idempotency_key, fingerprint FROM ledger_transaction WHERE idempotency_key = ANY(%s::text[])"
+# The same, and a transaction id and a leaf id drawn for each key that is not taken.
+_TAKEN_AND_IDS_SQL = (
+    "WITH t AS MATERIALIZED ("  # noqa: S608 - module constants only
+    + _TAKEN_SQL
+    + "), n AS MATERIALIZED (SELECT nextval('ledger_transaction_id_seq') AS tx,"
+    " nextval('ledger_leaf_id_seq') AS leaf FROM generate_series(1, %s - (SELECT count(*) FROM t)))"
+    " SELECT id, idempotency_key, fingerprint FROM t UNION ALL SELECT tx, NULL, NULL FROM n"
+    " UNION ALL SELECT leaf, NULL, '' FROM n"
+)
+
+
 def _look(
     pairs: list[tuple[str, str]], spread: set[tuple[str, str]], keys: list[str]
 ) -> tuple[dict[tuple[str, str], list[Row]], dict[str, tuple[int, str]], list[tuple[int, int]]]:
@@ -642,15 +656,7 @@ def _look(
             # The anchor lock before the ids: whoever holds a leaf id not yet committed holds it.
             ("SELECT pg_advisory_xact_lock_shared(%s)", [ANCHOR_LOCK]),
             (lock_sql, lock_params),
-            (
-                "WITH t AS MATERIALIZED (SELECT id, idempotency_key, fingerprint FROM ledger_transaction"
-                " WHERE idempotency_key = ANY(%s::text[])),"
-                " n AS MATERIALIZED (SELECT nextval('ledger_transaction_id_seq') AS tx,"
-                " nextval('ledger_leaf_id_seq') AS leaf FROM generate_series(1, %s - (SELECT count(*) FROM t)))"
-                " SELECT id, idempotency_key, fingerprint FROM t UNION ALL SELECT tx, NULL, NULL FROM n"
-                " UNION ALL SELECT leaf, NULL, '' FROM n",
-                [_text_array(keys), len(keys)],
-            ),
+            (_TAKEN_AND_IDS_SQL, [_text_array(keys), len(keys)]),
         ]
     )
     tx_ids: list[int] = []
@@ -678,10 +684,7 @@ def _look_while(
         connection.connection.pipeline(),
     ):
         locks.execute(lock_sql, lock_params)
-        found.execute(
-            "SELECT id, idempotency_key, fingerprint FROM ledger_transaction WHERE idempotency_key = ANY(%s::text[])",
-            [_text_array(keys)],
-        )
+        found.execute(_TAKEN_SQL, [_text_array(keys)])
         work()
         locked, taken = locks.fetchall(), found.fetchall()
     return _rows_by_pair(locked), {key: (int(pk), fingerprint) for pk, key, fingerprint in taken}
@@ -708,17 +711,8 @@ def _draw_ids(count: int) -> list[tuple[int, int]]:
         return []
     if connection.vendor != "postgresql":
         return list(zip(_next_ids("ledger_transaction", count), _next_leaf_ids(count), strict=True))
-    with connection.cursor() as cursor:
-        # The lock before the ids (the materialised CTE yields its row before any id is drawn):
-        # whoever holds an id not yet committed holds the lock.
-        cursor.execute(
-            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
-            " SELECT nextval('ledger_transaction_id_seq'), nextval('ledger_leaf_id_seq')"
-            " FROM held, generate_series(1, %s)",
-            [ANCHOR_LOCK, count],
-        )
-        drawn = cursor.fetchall()
-    return list(zip(sorted(int(t) for t, _ in drawn), sorted(int(leaf) for _, leaf in drawn), strict=True))
+    tx_ids, leaf_ids = _anchored_ids(["ledger_transaction_id_seq", "ledger_leaf_id_seq"], count)
+    return list(zip(tx_ids, leaf_ids, strict=True))
 
 
 def _next_ids(table: str, count: int) -> list[int]:
@@ -763,15 +757,22 @@ HORIZON_POLL_SECONDS = 0.002
 def _next_leaf_ids(count: int) -> list[int]:
     if connection.vendor != "postgresql":
         return _next_ids("ledger_leaf", count)
+    return _anchored_ids(["ledger_leaf_id_seq"], count)[0]
+
+
+def _anchored_ids(sequences: list[str], count: int) -> list[list[int]]:
+    """`count` values of each sequence, ascending, drawn under the anchor lock (PostgreSQL). The
+    lock comes before the ids (the materialised CTE yields its row before any id is drawn), so
+    whoever holds an id not yet committed holds the lock."""
+    draws = ", ".join(f"nextval('{name}')" for name in sequences)
     with connection.cursor() as cursor:
-        # The lock before the ids (the materialised CTE yields its row before any id is drawn):
-        # whoever holds an id not yet committed holds the lock.
         cursor.execute(
-            "WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s))"
-            " SELECT nextval('ledger_leaf_id_seq') FROM held, generate_series(1, %s)",
+            f"WITH held AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared(%s)) SELECT {draws}"  # noqa: S608
+            " FROM held, generate_series(1, %s)",
             [ANCHOR_LOCK, count],
         )
-        return sorted(int(row[0]) for row in cursor.fetchall())
+        rows = cursor.fetchall()
+    return [sorted(int(row[i]) for row in rows) for i in range(len(sequences))]
 
 
 def _committed_leaf_horizon(cursor) -> int:

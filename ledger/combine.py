@@ -34,7 +34,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -49,6 +49,7 @@ from .models import Transaction
 log = logging.getLogger(__name__)
 
 FENCE_LOCK = 0x1ED6E6  # transaction-level only: it works behind PgBouncer's transaction pooling
+_FENCE_SQL = "SELECT pg_advisory_xact_lock_shared(%s)"
 LEASE_MS = 5_000  # a leader that stops renewing its lease this long is taken over
 LEAD_SECONDS = 0.1  # a leader hands the lead on after this long (its own transfer is long done)
 # After posting a batch for others, a leader lingers this long for their next transfers before it
@@ -88,42 +89,41 @@ if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[3]) then
 return 0
 """
 )
-# turn: first deliver the previous batch's replies (ARGV[7..]: id, reply, id, reply, ...). Then,
-# if we no longer lead: -1; if the queue is empty: stay (renew the lease), 3, when ARGV[6] = '1'
-# (we are lingering for writers we just answered), else step down, 1; if ARGV[2] = '1': hand the
-# lead to the oldest waiter, 2; else renew the lease, 0 (there is work: pop it under the fence).
+# turn: first deliver the previous batch's replies (ARGV[9..]: id, reply, id, reply, ...). Then,
+# if we no longer lead: {-1}; if the queue holds fewer than ARGV[8] items and ARGV[6] = '1' (we
+# are lingering for writers we just answered): stay (renew the lease), {3}; if it is empty, step
+# down, {1}; if ARGV[2] = '1':
+# hand the lead to the oldest waiter, {2}; else renew the lease and take our share of the queue
+# (its length over the leaders, at most ARGV[7]): {0, item, item, ...}.
 _TURN = (
     _LEASES
     + """
-for i = 7, #ARGV, 2 do
+for i = 9, #ARGV, 2 do
   redis.call('RPUSH', KEYS[3] .. ARGV[i], ARGV[i + 1])
   redis.call('PEXPIRE', KEYS[3] .. ARGV[i], ARGV[5])
 end
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return -1 end
-local head = redis.call('LINDEX', KEYS[1], 0)
-if not head then
-  if ARGV[6] == '1' then redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return 3 end
-  redis.call('ZREM', KEYS[2], ARGV[1]) return 1
+if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {-1} end
+local queued = redis.call('LLEN', KEYS[1])
+if ARGV[6] == '1' and queued < tonumber(ARGV[8]) then
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return {3}
 end
+if queued == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) return {1} end
+local head = redis.call('LINDEX', KEYS[1], 0)
 if ARGV[2] == '1' then
   local next = cjson.decode(head)['r']
   redis.call('ZREM', KEYS[2], ARGV[1])
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), next)
   redis.call('RPUSH', KEYS[3] .. next, ARGV[4])
   redis.call('PEXPIRE', KEYS[3] .. next, ARGV[5])
-  return 2
+  return {2}
 end
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
-return 0
+local share = math.ceil(queued / redis.call('ZCARD', KEYS[2]))
+local items = redis.call('LPOP', KEYS[1], math.min(share, tonumber(ARGV[7])))
+table.insert(items, 1, 0)
+return items
 """
 )
-# pop: if we still lead, our share of the queue (its length over the leaders, at most ARGV[2]).
-_POP = """
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return false end
-local share = math.ceil(redis.call('LLEN', KEYS[1]) / redis.call('ZCARD', KEYS[2]))
-if share == 0 then return {} end
-return redis.call('LPOP', KEYS[1], math.min(share, tonumber(ARGV[2])))
-"""
 REPLY_TTL_MS = 120_000
 
 # Refusals a batch can return, by code (inputs are validated before they are queued).
@@ -150,7 +150,7 @@ def _scripts() -> dict[str, Any]:
     client = _redis()
     return {
         name: client.register_script(src)
-        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN), ("pop", _POP))
+        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
     }
 
 
@@ -174,7 +174,9 @@ class Stats:
     items = 0
 
 
-Batch = Callable[[list[Item]], dict[int, PostResult]]  # post items in the current transaction
+Statement = tuple[str, Sequence]
+# post items in one transaction of their own, its first statements given
+Batch = Callable[[list[Item], list[Statement]], dict[int, PostResult]]
 Alone = Callable[[Item], PostResult]  # post one item in its own transaction
 
 
@@ -243,6 +245,7 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
     scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
     linger_until = 0.0
+    want = 1  # items to linger for: as many as the writers the last batch answered
     mine: str | None = None
     replies: dict[str, str] = {}
     while True:
@@ -252,8 +255,9 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
         linger = "1" if now < linger_until else "0"
         sent = [x for pair in replies.items() for x in pair]
         replies = {}
-        step = scripts["turn"](
-            keys=[queue, leader, reply], args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, *sent]
+        step, *raw = scripts["turn"](
+            keys=[queue, leader, reply],
+            args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, MAX_BATCH, want, *sent],
         )
         if step == 3:  # still leading, nothing queued yet
             time.sleep(LINGER_POLL_SECONDS)
@@ -262,23 +266,19 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
             return mine
         popped: list[dict] = []
         try:
-            with transaction.atomic():
-                # Items leave the queue only while we hold the fence (see the module's docstring).
-                with connection.cursor() as cursor:
-                    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [FENCE_LOCK])
-                raw = scripts["pop"](keys=[queue, leader], args=[token, MAX_BATCH])
-                if raw is None:
-                    return mine
-                popped = [json.loads(entry) for entry in raw]
-                items = [
-                    Item(i, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])
-                    for i, p in enumerate(popped)
-                ]
-                # No savepoint: a batch that fails rolls back whole and each writer posts its own.
-                outcomes = batch(items) if items else {}
+            popped = [json.loads(entry) for entry in raw]
+            items = [
+                Item(i, p["k"], [(o, a, int(x)) for o, a, x in p["l"]], p["key"], p["m"], p["f"])
+                for i, p in enumerate(popped)
+            ]
+            # The fence is taken first in the batch's transaction, before its look (see the
+            # module's docstring). No retry here beyond the batch's own: a batch that fails rolls
+            # back whole and each writer posts its own.
+            outcomes = batch(items, [(_FENCE_SQL, [FENCE_LOCK])]) if items else {}
             replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
             if popped:
                 linger_until = time.monotonic() + LINGER_SECONDS
+                want = max(1, len(replies) - (own in replies))
             Stats.batches += 1
             Stats.items += len(popped)
         except Exception:

@@ -13,6 +13,7 @@ from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
 from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 
 from portal.errors import DomainError
 from portal.sql import bulk_insert
@@ -209,7 +210,7 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
         # A batch of one outside any transaction: concurrent writers share a transaction (ledger.combine).
         single = combine.post_one(
             items[0],
-            batch=lambda batch: _post(batch, atomic=False),
+            batch=lambda batch, prelude: _post_in_transaction(batch, atomic=False, prelude=prelude),
             alone=lambda item: _post_in_transaction([item], atomic=False)[item.index],
         )
         if atomic and single.error is not None:
@@ -221,14 +222,25 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
     return results  # type: ignore[return-value]
 
 
-def _post_in_transaction(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
+Statement = tuple[str, Sequence]
+
+
+def _post_in_transaction(
+    items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()
+) -> dict[int, PostResult]:
     """`items` applied in one transaction (a savepoint inside an enclosing one), retried on a
-    racing key or a deadlock."""
+    racing key or a deadlock. `prelude`: statements run first in that transaction."""
     attempt = 0
     while True:
         attempt += 1
         try:
+            if _bare_applies(items):
+                done = _post_bare(items, atomic=atomic, prelude=prelude)
+                if done is not None:
+                    return done
             with transaction.atomic():
+                if prelude:
+                    _together(prelude)
                 return _post(items, atomic=atomic)
         except IntegrityError:
             # The unique key index made us wait for a racing batch that committed one of our keys:
@@ -241,6 +253,47 @@ def _post_in_transaction(items: list[Item], *, atomic: bool) -> dict[int, PostRe
                 raise
         except DataError as exc:
             raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
+
+
+IDLE = TransactionStatus.IDLE
+
+
+def _bare_applies(items: list[Item]) -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and len(items) < EARLY_IDS_FROM
+
+
+class _Bare:
+    """A transaction this module opens and ends in its own statements (the connection stays in
+    autocommit): BEGIN travels with the look and COMMIT with the write, two round trips in all,
+    where Django's atomic() sends BEGIN and COMMIT on their own (four)."""
+
+    def __init__(self, prelude: Sequence[Statement]) -> None:
+        self.prelude = prelude
+
+    def begin(self) -> list[Statement]:
+        return [("BEGIN", []), *self.prelude]
+
+    @staticmethod
+    def commit() -> list[Statement]:
+        return [("COMMIT", [])]
+
+
+class _General(Exception):
+    """The bare path met what only the general path does (new balance rows)."""
+
+
+def _post_bare(items: list[Item], *, atomic: bool, prelude: Sequence[Statement]) -> dict[int, PostResult] | None:
+    """_post in a bare transaction, or None (nothing written) when the general path must run."""
+    try:
+        return _post(items, atomic=atomic, bare=_Bare(prelude))
+    except _General:
+        return None
+    finally:
+        # Whatever happened (a refusal, a failed statement, a replay with nothing to write), the
+        # connection leaves in autocommit with no transaction open: what was not committed is not.
+        if connection.connection is not None and connection.connection.info.transaction_status != IDLE:
+            with connection.cursor() as cursor:
+                cursor.execute("ROLLBACK")
 
 
 def _replays(
@@ -280,7 +333,7 @@ def _replays(
     return outcomes, fresh, same
 
 
-def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
+def _post(items: list[Item], *, atomic: bool, bare: _Bare | None = None) -> dict[int, PostResult]:
     """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
     drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once.
 
@@ -300,8 +353,10 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
         ids = dict(zip([item.index for item in items], _draw_ids(len(items)), strict=True))
         rows, taken = _look_while(pairs, spread, keys, lambda: built.update(_build(items, ids, now)))
     else:
-        rows, taken, drawn = _look(pairs, spread, keys)
+        rows, taken, drawn = _look(pairs, spread, keys, first=bare.begin() if bare else [])
     missing = [p for p in pairs if p not in rows]
+    if missing and bare:
+        raise _General
     if missing:
         _create_balances(missing)
         rows = _locked_rows(pairs, spread)
@@ -313,7 +368,7 @@ def _post(items: list[Item], *, atomic: bool) -> dict[int, PostResult]:
                 drawn += _draw_ids(len(fresh) - len(drawn))
             built = _build(fresh, dict(zip([item.index for item in fresh], drawn, strict=False)), now)
         slots = {p: _Slot(p[0], rows[p]) for p in pairs}
-        outcomes.update(_apply(fresh, slots, built, atomic=atomic))
+        outcomes.update(_apply(fresh, slots, built, atomic=atomic, bare=bare))
     for index, prior in same.items():
         done = outcomes[prior]
         outcomes[index] = (
@@ -391,7 +446,12 @@ TRANSACTION_COLUMNS = {
 
 
 def _apply(
-    items: list[Item], slots: dict[tuple[str, str], _Slot], built: dict[int, _Built], *, atomic: bool
+    items: list[Item],
+    slots: dict[tuple[str, str], _Slot],
+    built: dict[int, _Built],
+    *,
+    atomic: bool,
+    bare: _Bare | None = None,
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[Item, list[int]]] = []
@@ -428,6 +488,7 @@ def _apply(
         (rows(applied[i : i + PIPELINE_CHUNK]) for i in range(0, len(applied), PIPELINE_CHUNK)),
         [u for slot in slots.values() for u in slot.updates()],
         pipelined=len(applied) > PIPELINE_CHUNK,
+        then=bare.commit() if bare else [],
     )
     return outcomes
 
@@ -438,11 +499,15 @@ PIPELINE_CHUNK = 200
 
 
 def _write(
-    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]], updates: list[tuple[int, int]], *, pipelined: bool
+    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]],
+    updates: list[tuple[int, int]],
+    *,
+    pipelined: bool,
+    then: Sequence[Statement] = (),
 ) -> None:
     """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
     plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;
-    executemany elsewhere."""
+    executemany elsewhere. `then`: statements sent with the write (a bare transaction's COMMIT)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             for inserts in chunks:
@@ -459,7 +524,7 @@ def _write(
         return
     if not pipelined:
         [inserts] = chunks
-        _together([_write_statement(inserts, updates)])
+        _together([_write_statement(inserts, updates), *then])
         return
     # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
     # (In pipeline mode psycopg sends each statement as it is executed and reads results at the end.)
@@ -497,11 +562,14 @@ EARLY_IDS_FROM = JSON_ROWS_FROM  # from this many items up, a batch draws its id
 
 def _rows_select(columns: dict[str, str], rows: Sequence[Sequence]) -> tuple[str, list]:
     """A SELECT of `rows`, typed by `columns`. A few rows go as PostgreSQL arrays (the cheapest for
-    the server to read); many go as one JSON array of arrays, which json.dumps encodes in C where
-    array literals would be escaped element by element in Python."""
+    the server to read), each as its array literal (see _array_literal); many go as one JSON array
+    of arrays, which json.dumps encodes in C."""
     if len(rows) < JSON_ROWS_FROM:
         arrays = ", ".join(f"%s::{kind}[]" for kind in columns.values())
-        return f"SELECT * FROM unnest({arrays})", [list(column) for column in zip(*rows, strict=True)]  # noqa: S608
+        literals = [
+            _array_literal(kind, column) for kind, column in zip(columns.values(), zip(*rows, strict=True), strict=True)
+        ]
+        return f"SELECT * FROM unnest({arrays})", literals  # noqa: S608
     first = rows[0]
     convert = [
         (i, _TO_JSON[kind])
@@ -592,14 +660,34 @@ _LOCK_SPREAD_SQL = (
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
-def _text_array(values: list[str]) -> list[str] | str:
-    """A text[] parameter. A long list goes as its array literal, which is its JSON text between
-    braces (json.dumps in C; one string for psycopg to quote) where psycopg would quote element by
-    element in Python. JSON and array literals escape quotes and backslashes alike; JSON's other
-    escapes are for control characters, so a list holding one goes as a list."""
-    if len(values) < JSON_ROWS_FROM or _CONTROL.search("".join(values)):
-        return values
+def _text_array(values: Sequence[str]) -> list[str] | str:
+    """A text[] parameter as its array literal, which is its JSON text between braces (json.dumps
+    in C; one string for psycopg to quote) where psycopg would quote element by element in Python
+    (for a handful of values, ten times the time). JSON and array literals escape quotes and
+    backslashes alike; JSON's other escapes are for control characters, so a list holding one
+    goes as a list."""
+    if _CONTROL.search("".join(values)):
+        return list(values)  # a list: psycopg sends a tuple as a record
     return "{" + json.dumps(values, ensure_ascii=False, separators=(",", ":"))[1:-1] + "}"
+
+
+_INTEGERS = frozenset({"bigint", "numeric"})
+
+
+def _array_literal(kind: str, values: Sequence) -> list | str:
+    """A column of a few rows as one array parameter: integers (bigint, numeric) and text go as
+    their array literal (psycopg quotes one string), bytea and timestamps as text first. Anything
+    else, or a NULL, goes as the list itself."""
+    if any(value is None for value in values):
+        return list(values)
+    if kind in _INTEGERS and all(type(value) is int for value in values):
+        return "{" + ",".join(map(str, values)) + "}"
+    to_json = _TO_JSON.get(kind)
+    if to_json is not None and not isinstance(values[0], str):
+        values = [to_json(value) for value in values]
+    if kind in _TO_JSON or kind == "text":
+        return _text_array(values)
+    return list(values)
 
 
 def _lock_statement(pairs: list[tuple[str, str]], spread: set[tuple[str, str]]) -> tuple[str, list]:
@@ -636,7 +724,7 @@ _TAKEN_AND_IDS_SQL = (
 
 
 def _look(
-    pairs: list[tuple[str, str]], spread: set[tuple[str, str]], keys: list[str]
+    pairs: list[tuple[str, str]], spread: set[tuple[str, str]], keys: list[str], *, first: list[Statement]
 ) -> tuple[dict[tuple[str, str], list[Row]], dict[str, tuple[int, str]], list[tuple[int, int]]]:
     """One round trip on PostgreSQL: take the anchor lock (shared), lock the balance rows, read
     which keys are taken and draw a transaction id and a leaf id for each key that is not."""
@@ -651,8 +739,9 @@ def _look(
         }
         return rows, taken, _draw_ids(len(keys) - len(taken))
     lock_sql, lock_params = _lock_statement(pairs, spread)
-    _, locked, drawn = _together(
+    *_, locked, drawn = _together(
         [
+            *first,
             # The anchor lock before the ids: whoever holds a leaf id not yet committed holds it.
             ("SELECT pg_advisory_xact_lock_shared(%s)", [ANCHOR_LOCK]),
             (lock_sql, lock_params),

@@ -9,8 +9,9 @@ arrive together are combined, as TigerBeetle and PostgreSQL's own group commit d
   plus two Redis round trips).
 - Otherwise it queues its transfer in Redis and waits for its own reply.
 - A leader, once its own transfer is done, drains its share of the queue in batches (one
-  database transaction each, `transactions_post`'s per-item mode) and replies to each writer. It
-  gives the lead to the oldest waiter after LEAD_SECONDS, so no caller leads for ever.
+  database transaction each, `transactions_post`'s per-item mode) and replies to each writer;
+  one script delivers a batch's replies and takes the next batch. It gives the lead to the oldest
+  waiter after LEAD_SECONDS, so no caller leads for ever.
 
 Leadership (leases) and the queue live in Redis, and each step on them is one Lua script, so they
 change together: a writer queues only while a leader exists, and a leader steps down only when
@@ -18,12 +19,14 @@ the queue is empty. No queued transfer is left behind with nobody to post it.
 
 Nothing is ever applied twice or reported wrongly, whatever dies, because:
 - every transfer has its idempotency key, so posting it again is a replay;
-- a leader takes items off the queue only inside its database transaction, while holding the
-  transaction-level advisory lock FENCE_LOCK (shared). A writer that has waited
-  LEDGER_COMBINE_WAIT_SECONDS in vain removes its item from the queue and posts it itself. If the
-  item is already gone, the writer first takes FENCE_LOCK exclusively. Every leader that could
-  hold the item has then committed or rolled back, so the writer's own post is a replay or the
-  only application.
+- a leader takes items off the queue, then, as the first statement of the batch's transaction
+  and before it looks at which keys are taken, the transaction-level advisory lock FENCE_LOCK
+  (shared). A writer that has waited LEDGER_COMBINE_WAIT_SECONDS in vain removes its item from
+  the queue and posts it itself. If the item is already gone, the writer first takes FENCE_LOCK
+  exclusively and holds it until its own post commits: every leader whose transaction could hold
+  the item has then committed or rolled back, and a leader that took the item but had not begun
+  waits for the writer and then finds its key taken (a replay). So the writer's own post is a
+  replay or the only application.
 
 Used only on PostgreSQL with Redis (REDIS_URL), outside an enclosing transaction (a caller's
 transaction must see its own transfer), and never when LEDGER_COMBINE is off."""

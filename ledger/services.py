@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
-from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 from psycopg.pq import TransactionStatus
 
@@ -255,7 +255,7 @@ def _post_in_transaction(
             raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
 
 
-IDLE = TransactionStatus.IDLE
+OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 def _bare_applies(items: list[Item]) -> bool:
@@ -291,9 +291,14 @@ def _post_bare(items: list[Item], *, atomic: bool, prelude: Sequence[Statement])
     finally:
         # Whatever happened (a refusal, a failed statement, a replay with nothing to write), the
         # connection leaves in autocommit with no transaction open: what was not committed is not.
-        if connection.connection is not None and connection.connection.info.transaction_status != IDLE:
-            with connection.cursor() as cursor:
-                cursor.execute("ROLLBACK")
+        # A broken connection has nothing to roll back (and the error that broke it goes on).
+        raw = connection.connection
+        if raw is not None and raw.info.transaction_status in OPEN:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("ROLLBACK")
+            except DatabaseError:
+                pass
 
 
 def _replays(

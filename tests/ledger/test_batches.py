@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import psycopg
 import pytest
 from django.test import Client
 
@@ -249,3 +250,114 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     assert outcome[150].status == "refused"
     assert sum(r.status == "applied" for r in outcome) == 299
     assert Transaction.objects.filter(idempotency_key__startswith="big:").count() == 299
+
+
+def _open_transaction() -> bool:
+    from django.db import connection
+    from psycopg.pq import TransactionStatus
+
+    return connection.connection.info.transaction_status != TransactionStatus.IDLE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_outside_any_transaction_commits_in_its_own_and_leaves_none_open():
+    """Outside a caller's transaction the ledger opens and ends its own (BEGIN with the look,
+    COMMIT with the write): what it applied is committed, what it refused or replayed wrote
+    nothing, and no transaction is left open on the connection either way."""
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")  # new accounts: the general path
+    first = services.transfer(source=A, destination=B, asset="LAZ", amount=4, kind="transfer", idempotency_key="t1")
+    assert not _open_transaction()
+    again = services.transfer(source=A, destination=B, asset="LAZ", amount=4, kind="transfer", idempotency_key="t1")
+    assert again.pk == first.pk and not _open_transaction()
+    with pytest.raises(InsufficientFunds):
+        services.transfer(source=A, destination=B, asset="LAZ", amount=7, kind="transfer", idempotency_key="t2")
+    assert not _open_transaction()
+    results = services.transfers_post(transfers=[move(A, B, 1, "t3"), move(B, A, 99, "t4")], atomic=False)
+    assert [r.status for r in results] == ["applied", "refused"] and not _open_transaction()
+    # A second connection sees exactly what was committed.
+    import psycopg
+    from django.db import connection
+
+    with psycopg.connect(connection.settings_dict["NAME"] and _dsn()) as other:
+        keys = [row[0] for row in other.execute("SELECT idempotency_key FROM ledger_transaction ORDER BY id")]
+    assert keys == ["fund", "t1", "t3"]
+    assert selectors.balances([A, B], "LAZ") == {A: 5, B: 5}
+    assert ledger_verify().ok
+
+
+def _dsn() -> str:
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    return psycopg.conninfo.make_conninfo(
+        **{k: v for k, v in params.items() if k in ("dbname", "user", "host", "port", "password") and v}
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_looks_again():
+    """The write of the ledger's own transaction meets, at the unique index, a key another
+    transaction holds uncommitted: once that one commits, the failed transaction is rolled back
+    (no write of it stays, none is left open) and the retry finds the key taken by other content."""
+    import threading
+
+    from django.db import connection, transaction
+
+    from ledger.errors import IdempotencyKeyReused
+    from tests.celery_helpers import wait_for
+
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
+    services.transfer(source=A, destination=B, asset="LAZ", amount=1, kind="transfer", idempotency_key="warm")
+    holding, release = threading.Event(), threading.Event()
+
+    def rival():
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
+                    " VALUES ('transfer', 'raced', '0xother', '', now())"
+                )
+                holding.set()
+                release.wait(60)
+        finally:
+            connection.close()
+
+    other = threading.Thread(target=rival)
+    other.start()
+    holding.wait(60)
+    outcome: list = []
+
+    def post():
+        try:
+            services.transfer(source=A, destination=B, asset="LAZ", amount=2, kind="transfer", idempotency_key="raced")
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            outcome.append(_open_transaction())
+            connection.close()
+
+    poster = threading.Thread(target=post)
+    poster.start()
+    wait_for(lambda: _waiting_on_a_lock(), interval=0.01)  # our write waits at the unique index
+    release.set()
+    other.join(60)
+    poster.join(60)
+    error, left_open = outcome
+    assert isinstance(error, IdempotencyKeyReused), outcome
+    assert left_open is False
+    assert selectors.balances([A, B], "LAZ") == {A: 9, B: 1}  # the failed transfer moved nothing
+    (raced,) = Transaction.objects.filter(idempotency_key="raced")
+    assert raced.fingerprint == "0xother" and not raced.postings.exists()  # only the rival's row
+    assert not Leaf.objects.filter(transaction=raced).exists()
+
+
+def _waiting_on_a_lock() -> bool:
+    import psycopg as pg
+
+    with pg.connect(_dsn()) as other:
+        return (
+            other.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).fetchone()[0]
+            > 0
+        )

@@ -11,9 +11,8 @@ from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
-from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
-from psycopg.pq import TransactionStatus
 
 from portal.errors import DomainError
 from portal.sql import bulk_insert
@@ -229,19 +228,14 @@ def _post_in_transaction(
     items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()
 ) -> dict[int, PostResult]:
     """`items` applied in one transaction (a savepoint inside an enclosing one), retried on a
-    racing key or a deadlock. `prelude`: statements run first in that transaction."""
+    racing key or a deadlock. `prelude`: statements run first in that transaction (they travel
+    with its look)."""
     attempt = 0
     while True:
         attempt += 1
         try:
-            if _bare_applies(items):
-                done = _post_bare(items, atomic=atomic, prelude=prelude)
-                if done is not None:
-                    return done
             with transaction.atomic():
-                if prelude:
-                    _together(prelude)
-                return _post(items, atomic=atomic)
+                return _post(items, atomic=atomic, prelude=prelude)
         except IntegrityError:
             # The unique key index made us wait for a racing batch that committed one of our keys:
             # look again, and that key is now a replay.
@@ -253,52 +247,6 @@ def _post_in_transaction(
                 raise
         except DataError as exc:
             raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
-
-
-OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
-
-
-def _bare_applies(items: list[Item]) -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and len(items) < EARLY_IDS_FROM
-
-
-class _Bare:
-    """A transaction this module opens and ends in its own statements (the connection stays in
-    autocommit): BEGIN travels with the look and COMMIT with the write, two round trips in all,
-    where Django's atomic() sends BEGIN and COMMIT on their own (four)."""
-
-    def __init__(self, prelude: Sequence[Statement]) -> None:
-        self.prelude = prelude
-
-    def begin(self) -> list[Statement]:
-        return [("BEGIN", []), *self.prelude]
-
-    @staticmethod
-    def commit() -> list[Statement]:
-        return [("COMMIT", [])]
-
-
-class _General(Exception):
-    """The bare path met what only the general path does (new balance rows)."""
-
-
-def _post_bare(items: list[Item], *, atomic: bool, prelude: Sequence[Statement]) -> dict[int, PostResult] | None:
-    """_post in a bare transaction, or None (nothing written) when the general path must run."""
-    try:
-        return _post(items, atomic=atomic, bare=_Bare(prelude))
-    except _General:
-        return None
-    finally:
-        # Whatever happened (a refusal, a failed statement, a replay with nothing to write), the
-        # connection leaves in autocommit with no transaction open: what was not committed is not.
-        # A broken connection has nothing to roll back (and the error that broke it goes on).
-        raw = connection.connection
-        if raw is not None and raw.info.transaction_status in OPEN:
-            try:
-                with connection.cursor() as cursor:
-                    cursor.execute("ROLLBACK")
-            except DatabaseError:
-                pass
 
 
 def _replays(
@@ -338,7 +286,7 @@ def _replays(
     return outcomes, fresh, same
 
 
-def _post(items: list[Item], *, atomic: bool, bare: _Bare | None = None) -> dict[int, PostResult]:
+def _post(items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()) -> dict[int, PostResult]:
     """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
     drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once.
 
@@ -355,13 +303,13 @@ def _post(items: list[Item], *, atomic: bool, bare: _Bare | None = None) -> dict
     drawn: list[tuple[int, int]] = []
     early = connection.vendor == "postgresql" and len(items) >= EARLY_IDS_FROM
     if early:
+        if prelude:
+            _together(prelude)
         ids = dict(zip([item.index for item in items], _draw_ids(len(items)), strict=True))
         rows, taken = _look_while(pairs, spread, keys, lambda: built.update(_build(items, ids, now)))
     else:
-        rows, taken, drawn = _look(pairs, spread, keys, first=bare.begin() if bare else [])
+        rows, taken, drawn = _look(pairs, spread, keys, first=list(prelude))
     missing = [p for p in pairs if p not in rows]
-    if missing and bare:
-        raise _General
     if missing:
         _create_balances(missing)
         rows = _locked_rows(pairs, spread)
@@ -373,7 +321,7 @@ def _post(items: list[Item], *, atomic: bool, bare: _Bare | None = None) -> dict
                 drawn += _draw_ids(len(fresh) - len(drawn))
             built = _build(fresh, dict(zip([item.index for item in fresh], drawn, strict=False)), now)
         slots = {p: _Slot(p[0], rows[p]) for p in pairs}
-        outcomes.update(_apply(fresh, slots, built, atomic=atomic, bare=bare))
+        outcomes.update(_apply(fresh, slots, built, atomic=atomic))
     for index, prior in same.items():
         done = outcomes[prior]
         outcomes[index] = (
@@ -456,7 +404,6 @@ def _apply(
     built: dict[int, _Built],
     *,
     atomic: bool,
-    bare: _Bare | None = None,
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[Item, list[int]]] = []
@@ -493,7 +440,6 @@ def _apply(
         (rows(applied[i : i + PIPELINE_CHUNK]) for i in range(0, len(applied), PIPELINE_CHUNK)),
         [u for slot in slots.values() for u in slot.updates()],
         pipelined=len(applied) > PIPELINE_CHUNK,
-        then=bare.commit() if bare else [],
     )
     return outcomes
 
@@ -508,11 +454,10 @@ def _write(
     updates: list[tuple[int, int]],
     *,
     pipelined: bool,
-    then: Sequence[Statement] = (),
 ) -> None:
     """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
     plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;
-    executemany elsewhere. `then`: statements sent with the write (a bare transaction's COMMIT)."""
+    executemany elsewhere."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             for inserts in chunks:
@@ -529,7 +474,7 @@ def _write(
         return
     if not pipelined:
         [inserts] = chunks
-        _together([_write_statement(inserts, updates), *then])
+        _together([_write_statement(inserts, updates)])
         return
     # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
     # (In pipeline mode psycopg sends each statement as it is executed and reads results at the end.)

@@ -261,10 +261,10 @@ def _open_transaction() -> bool:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_transfer_outside_any_transaction_commits_in_its_own_and_leaves_none_open():
-    """Outside a caller's transaction the ledger opens and ends its own (BEGIN with the look,
-    COMMIT with the write): what it applied is committed, what it refused or replayed wrote
-    nothing, and no transaction is left open on the connection either way."""
-    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")  # new accounts: the general path
+    """Outside a caller's transaction the ledger opens and ends its own: what it applied is
+    committed, what it refused or replayed wrote nothing, and no transaction is left open on the
+    connection either way."""
+    services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
     first = services.transfer(source=A, destination=B, asset="LAZ", amount=4, kind="transfer", idempotency_key="t1")
     assert not _open_transaction()
     again = services.transfer(source=A, destination=B, asset="LAZ", amount=4, kind="transfer", idempotency_key="t1")
@@ -296,9 +296,9 @@ def _dsn() -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_looks_again():
-    """The write of the ledger's own transaction meets, at the unique index, a key another
-    transaction holds uncommitted: once that one commits, the failed transaction is rolled back
-    (no write of it stays, none is left open) and the retry finds the key taken by other content."""
+    """A single transfer's write meets, at the unique index, a key another transaction holds
+    uncommitted: once that one commits, the failed transaction is rolled back (no write of it
+    stays, none is left open) and the retry finds the key taken by other content."""
     import threading
 
     from django.db import connection, transaction

@@ -3,6 +3,7 @@ pages (`/governance/eip712.json`, `/proposals/<id>/ballots.json`) are aliases of
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
@@ -398,12 +399,14 @@ def cast_vote(request: PortalRequest, proposal_id: int, body: VoteIn, response: 
     # fields in its order, from the recorded row's values: no Ballot instance) and rendered
     # directly: validating it again on the way out through django-ninja's schemas was about a
     # tenth of a vote's CPU (tests/idaos/test_votes.py checks it against VoteOut).
-    from portal.api import api
-
     answer = {"ballot": selectors.ballot_row_dict(ballot_id, row), "receipt_url": f"/ballots/{ballot_id}"}
     # Into the response django-ninja made for this call (`response`), rather than a second one.
+    # The answer holds only JSON's own types (strings, numbers, booleans, None, the signed message
+    # as cleaned), so json.dumps writes the bytes django-ninja's renderer (json.dumps with its
+    # encoder class, whose default() serves only other types) would, without an encoder per call.
     response.status_code = 201
-    return api.create_response(request, answer, temporal_response=response)
+    response.content = json.dumps(answer)
+    return response
 
 
 # What a signed delegation or revocation can be refused for (idaos.services.delegations).

@@ -75,3 +75,24 @@ def test_helpers() -> None:
     proposal = next(p for p in INDEXED.url_patterns if str(p.pattern) == "api/v1/proposals/<proposal_id>/votes")
     assert literal_start(proposal) == "api/v1/proposals/"
     assert literal_end(proposal) == "/votes"
+
+
+def test_a_remembered_match_answers_as_the_first_and_the_table_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from portal import urlindex
+
+    resolver = IndexedURLResolver(
+        INDEXED.pattern, list(INDEXED.url_patterns), app_name=INDEXED.app_name, namespace=INDEXED.namespace
+    )
+    monkeypatch.setattr(urlindex, "_MATCHES_MAX", 3)
+    paths = [f"api/v1/proposals/{i}/votes" for i in range(1, 8)]
+    for path in paths * 2:  # the second round answers from the table (or after it was emptied)
+        assert _answer(resolver, path) == _answer(PLAIN, path)
+    assert resolver._matches is not None and 0 < len(resolver._matches) <= 3
+    # A 404 is not remembered, and answers with the full list every time.
+    for _ in range(2):
+        assert _answer(resolver, "api/v1/proposals/7/votes/") == _answer(PLAIN, "api/v1/proposals/7/votes/")
+    assert "api/v1/proposals/7/votes/" not in resolver._matches
+    # The site's match is built anew around the remembered one: changing it changes nothing after.
+    first = resolve("/api/v1/proposals/9/votes")
+    first.kwargs["proposal_id"] = "10"
+    assert resolve("/api/v1/proposals/9/votes").kwargs == {"proposal_id": "9"}

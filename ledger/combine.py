@@ -37,7 +37,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -46,7 +46,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from . import errors
-from .items import MAX_BATCH, Item, PostResult
+from .items import MAX_BATCH, Item, PostResult, Statement
 from .models import Transaction
 
 log = logging.getLogger(__name__)
@@ -95,9 +95,8 @@ return 0
 # turn: first deliver the previous batch's replies (ARGV[9..]: id, reply, id, reply, ...). Then,
 # if we no longer lead: {-1}; if the queue holds fewer than ARGV[8] items and ARGV[6] = '1' (we
 # are lingering for writers we just answered): stay (renew the lease), {3}; if it is empty, step
-# down, {1}; if ARGV[2] = '1':
-# hand the lead to the oldest waiter, {2}; else renew the lease and take our share of the queue
-# (its length over the leaders, at most ARGV[7]): {0, item, item, ...}.
+# down, {1}; if ARGV[2] = '1': hand the lead to the oldest waiter, {2}; else renew the lease and
+# take our share of the queue (its length over the leaders, at most ARGV[7]): {0, item, ...}.
 _TURN = (
     _LEASES
     + """
@@ -177,7 +176,6 @@ class Stats:
     items = 0
 
 
-Statement = tuple[str, Sequence]
 # post items in one transaction of their own, its first statements given
 Batch = Callable[[list[Item], list[Statement]], dict[int, PostResult]]
 Alone = Callable[[Item], PostResult]  # post one item in its own transaction

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from portal.errors import DomainError
@@ -9,6 +10,7 @@ from portal.errors import DomainError
 from .models import Transaction
 
 Leg = tuple[str, str, int]
+Statement = tuple[str, Sequence]  # SQL and its parameters
 APPLIED, REPLAYED, REFUSED = "applied", "replayed", "refused"
 MAX_BATCH = 1000  # transfers per call (the API's bound, and a combined batch's)
 

@@ -19,7 +19,7 @@ from portal.sql import bulk_insert
 
 from . import combine, merkle, owners
 from .errors import IdempotencyKeyReused, InsufficientFunds, InvalidAmount, InvalidTransaction, UnknownAsset
-from .items import APPLIED, REFUSED, REPLAYED, Item, Leg, PostResult
+from .items import APPLIED, REFUSED, REPLAYED, Item, Leg, PostResult, Statement
 from .items import MAX_BATCH as MAX_BATCH  # the API and its callers read it here
 from .models import Account, Asset, Balance, Block, ChainHead, Kind, Leaf, Transaction
 
@@ -221,9 +221,6 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
     return results  # type: ignore[return-value]
 
 
-Statement = tuple[str, Sequence]
-
-
 def _post_in_transaction(
     items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()
 ) -> dict[int, PostResult]:
@@ -399,11 +396,7 @@ TRANSACTION_COLUMNS = {
 
 
 def _apply(
-    items: list[Item],
-    slots: dict[tuple[str, str], _Slot],
-    built: dict[int, _Built],
-    *,
-    atomic: bool,
+    items: list[Item], slots: dict[tuple[str, str], _Slot], built: dict[int, _Built], *, atomic: bool
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[Item, list[int]]] = []
@@ -450,10 +443,7 @@ PIPELINE_CHUNK = 200
 
 
 def _write(
-    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]],
-    updates: list[tuple[int, int]],
-    *,
-    pipelined: bool,
+    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]], updates: list[tuple[int, int]], *, pipelined: bool
 ) -> None:
     """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
     plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;

@@ -193,7 +193,7 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     retried as any racing key, and only that item is refused once the other commits."""
     import threading
 
-    from django.db import connection, transaction
+    from django.db import connection
 
     from tests.celery_helpers import wait_for
 
@@ -201,23 +201,7 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     services.transfers_post(
         transfers=[TransferIn(owners.ISSUER, p, "LAZ", 100, "mint", f"fund:{i}") for i, p in enumerate(payers)]
     )
-    holding, release = threading.Event(), threading.Event()
-
-    def rival():
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
-                    " VALUES ('transfer', 'raced', '0xother', '', now())"
-                )
-                holding.set()
-                release.wait(60)
-        finally:
-            connection.close()
-
-    other = threading.Thread(target=rival)
-    other.start()
-    holding.wait(60)
+    rival = _Rival("raced")
     outcome: list = []
 
     def post():
@@ -237,14 +221,8 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     poster = threading.Thread(target=post)
     poster.start()
 
-    def waiting_on_the_key() -> bool:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
-            return cursor.fetchone()[0] > 0
-
-    wait_for(waiting_on_the_key, timeout=60, interval=0.01)  # the batch waits on the uncommitted key
-    release.set()
-    other.join(60)
+    wait_for(_waiting_on_a_key, timeout=60, interval=0.01)  # the batch waits on the uncommitted key
+    rival.commit()
     poster.join(60)
     assert [r.code for r in outcome if r.status == "refused"] == ["idempotency_key_reused"]
     assert outcome[150].status == "refused"
@@ -275,10 +253,7 @@ def test_a_transfer_outside_any_transaction_commits_in_its_own_and_leaves_none_o
     results = services.transfers_post(transfers=[move(A, B, 1, "t3"), move(B, A, 99, "t4")], atomic=False)
     assert [r.status for r in results] == ["applied", "refused"] and not _open_transaction()
     # A second connection sees exactly what was committed.
-    import psycopg
-    from django.db import connection
-
-    with psycopg.connect(connection.settings_dict["NAME"] and _dsn()) as other:
+    with psycopg.connect(_dsn()) as other:
         keys = [row[0] for row in other.execute("SELECT idempotency_key FROM ledger_transaction ORDER BY id")]
     assert keys == ["fund", "t1", "t3"]
     assert selectors.balances([A, B], "LAZ") == {A: 5, B: 5}
@@ -301,30 +276,14 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
     stays, none is left open) and the retry finds the key taken by other content."""
     import threading
 
-    from django.db import connection, transaction
+    from django.db import connection
 
     from ledger.errors import IdempotencyKeyReused
     from tests.celery_helpers import wait_for
 
     services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
     services.transfer(source=A, destination=B, asset="LAZ", amount=1, kind="transfer", idempotency_key="warm")
-    holding, release = threading.Event(), threading.Event()
-
-    def rival():
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
-                    " VALUES ('transfer', 'raced', '0xother', '', now())"
-                )
-                holding.set()
-                release.wait(60)
-        finally:
-            connection.close()
-
-    other = threading.Thread(target=rival)
-    other.start()
-    holding.wait(60)
+    rival = _Rival("raced")
     outcome: list = []
 
     def post():
@@ -338,9 +297,8 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
 
     poster = threading.Thread(target=post)
     poster.start()
-    wait_for(lambda: _waiting_on_a_lock(), interval=0.01)  # our write waits at the unique index
-    release.set()
-    other.join(60)
+    wait_for(_waiting_on_a_key, timeout=60, interval=0.01)  # our write waits at the unique index
+    rival.commit()
     poster.join(60)
     error, left_open = outcome
     assert isinstance(error, IdempotencyKeyReused), outcome
@@ -351,13 +309,42 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
     assert not Leaf.objects.filter(transaction=raced).exists()
 
 
-def _waiting_on_a_lock() -> bool:
-    import psycopg as pg
+class _Rival:
+    """Another connection inserts a transaction holding `key` and keeps it uncommitted until
+    commit() (its fingerprint, '0xother', matches no transfer)."""
 
-    with pg.connect(_dsn()) as other:
-        return (
-            other.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).fetchone()[0]
-            > 0
-        )
+    def __init__(self, key: str) -> None:
+        import threading
+
+        self._holding, self._release = threading.Event(), threading.Event()
+        self._thread = threading.Thread(target=self._hold, args=(key,))
+        self._thread.start()
+        assert self._holding.wait(60)
+
+    def _hold(self, key: str) -> None:
+        from django.db import connection, transaction
+
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
+                    " VALUES ('transfer', %s, '0xother', '', now())",
+                    [key],
+                )
+                self._holding.set()
+                self._release.wait(60)
+        finally:
+            connection.close()
+
+    def commit(self) -> None:
+        self._release.set()
+        self._thread.join(60)
+
+
+def _waiting_on_a_key() -> bool:
+    """Some transaction waits for another's uncommitted row (here: at the unique key index)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'transactionid' AND NOT granted")
+        return cursor.fetchone()[0] > 0

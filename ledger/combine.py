@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue as queue_module
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -73,12 +75,14 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 """
-# enter: lead (1) if fewer than the most leaders lead, else queue the item (0).
+# enter: lead (1) if fewer than the most leaders lead (and push 'self' to our reply list KEYS[3],
+# which the BLPOP sent with this script pops at once), else queue the item (0).
 _ENTER = (
     _LEASES
     + """
 if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[4]) then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return 1 end
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('RPUSH', KEYS[3], 'self') redis.call('PEXPIRE', KEYS[3], ARGV[3]) return 1 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
 return 0
 """
@@ -133,11 +137,40 @@ _ERRORS = {cls.code: cls for cls in (errors.InsufficientFunds, errors.Idempotenc
 
 
 def applies() -> bool:
+    """Whether the next single transfer goes through the queue: combining is on (or "auto" and
+    other writers are posting now, see observe), on PostgreSQL with Redis, outside any transaction."""
+    mode = getattr(settings, "LEDGER_COMBINE", False)
     return (
-        getattr(settings, "LEDGER_COMBINE", False)
+        bool(mode)
+        and (mode != "auto" or time.monotonic() < _Load.busy_until)
+        and bool(settings.REDIS_URL)
         and connection.vendor == "postgresql"
         and not connection.in_atomic_block
     )
+
+
+# "auto": combine while other writers post at the same time. Transaction ids come from one
+# sequence, so the ids drawn between two of this process's transfers are the other writers' posts
+# in that span: their rate times the time one post takes is how many others overlap ours. At one
+# or more, combining saves work; a lone writer sees none and posts directly, at no Redis cost.
+OVERLAP = 1.0
+BUSY_SECONDS = 1.0  # combine this long after the last transfer that saw others overlap it
+
+
+class _Load:
+    last_id = 0
+    last_at = 0.0
+    busy_until = 0.0
+
+
+def observe(tx_id: int, started: float) -> None:
+    """Note the id a single transfer of ours got (posted from `started`, time.monotonic())."""
+    now = time.monotonic()
+    if _Load.last_id and tx_id > _Load.last_id and now > _Load.last_at:
+        others = tx_id - _Load.last_id - 1
+        if others / (now - _Load.last_at) * (now - started) >= OVERLAP:
+            _Load.busy_until = now + BUSY_SECONDS
+    _Load.last_id, _Load.last_at = tx_id, now
 
 
 @cache
@@ -150,6 +183,8 @@ def _redis() -> Any:
 @cache
 def _scripts() -> dict[str, Any]:
     client = _redis()
+    for src in (_ENTER, _TAKE_OVER, _TURN):
+        client.script_load(src)
     return {
         name: client.register_script(src)
         for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
@@ -197,28 +232,115 @@ def post_one(item: Item, *, batch: Batch, alone: Alone) -> PostResult:
         },
         separators=(",", ":"),
     )
-    queue, leader, _ = keys = _keys()
-    if _scripts()["enter"](keys=[queue, leader], args=[rid, payload, LEASE_MS, leaders()]) == 1:
+    keys = _keys()
+    entered, got = _enter(rid, payload, keys)
+    if entered == 1:
         try:
             return alone(item)
         finally:
-            _lead(rid, batch, own=None)
-    return _wait(rid, item, payload, keys, batch, alone)
+            _lead_in_background(rid, batch)
+    return _wait(rid, item, payload, keys, batch, alone, first=got)
 
 
-def _wait(rid: str, item: Item, payload: str, keys: tuple[str, str, str], batch: Batch, alone: Alone) -> PostResult:
+def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any]:
+    """Lead or queue, and wait for the first reply, in one round trip: the enter script and the
+    first BLPOP travel in one pipeline (a new leader's script pushes 'self' to its reply list, so its
+    BLPOP returns at once). Returns (1 if we lead, the first BLPOP's answer)."""
+    queue, leader, reply = keys
+    client, sha = _redis(), _scripts()["enter"].sha
+    for attempt in (1, 2):
+        pipe = client.pipeline(transaction=False)
+        pipe.evalsha(sha, 3, queue, leader, reply + rid, rid, payload, LEASE_MS, leaders())
+        pipe.blpop([reply + rid], timeout=POLL_SECONDS)
+        try:
+            entered, got = pipe.execute()
+        except _no_script() as exc:
+            # Redis lost its scripts (a restart, SCRIPT FLUSH): load them and try again (the BLPOP
+            # sent beside the failed script waited POLL_SECONDS for nothing; nothing was queued).
+            if attempt == 2:
+                raise
+            _scripts.cache_clear()
+            sha = _scripts()["enter"].sha
+            log.warning("Redis had lost the combine scripts (%s); loaded again", exc)
+            continue
+        return int(entered), got
+    raise AssertionError("unreachable")
+
+
+def _no_script() -> type[Exception]:
+    from redis.exceptions import NoScriptError
+
+    return NoScriptError
+
+
+# The background leader: a leader's own transfer returns to its caller at once, and a thread of
+# the same process drains the queue for the others (a request is never held up leading, and the
+# caller's next transfer joins the next batch instead of waiting for the lead to end). One thread
+# per process, started on demand; it ends after DRAIN_IDLE_SECONDS without a lead, or at once when
+# the process's main thread has ended (it hands the lead on first, so nobody waits for a lease to
+# lapse). It uses its own database connection, closed after each lead as a request's would be.
+DRAIN_IDLE_SECONDS = 2.0
+_drain_lock = threading.Lock()
+_drains: queue_module.SimpleQueue[tuple[str, Batch]] = queue_module.SimpleQueue()
+_drainer: threading.Thread | None = None
+
+
+def _lead_in_background(token: str, batch: Batch) -> None:
+    global _drainer
+    with _drain_lock:
+        _drains.put((token, batch))
+        if _drainer is None or not _drainer.is_alive():
+            _drainer = threading.Thread(target=_drain, name="ledger-combine-leader", daemon=False)
+            _drainer.start()
+
+
+def _stopping() -> bool:
+    return not threading.main_thread().is_alive()
+
+
+def _drain() -> None:
+    global _drainer
+    idle_since = time.monotonic()
+    try:
+        while True:
+            try:
+                token, batch = _drains.get(timeout=0.05)
+            except queue_module.Empty:
+                with _drain_lock:  # leave only with nothing handed to us (checked under the lock)
+                    if (_stopping() or time.monotonic() - idle_since > DRAIN_IDLE_SECONDS) and _drains.empty():
+                        _drainer = None
+                        return
+                continue
+            try:
+                _lead(token, batch)
+            except Exception:
+                log.exception("The ledger's combine leader failed; its lease lapses and a writer takes over")
+            finally:
+                connection.close_if_unusable_or_obsolete()
+            idle_since = time.monotonic()
+    finally:
+        connection.close()
+
+
+def _wait(
+    rid: str, item: Item, payload: str, keys: tuple[str, str, str], batch: Batch, alone: Alone, *, first: Any
+) -> PostResult:
+    """Wait for our reply (`first`: the answer of the BLPOP sent with the enter script)."""
     queue, leader, reply = keys
     client = _redis()
     deadline = time.monotonic() + wait_seconds()
+    got, polled = first, True
     while (left := deadline - time.monotonic()) > 0:
-        got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
+        if not polled:
+            got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
+        polled = False
         message = None if got is None else got[1].decode()
         if message is None and _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) != 1:
             continue  # no answer yet, and a leader still holds its lease
-        if message is None or message == LEAD:  # we lead now (taken over or handed the lead)
-            own = _lead(rid, batch, own=rid)
-            if own is not None:
-                return _own(own, item, alone)
+        if message is None or message == LEAD:
+            # We lead now (taken over or handed the lead): our thread drains the queue, our own
+            # item with it, and we keep waiting for its reply.
+            _lead_in_background(rid, batch)
             continue
         return _own(message, item, alone)
     # Nobody answered in time. Still queued: take it back and post it here.
@@ -240,20 +362,22 @@ def _own(message: str, item: Item, alone: Alone) -> PostResult:
     return _decode(message)
 
 
-def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
-    """Drain the queue while we lead; the reply meant for `own` (our queued item) is returned."""
+def _lead(token: str, batch: Batch) -> None:
+    """Drain the queue while we lead (in the background thread)."""
     queue, leader, reply = _keys()
     scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
     linger_until = 0.0
-    want = 1  # items to linger for: as many as the writers the last batch answered
-    mine: str | None = None
+    # Items to linger for: the most writers a recent batch answered. Only the last batch's count
+    # would let writers split into two groups alternating in half-size batches.
+    recent: list[int] = []
+    want = 1
     replies: dict[str, str] = {}
     while True:
         now = time.monotonic()
-        # Never hand the lead on while our own item waits in the queue.
-        handoff = "1" if (mine is not None or own is None) and now > handoff_at else "0"
-        linger = "1" if now < linger_until else "0"
+        stopping = _stopping()  # the process is ending: hand the lead on now, linger no more
+        handoff = "1" if now > handoff_at or stopping else "0"
+        linger = "1" if now < linger_until and not stopping else "0"
         sent = [x for pair in replies.items() for x in pair]
         replies = {}
         step, *raw = scripts["turn"](
@@ -264,7 +388,7 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
             time.sleep(LINGER_POLL_SECONDS)
             continue
         if step != 0:  # we stepped down, handed the lead on or lost it
-            return mine
+            return
         popped: list[dict] = []
         try:
             popped = [json.loads(entry) for entry in raw]
@@ -279,14 +403,13 @@ def _lead(token: str, batch: Batch, *, own: str | None) -> str | None:
             replies = {p["r"]: _encode(outcomes[i]) for i, p in enumerate(popped)}
             if popped:
                 linger_until = time.monotonic() + LINGER_SECONDS
-                want = max(1, len(replies) - (own in replies))
+                recent = [*recent[-7:], len(replies)]
+                want = max(recent)
             Stats.batches += 1
             Stats.items += len(popped)
         except Exception:
             log.exception("A combined ledger batch of %d failed; its writers post their own", len(popped))
             replies = {p["r"]: RETRY for p in popped}
-        if own is not None and own in replies:
-            mine = replies.pop(own)
 
 
 def _encode(result: PostResult) -> str:

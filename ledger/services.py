@@ -11,8 +11,9 @@ from datetime import datetime
 from decimal import Decimal
 from json.encoder import encode_basestring  # the C encoder json.dumps uses
 
-from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
+from psycopg.pq import TransactionStatus
 
 from portal.errors import DomainError
 from portal.sql import bulk_insert
@@ -204,6 +205,7 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
         items.append(Item(index, given.kind, legs, given.idempotency_key, given.memo, ""))
     if not items:
         return results  # type: ignore[return-value]
+    started = time.monotonic()
     if len(items) == 1 and combine.applies():
         _with_fingerprints(items)
         # A batch of one outside any transaction: concurrent writers share a transaction (ledger.combine).
@@ -212,12 +214,15 @@ def transactions_post(*, transactions: Sequence[TransactionIn | DomainError], at
             batch=lambda batch, prelude: _post_in_transaction(batch, atomic=False, prelude=prelude),
             alone=lambda item: _post_in_transaction([item], atomic=False)[item.index],
         )
-        if atomic and single.error is not None:
-            raise single.error
-        results[items[0].index] = single
-        return results  # type: ignore[return-value]
-    for index, outcome in _post_in_transaction(items, atomic=atomic).items():
+        outcomes = {items[0].index: single}
+    else:
+        outcomes = _post_in_transaction(items, atomic=atomic)
+    for index, outcome in outcomes.items():
+        if atomic and outcome.error is not None:
+            raise outcome.error
         results[index] = outcome
+    if len(items) == 1 and results[items[0].index].status == APPLIED:  # type: ignore[union-attr]
+        combine.observe(results[items[0].index].transaction.pk, started)  # type: ignore[union-attr]
     return results  # type: ignore[return-value]
 
 
@@ -225,12 +230,15 @@ def _post_in_transaction(
     items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()
 ) -> dict[int, PostResult]:
     """`items` applied in one transaction (a savepoint inside an enclosing one), retried on a
-    racing key or a deadlock. `prelude`: statements run first in that transaction (they travel
-    with its look)."""
+    racing key or a deadlock. `prelude`: statements run first in that transaction."""
     attempt = 0
     while True:
         attempt += 1
         try:
+            if _bare_applies(items):
+                done = _post_bare(items, atomic=atomic, prelude=prelude)
+                if done is not None:
+                    return done
             with transaction.atomic():
                 return _post(items, atomic=atomic, prelude=prelude)
         except IntegrityError:
@@ -244,6 +252,52 @@ def _post_in_transaction(
                 raise
         except DataError as exc:
             raise InvalidAmount("The resulting balance would exceed the ledger's range.") from exc
+
+
+OPEN = (TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+
+def _bare_applies(items: list[Item]) -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block and len(items) < EARLY_IDS_FROM
+
+
+class _Bare:
+    """A transaction this module opens and ends in its own statements (the connection stays in
+    autocommit): BEGIN travels with the look and COMMIT with the write, two round trips in all,
+    where Django's atomic() sends BEGIN and COMMIT on their own (four)."""
+
+    def __init__(self, prelude: Sequence[Statement]) -> None:
+        self.prelude = prelude
+
+    def begin(self) -> list[Statement]:
+        return [("BEGIN", []), *self.prelude]
+
+    @staticmethod
+    def commit() -> list[Statement]:
+        return [("COMMIT", [])]
+
+
+class _General(Exception):
+    """The bare path met what only the general path does (new balance rows)."""
+
+
+def _post_bare(items: list[Item], *, atomic: bool, prelude: Sequence[Statement]) -> dict[int, PostResult] | None:
+    """_post in a bare transaction, or None (nothing written) when the general path must run."""
+    try:
+        return _post(items, atomic=atomic, bare=_Bare(prelude))
+    except _General:
+        return None
+    finally:
+        # Whatever happened (a refusal, a failed statement, a replay with nothing to write), the
+        # connection leaves in autocommit with no transaction open: what was not committed is not.
+        # A broken connection has nothing to roll back (and the error that broke it goes on).
+        raw = connection.connection
+        if raw is not None and raw.info.transaction_status in OPEN:
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("ROLLBACK")
+            except DatabaseError:
+                pass
 
 
 def _replays(
@@ -283,7 +337,9 @@ def _replays(
     return outcomes, fresh, same
 
 
-def _post(items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ()) -> dict[int, PostResult]:
+def _post(
+    items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = (), bare: _Bare | None = None
+) -> dict[int, PostResult]:
     """Two round trips on PostgreSQL: one looks (balance rows locked, keys already taken, ids
     drawn), one writes (transactions, postings, balances, leaves). New accounts add a few, once.
 
@@ -305,8 +361,10 @@ def _post(items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ())
         ids = dict(zip([item.index for item in items], _draw_ids(len(items)), strict=True))
         rows, taken = _look_while(pairs, spread, keys, lambda: built.update(_build(items, ids, now)))
     else:
-        rows, taken, drawn = _look(pairs, spread, keys, first=list(prelude))
+        rows, taken, drawn = _look(pairs, spread, keys, first=bare.begin() if bare else list(prelude))
     missing = [p for p in pairs if p not in rows]
+    if missing and bare:
+        raise _General
     if missing:
         _create_balances(missing)
         rows = _locked_rows(pairs, spread)
@@ -318,7 +376,7 @@ def _post(items: list[Item], *, atomic: bool, prelude: Sequence[Statement] = ())
                 drawn += _draw_ids(len(fresh) - len(drawn))
             built = _build(fresh, dict(zip([item.index for item in fresh], drawn, strict=False)), now)
         slots = {p: _Slot(p[0], rows[p]) for p in pairs}
-        outcomes.update(_apply(fresh, slots, built, atomic=atomic))
+        outcomes.update(_apply(fresh, slots, built, atomic=atomic, bare=bare))
     for index, prior in same.items():
         done = outcomes[prior]
         outcomes[index] = (
@@ -396,7 +454,12 @@ TRANSACTION_COLUMNS = {
 
 
 def _apply(
-    items: list[Item], slots: dict[tuple[str, str], _Slot], built: dict[int, _Built], *, atomic: bool
+    items: list[Item],
+    slots: dict[tuple[str, str], _Slot],
+    built: dict[int, _Built],
+    *,
+    atomic: bool,
+    bare: _Bare | None = None,
 ) -> dict[int, PostResult]:
     outcomes: dict[int, PostResult] = {}
     applied: list[tuple[Item, list[int]]] = []
@@ -433,6 +496,7 @@ def _apply(
         (rows(applied[i : i + PIPELINE_CHUNK]) for i in range(0, len(applied), PIPELINE_CHUNK)),
         [u for slot in slots.values() for u in slot.updates()],
         pipelined=len(applied) > PIPELINE_CHUNK,
+        then=bare.commit() if bare else [],
     )
     return outcomes
 
@@ -443,11 +507,15 @@ PIPELINE_CHUNK = 200
 
 
 def _write(
-    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]], updates: list[tuple[int, int]], *, pipelined: bool
+    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]],
+    updates: list[tuple[int, int]],
+    *,
+    pipelined: bool,
+    then: Sequence[Statement] = (),
 ) -> None:
     """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
     plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;
-    executemany elsewhere."""
+    executemany elsewhere. `then`: statements sent with the write (a bare transaction's COMMIT)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
             for inserts in chunks:
@@ -464,7 +532,7 @@ def _write(
         return
     if not pipelined:
         [inserts] = chunks
-        _together([_write_statement(inserts, updates)])
+        _together([_write_statement(inserts, updates), *then])
         return
     # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
     # (In pipeline mode psycopg sends each statement as it is executed and reads results at the end.)

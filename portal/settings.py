@@ -235,9 +235,11 @@ REWARDS_EPOCH_SECONDS = env.int("REWARDS_EPOCH_SECONDS", default=60 if REWARDS_D
 # --- Optional public anchoring of block roots to an EVM chain ------------------------------
 # Group commit: concurrent single transfers outside a transaction share one (ledger/combine.py).
 # Needs Redis (REDIS_URL) and PostgreSQL; a waiter posts its own transfer after this many seconds.
-# Off by default: it saves ~40% of the database CPU per transfer when many writers post at once,
-# but costs an uncontended writer two Redis round trips (one client ran ~35% slower here).
-LEDGER_COMBINE = env.bool("LEDGER_COMBINE", default=False)
+# "auto" (the default): a process combines only while the transaction ids its own transfers get
+# show other writers posting at the same time, so a lone writer never pays the Redis round trip;
+# "true": always; "false": never.
+_combine = env.str("LEDGER_COMBINE", default="auto").strip().lower()
+LEDGER_COMBINE: bool | str = "auto" if _combine == "auto" else _combine in ("1", "true", "yes", "on")
 LEDGER_COMBINE_WAIT_SECONDS = env.float("LEDGER_COMBINE_WAIT_SECONDS", default=30.0)
 LEDGER_COMBINE_LEADERS = env.int("LEDGER_COMBINE_LEADERS", default=1)  # writers posting at once
 LEDGER_EVM_RPC_URL = env.str("LEDGER_EVM_RPC_URL", default="")

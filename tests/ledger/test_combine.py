@@ -214,3 +214,128 @@ def test_a_transfer_inside_a_callers_transaction_is_posted_in_it_and_rolls_back_
         transaction.set_rollback(True)
     assert not Transaction.objects.filter(idempotency_key="in").exists()
     assert queued() == 0
+
+
+def _transfer(payer: str, key: str, amount: int = 1) -> Transaction:
+    return services.transfer(
+        source=payer, destination=owners.idao("sink"), asset="LAZ", amount=amount, kind="transfer", idempotency_key=key
+    )
+
+
+@pytest.fixture
+def auto(settings, monkeypatch):
+    """LEDGER_COMBINE="auto" with this process's view of the ledger's load reset."""
+    settings.LEDGER_COMBINE = "auto"
+    for name in ("last_id", "last_at", "busy_until"):
+        monkeypatch.setattr(combine._Load, name, 0)
+
+
+def test_a_lone_writer_in_auto_mode_posts_directly_without_touching_redis(auto, settings):
+    (payer,) = funded(1)
+    # Redis is unreachable: a transfer that tried to combine would fail to connect.
+    settings.REDIS_URL = "redis://127.0.0.1:9/0"
+    combine._redis.cache_clear()
+    combine._scripts.cache_clear()
+    try:
+        posted = [_transfer(payer, f"lone{n}") for n in range(20)]
+    finally:
+        combine._redis.cache_clear()
+        combine._scripts.cache_clear()
+    assert len(xmin_of([f"lone{n}" for n in range(20)])) == 20  # each in its own transaction
+    assert [tx.pk for tx in posted] == sorted(tx.pk for tx in posted)
+    assert not combine.applies()
+
+
+def test_other_writers_overlapping_a_transfer_turn_combining_on_for_a_second(auto, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(combine.time, "monotonic", lambda: clock[0])
+    combine.observe(10, started=99.999)  # the first id seen: nothing to compare yet
+    clock[0] = 100.010
+    combine.observe(11, started=100.008)  # 10 ms later, no id drawn by anyone else
+    assert combine._Load.busy_until == 0
+    clock[0] = 100.020
+    combine.observe(16, started=100.015)  # four others in 10 ms, ours took 5 ms: two overlap ours
+    assert combine._Load.busy_until == pytest.approx(101.020)
+    clock[0] = 101.5
+    combine.observe(17, started=101.499)
+    assert combine._Load.busy_until == pytest.approx(101.020)  # alone again: it lapses after a second
+
+
+def test_writers_posting_at_once_in_auto_mode_share_database_transactions(auto):
+    payers = funded(8, amount=1000)
+
+    def work(i):
+        return [_transfer(payers[i], f"a{i}:{n}") for n in range(30)]
+
+    results = run_threads(8, work)
+    assert all(isinstance(r, list) and len(r) == 30 for r in results), results
+    keys = [f"a{i}:{n}" for i in range(8) for n in range(30)]
+    assert Transaction.objects.filter(idempotency_key__in=keys).count() == 240
+    assert len(xmin_of(keys)) < 240  # some were combined
+    assert Balance.objects.get(account__owner=owners.idao("sink"), asset="LAZ").amount == 240
+    assert ledger_verify().ok
+
+
+class _RowHolder:
+    """Another connection holding one balance row locked until released."""
+
+    def __init__(self, owner: str) -> None:
+        self.locked, self.release = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._hold, args=(owner,))
+        self.thread.start()
+        wait_for(self.locked.is_set, interval=0.005)
+
+    def _hold(self, owner: str) -> None:
+        try:
+            with transaction.atomic():
+                Balance.objects.select_for_update().get(account__owner=owner, asset="LAZ")
+                self.locked.set()
+                self.release.wait(60)
+        finally:
+            connection.close()
+
+    def let_go(self) -> None:
+        self.release.set()
+        self.thread.join(60)
+
+
+def test_a_leaders_own_transfer_returns_while_its_thread_posts_the_queued_ones():
+    leader, blocked, other = funded(3)
+    hold_leader, hold_batch = _RowHolder(leader), _RowHolder(blocked)
+    done: dict[int, object] = {}
+
+    def post(i, payer):
+        try:
+            done[i] = _transfer(payer, f"bg{i}")
+        except Exception as exc:
+            done[i] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(0, leader))]
+    threads[0].start()
+    wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, interval=0.005)  # it leads
+    for i, payer in ((1, blocked), (2, other)):
+        threads.append(threading.Thread(target=post, args=(i, payer)))
+        threads[-1].start()
+    wait_for(lambda: queued() == 2, interval=0.005)
+    hold_leader.let_go()
+    # The leader's caller has its transaction while the batch of the two others waits on a row lock.
+    threads[0].join(60)
+    assert isinstance(done[0], Transaction), done
+    assert 1 not in done and 2 not in done
+    hold_batch.let_go()
+    for t in threads[1:]:
+        t.join(60)
+    assert all(isinstance(done[i], Transaction) for i in (1, 2)), done
+    assert len(xmin_of(["bg1", "bg2"])) == 1
+    wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 0, interval=0.005)
+    assert ledger_verify().ok
+
+
+def test_a_writer_loads_the_scripts_again_after_redis_flushed_them():
+    (payer,) = funded(1)
+    combine._scripts()
+    combine._redis().script_flush()
+    tx = _transfer(payer, "after-flush")
+    assert Transaction.objects.get(idempotency_key="after-flush").pk == tx.pk

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import queue as queue_module
 import threading
 import time
@@ -283,6 +284,15 @@ DRAIN_IDLE_SECONDS = 2.0
 _drain_lock = threading.Lock()
 _drains: queue_module.SimpleQueue[tuple[str, Batch]] = queue_module.SimpleQueue()
 _drainer: threading.Thread | None = None
+
+
+def _forget_the_thread() -> None:
+    """In a forked child: the parent's thread did not come along (and its lock may be held)."""
+    global _drain_lock, _drains, _drainer
+    _drain_lock, _drains, _drainer = threading.Lock(), queue_module.SimpleQueue(), None
+
+
+os.register_at_fork(after_in_child=_forget_the_thread)
 
 
 def _lead_in_background(token: str, batch: Batch) -> None:

@@ -5,9 +5,14 @@ or lost when a leader dies before or after posting."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
+from django.conf import settings as settings_module
 from django.db import connection, transaction
 from django.test import override_settings
 
@@ -22,6 +27,7 @@ from tests.ledger.test_concurrency import run_threads
 from tests.personas import many
 
 pytestmark = pytest.mark.django_db(transaction=True)
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -339,3 +345,51 @@ def test_a_writer_loads_the_scripts_again_after_redis_flushed_them():
     combine._redis().script_flush()
     tx = _transfer(payer, "after-flush")
     assert Transaction.objects.get(idempotency_key="after-flush").pk == tx.pk
+
+
+LEADER_PROCESS = """
+import django
+django.setup()
+from ledger import services
+services.transfer(source={payer!r}, destination="idao:sink", asset="LAZ", amount=1, kind="transfer", idempotency_key="exiting")
+print("returned", flush=True)
+"""
+
+
+def test_a_process_whose_thread_leads_when_it_ends_finishes_the_batch_and_steps_down():
+    leader_payer, queued_payer = funded(2)
+    hold_leader, hold_batch = _RowHolder(leader_payer), _RowHolder(queued_payer)
+    db = settings_module.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "LEDGER_COMBINE": "true",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-c", LEADER_PROCESS.format(payer=leader_payer)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        leaders = combine._keys()[1]
+        wait_for(lambda: combine._redis().zcard(leaders) == 1, interval=0.01)  # the process leads
+        done: list = []
+        writer = threading.Thread(target=lambda: done.extend(run_threads(1, lambda i: _transfer(queued_payer, "q"))))
+        writer.start()
+        wait_for(lambda: queued() == 1, interval=0.005)
+        hold_leader.let_go()
+        # Its own transfer returns and its main thread ends, while its thread's batch waits on a row.
+        assert process.stdout.readline().strip() == "returned"
+        hold_batch.let_go()
+        assert process.wait(60) == 0
+        # It finished the batch and stepped down before it exited: no lease left to lapse.
+        assert combine._redis().zcard(leaders) == 0
+        writer.join(60)
+        assert isinstance(done[0], Transaction), done
+        assert xmin_of(["q"]).isdisjoint(xmin_of(["exiting"]))
+    finally:
+        process.kill()
+        hold_leader.let_go()
+        hold_batch.let_go()

@@ -46,9 +46,11 @@ def xmin_of(keys: list[str]) -> set[int]:
 
 
 def funded(n: int, amount: int = 100) -> list[str]:
+    """n funded users, once the leader thread of their mints (if any) has stepped down."""
     people = [owners.user(p.address) for p in many(n)]
     for i, who in enumerate(people):
         services.mint(to=who, asset="LAZ", amount=amount, idempotency_key=f"fund:{i}")
+    wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 0, interval=0.005)
     return people
 
 

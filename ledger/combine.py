@@ -182,13 +182,11 @@ def _redis() -> Any:
 
 
 @cache
-def _scripts() -> dict[str, Any]:
+def _scripts() -> dict[str, str]:
+    """Each script's SHA, loaded into Redis (again after Redis lost them: cache_clear)."""
     client = _redis()
-    for src in (_ENTER, _TAKE_OVER, _TURN):
-        client.script_load(src)
     return {
-        name: client.register_script(src)
-        for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
+        name: client.script_load(src) for name, src in (("enter", _ENTER), ("take_over", _TAKE_OVER), ("turn", _TURN))
     }
 
 
@@ -252,7 +250,7 @@ def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any
     object costs about twice the CPU of the round trip itself, and every combined transfer pays it."""
     queue, leader, reply = keys
     for attempt in (1, 2):
-        sha = _scripts()["enter"].sha
+        sha = _scripts()["enter"]
         conn = _own_connection()
         try:
             conn.send_packed_command(
@@ -280,6 +278,28 @@ def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any
         if isinstance(entered, Exception):
             raise entered
         return int(entered), None if got is None else tuple(got)
+    raise AssertionError("unreachable")
+
+
+def _eval(name: str, keys: list[str], args: list[Any]) -> Any:
+    """One script call on this thread's own connection (see _enter), loading the scripts again
+    if Redis lost them."""
+    for attempt in (1, 2):
+        conn = _own_connection()
+        try:
+            conn.send_packed_command(conn.pack_command("EVALSHA", _scripts()[name], len(keys), *keys, *args))
+            answer = _response(conn)
+        except BaseException:
+            _local.conn = None
+            conn.disconnect()
+            raise
+        if isinstance(answer, _no_script()) and attempt == 1:
+            _scripts.cache_clear()
+            log.warning("Redis had lost the combine scripts (%s); loaded again", answer)
+            continue
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
     raise AssertionError("unreachable")
 
 
@@ -382,7 +402,7 @@ def _wait(
             got = client.blpop([reply + rid], timeout=min(POLL_SECONDS, left))
         polled = False
         message = None if got is None else got[1].decode()
-        if message is None and _scripts()["take_over"](keys=[queue, leader], args=[rid, LEASE_MS, leaders()]) != 1:
+        if message is None and _eval("take_over", [queue, leader], [rid, LEASE_MS, leaders()]) != 1:
             continue  # no answer yet, and a leader still holds its lease
         if message is None or message == LEAD:
             # We lead now (taken over or handed the lead): our thread drains the queue, our own
@@ -412,7 +432,6 @@ def _own(message: str, item: Item, alone: Alone) -> PostResult:
 def _lead(token: str, batch: Batch) -> None:
     """Drain the queue while we lead (in the background thread)."""
     queue, leader, reply = _keys()
-    scripts = _scripts()
     handoff_at = time.monotonic() + LEAD_SECONDS
     linger_until = 0.0
     # Items to linger for: the most writers a recent batch answered. Only the last batch's count
@@ -427,9 +446,10 @@ def _lead(token: str, batch: Batch) -> None:
         linger = "1" if now < linger_until and not stopping else "0"
         sent = [x for pair in replies.items() for x in pair]
         replies = {}
-        step, *raw = scripts["turn"](
-            keys=[queue, leader, reply],
-            args=[token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, MAX_BATCH, want, *sent],
+        step, *raw = _eval(
+            "turn",
+            [queue, leader, reply],
+            [token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, MAX_BATCH, want, *sent],
         )
         if step == 3:  # still leading, nothing queued yet
             time.sleep(LINGER_POLL_SECONDS)

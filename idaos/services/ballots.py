@@ -25,6 +25,7 @@ from eth_utils import to_checksum_address
 from portal import signatures
 from portal.chains import client as chain_client
 from portal.models import User
+from portal.prepared import Int8, prepared_cursor
 
 from .. import eip712
 from ..errors import (
@@ -457,25 +458,27 @@ def ballot_record_sql(
 ) -> tuple[str, int | None, int | None, str]:
     """Record a verified ballot with idaos_cast_ballot(): (code, ballot id, weight, info)."""
     msg = ballot.message
-    # Autocommit: the function call is its own transaction, one round trip.
-    with connection.cursor() as cursor:
+    chain_id, block = ballot.chain_id, ballot.block_number
+    # Autocommit: the function call is its own transaction, one round trip. Prepared once per
+    # connection where settings allow (portal.prepared): only the values travel.
+    with prepared_cursor() as cursor:
         cursor.execute(
             "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot("
-            "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
+            "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::bigint, %s::bigint)",
             [
-                proposal_id,
+                Int8(proposal_id),
                 msg["idao"],
                 ballot.signer,
                 msg.get("choice", OPTIONS_CHOICE),
                 msg["reason"],
-                msg["timestamp"],
+                Int8(msg["timestamp"]),
                 json.dumps(msg),
                 ballot.signature,
                 ballot.digest,
                 now,
                 ballot.verified_by,
-                ballot.chain_id,
-                ballot.block_number,
+                None if chain_id is None else Int8(chain_id),
+                None if block is None else Int8(block),
             ],
         )
         code, ballot_id, weight, info = cursor.fetchone()

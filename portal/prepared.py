@@ -26,6 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.postgresql.psycopg_any import register_tzloader  # type: ignore[import-untyped]
 from django.db.backends.utils import CursorWrapper
 from psycopg import Cursor
@@ -56,9 +57,11 @@ class _PreparingCursor(Cursor):
             conn.prepare_threshold = threshold
 
 
-def prepared_cursor() -> CursorWrapper:
-    """connection.cursor(), preparing its statements where settings allow (see the module)."""
-    db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.<name>` looks the connection up again
+def prepared_cursor(db: BaseDatabaseWrapper | None = None) -> CursorWrapper:
+    """`db.cursor()` (the default database's unless given), preparing its statements where
+    settings allow (see the module)."""
+    if db is None:
+        db = connections[DEFAULT_DB_ALIAS]  # once: each `connection.<name>` looks it up again
     if db.vendor != "postgresql" or not settings.PORTAL_PREPARED_STATEMENTS:
         return db.cursor()
     # BaseDatabaseWrapper._cursor, with our cursor in place of create_cursor()'s.

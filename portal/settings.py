@@ -109,6 +109,12 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool("DISABLE_SERVER_SIDE_CURSORS", default=False)
+# Hot statements (the vote's idaos_cast_ballot call) as named prepared statements, planned once per
+# connection (portal.prepared). Off by default behind PgBouncer in transaction mode, which the
+# setting above marks: a prepared statement lives in one server session.
+PORTAL_PREPARED_STATEMENTS = env.bool(
+    "PORTAL_PREPARED_STATEMENTS", default=not DATABASES["default"].get("DISABLE_SERVER_SIDE_CURSORS", False)
+)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # A deployment (DEBUG off, a real database) must bring its own secret: the generated one under

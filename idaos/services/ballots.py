@@ -18,13 +18,15 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 from eth_utils import to_checksum_address
 
 from portal import signatures
 from portal.chains import client as chain_client
 from portal.models import User
+from portal.prepared import Int8, prepared_cursor
 
 from .. import eip712
 from ..errors import (
@@ -363,9 +365,13 @@ def ballot_submit(
         row = Proposal.objects.filter(pk=proposal_id).values_list("kind", "payload", "state").first()
         if row is not None and row[2] != ProposalState.DRAFT and is_multi_option(row[0], row[1]):
             check_selection(msg["options"], method=row[1]["method"], count=len(row[1]["options"]))
-    record = ballot_record_sql if connection.vendor == "postgresql" else ballot_record_spec
+    # One look-up of the connection (each `connection.<name>` is one: a thread/task-local read).
+    db = connections[DEFAULT_DB_ALIAS]
     try:
-        code, ballot_id, weight, info = record(proposal_id=proposal_id, ballot=ballot, now=now)
+        if db.vendor == "postgresql":
+            code, ballot_id, weight, info = ballot_record_sql(proposal_id=proposal_id, ballot=ballot, now=now, db=db)
+        else:
+            code, ballot_id, weight, info = ballot_record_spec(proposal_id=proposal_id, ballot=ballot, now=now)
     except IntegrityError:
         code, ballot_id, weight, info = "duplicate_ballot", None, None, ""
     if code != "ok":
@@ -453,29 +459,31 @@ def _refuse(code: str, proposal_id: int, signer: str, info: str, user: User | No
 
 
 def ballot_record_sql(
-    *, proposal_id: int, ballot: VerifiedBallot, now: datetime
-) -> tuple[str, int | None, int | None, str]:
+    *, proposal_id: int, ballot: VerifiedBallot, now: datetime, db: BaseDatabaseWrapper | None = None
+) -> tuple[str, int | None, int | Decimal | None, str]:
     """Record a verified ballot with idaos_cast_ballot(): (code, ballot id, weight, info)."""
     msg = ballot.message
-    # Autocommit: the function call is its own transaction, one round trip.
-    with connection.cursor() as cursor:
+    chain_id, block = ballot.chain_id, ballot.block_number
+    # Autocommit: the function call is its own transaction, one round trip. Prepared once per
+    # connection where settings allow (portal.prepared): only the values travel.
+    with prepared_cursor(db) as cursor:
         cursor.execute(
             "SELECT code, ballot_id, weight, info FROM idaos_cast_ballot("
-            "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s)",
+            "%s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s, %s, %s::bigint, %s::bigint)",
             [
-                proposal_id,
+                Int8(proposal_id),
                 msg["idao"],
                 ballot.signer,
                 msg.get("choice", OPTIONS_CHOICE),
                 msg["reason"],
-                msg["timestamp"],
+                Int8(msg["timestamp"]),
                 json.dumps(msg),
                 ballot.signature,
                 ballot.digest,
                 now,
                 ballot.verified_by,
-                ballot.chain_id,
-                ballot.block_number,
+                None if chain_id is None else Int8(chain_id),
+                None if block is None else Int8(block),
             ],
         )
         code, ballot_id, weight, info = cursor.fetchone()

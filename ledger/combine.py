@@ -46,7 +46,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 
 from . import errors
 from .items import MAX_BATCH, Item, PostResult, Statement
@@ -144,13 +144,10 @@ def applies() -> bool:
     """Whether the next single transfer goes through the queue: combining is on (or "auto" and
     other writers are posting now, see observe), on PostgreSQL with Redis, outside any transaction."""
     mode = getattr(settings, "LEDGER_COMBINE", False)
-    return (
-        bool(mode)
-        and (mode != "auto" or time.monotonic() < _Load.busy_until)
-        and bool(settings.REDIS_URL)
-        and connection.vendor == "postgresql"
-        and not connection.in_atomic_block
-    )
+    if not mode or (mode == "auto" and time.monotonic() >= _Load.busy_until) or not settings.REDIS_URL:
+        return False
+    db = connections[DEFAULT_DB_ALIAS]  # looked up once (each `connection.<name>` looks it up again)
+    return db.vendor == "postgresql" and not db.in_atomic_block
 
 
 # "auto": combine while other writers post at the same time. Transaction ids come from one
@@ -247,91 +244,83 @@ def post_one(item: Item, *, batch: Batch, alone: Alone) -> PostResult:
 def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any]:
     """Lead or queue, and wait for the first reply, in one round trip: the enter script and the
     first BLPOP travel together (a new leader's script pushes 'self' to its reply list, so its
-    BLPOP returns at once). Returns (1 if we lead, the first BLPOP's answer: None or (key, value)).
-
-    Sent on this thread's own Redis connection, packed and read directly: redis-py's pipeline
-    object costs about twice the CPU of the round trip itself, and every combined transfer pays it."""
+    BLPOP returns at once). Returns (1 if we lead, the first BLPOP's answer: None or (key, value))."""
     queue, leader, reply = keys
+    entered, got = _exchange(
+        "enter",
+        [queue, leader, reply + rid],
+        [rid, payload, LEASE_MS, leaders()],
+        # The BLPOP sent beside a script Redis had lost waits POLL_SECONDS for nothing (nothing was queued).
+        then=("BLPOP", reply + rid, POLL_SECONDS),
+    )
+    return int(entered), None if got is None else tuple(got)
+
+
+def _eval(name: str, keys: list[str], args: list[Any]) -> Any:
+    """One script call on this thread's own connection (see _exchange)."""
+    (answer,) = _exchange(name, keys, args)
+    return answer
+
+
+def _exchange(name: str, keys: list[str], args: list[Any], then: tuple | None = None) -> list[Any]:
+    """The script `name` (and the command `then`, in the same round trip) on this thread's own
+    Redis connection, packed and read with hiredis directly: redis-py's command path costs about
+    twice the CPU of the round trip itself, and every combined transfer pays it. Loads the scripts
+    again if Redis lost them (a restart, SCRIPT FLUSH). Returns each command's answer."""
+    import hiredis
+
     for attempt in (1, 2):
-        sha = _scripts()["enter"]
-        conn = _own_connection()
+        commands = [("EVALSHA", _scripts()[name], len(keys), *keys, *args)]
+        if then is not None:
+            commands.append(then)
+        conn, reader = _own_connection()
         try:
-            conn.send_packed_command(
-                conn.pack_commands(
-                    [
-                        ("EVALSHA", sha, 3, queue, leader, reply + rid, rid, payload, LEASE_MS, leaders()),
-                        ("BLPOP", reply + rid, POLL_SECONDS),
-                    ]
-                )
-            )
-            entered = _response(conn)
-            got = _response(conn)  # read even after a failed script: the connection stays in step
+            sock = conn._sock  # connected by _own_connection (AUTH, SELECT, TLS done by redis-py)
+            sock.sendall(b"".join(hiredis.pack_command(command) for command in commands))
+            answers: list[Any] = []
+            while len(answers) < len(commands):  # read every answer, even after an error one
+                answer = reader.gets()
+                if answer is False:
+                    data = sock.recv(65536)
+                    if not data:
+                        raise ConnectionError("Redis closed the connection")
+                    reader.feed(data)
+                else:
+                    answers.append(answer)
         except BaseException:
             _local.conn = None  # an answer may be left unread: never reuse this connection
             conn.disconnect()
             raise
-        if isinstance(entered, _no_script()):
-            # Redis lost its scripts (a restart, SCRIPT FLUSH): load them and try again (the BLPOP
-            # sent beside the failed script waited POLL_SECONDS for nothing; nothing was queued).
-            if attempt == 2:
-                raise entered
+        first = answers[0]
+        if isinstance(first, hiredis.ReplyError) and str(first).startswith("NOSCRIPT") and attempt == 1:
             _scripts.cache_clear()
-            log.warning("Redis had lost the combine scripts (%s); loaded again", entered)
+            log.warning("Redis had lost the combine scripts (%s); loaded again", first)
             continue
-        if isinstance(entered, Exception):
-            raise entered
-        return int(entered), None if got is None else tuple(got)
+        for answer in answers:
+            if isinstance(answer, hiredis.ReplyError):
+                raise ResponseErrorFromRedis(str(answer))
+        return answers
     raise AssertionError("unreachable")
 
 
-def _eval(name: str, keys: list[str], args: list[Any]) -> Any:
-    """One script call on this thread's own connection (see _enter), loading the scripts again
-    if Redis lost them."""
-    for attempt in (1, 2):
-        conn = _own_connection()
-        try:
-            conn.send_packed_command(conn.pack_command("EVALSHA", _scripts()[name], len(keys), *keys, *args))
-            answer = _response(conn)
-        except BaseException:
-            _local.conn = None
-            conn.disconnect()
-            raise
-        if isinstance(answer, _no_script()) and attempt == 1:
-            _scripts.cache_clear()
-            log.warning("Redis had lost the combine scripts (%s); loaded again", answer)
-            continue
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-    raise AssertionError("unreachable")
+class ResponseErrorFromRedis(Exception):
+    """Redis answered a combine command with an error."""
 
 
 _local = threading.local()
 
 
-def _own_connection() -> Any:
+def _own_connection() -> tuple[Any, Any]:
+    """This thread's Redis connection (connected) and its reply reader."""
+    import hiredis
+
     client = _redis()
     conn = getattr(_local, "conn", None)
     if conn is None or _local.client is not client:
-        _local.client, conn = client, client.connection_pool.make_connection()
-        _local.conn = conn
-    return conn
-
-
-def _response(conn: Any) -> Any:
-    """One answer; an error answer is returned, not raised (the next answer must still be read)."""
-    from redis.exceptions import ResponseError
-
-    try:
-        return conn.read_response()
-    except ResponseError as exc:
-        return exc
-
-
-def _no_script() -> type[Exception]:
-    from redis.exceptions import NoScriptError
-
-    return NoScriptError
+        conn = client.connection_pool.make_connection()
+        conn.connect()
+        _local.client, _local.conn, _local.reader = client, conn, hiredis.Reader()
+    return conn, _local.reader
 
 
 # The background leader: a leader's own transfer returns to its caller at once, and a thread of

@@ -4,14 +4,13 @@ A single transfer costs about the same database work whether it travels alone or
 others (one lock pass, one write statement, one commit), so writers in different processes that
 arrive together are combined, as TigerBeetle and PostgreSQL's own group commit do:
 
-- A writer that finds fewer than LEDGER_COMBINE_LEADERS leaders (2: one per core keeps both
-  busy) becomes one and posts its own transfer at once (the uncontended path is the direct one,
-  plus two Redis round trips).
+- A writer that finds fewer than LEDGER_COMBINE_LEADERS leaders (1) becomes one and posts its
+  own transfer at once (the uncontended path is the direct one, plus one Redis round trip).
 - Otherwise it queues its transfer in Redis and waits for its own reply.
-- A leader, once its own transfer is done, drains its share of the queue in batches (one
-  database transaction each, `transactions_post`'s per-item mode) and replies to each writer;
-  one script delivers a batch's replies and takes the next batch. It gives the lead to the oldest
-  waiter after LEAD_SECONDS, so no caller leads for ever.
+- A leader's own transfer returns to its caller; a background thread of its process then drains
+  the queue in batches (one database transaction each, `transactions_post`'s per-item mode) and
+  replies to each writer; one script delivers a batch's replies and takes the next batch. It gives
+  the lead to the oldest waiter after LEAD_SECONDS, and at once when its process ends.
 
 Leadership (leases) and the queue live in Redis, and each step on them is one Lua script, so they
 change together: a writer queues only while a leader exists, and a leader steps down only when
@@ -29,7 +28,8 @@ Nothing is ever applied twice or reported wrongly, whatever dies, because:
   replay or the only application.
 
 Used only on PostgreSQL with Redis (REDIS_URL), outside an enclosing transaction (a caller's
-transaction must see its own transfer), and never when LEDGER_COMBINE is off."""
+transaction must see its own transfer), never when LEDGER_COMBINE is false, and in "auto" only
+while other writers overlap this process's transfers (see observe)."""
 
 from __future__ import annotations
 

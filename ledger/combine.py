@@ -37,6 +37,7 @@ import json
 import logging
 import os
 import queue as queue_module
+import select
 import threading
 import time
 import uuid
@@ -67,7 +68,7 @@ LEAD_SECONDS = 0.1  # a leader hands the lead on after this long (its own transf
 # on two cores, 3 ms gave batches of 7.9 where 0.5 ms gave 7.2, and 6% more transfers/s than
 # 1.5 ms, 13% more than 0.5 ms (paired bench windows).
 LINGER_SECONDS = 0.003
-LINGER_POLL_SECONDS = 0.00015  # 0.3 ms: 4% fewer transfers/s with eight writers (paired windows)
+LINGER_POLL_SECONDS = 0.00015  # how a leader without its wake connection lingers (see _Waker)
 POLL_SECONDS = 0.5  # a waiter looks for a missing leader this often
 RETRY = "retry"  # reply: the leader's batch rolled back; post it yourself
 LEAD = "lead"  # reply: you lead now
@@ -80,7 +81,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
 """
 # enter: lead (1) if fewer than the most leaders lead (and push 'self' to our reply list KEYS[3],
-# which the BLPOP sent with this script pops at once), else queue the item (0).
+# which the BLPOP sent with this script pops at once), else queue the item (0); if that makes the
+# queue as long as a lingering leader waits for (KEYS[4], see turn), wake it (channel ARGV[5]).
 _ENTER = (
     _LEASES
     + """
@@ -88,6 +90,9 @@ if redis.call('ZCARD', KEYS[2]) < tonumber(ARGV[4]) then
   redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
   redis.call('RPUSH', KEYS[3], 'self') redis.call('PEXPIRE', KEYS[3], ARGV[3]) return 1 end
 redis.call('RPUSH', KEYS[1], ARGV[2])
+local want = redis.call('GET', KEYS[4])
+if want and redis.call('LLEN', KEYS[1]) >= tonumber(want) then
+  redis.call('DEL', KEYS[4]) redis.call('PUBLISH', ARGV[5], '1') end
 return 0
 """
 )
@@ -102,7 +107,8 @@ return 0
 )
 # turn: first deliver the previous batch's replies (ARGV[9..]: id, reply, id, reply, ...). Then,
 # if we no longer lead: {-1}; if the queue holds fewer than ARGV[8] items and ARGV[6] = '1' (we
-# are lingering for writers we just answered): stay (renew the lease), {3}; if it is empty, step
+# are lingering for writers we just answered): stay (renew the lease) and note in KEYS[4] how many
+# items would wake us (enter publishes when the queue holds them), {3}; if it is empty, step
 # down, {1}; if ARGV[2] = '1': hand the lead to the oldest waiter, {2}; else renew the lease and
 # take our share of the queue (its length over the leaders, at most ARGV[7]): {0, item, ...}.
 _TURN = (
@@ -112,10 +118,12 @@ for i = 9, #ARGV, 2 do
   redis.call('RPUSH', KEYS[3] .. ARGV[i], ARGV[i + 1])
   redis.call('PEXPIRE', KEYS[3] .. ARGV[i], ARGV[5])
 end
+redis.call('DEL', KEYS[4])
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then return {-1} end
 local queued = redis.call('LLEN', KEYS[1])
 if ARGV[6] == '1' and queued < tonumber(ARGV[8]) then
-  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1]) return {3}
+  redis.call('ZADD', KEYS[2], now + tonumber(ARGV[3]), ARGV[1])
+  redis.call('SET', KEYS[4], ARGV[8], 'PX', ARGV[3]) return {3}
 end
 if queued == 0 then redis.call('ZREM', KEYS[2], ARGV[1]) return {1} end
 local head = redis.call('LINDEX', KEYS[1], 0)
@@ -191,8 +199,18 @@ def _scripts() -> dict[str, str]:
 
 
 def _keys() -> tuple[str, str, str]:
-    prefix = f"ledger:combine:{connection.settings_dict['NAME']}:"
+    prefix = _prefix()
     return prefix + "queue", prefix + "leader", prefix + "reply:"
+
+
+def _wake_names() -> tuple[str, str]:
+    """The key holding how many queued items wake a lingering leader, and the channel that wakes it."""
+    prefix = _prefix()
+    return prefix + "want", prefix + "wake"
+
+
+def _prefix() -> str:
+    return f"ledger:combine:{connection.settings_dict['NAME']}:"
 
 
 def leaders() -> int:
@@ -246,10 +264,11 @@ def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any
     first BLPOP travel together (a new leader's script pushes 'self' to its reply list, so its
     BLPOP returns at once). Returns (1 if we lead, the first BLPOP's answer: None or (key, value))."""
     queue, leader, reply = keys
+    want, wake = _wake_names()
     entered, got = _exchange(
         "enter",
-        [queue, leader, reply + rid],
-        [rid, payload, LEASE_MS, leaders()],
+        [queue, leader, reply + rid, want],
+        [rid, payload, LEASE_MS, leaders(), wake],
         # The BLPOP sent beside a script Redis had lost waits POLL_SECONDS for nothing (nothing was queued).
         then=("BLPOP", reply + rid, POLL_SECONDS),
     )
@@ -323,6 +342,71 @@ def _own_connection() -> tuple[Any, Any]:
     return conn, _local.reader
 
 
+class _Waker:
+    """How a lingering leader waits: on a connection subscribed to the wake channel, which a
+    writer's enter script publishes to once the queue holds what the leader waits for. Asking
+    Redis again every fraction of a millisecond instead kept a core busy while the writers just
+    answered queued their next transfers, so they ran one at a time. The linger's end is this
+    socket's own timeout: Redis's blocking timeouts are only as fine as its 100 ms timer. Without
+    a connection (Redis unreachable), it sleeps LINGER_POLL_SECONDS."""
+
+    def __init__(self, channel: str) -> None:
+        self.channel = channel
+        self.client = _redis()
+        self.conn: Any = None
+        self.reader: Any = None
+
+    @classmethod
+    def of_this_thread(cls, channel: str) -> _Waker:
+        waker = getattr(_local, "waker", None)
+        if waker is None or waker.channel != channel or waker.client is not _redis():
+            if waker is not None:
+                waker.close()
+            waker = _local.waker = cls(channel)
+        return waker
+
+    def wait(self, seconds: float) -> None:
+        """Until a wake message arrives (or one came since the last wait) or `seconds` pass."""
+        if seconds <= 0:
+            return
+        try:
+            if self.conn is None:
+                self._subscribe()
+            sock = self.conn._sock
+            if select.select([sock], [], [], seconds)[0]:
+                self._read(sock)
+                while self.reader.gets() is not False:  # every message that came is consumed
+                    pass
+        except Exception:
+            log.warning("The combine leader's wake connection failed; it polls instead", exc_info=True)
+            self.close()
+            time.sleep(min(seconds, LINGER_POLL_SECONDS))
+
+    def _subscribe(self) -> None:
+        import hiredis
+
+        conn = self.client.connection_pool.make_connection()
+        conn.connect()
+        self.conn, self.reader = conn, hiredis.Reader()
+        subscribe: Any = ("SUBSCRIBE", self.channel)
+        conn._sock.sendall(hiredis.pack_command(subscribe))
+        while self.reader.gets() is False:  # the subscription's confirmation
+            self._read(conn._sock)
+
+    def _read(self, sock: Any) -> None:
+        data = sock.recv(65536)
+        if not data:
+            raise ConnectionError("Redis closed the connection")
+        self.reader.feed(data)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.disconnect()
+        self.conn = None
+        if getattr(_local, "waker", None) is self:
+            _local.waker = None
+
+
 # The background leader: a leader's own transfer returns to its caller at once, and a thread of
 # the same process drains the queue for the others (a request is never held up leading, and the
 # caller's next transfer joins the next batch instead of waiting for the lead to end). One thread
@@ -336,9 +420,11 @@ _drainer: threading.Thread | None = None
 
 
 def _forget_the_thread() -> None:
-    """In a forked child: the parent's thread did not come along (and its lock may be held)."""
-    global _drain_lock, _drains, _drainer
+    """In a forked child: the parent's thread did not come along (and its lock may be held), and
+    the parent's Redis connections are the parent's."""
+    global _drain_lock, _drains, _drainer, _local
     _drain_lock, _drains, _drainer = threading.Lock(), queue_module.SimpleQueue(), None
+    _local = threading.local()
 
 
 os.register_at_fork(after_in_child=_forget_the_thread)
@@ -378,6 +464,9 @@ def _drain() -> None:
                 connection.close_if_unusable_or_obsolete()
             idle_since = time.monotonic()
     finally:
+        waker = getattr(_local, "waker", None)
+        if waker is not None:
+            waker.close()
         connection.close()
 
 
@@ -424,6 +513,8 @@ def _own(message: str, item: Item, alone: Alone) -> PostResult:
 def _lead(token: str, batch: Batch) -> None:
     """Drain the queue while we lead (in the background thread)."""
     queue, leader, reply = _keys()
+    wanted, wake = _wake_names()
+    waker = _Waker.of_this_thread(wake)
     handoff_at = time.monotonic() + LEAD_SECONDS
     linger_until = 0.0
     # Items to linger for: the most writers a recent batch answered. Only the last batch's count
@@ -440,11 +531,11 @@ def _lead(token: str, batch: Batch) -> None:
         replies = {}
         step, *raw = _eval(
             "turn",
-            [queue, leader, reply],
+            [queue, leader, reply, wanted],
             [token, handoff, LEASE_MS, LEAD, REPLY_TTL_MS, linger, MAX_BATCH, want, *sent],
         )
-        if step == 3:  # still leading, nothing queued yet
-            time.sleep(LINGER_POLL_SECONDS)
+        if step == 3:  # still leading, fewer queued than we linger for: wait for them, or the linger's end
+            waker.wait(linger_until - time.monotonic())
             continue
         if step != 0:  # we stepped down, handed the lead on or lost it
             return

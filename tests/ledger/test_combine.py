@@ -341,6 +341,55 @@ def test_a_leaders_own_transfer_returns_while_its_thread_posts_the_queued_ones()
     assert ledger_verify().ok
 
 
+def test_a_lingering_leader_is_woken_by_the_writer_that_completes_its_next_batch(monkeypatch):
+    leader, a, b, c, d = funded(5)
+    # A linger (and lease, and lead) far longer than the test may take: only the wake answers in time.
+    monkeypatch.setattr(combine, "LINGER_SECONDS", 600.0)
+    monkeypatch.setattr(combine, "LEASE_MS", 900_000)
+    monkeypatch.setattr(combine, "LEAD_SECONDS", 900.0)
+    hold_leader = _RowHolder(leader)
+    done: dict[str, object] = {}
+
+    def post(key, payer):
+        try:
+            done[key] = _transfer(payer, key)
+        finally:
+            connection.close()
+
+    def start(key, payer):
+        thread = threading.Thread(target=post, args=(key, payer))
+        thread.start()
+        return thread
+
+    first = [start("w0", leader)]
+    wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, interval=0.005)  # it leads
+    first += [start("w1", a), start("w2", b)]
+    wait_for(lambda: queued() == 2, interval=0.005)
+    hold_leader.let_go()  # the leader's thread posts the two queued, then lingers for two more
+    for thread in first:
+        thread.join(60)
+    assert {"w0", "w1", "w2"} <= done.keys(), done
+    wait_for(lambda: combine._redis().exists(combine._wake_names()[0]), interval=0.005)  # it lingers for 2
+    turns = []
+    asked = combine._eval
+    monkeypatch.setattr(combine, "_eval", lambda name, *args: turns.append(name) or asked(name, *args))
+    try:
+        second = [start("w3", c), start("w4", d)]
+        for thread in second:
+            thread.join(60)
+        assert isinstance(done.get("w3"), Transaction) and isinstance(done.get("w4"), Transaction), done
+        assert len(xmin_of(["w3", "w4"])) == 1  # one batch, posted when the second of them queued
+        # It waited without asking Redis: one turn took the batch, one delivered its replies.
+        wait_for(lambda: len(turns) >= 2, interval=0.005)
+        assert turns[:2] == ["turn", "turn"] and len(turns) <= 3, turns
+    finally:
+        # Step the leader down: its lease gone, a wake makes its thread look and leave.
+        combine._redis().delete(combine._keys()[1])
+        combine._redis().publish(combine._wake_names()[1], "1")
+        wait_for(lambda: combine._drainer is None or not combine._drainer.is_alive(), timeout=30, interval=0.01)
+    assert ledger_verify().ok
+
+
 def test_a_writer_loads_the_scripts_again_after_redis_flushed_them():
     (payer,) = funded(1)
     combine._scripts()

@@ -38,6 +38,7 @@ import logging
 import os
 import queue as queue_module
 import select
+import socket
 import threading
 import time
 import uuid
@@ -271,6 +272,10 @@ def _enter(rid: str, payload: str, keys: tuple[str, str, str]) -> tuple[int, Any
         [rid, payload, LEASE_MS, leaders(), wake],
         # The BLPOP sent beside a script Redis had lost waits POLL_SECONDS for nothing (nothing was queued).
         then=("BLPOP", reply + rid, POLL_SECONDS),
+        # The script's answer alone (":0\r\n") does not wake us: we sleep until the BLPOP's
+        # answer follows it, one wake-up a transfer instead of two. Its shortest answer is
+        # "*-1\r\n" (RESP2) or "_\r\n" (RESP3).
+        first_read_bytes=len(":0\r\n_\r\n"),
     )
     return int(entered), None if got is None else tuple(got)
 
@@ -281,11 +286,16 @@ def _eval(name: str, keys: list[str], args: list[Any]) -> Any:
     return answer
 
 
-def _exchange(name: str, keys: list[str], args: list[Any], then: tuple | None = None) -> list[Any]:
+def _exchange(
+    name: str, keys: list[str], args: list[Any], then: tuple | None = None, first_read_bytes: int = 1
+) -> list[Any]:
     """The script `name` (and the command `then`, in the same round trip) on this thread's own
     Redis connection, packed and read with hiredis directly: redis-py's command path costs about
     twice the CPU of the round trip itself, and every combined transfer pays it. Loads the scripts
-    again if Redis lost them (a restart, SCRIPT FLUSH). Returns each command's answer."""
+    again if Redis lost them (a restart, SCRIPT FLUSH). Returns each command's answer.
+
+    `first_read_bytes`: the first read waits until that many bytes have come (SO_RCVLOWAT), so a
+    first answer that comes at once does not wake the thread only to wait again for the next."""
     import hiredis
 
     for attempt in (1, 2):
@@ -295,12 +305,17 @@ def _exchange(name: str, keys: list[str], args: list[Any], then: tuple | None = 
         conn, reader = _own_connection()
         try:
             sock = conn._sock  # connected by _own_connection (AUTH, SELECT, TLS done by redis-py)
+            if first_read_bytes > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, first_read_bytes)
             sock.sendall(b"".join(hiredis.pack_command(command) for command in commands))
             answers: list[Any] = []
             while len(answers) < len(commands):  # read every answer, even after an error one
                 answer = reader.gets()
                 if answer is False:
                     data = sock.recv(65536)
+                    if first_read_bytes > 1:  # later reads take what comes (an answer's last bytes)
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
+                        first_read_bytes = 1
                     if not data:
                         raise ConnectionError("Redis closed the connection")
                     reader.feed(data)

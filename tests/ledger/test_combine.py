@@ -144,6 +144,28 @@ def test_a_writer_nobody_answers_takes_its_item_back_from_the_queue_and_posts_it
     assert queued() == 0  # taken back: no later leader can post it again
 
 
+@pytest.mark.parametrize("protocol", [2, 3])
+def test_a_queued_writer_that_nobody_answers_yet_hears_its_wait_end(settings, protocol):
+    # Its first read sleeps until more than the enter script's answer has come (SO_RCVLOWAT): the
+    # shortest answer of its BLPOP, a timeout's nil, must still wake it, in either protocol.
+    settings.REDIS_URL = f"{settings.REDIS_URL}?protocol={protocol}"
+    combine._redis.cache_clear()
+    combine._scripts.cache_clear()
+    try:
+        client, keys = combine._redis(), combine._keys()
+        client.zadd(keys[1], {"busy-leader": 2**50})  # a leader exists, so the writer queues
+        answer: list = []
+        writer = threading.Thread(target=lambda: answer.append(combine._enter("w", "{}", keys)))
+        writer.start()
+        writer.join(30)
+        assert answer == [(0, None)]  # queued, and nobody answered within POLL_SECONDS
+        client.delete(keys[0], keys[1])
+    finally:
+        combine._local.conn = None
+        combine._redis.cache_clear()
+        combine._scripts.cache_clear()
+
+
 @override_settings(LEDGER_COMBINE_WAIT_SECONDS=1.0)
 def test_a_writer_whose_item_a_leader_took_waits_for_that_leader_and_gets_its_transaction():
     (payer,) = funded(1)

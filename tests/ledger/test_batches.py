@@ -14,6 +14,7 @@ from ledger.models import Balance, Leaf, Transaction
 from ledger.services import TransferIn
 from ledger.verify import ledger_verify
 from portal.models import ApiToken, User
+from tests.ledger.held import HeldTransaction, after_it_commits
 from tests.personas import DAVE, many
 
 pytestmark = pytest.mark.django_db
@@ -191,39 +192,24 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     """A batch large enough to be written through psycopg's pipeline meets, at the unique index, a
     key another transaction holds uncommitted: the error surfaces at the pipeline's sync, is
     retried as any racing key, and only that item is refused once the other commits."""
-    import threading
-
-    from django.db import connection
-
-    from tests.celery_helpers import wait_for
-
     payers = [owners.user(p.address) for p in many(300)]
     services.transfers_post(
         transfers=[TransferIn(owners.ISSUER, p, "LAZ", 100, "mint", f"fund:{i}") for i, p in enumerate(payers)]
     )
-    rival = _Rival("raced")
+    rival = _rival("raced")
     outcome: list = []
 
     def post():
-        try:
-            outcome.extend(
-                services.transfers_post(
-                    transfers=[
-                        move(p, owners.idao("sink"), 1, "raced" if i == 150 else f"big:{i}")
-                        for i, p in enumerate(payers)
-                    ],
-                    atomic=False,
-                )
+        outcome.extend(
+            services.transfers_post(
+                transfers=[
+                    move(p, owners.idao("sink"), 1, "raced" if i == 150 else f"big:{i}") for i, p in enumerate(payers)
+                ],
+                atomic=False,
             )
-        finally:
-            connection.close()
+        )
 
-    poster = threading.Thread(target=post)
-    poster.start()
-
-    wait_for(_waiting_on_a_key, timeout=60, interval=0.01)  # the batch waits on the uncommitted key
-    rival.commit()
-    poster.join(60)
+    after_it_commits(rival, post, waiting=_waiting_on_a_key)  # the batch waits on the uncommitted key
     assert [r.code for r in outcome if r.status == "refused"] == ["idempotency_key_reused"]
     assert outcome[150].status == "refused"
     assert sum(r.status == "applied" for r in outcome) == 299
@@ -274,16 +260,12 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
     """A single transfer's write meets, at the unique index, a key another transaction holds
     uncommitted: once that one commits, the failed transaction is rolled back (no write of it
     stays, none is left open) and the retry finds the key taken by other content."""
-    import threading
-
-    from django.db import connection
 
     from ledger.errors import IdempotencyKeyReused
-    from tests.celery_helpers import wait_for
 
     services.mint(to=A, asset="LAZ", amount=10, idempotency_key="fund")
     services.transfer(source=A, destination=B, asset="LAZ", amount=1, kind="transfer", idempotency_key="warm")
-    rival = _Rival("raced")
+    rival = _rival("raced")
     outcome: list = []
 
     def post():
@@ -293,13 +275,8 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
             outcome.append(exc)
         finally:
             outcome.append(_open_transaction())
-            connection.close()
 
-    poster = threading.Thread(target=post)
-    poster.start()
-    wait_for(_waiting_on_a_key, timeout=60, interval=0.01)  # our write waits at the unique index
-    rival.commit()
-    poster.join(60)
+    after_it_commits(rival, post, waiting=_waiting_on_a_key)  # our write waits at the unique index
     error, left_open = outcome
     assert isinstance(error, IdempotencyKeyReused), outcome
     assert left_open is False
@@ -309,36 +286,20 @@ def test_a_transfer_whose_write_fails_outside_any_transaction_rolls_back_and_loo
     assert not Leaf.objects.filter(transaction=raced).exists()
 
 
-class _Rival:
-    """Another connection inserts a transaction holding `key` and keeps it uncommitted until
-    commit() (its fingerprint, '0xother', matches no transfer)."""
+def _rival(key: str) -> HeldTransaction:
+    """Another connection's transaction holding `key`, uncommitted until released (its
+    fingerprint, '0xother', matches no transfer)."""
+    from django.db import connection
 
-    def __init__(self, key: str) -> None:
-        import threading
+    def insert() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
+                " VALUES ('transfer', %s, '0xother', '', now())",
+                [key],
+            )
 
-        self._holding, self._release = threading.Event(), threading.Event()
-        self._thread = threading.Thread(target=self._hold, args=(key,))
-        self._thread.start()
-        assert self._holding.wait(60)
-
-    def _hold(self, key: str) -> None:
-        from django.db import connection, transaction
-
-        try:
-            with transaction.atomic(), connection.cursor() as cursor:
-                cursor.execute(
-                    "INSERT INTO ledger_transaction (kind, idempotency_key, fingerprint, memo, created_at)"
-                    " VALUES ('transfer', %s, '0xother', '', now())",
-                    [key],
-                )
-                self._holding.set()
-                self._release.wait(60)
-        finally:
-            connection.close()
-
-    def commit(self) -> None:
-        self._release.set()
-        self._thread.join(60)
+    return HeldTransaction(insert)
 
 
 def _waiting_on_a_key() -> bool:

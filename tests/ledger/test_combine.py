@@ -23,6 +23,7 @@ from ledger.models import Balance, Transaction
 from ledger.services import _post
 from ledger.verify import ledger_verify
 from tests.celery_helpers import wait_for
+from tests.ledger.held import HeldTransaction
 from tests.ledger.test_concurrency import run_threads
 from tests.personas import many
 
@@ -306,32 +307,14 @@ def test_writers_posting_at_once_in_auto_mode_share_database_transactions(auto):
     assert ledger_verify().ok
 
 
-class _RowHolder:
-    """Another connection holding one balance row locked until released."""
-
-    def __init__(self, owner: str) -> None:
-        self.locked, self.release = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._hold, args=(owner,))
-        self.thread.start()
-        wait_for(self.locked.is_set, interval=0.005)
-
-    def _hold(self, owner: str) -> None:
-        try:
-            with transaction.atomic():
-                Balance.objects.select_for_update().get(account__owner=owner, asset="LAZ")
-                self.locked.set()
-                self.release.wait(60)
-        finally:
-            connection.close()
-
-    def let_go(self) -> None:
-        self.release.set()
-        self.thread.join(60)
+def _row_held(owner: str) -> HeldTransaction:
+    """Another connection holding `owner`'s LAZ balance row locked until released."""
+    return HeldTransaction(lambda: Balance.objects.select_for_update().get(account__owner=owner, asset="LAZ"))
 
 
 def test_a_leaders_own_transfer_returns_while_its_thread_posts_the_queued_ones():
     leader, blocked, other = funded(3)
-    hold_leader, hold_batch = _RowHolder(leader), _RowHolder(blocked)
+    hold_leader, hold_batch = _row_held(leader), _row_held(blocked)
     done: dict[int, object] = {}
 
     def post(i, payer):
@@ -349,12 +332,12 @@ def test_a_leaders_own_transfer_returns_while_its_thread_posts_the_queued_ones()
         threads.append(threading.Thread(target=post, args=(i, payer)))
         threads[-1].start()
     wait_for(lambda: queued() == 2, interval=0.005)
-    hold_leader.let_go()
+    hold_leader.release()
     # The leader's caller has its transaction while the batch of the two others waits on a row lock.
     threads[0].join(60)
     assert isinstance(done[0], Transaction), done
     assert 1 not in done and 2 not in done
-    hold_batch.let_go()
+    hold_batch.release()
     for t in threads[1:]:
         t.join(60)
     assert all(isinstance(done[i], Transaction) for i in (1, 2)), done
@@ -369,7 +352,7 @@ def test_a_lingering_leader_is_woken_by_the_writer_that_completes_its_next_batch
     monkeypatch.setattr(combine, "LINGER_SECONDS", 600.0)
     monkeypatch.setattr(combine, "LEASE_MS", 900_000)
     monkeypatch.setattr(combine, "LEAD_SECONDS", 900.0)
-    hold_leader = _RowHolder(leader)
+    hold_leader = _row_held(leader)
     done: dict[str, object] = {}
 
     def post(key, payer):
@@ -387,7 +370,7 @@ def test_a_lingering_leader_is_woken_by_the_writer_that_completes_its_next_batch
     wait_for(lambda: combine._redis().zcard(combine._keys()[1]) == 1, interval=0.005)  # it leads
     first += [start("w1", a), start("w2", b)]
     wait_for(lambda: queued() == 2, interval=0.005)
-    hold_leader.let_go()  # the leader's thread posts the two queued, then lingers for two more
+    hold_leader.release()  # the leader's thread posts the two queued, then lingers for two more
     for thread in first:
         thread.join(60)
     assert {"w0", "w1", "w2"} <= done.keys(), done
@@ -431,7 +414,7 @@ print("returned", flush=True)
 
 def test_a_process_whose_thread_leads_when_it_ends_finishes_the_batch_and_steps_down():
     leader_payer, queued_payer = funded(2)
-    hold_leader, hold_batch = _RowHolder(leader_payer), _RowHolder(queued_payer)
+    hold_leader, hold_batch = _row_held(leader_payer), _row_held(queued_payer)
     db = settings_module.DATABASES["default"]
     env = {
         **os.environ,
@@ -452,10 +435,10 @@ def test_a_process_whose_thread_leads_when_it_ends_finishes_the_batch_and_steps_
         writer = threading.Thread(target=lambda: done.extend(run_threads(1, lambda i: _transfer(queued_payer, "q"))))
         writer.start()
         wait_for(lambda: queued() == 1, interval=0.005)
-        hold_leader.let_go()
+        hold_leader.release()
         # Its own transfer returns and its main thread ends, while its thread's batch waits on a row.
         assert process.stdout.readline().strip() == "returned"
-        hold_batch.let_go()
+        hold_batch.release()
         assert process.wait(60) == 0
         # It finished the batch and stepped down before it exited: no lease left to lapse.
         assert combine._redis().zcard(leaders) == 0
@@ -464,5 +447,5 @@ def test_a_process_whose_thread_leads_when_it_ends_finishes_the_batch_and_steps_
         assert xmin_of(["q"]).isdisjoint(xmin_of(["exiting"]))
     finally:
         process.kill()
-        hold_leader.let_go()
-        hold_batch.let_go()
+        hold_leader.release()
+        hold_batch.release()

@@ -189,13 +189,26 @@ def test_a_payout_from_the_pool_racing_fee_credits_keeps_the_balance_exact():
 
 
 def _sealer_is_waiting() -> bool:
+    """The sealer is in its horizon loop: between two looks at pg_locks (idle in its transaction)
+    or in one (active). Either state counts, so a look that takes longer than the pause between
+    looks on a loaded machine cannot hide it."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            " AND state = 'idle in transaction' AND query LIKE %s",
-            ["%FROM pg_locks%"],
+            " AND state IN ('active', 'idle in transaction') AND query LIKE %s AND query NOT LIKE %s",
+            ["%FROM pg_locks%", "%pg_stat_activity%"],
         )
         return cursor.fetchone() is not None
+
+
+def _other_sessions() -> list[tuple]:
+    """Every other session on this database: what it runs and what it waits for (for a failure's message)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, state, wait_event_type, wait_event, left(query, 120) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchall()
 
 
 def test_new_writers_commit_while_the_sealer_waits_for_an_older_anchoring_transaction():
@@ -228,7 +241,7 @@ def test_new_writers_commit_while_the_sealer_waits_for_an_older_anchoring_transa
     deadline = time.monotonic() + 20
     while not _sealer_is_waiting() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert _sealer_is_waiting()
+    assert _sealer_is_waiting(), _other_sessions()
     # A new anchoring writer and a transfer commit while the sealer waits for the old writer.
     new = services.anchor(kind="test.record", subject="new", payload={})
     services.mint(to=owners.REWARD_POOL, asset="LAZ", amount=3, idempotency_key="during")

@@ -32,6 +32,10 @@ def make_staff(address: str) -> None:
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = os.environ.get("E2E_SCREENSHOTS")
+# Pages whose content a script builds from a request of its own: what shows it is done. "networkidle"
+# (no request for 500 ms) can come before that request starts when the script takes longer than
+# that to run (Swagger UI's bundle on a loaded machine), and leaving the page then aborts it.
+READY = {"/api/v1/docs": "#swagger-ui .opblock"}
 # The innermost elements that stick out to the right of the viewport, to name them in a failure.
 WIDE_ELEMENTS = """[...document.querySelectorAll('body *')]
   .filter(e => e.getBoundingClientRect().right > document.documentElement.clientWidth + 1)
@@ -91,6 +95,8 @@ def visit_all(page, base: str, pages: dict[str, str], problems: list[str], *, la
             if width == 1200:
                 page.goto(base + path, wait_until="networkidle")
                 assert page.title(), path
+                if path in READY:
+                    page.wait_for_selector(READY[path], timeout=60_000)
             # Module scripts ran and layout settled: the document is complete and two frames were painted.
             page.wait_for_function("document.readyState === 'complete'")
             page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")

@@ -66,10 +66,10 @@ def test_with_prepared_statements_off_nothing_is_prepared_and_ballots_still_reco
 
 def test_prepared_and_unprepared_calls_give_the_same_answers_and_rows(fresh_session):
     idao = make_idao(members=[BOB, CAROL])
-    ts = int(time.time())
+    proposals = {prepared: make_proposal(idao, title=f"prepared={prepared}") for prepared in (True, False)}
+    ts = int(time.time())  # after both windows opened: the same timestamps are valid in both
     answers = {}
-    for prepared in (True, False):
-        proposal = make_proposal(idao, title=f"prepared={prepared}")
+    for prepared, proposal in proposals.items():
         with override_settings(PORTAL_PREPARED_STATEMENTS=prepared):
             first = _cast(BOB, proposal, "for", ts)
             later = _cast(BOB, proposal, "against", ts + 1)  # replaces the first

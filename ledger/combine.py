@@ -33,6 +33,7 @@ while other writers overlap this process's transfers (see observe)."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -41,7 +42,6 @@ import select
 import socket
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime
 from functools import cache
@@ -216,7 +216,9 @@ def _wake_names() -> tuple[str, str]:
 
 
 def _prefix() -> str:
-    return f"ledger:combine:{connection.settings_dict['NAME']}:"
+    # The settings' name, which the test runner renames as it renames the connection's: looking
+    # the connection up costs a single transfer more than all of this module's other Python.
+    return f"ledger:combine:{settings.DATABASES[DEFAULT_DB_ALIAS]['NAME']}:"
 
 
 def leaders() -> int:
@@ -234,6 +236,24 @@ class Stats:
     items = 0
 
 
+class _Rid:
+    """Reply ids: random per process (and again in a forked child), then counted. A uuid4 per
+    transfer would read the system's random source each time."""
+
+    prefix = ""
+    counter = itertools.count()
+
+    @classmethod
+    def next(cls) -> str:
+        if not cls.prefix:
+            cls.prefix = os.urandom(8).hex() + "-"
+        return f"{cls.prefix}{next(cls.counter):x}"
+
+    @classmethod
+    def forget(cls) -> None:
+        cls.prefix, cls.counter = "", itertools.count()
+
+
 # post items in one transaction of their own, its first statements given
 Batch = Callable[[list[Item], list[Statement]], dict[int, PostResult]]
 Alone = Callable[[Item], PostResult]  # post one item in its own transaction
@@ -243,7 +263,7 @@ def post_one(item: Item, *, batch: Batch, alone: Alone) -> PostResult:
     """The outcome of one validated item, posted by whoever leads: `alone` posts an item in a
     transaction of its own, `batch` posts a combined batch inside the leader's transaction (the
     ledger's services give both: this module does not import them)."""
-    rid = uuid.uuid4().hex
+    rid = _Rid.next()
     payload = json.dumps(
         {
             "r": rid,
@@ -310,20 +330,14 @@ def _exchange(
         conn, reader = _own_connection()
         try:
             sock = conn._sock  # connected by _own_connection (AUTH, SELECT, TLS done by redis-py)
-            if first_read_bytes > 1:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, first_read_bytes)
+            _low_water(sock, first_read_bytes)
             sock.sendall(b"".join(hiredis.pack_command(command) for command in commands))
             answers: list[Any] = []
             while len(answers) < len(commands):  # read every answer, even after an error one
                 answer = reader.gets()
                 if answer is False:
-                    data = sock.recv(65536)
-                    if first_read_bytes > 1:  # later reads take what comes (an answer's last bytes)
-                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-                        first_read_bytes = 1
-                    if not data:
-                        raise ConnectionError("Redis closed the connection")
-                    reader.feed(data)
+                    _receive(sock, reader)
+                    _low_water(sock, 1)  # later reads take what comes (an answer's last bytes)
                 else:
                     answers.append(answer)
         except BaseException:
@@ -351,15 +365,37 @@ _local = threading.local()
 
 def _own_connection() -> tuple[Any, Any]:
     """This thread's Redis connection (connected) and its reply reader."""
-    import hiredis
-
     client = _redis()
     conn = getattr(_local, "conn", None)
     if conn is None or _local.client is not client:
-        conn = client.connection_pool.make_connection()
-        conn.connect()
-        _local.client, _local.conn, _local.reader = client, conn, hiredis.Reader()
+        conn, _local.reader = _connected(client)
+        _local.client, _local.conn, _local.low_water = client, conn, 1
     return conn, _local.reader
+
+
+def _connected(client: Any) -> tuple[Any, Any]:
+    """A new connection of `client`'s (AUTH, SELECT and TLS done by redis-py) and a reply reader."""
+    import hiredis
+
+    conn = client.connection_pool.make_connection()
+    conn.connect()
+    return conn, hiredis.Reader()
+
+
+def _low_water(sock: socket.socket, size: int) -> None:
+    """SO_RCVLOWAT of this thread's own connection: set only when it changes (a writer's
+    connection keeps its enter size from one transfer to the next)."""
+    if _local.low_water != size:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, size)
+        _local.low_water = size
+
+
+def _receive(sock: socket.socket, reader: Any) -> None:
+    """Feed what the socket holds to the reader (waiting for it first)."""
+    data = sock.recv(65536)
+    if not data:
+        raise ConnectionError("Redis closed the connection")
+    reader.feed(data)
 
 
 class _Waker:
@@ -394,7 +430,7 @@ class _Waker:
                 self._subscribe()
             sock = self.conn._sock
             if select.select([sock], [], [], seconds)[0]:
-                self._read(sock)
+                _receive(sock, self.reader)
                 while self.reader.gets() is not False:  # every message that came is consumed
                     pass
         except Exception:
@@ -405,19 +441,11 @@ class _Waker:
     def _subscribe(self) -> None:
         import hiredis
 
-        conn = self.client.connection_pool.make_connection()
-        conn.connect()
-        self.conn, self.reader = conn, hiredis.Reader()
+        self.conn, self.reader = _connected(self.client)
         subscribe: Any = ("SUBSCRIBE", self.channel)
-        conn._sock.sendall(hiredis.pack_command(subscribe))
+        self.conn._sock.sendall(hiredis.pack_command(subscribe))
         while self.reader.gets() is False:  # the subscription's confirmation
-            self._read(conn._sock)
-
-    def _read(self, sock: Any) -> None:
-        data = sock.recv(65536)
-        if not data:
-            raise ConnectionError("Redis closed the connection")
-        self.reader.feed(data)
+            _receive(self.conn._sock, self.reader)
 
     def close(self) -> None:
         if self.conn is not None:
@@ -445,6 +473,7 @@ def _forget_the_thread() -> None:
     global _drain_lock, _drains, _drainer, _local
     _drain_lock, _drains, _drainer = threading.Lock(), queue_module.SimpleQueue(), None
     _local = threading.local()
+    _Rid.forget()
 
 
 os.register_at_fork(after_in_child=_forget_the_thread)

@@ -630,8 +630,8 @@ def _decode(message: str) -> PostResult:
     tx = None
     if data["tx"] is not None:
         pk, kind, key, fingerprint, memo, created_at = data["tx"]
-        tx = Transaction(id=pk, kind=kind, idempotency_key=key, fingerprint=fingerprint, memo=memo)
-        tx.created_at = datetime.fromisoformat(created_at)
+        # Positional, in field order: Django's fast path, as rows loaded from the database are built.
+        tx = Transaction(pk, kind, key, fingerprint, memo, datetime.fromisoformat(created_at))
         tx._state.adding = False
     error = None
     if data["e"] is not None:

@@ -492,54 +492,50 @@ def _apply(
         ]
 
     # A key a racing batch committed since we looked fails here (IntegrityError): we retry.
-    _write(
-        (rows(applied[i : i + PIPELINE_CHUNK]) for i in range(0, len(applied), PIPELINE_CHUNK)),
-        [u for slot in slots.values() for u in slot.updates()],
-        pipelined=len(applied) > PIPELINE_CHUNK,
-        then=bare.commit() if bare else [],
-    )
+    _write(rows(applied), [u for slot in slots.values() for u in slot.updates()], then=bare.commit() if bare else [])
     return outcomes
 
 
-# A large batch is written in statements of this many transfers, sent through psycopg's pipeline:
-# the server inserts one chunk while Python prepares the next (the two run on different cores).
-PIPELINE_CHUNK = 200
+# From this many transfers up, a batch's rows are written with COPY, one per table: PostgreSQL's
+# bulk path. For 1,000 transfers the server took 22 ms where INSERT ... SELECT of the same rows
+# sent as JSON took 35 ms. COPY streams, so the server parses rows while psycopg sends the next.
+COPY_FROM = 200
 
 
 def _write(
-    chunks: Iterable[list[tuple[str, dict[str, str], list[tuple]]]],
+    inserts: list[tuple[str, dict[str, str], list[tuple]]],
     updates: list[tuple[int, int]],
     *,
-    pipelined: bool,
     then: Sequence[Statement] = (),
 ) -> None:
     """Every insert and the balance updates. On PostgreSQL one statement (data-modifying CTEs: one
-    plan, one snapshot), or for a large batch one statement per chunk sent through a pipeline;
-    executemany elsewhere. `then`: statements sent with the write (a bare transaction's COMMIT)."""
+    plan, one snapshot), or for a large batch a COPY per table and then the update; executemany
+    elsewhere. `then`: statements sent with the write (a bare transaction's COMMIT)."""
     if connection.vendor != "postgresql":
         with connection.cursor() as cursor:
-            for inserts in chunks:
-                for table, columns, rows in inserts:
-                    marks = ", ".join(["%s"] * len(columns))
-                    numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
-                    cursor.executemany(
-                        f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
-                        [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
-                    )
+            for table, columns, rows in inserts:
+                marks = ", ".join(["%s"] * len(columns))
+                numeric = [i for i, kind in enumerate(columns.values()) if kind == "numeric"]
+                cursor.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # noqa: S608
+                    [[Decimal(v) if i in numeric else v for i, v in enumerate(row)] for row in rows],
+                )
             cursor.executemany(
                 "UPDATE ledger_balance SET amount = %s WHERE id = %s", [(Decimal(a), i) for i, a in updates]
             )
         return
-    if not pipelined:
-        [inserts] = chunks
+    if len(inserts[0][2]) < COPY_FROM:
         _together([_write_statement(inserts, updates), *then])
         return
-    # Errors surface when the pipeline syncs, outside Django's cursor: translate them the same way.
-    # (In pipeline mode psycopg sends each statement as it is executed and reads results at the end.)
-    with connection.wrap_database_errors, connection.cursor() as cursor, connection.connection.pipeline():
-        for inserts in chunks:
-            cursor.execute(*_write_statement(inserts, []))
+    # COPY's errors (a racing key, a balance out of range) are translated as a statement's are.
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        for table, columns, rows in inserts:
+            with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
         cursor.execute(*_write_statement([], updates))
+        if then:
+            _together(then)
 
 
 def _write_statement(

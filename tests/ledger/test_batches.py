@@ -189,9 +189,9 @@ def test_a_full_batch_of_one_thousand_transfers_is_one_call_and_one_leaf_each():
 
 @pytest.mark.django_db(transaction=True)
 def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that_item():
-    """A batch large enough to be written through psycopg's pipeline meets, at the unique index, a
-    key another transaction holds uncommitted: the error surfaces at the pipeline's sync, is
-    retried as any racing key, and only that item is refused once the other commits."""
+    """A batch large enough to be written with COPY meets, at the unique index, a key another
+    transaction holds uncommitted: the error surfaces at the end of the COPY, is retried as any
+    racing key, and only that item is refused once the other commits."""
     payers = [owners.user(p.address) for p in many(300)]
     services.transfers_post(
         transfers=[TransferIn(owners.ISSUER, p, "LAZ", 100, "mint", f"fund:{i}") for i, p in enumerate(payers)]
@@ -214,6 +214,28 @@ def test_a_large_batch_racing_a_writer_for_one_key_retries_and_refuses_only_that
     assert outcome[150].status == "refused"
     assert sum(r.status == "applied" for r in outcome) == 299
     assert Transaction.objects.filter(idempotency_key__startswith="big:").count() == 299
+
+
+def test_a_batch_written_with_copy_keeps_huge_amounts_and_any_text_exactly():
+    """COPY's text format escapes tabs, newlines and backslashes; amounts far beyond 64 bits are numeric:
+    every value reads back as it was posted, and the leaves verify."""
+    size = services.COPY_FROM + 5
+    payers = [owners.user(p.address) for p in many(size, start=7000)]
+    memo = 'tab\there, line\nbreak, back\\slash, "quote", \\N, é ✓'
+    amounts = [2**250 + i for i in range(size)]  # the issuer pays them all: its balance stays in range
+    results = services.transfers_post(
+        transfers=[
+            TransferIn(owners.ISSUER, p, "LAZ", amount, "mint", f"copy:\t{i}\\", memo)
+            for i, (p, amount) in enumerate(zip(payers, amounts, strict=True))
+        ]
+    )
+    assert all(r.status == "applied" for r in results)
+    stored = Transaction.objects.filter(idempotency_key__startswith="copy:").order_by("id")
+    assert [(t.idempotency_key, t.memo) for t in stored] == [(f"copy:\t{i}\\", memo) for i in range(size)]
+    assert [selectors.balance(p, "LAZ") for p in payers] == amounts
+    leaf = Leaf.objects.get(transaction_id=results[-1].transaction.pk)
+    assert json.loads(leaf.payload_json)["memo"] == memo
+    assert ledger_verify().ok
 
 
 def _open_transaction() -> bool:

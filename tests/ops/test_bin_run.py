@@ -18,8 +18,8 @@ from tests.celery_helpers import wait_for
 
 from .processes import ROOT, embedded_env, free_port, get, stop, wait_until_answers
 
-BEFORE_KILL = 12  # seconds of demo load before the worker is killed (two seals or more: beat seals every 5 s)
-AFTER_KILL = 12  # and after it is back
+BEFORE_KILL = 6  # seconds of demo load before the worker is killed (a seal or more: beat seals every 5 s)
+AFTER_KILL = 6  # and after it is back
 
 
 def log_text(path) -> str:

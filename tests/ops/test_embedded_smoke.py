@@ -65,7 +65,8 @@ class Portal:
 def portal(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("embedded")
     var, port = tmp / "var", free_port()
-    env = embedded_env(var, PORT=str(port))
+    # Reward epochs of 15 s instead of the demo's minute: the test waits for one that pays out.
+    env = embedded_env(var, PORT=str(port), REWARDS_EPOCH_SECONDS="15")
     out = tmp / "bin-run.log"
     run = subprocess.Popen(
         [str(ROOT / "bin/run")],
@@ -148,7 +149,7 @@ def test_sign_in_vote_upload_to_dat_epoch_payout_and_a_clean_ledger_on_the_embed
     verify = f"/api/v1/dats/{dat['tokenId']}/verify"
     assert wait_for(lambda: site.get(verify).json().get("valid") is True, timeout=60, interval=1), site.get(verify).text
 
-    # A reward epoch closes (every minute in the demo) and pays out.
+    # A reward epoch closes (every 15 s here, every minute in the demo) and pays out.
     def paid():
         return [e for e in site.get("/api/v1/rewards/epochs").json() if e["state"] == "closed" and e["payouts"] > 0]
 

@@ -70,6 +70,6 @@ UPLOAD = {
 
 
 def register() -> None:
-    from portal.api import register_openapi_path
+    from portal.openapi_paths import register_openapi_path
 
     register_openapi_path("/api/v1/contributions/upload", UPLOAD)

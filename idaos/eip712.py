@@ -9,8 +9,6 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 
 from portal.eth import domain_separator, recover_digest
@@ -114,7 +112,11 @@ def published() -> dict[str, Any]:
     }
 
 
+# eth_account is imported where it is used: ballots are checked by the fast path (fast_digest,
+# portal.eth.recover_digest), and loading it at start-up cost every process several megabytes.
 def _signable(message: dict[str, Any], chain_id: int | None):
+    from eth_account.messages import encode_typed_data
+
     return encode_typed_data(full_message=typed_data(message, chain_id=chain_id))
 
 
@@ -126,6 +128,8 @@ def digest(message: dict[str, Any], *, chain_id: int | None = None) -> str:
 
 def recover(message: dict[str, Any], signature: str, *, chain_id: int | None = None) -> str:
     """The EIP-55 address that signed this ballot; raises ValueError for an unusable signature."""
+    from eth_account import Account
+
     return Account.recover_message(_signable(message, chain_id), signature=signature)
 
 
@@ -177,6 +181,8 @@ def verify(message: dict[str, Any], signature: str, *, chain_id: int | None = No
         signer = recover_digest(fast, signature)
         if signer is not None:
             return signer, "0x" + fast.hex()
+    from eth_account import Account
+
     s = _signable(message, chain_id)
     signer = Account.recover_message(s, signature=signature)
     return signer, "0x" + keccak(b"\x19" + s.version + s.header + s.body).hex()
@@ -225,6 +231,8 @@ def revocation_typed_data(message: dict[str, Any], *, chain_id: int | None = Non
 
 def typed_digest(full: dict[str, Any]) -> bytes:
     """keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message)) of a full typed-data document."""
+    from eth_account.messages import encode_typed_data
+
     s = encode_typed_data(full_message=full)
     return keccak(b"\x19" + s.version + s.header + s.body)
 

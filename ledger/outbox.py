@@ -24,7 +24,6 @@ from typing import Any
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Max
-from eth_account import Account
 
 from portal import chains
 
@@ -47,6 +46,8 @@ class Publisher:
 
     @property
     def address(self) -> str:
+        from eth_account import Account  # on use: most processes never sign a chain transaction
+
         return Account.from_key(self.key).address
 
 
@@ -117,6 +118,8 @@ def _sign(pub: Publisher, row: ChainTx, *, max_fee: int, priority: int, gas: int
     }
     if row.to:  # no `to`: a contract creation (manage.py deploy_contracts)
         tx["to"] = row.to
+    from eth_account import Account
+
     signed = Account.from_key(pub.key).sign_transaction(tx)
     return "0x" + bytes(signed.hash).hex(), "0x" + bytes(signed.raw_transaction).hex()
 

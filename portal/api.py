@@ -17,18 +17,10 @@ from ninja.openapi.schema import OpenAPISchema
 
 from .auth import BearerAuth
 from .errors import DomainError
+from .openapi_paths import EXTRA_PATHS
 from .parsing import PortalParser
 from .routers import X_ERROR_CODES
 from .schemas import ErrorOut
-
-# Endpoints served by plain Django views (e.g. streaming uploads, which need their own upload
-# handler) still belong in the one OpenAPI document: apps register their path items here.
-EXTRA_PATHS: dict[str, dict] = {}
-
-
-def register_openapi_path(path: str, item: dict) -> None:
-    EXTRA_PATHS[path] = item
-
 
 METHODS = ("get", "post", "put", "patch", "delete")
 ERROR_REF = {"$ref": "#/components/schemas/ErrorOut"}

@@ -10,10 +10,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import requests
 
 _ids = count(1)
 _local = threading.local()
@@ -53,6 +55,10 @@ def rpc_url(chain_id: int) -> str | None:
 
 
 def _session() -> requests.Session:
+    # requests is imported on the first call: most processes never read a chain, and the import
+    # costs every process about 5 MB (portal.chains is loaded at start-up through the ledger).
+    import requests
+
     session = getattr(_local, "session", None)
     if session is None:
         session = _local.session = requests.Session()
@@ -67,6 +73,8 @@ class RpcClient:
 
     def request(self, method: str, params: list) -> Any:
         """The JSON-RPC result; a revert raises CallReverted, anything else ChainUnavailable."""
+        import requests
+
         body = {"jsonrpc": "2.0", "id": next(_ids), "method": method, "params": params}
         try:
             response = _session().post(self.url, json=body, timeout=self.timeout)

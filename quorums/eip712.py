@@ -10,8 +10,6 @@ from typing import Any
 
 from coincurve import PrivateKey
 from django.conf import settings
-from eth_account import Account
-from eth_account.messages import encode_typed_data
 from eth_utils import to_checksum_address
 
 from portal.eth import domain_separator, keccak, recover_digest
@@ -105,7 +103,11 @@ def as_bytes32_hex(value: str) -> str:
     return "0x" + raw
 
 
+# eth_account is imported where it is used (the fast paths above cover the usual messages):
+# loading it at start-up cost every process several megabytes.
 def _signable(full_message: dict[str, Any]):
+    from eth_account.messages import encode_typed_data
+
     return encode_typed_data(full_message=full_message)
 
 
@@ -230,6 +232,8 @@ def recover_signer(full_message: dict[str, Any], signature: str) -> str:
         signer = _fast_recover(fast, signature)
         if signer is not None:
             return signer
+    from eth_account import Account
+
     try:
         return Account.recover_message(_signable(full_message), signature=signature)
     except Exception as exc:  # eth_keys raises several types for bad signatures
@@ -241,6 +245,8 @@ def sign_verdict(private_key: bytes | str, full_message: dict[str, Any]) -> str:
     the same bytes eth_account produces)."""
     fast = _fast_digest(full_message)
     if fast is None:
+        from eth_account import Account
+
         signed = Account.sign_message(_signable(full_message), private_key=private_key)
         return "0x" + signed.signature.hex().removeprefix("0x")
     key = private_key if isinstance(private_key, bytes) else bytes.fromhex(str(private_key).removeprefix("0x"))

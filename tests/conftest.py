@@ -234,6 +234,25 @@ def celery_app(broker_kind, monkeypatch):
         _drop_broker_connections(app)
 
 
+def _tick_the_test_worker(sender, worker, consumer, **kwargs) -> None:
+    """The in-process test worker's event loop wakes only for its timers and sockets, and on
+    RabbitMQ it has no timer: it slept up to 10 s (kombu's longest poll) before it saw
+    start_worker's stop request at teardown. A timer every 0.2 s bounds that wait (it runs in
+    the worker's thread, which sends this signal)."""
+    hub = getattr(worker, "hub", None)
+    if hub is not None:
+        hub.call_repeatedly(0.2, lambda: None)
+
+
+def _connect_test_worker_tick() -> None:
+    from celery.contrib.testing.worker import test_worker_started as started
+
+    started.connect(_tick_the_test_worker, weak=False, dispatch_uid="tests.tick_the_test_worker")
+
+
+_connect_test_worker_tick()
+
+
 @pytest.fixture
 def celery_worker_pool():
     return "solo"

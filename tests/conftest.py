@@ -213,7 +213,16 @@ def celery_app(broker_kind, monkeypatch):
     from portal.celery import app
 
     if broker_kind == "redis":
-        yield app
+        # A worker stopping waits for its outstanding BRPOP to return: kombu's 1 s timeout made
+        # every in-process worker's teardown last about a second. 0.1 s here (tests only).
+        options = app.conf.broker_transport_options
+        app.conf.broker_transport_options = {**(options or {}), "polling_interval": 0.1}
+        _drop_broker_connections(app)
+        try:
+            yield app
+        finally:
+            app.conf.broker_transport_options = options
+            _drop_broker_connections(app)
         return
     conf = app.conf
     old = (conf.broker_url, conf.broker_transport_options, conf.task_default_queue_type)
